@@ -1,0 +1,156 @@
+//! The one error type. Every error says where (file, line, column or zip entry) and what.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A place in the user's input.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    /// A zip entry inside `file`, when the problem is inside a bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl Location {
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Location { file: file.into(), ..Default::default() }
+    }
+    pub fn entry(file: impl Into<PathBuf>, entry: impl Into<String>) -> Self {
+        Location { file: file.into(), entry: Some(entry.into()), ..Default::default() }
+    }
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+    pub fn line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(entry) = &self.entry {
+            write!(f, "!{entry}")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a bundle zip; one variant per rejection so callers and tests can match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleProblem {
+    NotAZip(String),
+    DirectoryEntry,
+    DirectoryPart,
+    ParentComponent,
+    AbsolutePath,
+    Backslash,
+    DuplicateName,
+    TooLarge { size: u64, limit: u64, declared: bool },
+    InvalidUtf8 { offset: usize },
+    MalformedJson { message: String },
+    BadObject { message: String },
+    TypeMismatch { expected: String, found: String },
+    IdMismatch { file_id: String, json_id: String },
+    MissingManifest,
+    Damaged(String),
+}
+
+impl fmt::Display for BundleProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleProblem::NotAZip(reason) => write!(f, "{reason}"),
+            BundleProblem::DirectoryEntry => write!(f, "is a directory entry; bundles are flat"),
+            BundleProblem::DirectoryPart => write!(f, "has a directory part ('/'); bundles are flat"),
+            BundleProblem::ParentComponent => write!(f, "contains '..'"),
+            BundleProblem::AbsolutePath => write!(f, "is an absolute path"),
+            BundleProblem::Backslash => write!(f, "contains a backslash"),
+            BundleProblem::DuplicateName => write!(f, "occurs more than once"),
+            BundleProblem::TooLarge { size, limit, declared: true } => {
+                write!(f, "declares {size} bytes, more than the limit of {limit} (raise it with --max-entry-size)")
+            }
+            BundleProblem::TooLarge { limit, .. } => {
+                write!(f, "inflates to more than the limit of {limit} bytes (raise it with --max-entry-size)")
+            }
+            BundleProblem::InvalidUtf8 { offset } => write!(f, "is not valid UTF-8 (at byte {offset})"),
+            BundleProblem::MalformedJson { message } => write!(f, "is not valid JSON: {message}"),
+            BundleProblem::BadObject { message } => write!(f, "is not a valid artifact: {message}"),
+            BundleProblem::TypeMismatch { expected, found } => {
+                write!(f, "has \"type\":{found:?}, but its file name says {expected}")
+            }
+            BundleProblem::IdMismatch { file_id, json_id } => {
+                write!(f, "is named after uuid {file_id} but its id is {json_id:?}")
+            }
+            BundleProblem::MissingManifest => write!(f, "has no MANIFEST.MF"),
+            BundleProblem::Damaged(reason) => write!(f, "{reason}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{location}: {problem}")]
+    Bundle { location: Location, problem: BundleProblem },
+    /// A problem in the user's input with a place to point at.
+    #[error("{location}: {message}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
+    At { location: Location, message: String, help: Option<String> },
+    /// Bad arguments or configuration: nothing was attempted.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+    pub fn at(location: Location, message: impl Into<String>) -> Self {
+        Error::At { location, message: message.into(), help: None }
+    }
+    pub fn with_help(self, help: impl Into<String>) -> Self {
+        match self {
+            Error::At { location, message, .. } => Error::At { location, message, help: Some(help.into()) },
+            other => other,
+        }
+    }
+    pub fn bundle(location: Location, problem: BundleProblem) -> Self {
+        Error::Bundle { location, problem }
+    }
+    pub fn other(message: impl Into<String>) -> Self {
+        Error::Other(message.into())
+    }
+    /// The bundle problem, for callers (and tests) that branch on it.
+    pub fn bundle_problem(&self) -> Option<&BundleProblem> {
+        match self {
+            Error::Bundle { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// Line and column (1-based) of a byte offset in a text.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    (line, column)
+}

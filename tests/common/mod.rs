@@ -1,0 +1,41 @@
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+pub const CENTOS_2018_03: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-03-15.zip";
+pub const CENTOS_2018_06: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
+pub const FEDORA_2018_06: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09.zip";
+pub const REFERENCE_BUNDLES: [&str; 3] = [CENTOS_2018_03, CENTOS_2018_06, FEDORA_2018_06];
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hudsonalpha").join(name)
+}
+
+/// Whether an external tool is installed. Under CI (`CI=true`) a missing tool is a failure,
+/// elsewhere the test is skipped with a loud message.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{tool} is required under CI but is not installed (.ci/run installs it)");
+        }
+        eprintln!("\n*** SKIPPED: {tool} is not installed; install it to run this test ***\n");
+    }
+    found
+}
+
+pub fn python_zip_check(path: &std::path::Path) -> Result<(), String> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nbad=z.testzip()\nsys.exit(1 if bad else 0)", path.to_str().unwrap()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+pub fn unzip_test(path: &std::path::Path) -> Result<(), String> {
+    let out = std::process::Command::new("unzip").args(["-t", "-q"]).arg(path).output().map_err(|e| e.to_string())?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stdout).into_owned()) }
+}
