@@ -1,9 +1,21 @@
-//! i3s-bundle: source → HPE Synergy Image Streamer artifact bundles, and back.
+//! i3s-bundle: source in git → HPE Synergy Image Streamer artifact bundles → appliance → servers.
 //!
-//! The pipeline is the layout: `bundle` is the format (read, write, verify, inspect, diff) and
-//! every later stage builds on it.
+//! The pipeline is the layout; each stage owns its types and knows nothing of the stages after it:
+//! `source` (the project on disk) → `render` (minijinja, placeholders) → `build` (bundle model,
+//! dist/) → `bundle` (THE format: read, write, verify, inspect, diff) → `appliance` (REST client,
+//! publish, deploy) ← `simulator`. `guestfish` is the plan-script language (parser and driver),
+//! used by `lint`, `render` and `image` (golden images, the local plan runner).
+pub mod appliance;
+pub mod build;
 pub mod bundle;
+pub mod cli;
 pub mod error;
+pub mod guestfish;
+pub mod image;
+pub mod lint;
 pub mod placeholder;
+pub mod render;
+pub mod simulator;
+pub mod source;
 
 pub use error::{Error, Result};
