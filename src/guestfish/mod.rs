@@ -17,6 +17,7 @@
 //! assert!(commands::lookup("statvfs").is_some());
 //! ```
 pub mod commands;
+pub mod driver;
 pub mod parse;
 
 pub use commands::{CommandSpec, Effect};

@@ -1,1 +1,17 @@
-//! (to be written)
+//! Golden images: the per-OS requirements and fake images (`golden-images/<os>/`), `check`,
+//! `fake`, `pack`, `upload`, and the local plan runner (`run`).
+//!
+//! Everything that touches a disk image goes through guestfish ([`crate::guestfish::driver`]),
+//! one process per operation, because one appliance launch costs ~20 s under emulation.
+pub mod check;
+pub mod fake;
+pub mod listing;
+pub mod os;
+pub mod pack;
+pub mod requirements;
+pub mod run;
+
+pub use check::{CheckReport, check, check_many};
+pub use fake::{fake, fake_many};
+pub use os::OsDefinition;
+pub use run::{PlanReport, RunReport, prepare, run_plans};

@@ -1,0 +1,586 @@
+//! The local plan runner: run a build plan's steps against a disk image with guestfish, the way
+//! Image Streamer does, and show what they changed.
+//!
+//! - The image is never written: each plan gets a qcow2 overlay backed by it.
+//! - Placeholders are substituted as the appliance does (values, then the build plan's defaults,
+//!   then the placeholder's own default); a missing value is an error before anything runs, and
+//!   so is an unterminated here-document (guestfish would swallow the rest of the plan).
+//! - All steps run in ONE guestfish process (`run` prepended), with the read-back of the root
+//!   file system before and after in the same process; several plans share one launch, each on
+//!   its own overlay, LVM switched between them with `lvm-set-filter`.
+//! - guestfish stops at the first failing command; its `*stdin*:N` (or the last progress marker
+//!   for errors without a line) is mapped back to the step and the step's line.
+use super::listing::{self, Change, Listing};
+use crate::bundle::{AttributeType, BuildPlan, Bundle, CustomAttribute};
+use crate::error::{Error, Location, Result};
+use crate::guestfish::driver::{self, DiskFormat, Drive, Script};
+use crate::guestfish::{self, ProblemKind};
+use crate::placeholder;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Marker guestfish echoes between commands so output and failures can be placed.
+const MARK: &str = "@@i3s-run@@";
+
+/// One step, ready to run.
+#[derive(Debug, Clone)]
+pub struct PreparedStep {
+    pub serial: String,
+    pub name: String,
+    /// The zip entry the plan script came from (for error locations).
+    pub entry: String,
+    /// The content after placeholder substitution.
+    pub content: String,
+    /// Script lines (1-based) after which a command ends, with the command's first line.
+    command_ends: Vec<(usize, usize)>,
+}
+
+/// A build plan, ready to run: steps substituted and checked.
+#[derive(Debug, Clone)]
+pub struct PreparedPlan {
+    pub name: String,
+    pub capture: bool,
+    pub steps: Vec<PreparedStep>,
+    /// The device the plan mounts at `/` (read back before and after).
+    pub root_device: Option<String>,
+    /// Values never shown in output (password attributes).
+    secrets: Vec<String>,
+}
+
+/// Attribute values given on the command line or in a file, by name (`NIC1.ipaddress` for nic
+/// sub-fields).
+pub type Values = BTreeMap<String, String>;
+
+/// Substitutes and checks a build plan. Errors name the bundle, plan script entry, line and column.
+pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Values) -> Result<PreparedPlan> {
+    let plan = bundle.build_plan_by_name(plan_name).ok_or_else(|| {
+        let names: Vec<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
+        Error::Usage(format!("{}: no build plan named {plan_name:?} (it has: {})", bundle_path.display(), names.join(", ")))
+    })?;
+    let declared: BTreeMap<&str, &CustomAttribute> = plan.custom_attributes.iter().map(|a| (a.name.as_str(), a)).collect();
+    for (key, value) in values {
+        if value.contains('\n') || value.contains('\r') {
+            return Err(Error::Usage(format!("attribute {key}: a value cannot span lines")));
+        }
+        if let Some(attr) = declared.get(key.as_str())
+            && let Err(problem) = attr.check_value(value)
+        {
+            let shown = if attr.attribute_type.is_secret() { "(secret)".to_string() } else { problem };
+            return Err(Error::Usage(format!("attribute {key} ({}): {shown}", attr.attribute_type)));
+        }
+    }
+    let lookup = |key: &str| -> Option<String> {
+        values.get(key).cloned().or_else(|| declared.get(key).and_then(|a| a.default_value()).map(str::to_string))
+    };
+    let mut steps = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
+    for (step, script) in bundle.steps_of(plan) {
+        let script = script.ok_or_else(|| {
+            Error::at(
+                Location::file(bundle_path),
+                format!("build plan {plan_name:?} step {} points at {:?}, which is not in the bundle", step.serial_number, step.plan_script_uri),
+            )
+        })?;
+        let entry = format!("{}_planscript.json", script.id.to_ascii_lowercase());
+        let parsed = guestfish::parse(&script.content);
+        if let Some(problem) = parsed
+            .problems
+            .iter()
+            .find(|p| matches!(p.kind, ProblemKind::UnterminatedHereDoc { .. } | ProblemKind::CarriageReturn))
+        {
+            let mut location = Location::entry(bundle_path, &entry).line(problem.line);
+            location.column = problem.column;
+            return Err(Error::at(location, format!("step {} ({}): {}; nothing was run", step.serial_number, script.name, problem.message)));
+        }
+        let content = match placeholder::substitute(&script.content, &lookup) {
+            Ok(content) => content,
+            Err(unresolved) => {
+                for p in unresolved {
+                    missing.push(format!(
+                        "{}: @{}@ (step {} {})",
+                        Location::entry(bundle_path, &entry).at(p.line, p.column),
+                        p.key(),
+                        step.serial_number,
+                        script.name
+                    ));
+                }
+                script.content.clone()
+            }
+        };
+        let command_ends = parsed
+            .commands
+            .iter()
+            .map(|c| (c.heredoc.as_ref().and_then(|h| h.end_line).unwrap_or(c.line), c.line))
+            .collect();
+        steps.push(PreparedStep { serial: step.serial_number.clone(), name: script.name.clone(), entry, content, command_ends });
+    }
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs FILE, or --sample-attrs)",
+            missing.join("\n  ")
+        )));
+    }
+    let secrets = plan
+        .custom_attributes
+        .iter()
+        .filter(|a| a.attribute_type.is_secret())
+        .filter_map(|a| lookup(&a.name))
+        .filter(|v| !v.is_empty())
+        .collect();
+    Ok(PreparedPlan {
+        name: plan.name.clone(),
+        capture: plan.is_capture(),
+        root_device: steps.iter().find_map(|s| root_mount(&s.content)),
+        steps,
+        secrets,
+    })
+}
+
+/// The device a script mounts at `/` (`mount /dev/cl/root /`, also `-mount`, `mount-options`).
+pub fn root_mount(content: &str) -> Option<String> {
+    guestfish::parse(content).commands.iter().find_map(|c| match (c.name.as_str(), c.args.as_slice()) {
+        ("mount" | "mount-ro", [device, mountpoint]) if mountpoint == "/" => Some(device.clone()),
+        ("mount-options" | "mount-vfs", [.., device, mountpoint]) if mountpoint == "/" => Some(device.clone()),
+        _ => None,
+    })
+}
+
+/// Plausible values for every attribute a build plan declares or its steps use: for trying a
+/// plan against a fake image without inventing values by hand.
+pub fn sample_values(bundle: &Bundle, plan: &BuildPlan) -> Values {
+    let mut values = Values::new();
+    for attr in &plan.custom_attributes {
+        let value = attr.default_value().map(str::to_string).unwrap_or_else(|| sample_value(attr));
+        values.insert(attr.name.clone(), value);
+    }
+    for (_, script) in bundle.steps_of(plan) {
+        for p in script.map(|s| placeholder::scan(&s.content)).unwrap_or_default() {
+            if values.contains_key(&p.key()) || p.default.is_some() {
+                continue;
+            }
+            let value = match p.field.as_deref() {
+                Some("mac") => "00:00:5e:00:53:01".to_string(),
+                Some("ipaddress" | "ipv4address") => "192.0.2.10".to_string(),
+                Some("netmask" | "subnetmask") => "255.255.255.0".to_string(),
+                Some("gateway") => "192.0.2.1".to_string(),
+                Some("dns1" | "dns") => "192.0.2.53".to_string(),
+                Some("vlanid") => "0".to_string(),
+                Some(_) => "sample".to_string(),
+                None => "sample".to_string(),
+            };
+            values.insert(p.key(), value);
+        }
+    }
+    values
+}
+
+/// A valid value for an attribute, from its type and constraints.
+pub fn sample_value(attr: &CustomAttribute) -> String {
+    if let Some(first) = attr.constraints.options().and_then(|o| o.into_iter().next()) {
+        return first;
+    }
+    let name = attr.name.to_ascii_uppercase();
+    match &attr.attribute_type {
+        AttributeType::Number => attr.constraints.number("minimum").map_or("1".to_string(), |m| format!("{m}")),
+        AttributeType::Ipv4 => "192.0.2.10".to_string(),
+        AttributeType::Fqdn => "node1.example.org".to_string(),
+        AttributeType::Hostname => "node1".to_string(),
+        AttributeType::Password => "Sample-Passw0rd".to_string(),
+        AttributeType::Nic => "00:00:5e:00:53:01".to_string(),
+        _ if name.ends_with("FQDN") => "node1.example.org".to_string(),
+        _ if name.ends_with("MASK") => "255.255.255.0".to_string(),
+        _ if name.ends_with("CIDR") => "192.0.2.0/24".to_string(),
+        _ if name.ends_with("_IP") || name.ends_with("_GW") || name.contains("POOL") => "192.0.2.10".to_string(),
+        _ => "sample".to_string(),
+    }
+}
+
+/// How one step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    NotRun,
+}
+
+/// An error guestfish printed for a `-` command and went on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IgnoredError {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepReport {
+    pub serial: String,
+    pub name: String,
+    pub status: StepStatus,
+    pub output: Vec<String>,
+    pub ignored_errors: Vec<IgnoredError>,
+}
+
+/// Where and why a plan stopped.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepFailure {
+    pub serial: String,
+    pub step_name: String,
+    /// The plan script entry in the bundle.
+    pub entry: String,
+    /// 1-based line in the plan script.
+    pub line: Option<usize>,
+    pub command: Option<String>,
+    pub message: String,
+}
+
+/// What running one plan did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlanReport {
+    pub plan: String,
+    pub capture: bool,
+    pub image: PathBuf,
+    pub steps: Vec<StepReport>,
+    pub failure: Option<StepFailure>,
+    /// The root file system's changes; `None` when they could not be read back.
+    pub changes: Option<Vec<Change>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readback_note: Option<String>,
+    /// The overlay holding the result, when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<PathBuf>,
+}
+
+impl PlanReport {
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none()
+    }
+    pub fn change(&self, path: &str) -> Option<&Change> {
+        self.changes.as_ref().and_then(|c| c.iter().find(|c| c.path == path))
+    }
+}
+
+/// All plans of one call, with how long the guestfish processes took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub plans: Vec<PlanReport>,
+    pub launches: usize,
+    #[serde(serialize_with = "secs")]
+    pub elapsed: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Where an input line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Runner,
+    ReadBack(usize),
+    /// Plan (index into the launch's jobs), step index, 1-based line in the step.
+    Step(usize, usize, usize),
+}
+
+/// Runs plans against `image`, each on its own overlay, in as few launches as possible (one,
+/// unless a plan fails: guestfish stops there, and the plans after it get a new launch).
+/// `keep`: keep the overlays (and the scripts, secrets blanked) in this directory.
+pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> Result<RunReport> {
+    let image = std::fs::canonicalize(image).map_err(|e| Error::io(image, e))?;
+    let format = DiskFormat::detect(&image)?;
+    let temp = tempfile::Builder::new().prefix("i3s-run-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let overlay_dir = match keep {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let mut overlays = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let overlay = overlay_dir.join(format!("{:02}-{}.qcow2", i + 1, file_safe(&plan.name)));
+        create_overlay(&image, format, &overlay)?;
+        overlays.push(overlay);
+    }
+    let mut reports: Vec<Option<PlanReport>> = vec![None; plans.len()];
+    let mut pending: Vec<usize> = (0..plans.len()).collect();
+    let mut launches = 0;
+    let mut elapsed = Duration::ZERO;
+    while !pending.is_empty() {
+        let batch = Batch { image: &image, plans, jobs: &pending, overlays: &overlays, work: temp.path(), launch: launches };
+        let (done, next, took) = batch.run(keep)?;
+        launches += 1;
+        elapsed += took;
+        for report in done {
+            let index = report.0;
+            reports[index] = Some(report.1);
+        }
+        if next.len() == pending.len() {
+            return Err(Error::other("guestfish made no progress (internal error)"));
+        }
+        pending = next;
+    }
+    let mut plans_out: Vec<PlanReport> = reports.into_iter().map(|r| r.expect("every plan ran")).collect();
+    if keep.is_some() {
+        for (report, overlay) in plans_out.iter_mut().zip(&overlays) {
+            report.overlay = Some(overlay.clone());
+        }
+    }
+    Ok(RunReport { plans: plans_out, launches, elapsed })
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// A copy-on-write overlay: all writes go to `overlay`, `image` is opened read-only.
+pub fn create_overlay(image: &Path, format: DiskFormat, overlay: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(overlay);
+    let output = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-b"])
+        .arg(image)
+        .args(["-F", format.as_str()])
+        .arg(overlay)
+        .output()
+        .map_err(|e| Error::other(format!("cannot run qemu-img: {e} (install qemu-utils)")))?;
+    if !output.status.success() {
+        return Err(Error::other(format!(
+            "qemu-img create overlay for {}: {}",
+            image.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+struct Batch<'a> {
+    image: &'a Path,
+    plans: &'a [PreparedPlan],
+    /// Indices into `plans` (and `overlays`) run in this launch, in order.
+    jobs: &'a [usize],
+    overlays: &'a [PathBuf],
+    work: &'a Path,
+    launch: usize,
+}
+
+impl Batch<'_> {
+    fn local(&self, job: usize, what: &str) -> PathBuf {
+        self.work.join(format!("l{}-p{}-{what}", self.launch, self.jobs[job]))
+    }
+
+    fn build_script(&self) -> Script<Origin> {
+        let mut script = Script::new();
+        script.line("run", Origin::Runner);
+        for (j, &index) in self.jobs.iter().enumerate() {
+            let plan = &self.plans[index];
+            if self.jobs.len() > 1 {
+                script.line(format!("lvm-set-filter {}", driver::device_name(j)), Origin::Runner);
+            }
+            if let Some(root) = &plan.root_device {
+                script.line(format!("-mount {root} /"), Origin::ReadBack(j));
+                script.line(listing::list_command(&self.local(j, "before")), Origin::ReadBack(j));
+                script.line(listing::stamp_command(&format!("{j}")), Origin::ReadBack(j));
+                script.line("-umount-all", Origin::ReadBack(j));
+            }
+            for (s, step) in plan.steps.iter().enumerate() {
+                script.line(format!("echo {MARK} B {j} {s}"), Origin::Runner);
+                let mut ends = step.command_ends.iter().peekable();
+                for (n, line) in step.content.split('\n').enumerate() {
+                    let line_no = n + 1;
+                    script.line(line, Origin::Step(j, s, line_no));
+                    while let Some(&&(end, first)) = ends.peek() {
+                        if end > line_no {
+                            break;
+                        }
+                        script.line(format!("echo {MARK} C {j} {s} {first}"), Origin::Runner);
+                        ends.next();
+                    }
+                }
+            }
+            script.line(format!("echo {MARK} E {j}"), Origin::Runner);
+            if let Some(root) = &plan.root_device {
+                script.line("-umount-all", Origin::ReadBack(j));
+                script.line(format!("-mount {root} /"), Origin::ReadBack(j));
+                script.line(listing::list_command(&self.local(j, "after")), Origin::ReadBack(j));
+                script.line(listing::hash_changed_command(&format!("{j}"), &self.local(j, "hashes")), Origin::ReadBack(j));
+            }
+            script.line("-umount-all", Origin::Runner);
+        }
+        script
+    }
+
+    /// Runs the launch. Returns the finished plans, the plans still to run, and the time taken.
+    #[allow(clippy::type_complexity)]
+    fn run(&self, keep: Option<&Path>) -> Result<(Vec<(usize, PlanReport)>, Vec<usize>, Duration)> {
+        let script = self.build_script();
+        if let Some(dir) = keep {
+            let mut text = script.text();
+            for &index in self.jobs {
+                for secret in &self.plans[index].secrets {
+                    text = text.replace(secret.as_str(), "********");
+                }
+            }
+            let path = dir.join(format!("launch-{}.gf", self.launch + 1));
+            std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        }
+        let drives: Vec<Drive> = self
+            .jobs
+            .iter()
+            .map(|&i| Drive { path: self.overlays[i].clone(), format: DiskFormat::Qcow2, read_only: false })
+            .collect();
+        let outcome = driver::run_script(&drives, &script.text())?;
+        let errors = driver::error_lines(&outcome.stderr);
+
+        // Walk stdout: markers say where we are, everything else is step output.
+        let mut outputs: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+        let mut last_mark: Option<(usize, usize, Option<usize>)> = None;
+        let mut finished: Vec<usize> = Vec::new();
+        for line in outcome.stdout.lines() {
+            if let Some(rest) = line.strip_prefix(MARK) {
+                let parts: Vec<usize> = rest.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
+                match (rest.trim_start().chars().next(), parts.as_slice()) {
+                    (Some('B'), [j, s]) => last_mark = Some((*j, *s, None)),
+                    (Some('C'), [j, s, l]) => last_mark = Some((*j, *s, Some(*l))),
+                    (Some('E'), [j]) => finished.push(*j),
+                    _ => {}
+                }
+                continue;
+            }
+            if let Some((j, s, _)) = last_mark {
+                outputs.entry((j, s)).or_default().push(line.to_string());
+            }
+        }
+
+        // The failure, if guestfish stopped: the error's line, else the command after the last marker.
+        let failure: Option<(usize, usize, Option<usize>, String)> = if outcome.success {
+            None
+        } else {
+            let fatal = errors.iter().rev().find(|e| match e.line.and_then(|l| script.origin(l)) {
+                Some(Origin::Step(j, s, line)) => !self.ignores_errors(*j, *s, *line),
+                _ => true,
+            });
+            let message = fatal.map(|e| e.message.clone()).unwrap_or_else(|| format!("guestfish exited with {:?}", outcome.exit_code));
+            match fatal.and_then(|e| e.line).and_then(|l| script.origin(l)).copied() {
+                Some(Origin::Step(j, s, line)) => Some((j, s, Some(line), message)),
+                Some(Origin::Runner) | Some(Origin::ReadBack(_)) if last_mark.is_none() => {
+                    return Err(Error::other(format!("guestfish failed before the first step: {message}")));
+                }
+                _ => match last_mark {
+                    Some((j, s, after)) if !finished.contains(&j) => Some((j, s, self.next_command(j, s, after), message)),
+                    _ => return Err(Error::other(format!("guestfish failed outside the plan steps: {message}"))),
+                },
+            }
+        };
+
+        let mut done = Vec::new();
+        let mut remaining = Vec::new();
+        for (j, &index) in self.jobs.iter().enumerate() {
+            let plan = &self.plans[index];
+            let failed_here = failure.as_ref().filter(|f| f.0 == j);
+            if !finished.contains(&j) && failed_here.is_none() {
+                remaining.push(index);
+                continue;
+            }
+            let steps = plan
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(s, step)| {
+                    let status = match failed_here {
+                        Some(f) if f.1 == s => StepStatus::Failed,
+                        Some(f) if s > f.1 => StepStatus::NotRun,
+                        _ => StepStatus::Ok,
+                    };
+                    let failing_line = failed_here.filter(|f| f.1 == s).and_then(|f| f.2);
+                    let ignored_errors = errors
+                        .iter()
+                        .filter_map(|e| match e.line.and_then(|l| script.origin(l)) {
+                            Some(&Origin::Step(ej, es, line)) if ej == j && es == s && Some(line) != failing_line => {
+                                Some(IgnoredError { line, message: self.redact(index, &e.message) })
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    StepReport {
+                        serial: step.serial.clone(),
+                        name: step.name.clone(),
+                        status,
+                        output: outputs.get(&(j, s)).map(|o| o.iter().map(|l| self.redact(index, l)).collect()).unwrap_or_default(),
+                        ignored_errors,
+                    }
+                })
+                .collect();
+            let failure = failed_here.map(|(_, s, line, message)| {
+                let step = &plan.steps[*s];
+                StepFailure {
+                    serial: step.serial.clone(),
+                    step_name: step.name.clone(),
+                    entry: step.entry.clone(),
+                    line: *line,
+                    command: line.and_then(|l| step.content.split('\n').nth(l - 1)).map(|c| self.redact(index, c.trim())),
+                    message: self.redact(index, message),
+                }
+            });
+            let (changes, readback_note) = if failure.is_some() {
+                (None, Some("the plan stopped, so the changes were not read back".to_string()))
+            } else {
+                self.changes(j, plan, &errors, &script)
+            };
+            done.push((
+                index,
+                PlanReport {
+                    plan: plan.name.clone(),
+                    capture: plan.capture,
+                    image: self.image.to_path_buf(),
+                    steps,
+                    failure,
+                    changes,
+                    readback_note,
+                    overlay: None,
+                },
+            ));
+        }
+        Ok((done, remaining, outcome.elapsed))
+    }
+
+    fn ignores_errors(&self, j: usize, s: usize, line: usize) -> bool {
+        let content = &self.plans[self.jobs[j]].steps[s].content;
+        content.split('\n').nth(line - 1).is_some_and(|l| l.trim_start().starts_with('-'))
+    }
+
+    /// The first line of the command after `after` in a step (the first command when `None`).
+    fn next_command(&self, j: usize, s: usize, after: Option<usize>) -> Option<usize> {
+        let step = &self.plans[self.jobs[j]].steps[s];
+        step.command_ends.iter().map(|&(_, first)| first).find(|&first| after.is_none_or(|a| first > a))
+    }
+
+    fn redact(&self, index: usize, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in &self.plans[index].secrets {
+            text = text.replace(secret.as_str(), "********");
+        }
+        text
+    }
+
+    fn changes(&self, j: usize, plan: &PreparedPlan, errors: &[driver::ErrorLine], script: &Script<Origin>) -> (Option<Vec<Change>>, Option<String>) {
+        if plan.root_device.is_none() {
+            return (None, Some("the plan mounts nothing at /, so there was nothing to read back".to_string()));
+        }
+        let readback_error = errors.iter().find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::ReadBack(j)));
+        let read = |what: &str| std::fs::read_to_string(self.local(j, what)).unwrap_or_default();
+        let before = Listing::parse(&read("before"));
+        let after = Listing::parse(&read("after"));
+        if before.is_empty() || after.is_empty() {
+            let why = readback_error.map(|e| e.message.clone()).unwrap_or_else(|| "empty listing".to_string());
+            return (None, Some(format!("could not read back the root file system: {why}")));
+        }
+        let hashes = listing::parse_hashes(&read("hashes"));
+        (Some(listing::diff(&before, &after, &hashes)), None)
+    }
+}
+
+/// Runs one plan of a bundle: prepare, then [`run_plans`].
+pub fn run_plan(bundle_path: &Path, bundle: &Bundle, plan: &str, values: &Values, image: &Path, keep: Option<&Path>) -> Result<RunReport> {
+    let prepared = prepare(bundle_path, bundle, plan, values)?;
+    run_plans(image, &[prepared], keep)
+}
