@@ -54,7 +54,8 @@ fn each_malformation_is_rejected_naming_the_entry() {
     let d = dir.path();
     let json = script_json(ID, "PlanScript");
     let good = format!("{ID}_planscript.json");
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, BundleProblem, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, BundleProblem, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "dir.zip",
             vec![("sub/", b""), ("MANIFEST.MF", MANIFEST)],

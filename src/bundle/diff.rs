@@ -133,22 +133,6 @@ impl Artifact for PlanScript {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base_name_strips_date_versions() {
-        assert_eq!(
-            super::base_name("2018-03-15-HudsonAlpha_prep"),
-            "HudsonAlpha_prep"
-        );
-        assert_eq!(
-            super::base_name("Org - CentOS - Docker - 2026-11-26"),
-            "Org - CentOS - Docker"
-        );
-        assert_eq!(super::base_name("HudsonAlpha_prep"), "HudsonAlpha_prep");
-    }
-}
-
 fn attribute_details(details: &mut Vec<String>, old: &[CustomAttribute], new: &[CustomAttribute]) {
     for a in old.iter().filter(|a| !new.iter().any(|b| b.name == a.name)) {
         details.push(format!("attribute removed: {}", a.name));
@@ -527,5 +511,21 @@ impl std::fmt::Display for BundleDiff {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base_name_strips_date_versions() {
+        assert_eq!(
+            super::base_name("2018-03-15-HudsonAlpha_prep"),
+            "HudsonAlpha_prep"
+        );
+        assert_eq!(
+            super::base_name("Org - CentOS - Docker - 2026-11-26"),
+            "Org - CentOS - Docker"
+        );
+        assert_eq!(super::base_name("HudsonAlpha_prep"), "HudsonAlpha_prep");
     }
 }
