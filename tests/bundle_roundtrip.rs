@@ -34,6 +34,14 @@ fn reference_bundles_round_trip_byte_for_byte() {
         assert!(report.problems.is_empty(), "{name}: {:?}", report.problems);
         unzip_test(&out).unwrap();
         python_zip_check(&out).unwrap();
+        // A third, independent reader: the zip crate, entry by entry against the original bytes.
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+        assert_eq!(archive.len(), original.entries.len());
+        for (entry, bytes) in &original.raw {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut archive.by_name(entry).unwrap(), &mut data).unwrap();
+            assert_eq!(&data, bytes, "{name}: {entry} as read by the zip crate");
+        }
     }
 }
 
