@@ -208,26 +208,38 @@ pub fn shell_quote(path: &Path) -> String {
 
 /// A script being assembled line by line, remembering where each line came from so that
 /// guestfish's `*stdin*:N` can be mapped back to a plan step and its line.
+///
+/// guestfish does not count here-document lines (body and terminator) in N, so those are
+/// added with [`Script::heredoc_line`] and skipped when mapping.
 #[derive(Debug, Clone, Default)]
 pub struct Script<O> {
     lines: Vec<String>,
     origins: Vec<O>,
+    /// Indices of the lines guestfish counts.
+    counted: Vec<usize>,
 }
 
 impl<O: Clone> Script<O> {
     pub fn new() -> Self {
-        Script { lines: Vec::new(), origins: Vec::new() }
+        Script { lines: Vec::new(), origins: Vec::new(), counted: Vec::new() }
     }
-    /// Appends one line (must not contain a newline).
+    /// Appends one command (or comment, or blank) line; must not contain a newline.
     pub fn line(&mut self, text: impl Into<String>, origin: O) {
-        let text = text.into();
+        self.counted.push(self.lines.len());
+        self.push(text.into(), origin);
+    }
+    /// Appends a here-document body or terminator line (not counted by guestfish).
+    pub fn heredoc_line(&mut self, text: impl Into<String>, origin: O) {
+        self.push(text.into(), origin);
+    }
+    fn push(&mut self, text: String, origin: O) {
         debug_assert!(!text.contains('\n'), "one line at a time: {text:?}");
         self.lines.push(text);
         self.origins.push(origin);
     }
-    /// Where the 1-based input line came from.
+    /// Where guestfish's 1-based input line N came from.
     pub fn origin(&self, line: usize) -> Option<&O> {
-        line.checked_sub(1).and_then(|i| self.origins.get(i))
+        line.checked_sub(1).and_then(|i| self.counted.get(i)).and_then(|&i| self.origins.get(i))
     }
     pub fn text(&self) -> String {
         let mut text = self.lines.join("\n");
@@ -262,6 +274,18 @@ mod tests {
         assert_eq!(lines[0].line, Some(4));
         assert_eq!(lines[0].message, "debug: a b\n/\nbin");
         assert_eq!(lines[1], ErrorLine { line: None, message: "frobnicate: unknown command".into() });
+    }
+
+    #[test]
+    fn here_document_lines_are_not_counted() {
+        let mut script = Script::new();
+        script.line("run", 0);
+        script.line("upload -<<END /x", 1);
+        script.heredoc_line("body", 2);
+        script.heredoc_line("END", 3);
+        script.line("rm /y", 4);
+        assert_eq!(script.origin(3), Some(&4));
+        assert_eq!(script.text(), "run\nupload -<<END /x\nbody\nEND\nrm /y\n");
     }
 
     #[test]

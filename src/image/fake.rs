@@ -142,9 +142,9 @@ fn write_layout(script: &mut Script<()>, os: &OsDefinition, disk: &str) -> Resul
             // The path follows the tag unquoted: here-document lines take it as one word.
             script.line(format!("upload -<<{TAG} {}", file.path), ());
             for line in body.split('\n') {
-                script.line(line.to_string(), ());
+                script.heredoc_line(line.to_string(), ());
             }
-            script.line(TAG, ());
+            script.heredoc_line(TAG, ());
         }
         let mode = u32::from_str_radix(&file.mode, 8)
             .ok()

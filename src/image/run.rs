@@ -34,6 +34,8 @@ pub struct PreparedStep {
     pub content: String,
     /// Script lines (1-based) after which a command ends, with the command's first line.
     command_ends: Vec<(usize, usize)>,
+    /// Here-document lines (body and terminator, 1-based, inclusive ranges).
+    heredoc_lines: Vec<(usize, usize)>,
 }
 
 /// A build plan, ready to run: steps substituted and checked.
@@ -113,7 +115,19 @@ pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Va
             .iter()
             .map(|c| (c.heredoc.as_ref().and_then(|h| h.end_line).unwrap_or(c.line), c.line))
             .collect();
-        steps.push(PreparedStep { serial: step.serial_number.clone(), name: script.name.clone(), entry, content, command_ends });
+        let heredoc_lines = parsed
+            .commands
+            .iter()
+            .filter_map(|c| c.heredoc.as_ref().map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX))))
+            .collect();
+        steps.push(PreparedStep {
+            serial: step.serial_number.clone(),
+            name: script.name.clone(),
+            entry,
+            content,
+            command_ends,
+            heredoc_lines,
+        });
     }
     if !missing.is_empty() {
         return Err(Error::Usage(format!(
@@ -284,10 +298,15 @@ enum Origin {
 
 /// Runs plans against `image`, each on its own overlay, in as few launches as possible (one,
 /// unless a plan fails: guestfish stops there, and the plans after it get a new launch).
-/// `keep`: keep the overlays (and the scripts, secrets blanked) in this directory.
+/// `keep`: keep the overlays, the scripts and guestfish's output (secrets blanked) in this directory.
 pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> Result<RunReport> {
-    let image = std::fs::canonicalize(image).map_err(|e| Error::io(image, e))?;
-    let format = DiskFormat::detect(&image)?;
+    let jobs: Vec<(&Path, &PreparedPlan)> = plans.iter().map(|p| (image, p)).collect();
+    run_jobs(&jobs, keep)
+}
+
+/// Runs each plan against its own image (e.g. every OS's plans against that OS's fake), all in
+/// one launch when no plan fails.
+pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<RunReport> {
     let temp = tempfile::Builder::new().prefix("i3s-run-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let overlay_dir = match keep {
         Some(dir) => {
@@ -296,10 +315,14 @@ pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> R
         }
         None => temp.path().to_path_buf(),
     };
+    let mut images = Vec::new();
     let mut overlays = Vec::new();
-    for (i, plan) in plans.iter().enumerate() {
+    let plans: Vec<PreparedPlan> = jobs.iter().map(|(_, p)| (*p).clone()).collect();
+    for (i, (image, plan)) in jobs.iter().enumerate() {
+        let image = std::fs::canonicalize(image).map_err(|e| Error::io(image, e))?;
         let overlay = overlay_dir.join(format!("{:02}-{}.qcow2", i + 1, file_safe(&plan.name)));
-        create_overlay(&image, format, &overlay)?;
+        create_overlay(&image, DiskFormat::detect(&image)?, &overlay)?;
+        images.push(image);
         overlays.push(overlay);
     }
     let mut reports: Vec<Option<PlanReport>> = vec![None; plans.len()];
@@ -307,13 +330,12 @@ pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> R
     let mut launches = 0;
     let mut elapsed = Duration::ZERO;
     while !pending.is_empty() {
-        let batch = Batch { image: &image, plans, jobs: &pending, overlays: &overlays, work: temp.path(), launch: launches };
+        let batch = Batch { images: &images, plans: &plans, jobs: &pending, overlays: &overlays, work: temp.path(), launch: launches };
         let (done, next, took) = batch.run(keep)?;
         launches += 1;
         elapsed += took;
-        for report in done {
-            let index = report.0;
-            reports[index] = Some(report.1);
+        for (index, report) in done {
+            reports[index] = Some(report);
         }
         if next.len() == pending.len() {
             return Err(Error::other("guestfish made no progress (internal error)"));
@@ -354,7 +376,8 @@ pub fn create_overlay(image: &Path, format: DiskFormat, overlay: &Path) -> Resul
 }
 
 struct Batch<'a> {
-    image: &'a Path,
+    /// The image each plan runs against (by plan index).
+    images: &'a [PathBuf],
     plans: &'a [PreparedPlan],
     /// Indices into `plans` (and `overlays`) run in this launch, in order.
     jobs: &'a [usize],
@@ -387,7 +410,11 @@ impl Batch<'_> {
                 let mut ends = step.command_ends.iter().peekable();
                 for (n, line) in step.content.split('\n').enumerate() {
                     let line_no = n + 1;
-                    script.line(line, Origin::Step(j, s, line_no));
+                    if step.heredoc_lines.iter().any(|&(from, to)| (from..=to).contains(&line_no)) {
+                        script.heredoc_line(line, Origin::Step(j, s, line_no));
+                    } else {
+                        script.line(line, Origin::Step(j, s, line_no));
+                    }
                     while let Some(&&(end, first)) = ends.peek() {
                         if end > line_no {
                             break;
@@ -429,6 +456,13 @@ impl Batch<'_> {
             .map(|&i| Drive { path: self.overlays[i].clone(), format: DiskFormat::Qcow2, read_only: false })
             .collect();
         let outcome = driver::run_script(&drives, &script.text())?;
+        if let Some(dir) = keep {
+            for (name, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
+                let path = dir.join(format!("launch-{}.{name}", self.launch + 1));
+                let redacted = self.jobs.iter().fold(text.clone(), |t, &i| self.redact(i, &t));
+                std::fs::write(&path, redacted).map_err(|e| Error::io(&path, e))?;
+            }
+        }
         let errors = driver::error_lines(&outcome.stderr);
 
         // Walk stdout: markers say where we are, everything else is step output.
@@ -531,7 +565,7 @@ impl Batch<'_> {
                 PlanReport {
                     plan: plan.name.clone(),
                     capture: plan.capture,
-                    image: self.image.to_path_buf(),
+                    image: self.images[index].clone(),
                     steps,
                     failure,
                     changes,
