@@ -237,10 +237,8 @@ fn claims(plan: &PreparedPlan) -> (BTreeMap<String, Claim>, BTreeMap<String, Str
                 ("mkdir" | "mkdir-p", [path]) => {
                     state.insert(path.clone(), Claim::Directory);
                 }
-                ("touch", [path]) => {
-                    if state.get(path) == Some(&Claim::Removed) {
-                        state.insert(path.clone(), Claim::File { size: 0 });
-                    }
+                ("touch", [path]) if state.get(path) == Some(&Claim::Removed) => {
+                    state.insert(path.clone(), Claim::File { size: 0 });
                 }
                 _ => {}
             }
