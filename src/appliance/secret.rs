@@ -37,11 +37,23 @@ pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
             let mut out = serde_json::Map::new();
             for (key, v) in map {
                 let lower = key.to_ascii_lowercase();
-                let secret = lower.contains("password") || lower == "sessionid" || lower == "auth" || lower == "token";
-                out.insert(key.clone(), if secret && !v.is_null() { Value::String("***".into()) } else { redact_json(v) });
+                let secret = lower.contains("password")
+                    || lower == "sessionid"
+                    || lower == "auth"
+                    || lower == "token";
+                out.insert(
+                    key.clone(),
+                    if secret && !v.is_null() {
+                        Value::String("***".into())
+                    } else {
+                        redact_json(v)
+                    },
+                );
             }
             // A custom attribute of type password: hide its value.
-            if map.get("type").and_then(Value::as_str) == Some("password") && map.contains_key("value") {
+            if map.get("type").and_then(Value::as_str) == Some("password")
+                && map.contains_key("value")
+            {
                 out.insert("value".into(), Value::String("***".into()));
             }
             Value::Object(out)
@@ -64,7 +76,10 @@ mod tests {
         let v = serde_json::json!({"userName":"u","password":"p1","nested":[{"sessionID":"s"}],
             "attr":{"type":"password","value":"p2"}});
         let text = redact_json(&v).to_string();
-        assert!(!text.contains("p1") && !text.contains("\"s\"") && !text.contains("p2"), "{text}");
+        assert!(
+            !text.contains("p1") && !text.contains("\"s\"") && !text.contains("p2"),
+            "{text}"
+        );
         assert!(text.contains("\"u\""));
     }
 }
