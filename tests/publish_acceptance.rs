@@ -279,6 +279,64 @@ fn a_missing_golden_image_is_named_already_in_the_dry_run() {
 }
 
 #[test]
+fn the_golden_image_can_come_from_the_build_record() {
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    std::fs::remove_file(bundle.with_extension("publish.json")).unwrap();
+    let sha = i3s_bundle::appliance::publish::source::file_sha256(&bundle).unwrap();
+    // The shape `i3s-bundle build` keeps in dist/.i3s-bundle-cache.json.
+    let record = |sha: &str| {
+        json!({"tool": "i3s-bundle", "bundles": {"bundles-src/t.toml": {"zip_name": "t-bundle_1.0.zip", "sha256": sha,
+            "attachments": [{"deployment_plan": PLAN_A, "golden_image": GOLDEN_IMAGE}]}}})
+    };
+    let cache = dir.path().join(".i3s-bundle-cache.json");
+    std::fs::write(&cache, record(&sha).to_string()).unwrap();
+    let out = publish(&sim, &[bundle.to_str().unwrap(), "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&out);
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
+    assert!(
+        plan_a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "goldenImageURI"
+                && c["to"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/rest/golden-images/")),
+        "{plan_a}"
+    );
+    // A record of another build of that file name is not believed.
+    std::fs::write(&cache, record(&"0".repeat(64)).to_string()).unwrap();
+    let r = report(&publish(
+        &sim,
+        &[bundle.to_str().unwrap(), "--dry-run", "--json"],
+    ));
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
+    assert!(
+        !plan_a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "goldenImageURI"),
+        "{plan_a}"
+    );
+}
+
+#[test]
 fn same_name_other_content_is_refused_unless_replace() {
     let sim = start(sim_config());
     seed_appliance(&sim);
