@@ -43,6 +43,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Upload a golden image payload (from `pack`) to the appliance, streamed, with a progress
+    /// bar. Idempotent: the same name and content again changes nothing; the same name with
+    /// other content is refused. Connection settings as for `publish`.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        connection: super::publish::ConnectionArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: Command) -> crate::Result<ExitCode> {
@@ -81,6 +95,28 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
                     report.payload_size,
                     report.payload_sha256
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upload { file, name, description, connection, json } => {
+            let digest = image::upload::payload_digest(&file)?;
+            let size = digest.1;
+            let client = connection.connect()?;
+            let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                indicatif::ProgressBar::new(size)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            let report = image::upload::upload_checked(&client, &file, digest, &name, description.as_deref(), &|sent| bar.set_position(sent))?;
+            bar.finish_and_clear();
+            if json {
+                super::print_json(&report)?;
+            } else {
+                let action = match report.action {
+                    image::upload::UploadAction::Created => "uploaded",
+                    image::upload::UploadAction::Unchanged => "already there, unchanged",
+                };
+                println!("{name}: {action} ({}, {} bytes, sha256 {})", report.uri, report.size, report.sha256);
             }
             Ok(ExitCode::SUCCESS)
         }

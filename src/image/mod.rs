@@ -10,6 +10,7 @@ pub mod os;
 pub mod pack;
 pub mod requirements;
 pub mod run;
+pub mod upload;
 
 pub use check::{CheckReport, check, check_many};
 pub use fake::{fake, fake_many};

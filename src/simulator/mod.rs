@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod bundles;
 pub mod faults;
+pub mod golden_images;
 pub mod server;
 pub mod state;
 

@@ -61,6 +61,13 @@ pub fn api_version(headers: &HeaderMap, state: &State) -> u32 {
         .unwrap_or(state.current_version)
 }
 
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("multipart/form-data"))
+}
+
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
         .unwrap_or_default()
@@ -259,6 +266,9 @@ async fn route(
         },
         // Artifact bundles.
         (&Method::POST, ["rest", "artifact-bundles"]) => bundles::upload(shared, request).await,
+        (&Method::POST, ["rest", "golden-images"]) if is_multipart(request.headers()) => {
+            super::golden_images::upload(shared, request, query).await
+        }
         (&Method::GET, ["rest", "artifact-bundles", "download", id]) => {
             bundles::download(shared, id).await
         }
