@@ -29,6 +29,12 @@ fn import(zip: &Path, into: &Path) -> String {
 fn assert_round_trip(original: &Path, rebuilt: &Path) {
     let (a, b) = (read_bundle(original, &ReadOptions::default()).unwrap(), read_bundle(rebuilt, &ReadOptions::default()).unwrap());
     assert!(verify(&b).is_clean(), "{:?}", verify(&b).problems);
+    // The core's diff: no difference in manifest, artifacts, steps, attributes or content.
+    let changes = i3s_bundle::bundle::diff::diff(&a.bundle, &b.bundle);
+    assert!(changes.is_empty(), "{}", serde_json::to_string_pretty(&changes).unwrap());
+    // And the command line, as a user would run it.
+    bin().arg("diff").arg(original).arg(rebuilt).assert().code(0);
+    bin().arg("verify").arg(rebuilt).assert().code(0);
     assert_eq!(a.bundle.manifest, b.bundle.manifest);
     assert_eq!(a.bundle.checksum, b.bundle.checksum);
     assert_eq!(original.file_name(), rebuilt.file_name(), "zip name = MANIFEST Artifact Name + .zip");
