@@ -472,3 +472,104 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     std::fs::write(&path, content).unwrap();
     path
 }
+
+// ---------------------------------------------------------------------------------------------
+// The repository's bundles compiled by the real build pipeline
+
+/// One build plan of a compiled bundle with its steps' plan scripts, in order.
+pub struct Plan {
+    pub bundle: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub declared: Vec<String>,
+    pub steps: Vec<(String, String)>,
+}
+
+impl Plan {
+    pub fn label(&self) -> String {
+        format!("{}: {}", self.bundle, self.name)
+    }
+    pub fn contents(&self) -> Vec<&str> {
+        self.steps.iter().map(|(_, c)| c.as_str()).collect()
+    }
+    /// The files the plan leaves in the image, all steps applied in order.
+    pub fn tree(&self) -> Tree {
+        let mut tree = Tree::default();
+        for (name, content) in &self.steps {
+            tree.apply(&parse_script(content).unwrap_or_else(|e| panic!("{}: {name}: {e}", self.label())));
+        }
+        tree
+    }
+}
+
+pub fn compiled() -> Vec<(String, i3s_bundle::bundle::Bundle)> {
+    let project = i3s_bundle::build::Project::load(&root()).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for stem in bundles().keys() {
+        let path = root().join("bundles-src").join(format!("{stem}.toml"));
+        let compiled = i3s_bundle::build::compile_bundle(&project, &path).unwrap_or_else(|e| panic!("{e}"));
+        out.push((stem.clone(), compiled.bundle));
+    }
+    out
+}
+
+pub fn plans_of(label: &str, bundle: &i3s_bundle::bundle::Bundle) -> Vec<Plan> {
+    bundle
+        .build_plans
+        .iter()
+        .map(|bp| Plan {
+            bundle: label.to_string(),
+            name: bp.name.clone(),
+            kind: bp.build_plan_type.clone(),
+            description: bp.description.clone().unwrap_or_default(),
+            declared: bp.custom_attributes.iter().map(|a| a.name.clone()).collect(),
+            steps: bp
+                .steps
+                .iter()
+                .map(|s| {
+                    let id = s.plan_script_uri.rsplit('/').next().unwrap();
+                    let ps = bundle.plan_scripts.iter().find(|p| p.id == id).expect("step resolves");
+                    (ps.name.clone(), ps.content.clone())
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every build plan of the repository's bundles.
+pub fn our_plans() -> Vec<Plan> {
+    compiled().iter().flat_map(|(stem, b)| plans_of(stem, b)).collect()
+}
+
+/// Every build plan of a reference bundle (tests/fixtures/hudsonalpha).
+pub fn reference_plans(zip: &str) -> Vec<Plan> {
+    let path = root().join("tests/fixtures/hudsonalpha").join(zip);
+    let loaded = i3s_bundle::bundle::read_bundle(&path, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
+    plans_of(zip, &loaded.bundle)
+}
+
+pub fn reference_plan(zip: &str, name_part: &str) -> Plan {
+    reference_plans(zip).into_iter().find(|p| p.name.contains(name_part)).unwrap_or_else(|| panic!("no plan {name_part} in {zip}"))
+}
+
+pub const REF_CENTOS: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
+pub const REF_FEDORA: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09.zip";
+
+/// The systemd units a plan writes: unit name → content.
+pub fn units(tree: &Tree) -> BTreeMap<String, String> {
+    tree.files
+        .iter()
+        .filter(|(p, _)| p.starts_with("/etc/systemd/system/") && !p["/etc/systemd/system/".len()..].contains('/'))
+        .filter(|(p, _)| p.ends_with(".service") || p.ends_with(".timer") || p.ends_with(".target"))
+        .map(|(p, (c, _))| (p.rsplit('/').next().unwrap().to_string(), c.clone()))
+        .collect()
+}
+
+/// The values of `key=` lines of a unit, split on whitespace.
+pub fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
