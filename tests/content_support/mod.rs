@@ -416,6 +416,14 @@ impl Tree {
                 ["ln-s" | "ln-sf", target, link] => {
                     self.links.insert(link.to_string(), target.to_string());
                 }
+                ["touch", path] => {
+                    self.files.entry(path.to_string()).or_insert((String::new(), 0o644));
+                }
+                ["truncate", path] => {
+                    if let Some(f) = self.files.get_mut(*path) {
+                        f.0.clear();
+                    }
+                }
                 ["rm" | "rm-f", path] => {
                     self.files.remove(*path);
                     self.links.remove(*path);
