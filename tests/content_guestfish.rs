@@ -49,10 +49,14 @@ fn compare(plan: &Plan, local: &Path) -> Vec<String> {
                 if actual != substitute_samples(content) {
                     problems.push(format!("{path}: content differs from the upload"));
                 }
-                let actual_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions()) & 0o7777;
+                let actual_mode = std::os::unix::fs::PermissionsExt::mode(
+                    &std::fs::metadata(&copy).unwrap().permissions(),
+                ) & 0o7777;
                 // Files no chmod touched keep guestfish's default; only explicit modes are compared.
                 if *mode != 0o644 && actual_mode != *mode {
-                    problems.push(format!("{path}: mode {actual_mode:o}, the plan sets {mode:o}"));
+                    problems.push(format!(
+                        "{path}: mode {actual_mode:o}, the plan sets {mode:o}"
+                    ));
                 }
             }
         }
@@ -60,7 +64,9 @@ fn compare(plan: &Plan, local: &Path) -> Vec<String> {
     for (link, target) in &tree.links {
         match std::fs::read_link(local.join(link.trim_start_matches('/'))) {
             Ok(t) if t == Path::new(target) => {}
-            other => problems.push(format!("{link}: expected a link to {target}, found {other:?}")),
+            other => problems.push(format!(
+                "{link}: expected a link to {target}, found {other:?}"
+            )),
         }
     }
     for (dir, mode) in &tree.dirs {
@@ -82,7 +88,10 @@ fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let images = [("centos7.4", "/dev/sda", "cl"), ("fedora27", "/dev/sdb", "fedora")];
+    let images = [
+        ("centos7.4", "/dev/sda", "cl"),
+        ("fedora27", "/dev/sdb", "fedora"),
+    ];
     let mut script = String::new();
     for (os, _, _) in images {
         script.push_str(&format!("sparse {}/{os}.img 256M\n", work.path().display()));
@@ -103,20 +112,42 @@ fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
         }
         let out = work.path().join(format!("plan{i}"));
         std::fs::create_dir_all(&out).unwrap();
-        script.push_str(&format!("mount {root_lv} /\ncopy-out /etc /usr/local /root /var {}\numount /\n", out.display()));
+        script.push_str(&format!(
+            "mount {root_lv} /\ncopy-out /etc /usr/local /root /var {}\numount /\n",
+            out.display()
+        ));
     }
 
     // TCG by default: nested KVM aborts on the CI machines; set LIBGUESTFS_BACKEND_SETTINGS="" to use KVM.
     let mut cmd = Command::new("guestfish");
-    cmd.env("LIBGUESTFS_BACKEND", "direct").env("LIBGUESTFS_MEMSIZE", "512");
-    cmd.env("LIBGUESTFS_BACKEND_SETTINGS", std::env::var("LIBGUESTFS_BACKEND_SETTINGS").unwrap_or("force_tcg".into()));
+    cmd.env("LIBGUESTFS_BACKEND", "direct")
+        .env("LIBGUESTFS_MEMSIZE", "512");
+    cmd.env(
+        "LIBGUESTFS_BACKEND_SETTINGS",
+        std::env::var("LIBGUESTFS_BACKEND_SETTINGS").unwrap_or("force_tcg".into()),
+    );
     let script_file = work.path().join("plans.gf");
-    std::fs::File::create(&script_file).unwrap().write_all(script.as_bytes()).unwrap();
-    let out = cmd.arg("-f").arg(&script_file).stdin(Stdio::null()).output().unwrap();
+    std::fs::File::create(&script_file)
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = cmd
+        .arg("-f")
+        .arg(&script_file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "guestfish failed:\n{stderr}\n--- last output ---\n{}", stdout.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
-    assert!(stderr.trim().is_empty() || !stderr.contains("error"), "guestfish reported errors:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "guestfish failed:\n{stderr}\n--- last output ---\n{}",
+        stdout.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        stderr.trim().is_empty() || !stderr.contains("error"),
+        "guestfish reported errors:\n{stderr}"
+    );
 
     let mut problems = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
@@ -128,16 +159,46 @@ fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
         std::fs::rename(local.join("local"), staged.join("usr/local")).unwrap();
         std::fs::rename(local.join("root"), staged.join("root")).unwrap();
         std::fs::rename(local.join("var"), staged.join("var")).unwrap();
-        problems.extend(compare(plan, &staged).into_iter().map(|p| format!("{}: {p}", plan.label())));
+        problems.extend(
+            compare(plan, &staged)
+                .into_iter()
+                .map(|p| format!("{}: {p}", plan.label())),
+        );
         if plan.kind == "capture" {
-            for gone in ["etc/hostname", "etc/resolv.conf", "etc/ssh/ssh_host_rsa_key", "etc/sysconfig/network-scripts/ifcfg-ens3f0", "root/.bash_history"] {
-                assert!(!staged.join(gone).exists(), "{}: {gone} survives generalization", plan.label());
+            for gone in [
+                "etc/hostname",
+                "etc/resolv.conf",
+                "etc/ssh/ssh_host_rsa_key",
+                "etc/sysconfig/network-scripts/ifcfg-ens3f0",
+                "root/.bash_history",
+            ] {
+                assert!(
+                    !staged.join(gone).exists(),
+                    "{}: {gone} survives generalization",
+                    plan.label()
+                );
             }
-            assert_eq!(std::fs::metadata(staged.join("etc/machine-id")).unwrap().len(), 0, "machine-id not reset");
+            assert_eq!(
+                std::fs::metadata(staged.join("etc/machine-id"))
+                    .unwrap()
+                    .len(),
+                0,
+                "machine-id not reset"
+            );
         } else {
-            let default = std::fs::read_link(staged.join("etc/systemd/system/default.target")).unwrap();
-            assert_eq!(default, Path::new("/etc/systemd/system/runlast.target"), "{}", plan.label());
+            let default =
+                std::fs::read_link(staged.join("etc/systemd/system/default.target")).unwrap();
+            assert_eq!(
+                default,
+                Path::new("/etc/systemd/system/runlast.target"),
+                "{}",
+                plan.label()
+            );
         }
     }
-    assert!(problems.is_empty(), "image differs from the plans:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "image differs from the plans:\n{}",
+        problems.join("\n")
+    );
 }

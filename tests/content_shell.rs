@@ -9,8 +9,14 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// Units systemd itself provides that our units may name.
-const STANDARD_UNITS: [&str; 6] =
-    ["multi-user.target", "network-online.target", "network.target", "timers.target", "default.target", "sshd.service"];
+const STANDARD_UNITS: [&str; 6] = [
+    "multi-user.target",
+    "network-online.target",
+    "network.target",
+    "timers.target",
+    "default.target",
+    "sshd.service",
+];
 
 #[test]
 fn every_uploaded_bash_script_passes_shellcheck() {
@@ -33,23 +39,45 @@ fn every_uploaded_bash_script_passes_shellcheck() {
                     .stdout(Stdio::piped())
                     .spawn()
                     .unwrap();
-                child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
                 let out = child.wait_with_output().unwrap();
                 if !out.status.success() {
-                    problems.push(format!("{name}: {}:\n{}", up.path, String::from_utf8_lossy(&out.stdout)));
+                    problems.push(format!(
+                        "{name}: {}:\n{}",
+                        up.path,
+                        String::from_utf8_lossy(&out.stdout)
+                    ));
                 }
             }
         }
     }
-    assert!(checked.len() >= 12, "expected the first-boot scripts of every capability, checked {}", checked.len());
-    assert!(problems.is_empty(), "shellcheck found problems:\n{}", problems.join("\n"));
+    assert!(
+        checked.len() >= 12,
+        "expected the first-boot scripts of every capability, checked {}",
+        checked.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "shellcheck found problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 fn common_require_shellcheck() -> bool {
-    let found = Command::new("sh").args(["-c", "command -v shellcheck"]).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .args(["-c", "command -v shellcheck"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("shellcheck is required under CI but is not installed (.ci/install-test-deps installs it)");
+            panic!(
+                "shellcheck is required under CI but is not installed (.ci/install-test-deps installs it)"
+            );
         }
         eprintln!("\n*** SKIPPED: shellcheck is not installed; install it to run this test ***\n");
     }
@@ -79,10 +107,12 @@ fn unit_problems(plan: &Plan) -> Vec<String> {
             match exec.first() {
                 None => problems.push(format!("{name}: no ExecStart=")),
                 Some(path) => match tree.files.get(path) {
-                    None => problems.push(format!("{name}: ExecStart={path} is not a file the plan writes")),
-                    Some((_, mode)) if mode & 0o111 == 0 => {
-                        problems.push(format!("{name}: ExecStart={path} is not made executable (mode {mode:o})"))
-                    }
+                    None => problems.push(format!(
+                        "{name}: ExecStart={path} is not a file the plan writes"
+                    )),
+                    Some((_, mode)) if mode & 0o111 == 0 => problems.push(format!(
+                        "{name}: ExecStart={path} is not made executable (mode {mode:o})"
+                    )),
                     _ => {}
                 },
             }
@@ -93,13 +123,24 @@ fn unit_problems(plan: &Plan) -> Vec<String> {
             }
             let service = name.replace(".timer", ".service");
             if !units.contains_key(&service) {
-                problems.push(format!("{name}: its service {service} is not written by the plan"));
+                problems.push(format!(
+                    "{name}: its service {service} is not written by the plan"
+                ));
             }
         }
-        for key in ["After", "Before", "Requires", "Wants", "WantedBy", "OnFailure"] {
+        for key in [
+            "After",
+            "Before",
+            "Requires",
+            "Wants",
+            "WantedBy",
+            "OnFailure",
+        ] {
             for other in unit_values(text, key) {
                 if !known(&other) {
-                    problems.push(format!("{name}: {key}={other} names a unit neither the plan nor systemd provides"));
+                    problems.push(format!(
+                        "{name}: {key}={other} names a unit neither the plan nor systemd provides"
+                    ));
                 }
             }
         }
@@ -107,8 +148,16 @@ fn unit_problems(plan: &Plan) -> Vec<String> {
         let linked: Vec<String> = tree
             .links
             .iter()
-            .filter(|(link, target)| link.contains(".wants/") && target.ends_with(&format!("/{name}")))
-            .map(|(link, _)| link.rsplit('/').nth(1).unwrap().trim_end_matches(".wants").to_string())
+            .filter(|(link, target)| {
+                link.contains(".wants/") && target.ends_with(&format!("/{name}"))
+            })
+            .map(|(link, _)| {
+                link.rsplit('/')
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches(".wants")
+                    .to_string()
+            })
             .collect();
         let wanted_by = unit_values(text, "WantedBy");
         if !wanted_by.is_empty() && !has("[Install]") {
@@ -116,21 +165,29 @@ fn unit_problems(plan: &Plan) -> Vec<String> {
         }
         for target in &wanted_by {
             if !linked.contains(target) {
-                problems.push(format!("{name}: WantedBy={target} but the plan does not link it into {target}.wants"));
+                problems.push(format!(
+                    "{name}: WantedBy={target} but the plan does not link it into {target}.wants"
+                ));
             }
         }
         for target in &linked {
             if !wanted_by.contains(target) {
-                problems.push(format!("{name}: linked into {target}.wants without WantedBy={target}"));
+                problems.push(format!(
+                    "{name}: linked into {target}.wants without WantedBy={target}"
+                ));
             }
         }
     }
     for (link, target) in &tree.links {
         if link.contains(".wants/") && link.rsplit('/').next() != target.rsplit('/').next() {
-            problems.push(format!("{link} is not named like the unit {target} it points at"));
+            problems.push(format!(
+                "{link} is not named like the unit {target} it points at"
+            ));
         }
         if link.contains(".wants/") && !tree.files.contains_key(target) {
-            problems.push(format!("{link} points at {target}, which the plan does not write"));
+            problems.push(format!(
+                "{link} points at {target}, which the plan does not write"
+            ));
         }
     }
     problems
@@ -143,10 +200,21 @@ fn every_uploaded_unit_is_well_formed_and_wired_within_its_plan() {
     let mut unit_count = 0;
     for plan in plans.iter().filter(|p| p.kind == "deploy") {
         unit_count += units(&plan.tree()).len();
-        problems.extend(unit_problems(plan).into_iter().map(|p| format!("{}: {p}", plan.label())));
+        problems.extend(
+            unit_problems(plan)
+                .into_iter()
+                .map(|p| format!("{}: {p}", plan.label())),
+        );
     }
-    assert!(unit_count > 50, "expected the units of every deploy plan, found {unit_count}");
-    assert!(problems.is_empty(), "unit problems:\n{}", problems.join("\n"));
+    assert!(
+        unit_count > 50,
+        "expected the units of every deploy plan, found {unit_count}"
+    );
+    assert!(
+        problems.is_empty(),
+        "unit problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -154,15 +222,28 @@ fn unit_rules_reject_the_reference_worker_and_a_broken_exec_start() {
     // The reference K8s worker links k8s-minion-install.service to k8s-worker-install.service.
     let reference = reference_plan(REF_CENTOS, "K8s_Worker");
     let problems = unit_problems(&reference);
-    assert!(problems.iter().any(|p| p.contains("k8s-minion-install.service is not named like")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("k8s-minion-install.service is not named like")),
+        "{problems:?}"
+    );
 
     // A unit whose script is never made executable is caught.
-    let mut plan = our_plans().into_iter().find(|p| p.kind == "deploy").unwrap();
+    let mut plan = our_plans()
+        .into_iter()
+        .find(|p| p.kind == "deploy")
+        .unwrap();
     for (_, content) in plan.steps.iter_mut() {
         *content = content.replace("chmod 0755 /usr/local/bin/network-bond.sh", "");
     }
     let problems = unit_problems(&plan);
-    assert!(problems.iter().any(|p| p.contains("network-bond.sh is not made executable")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("network-bond.sh is not made executable")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -172,7 +253,11 @@ fn every_plan_script_parses_as_guestfish_with_lf_only() {
             parse_script(content).unwrap_or_else(|e| panic!("{}: {name}: {e}", plan.label()));
             // A bash line "END" inside an upload would end the here-document early.
             for up in parse_script(content).unwrap().uploads {
-                assert!(!up.content.lines().any(|l| l == "END"), "{name}: {} holds a bare END line", up.path);
+                assert!(
+                    !up.content.lines().any(|l| l == "END"),
+                    "{name}: {} holds a bare END line",
+                    up.path
+                );
             }
         }
     }
