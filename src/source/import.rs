@@ -57,7 +57,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     let zip_label = zip.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
 
     let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
-    let bundle_path = layout.bundles_dir().join(format!("{}.toml", file_stem(&name)));
+    let bundle_path = layout.bundles_dir().join(format!("{}.toml", file_stem(&bundle.manifest.artifact_name)));
     if bundle_path.exists() {
         return Err(Error::Usage(format!("{} already exists; remove it or import into another directory", bundle_path.display())));
     }
@@ -77,13 +77,23 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             new_entries.insert(attribute.name.clone(), attribute.clone());
         }
     }
+    // Placeholders the scripts use but no build plan declares still need a registry entry (the
+    // pinned lists keep the bundle as it was; `build` warns about the drift).
+    let mut undeclared: Vec<String> = Vec::new();
+    for script in &bundle.plan_scripts {
+        for used in crate::placeholder::used_names(&script.content).into_keys() {
+            if existing.get(&used).is_none() && !new_entries.contains_key(&used) && !undeclared.contains(&used) {
+                undeclared.push(used);
+            }
+        }
+    }
     let mut registry_text = String::new();
     let mut registered: HashMap<String, (AttributeType, String, String, Option<String>)> = existing
         .entries
         .values()
         .map(|e| (e.name.clone(), (e.attribute_type.clone(), e.description.clone(), e.constraints.encode(), e.default.clone())))
         .collect();
-    if !order.is_empty() {
+    if !order.is_empty() || !undeclared.is_empty() {
         let _ = writeln!(registry_text, "\n# Imported from {zip_label}");
     }
     for name in &order {
@@ -108,6 +118,14 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         }
         registered.insert(name.clone(), (a.attribute_type.clone(), a.description.clone().unwrap_or_default(), constraints, default));
         report.registry_added.push(name.clone());
+    }
+
+    for name in &undeclared {
+        let _ = writeln!(registry_text, "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle.");
+        let _ = writeln!(registry_text, "[{name}]\ntype = \"string\"\ndescription = \"\"");
+        registered.insert(name.clone(), (AttributeType::String, String::new(), "{}".to_string(), None));
+        report.registry_added.push(name.clone());
+        report.warnings.push(format!("@{name}@ is used by a plan script but declared by no build plan; registered as a string"));
     }
 
     // Plan scripts: one file each, reusing an identical existing file.
