@@ -24,7 +24,9 @@ fn main() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = env!("CARGO_BIN_EXE_i3s-bundle");
-    let dir = tempfile::tempdir_in(std::env::var("I3S_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into())).unwrap();
+    let dir =
+        tempfile::tempdir_in(std::env::var("I3S_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()))
+            .unwrap();
     pack_large_image(exe, dir.path());
 
     let centos_os = OsDefinition::load(&root.join("golden-images/centos7.4")).unwrap();
@@ -33,11 +35,22 @@ fn main() {
     let fedora = dir.path().join("fedora.img");
     let started = Instant::now();
     fake::fake_many(&[
-        fake::FakeJob { os: &centos_os, out: centos.clone(), size: fake::DEFAULT_SIZE },
-        fake::FakeJob { os: &fedora_os, out: fedora.clone(), size: fake::DEFAULT_SIZE },
+        fake::FakeJob {
+            os: &centos_os,
+            out: centos.clone(),
+            size: fake::DEFAULT_SIZE,
+        },
+        fake::FakeJob {
+            os: &fedora_os,
+            out: fedora.clone(),
+            size: fake::DEFAULT_SIZE,
+        },
     ])
     .unwrap();
-    println!("fake images (both OSes, one launch): {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "fake images (both OSes, one launch): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Every build plan of every bundle, with the image of its OS.
     let mut bundles: Vec<PathBuf> = std::fs::read_dir(root.join("tests/fixtures/hudsonalpha"))
@@ -46,30 +59,55 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "zip"))
         .collect();
     if let Ok(dist) = std::fs::read_dir(root.join("dist")) {
-        bundles.extend(dist.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "zip")));
+        bundles.extend(
+            dist.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "zip")),
+        );
     }
     bundles.sort();
     let mut jobs: Vec<(PathBuf, PathBuf, String, PreparedPlan)> = Vec::new();
     for path in &bundles {
         let loaded = read_bundle(path, &ReadOptions::default()).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().to_lowercase();
-        let image = if name.contains("fedora") { &fedora } else { &centos };
+        let image = if name.contains("fedora") {
+            &fedora
+        } else {
+            &centos
+        };
         for plan in &loaded.bundle.build_plans {
             let values = run::sample_values(&loaded.bundle, plan);
-            jobs.push((path.clone(), image.clone(), plan.name.clone(), run::prepare(path, &loaded.bundle, &plan.name, &values).unwrap()));
+            jobs.push((
+                path.clone(),
+                image.clone(),
+                plan.name.clone(),
+                run::prepare(path, &loaded.bundle, &plan.name, &values).unwrap(),
+            ));
         }
     }
 
     // 1. One plan run through the CLI (what a user waits for).
-    let (bundle, image, plan, _) = jobs.iter().find(|j| j.2 == "HudsonAlpha_Docker_CentOS7.4").unwrap();
+    let (bundle, image, plan, _) = jobs
+        .iter()
+        .find(|j| j.2 == "HudsonAlpha_Docker_CentOS7.4")
+        .unwrap();
     let started = Instant::now();
     let status = Command::new(exe)
-        .args(["run", bundle.to_str().unwrap(), plan, "--image", image.to_str().unwrap(), "--sample-attrs"])
+        .args([
+            "run",
+            bundle.to_str().unwrap(),
+            plan,
+            "--image",
+            image.to_str().unwrap(),
+            "--sample-attrs",
+        ])
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(status.success());
-    println!("one plan run ({plan}: launch, 9 steps, read-back): {:.1} s wall", started.elapsed().as_secs_f64());
+    println!(
+        "one plan run ({plan}: launch, 9 steps, read-back): {:.1} s wall",
+        started.elapsed().as_secs_f64()
+    );
 
     // 2. All plans: one launch per plan (before) vs grouped (after).
     if std::env::var("I3S_BENCH_SKIP_BEFORE").is_err() {
@@ -85,17 +123,27 @@ fn main() {
         );
     }
     let started = Instant::now();
-    let grouped: Vec<(&Path, &PreparedPlan)> = jobs.iter().map(|(_, i, _, p)| (i.as_path(), p)).collect();
+    let grouped: Vec<(&Path, &PreparedPlan)> =
+        jobs.iter().map(|(_, i, _, p)| (i.as_path(), p)).collect();
     let report = run::run_jobs(&grouped, None).unwrap();
-    let failed: Vec<&str> = report.plans.iter().filter(|p| !p.succeeded()).map(|p| p.plan.as_str()).collect();
+    let failed: Vec<&str> = report
+        .plans
+        .iter()
+        .filter(|p| !p.succeeded())
+        .map(|p| p.plan.as_str())
+        .collect();
     println!(
         "all {} build plans grouped (after): {:.1} s wall, {} launch(es); failing plans (each costs a relaunch): {failed:?}",
         jobs.len(),
         started.elapsed().as_secs_f64(),
         report.launches
     );
-    let passing: Vec<(&Path, &PreparedPlan)> =
-        grouped.iter().zip(&report.plans).filter(|(_, r)| r.succeeded()).map(|(j, _)| *j).collect();
+    let passing: Vec<(&Path, &PreparedPlan)> = grouped
+        .iter()
+        .zip(&report.plans)
+        .filter(|(_, r)| r.succeeded())
+        .map(|(j, _)| *j)
+        .collect();
     let started = Instant::now();
     let report = run::run_jobs(&passing, None).unwrap();
     println!(
@@ -108,7 +156,10 @@ fn main() {
 
 /// Packs a 1 GiB image of random bytes with the release binary; wall time and peak RSS via GNU time.
 fn pack_large_image(exe: &str, dir: &Path) {
-    let mib: usize = std::env::var("I3S_BENCH_PACK_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: usize = std::env::var("I3S_BENCH_PACK_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let image = dir.join("large.img");
     {
         let mut file = std::io::BufWriter::new(std::fs::File::create(&image).unwrap());
@@ -132,7 +183,11 @@ fn pack_large_image(exe: &str, dir: &Path) {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last = stderr.lines().last().unwrap_or_default();
     let mut parts = last.split_whitespace();
@@ -141,7 +196,11 @@ fn pack_large_image(exe: &str, dir: &Path) {
     println!(
         "pack {mib} MiB image: {seconds:.1} s, peak RSS {:.1} MiB (target <= 64 MiB){}",
         rss_kib as f64 / 1024.0,
-        if rss_kib > 64 * 1024 { "  ** OVER TARGET **" } else { "" }
+        if rss_kib > 64 * 1024 {
+            "  ** OVER TARGET **"
+        } else {
+            ""
+        }
     );
     let check = Command::new("python3")
         .args(["-c", "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nassert len(z.infolist())==1\nassert z.testzip() is None"])

@@ -3,7 +3,10 @@
 //! run in parallel, and the fake images are made once per run (one launch for both OSes).
 mod common;
 use common::*;
-use i3s_bundle::bundle::{self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript, ReadOptions, read_bundle};
+use i3s_bundle::bundle::{
+    self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript, ReadOptions,
+    read_bundle,
+};
 use i3s_bundle::guestfish::{self, driver};
 use i3s_bundle::image::listing::{Change, ChangeKind, FileType, glob_match};
 use i3s_bundle::image::run::{self, PreparedPlan, StepStatus};
@@ -17,7 +20,9 @@ use std::time::Instant;
 static GUESTFISH: Mutex<()> = Mutex::new(());
 
 fn lock() -> MutexGuard<'static, ()> {
-    GUESTFISH.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    GUESTFISH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Fakes {
@@ -27,7 +32,12 @@ struct Fakes {
 }
 
 fn os(name: &str) -> OsDefinition {
-    OsDefinition::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images").join(name)).unwrap()
+    OsDefinition::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("golden-images")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// The fake images, made once (call with the lock held).
@@ -40,12 +50,27 @@ fn fakes() -> &'static Fakes {
         let fedora = dir.path().join("fedora27.qcow2");
         let started = Instant::now();
         fake::fake_many(&[
-            fake::FakeJob { os: &centos_os, out: centos.clone(), size: fake::DEFAULT_SIZE },
-            fake::FakeJob { os: &fedora_os, out: fedora.clone(), size: fake::DEFAULT_SIZE },
+            fake::FakeJob {
+                os: &centos_os,
+                out: centos.clone(),
+                size: fake::DEFAULT_SIZE,
+            },
+            fake::FakeJob {
+                os: &fedora_os,
+                out: fedora.clone(),
+                size: fake::DEFAULT_SIZE,
+            },
         ])
         .unwrap();
-        eprintln!("fake images for both OSes in one launch: {:.1} s", started.elapsed().as_secs_f64());
-        Fakes { _dir: dir, centos, fedora }
+        eprintln!(
+            "fake images for both OSes in one launch: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Fakes {
+            _dir: dir,
+            centos,
+            fedora,
+        }
     })
 }
 
@@ -72,7 +97,11 @@ fn sha256_file(path: &Path) -> String {
 fn modify(images: &[(PathBuf, Vec<String>)]) {
     let drives: Vec<driver::Drive> = images
         .iter()
-        .map(|(path, _)| driver::Drive { path: path.clone(), format: driver::DiskFormat::Qcow2, read_only: false })
+        .map(|(path, _)| driver::Drive {
+            path: path.clone(),
+            format: driver::DiskFormat::Qcow2,
+            read_only: false,
+        })
         .collect();
     let mut script = String::from("run\n");
     for (i, (_, commands)) in images.iter().enumerate() {
@@ -84,7 +113,11 @@ fn modify(images: &[(PathBuf, Vec<String>)]) {
         script.push_str("umount-all\n");
     }
     let outcome = driver::run_script(&drives, &script).unwrap();
-    assert!(outcome.success, "breaking the copies failed: {}", outcome.stderr);
+    assert!(
+        outcome.success,
+        "breaking the copies failed: {}",
+        outcome.stderr
+    );
 }
 
 #[test]
@@ -160,35 +193,81 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
     let broken: Vec<(PathBuf, Vec<String>)> = cases
         .iter()
         .map(|(name, def, commands, _, _)| {
-            let base = if def.profile.id == "centos7.4" { &fakes.centos } else { &fakes.fedora };
+            let base = if def.profile.id == "centos7.4" {
+                &fakes.centos
+            } else {
+                &fakes.fedora
+            };
             (overlay(base, name), commands.clone())
         })
         .collect();
     let started = Instant::now();
     modify(&broken);
-    eprintln!("{} broken copies in one launch: {:.1} s", broken.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} broken copies in one launch: {:.1} s",
+        broken.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     let mut jobs = vec![
-        i3s_bundle::image::check::CheckJob { image: fakes.centos.clone(), os: &centos, captured: false },
-        i3s_bundle::image::check::CheckJob { image: fakes.fedora.clone(), os: &fedora, captured: false },
+        i3s_bundle::image::check::CheckJob {
+            image: fakes.centos.clone(),
+            os: &centos,
+            captured: false,
+        },
+        i3s_bundle::image::check::CheckJob {
+            image: fakes.fedora.clone(),
+            os: &fedora,
+            captured: false,
+        },
     ];
     for ((path, _), (_, def, _, _, _)) in broken.iter().zip(&cases) {
-        jobs.push(i3s_bundle::image::check::CheckJob { image: path.clone(), os: def, captured: false });
+        jobs.push(i3s_bundle::image::check::CheckJob {
+            image: path.clone(),
+            os: def,
+            captured: false,
+        });
     }
     let started = Instant::now();
     let reports = check_many(&jobs).unwrap();
-    eprintln!("{} images checked in one launch: {:.1} s", reports.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} images checked in one launch: {:.1} s",
+        reports.len(),
+        started.elapsed().as_secs_f64()
+    );
     for report in &reports[..2] {
         let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
-        assert!(failed.is_empty(), "fake {} fails its own requirements: {failed:#?}", report.os);
-        assert!(report.results.len() >= 15, "{}: only {} checks", report.os, report.results.len());
+        assert!(
+            failed.is_empty(),
+            "fake {} fails its own requirements: {failed:#?}",
+            report.os
+        );
+        assert!(
+            report.results.len() >= 15,
+            "{}: only {} checks",
+            report.os,
+            report.results.len()
+        );
     }
     for (report, (name, _, _, expected, isolated)) in reports[2..].iter().zip(&cases) {
-        let result = report.result(expected).unwrap_or_else(|| panic!("{name}: no check {expected}"));
-        assert!(!result.passed, "{name}: {expected} should fail, found: {}", result.found);
+        let result = report
+            .result(expected)
+            .unwrap_or_else(|| panic!("{name}: no check {expected}"));
+        assert!(
+            !result.passed,
+            "{name}: {expected} should fail, found: {}",
+            result.found
+        );
         if *isolated {
-            let others: Vec<_> = report.results.iter().filter(|r| !r.passed && r.id != *expected).collect();
-            assert!(others.is_empty(), "{name}: only {expected} should fail, also: {others:#?}");
+            let others: Vec<_> = report
+                .results
+                .iter()
+                .filter(|r| !r.passed && r.id != *expected)
+                .collect();
+            assert!(
+                others.is_empty(),
+                "{name}: only {expected} should fail, also: {others:#?}"
+            );
         }
     }
 }
@@ -203,7 +282,13 @@ enum Claim {
 }
 
 /// Replays the commands of a prepared plan on a model: path → claim, plus modes.
-fn claims(plan: &PreparedPlan) -> (BTreeMap<String, Claim>, BTreeMap<String, String>, Vec<String>) {
+fn claims(
+    plan: &PreparedPlan,
+) -> (
+    BTreeMap<String, Claim>,
+    BTreeMap<String, String>,
+    Vec<String>,
+) {
     let mut state = BTreeMap::new();
     let mut modes = BTreeMap::new();
     let mut removed_patterns = Vec::new();
@@ -215,18 +300,35 @@ fn claims(plan: &PreparedPlan) -> (BTreeMap<String, Claim>, BTreeMap<String, Str
             match (name, args) {
                 ("upload", _) if command.heredoc.is_some() => {
                     let heredoc = command.heredoc.as_ref().unwrap();
-                    state.insert(heredoc.path.clone(), Claim::File { size: heredoc.file_content().len() as u64 });
+                    state.insert(
+                        heredoc.path.clone(),
+                        Claim::File {
+                            size: heredoc.file_content().len() as u64,
+                        },
+                    );
                     modes.remove(&heredoc.path);
                 }
                 ("ln-s" | "ln-sf", [target, link]) => {
-                    state.insert(link.clone(), Claim::Symlink { target: target.clone() });
+                    state.insert(
+                        link.clone(),
+                        Claim::Symlink {
+                            target: target.clone(),
+                        },
+                    );
                 }
                 ("chmod", [mode, path]) => {
-                    modes.insert(path.clone(), format!("{:04o}", u32::from_str_radix(mode, 8).unwrap()));
+                    modes.insert(
+                        path.clone(),
+                        format!("{:04o}", u32::from_str_radix(mode, 8).unwrap()),
+                    );
                 }
                 ("rm" | "rm-f" | "rm-rf", [path]) if globbed => {
                     removed_patterns.push(path.clone());
-                    let matching: Vec<String> = state.keys().filter(|k| glob_match(path, k)).cloned().collect();
+                    let matching: Vec<String> = state
+                        .keys()
+                        .filter(|k| glob_match(path, k))
+                        .cloned()
+                        .collect();
                     for k in matching {
                         state.insert(k, Claim::Removed);
                     }
@@ -255,15 +357,23 @@ fn assert_claims_reported(plan: &PreparedPlan, changes: &[Change]) {
         let change = by_path.get(path.as_str());
         match claim {
             Claim::File { size } => {
-                let c = change.unwrap_or_else(|| panic!("{}: {path} is uploaded but not reported", plan.name));
+                let c = change.unwrap_or_else(|| {
+                    panic!("{}: {path} is uploaded but not reported", plan.name)
+                });
                 assert_ne!(c.kind, ChangeKind::Removed, "{}: {path}", plan.name);
                 assert_eq!(c.file_type, FileType::File, "{}: {path}", plan.name);
                 assert_eq!(c.size, *size, "{}: {path} size", plan.name);
             }
             Claim::Symlink { target } => {
-                let c = change.unwrap_or_else(|| panic!("{}: symlink {path} is not reported", plan.name));
+                let c = change
+                    .unwrap_or_else(|| panic!("{}: symlink {path} is not reported", plan.name));
                 assert_eq!(c.file_type, FileType::Symlink, "{}: {path}", plan.name);
-                assert_eq!(c.target.as_deref(), Some(target.as_str()), "{}: {path}", plan.name);
+                assert_eq!(
+                    c.target.as_deref(),
+                    Some(target.as_str()),
+                    "{}: {path}",
+                    plan.name
+                );
             }
             Claim::Directory => {
                 if let Some(c) = change {
@@ -275,87 +385,213 @@ fn assert_claims_reported(plan: &PreparedPlan, changes: &[Change]) {
                 // Removing a path that did not exist (rm-f, rm-rf) reports nothing; a reported
                 // change must be the removal.
                 if let Some(c) = change {
-                    assert_eq!(c.kind, ChangeKind::Removed, "{}: {path} should be removed: {c:?}", plan.name);
+                    assert_eq!(
+                        c.kind,
+                        ChangeKind::Removed,
+                        "{}: {path} should be removed: {c:?}",
+                        plan.name
+                    );
                 }
             }
         }
         checked += 1;
     }
     for (path, mode) in &modes {
-        let c = by_path.get(path.as_str()).unwrap_or_else(|| panic!("{}: chmod {path} not reported", plan.name));
+        let c = by_path
+            .get(path.as_str())
+            .unwrap_or_else(|| panic!("{}: chmod {path} not reported", plan.name));
         assert_eq!(&c.mode, mode, "{}: mode of {path}", plan.name);
         checked += 1;
     }
-    assert!(checked > 0 || plan.steps.iter().all(|s| !s.content.contains("upload")), "{}: nothing checked", plan.name);
+    assert!(
+        checked > 0 || plan.steps.iter().all(|s| !s.content.contains("upload")),
+        "{}: nothing checked",
+        plan.name
+    );
+}
+
+/// The repository's bundles (bundles-src/), built into `out`, each with its OS.
+fn repository_bundles(out: &Path) -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !root.join("bundles-src").is_dir() {
+        return Vec::new();
+    }
+    let options = i3s_bundle::build::BuildOptions {
+        root: root.to_path_buf(),
+        out: Some(out.to_path_buf()),
+        bundles: Vec::new(),
+        force: true,
+        archive: false,
+    };
+    let report = i3s_bundle::build::build(&options).unwrap();
+    report
+        .bundles
+        .iter()
+        .map(|b| {
+            let source: toml::Value =
+                toml::from_str(&std::fs::read_to_string(root.join(&b.source)).unwrap()).unwrap();
+            let os = source["bundle"]["os"].as_str().unwrap().to_string();
+            let path = if b.path.is_absolute() {
+                b.path.clone()
+            } else {
+                root.join(&b.path)
+            };
+            (path, os)
+        })
+        .collect()
 }
 
 #[test]
-fn every_reference_build_plan_runs_against_its_os_fake_and_reports_what_it_claims() {
+fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its_os_fake() {
     if !have_guestfish() {
         return;
     }
     let _guard = lock();
     let fakes = fakes();
     let (centos_sum, fedora_sum) = (sha256_file(&fakes.centos), sha256_file(&fakes.fedora));
-    let mut prepared = Vec::new();
+    let dist = tempfile::tempdir().unwrap();
+    let repository = repository_bundles(dist.path());
+    let mut bundles: Vec<(PathBuf, String)> = repository.clone();
     for name in REFERENCE_BUNDLES {
-        let path = fixture(name);
-        let loaded = read_bundle(&path, &ReadOptions::default()).unwrap();
-        let image = if name.contains("Fedora") { &fakes.fedora } else { &fakes.centos };
+        bundles.push((
+            fixture(name),
+            if name.contains("Fedora") {
+                "fedora27".into()
+            } else {
+                "centos7.4".into()
+            },
+        ));
+    }
+    let mut prepared = Vec::new();
+    for (path, os_name) in &bundles {
+        let loaded = read_bundle(path, &ReadOptions::default()).unwrap();
+        let image = if os_name == "fedora27" {
+            &fakes.fedora
+        } else {
+            &fakes.centos
+        };
         for plan in &loaded.bundle.build_plans {
             let values = run::sample_values(&loaded.bundle, plan);
-            prepared.push((image.clone(), run::prepare(&path, &loaded.bundle, &plan.name, &values).unwrap()));
+            let prepared_plan = run::prepare(path, &loaded.bundle, &plan.name, &values)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), plan.name));
+            prepared.push((image.clone(), os_name.clone(), prepared_plan));
         }
     }
-    let jobs: Vec<(&Path, &PreparedPlan)> = prepared.iter().map(|(i, p)| (i.as_path(), p)).collect();
+    let repository_plans = prepared.len() - 14;
+    eprintln!(
+        "{} build plans of bundles-src/ and 14 of the reference bundles",
+        repository_plans
+    );
+    let jobs: Vec<(&Path, &PreparedPlan)> =
+        prepared.iter().map(|(i, _, p)| (i.as_path(), p)).collect();
     let keep = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let report = run::run_jobs(&jobs, Some(keep.path())).unwrap();
     eprintln!(
-        "{} reference build plans: {} launch(es), {:.1} s in guestfish, {:.1} s wall",
+        "{} build plans: {} launch(es), {:.1} s in guestfish, {:.1} s wall",
         report.plans.len(),
         report.launches,
         report.elapsed.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(sha256_file(&fakes.centos), centos_sum, "the CentOS image changed");
-    assert_eq!(sha256_file(&fakes.fedora), fedora_sum, "the Fedora image changed");
+    assert_eq!(
+        sha256_file(&fakes.centos),
+        centos_sum,
+        "the CentOS image changed"
+    );
+    assert_eq!(
+        sha256_file(&fakes.fedora),
+        fedora_sum,
+        "the Fedora image changed"
+    );
 
     let mut captured = Vec::new();
-    for (result, (image, plan)) in report.plans.iter().zip(&prepared) {
+    for (result, (_, os_name, plan)) in report.plans.iter().zip(&prepared) {
         if plan.name == "2018-03-15-HudsonAlpha_Docker_CentOS7.4" {
             // A bug the lab shipped: umount is step 1 and mount the last step.
-            let failure = result.failure.as_ref().expect("the swapped mount/umount plan must fail");
-            assert_eq!((failure.serial.as_str(), failure.line), ("1", Some(6)), "{failure:?}");
+            let failure = result
+                .failure
+                .as_ref()
+                .expect("the swapped mount/umount plan must fail");
+            assert_eq!(
+                (failure.serial.as_str(), failure.line),
+                ("1", Some(6)),
+                "{failure:?}"
+            );
             assert!(failure.message.contains("mount"), "{failure:?}");
             assert_eq!(result.steps[0].status, StepStatus::Failed);
-            assert!(result.steps[1..].iter().all(|s| s.status == StepStatus::NotRun));
+            assert!(
+                result.steps[1..]
+                    .iter()
+                    .all(|s| s.status == StepStatus::NotRun)
+            );
             continue;
         }
-        assert!(result.succeeded(), "{} failed: {:?}", plan.name, result.failure);
-        let changes = result.changes.as_ref().unwrap_or_else(|| panic!("{}: no changes read back: {:?}", plan.name, result.readback_note));
+        assert!(
+            result.succeeded(),
+            "{} failed: {:?}",
+            plan.name,
+            result.failure
+        );
+        let changes = result.changes.as_ref().unwrap_or_else(|| {
+            panic!(
+                "{}: no changes read back: {:?}",
+                plan.name, result.readback_note
+            )
+        });
         assert!(!changes.is_empty(), "{}: no changes", plan.name);
         assert_claims_reported(plan, changes);
-        assert!(result.steps.iter().any(|s| !s.output.is_empty()), "{}: step output missing", plan.name);
+        assert!(
+            result.steps.iter().any(|s| !s.output.is_empty()),
+            "{}: step output missing",
+            plan.name
+        );
         if plan.capture {
             let (_, _, patterns) = claims(plan);
-            assert!(!patterns.is_empty());
-            for must_go in ["/etc/hostname", "/etc/resolv.conf", "/root/.bash_history", "/etc/ssh/ssh_host_rsa_key"] {
-                let c = changes.iter().find(|c| c.path == must_go).unwrap_or_else(|| panic!("{}: {must_go} not reported", plan.name));
+            assert!(
+                !patterns.is_empty(),
+                "{}: generalize removes by pattern",
+                plan.name
+            );
+            for must_go in [
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/root/.bash_history",
+                "/etc/ssh/ssh_host_rsa_key",
+            ] {
+                let c = changes
+                    .iter()
+                    .find(|c| c.path == must_go)
+                    .unwrap_or_else(|| panic!("{}: {must_go} not reported", plan.name));
                 assert_eq!(c.kind, ChangeKind::Removed, "{}: {must_go}", plan.name);
             }
-            let os_name = if image == &fakes.fedora { "fedora27" } else { "centos7.4" };
-            captured.push((result.overlay.clone().unwrap(), os_name));
+            captured.push((result.overlay.clone().unwrap(), os_name.clone()));
         }
     }
-    assert_eq!(captured.len(), 3, "three capture plans");
-    // The capture plan removes what the captured-image checks look for.
-    let defs: Vec<(PathBuf, OsDefinition)> = captured.iter().map(|(p, o)| (p.clone(), os(o))).collect();
-    let jobs: Vec<_> =
-        defs.iter().map(|(p, d)| i3s_bundle::image::check::CheckJob { image: p.clone(), os: d, captured: true }).collect();
+    let expected_captures = 3 + repository.len();
+    assert_eq!(
+        captured.len(),
+        expected_captures,
+        "one capture plan per bundle"
+    );
+    // The capture plans remove what the captured-image checks look for.
+    let defs: Vec<(PathBuf, OsDefinition)> =
+        captured.iter().map(|(p, o)| (p.clone(), os(o))).collect();
+    let jobs: Vec<_> = defs
+        .iter()
+        .map(|(p, d)| i3s_bundle::image::check::CheckJob {
+            image: p.clone(),
+            os: d,
+            captured: true,
+        })
+        .collect();
     for report in check_many(&jobs).unwrap() {
         let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
-        assert!(failed.is_empty(), "{} after capture: {failed:#?}", report.image.display());
+        assert!(
+            failed.is_empty(),
+            "{} after capture: {failed:#?}",
+            report.image.display()
+        );
     }
 }
 
@@ -364,22 +600,41 @@ fn small_bundle(dir: &Path, scripts: &[(&str, &str)], plans: &[(&str, &[&str])])
         .iter()
         .enumerate()
         .map(|(i, (name, content))| {
-            PlanScript::new(format!("00000000-0000-4000-8000-{i:012}"), name.to_string(), String::new(), "deploy", content.to_string())
+            PlanScript::new(
+                format!("00000000-0000-4000-8000-{i:012}"),
+                name.to_string(),
+                String::new(),
+                "deploy",
+                content.to_string(),
+            )
         })
         .collect();
     let build_plans = plans
         .iter()
         .enumerate()
         .map(|(i, (name, steps))| {
-            let mut plan = BuildPlan::new(format!("00000000-0000-4000-9000-{i:012}"), name.to_string(), String::new(), "deploy");
+            let mut plan = BuildPlan::new(
+                format!("00000000-0000-4000-9000-{i:012}"),
+                name.to_string(),
+                String::new(),
+                "deploy",
+            );
             for (n, step) in steps.iter().enumerate() {
-                plan.steps.push(BuildStep::new(n + 1, plan_scripts.iter().find(|s| s.name == *step).unwrap()));
+                plan.steps.push(BuildStep::new(
+                    n + 1,
+                    plan_scripts.iter().find(|s| s.name == *step).unwrap(),
+                ));
             }
             plan
         })
         .collect();
     let bundle = Bundle {
-        manifest: Manifest::new("test", "test bundle", false, "2026-11-26T00:00:00.000Z".into()),
+        manifest: Manifest::new(
+            "test",
+            "test bundle",
+            false,
+            "2026-11-26T00:00:00.000Z".into(),
+        ),
         checksum: ChecksumFlavour::Sha256,
         plan_scripts,
         golden_images: Vec::new(),
@@ -403,20 +658,37 @@ fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
         dir.path(),
         &[
             ("mount", "mount /dev/cl/root /"),
-            ("bad path", "# a step with a bad path\nupload -<<END /etc/ok\nfine\nEND\nrm /etc/does-not-exist\necho never"),
+            (
+                "bad path",
+                "# a step with a bad path\nupload -<<END /etc/ok\nfine\nEND\nrm /etc/does-not-exist\necho never",
+            ),
             ("unknown", "echo before\n\nfrobnicate /etc\necho never"),
             ("umount", "umount /"),
         ],
-        &[("Bad path", &["mount", "bad path", "umount"]), ("Unknown command", &["mount", "unknown", "umount"])],
+        &[
+            ("Bad path", &["mount", "bad path", "umount"]),
+            ("Unknown command", &["mount", "unknown", "umount"]),
+        ],
     );
     let before = sha256_file(&fakes.centos);
     let output = assert_cmd::Command::cargo_bin("i3s-bundle")
         .unwrap()
-        .args(["run", bundle.to_str().unwrap(), "--all", "--image", fakes.centos.to_str().unwrap()])
+        .args([
+            "run",
+            bundle.to_str().unwrap(),
+            "--all",
+            "--image",
+            fakes.centos.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         stdout.contains("FAILED: step 2 bad path (00000000-0000-4000-8000-000000000001_planscript.json line 5): rm: /etc/does-not-exist"),
         "{stdout}"
@@ -436,18 +708,36 @@ fn an_unterminated_here_document_and_a_missing_value_stop_before_anything_runs()
         &[
             ("mount", "mount /dev/cl/root /"),
             ("open heredoc", "upload -<<END /etc/x\nno terminator\nEOF"),
-            ("needs value", "upload -<<END /etc/hostname\n@SERVER_FQDN@\nEND"),
+            (
+                "needs value",
+                "upload -<<END /etc/hostname\n@SERVER_FQDN@\nEND",
+            ),
         ],
-        &[("Open", &["mount", "open heredoc"]), ("Value", &["mount", "needs value"])],
+        &[
+            ("Open", &["mount", "open heredoc"]),
+            ("Value", &["mount", "needs value"]),
+        ],
     );
     // The image does not even exist: nothing may get as far as looking at it.
     for (plan, expected) in [
-        ("Open", "00000000-0000-4000-8000-000000000001_planscript.json:1:9: step 2 (open heredoc): here-document `END` is never closed"),
-        ("Value", "00000000-0000-4000-8000-000000000002_planscript.json:2:1: @SERVER_FQDN@ (step 2 needs value)"),
+        (
+            "Open",
+            "00000000-0000-4000-8000-000000000001_planscript.json:1:9: step 2 (open heredoc): here-document `END` is never closed",
+        ),
+        (
+            "Value",
+            "00000000-0000-4000-8000-000000000002_planscript.json:2:1: @SERVER_FQDN@ (step 2 needs value)",
+        ),
     ] {
         let output = assert_cmd::Command::cargo_bin("i3s-bundle")
             .unwrap()
-            .args(["run", bundle.to_str().unwrap(), plan, "--image", "/nonexistent/disk.img"])
+            .args([
+                "run",
+                bundle.to_str().unwrap(),
+                plan,
+                "--image",
+                "/nonexistent/disk.img",
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -13,7 +13,11 @@ fn python_entries(path: &std::path::Path) -> String {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -29,18 +33,41 @@ fn pack_writes_one_raw_image_entry_that_python_reads_back() {
     let out = dir.path().join("CentOS 7.4 Golden Image");
     let output = assert_cmd::Command::cargo_bin("i3s-bundle")
         .unwrap()
-        .args(["golden-image", "pack", image.to_str().unwrap(), "--name", "CentOS 7.4 Golden Image", "--out", out.to_str().unwrap(), "--json"])
+        .args([
+            "golden-image",
+            "pack",
+            image.to_str().unwrap(),
+            "--name",
+            "CentOS 7.4 Golden Image",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let digest = hex::encode(Sha256::digest(&data));
     assert_eq!(report["image_sha256"], digest.as_str());
     let listed = python_entries(&out);
-    assert_eq!(listed.trim(), format!("{} {} {digest}", report["entry"].as_str().unwrap(), data.len()));
+    assert_eq!(
+        listed.trim(),
+        format!(
+            "{} {} {digest}",
+            report["entry"].as_str().unwrap(),
+            data.len()
+        )
+    );
     python_zip_check(&out).unwrap();
     unzip_test(&out).unwrap();
-    assert_eq!(report["payload_sha256"], hex::encode(Sha256::digest(std::fs::read(&out).unwrap())).as_str());
+    assert_eq!(
+        report["payload_sha256"],
+        hex::encode(Sha256::digest(std::fs::read(&out).unwrap())).as_str()
+    );
 }
 
 #[test]
@@ -54,13 +81,21 @@ fn pack_converts_qcow2_to_raw() {
     data[512..520].copy_from_slice(b"i3s-test");
     std::fs::write(&raw, &data).unwrap();
     let qcow2 = dir.path().join("disk.qcow2");
-    let status = std::process::Command::new("qemu-img").args(["convert", "-q", "-O", "qcow2"]).arg(&raw).arg(&qcow2).status().unwrap();
+    let status = std::process::Command::new("qemu-img")
+        .args(["convert", "-q", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2)
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = dir.path().join("payload");
     let report = i3s_bundle::image::pack::pack(&qcow2, "Fedora 27 Golden Image", &out).unwrap();
     assert_eq!(report.image_sha256, hex::encode(Sha256::digest(&data)));
     assert!(python_entries(&out).contains(&hex::encode(Sha256::digest(&data))));
     // No temporary files left next to the output.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }

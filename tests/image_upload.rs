@@ -5,7 +5,10 @@ use publish_support::*;
 use serde_json::Value;
 
 fn images(sim: &i3s_bundle::simulator::Simulator) -> Vec<Value> {
-    get(sim, "/sim/state")["resources"]["/rest/golden-images"].as_array().cloned().unwrap_or_default()
+    get(sim, "/sim/state")["resources"]["/rest/golden-images"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn payload(dir: &std::path::Path, name: &str, fill: u8) -> std::path::PathBuf {
@@ -22,7 +25,15 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     let dir = tempfile::tempdir().unwrap();
     let first = payload(dir.path(), "a", 7);
     let args = |file: &std::path::Path| {
-        vec!["upload".to_string(), file.display().to_string(), "--name".into(), "CentOS 7.4 Golden Image".into(), "--description".into(), "lab image".into(), "--json".into()]
+        vec![
+            "upload".to_string(),
+            file.display().to_string(),
+            "--name".into(),
+            "CentOS 7.4 Golden Image".into(),
+            "--description".into(),
+            "lab image".into(),
+            "--json".into(),
+        ]
     };
     let run = |file: &std::path::Path| {
         let owned = args(file);
@@ -38,21 +49,38 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     let stored = images(&sim);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["name"], "CentOS 7.4 Golden Image");
-    assert_eq!(stored[0]["checkSum"], digest.as_str(), "the simulator hashed what arrived");
+    assert_eq!(
+        stored[0]["checkSum"],
+        digest.as_str(),
+        "the simulator hashed what arrived"
+    );
     assert_eq!(stored[0]["size"], std::fs::metadata(&first).unwrap().len());
-    assert!(stored[0]["description"].as_str().unwrap().starts_with("lab image [sha256:"));
+    assert!(
+        stored[0]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("lab image [sha256:")
+    );
 
     reset_requests(&sim);
     let again = run(&first);
     assert!(again.status.success(), "{}", text(&again));
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(report["action"], "unchanged");
-    assert!(writes(&sim).is_empty(), "a second upload of the same content writes nothing: {:?}", writes(&sim));
+    assert!(
+        writes(&sim).is_empty(),
+        "a second upload of the same content writes nothing: {:?}",
+        writes(&sim)
+    );
 
     let other = payload(dir.path(), "b", 9);
     let refused = run(&other);
     assert!(!refused.status.success());
-    assert!(text(&refused).contains("already exists on the appliance"), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("already exists on the appliance"),
+        "{}",
+        text(&refused)
+    );
     assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
     assert_eq!(images(&sim).len(), 1);
 }
@@ -63,8 +91,16 @@ fn upload_refuses_a_file_that_is_not_a_payload_before_connecting_anything() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("disk.img");
     std::fs::write(&raw, vec![0u8; 4096]).unwrap();
-    let output = command(&sim, "golden-image", &["upload", raw.to_str().unwrap(), "--name", "X"]);
+    let output = command(
+        &sim,
+        "golden-image",
+        &["upload", raw.to_str().unwrap(), "--name", "X"],
+    );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("not a golden image payload"), "{}", text(&output));
+    assert!(
+        text(&output).contains("not a golden image payload"),
+        "{}",
+        text(&output)
+    );
     assert!(images(&sim).is_empty());
 }

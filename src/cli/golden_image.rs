@@ -61,28 +61,64 @@ pub enum Command {
 
 pub fn run(command: Command) -> crate::Result<ExitCode> {
     match command {
-        Command::Check { image, os, captured, repo, json } => {
+        Command::Check {
+            image,
+            os,
+            captured,
+            repo,
+            json,
+        } => {
             let os = OsDefinition::find(&os, repo.as_deref())?;
             let report = image::check(&image, &os, captured)?;
             if json {
                 super::print_json(&report)?;
             } else {
                 for r in &report.results {
-                    println!("{} {:<28} {} — found: {}", if r.passed { "PASS" } else { "FAIL" }, r.id, r.description, r.found);
+                    println!(
+                        "{} {:<28} {} — found: {}",
+                        if r.passed { "PASS" } else { "FAIL" },
+                        r.id,
+                        r.description,
+                        r.found
+                    );
                 }
                 let failed = report.results.iter().filter(|r| !r.passed).count();
-                eprintln!("{}: {} of {} checks pass", image.display(), report.results.len() - failed, report.results.len());
+                eprintln!(
+                    "{}: {} of {} checks pass",
+                    image.display(),
+                    report.results.len() - failed,
+                    report.results.len()
+                );
             }
-            Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_PROBLEMS) })
+            Ok(if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(super::EXIT_PROBLEMS)
+            })
         }
-        Command::Fake { os, out, size, repo } => {
+        Command::Fake {
+            os,
+            out,
+            size,
+            repo,
+        } => {
             let os = OsDefinition::find(&os, repo.as_deref())?;
             let size = image::fake::parse_size(&size)?;
             let report = image::fake(&os, &out, size)?;
-            eprintln!("{}: fake {} image ({:.1} s)", out.display(), os.profile.id, report.elapsed.as_secs_f64());
+            eprintln!(
+                "{}: fake {} image ({:.1} s)",
+                out.display(),
+                os.profile.id,
+                report.elapsed.as_secs_f64()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Pack { image, name, out, json } => {
+        Command::Pack {
+            image,
+            name,
+            out,
+            json,
+        } => {
             let report = image::pack::pack(&image, &name, &out)?;
             if json {
                 super::print_json(&report)?;
@@ -98,7 +134,13 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Upload { file, name, description, connection, json } => {
+        Command::Upload {
+            file,
+            name,
+            description,
+            connection,
+            json,
+        } => {
             let digest = image::upload::payload_digest(&file)?;
             let size = digest.1;
             let client = connection.connect()?;
@@ -107,7 +149,14 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             } else {
                 indicatif::ProgressBar::hidden()
             };
-            let report = image::upload::upload_checked(&client, &file, digest, &name, description.as_deref(), &|sent| bar.set_position(sent))?;
+            let report = image::upload::upload_checked(
+                &client,
+                &file,
+                digest,
+                &name,
+                description.as_deref(),
+                &|sent| bar.set_position(sent),
+            )?;
             bar.finish_and_clear();
             if json {
                 super::print_json(&report)?;
@@ -116,7 +165,10 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
                     image::upload::UploadAction::Created => "uploaded",
                     image::upload::UploadAction::Unchanged => "already there, unchanged",
                 };
-                println!("{name}: {action} ({}, {} bytes, sha256 {})", report.uri, report.size, report.sha256);
+                println!(
+                    "{name}: {action} ({}, {} bytes, sha256 {})",
+                    report.uri, report.size, report.sha256
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

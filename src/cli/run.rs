@@ -1,6 +1,6 @@
 use crate::bundle::read_bundle;
-use crate::image::run::{self, PlanReport, StepStatus, Values};
 use crate::image::listing::{ChangeKind, FileType};
+use crate::image::run::{self, PlanReport, StepStatus, Values};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,11 +39,15 @@ fn values(args: &Args) -> crate::Result<Values> {
     let mut values = Values::new();
     if let Some(path) = &args.attrs_file {
         let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-        let table: serde_json::Map<String, serde_json::Value> = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| crate::Error::Usage(format!("{}: {e}", path.display())))?
-        } else {
-            toml::from_str(&text).map_err(|e| crate::Error::Usage(format!("{}: {}", path.display(), e.message())))?
-        };
+        let table: serde_json::Map<String, serde_json::Value> =
+            if path.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text)
+                    .map_err(|e| crate::Error::Usage(format!("{}: {e}", path.display())))?
+            } else {
+                toml::from_str(&text).map_err(|e| {
+                    crate::Error::Usage(format!("{}: {}", path.display(), e.message()))
+                })?
+            };
         for (key, value) in table {
             let value = match value {
                 serde_json::Value::String(s) => s,
@@ -53,7 +57,9 @@ fn values(args: &Args) -> crate::Result<Values> {
         }
     }
     for pair in &args.attrs {
-        let (key, value) = pair.split_once('=').ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
         values.insert(key.to_string(), value.to_string());
     }
     Ok(values)
@@ -86,13 +92,27 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         for plan in &report.plans {
             print_plan(plan);
         }
-        eprintln!("{} plan(s), {} launch(es), {:.1} s in guestfish", report.plans.len(), report.launches, report.elapsed.as_secs_f64());
+        eprintln!(
+            "{} plan(s), {} launch(es), {:.1} s in guestfish",
+            report.plans.len(),
+            report.launches,
+            report.elapsed.as_secs_f64()
+        );
     }
-    Ok(if report.plans.iter().all(PlanReport::succeeded) { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_PROBLEMS) })
+    Ok(if report.plans.iter().all(PlanReport::succeeded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_PROBLEMS)
+    })
 }
 
 fn print_plan(plan: &PlanReport) {
-    println!("== {} ({}) on {}", plan.plan, if plan.capture { "capture" } else { "deploy" }, plan.image.display());
+    println!(
+        "== {} ({}) on {}",
+        plan.plan,
+        if plan.capture { "capture" } else { "deploy" },
+        plan.image.display()
+    );
     for step in &plan.steps {
         let status = match step.status {
             StepStatus::Ok => "ok",
@@ -104,12 +124,18 @@ fn print_plan(plan: &PlanReport) {
             println!("    | {line}");
         }
         for e in &step.ignored_errors {
-            println!("    ! line {}: {} (ignored: the command starts with -)", e.line, e.message);
+            println!(
+                "    ! line {}: {} (ignored: the command starts with -)",
+                e.line, e.message
+            );
         }
     }
     if let Some(f) = &plan.failure {
         let at = f.line.map(|l| format!(" line {l}")).unwrap_or_default();
-        println!("FAILED: step {} {} ({}{at}): {}", f.serial, f.step_name, f.entry, f.message);
+        println!(
+            "FAILED: step {} {} ({}{at}): {}",
+            f.serial, f.step_name, f.entry, f.message
+        );
         if let Some(command) = &f.command {
             println!("    > {command}");
         }
@@ -131,7 +157,11 @@ fn print_plan(plan: &PlanReport) {
                 FileType::File => format!("file {} {} bytes", c.mode, c.size),
                 FileType::Other => format!("{} {}", c.file_type.as_str(), c.mode),
             };
-            let details = if c.details.is_empty() { String::new() } else { format!(" ({})", c.details.join(", ")) };
+            let details = if c.details.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.details.join(", "))
+            };
             println!("  {sign} {} {what}{details}", c.path);
         }
     }

@@ -33,7 +33,11 @@ impl DiskFormat {
         let mut magic = [0u8; 4];
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let n = file.read(&mut magic).map_err(|e| Error::io(path, e))?;
-        Ok(if n == 4 && &magic == b"QFI\xfb" { DiskFormat::Qcow2 } else { DiskFormat::Raw })
+        Ok(if n == 4 && &magic == b"QFI\xfb" {
+            DiskFormat::Qcow2
+        } else {
+            DiskFormat::Raw
+        })
     }
 }
 
@@ -78,11 +82,22 @@ pub fn choose_accel() -> Accel {
         Ok("tcg") => return Accel::Tcg,
         _ => {}
     }
-    let kvm_device = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let kvm_device = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
     let cpu_flags = std::fs::read_to_string("/proc/cpuinfo")
-        .map(|info| info.lines().any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm"))))
+        .map(|info| {
+            info.lines()
+                .any(|l| l.starts_with("flags") && (l.contains(" vmx") || l.contains(" svm")))
+        })
         .unwrap_or(false);
-    if kvm_device && cpu_flags { Accel::Kvm } else { Accel::Tcg }
+    if kvm_device && cpu_flags {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    }
 }
 
 /// The environment guestfish runs with. Variables the user set win over these defaults.
@@ -127,15 +142,22 @@ pub fn error_lines(stderr: &str) -> Vec<ErrorLine> {
         if let Some(rest) = raw.strip_prefix("*stdin*:") {
             let (number, message) = rest.split_once(": ").unwrap_or((rest, ""));
             if let Ok(line) = number.parse::<usize>() {
-                let message = message.strip_prefix("libguestfs: error: ").unwrap_or(message);
-                out.push(ErrorLine { line: Some(line), message: message.to_string() });
+                let message = message
+                    .strip_prefix("libguestfs: error: ")
+                    .unwrap_or(message);
+                out.push(ErrorLine {
+                    line: Some(line),
+                    message: message.to_string(),
+                });
                 continue;
             }
         }
         if raw.trim().is_empty() {
             continue;
         }
-        let starts_new = raw.starts_with("libguestfs: ") || raw.starts_with("guestfish: ") || raw.contains(": unknown command");
+        let starts_new = raw.starts_with("libguestfs: ")
+            || raw.starts_with("guestfish: ")
+            || raw.contains(": unknown command");
         match out.last_mut() {
             Some(last) if !starts_new => {
                 last.message.push('\n');
@@ -143,7 +165,10 @@ pub fn error_lines(stderr: &str) -> Vec<ErrorLine> {
             }
             _ => out.push(ErrorLine {
                 line: None,
-                message: raw.strip_prefix("libguestfs: error: ").unwrap_or(raw).to_string(),
+                message: raw
+                    .strip_prefix("libguestfs: error: ")
+                    .unwrap_or(raw)
+                    .to_string(),
             }),
         }
     }
@@ -161,7 +186,10 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
         command.arg("-a").arg(&drive.path);
     }
     command.envs(environment(choose_accel()));
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(|e| {
         Error::other(format!(
             "cannot start guestfish: {e} (install it: `bash .ci/install-guestfish` on Debian 12, or your distribution's libguestfs-tools)"
@@ -173,7 +201,9 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(input.as_bytes());
     });
-    let output = child.wait_with_output().map_err(|e| Error::other(format!("guestfish: {e}")))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error::other(format!("guestfish: {e}")))?;
     let _ = writer.join();
     Ok(Outcome {
         success: output.status.success(),
@@ -221,7 +251,11 @@ pub struct Script<O> {
 
 impl<O: Clone> Script<O> {
     pub fn new() -> Self {
-        Script { lines: Vec::new(), origins: Vec::new(), counted: Vec::new() }
+        Script {
+            lines: Vec::new(),
+            origins: Vec::new(),
+            counted: Vec::new(),
+        }
     }
     /// Appends one command (or comment, or blank) line; must not contain a newline.
     pub fn line(&mut self, text: impl Into<String>, origin: O) {
@@ -239,7 +273,9 @@ impl<O: Clone> Script<O> {
     }
     /// Where guestfish's 1-based input line N came from.
     pub fn origin(&self, line: usize) -> Option<&O> {
-        line.checked_sub(1).and_then(|i| self.counted.get(i)).and_then(|&i| self.origins.get(i))
+        line.checked_sub(1)
+            .and_then(|i| self.counted.get(i))
+            .and_then(|&i| self.origins.get(i))
     }
     pub fn text(&self) -> String {
         let mut text = self.lines.join("\n");
@@ -268,12 +304,19 @@ mod tests {
 
     #[test]
     fn error_lines_keep_line_numbers_and_join_continuations() {
-        let stderr = "*stdin*:4: libguestfs: error: debug: a b\n/\nbin\nfrobnicate: unknown command\n";
+        let stderr =
+            "*stdin*:4: libguestfs: error: debug: a b\n/\nbin\nfrobnicate: unknown command\n";
         let lines = error_lines(stderr);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].line, Some(4));
         assert_eq!(lines[0].message, "debug: a b\n/\nbin");
-        assert_eq!(lines[1], ErrorLine { line: None, message: "frobnicate: unknown command".into() });
+        assert_eq!(
+            lines[1],
+            ErrorLine {
+                line: None,
+                message: "frobnicate: unknown command".into()
+            }
+        );
     }
 
     #[test]

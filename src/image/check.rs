@@ -35,7 +35,12 @@ pub struct CheckJob<'a> {
 }
 
 pub fn check(image: &Path, os: &OsDefinition, captured: bool) -> Result<CheckReport> {
-    Ok(check_many(&[CheckJob { image: image.to_path_buf(), os, captured }])?.remove(0))
+    Ok(check_many(&[CheckJob {
+        image: image.to_path_buf(),
+        os,
+        captured,
+    }])?
+    .remove(0))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,13 +54,23 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let work = tempfile::Builder::new().prefix("i3s-check-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let work = tempfile::Builder::new()
+        .prefix("i3s-check-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut drives = Vec::new();
     for job in jobs {
         if !job.image.is_file() {
-            return Err(Error::Usage(format!("{}: no such image file", job.image.display())));
+            return Err(Error::Usage(format!(
+                "{}: no such image file",
+                job.image.display()
+            )));
         }
-        drives.push(Drive { path: job.image.clone(), format: DiskFormat::detect(&job.image)?, read_only: true });
+        drives.push(Drive {
+            path: job.image.clone(),
+            format: DiskFormat::detect(&job.image)?,
+            read_only: true,
+        });
     }
     let mut script = Script::new();
     script.line("run", Origin::Setup);
@@ -63,16 +78,44 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
     for (i, job) in jobs.iter().enumerate() {
         let root = &job.os.profile.root_lv;
         if jobs.len() > 1 {
-            script.line(format!("lvm-set-filter {}", driver::device_name(i)), Origin::Setup);
+            script.line(
+                format!("lvm-set-filter {}", driver::device_name(i)),
+                Origin::Setup,
+            );
         }
-        script.line(format!("-lvs | cat > {}", driver::shell_quote(&file_local(i, "lvs"))), Origin::Setup);
-        script.line(format!("-vgs | cat > {}", driver::shell_quote(&file_local(i, "vgs"))), Origin::Setup);
-        script.line(format!("-vfs-type {root} | cat > {}", driver::shell_quote(&file_local(i, "vfs"))), Origin::Setup);
+        script.line(
+            format!(
+                "-lvs | cat > {}",
+                driver::shell_quote(&file_local(i, "lvs"))
+            ),
+            Origin::Setup,
+        );
+        script.line(
+            format!(
+                "-vgs | cat > {}",
+                driver::shell_quote(&file_local(i, "vgs"))
+            ),
+            Origin::Setup,
+        );
+        script.line(
+            format!(
+                "-vfs-type {root} | cat > {}",
+                driver::shell_quote(&file_local(i, "vfs"))
+            ),
+            Origin::Setup,
+        );
         script.line(format!("-mount-ro {root} /"), Origin::Mount(i));
-        script.line(listing::list_command(&file_local(i, "listing")), Origin::Setup);
+        script.line(
+            listing::list_command(&file_local(i, "listing")),
+            Origin::Setup,
+        );
         for (n, path) in needed_files(job).iter().enumerate() {
             script.line(
-                format!("-download {} {}", driver::quote(path), driver::quote(&file_local(i, &format!("file{n}")).display().to_string())),
+                format!(
+                    "-download {} {}",
+                    driver::quote(path),
+                    driver::quote(&file_local(i, &format!("file{n}")).display().to_string())
+                ),
                 Origin::Setup,
             );
         }
@@ -81,10 +124,17 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
     let outcome = driver::run_script(&drives, &script.text())?;
     let errors = driver::error_lines(&outcome.stderr);
     if !outcome.success {
-        let message = errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; ");
-        return Err(Error::other(format!("guestfish could not read the image(s): {message}")));
+        let message = errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::other(format!(
+            "guestfish could not read the image(s): {message}"
+        )));
     }
-    let read = |i: usize, name: &str| std::fs::read_to_string(file_local(i, name)).unwrap_or_default();
+    let read =
+        |i: usize, name: &str| std::fs::read_to_string(file_local(i, name)).unwrap_or_default();
     let mut reports = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         let mount_error = errors
@@ -92,8 +142,16 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
             .find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::Mount(i)))
             .map(|e| e.message.clone());
         let mut facts = ImageFacts {
-            lvs: read(i, "lvs").lines().map(str::to_string).filter(|l| !l.is_empty()).collect(),
-            vgs: read(i, "vgs").lines().map(str::to_string).filter(|l| !l.is_empty()).collect(),
+            lvs: read(i, "lvs")
+                .lines()
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())
+                .collect(),
+            vgs: read(i, "vgs")
+                .lines()
+                .map(str::to_string)
+                .filter(|l| !l.is_empty())
+                .collect(),
             root_fs: Some(read(i, "vfs").trim().to_string()).filter(|s| !s.is_empty()),
             listing: Listing::parse(&read(i, "listing")),
             mount_error,
@@ -118,13 +176,23 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
             .filter(|r| r.phase == Phase::Image || job.captured)
             .map(|r| evaluate(r, &facts, &job.os.profile.root_lv, &job.os.profile.vg))
             .collect();
-        reports.push(CheckReport { image: job.image.clone(), os: job.os.profile.id.clone(), captured: job.captured, results });
+        reports.push(CheckReport {
+            image: job.image.clone(),
+            os: job.os.profile.id.clone(),
+            captured: job.captured,
+            results,
+        });
     }
     Ok(reports)
 }
 
 fn needed_files(job: &CheckJob<'_>) -> Vec<String> {
-    let mut files: Vec<String> = job.os.requirements.iter().flat_map(|r| r.test.files_needed()).collect();
+    let mut files: Vec<String> = job
+        .os
+        .requirements
+        .iter()
+        .flat_map(|r| r.test.files_needed())
+        .collect();
     files.sort();
     files.dedup();
     files

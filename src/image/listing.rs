@@ -125,7 +125,9 @@ impl Listing {
 
     /// Entries whose path matches a shell-style pattern (`*` and `?` within one path component).
     pub fn matching<'a>(&'a self, pattern: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
-        self.entries.values().filter(move |e| glob_match(pattern, &e.path))
+        self.entries
+            .values()
+            .filter(move |e| glob_match(pattern, &e.path))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,7 +140,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
         match p.split_first() {
             None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != b'/').any(|i| go(rest, &t[i..])),
+            Some((b'*', rest)) => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != b'/')
+                .any(|i| go(rest, &t[i..])),
             Some((b'?', rest)) => t.first().is_some_and(|&c| c != b'/') && go(rest, &t[1..]),
             Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
         }
@@ -197,7 +201,11 @@ pub fn diff(before: &Listing, after: &Listing, hashes: &BTreeMap<String, String>
         mode: e.mode.clone(),
         size: e.size,
         target: e.target.clone(),
-        sha256: if kind == ChangeKind::Removed { None } else { hashes.get(&e.path).cloned() },
+        sha256: if kind == ChangeKind::Removed {
+            None
+        } else {
+            hashes.get(&e.path).cloned()
+        },
         details,
     };
     for (path, new) in &after.entries {
@@ -206,13 +214,20 @@ pub fn diff(before: &Listing, after: &Listing, hashes: &BTreeMap<String, String>
             Some(old) => {
                 let mut details = Vec::new();
                 if old.file_type != new.file_type {
-                    details.push(format!("type {} -> {}", old.file_type.as_str(), new.file_type.as_str()));
+                    details.push(format!(
+                        "type {} -> {}",
+                        old.file_type.as_str(),
+                        new.file_type.as_str()
+                    ));
                 }
                 if old.mode != new.mode {
                     details.push(format!("mode {} -> {}", old.mode, new.mode));
                 }
                 if (old.uid, old.gid) != (new.uid, new.gid) {
-                    details.push(format!("owner {}:{} -> {}:{}", old.uid, old.gid, new.uid, new.gid));
+                    details.push(format!(
+                        "owner {}:{} -> {}:{}",
+                        old.uid, old.gid, new.uid, new.gid
+                    ));
                 }
                 if new.file_type != FileType::Directory {
                     if old.target != new.target {
@@ -279,13 +294,22 @@ mod tests {
         );
         assert_eq!(changes[2].details, ["mode 0644 -> 0755", "size 3 -> 9"]);
         assert_eq!(changes[3].sha256.as_deref(), Some("abc"));
-        assert_eq!(changes[0].target.as_deref(), Some("/etc/systemd/system/runlast.target"));
+        assert_eq!(
+            changes[0].target.as_deref(),
+            Some("/etc/systemd/system/runlast.target")
+        );
     }
 
     #[test]
     fn globs_stay_within_a_component() {
-        assert!(glob_match("/etc/ssh/*key*", "/etc/ssh/ssh_host_rsa_key.pub"));
+        assert!(glob_match(
+            "/etc/ssh/*key*",
+            "/etc/ssh/ssh_host_rsa_key.pub"
+        ));
         assert!(!glob_match("/etc/*", "/etc/ssh/x"));
-        assert!(glob_match("/etc/sysconfig/network-scripts/ifcfg-en?3", "/etc/sysconfig/network-scripts/ifcfg-ens3"));
+        assert!(glob_match(
+            "/etc/sysconfig/network-scripts/ifcfg-en?3",
+            "/etc/sysconfig/network-scripts/ifcfg-ens3"
+        ));
     }
 }

@@ -73,18 +73,33 @@ impl OsDefinition {
     pub fn load(dir: &Path) -> Result<OsDefinition> {
         let profile: Profile = read_toml(&dir.join("profile.toml"))?;
         let (vg, lv) = split_lv(&profile.root_lv).ok_or_else(|| {
-            Error::at(Location::file(dir.join("profile.toml")), format!("root_lv {:?} is not /dev/<vg>/<lv>", profile.root_lv))
+            Error::at(
+                Location::file(dir.join("profile.toml")),
+                format!("root_lv {:?} is not /dev/<vg>/<lv>", profile.root_lv),
+            )
         })?;
         if vg != profile.vg {
             return Err(Error::at(
                 Location::file(dir.join("profile.toml")),
-                format!("root_lv {:?} is not in vg {:?} ({lv} is in {vg})", profile.root_lv, profile.vg),
+                format!(
+                    "root_lv {:?} is not in vg {:?} ({lv} is in {vg})",
+                    profile.root_lv, profile.vg
+                ),
             ));
         }
         let requirements: RequirementsFile = read_toml(&dir.join("requirements.toml"))?;
         let fake_path = dir.join("fake.toml");
-        let fake = if fake_path.exists() { read_toml(&fake_path)? } else { FakeSkeleton::default() };
-        Ok(OsDefinition { dir: dir.to_path_buf(), profile, requirements: requirements.requirements, fake })
+        let fake = if fake_path.exists() {
+            read_toml(&fake_path)?
+        } else {
+            FakeSkeleton::default()
+        };
+        Ok(OsDefinition {
+            dir: dir.to_path_buf(),
+            profile,
+            requirements: requirements.requirements,
+            fake,
+        })
     }
 
     /// Finds an OS by name (`centos7.4`: `golden-images/centos7.4` in `repo` or, without it, in the

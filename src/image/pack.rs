@@ -25,7 +25,8 @@ pub struct PackReport {
 }
 
 /// Namespace for payload entry uuids (uuid v5 over the golden image name).
-const PAYLOAD_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5d1f_2b7e_9c3a_4e61_8b0d_7a2c_e4f9_1306);
+const PAYLOAD_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5d1f_2b7e_9c3a_4e61_8b0d_7a2c_e4f9_1306);
 
 /// Counts and hashes what passes through to the file.
 struct HashingWriter<W: Write> {
@@ -59,16 +60,25 @@ pub fn pack(image: &Path, name: &str, out: &Path) -> Result<PackReport> {
             converted = tempfile::Builder::new()
                 .prefix(".i3s-pack-")
                 .suffix(".raw")
-                .tempfile_in(out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+                .tempfile_in(
+                    out.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new(".")),
+                )
                 .map_err(|e| Error::io(out, e))?;
             let status = std::process::Command::new("qemu-img")
                 .args(["convert", "-q", "-O", "raw"])
                 .arg(image)
                 .arg(converted.path())
                 .status()
-                .map_err(|e| Error::other(format!("cannot run qemu-img: {e} (install qemu-utils)")))?;
+                .map_err(|e| {
+                    Error::other(format!("cannot run qemu-img: {e} (install qemu-utils)"))
+                })?;
             if !status.success() {
-                return Err(Error::other(format!("qemu-img convert {} to raw failed", image.display())));
+                return Err(Error::other(format!(
+                    "qemu-img convert {} to raw failed",
+                    image.display()
+                )));
             }
             converted.path()
         }
@@ -76,22 +86,38 @@ pub fn pack(image: &Path, name: &str, out: &Path) -> Result<PackReport> {
     let source = File::open(raw).map_err(|e| Error::io(raw, e))?;
     let size = source.metadata().map_err(|e| Error::io(raw, e))?.len();
     let entry = uuid::Uuid::new_v5(&PAYLOAD_NAMESPACE, name.as_bytes()).to_string();
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new().prefix(".i3s-payload-").tempfile_in(dir).map_err(|e| Error::io(out, e))?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new()
+        .prefix(".i3s-payload-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(out, e))?;
     let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
-    let counting = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), written: 0 };
+    let counting = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        written: 0,
+    };
     let mut zip = ZipWriter::new(counting, time::OffsetDateTime::now_utc());
     let mut image_hasher = Sha256::new();
     let mut reader = BufReader::with_capacity(1 << 20, source);
     let image_size = zip
-        .add_entry(&entry, &mut reader, Some(size), &mut |chunk| image_hasher.update(chunk))
+        .add_entry(&entry, &mut reader, Some(size), &mut |chunk| {
+            image_hasher.update(chunk)
+        })
         .map_err(|e| Error::io(raw, e))?;
     let mut written = zip.finish().map_err(|e| Error::io(temp.path(), e))?;
     written.flush().map_err(|e| Error::io(temp.path(), e))?;
     let payload_size = written.written;
     let HashingWriter { inner, hasher, .. } = written;
     let payload_sha256 = hex::encode(hasher.finalize());
-    drop(inner.into_inner().map_err(|e| Error::io(temp.path(), e.into_error()))?);
+    drop(
+        inner
+            .into_inner()
+            .map_err(|e| Error::io(temp.path(), e.into_error()))?,
+    );
     temp.persist(out).map_err(|e| Error::io(out, e.error))?;
     Ok(PackReport {
         out: out.to_path_buf(),

@@ -99,19 +99,41 @@ pub struct CheckResult {
 /// Evaluates one requirement.
 pub fn evaluate(req: &Requirement, facts: &ImageFacts, root_lv: &str, vg: &str) -> CheckResult {
     let (passed, found) = run_test(&req.test, facts, root_lv, vg);
-    CheckResult { id: req.id.clone(), description: req.description.clone(), phase: req.phase, passed, found }
+    CheckResult {
+        id: req.id.clone(),
+        description: req.description.clone(),
+        phase: req.phase,
+        passed,
+        found,
+    }
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, String) {
-    let unmounted = || facts.mount_error.clone().map(|e| format!("root LV not mounted: {e}"));
+    let unmounted = || {
+        facts
+            .mount_error
+            .clone()
+            .map(|e| format!("root LV not mounted: {e}"))
+    };
     match test {
         Test::RootLv => {
             let ok = facts.lvs.iter().any(|l| l == root_lv) && facts.vgs.iter().any(|v| v == vg);
-            (ok, format!("volume groups: {}; logical volumes: {}", list(&facts.vgs), list(&facts.lvs)))
+            (
+                ok,
+                format!(
+                    "volume groups: {}; logical volumes: {}",
+                    list(&facts.vgs),
+                    list(&facts.lvs)
+                ),
+            )
         }
         Test::RootFilesystem { fs_type } => match &facts.root_fs {
             Some(found) => (found == fs_type, format!("{root_lv} is {found}")),
@@ -124,7 +146,9 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
             match facts.listing.get(path) {
                 None => (false, format!("{path} does not exist")),
                 Some(entry) => {
-                    let ok = file_type.as_deref().is_none_or(|t| t == entry.file_type.as_str());
+                    let ok = file_type
+                        .as_deref()
+                        .is_none_or(|t| t == entry.file_type.as_str());
                     (ok, format!("{path} is a {}", entry.file_type.as_str()))
                 }
             }
@@ -139,11 +163,21 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
                 .filter(|e| !except.iter().any(|x| glob_match(x, &e.path)))
                 .map(|e| e.path.clone())
                 .collect();
-            (found.is_empty(), if found.is_empty() { format!("nothing matches {pattern}") } else { format!("found {}", found.join(", ")) })
+            (
+                found.is_empty(),
+                if found.is_empty() {
+                    format!("nothing matches {pattern}")
+                } else {
+                    format!("found {}", found.join(", "))
+                },
+            )
         }
         Test::Contains { path, regex } => {
             let Some(bytes) = facts.files.get(path) else {
-                return (false, unmounted().unwrap_or_else(|| format!("{path} does not exist")));
+                return (
+                    false,
+                    unmounted().unwrap_or_else(|| format!("{path} does not exist")),
+                );
             };
             let text = String::from_utf8_lossy(bytes);
             match regex::RegexBuilder::new(regex).multi_line(true).build() {
@@ -160,7 +194,11 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
             }
             let links = enable_links(&facts.listing, unit);
             let enabled = !links.is_empty();
-            let found = if enabled { format!("enabled by {}", links.join(", ")) } else { format!("{unit} not enabled") };
+            let found = if enabled {
+                format!("enabled by {}", links.join(", "))
+            } else {
+                format!("{unit} not enabled")
+            };
             (enabled == matches!(test, Test::Enabled { .. }), found)
         }
         Test::Empty { pattern } => {
@@ -173,17 +211,32 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
                 .filter(|e| e.file_type == FileType::File && e.size > 0)
                 .map(|e| format!("{} ({} bytes)", e.path, e.size))
                 .collect();
-            (non_empty.is_empty(), if non_empty.is_empty() { format!("{pattern}: empty or absent") } else { non_empty.join(", ") })
+            (
+                non_empty.is_empty(),
+                if non_empty.is_empty() {
+                    format!("{pattern}: empty or absent")
+                } else {
+                    non_empty.join(", ")
+                },
+            )
         }
         Test::PasswordSet { user } => {
             let Some(bytes) = facts.files.get("/etc/shadow") else {
-                return (false, unmounted().unwrap_or_else(|| "/etc/shadow does not exist".to_string()));
+                return (
+                    false,
+                    unmounted().unwrap_or_else(|| "/etc/shadow does not exist".to_string()),
+                );
             };
             let text = String::from_utf8_lossy(bytes);
-            let field = text.lines().find_map(|l| l.strip_prefix(&format!("{user}:")).map(|rest| rest.split(':').next().unwrap_or("")));
+            let field = text.lines().find_map(|l| {
+                l.strip_prefix(&format!("{user}:"))
+                    .map(|rest| rest.split(':').next().unwrap_or(""))
+            });
             match field {
                 None => (false, format!("no {user} entry in /etc/shadow")),
-                Some(hash) if hash.starts_with('$') => (true, format!("{user} has a password hash")),
+                Some(hash) if hash.starts_with('$') => {
+                    (true, format!("{user} has a password hash"))
+                }
                 Some(hash) if hash.starts_with('!') => (false, format!("{user} is locked")),
                 Some("") => (false, format!("{user} has an empty password")),
                 Some(_) => (false, format!("{user} has no password")),
@@ -199,7 +252,11 @@ fn first_line(text: &str) -> &str {
 /// The links that start `unit` at boot: systemd wants links (`/dev/null` masks are ignored) and
 /// SysV start links in runlevel 3.
 fn enable_links(listing: &Listing, unit: &str) -> Vec<String> {
-    let service = if unit.contains('.') { unit.to_string() } else { format!("{unit}.service") };
+    let service = if unit.contains('.') {
+        unit.to_string()
+    } else {
+        format!("{unit}.service")
+    };
     let wants = format!("/etc/systemd/system/*.wants/{service}");
     let sysv = format!("/etc/rc.d/rc3.d/S??{unit}");
     listing
@@ -222,8 +279,14 @@ mod tests {
              f\t600\t0\t0\t0\t1\t1\tvar/log/secure\t\n",
         );
         let mut files = BTreeMap::new();
-        files.insert("/etc/shadow".to_string(), b"root:$6$abc:17000::::::\nbin:*:1::::::\n".to_vec());
-        files.insert("/etc/multipath.conf".to_string(), b"defaults {\n    user_friendly_names yes\n}\n".to_vec());
+        files.insert(
+            "/etc/shadow".to_string(),
+            b"root:$6$abc:17000::::::\nbin:*:1::::::\n".to_vec(),
+        );
+        files.insert(
+            "/etc/multipath.conf".to_string(),
+            b"defaults {\n    user_friendly_names yes\n}\n".to_vec(),
+        );
         ImageFacts {
             lvs: vec!["/dev/cl/root".into()],
             vgs: vec!["cl".into()],
@@ -242,22 +305,80 @@ mod tests {
     fn each_kind_passes_and_fails() {
         assert!(check(Test::RootLv).0);
         assert!(!run_test(&Test::RootLv, &facts(), "/dev/fedora/root", "fedora").0);
-        assert!(check(Test::RootFilesystem { fs_type: "ext4".into() }).0);
-        assert!(!check(Test::RootFilesystem { fs_type: "xfs".into() }).0);
-        assert!(check(Test::Enabled { unit: "network".into() }).0);
-        let (ok, found) = check(Test::Disabled { unit: "NetworkManager".into() });
+        assert!(
+            check(Test::RootFilesystem {
+                fs_type: "ext4".into()
+            })
+            .0
+        );
+        assert!(
+            !check(Test::RootFilesystem {
+                fs_type: "xfs".into()
+            })
+            .0
+        );
+        assert!(
+            check(Test::Enabled {
+                unit: "network".into()
+            })
+            .0
+        );
+        let (ok, found) = check(Test::Disabled {
+            unit: "NetworkManager".into(),
+        });
         assert!(!ok);
         assert!(found.contains("multi-user.target.wants"), "{found}");
-        assert!(check(Test::Disabled { unit: "cloud-init".into() }).0);
-        assert!(check(Test::Contains { path: "/etc/multipath.conf".into(), regex: r"^\s*user_friendly_names\s+yes".into() }).0);
-        assert!(!check(Test::Contains { path: "/etc/multipath.conf".into(), regex: "find_multipaths".into() }).0);
-        assert!(!check(Test::Empty { pattern: "/var/log/*".into() }).0);
-        assert!(check(Test::Empty { pattern: "/var/log/secure".into() }).0);
-        let (ok, found) = check(Test::PasswordSet { user: "root".into() });
+        assert!(
+            check(Test::Disabled {
+                unit: "cloud-init".into()
+            })
+            .0
+        );
+        assert!(
+            check(Test::Contains {
+                path: "/etc/multipath.conf".into(),
+                regex: r"^\s*user_friendly_names\s+yes".into()
+            })
+            .0
+        );
+        assert!(
+            !check(Test::Contains {
+                path: "/etc/multipath.conf".into(),
+                regex: "find_multipaths".into()
+            })
+            .0
+        );
+        assert!(
+            !check(Test::Empty {
+                pattern: "/var/log/*".into()
+            })
+            .0
+        );
+        assert!(
+            check(Test::Empty {
+                pattern: "/var/log/secure".into()
+            })
+            .0
+        );
+        let (ok, found) = check(Test::PasswordSet {
+            user: "root".into(),
+        });
         assert!(ok);
         assert!(!found.contains("$6$"), "never shows the hash: {found}");
         assert!(!check(Test::PasswordSet { user: "bin".into() }).0);
-        assert!(check(Test::Absent { pattern: "/etc/ssh/*key*".into(), except: vec![] }).0);
-        assert!(!check(Test::Absent { pattern: "/var/log/*".into(), except: vec!["/var/log/secure".into()] }).0);
+        assert!(
+            check(Test::Absent {
+                pattern: "/etc/ssh/*key*".into(),
+                except: vec![]
+            })
+            .0
+        );
+        assert!(
+            !check(Test::Absent {
+                pattern: "/var/log/*".into(),
+                except: vec!["/var/log/secure".into()]
+            })
+            .0
+        );
     }
 }

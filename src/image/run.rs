@@ -55,25 +55,52 @@ pub struct PreparedPlan {
 pub type Values = BTreeMap<String, String>;
 
 /// Substitutes and checks a build plan. Errors name the bundle, plan script entry, line and column.
-pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Values) -> Result<PreparedPlan> {
+pub fn prepare(
+    bundle_path: &Path,
+    bundle: &Bundle,
+    plan_name: &str,
+    values: &Values,
+) -> Result<PreparedPlan> {
     let plan = bundle.build_plan_by_name(plan_name).ok_or_else(|| {
         let names: Vec<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
-        Error::Usage(format!("{}: no build plan named {plan_name:?} (it has: {})", bundle_path.display(), names.join(", ")))
+        Error::Usage(format!(
+            "{}: no build plan named {plan_name:?} (it has: {})",
+            bundle_path.display(),
+            names.join(", ")
+        ))
     })?;
-    let declared: BTreeMap<&str, &CustomAttribute> = plan.custom_attributes.iter().map(|a| (a.name.as_str(), a)).collect();
+    let declared: BTreeMap<&str, &CustomAttribute> = plan
+        .custom_attributes
+        .iter()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
     for (key, value) in values {
         if value.contains('\n') || value.contains('\r') {
-            return Err(Error::Usage(format!("attribute {key}: a value cannot span lines")));
+            return Err(Error::Usage(format!(
+                "attribute {key}: a value cannot span lines"
+            )));
         }
         if let Some(attr) = declared.get(key.as_str())
             && let Err(problem) = attr.check_value(value)
         {
-            let shown = if attr.attribute_type.is_secret() { "(secret)".to_string() } else { problem };
-            return Err(Error::Usage(format!("attribute {key} ({}): {shown}", attr.attribute_type)));
+            let shown = if attr.attribute_type.is_secret() {
+                "(secret)".to_string()
+            } else {
+                problem
+            };
+            return Err(Error::Usage(format!(
+                "attribute {key} ({}): {shown}",
+                attr.attribute_type
+            )));
         }
     }
     let lookup = |key: &str| -> Option<String> {
-        values.get(key).cloned().or_else(|| declared.get(key).and_then(|a| a.default_value()).map(str::to_string))
+        values.get(key).cloned().or_else(|| {
+            declared
+                .get(key)
+                .and_then(|a| a.default_value())
+                .map(str::to_string)
+        })
     };
     let mut steps = Vec::new();
     let mut missing: Vec<String> = Vec::new();
@@ -81,19 +108,29 @@ pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Va
         let script = script.ok_or_else(|| {
             Error::at(
                 Location::file(bundle_path),
-                format!("build plan {plan_name:?} step {} points at {:?}, which is not in the bundle", step.serial_number, step.plan_script_uri),
+                format!(
+                    "build plan {plan_name:?} step {} points at {:?}, which is not in the bundle",
+                    step.serial_number, step.plan_script_uri
+                ),
             )
         })?;
         let entry = format!("{}_planscript.json", script.id.to_ascii_lowercase());
         let parsed = guestfish::parse(&script.content);
-        if let Some(problem) = parsed
-            .problems
-            .iter()
-            .find(|p| matches!(p.kind, ProblemKind::UnterminatedHereDoc { .. } | ProblemKind::CarriageReturn))
-        {
+        if let Some(problem) = parsed.problems.iter().find(|p| {
+            matches!(
+                p.kind,
+                ProblemKind::UnterminatedHereDoc { .. } | ProblemKind::CarriageReturn
+            )
+        }) {
             let mut location = Location::entry(bundle_path, &entry).line(problem.line);
             location.column = problem.column;
-            return Err(Error::at(location, format!("step {} ({}): {}; nothing was run", step.serial_number, script.name, problem.message)));
+            return Err(Error::at(
+                location,
+                format!(
+                    "step {} ({}): {}; nothing was run",
+                    step.serial_number, script.name, problem.message
+                ),
+            ));
         }
         let content = match placeholder::substitute(&script.content, &lookup) {
             Ok(content) => content,
@@ -113,12 +150,24 @@ pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Va
         let command_ends = parsed
             .commands
             .iter()
-            .map(|c| (c.heredoc.as_ref().and_then(|h| h.end_line).unwrap_or(c.line), c.line))
+            .map(|c| {
+                (
+                    c.heredoc
+                        .as_ref()
+                        .and_then(|h| h.end_line)
+                        .unwrap_or(c.line),
+                    c.line,
+                )
+            })
             .collect();
         let heredoc_lines = parsed
             .commands
             .iter()
-            .filter_map(|c| c.heredoc.as_ref().map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX))))
+            .filter_map(|c| {
+                c.heredoc
+                    .as_ref()
+                    .map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX)))
+            })
             .collect();
         steps.push(PreparedStep {
             serial: step.serial_number.clone(),
@@ -153,10 +202,16 @@ pub fn prepare(bundle_path: &Path, bundle: &Bundle, plan_name: &str, values: &Va
 
 /// The device a script mounts at `/` (`mount /dev/cl/root /`, also `-mount`, `mount-options`).
 pub fn root_mount(content: &str) -> Option<String> {
-    guestfish::parse(content).commands.iter().find_map(|c| match (c.name.as_str(), c.args.as_slice()) {
-        ("mount" | "mount-ro", [device, mountpoint]) if mountpoint == "/" => Some(device.clone()),
-        ("mount-options" | "mount-vfs", [.., device, mountpoint]) if mountpoint == "/" => Some(device.clone()),
-        _ => None,
+    guestfish::parse(content).commands.iter().find_map(|c| {
+        match (c.name.as_str(), c.args.as_slice()) {
+            ("mount" | "mount-ro", [device, mountpoint]) if mountpoint == "/" => {
+                Some(device.clone())
+            }
+            ("mount-options" | "mount-vfs", [.., device, mountpoint]) if mountpoint == "/" => {
+                Some(device.clone())
+            }
+            _ => None,
+        }
     })
 }
 
@@ -165,11 +220,17 @@ pub fn root_mount(content: &str) -> Option<String> {
 pub fn sample_values(bundle: &Bundle, plan: &BuildPlan) -> Values {
     let mut values = Values::new();
     for attr in &plan.custom_attributes {
-        let value = attr.default_value().map(str::to_string).unwrap_or_else(|| sample_value(attr));
+        let value = attr
+            .default_value()
+            .map(str::to_string)
+            .unwrap_or_else(|| sample_value(attr));
         values.insert(attr.name.clone(), value);
     }
     for (_, script) in bundle.steps_of(plan) {
-        for p in script.map(|s| placeholder::scan(&s.content)).unwrap_or_default() {
+        for p in script
+            .map(|s| placeholder::scan(&s.content))
+            .unwrap_or_default()
+        {
             if values.contains_key(&p.key()) || p.default.is_some() {
                 continue;
             }
@@ -191,12 +252,19 @@ pub fn sample_values(bundle: &Bundle, plan: &BuildPlan) -> Values {
 
 /// A valid value for an attribute, from its type and constraints.
 pub fn sample_value(attr: &CustomAttribute) -> String {
-    if let Some(first) = attr.constraints.options().and_then(|o| o.into_iter().next()) {
+    if let Some(first) = attr
+        .constraints
+        .options()
+        .and_then(|o| o.into_iter().next())
+    {
         return first;
     }
     let name = attr.name.to_ascii_uppercase();
     match &attr.attribute_type {
-        AttributeType::Number => attr.constraints.number("minimum").map_or("1".to_string(), |m| format!("{m}")),
+        AttributeType::Number => attr
+            .constraints
+            .number("minimum")
+            .map_or("1".to_string(), |m| format!("{m}")),
         AttributeType::Ipv4 => "192.0.2.10".to_string(),
         AttributeType::Fqdn => "node1.example.org".to_string(),
         AttributeType::Hostname => "node1".to_string(),
@@ -205,7 +273,9 @@ pub fn sample_value(attr: &CustomAttribute) -> String {
         _ if name.ends_with("FQDN") => "node1.example.org".to_string(),
         _ if name.ends_with("MASK") => "255.255.255.0".to_string(),
         _ if name.ends_with("CIDR") => "192.0.2.0/24".to_string(),
-        _ if name.ends_with("_IP") || name.ends_with("_GW") || name.contains("POOL") => "192.0.2.10".to_string(),
+        _ if name.ends_with("_IP") || name.ends_with("_GW") || name.contains("POOL") => {
+            "192.0.2.10".to_string()
+        }
         _ => "sample".to_string(),
     }
 }
@@ -270,7 +340,9 @@ impl PlanReport {
         self.failure.is_none()
     }
     pub fn change(&self, path: &str) -> Option<&Change> {
-        self.changes.as_ref().and_then(|c| c.iter().find(|c| c.path == path))
+        self.changes
+            .as_ref()
+            .and_then(|c| c.iter().find(|c| c.path == path))
     }
 }
 
@@ -307,7 +379,10 @@ pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> R
 /// Runs each plan against its own image (e.g. every OS's plans against that OS's fake), all in
 /// one launch when no plan fails.
 pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<RunReport> {
-    let temp = tempfile::Builder::new().prefix("i3s-run-").tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let temp = tempfile::Builder::new()
+        .prefix("i3s-run-")
+        .tempdir()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let overlay_dir = match keep {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -330,7 +405,14 @@ pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<
     let mut launches = 0;
     let mut elapsed = Duration::ZERO;
     while !pending.is_empty() {
-        let batch = Batch { images: &images, plans: &plans, jobs: &pending, overlays: &overlays, work: temp.path(), launch: launches };
+        let batch = Batch {
+            images: &images,
+            plans: &plans,
+            jobs: &pending,
+            overlays: &overlays,
+            work: temp.path(),
+            launch: launches,
+        };
         let (done, next, took) = batch.run(keep)?;
         launches += 1;
         elapsed += took;
@@ -342,17 +424,32 @@ pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<
         }
         pending = next;
     }
-    let mut plans_out: Vec<PlanReport> = reports.into_iter().map(|r| r.expect("every plan ran")).collect();
+    let mut plans_out: Vec<PlanReport> = reports
+        .into_iter()
+        .map(|r| r.expect("every plan ran"))
+        .collect();
     if keep.is_some() {
         for (report, overlay) in plans_out.iter_mut().zip(&overlays) {
             report.overlay = Some(overlay.clone());
         }
     }
-    Ok(RunReport { plans: plans_out, launches, elapsed })
+    Ok(RunReport {
+        plans: plans_out,
+        launches,
+        elapsed,
+    })
 }
 
 fn file_safe(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A copy-on-write overlay: all writes go to `overlay`, `image` is opened read-only.
@@ -388,7 +485,8 @@ struct Batch<'a> {
 
 impl Batch<'_> {
     fn local(&self, job: usize, what: &str) -> PathBuf {
-        self.work.join(format!("l{}-p{}-{what}", self.launch, self.jobs[job]))
+        self.work
+            .join(format!("l{}-p{}-{what}", self.launch, self.jobs[job]))
     }
 
     fn build_script(&self) -> Script<Origin> {
@@ -397,11 +495,17 @@ impl Batch<'_> {
         for (j, &index) in self.jobs.iter().enumerate() {
             let plan = &self.plans[index];
             if self.jobs.len() > 1 {
-                script.line(format!("lvm-set-filter {}", driver::device_name(j)), Origin::Runner);
+                script.line(
+                    format!("lvm-set-filter {}", driver::device_name(j)),
+                    Origin::Runner,
+                );
             }
             if let Some(root) = &plan.root_device {
                 script.line(format!("-mount {root} /"), Origin::ReadBack(j));
-                script.line(listing::list_command(&self.local(j, "before")), Origin::ReadBack(j));
+                script.line(
+                    listing::list_command(&self.local(j, "before")),
+                    Origin::ReadBack(j),
+                );
                 script.line(listing::stamp_command(&format!("{j}")), Origin::ReadBack(j));
                 script.line("-umount-all", Origin::ReadBack(j));
             }
@@ -410,7 +514,11 @@ impl Batch<'_> {
                 let mut ends = step.command_ends.iter().peekable();
                 for (n, line) in step.content.split('\n').enumerate() {
                     let line_no = n + 1;
-                    if step.heredoc_lines.iter().any(|&(from, to)| (from..=to).contains(&line_no)) {
+                    if step
+                        .heredoc_lines
+                        .iter()
+                        .any(|&(from, to)| (from..=to).contains(&line_no))
+                    {
                         script.heredoc_line(line, Origin::Step(j, s, line_no));
                     } else {
                         script.line(line, Origin::Step(j, s, line_no));
@@ -428,8 +536,14 @@ impl Batch<'_> {
             if let Some(root) = &plan.root_device {
                 script.line("-umount-all", Origin::ReadBack(j));
                 script.line(format!("-mount {root} /"), Origin::ReadBack(j));
-                script.line(listing::list_command(&self.local(j, "after")), Origin::ReadBack(j));
-                script.line(listing::hash_changed_command(&format!("{j}"), &self.local(j, "hashes")), Origin::ReadBack(j));
+                script.line(
+                    listing::list_command(&self.local(j, "after")),
+                    Origin::ReadBack(j),
+                );
+                script.line(
+                    listing::hash_changed_command(&format!("{j}"), &self.local(j, "hashes")),
+                    Origin::ReadBack(j),
+                );
             }
             script.line("-umount-all", Origin::Runner);
         }
@@ -453,13 +567,20 @@ impl Batch<'_> {
         let drives: Vec<Drive> = self
             .jobs
             .iter()
-            .map(|&i| Drive { path: self.overlays[i].clone(), format: DiskFormat::Qcow2, read_only: false })
+            .map(|&i| Drive {
+                path: self.overlays[i].clone(),
+                format: DiskFormat::Qcow2,
+                read_only: false,
+            })
             .collect();
         let outcome = driver::run_script(&drives, &script.text())?;
         if let Some(dir) = keep {
             for (name, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
                 let path = dir.join(format!("launch-{}.{name}", self.launch + 1));
-                let redacted = self.jobs.iter().fold(text.clone(), |t, &i| self.redact(i, &t));
+                let redacted = self
+                    .jobs
+                    .iter()
+                    .fold(text.clone(), |t, &i| self.redact(i, &t));
                 std::fs::write(&path, redacted).map_err(|e| Error::io(&path, e))?;
             }
         }
@@ -471,7 +592,11 @@ impl Batch<'_> {
         let mut finished: Vec<usize> = Vec::new();
         for line in outcome.stdout.lines() {
             if let Some(rest) = line.strip_prefix(MARK) {
-                let parts: Vec<usize> = rest.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
+                let parts: Vec<usize> = rest
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
                 match (rest.trim_start().chars().next(), parts.as_slice()) {
                     (Some('B'), [j, s]) => last_mark = Some((*j, *s, None)),
                     (Some('C'), [j, s, l]) => last_mark = Some((*j, *s, Some(*l))),
@@ -489,19 +614,36 @@ impl Batch<'_> {
         let failure: Option<(usize, usize, Option<usize>, String)> = if outcome.success {
             None
         } else {
-            let fatal = errors.iter().rev().find(|e| match e.line.and_then(|l| script.origin(l)) {
-                Some(Origin::Step(j, s, line)) => !self.ignores_errors(*j, *s, *line),
-                _ => true,
-            });
-            let message = fatal.map(|e| e.message.clone()).unwrap_or_else(|| format!("guestfish exited with {:?}", outcome.exit_code));
-            match fatal.and_then(|e| e.line).and_then(|l| script.origin(l)).copied() {
+            let fatal = errors
+                .iter()
+                .rev()
+                .find(|e| match e.line.and_then(|l| script.origin(l)) {
+                    Some(Origin::Step(j, s, line)) => !self.ignores_errors(*j, *s, *line),
+                    _ => true,
+                });
+            let message = fatal
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| format!("guestfish exited with {:?}", outcome.exit_code));
+            match fatal
+                .and_then(|e| e.line)
+                .and_then(|l| script.origin(l))
+                .copied()
+            {
                 Some(Origin::Step(j, s, line)) => Some((j, s, Some(line), message)),
                 Some(Origin::Runner) | Some(Origin::ReadBack(_)) if last_mark.is_none() => {
-                    return Err(Error::other(format!("guestfish failed before the first step: {message}")));
+                    return Err(Error::other(format!(
+                        "guestfish failed before the first step: {message}"
+                    )));
                 }
                 _ => match last_mark {
-                    Some((j, s, after)) if !finished.contains(&j) => Some((j, s, self.next_command(j, s, after), message)),
-                    _ => return Err(Error::other(format!("guestfish failed outside the plan steps: {message}"))),
+                    Some((j, s, after)) if !finished.contains(&j) => {
+                        Some((j, s, self.next_command(j, s, after), message))
+                    }
+                    _ => {
+                        return Err(Error::other(format!(
+                            "guestfish failed outside the plan steps: {message}"
+                        )));
+                    }
                 },
             }
         };
@@ -529,8 +671,13 @@ impl Batch<'_> {
                     let ignored_errors = errors
                         .iter()
                         .filter_map(|e| match e.line.and_then(|l| script.origin(l)) {
-                            Some(&Origin::Step(ej, es, line)) if ej == j && es == s && Some(line) != failing_line => {
-                                Some(IgnoredError { line, message: self.redact(index, &e.message) })
+                            Some(&Origin::Step(ej, es, line))
+                                if ej == j && es == s && Some(line) != failing_line =>
+                            {
+                                Some(IgnoredError {
+                                    line,
+                                    message: self.redact(index, &e.message),
+                                })
                             }
                             _ => None,
                         })
@@ -539,7 +686,10 @@ impl Batch<'_> {
                         serial: step.serial.clone(),
                         name: step.name.clone(),
                         status,
-                        output: outputs.get(&(j, s)).map(|o| o.iter().map(|l| self.redact(index, l)).collect()).unwrap_or_default(),
+                        output: outputs
+                            .get(&(j, s))
+                            .map(|o| o.iter().map(|l| self.redact(index, l)).collect())
+                            .unwrap_or_default(),
                         ignored_errors,
                     }
                 })
@@ -551,12 +701,17 @@ impl Batch<'_> {
                     step_name: step.name.clone(),
                     entry: step.entry.clone(),
                     line: *line,
-                    command: line.and_then(|l| step.content.split('\n').nth(l - 1)).map(|c| self.redact(index, c.trim())),
+                    command: line
+                        .and_then(|l| step.content.split('\n').nth(l - 1))
+                        .map(|c| self.redact(index, c.trim())),
                     message: self.redact(index, message),
                 }
             });
             let (changes, readback_note) = if failure.is_some() {
-                (None, Some("the plan stopped, so the changes were not read back".to_string()))
+                (
+                    None,
+                    Some("the plan stopped, so the changes were not read back".to_string()),
+                )
             } else {
                 self.changes(j, plan, &errors, &script)
             };
@@ -579,13 +734,19 @@ impl Batch<'_> {
 
     fn ignores_errors(&self, j: usize, s: usize, line: usize) -> bool {
         let content = &self.plans[self.jobs[j]].steps[s].content;
-        content.split('\n').nth(line - 1).is_some_and(|l| l.trim_start().starts_with('-'))
+        content
+            .split('\n')
+            .nth(line - 1)
+            .is_some_and(|l| l.trim_start().starts_with('-'))
     }
 
     /// The first line of the command after `after` in a step (the first command when `None`).
     fn next_command(&self, j: usize, s: usize, after: Option<usize>) -> Option<usize> {
         let step = &self.plans[self.jobs[j]].steps[s];
-        step.command_ends.iter().map(|&(_, first)| first).find(|&first| after.is_none_or(|a| first > a))
+        step.command_ends
+            .iter()
+            .map(|&(_, first)| first)
+            .find(|&first| after.is_none_or(|a| first > a))
     }
 
     fn redact(&self, index: usize, text: &str) -> String {
@@ -596,17 +757,33 @@ impl Batch<'_> {
         text
     }
 
-    fn changes(&self, j: usize, plan: &PreparedPlan, errors: &[driver::ErrorLine], script: &Script<Origin>) -> (Option<Vec<Change>>, Option<String>) {
+    fn changes(
+        &self,
+        j: usize,
+        plan: &PreparedPlan,
+        errors: &[driver::ErrorLine],
+        script: &Script<Origin>,
+    ) -> (Option<Vec<Change>>, Option<String>) {
         if plan.root_device.is_none() {
-            return (None, Some("the plan mounts nothing at /, so there was nothing to read back".to_string()));
+            return (
+                None,
+                Some("the plan mounts nothing at /, so there was nothing to read back".to_string()),
+            );
         }
-        let readback_error = errors.iter().find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::ReadBack(j)));
+        let readback_error = errors
+            .iter()
+            .find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::ReadBack(j)));
         let read = |what: &str| std::fs::read_to_string(self.local(j, what)).unwrap_or_default();
         let before = Listing::parse(&read("before"));
         let after = Listing::parse(&read("after"));
         if before.is_empty() || after.is_empty() {
-            let why = readback_error.map(|e| e.message.clone()).unwrap_or_else(|| "empty listing".to_string());
-            return (None, Some(format!("could not read back the root file system: {why}")));
+            let why = readback_error
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "empty listing".to_string());
+            return (
+                None,
+                Some(format!("could not read back the root file system: {why}")),
+            );
         }
         let hashes = listing::parse_hashes(&read("hashes"));
         (Some(listing::diff(&before, &after, &hashes)), None)
@@ -614,7 +791,14 @@ impl Batch<'_> {
 }
 
 /// Runs one plan of a bundle: prepare, then [`run_plans`].
-pub fn run_plan(bundle_path: &Path, bundle: &Bundle, plan: &str, values: &Values, image: &Path, keep: Option<&Path>) -> Result<RunReport> {
+pub fn run_plan(
+    bundle_path: &Path,
+    bundle: &Bundle,
+    plan: &str,
+    values: &Values,
+    image: &Path,
+    keep: Option<&Path>,
+) -> Result<RunReport> {
     let prepared = prepare(bundle_path, bundle, plan, values)?;
     run_plans(image, &[prepared], keep)
 }

@@ -33,9 +33,13 @@ pub struct UploadReport {
 /// The payload's sha256, streamed; also checks it is a zip holding exactly one entry.
 pub fn payload_digest(file: &Path) -> Result<(String, u64)> {
     let mut handle = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-    let entries = crate::bundle::container::read_central_directory(&mut handle, 16).map_err(|e| {
-        Error::Usage(format!("{}: not a golden image payload (a zip holding the disk image): {e}", file.display()))
-    })?;
+    let entries =
+        crate::bundle::container::read_central_directory(&mut handle, 16).map_err(|e| {
+            Error::Usage(format!(
+                "{}: not a golden image payload (a zip holding the disk image): {e}",
+                file.display()
+            ))
+        })?;
     if entries.len() != 1 {
         return Err(Error::Usage(format!(
             "{}: a golden image payload holds exactly one entry (the raw disk image), this zip has {}",
@@ -67,12 +71,24 @@ pub fn tagged_description(description: Option<&str>, sha256: &str) -> String {
 }
 
 fn carries_hash(image: &Value, sha256: &str) -> bool {
-    let text = |k: &str| image.get(k).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    let text = |k: &str| {
+        image
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
     text("checkSum") == sha256 || text("description").contains(&format!("[sha256:{sha256}]"))
 }
 
 /// Uploads `file` as golden image `name` unless it is already there.
-pub fn upload(client: &Client, file: &Path, name: &str, description: Option<&str>, progress: &dyn Fn(u64)) -> Result<UploadReport> {
+pub fn upload(
+    client: &Client,
+    file: &Path,
+    name: &str,
+    description: Option<&str>,
+    progress: &dyn Fn(u64),
+) -> Result<UploadReport> {
     let digest = payload_digest(file)?;
     upload_checked(client, file, digest, name, description, progress)
 }
@@ -91,11 +107,23 @@ pub fn upload_checked(
         return Err(Error::Usage("--name must not be empty".to_string()));
     }
     let appliance = |e: crate::appliance::ApplianceError| Error::other(e.to_string());
-    let existing = client.list(Host::ImageStreamer, COLLECTION, Some(name)).map_err(appliance)?;
+    let existing = client
+        .list(Host::ImageStreamer, COLLECTION, Some(name))
+        .map_err(appliance)?;
     if let Some(image) = existing.first() {
-        let uri = image.get("uri").and_then(Value::as_str).unwrap_or_default().to_string();
+        let uri = image
+            .get("uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if carries_hash(image, &sha256) {
-            return Ok(UploadReport { name: name.to_string(), action: UploadAction::Unchanged, uri, sha256, size });
+            return Ok(UploadReport {
+                name: name.to_string(),
+                action: UploadAction::Unchanged,
+                uri,
+                sha256,
+                size,
+            });
         }
         return Err(Error::other(format!(
             "golden image {name:?} already exists on the appliance ({uri}) with other content; \
@@ -108,11 +136,33 @@ pub fn upload_checked(
         crate::appliance::client::percent_encode(name),
         crate::appliance::client::percent_encode(&description)
     );
-    let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "golden-image.zip".into());
+    let file_name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "golden-image.zip".into());
     let answer = client
-        .upload(Host::ImageStreamer, &path, file, &file_name, &[("name", name), ("description", &description)], progress)
+        .upload(
+            Host::ImageStreamer,
+            &path,
+            file,
+            &file_name,
+            &[("name", name), ("description", &description)],
+            progress,
+        )
         .map_err(appliance)?;
-    let created = client.finish(Host::ImageStreamer, answer).map_err(appliance)?;
-    let uri = created.get("uri").and_then(Value::as_str).unwrap_or_default().to_string();
-    Ok(UploadReport { name: name.to_string(), action: UploadAction::Created, uri, sha256, size })
+    let created = client
+        .finish(Host::ImageStreamer, answer)
+        .map_err(appliance)?;
+    let uri = created
+        .get("uri")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Ok(UploadReport {
+        name: name.to_string(),
+        action: UploadAction::Created,
+        uri,
+        sha256,
+        size,
+    })
 }

@@ -12,28 +12,56 @@ use std::sync::Arc;
 
 pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>) -> Response {
     let params = query_pairs(query);
-    let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let param = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
     let mut name = param("name");
     let mut description = param("description");
     let mut multipart = match Multipart::from_request(request, &()).await {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("not a multipart body: {e}"), ""),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_MULTIPART",
+                &format!("not a multipart body: {e}"),
+                "",
+            );
+        }
     };
     let mut stored: Option<(std::path::PathBuf, String, u64)> = None;
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("reading the upload: {e}"), ""),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_MULTIPART",
+                    &format!("reading the upload: {e}"),
+                    "",
+                );
+            }
         };
         match field.name().unwrap_or_default() {
             "name" => name = field.text().await.ok().or(name),
             "description" => description = field.text().await.ok().or(description),
             "file" => {
-                let path = shared.data_dir.join(format!("golden-{}.zip", uuid::Uuid::new_v4()));
+                let path = shared
+                    .data_dir
+                    .join(format!("golden-{}.zip", uuid::Uuid::new_v4()));
                 let mut file = match tokio::fs::File::create(&path).await {
                     Ok(f) => f,
-                    Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), ""),
+                    Err(e) => {
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "STORAGE",
+                            &format!("cannot store the upload: {e}"),
+                            "",
+                        );
+                    }
                 };
                 let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
                 let mut size = 0u64;
@@ -45,16 +73,37 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
                             size += chunk.len() as u64;
                             if let Err(e) = file.write_all(&chunk).await {
                                 let _ = std::fs::remove_file(&path);
-                                return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                                return error(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "STORAGE",
+                                    &format!("cannot store the upload: {e}"),
+                                    "",
+                                );
                             }
                         }
                         Ok(None) => break,
                         Err(e) => {
                             let _ = std::fs::remove_file(&path);
-                            return error(StatusCode::BAD_REQUEST, "INCOMPLETE_UPLOAD", &format!("the upload was interrupted: {e}"), "");
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                "INCOMPLETE_UPLOAD",
+                                &format!("the upload was interrupted: {e}"),
+                                "",
+                            );
                         }
                     }
                 }
+                // tokio writes in the background: flush before anyone reads the file.
+                if let Err(e) = tokio::io::AsyncWriteExt::flush(&mut file).await {
+                    let _ = std::fs::remove_file(&path);
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "STORAGE",
+                        &format!("cannot store the upload: {e}"),
+                        "",
+                    );
+                }
+                drop(file);
                 stored = Some((path, hex::encode(sha2::Digest::finalize(hasher)), size));
             }
             _ => {
@@ -63,11 +112,21 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
         }
     }
     let Some((path, sha256, size)) = stored else {
-        return error(StatusCode::BAD_REQUEST, "NO_FILE", "the upload has no `file` field", "");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NO_FILE",
+            "the upload has no `file` field",
+            "",
+        );
     };
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
         let _ = std::fs::remove_file(&path);
-        return error(StatusCode::BAD_REQUEST, "NAME_REQUIRED", "a golden image upload needs a name", "");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NAME_REQUIRED",
+            "a golden image upload needs a name",
+            "",
+        );
     };
     // The payload must be a zip (the appliance takes a zip holding the raw disk image).
     let is_zip = std::fs::File::open(&path)
@@ -76,12 +135,22 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
         .is_some_and(|entries| !entries.is_empty());
     if !is_zip {
         let _ = std::fs::remove_file(&path);
-        return error(StatusCode::BAD_REQUEST, "INVALID_FILE_TYPE", "a golden image upload must be a zip holding the disk image", "");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILE_TYPE",
+            "a golden image upload must be a zip holding the disk image",
+            "",
+        );
     }
     let mut state = shared.lock();
     if state.by_name(GOLDEN_IMAGES, &name).is_some() {
         let _ = std::fs::remove_file(&path);
-        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A golden image named {name:?} already exists."), "");
+        return error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A golden image named {name:?} already exists."),
+            "",
+        );
     }
     let fails = state.next_task_fails("Create");
     let uri = if fails {
