@@ -802,3 +802,118 @@ pub fn run_plan(
     let prepared = prepare(bundle_path, bundle, plan, values)?;
     run_plans(image, &[prepared], keep)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{BuildStep, Manifest, PlanScript};
+
+    fn bundle(steps: &[&str], attributes: Vec<CustomAttribute>) -> Bundle {
+        let scripts: Vec<PlanScript> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                PlanScript::new(
+                    format!("00000000-0000-4000-8000-{i:012}"),
+                    format!("s{i}"),
+                    String::new(),
+                    "deploy",
+                    c.to_string(),
+                )
+            })
+            .collect();
+        let mut plan = BuildPlan::new(
+            "00000000-0000-4000-9000-000000000000".into(),
+            "P".into(),
+            String::new(),
+            "deploy",
+        );
+        plan.steps = scripts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| BuildStep::new(i + 1, s))
+            .collect();
+        plan.custom_attributes = attributes;
+        Bundle {
+            manifest: Manifest::new("b", "", false, "2026-11-26T00:00:00.000Z".into()),
+            checksum: Default::default(),
+            plan_scripts: scripts,
+            golden_images: Vec::new(),
+            build_plans: vec![plan],
+            deployment_plans: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn substitutes_values_then_plan_defaults_then_placeholder_defaults() {
+        let mut vlan = CustomAttribute::new("VLAN_ID", AttributeType::Number);
+        vlan.value = Some("7".into());
+        let b = bundle(
+            &["mount /dev/cl/root /", "echo @HOST@ @VLAN_ID@ @MTU:1500@"],
+            vec![vlan],
+        );
+        let values = Values::from([("HOST".to_string(), "n1".to_string())]);
+        let plan = prepare(Path::new("b.zip"), &b, "P", &values).unwrap();
+        assert_eq!(plan.steps[1].content, "echo n1 7 1500");
+        assert_eq!(plan.root_device.as_deref(), Some("/dev/cl/root"));
+    }
+
+    #[test]
+    fn missing_values_bad_values_and_open_heredocs_stop_before_running() {
+        let b = bundle(
+            &["echo @HOST@", "upload -<<END /x\nbody"],
+            vec![CustomAttribute::new("N", AttributeType::Number)],
+        );
+        let err = prepare(Path::new("b.zip"), &b, "P", &Values::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("never closed")
+                && err.contains("b.zip!00000000-0000-4000-8000-000000000001_planscript.json:1"),
+            "{err}"
+        );
+        let b = bundle(
+            &["echo @HOST@ @N@"],
+            vec![CustomAttribute::new("N", AttributeType::Number)],
+        );
+        let err = prepare(Path::new("b.zip"), &b, "P", &Values::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("@HOST@") && err.contains(":1:6") && err.contains("nothing was run"),
+            "{err}"
+        );
+        let values = Values::from([
+            ("HOST".to_string(), "h".to_string()),
+            ("N".to_string(), "x".to_string()),
+        ]);
+        let err = prepare(Path::new("b.zip"), &b, "P", &values)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_never_shown_in_errors() {
+        let mut pw = CustomAttribute::new("PW", AttributeType::Password);
+        pw.constraints = crate::bundle::Constraints::decode(r#"{"minlen":20}"#).unwrap();
+        let b = bundle(&["echo @PW@"], vec![pw]);
+        let values = Values::from([("PW".to_string(), "hunter2-short".to_string())]);
+        let err = prepare(Path::new("b.zip"), &b, "P", &values)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn sample_values_satisfy_their_types() {
+        for t in AttributeType::KNOWN
+            .iter()
+            .filter(|t| **t != AttributeType::Option)
+        {
+            let attr = CustomAttribute::new("X_FQDN", t.clone());
+            let value = sample_value(&attr);
+            assert!(attr.check_value(&value).is_ok(), "{t}: {value}");
+        }
+    }
+}
