@@ -489,6 +489,13 @@ impl Batch<'_> {
             .join(format!("l{}-p{}-{what}", self.launch, self.jobs[job]))
     }
 
+    /// The job (position in this launch) whose "before" listing job `j` uses: the first one
+    /// with the same image and root device.
+    fn before_source(&self, j: usize) -> usize {
+        let key = |k: usize| (&self.images[self.jobs[k]], &self.plans[self.jobs[k]].root_device);
+        (0..j).find(|&k| key(k) == key(j)).unwrap_or(j)
+    }
+
     fn build_script(&self) -> Script<Origin> {
         let mut script = Script::new();
         script.line("run", Origin::Runner);
@@ -501,13 +508,17 @@ impl Batch<'_> {
                 );
             }
             if let Some(root) = &plan.root_device {
-                script.line(format!("-mount {root} /"), Origin::ReadBack(j));
-                script.line(
-                    listing::list_command(&self.local(j, "before")),
-                    Origin::ReadBack(j),
-                );
+                // Overlays of one image start identical (block for block, times included):
+                // list the "before" state once per image and root device.
+                if self.before_source(j) == j {
+                    script.line(format!("-mount {root} /"), Origin::ReadBack(j));
+                    script.line(
+                        listing::list_command(&self.local(j, "before")),
+                        Origin::ReadBack(j),
+                    );
+                    script.line("-umount-all", Origin::ReadBack(j));
+                }
                 script.line(listing::stamp_command(&format!("{j}")), Origin::ReadBack(j));
-                script.line("-umount-all", Origin::ReadBack(j));
             }
             for (s, step) in plan.steps.iter().enumerate() {
                 script.line(format!("echo {MARK} B {j} {s}"), Origin::Runner);
@@ -774,7 +785,8 @@ impl Batch<'_> {
             .iter()
             .find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::ReadBack(j)));
         let read = |what: &str| std::fs::read_to_string(self.local(j, what)).unwrap_or_default();
-        let before = Listing::parse(&read("before"));
+        let before_file = self.local(self.before_source(j), "before");
+        let before = Listing::parse(&std::fs::read_to_string(before_file).unwrap_or_default());
         let after = Listing::parse(&read("after"));
         if before.is_empty() || after.is_empty() {
             let why = readback_error
