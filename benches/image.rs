@@ -109,22 +109,54 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    // 2. All plans: one launch per plan (before) vs grouped (after).
+    // 2. All plans: one launch per plan (before) vs grouped (after); the repository's own plans
+    // (dist/) and the reference bundles separately, then everything together.
+    let is_repo =
+        |j: &&(PathBuf, PathBuf, String, PreparedPlan)| j.0.starts_with(root.join("dist"));
+    let repo: Vec<_> = jobs.iter().filter(is_repo).collect();
+    let reference: Vec<_> = jobs.iter().filter(|j| !is_repo(j)).collect();
+    for (label, set) in [
+        ("repository (dist/)", &repo),
+        ("reference bundles", &reference),
+    ] {
+        if set.is_empty() {
+            println!("{label}: no bundles (run `i3s-bundle build` first for dist/)");
+            continue;
+        }
+        measure(label, set);
+    }
+    let all: Vec<_> = jobs.iter().collect();
+    let grouped: Vec<(&Path, &PreparedPlan)> =
+        all.iter().map(|(_, i, _, p)| (i.as_path(), p)).collect();
+    let started = Instant::now();
+    let report = run::run_jobs(&grouped, None).unwrap();
+    println!(
+        "everything ({} plans) grouped: {:.1} s wall, {} launch(es)",
+        grouped.len(),
+        started.elapsed().as_secs_f64(),
+        report.launches
+    );
+}
+
+type Job = (PathBuf, PathBuf, String, PreparedPlan);
+
+/// One launch per plan (before) and all in as few launches as possible (after).
+fn measure(label: &str, set: &[&Job]) {
     if std::env::var("I3S_BENCH_SKIP_BEFORE").is_err() {
         let started = Instant::now();
-        for (_, image, _, prepared) in &jobs {
+        for (_, image, _, prepared) in set {
             run::run_plans(image, std::slice::from_ref(prepared), None).unwrap();
         }
         println!(
-            "all {} build plans, one launch per plan (before): {:.1} s wall, {} launches",
-            jobs.len(),
+            "{label}: {} build plans, one launch per plan (before): {:.1} s wall, {} launches",
+            set.len(),
             started.elapsed().as_secs_f64(),
-            jobs.len()
+            set.len()
         );
     }
-    let started = Instant::now();
     let grouped: Vec<(&Path, &PreparedPlan)> =
-        jobs.iter().map(|(_, i, _, p)| (i.as_path(), p)).collect();
+        set.iter().map(|(_, i, _, p)| (i.as_path(), p)).collect();
+    let started = Instant::now();
     let report = run::run_jobs(&grouped, None).unwrap();
     let failed: Vec<&str> = report
         .plans
@@ -133,22 +165,8 @@ fn main() {
         .map(|p| p.plan.as_str())
         .collect();
     println!(
-        "all {} build plans grouped (after): {:.1} s wall, {} launch(es); failing plans (each costs a relaunch): {failed:?}",
-        jobs.len(),
-        started.elapsed().as_secs_f64(),
-        report.launches
-    );
-    let passing: Vec<(&Path, &PreparedPlan)> = grouped
-        .iter()
-        .zip(&report.plans)
-        .filter(|(_, r)| r.succeeded())
-        .map(|(j, _)| *j)
-        .collect();
-    let started = Instant::now();
-    let report = run::run_jobs(&passing, None).unwrap();
-    println!(
-        "the {} passing build plans grouped: {:.1} s wall, {} launch(es)",
-        passing.len(),
+        "{label}: {} build plans grouped (after): {:.1} s wall, {} launch(es), failing (each costs a relaunch): {failed:?}",
+        set.len(),
         started.elapsed().as_secs_f64(),
         report.launches
     );
