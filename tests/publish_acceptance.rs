@@ -218,6 +218,12 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     );
     assert!(names(&sim, "/rest/artifact-bundles").is_empty());
 
+    // --all takes every zip of --dist.
+    let all = publish(&sim, &["--all", "--dist", dir.path().to_str().unwrap(), "--dry-run", "--json"]);
+    assert!(all.status.success(), "{}", text(&all));
+    assert_eq!(report(&all)["objects"][0]["name"], "t-bundle_1.0");
+    assert_eq!(writes(&sim), Vec::<String>::new());
+
     // The human form says the same, and that nothing was written.
     let human = publish(&sim, &[&paths[2], "--dry-run"]);
     let stdout = String::from_utf8_lossy(&human.stdout);

@@ -320,19 +320,19 @@ async fn route(
             }
         }
         // Generic collections.
-        (&Method::GET, ["rest", _]) if is_stored(path) => {
+        (&Method::GET, ["rest", _]) if is_stored(shared, path) => {
             let state = shared.lock();
             collection_response(state.list(path), query, path)
         }
         (&Method::GET, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             match shared.lock().get(path) {
                 Some(v) => json_response(StatusCode::OK, v.clone()),
                 None => not_found(path),
             }
         }
-        (&Method::POST, ["rest", _]) if is_stored(path) => {
+        (&Method::POST, ["rest", _]) if is_stored(shared, path) => {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
                 Ok(body) => create(shared, path, body, version),
@@ -340,7 +340,7 @@ async fn route(
             }
         }
         (&Method::PUT, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
@@ -349,7 +349,7 @@ async fn route(
             }
         }
         (&Method::DELETE, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             delete(shared, path)
         }
@@ -357,8 +357,11 @@ async fn route(
     }
 }
 
-fn is_stored(collection: &str) -> bool {
+/// A collection the generic handlers serve: the built-in ones and any seeded through
+/// `/sim/seed` (so a later feature can add e.g. enclosures without new routes).
+fn is_stored(shared: &Shared, collection: &str) -> bool {
     state::STORED.iter().any(|(p, _, _)| *p == collection)
+        || shared.lock().resources.contains_key(collection)
 }
 
 fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
