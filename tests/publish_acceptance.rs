@@ -757,3 +757,18 @@ fn a_template_etag_race_is_retried_and_never_overwrites_the_other_writer() {
             .any(|o| o["kind"] == "server-profile-template" && o["applied"] == false)
     );
 }
+
+#[test]
+#[ignore = "prints the human report for a look; not an assertion"]
+fn show_human_report() {
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    let t = format!("{TEMPLATE}={PLAN_A}");
+    for extra in [vec!["--dry-run"], vec![], vec![]] {
+        let mut args = vec![bundle.to_str().unwrap(), "--profile-template", &t];
+        args.extend(extra);
+        println!("{}", text(&publish(&sim, &args)));
+    }
+}

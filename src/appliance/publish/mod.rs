@@ -422,6 +422,16 @@ impl Run<'_> {
                 let uri = self
                     .apply_plan(source, &plan_def.name, &inventory)
                     .map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
+                // Show the URIs that were still pending (created by the extract) when planning.
+                if let Ok(applied) = desired_plan(source, &plan_def.name, &inventory, false) {
+                    for change in &mut self.report.objects[*row].changes {
+                        if let Some((_, value)) =
+                            applied.fields.iter().find(|(f, _)| *f == change.field)
+                        {
+                            change.to = value.clone();
+                        }
+                    }
+                }
                 self.report.objects[*row].uri = Some(uri);
                 self.report.objects[*row].applied = true;
             }
