@@ -219,7 +219,16 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     assert!(names(&sim, "/rest/artifact-bundles").is_empty());
 
     // --all takes every zip of --dist.
-    let all = publish(&sim, &["--all", "--dist", dir.path().to_str().unwrap(), "--dry-run", "--json"]);
+    let all = publish(
+        &sim,
+        &[
+            "--all",
+            "--dist",
+            dir.path().to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+    );
     assert!(all.status.success(), "{}", text(&all));
     assert_eq!(report(&all)["objects"][0]["name"], "t-bundle_1.0");
     assert_eq!(writes(&sim), Vec::<String>::new());
