@@ -768,16 +768,35 @@ fn a_template_etag_race_is_retried_and_never_overwrites_the_other_writer() {
 }
 
 #[test]
-#[ignore = "prints the human report for a look; not an assertion"]
-fn show_human_report() {
+fn slow_tasks_are_waited_for_within_the_overall_task_timeout() {
     let sim = start(sim_config());
     seed_appliance(&sim);
     let dir = tempfile::tempdir().unwrap();
     let bundle = test_bundle(dir.path(), "1.0", "node1");
-    let t = format!("{TEMPLATE}={PLAN_A}");
-    for extra in [vec!["--dry-run"], vec![], vec![]] {
-        let mut args = vec![bundle.to_str().unwrap(), "--profile-template", &t];
-        args.extend(extra);
-        println!("{}", text(&publish(&sim, &args)));
-    }
+    // Tasks take 400 ms and every request 5 ms: publish polls with backoff and finishes.
+    put(
+        &sim,
+        "/sim/faults",
+        &json!({"slowTaskMs": 400, "latencyMs": 5}),
+    );
+    let started = std::time::Instant::now();
+    let out = publish(&sim, &[bundle.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(800),
+        "two slow tasks (upload, extract) were not waited for"
+    );
+    // A task slower than --task-timeout: exit 1, the report names the task and the limit.
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    put(&sim, "/sim/faults", &json!({"slowTaskMs": 5000}));
+    let mut args = vec![bundle.to_str().unwrap(), "--json"];
+    args.extend(["--task-timeout", "1"]);
+    let out = publish(&sim, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = report(&out);
+    assert!(
+        r["error"].as_str().unwrap().contains("still Running after"),
+        "{r}"
+    );
 }
