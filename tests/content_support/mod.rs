@@ -1,0 +1,474 @@
+//! Shared helpers of the content tests (`tests/content_*.rs`): read the repository's bundle
+//! sources, render their steps, parse the guestfish plan scripts they produce, and pull the
+//! reference bundles' plan scripts out of the fixtures.
+//!
+//! Rendering follows docs/source-format.md (context `os`, `params`, `bundle`; strict undefined;
+//! TOML front matter in a leading `{#- … -#}` comment), so the content is checked exactly as the
+//! contract describes it.
+#![allow(dead_code)]
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use i3s_bundle::bundle::{AttributeType, Constraints};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Deserialize;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+#[derive(Debug, Deserialize)]
+pub struct BundleSource {
+    pub bundle: BundleHead,
+    #[serde(default)]
+    pub build_plan: Vec<BuildPlanSource>,
+    #[serde(default)]
+    pub deployment_plan: Vec<DeploymentPlanSource>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BundleHead {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub os: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuildPlanSource {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub steps: Vec<StepSource>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct StepSource {
+    pub template: Option<String>,
+    pub plan_script: Option<String>,
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeploymentPlanSource {
+    pub name: String,
+    pub build_plan: String,
+    pub description: String,
+    pub golden_image: toml::Value,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Table>,
+}
+
+/// Every bundle source of the repository, by file stem.
+pub fn bundles() -> BTreeMap<String, BundleSource> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("bundles-src")).expect("bundles-src/") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let source: BundleSource =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.insert(path.file_stem().unwrap().to_string_lossy().into_owned(), source);
+        }
+    }
+    assert!(!out.is_empty(), "no bundle sources found");
+    out
+}
+
+pub fn profile(os: &str) -> toml::Table {
+    let path = root().join("golden-images").join(os).join("profile.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistryEntry {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub default: Option<String>,
+    #[serde(default)]
+    pub constraints: toml::Table,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl RegistryEntry {
+    pub fn attribute_type(&self) -> AttributeType {
+        self.kind.parse().unwrap()
+    }
+    pub fn is_secret(&self) -> bool {
+        self.secret || self.attribute_type().is_secret()
+    }
+    pub fn constraints(&self) -> Constraints {
+        let json = serde_json::to_value(&self.constraints).unwrap();
+        Constraints::new(json.as_object().cloned().unwrap_or_default())
+    }
+}
+
+pub fn registry() -> BTreeMap<String, RegistryEntry> {
+    let text = std::fs::read_to_string(root().join("attributes.toml")).unwrap();
+    toml::from_str(&text).unwrap_or_else(|e| panic!("attributes.toml: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub template: String,
+    pub name: String,
+    pub plan_type: String,
+    pub description: String,
+    pub content: String,
+}
+
+fn to_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::from(s.as_str()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::from(*b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
+        toml::Value::Array(a) => Value::from(a.iter().map(to_value).collect::<Vec<_>>()),
+        toml::Value::Table(t) => table_value(t),
+    }
+}
+
+fn table_value(t: &toml::Table) -> Value {
+    Value::from(t.iter().map(|(k, v)| (k.clone(), to_value(v))).collect::<BTreeMap<_, _>>())
+}
+
+/// Splits a template into its TOML front matter and body (the comment stays in the body; it
+/// renders to nothing).
+pub fn front_matter(text: &str) -> Result<toml::Table, String> {
+    let start = text.strip_prefix("{#-").ok_or("template does not open with a `{#-` front matter")?;
+    let end = start.find("-#}").ok_or("front matter comment is not closed with `-#}`")?;
+    toml::from_str(&start[..end]).map_err(|e| format!("front matter: {e}"))
+}
+
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let dir = root().join("templates");
+    env.set_loader(move |name| {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())),
+        }
+    });
+    env
+}
+
+/// Renders `templates/<template>.j2` for an OS profile with step parameters.
+pub fn render(template: &str, os: &str, params: &toml::Table) -> Result<Rendered, String> {
+    let file = format!("{template}.j2");
+    let text = std::fs::read_to_string(root().join("templates").join(&file)).map_err(|e| format!("{file}: {e}"))?;
+    let front = front_matter(&text).map_err(|e| format!("{file}: {e}"))?;
+    let mut merged = toml::Table::new();
+    if let Some(toml::Value::Table(declared)) = front.get("params") {
+        for (key, spec) in declared {
+            let default = spec.get("default").cloned().ok_or(format!("{file}: param {key} has no default"))?;
+            merged.insert(key.clone(), default);
+        }
+        for (key, value) in params {
+            let spec = declared.get(key).ok_or(format!("{file}: undeclared parameter {key}"))?;
+            if let Some(toml::Value::Array(choices)) = spec.get("choices")
+                && !choices.contains(value)
+            {
+                return Err(format!("{file}: {key} = {value} is not one of {choices:?}"));
+            }
+            merged.insert(key.clone(), value.clone());
+        }
+    } else if !params.is_empty() {
+        return Err(format!("{file}: takes no parameters"));
+    }
+    let mut os_table = profile(os);
+    os_table.insert("id".into(), toml::Value::String(os.into()));
+    let ctx = minijinja::context! {
+        os => table_value(&os_table),
+        params => table_value(&merged),
+        bundle => minijinja::context! { name => "test-bundle", version => "2026.11.26" },
+    };
+    let env = environment();
+    let field = |key: &str| -> Result<String, String> {
+        let raw = front.get(key).and_then(|v| v.as_str()).ok_or(format!("{file}: front matter lacks {key}"))?;
+        env.render_str(raw, ctx.clone()).map_err(|e| format!("{file}: {key}: {e:#}"))
+    };
+    let tmpl = env.get_template(&file).map_err(|e| format!("{e:#}"))?;
+    let content = tmpl.render(ctx.clone()).map_err(|e| format!("{e:#}"))?;
+    Ok(Rendered {
+        template: template.into(),
+        name: field("name")?,
+        plan_type: front.get("plan_type").and_then(|v| v.as_str()).unwrap_or_default().into(),
+        description: field("description")?,
+        content,
+    })
+}
+
+/// A build plan with its steps rendered.
+pub struct RenderedPlan {
+    pub bundle: String,
+    pub os: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub steps: Vec<(StepSource, Rendered)>,
+}
+
+impl RenderedPlan {
+    pub fn label(&self) -> String {
+        format!("{}: {}", self.bundle, self.name)
+    }
+    /// The placeholders every step uses (name → first default).
+    pub fn used_attributes(&self) -> BTreeMap<String, Option<String>> {
+        let mut all = BTreeMap::new();
+        for (_, r) in &self.steps {
+            for (name, default) in i3s_bundle::placeholder::used_names(&r.content) {
+                all.entry(name).or_insert(default);
+            }
+        }
+        all
+    }
+    pub fn step_templates(&self) -> Vec<String> {
+        self.steps.iter().map(|(s, _)| s.template.clone().unwrap_or_default()).collect()
+    }
+}
+
+pub fn rendered_plans() -> Vec<RenderedPlan> {
+    let mut out = Vec::new();
+    for (stem, source) in bundles() {
+        for plan in &source.build_plan {
+            let steps = plan
+                .steps
+                .iter()
+                .map(|step| {
+                    let template = step.template.as_deref().expect("content bundles use templates only");
+                    let r = render(template, &source.bundle.os, &step.params)
+                        .unwrap_or_else(|e| panic!("{stem}: {}: {e}", plan.name));
+                    (step.clone(), r)
+                })
+                .collect();
+            out.push(RenderedPlan {
+                bundle: stem.clone(),
+                os: source.bundle.os.clone(),
+                name: plan.name.clone(),
+                kind: plan.kind.clone(),
+                description: plan.description.clone(),
+                steps,
+            });
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed sample values for placeholders
+
+/// A sample value of the right type for each attribute (checked against the registry type).
+pub fn sample_value(name: &str, entry: &RegistryEntry) -> String {
+    let specific = match name {
+        "DNS_IP" => Some("10.0.0.2,10.0.0.3"),
+        "NEUTRON_EXT_CIDR" => Some("10.0.1.0/24"),
+        "SERVER_MASK" => Some("255.255.255.0"),
+        "SERVER_GW" | "NEUTRON_EXT_GW" => Some("10.0.0.1"),
+        "IP_ALLOC_POOL_START" => Some("10.0.1.100"),
+        "IP_ALLOC_POOL_END" => Some("10.0.1.200"),
+        "CONSUL_FQDN" => Some("consul.example.org"),
+        "CONSUL_GOSSIP_KEY" => Some("pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="),
+        "CONSUL_ACL_TOKEN" => Some("5f4f2b9e-7a64-4d1c-9a3e-0f5c1c2d3e4f"),
+        "VLAN_ID" => Some("120"),
+        _ => None,
+    };
+    let value = match specific {
+        Some(v) => v.to_string(),
+        None => match entry.attribute_type() {
+            AttributeType::Fqdn => "node01.example.org".into(),
+            AttributeType::Hostname => "node01".into(),
+            AttributeType::Ipv4 => "10.0.0.21".into(),
+            AttributeType::Password => "S4mple-Passw0rd".into(),
+            AttributeType::Number => entry.default.clone().unwrap_or_else(|| "1".into()),
+            _ => match entry.default.as_deref() {
+                Some(d) if !d.is_empty() => d.to_string(),
+                _ => "sample-value".into(),
+            },
+        },
+    };
+    i3s_bundle::bundle::attribute::check_value(&entry.attribute_type(), &entry.constraints(), &value)
+        .unwrap_or_else(|e| panic!("sample value for {name}: {e}"));
+    if let Some(re) = entry.constraints().regex() {
+        assert!(regex::Regex::new(&re).unwrap().is_match(&value), "sample {value} for {name} fails its regex {re}");
+    }
+    value
+}
+
+/// The content with every placeholder substituted by a typed sample value.
+pub fn substitute_samples(content: &str) -> String {
+    let registry = registry();
+    i3s_bundle::placeholder::substitute(content, &|key| {
+        let name = key.split('.').next().unwrap();
+        registry.get(name).map(|e| sample_value(name, e))
+    })
+    .unwrap_or_else(|missing| panic!("placeholders missing from the registry: {missing:?}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guestfish plan scripts: just enough of the language for the content checks
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub line: usize,
+    pub path: String,
+    /// The file as guestfish writes it: the here-document lines plus a final newline.
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub line: usize,
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    pub commands: Vec<Command>,
+    pub uploads: Vec<Upload>,
+}
+
+pub fn parse_script(text: &str) -> Result<Script, String> {
+    if text.contains('\r') {
+        return Err("plan script contains a carriage return (CRLF breaks guestfish)".into());
+    }
+    let mut script = Script::default();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        let number = i + 1;
+        i += 1;
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("upload -<<") {
+            let mut parts = rest.split_whitespace();
+            let word = parts.next().ok_or(format!("line {number}: here-document without terminator"))?;
+            let path = parts.next().ok_or(format!("line {number}: upload without a destination"))?;
+            let mut body = Vec::new();
+            loop {
+                let Some(l) = lines.get(i) else {
+                    return Err(format!("line {number}: end of input without finding '{word}'"));
+                };
+                i += 1;
+                if *l == word {
+                    break;
+                }
+                body.push(*l);
+            }
+            let mut content = body.join("\n");
+            content.push('\n');
+            script.uploads.push(Upload { line: number, path: path.into(), content });
+            script.commands.push(Command { line: number, words: vec!["upload".into(), "-".into(), path.into()] });
+            continue;
+        }
+        let words = line.split_whitespace().map(str::to_string).collect();
+        script.commands.push(Command { line: number, words });
+    }
+    Ok(script)
+}
+
+/// The files a plan script (or several, in order) leaves behind.
+#[derive(Debug, Default, Clone)]
+pub struct Tree {
+    pub files: BTreeMap<String, (String, u32)>,
+    pub links: BTreeMap<String, String>,
+    pub dirs: BTreeMap<String, u32>,
+}
+
+impl Tree {
+    pub fn apply(&mut self, script: &Script) {
+        let mut uploads = script.uploads.iter();
+        for cmd in &script.commands {
+            let w: Vec<&str> = cmd.words.iter().map(String::as_str).collect();
+            match w.as_slice() {
+                ["upload", "-", path] => {
+                    let up = uploads.next().unwrap();
+                    let mode = self.files.get(*path).map_or(0o644, |f| f.1);
+                    self.files.insert(path.to_string(), (up.content.clone(), mode));
+                }
+                ["chmod", mode, path] => {
+                    let mode = u32::from_str_radix(mode, 8).unwrap();
+                    if let Some(f) = self.files.get_mut(*path) {
+                        f.1 = mode;
+                    } else {
+                        self.dirs.insert(path.to_string(), mode);
+                    }
+                }
+                ["mkdir-p" | "mkdir", path] => {
+                    self.dirs.entry(path.to_string()).or_insert(0o755);
+                }
+                ["ln-s" | "ln-sf", target, link] => {
+                    self.links.insert(link.to_string(), target.to_string());
+                }
+                ["rm" | "rm-f", path] => {
+                    self.files.remove(*path);
+                    self.links.remove(*path);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The bash scripts among the uploads (by shebang).
+pub fn bash_uploads(script: &Script) -> Vec<&Upload> {
+    script.uploads.iter().filter(|u| u.content.starts_with("#!/bin/bash")).collect()
+}
+
+/// A bash function's full text (`name() {` … the closing `}` at column 0) out of a script.
+pub fn bash_function(script: &str, name: &str) -> Option<String> {
+    let start = script.find(&format!("\n{name}() {{"))? + 1;
+    let end = script[start..].find("\n}\n")? + start + 3;
+    Some(script[start..end].to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference bundles (tests/fixtures/hudsonalpha)
+
+/// name → content of every plan script in a reference bundle, plus its build plans as JSON.
+pub fn reference(zip: &str) -> (BTreeMap<String, String>, Vec<serde_json::Value>) {
+    let path = root().join("tests/fixtures/hudsonalpha").join(zip);
+    let file = std::fs::File::open(&path).unwrap();
+    let mut archive = zip::ZipArchive::new(file).unwrap();
+    let mut scripts = BTreeMap::new();
+    let mut plans = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().map(|n| n.to_string()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+        if name.ends_with("_planscript.json") {
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            scripts.insert(json["name"].as_str().unwrap().to_string(), json["content"].as_str().unwrap().to_string());
+        } else if name.ends_with("_buildplan.json") {
+            plans.push(serde_json::from_str(&text).unwrap());
+        }
+    }
+    (scripts, plans)
+}
+
+pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
