@@ -11,7 +11,9 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Bundle zips, or directories holding them (default: dist/).
+    /// Project roots (their bundles-src/ is compiled in memory and linted with findings at template
+    /// lines), bundle zips, or directories holding zips. Default: `.` when it has bundles-src/,
+    /// else dist/.
     pub paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
@@ -53,7 +55,11 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     let deny = args.deny.or(config.deny).unwrap_or_default();
     let cache = (!args.no_cache).then(|| Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)));
     let options = LintOptions { config, shellcheck: !args.no_shellcheck, cache_dir: cache.as_ref().map(|c| c.dir.clone()) };
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("dist")] } else { args.paths.clone() };
+    let paths = match args.paths.is_empty() {
+        true if lint::sources::is_project(".".as_ref()) => vec![PathBuf::from(".")],
+        true => vec![PathBuf::from("dist")],
+        false => args.paths.clone(),
+    };
     let report = lint::run(&paths, &options, cache.as_ref())?;
     let text = match args.format {
         Format::Human => lint::output::human(&report),

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod sarif;
 pub mod secrets;
 pub mod shell;
+pub mod sources;
 pub mod structure;
 pub mod syntax;
 pub mod systemd;
@@ -297,11 +298,26 @@ pub fn lint_zip(path: &Path, options: &LintOptions) -> crate::Result<Report> {
     Ok(lint_target(&target, options))
 }
 
-/// Lints every input (zips, or directories searched for `*.zip`), using the cache when given.
+/// Lints every input — a project root (its sources, compiled in memory), a bundle zip, or a
+/// directory searched for `*.zip` — using the cache when given.
 pub fn run(inputs: &[PathBuf], options: &LintOptions, cache: Option<&cache::Cache>) -> crate::Result<Report> {
     let mut zips = Vec::new();
+    let mut report = Report::default();
+    let key_base = cache::options_key(options);
     for input in inputs {
-        if input.is_dir() {
+        if input.is_dir() && sources::is_project(input) {
+            let key = cache::input_key(&key_base, input, sources::sources_key(input).as_bytes());
+            if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+                report.merge(hit);
+                continue;
+            }
+            let mut one = sources::lint_project(input, options)?;
+            one.inputs = vec![input.clone()];
+            if let Some(c) = cache {
+                c.put(&key, &one);
+            }
+            report.merge(one);
+        } else if input.is_dir() {
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
                 .into_iter()
                 .filter_map(|e| e.ok())
@@ -319,8 +335,6 @@ pub fn run(inputs: &[PathBuf], options: &LintOptions, cache: Option<&cache::Cach
             return Err(crate::Error::Usage(format!("{}: no such file or directory", input.display())));
         }
     }
-    let mut report = Report::default();
-    let key_base = cache::options_key(options);
     for zip in zips {
         let bytes = std::fs::read(&zip).map_err(|e| crate::Error::io(&zip, e))?;
         let key = cache::input_key(&key_base, &zip, &bytes);

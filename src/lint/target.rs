@@ -13,28 +13,30 @@ pub struct Origin {
     pub file: PathBuf,
     /// The zip entry, for artifacts read from a zip.
     pub entry: Option<String>,
-    /// For sources: content line `i` (1-based) came from `lines[i - 1]` (file, line). Empty means
-    /// "content lines are the lines of `file`/`entry`".
-    pub lines: Vec<(PathBuf, usize)>,
+    /// Where the artifact itself is declared (a line of `file`), for findings about it as a whole.
+    pub line: Option<usize>,
+    /// For sources: content line `i` (1-based) came from `lines[i - 1]` (file, line); `None` for
+    /// a rendered line found in no source (it is then reported as `file!rendered content:i`).
+    /// Empty means "content lines are the lines of `file`/`entry`".
+    pub lines: Vec<Option<(PathBuf, usize)>>,
 }
 
 impl Origin {
     pub fn zip_entry(zip: impl Into<PathBuf>, entry: impl Into<String>) -> Self {
-        Origin { file: zip.into(), entry: Some(entry.into()), lines: Vec::new() }
+        Origin { file: zip.into(), entry: Some(entry.into()), line: None, lines: Vec::new() }
     }
 
     /// The artifact as a whole.
     pub fn place(&self) -> Place {
-        Place { file: self.file.clone(), entry: self.entry.clone(), line: None, column: None }
+        Place { file: self.file.clone(), entry: self.entry.clone(), line: self.line, column: None }
     }
 
     /// The place of a content line (1-based) and that line's text.
     pub fn locate(&self, line: usize, column: Option<usize>, content: &str) -> (Place, Option<String>) {
         let text = content.split('\n').nth(line.saturating_sub(1)).map(|l| l.trim_end_matches('\r').to_string());
         let place = match self.lines.get(line.wrapping_sub(1)) {
-            Some((file, source_line)) => {
-                Place { file: file.clone(), entry: None, line: Some(*source_line), column }
-            }
+            Some(Some((file, source_line))) => Place { file: file.clone(), entry: None, line: Some(*source_line), column },
+            Some(None) => Place { file: self.file.clone(), entry: Some("rendered".into()), line: Some(line), column },
             None => Place { file: self.file.clone(), entry: self.entry.clone(), line: Some(line), column },
         };
         (place, text)
