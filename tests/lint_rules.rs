@@ -266,6 +266,13 @@ rule_case!(i3s055_unit_enabled, "I3S055",
     fail: Case::plan(&[("unit", UNIT.rsplit_once('\n').unwrap().0)], vec![]),
     pass: Case::plan(&[("unit", UNIT)], vec![]));
 
+#[test]
+fn i3s055_a_timer_starts_its_service() {
+    let service = UNIT.rsplit_once('\n').unwrap().0;
+    let timer = "upload -<<END /etc/systemd/system/x.timer\n[Unit]\nDescription=t\n\n[Timer]\nOnBootSec=1min\n\n[Install]\nWantedBy=timers.target\nEND\nln-sf /etc/systemd/system/x.timer /etc/systemd/system/timers.target.wants/x.timer";
+    assert!(!has(&Case::plan(&[("unit", service), ("timer", timer)], vec![]), "I3S055"));
+}
+
 // ---- contracts
 const USES_MARKER: &str = "upload -<<END /usr/local/bin/nova.sh\n#!/bin/bash\nif [[ ! -f /root/.DAS.consumed ]] ; then\n  exit 1\nfi\nEND";
 const WRITES_MARKER: &str = "upload -<<END /usr/local/bin/docker.sh\n#!/bin/bash\necho mpatha > /root/.DAS.consumed\nEND";

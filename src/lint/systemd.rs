@@ -227,13 +227,19 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
 
     // I3S055: units nothing starts.
     let mut referenced: HashSet<&str> = effects.links.iter().map(|l| basename(&l.target)).collect();
+    let mut activated: Vec<String> = Vec::new();
     for unit in &units {
         for setting in &unit.settings {
-            if matches!(setting.key.as_str(), "Wants" | "Requires" | "BindsTo" | "Requisite" | "Also" | "OnFailure") {
+            if matches!(setting.key.as_str(), "Wants" | "Requires" | "BindsTo" | "Requisite" | "Also" | "OnFailure" | "Unit") {
                 referenced.extend(setting.value.split_whitespace());
             }
         }
+        // A .timer, .socket or .path starts the .service of the same name (unless Unit= says otherwise).
+        if let Some(stem) = [".timer", ".socket", ".path"].iter().find_map(|s| unit.name.strip_suffix(s)) {
+            activated.push(format!("{stem}.service"));
+        }
     }
+    referenced.extend(activated.iter().map(String::as_str));
     for unit in &units {
         let startable = unit.name.ends_with(".service") || unit.name.ends_with(".timer") || unit.name.ends_with(".socket");
         if startable && !referenced.contains(unit.name.as_str()) {
