@@ -16,10 +16,13 @@ fn lint_cmd(cache: &Path) -> Command {
 
 /// A canonical bundle; with `orphan` it also carries a plan script no build plan uses (a warning).
 fn small_bundle(dir: &Path, orphan: bool) -> PathBuf {
-    let s = |id: &str, name: &str, content: &str| PlanScript::new(id.into(), name.into(), String::new(), "general", content.into());
+    let s = |id: &str, name: &str, content: &str| {
+        PlanScript::new(id.into(), name.into(), String::new(), "general", content.into())
+    };
     let mount = s("11111111-1111-4111-8111-111111111111", "mount", "mount /dev/cl/root /");
     let umount = s("33333333-3333-4333-8333-333333333333", "umount", "umount /");
-    let mut plan = BuildPlan::new("44444444-4444-4444-8444-444444444444".into(), "plan".into(), String::new(), "deploy");
+    let mut plan =
+        BuildPlan::new("44444444-4444-4444-8444-444444444444".into(), "plan".into(), String::new(), "deploy");
     plan.steps = vec![BuildStep::new(1, &mount), BuildStep::new(2, &umount)];
     let mut scripts = vec![mount, umount];
     if orphan {
@@ -85,7 +88,11 @@ use predicates::prelude::PredicateBooleanExt;
 #[test]
 fn json_output() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = lint_cmd(tmp.path()).arg(fixture(FEDORA_2018_06)).args(["--format", "json", "--no-shellcheck"]).output().unwrap();
+    let out = lint_cmd(tmp.path())
+        .arg(fixture(FEDORA_2018_06))
+        .args(["--format", "json", "--no-shellcheck"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = doc["findings"].as_array().unwrap();
@@ -96,7 +103,10 @@ fn json_output() {
     assert!(consul["place"]["entry"].as_str().unwrap().ends_with("_planscript.json"));
     assert!(consul["place"]["line"].as_u64().unwrap() > 1);
     assert!(consul["help"].as_str().unwrap().contains("declare"));
-    assert_eq!(doc["summary"]["errors"].as_u64().unwrap(), findings.iter().filter(|f| f["severity"] == "error").count() as u64);
+    assert_eq!(
+        doc["summary"]["errors"].as_u64().unwrap(),
+        findings.iter().filter(|f| f["severity"] == "error").count() as u64
+    );
 }
 
 /// Validates a SARIF file against the official 2.1.0 schema shipped in the PyPI package
@@ -113,7 +123,8 @@ for e in errors[:20]:
     print('/'.join(map(str, e.path)), e.message)
 sys.exit(1 if errors else 0)
 "#;
-    let out = std::process::Command::new("python3").args(["-c", script]).arg(path).output().map_err(|e| e.to_string())?;
+    let out =
+        std::process::Command::new("python3").args(["-c", script]).arg(path).output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
     } else {
@@ -143,7 +154,12 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     let tmp = tempfile::tempdir().unwrap();
     let sarif = tmp.path().join("out.sarif");
     // Zip findings (logical locations), plus shellcheck codes when installed.
-    lint_cmd(&tmp.path().join("cache")).arg(fixture(CENTOS_2018_06)).args(["--format", "sarif", "-o"]).arg(&sarif).assert().code(1);
+    lint_cmd(&tmp.path().join("cache"))
+        .arg(fixture(CENTOS_2018_06))
+        .args(["--format", "sarif", "-o"])
+        .arg(&sarif)
+        .assert()
+        .code(1);
     validate_sarif(&sarif).unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
     let results = doc["runs"][0]["results"].as_array().unwrap();
@@ -153,7 +169,12 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     // Source findings (physical locations with regions): the project's own sources.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let sources = tmp.path().join("sources.sarif");
-    let status = lint_cmd(&tmp.path().join("cache")).current_dir(&root).args(["--format", "sarif", "-o"]).arg(&sources).output().unwrap();
+    let status = lint_cmd(&tmp.path().join("cache"))
+        .current_dir(&root)
+        .args(["--format", "sarif", "-o"])
+        .arg(&sources)
+        .output()
+        .unwrap();
     assert!(matches!(status.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&status.stderr));
     validate_sarif(&sources).unwrap();
 
@@ -168,7 +189,12 @@ fn config_file_allow_lists() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("i3s-lint.toml");
     std::fs::write(&config, "deny = \"error\"\nallow = [\"I3S020\"]\n[[allow_in]]\nrule = \"I3S031\"\nartifacts = [\"2018-03-15-HudsonAlpha_NICbond_*\"]\nreason = \"as shipped\"\n").unwrap();
-    let out = lint_cmd(&tmp.path().join("cache")).arg(fixture(FEDORA_2018_06)).args(["--no-shellcheck", "--format", "json", "--config"]).arg(&config).output().unwrap();
+    let out = lint_cmd(&tmp.path().join("cache"))
+        .arg(fixture(FEDORA_2018_06))
+        .args(["--no-shellcheck", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rules: Vec<&str> = doc["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
     assert!(!rules.contains(&"I3S020") && !rules.contains(&"I3S031"), "{rules:?}");
@@ -176,7 +202,13 @@ fn config_file_allow_lists() {
     // Only warnings remain and deny = error: exit 0.
     assert_eq!(out.status.code(), Some(0), "{rules:?}");
     std::fs::write(&config, "allow = [\"I3S999\"]\n").unwrap();
-    lint_cmd(tmp.path()).arg(fixture(FEDORA_2018_06)).arg("--config").arg(&config).assert().code(2).stderr(predicates::str::contains("I3S999"));
+    lint_cmd(tmp.path())
+        .arg(fixture(FEDORA_2018_06))
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("I3S999"));
 }
 
 #[test]

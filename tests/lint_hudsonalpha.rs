@@ -55,8 +55,13 @@ fn centos_2018_06_09_shipped_defects() {
 
     // Every other finding is shellcheck's, or the two tolerated consequences of the nested
     // here-document (the shell here-document it leaves open).
-    let expected = ["I3S001", "I3S002", "I3S003", "I3S020", "I3S031", "I3S053", "I3S060", "I3S070", "I3S071", "I3S072", "I3S080"];
-    let others: Vec<String> = f.iter().filter(|x| !expected.contains(&x.rule.as_str())).map(|x| format!("{} {}", x.rule, x.message)).collect();
+    let expected =
+        ["I3S001", "I3S002", "I3S003", "I3S020", "I3S031", "I3S053", "I3S060", "I3S070", "I3S071", "I3S072", "I3S080"];
+    let others: Vec<String> = f
+        .iter()
+        .filter(|x| !expected.contains(&x.rule.as_str()))
+        .map(|x| format!("{} {}", x.rule, x.message))
+        .collect();
     assert!(others.is_empty(), "unexpected findings: {others:#?}");
     assert_eq!(f.iter().filter(|x| x.rule == "I3S020").count(), 6, "5 in all-in-one + CONSUL_FQDN in Docker");
 }
@@ -71,9 +76,16 @@ fn fedora27_2018_06_09_shipped_defects() {
     // The DataDog unit (copied from the CentOS bundle) orders itself after an OpenStack unit
     // that no Fedora plan script writes.
     assert_finding(&f, "I3S052", "2018-03-15-HudsonAlpha_DataDog_systemd", "openstack-install.service");
-    assert!(!f.iter().any(|x| ["I3S001", "I3S002", "I3S003"].contains(&x.rule.as_str())), "Fedora plans mount first and unmount last");
+    assert!(
+        !f.iter().any(|x| ["I3S001", "I3S002", "I3S003"].contains(&x.rule.as_str())),
+        "Fedora plans mount first and unmount last"
+    );
     let expected = ["I3S020", "I3S031", "I3S052", "I3S070", "I3S072", "I3S080"];
-    let others: Vec<String> = f.iter().filter(|x| !expected.contains(&x.rule.as_str())).map(|x| format!("{} {}", x.rule, x.message)).collect();
+    let others: Vec<String> = f
+        .iter()
+        .filter(|x| !expected.contains(&x.rule.as_str()))
+        .map(|x| format!("{} {}", x.rule, x.message))
+        .collect();
     assert!(others.is_empty(), "unexpected findings: {others:#?}");
 }
 

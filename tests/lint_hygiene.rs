@@ -14,10 +14,22 @@ fn sample(flavour: ChecksumFlavour, content: &str) -> Bundle {
         "general",
         "mount /dev/cl/root /".into(),
     );
-    let work = PlanScript::new("22222222-2222-4222-8222-222222222222".into(), "work".into(), String::new(), "deploy", content.into());
-    let umount =
-        PlanScript::new("33333333-3333-4333-8333-333333333333".into(), "umount".into(), String::new(), "general", "umount /".into());
-    let mut plan = BuildPlan::new("44444444-4444-4444-8444-444444444444".into(), "plan".into(), String::new(), "deploy");
+    let work = PlanScript::new(
+        "22222222-2222-4222-8222-222222222222".into(),
+        "work".into(),
+        String::new(),
+        "deploy",
+        content.into(),
+    );
+    let umount = PlanScript::new(
+        "33333333-3333-4333-8333-333333333333".into(),
+        "umount".into(),
+        String::new(),
+        "general",
+        "umount /".into(),
+    );
+    let mut plan =
+        BuildPlan::new("44444444-4444-4444-8444-444444444444".into(), "plan".into(), String::new(), "deploy");
     plan.steps = vec![BuildStep::new(1, &mount), BuildStep::new(2, &work), BuildStep::new(3, &umount)];
     Bundle {
         manifest: Manifest::new("sample_1", "test bundle", false, "2026-11-26T12:00:00.000Z".into()),
@@ -153,15 +165,21 @@ fn i3s105_container_form() {
     let dir = tempfile::tempdir().unwrap();
     let renamed = write(dir.path(), "renamed by hand.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
     let report = lint::lint_zip(&renamed, &LintOptions::default()).unwrap();
-    assert!(report.findings.iter().any(|f| f.rule == "I3S105" && f.message.contains("Artifact Name")), "{:#?}", report.findings);
+    assert!(
+        report.findings.iter().any(|f| f.rule == "I3S105" && f.message.contains("Artifact Name")),
+        "{:#?}",
+        report.findings
+    );
     let mut list = entries(&renamed);
     list.swap(0, 1);
     pack(&renamed, list, false);
-    assert!(lint::lint_zip(&renamed, &LintOptions::default())
-        .unwrap()
-        .findings
-        .iter()
-        .any(|f| f.rule == "I3S105" && f.message.contains("entry order")));
+    assert!(
+        lint::lint_zip(&renamed, &LintOptions::default())
+            .unwrap()
+            .findings
+            .iter()
+            .any(|f| f.rule == "I3S105" && f.message.contains("entry order"))
+    );
     let clean = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
     assert!(!rules_of(&clean).contains(&"I3S105".to_string()));
 }

@@ -132,16 +132,16 @@ rule_case!(i3s006_unique_names, "I3S006",
     },
     pass: Case::plan(&[("work", "touch /etc/x"), ("work2", "touch /etc/y")], vec![]));
 rule_case!(i3s007_capture_plan_has_no_attributes, "I3S007",
-    fail: {
-        let mut c = Case::plan(&[("work", "touch /etc/@X@")], vec![attr("X", AttributeType::String, "")]);
-        c.plans[0].build_plan_type = "capture".into();
-        c
-    },
-    pass: {
-        let mut c = Case::plan(&[("work", "touch /etc/x")], vec![]);
-        c.plans[0].build_plan_type = "capture".into();
-        c
-    });
+fail: {
+    let mut c = Case::plan(&[("work", "touch /etc/@X@")], vec![attr("X", AttributeType::String, "")]);
+    c.plans[0].build_plan_type = "capture".into();
+    c
+},
+pass: {
+    let mut c = Case::plan(&[("work", "touch /etc/x")], vec![]);
+    c.plans[0].build_plan_type = "capture".into();
+    c
+});
 fn with_deployment_plan(build_plan: &str, golden_image: &str, attributes: Vec<CustomAttribute>) -> Case {
     let mut c = Case::plan(&[("work", "touch /etc/@X@")], vec![attr("X", AttributeType::String, "")]);
     let mut dp = DeploymentPlan::new(uuid_of("dp"), "dp".into(), String::new(), build_plan.into(), golden_image.into());
@@ -248,9 +248,13 @@ rule_case!(i3s051_exec_start_written_and_executable, "I3S051",
     pass: Case::plan(&[("unit", UNIT)], vec![]));
 #[test]
 fn i3s051_exec_start_not_written() {
-    let c = Case::plan(&[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/local/bin/y.sh"))], vec![]);
+    let c = Case::plan(
+        &[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/local/bin/y.sh"))],
+        vec![],
+    );
     assert!(c.findings().iter().any(|f| f.rule == "I3S051" && f.message.contains("no step of the plan writes")));
-    let system = Case::plan(&[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/bin/true"))], vec![]);
+    let system =
+        Case::plan(&[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/bin/true"))], vec![]);
     assert!(!has(&system, "I3S051"));
 }
 rule_case!(i3s052_dependencies_exist, "I3S052",
@@ -274,8 +278,10 @@ fn i3s055_a_timer_starts_its_service() {
 }
 
 // ---- contracts
-const USES_MARKER: &str = "upload -<<END /usr/local/bin/nova.sh\n#!/bin/bash\nif [[ ! -f /root/.DAS.consumed ]] ; then\n  exit 1\nfi\nEND";
-const WRITES_MARKER: &str = "upload -<<END /usr/local/bin/docker.sh\n#!/bin/bash\necho mpatha > /root/.DAS.consumed\nEND";
+const USES_MARKER: &str =
+    "upload -<<END /usr/local/bin/nova.sh\n#!/bin/bash\nif [[ ! -f /root/.DAS.consumed ]] ; then\n  exit 1\nfi\nEND";
+const WRITES_MARKER: &str =
+    "upload -<<END /usr/local/bin/docker.sh\n#!/bin/bash\necho mpatha > /root/.DAS.consumed\nEND";
 rule_case!(i3s060_marker_written_earlier, "I3S060",
     fail: Case::plan(&[("docker", "echo no marker"), ("nova", USES_MARKER)], vec![]),
     pass: Case::plan(&[("docker", WRITES_MARKER), ("nova", USES_MARKER)], vec![]));
@@ -289,7 +295,8 @@ fn i3s060_marker_written_too_late() {
     assert_eq!(f.place.line, Some(3));
 }
 const USES_CONSUL: &str = "upload -<<END /usr/local/bin/k.sh\n#!/bin/bash\nJOIN=$(docker exec consul consul kv get k8s/join)\necho \"$JOIN\"\nEND";
-const STARTS_CONSUL: &str = "upload -<<END /usr/local/bin/c.sh\n#!/bin/bash\ndocker run -d --name=\"consul\" --net=host consul agent\nEND";
+const STARTS_CONSUL: &str =
+    "upload -<<END /usr/local/bin/c.sh\n#!/bin/bash\ndocker run -d --name=\"consul\" --net=host consul agent\nEND";
 rule_case!(i3s061_container_started_earlier, "I3S061",
     fail: Case::plan(&[("k8s", USES_CONSUL), ("consul", STARTS_CONSUL)], vec![]),
     pass: Case::plan(&[("consul", STARTS_CONSUL), ("k8s", USES_CONSUL)], vec![]));
@@ -337,9 +344,15 @@ rule_case!(i3s091_secret_files_restricted, "I3S091",
 #[test]
 fn i3s091_shell_redirect_of_a_secret() {
     let pw = || vec![attr("Password", AttributeType::Password, "")];
-    let fail = Case::plan(&[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\necho '@Password@' > /root/.pw\nEND")], pw());
+    let fail = Case::plan(
+        &[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\necho '@Password@' > /root/.pw\nEND")],
+        pw(),
+    );
     assert!(has(&fail, "I3S091"));
-    let pass = Case::plan(&[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\numask 077\necho '@Password@' > /root/.pw\nEND")], pw());
+    let pass = Case::plan(
+        &[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\numask 077\necho '@Password@' > /root/.pw\nEND")],
+        pw(),
+    );
     assert!(!has(&pass, "I3S091"));
 }
 
@@ -347,10 +360,14 @@ fn i3s091_shell_redirect_of_a_secret() {
 #[test]
 fn inline_allow_comment_suppresses_on_the_next_line_only() {
     let allowed = Case::plan(&[("w", "# i3s-lint: allow I3S040\nfrobnicate /x\nfrobnicate /y")], vec![]);
-    let found: Vec<usize> = allowed.findings().iter().filter(|f| f.rule == "I3S040").filter_map(|f| f.place.line).collect();
+    let found: Vec<usize> =
+        allowed.findings().iter().filter(|f| f.rule == "I3S040").filter_map(|f| f.place.line).collect();
     assert_eq!(found, [3]);
     let whole = Case::plan(&[("w", "# i3s-lint: allow-file I3S040\nfrobnicate /x\nfrobnicate /y")], vec![]);
     assert!(!has(&whole, "I3S040"));
+    let mut orphan = Case::plan(&[("w", "touch /x")], vec![]);
+    orphan.scripts.push(script("orphan", "# i3s-lint: allow-file I3S011 -- a library script\ntouch /y"));
+    assert!(!has(&orphan, "I3S011"));
 }
 
 #[test]
@@ -358,9 +375,12 @@ fn config_allow_lists_by_rule_and_artifact() {
     let c = Case::plan(&[("w", "frobnicate /x"), ("v", "frobnicate /y")], vec![]);
     let bundle = c.bundle();
     let target = Target::new("t.zip".into(), &bundle, Vec::new(), Vec::new(), Vec::new());
-    let config = lint::Config::parse("[[allow_in]]\nrule = \"I3S040\"\nartifacts = [\"w\"]\n", "i3s-lint.toml".as_ref()).unwrap();
+    let config =
+        lint::Config::parse("[[allow_in]]\nrule = \"I3S040\"\nartifacts = [\"w\"]\n", "i3s-lint.toml".as_ref())
+            .unwrap();
     let report = lint::lint_target(&target, &LintOptions { config, ..Default::default() });
-    let artifacts: Vec<&str> = report.findings.iter().filter(|f| f.rule == "I3S040").map(|f| f.artifact.as_str()).collect();
+    let artifacts: Vec<&str> =
+        report.findings.iter().filter(|f| f.rule == "I3S040").map(|f| f.artifact.as_str()).collect();
     assert_eq!(artifacts, ["v"]);
     assert_eq!(report.suppressed, 1);
     let bad = lint::Config::parse("allow = [\"I3S999\"]", "i3s-lint.toml".as_ref()).unwrap_err().to_string();

@@ -54,7 +54,8 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     };
     let deny = args.deny.or(config.deny).unwrap_or_default();
     let cache = (!args.no_cache).then(|| Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)));
-    let options = LintOptions { config, shellcheck: !args.no_shellcheck, cache_dir: cache.as_ref().map(|c| c.dir.clone()) };
+    let options =
+        LintOptions { config, shellcheck: !args.no_shellcheck, cache_dir: cache.as_ref().map(|c| c.dir.clone()) };
     let paths = match args.paths.is_empty() {
         true if lint::sources::is_project(".".as_ref()) => vec![PathBuf::from(".")],
         true => vec![PathBuf::from("dist")],
@@ -75,5 +76,9 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             eprintln!("notice: {notice}");
         }
     }
-    Ok(if report.count_at_least(deny.severity()) > 0 { ExitCode::from(super::EXIT_PROBLEMS) } else { ExitCode::SUCCESS })
+    Ok(if report.count_at_least(deny.severity()) > 0 {
+        ExitCode::from(super::EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

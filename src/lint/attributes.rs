@@ -66,7 +66,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
                     ArtifactKind::BuildPlan,
                     name,
                     &origin,
-                    format!("build plan {name:?}: custom attribute {:?} is declared but no step uses it", attribute.name),
+                    format!(
+                        "build plan {name:?}: custom attribute {:?} is declared but no step uses it",
+                        attribute.name
+                    ),
                 );
             }
             if let (Some(first), Some(value)) = (uses.get(&attribute.name), attribute.default_value())
@@ -133,7 +136,13 @@ pub fn check(target: &Target, sink: &mut Sink) {
 }
 
 /// Names, types and values of declared attributes (I3S023–I3S025, I3S090).
-fn check_declarations(kind: ArtifactKind, artifact: &str, attributes: &[CustomAttribute], origin: &Origin, sink: &mut Sink) {
+fn check_declarations(
+    kind: ArtifactKind,
+    artifact: &str,
+    attributes: &[CustomAttribute],
+    origin: &Origin,
+    sink: &mut Sink,
+) {
     let mut seen = HashSet::new();
     for attribute in attributes {
         let attr = attribute.name.as_str();
@@ -143,11 +152,19 @@ fn check_declarations(kind: ArtifactKind, artifact: &str, attributes: &[CustomAt
                 kind,
                 artifact,
                 origin,
-                format!("{kind} {artifact:?}: attribute name {attr:?} is not [A-Za-z0-9_]+, so no placeholder can use it"),
+                format!(
+                    "{kind} {artifact:?}: attribute name {attr:?} is not [A-Za-z0-9_]+, so no placeholder can use it"
+                ),
             );
         }
         if !seen.insert(attr) {
-            sink.at_artifact("I3S023", kind, artifact, origin, format!("{kind} {artifact:?}: attribute {attr:?} is declared twice"));
+            sink.at_artifact(
+                "I3S023",
+                kind,
+                artifact,
+                origin,
+                format!("{kind} {artifact:?}: attribute {attr:?} is declared twice"),
+            );
         }
         if let AttributeType::Other(other) = &attribute.attribute_type {
             sink.at_artifact(
@@ -166,7 +183,9 @@ fn check_declarations(kind: ArtifactKind, artifact: &str, attributes: &[CustomAt
                     kind,
                     artifact,
                     origin,
-                    format!("{kind} {artifact:?}: password attribute {attr:?} has a default value (stored in clear text)"),
+                    format!(
+                        "{kind} {artifact:?}: password attribute {attr:?} has a default value (stored in clear text)"
+                    ),
                 );
             }
             continue;
@@ -182,7 +201,9 @@ fn check_declarations(kind: ArtifactKind, artifact: &str, attributes: &[CustomAt
                 format!("{kind} {artifact:?}: attribute {attr:?} ({}): {why}", attribute.attribute_type.as_str()),
             );
         }
-        if attribute.attribute_type == AttributeType::Option && attribute.constraints.options().is_none_or(|o| o.is_empty()) {
+        if attribute.attribute_type == AttributeType::Option
+            && attribute.constraints.options().is_none_or(|o| o.is_empty())
+        {
             sink.at_artifact(
                 "I3S025",
                 kind,

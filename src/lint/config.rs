@@ -58,7 +58,8 @@ pub struct Config {
 pub const FILE_NAME: &str = "i3s-lint.toml";
 
 fn is_rule_or_code(id: &str) -> bool {
-    rules::rule(id).is_some() || id.strip_prefix("SC").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    rules::rule(id).is_some()
+        || id.strip_prefix("SC").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Config {

@@ -14,8 +14,9 @@ static FILE_WRITE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?:>>?|\btee(?:\s+-a)?|\btouch|\b(?:cp|mv|install)\s+(?:-\S+\s+)*\S+)\s*"?(/[^\s"';|&)]+)"#)
         .expect("file write pattern")
 });
-static DOCKER_EXEC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"\bdocker\s+exec\s+((?:-[A-Za-z]+\s+)*)"?([A-Za-z0-9][\w.-]*)"#).expect("docker exec"));
+static DOCKER_EXEC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\bdocker\s+exec\s+((?:-[A-Za-z]+\s+)*)"?([A-Za-z0-9][\w.-]*)"#).expect("docker exec")
+});
 static DOCKER_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\bdocker\s+(?:run|create)\b[^\n]*?--name(?:=|\s+)["']?([A-Za-z0-9][\w.-]*)"#).expect("docker name")
 });
@@ -24,7 +25,8 @@ static DOCKER_NAME: LazyLock<Regex> = LazyLock::new(|| {
 /// `/usr/sbin/ntpq`) are facts about the machine, not contracts between steps.
 fn is_marker(path: &str) -> bool {
     let name = basename(path);
-    (name.starts_with('.') && name.len() > 1) || ["marker", ".done", ".consumed", ".installed"].iter().any(|m| name.contains(m))
+    (name.starts_with('.') && name.len() > 1)
+        || ["marker", ".done", ".consumed", ".installed"].iter().any(|m| name.contains(m))
 }
 
 /// A line of shell inside an uploaded file: (step, content line, text).

@@ -34,7 +34,11 @@ pub fn check(target: &Target, sink: &mut Sink) {
         for command in &view.parsed.commands {
             let Some(doc) = &command.heredoc else { continue };
             if !doc.path.starts_with('/') {
-                let what = if doc.path.is_empty() { "no target path".to_string() } else { format!("target path {:?} is not absolute", doc.path) };
+                let what = if doc.path.is_empty() {
+                    "no target path".to_string()
+                } else {
+                    format!("target path {:?} is not absolute", doc.path)
+                };
                 sink.at_script(
                     "I3S033",
                     view,

@@ -62,7 +62,9 @@ pub fn check(target: &Target, sink: &mut Sink) {
             sink,
             "I3S105",
             "MANIFEST.MF",
-            format!("the zip is named {stem:?} but MANIFEST.MF says Artifact Name {artifact_name:?}; the appliance names the bundle after the file"),
+            format!(
+                "the zip is named {stem:?} but MANIFEST.MF says Artifact Name {artifact_name:?}; the appliance names the bundle after the file"
+            ),
         );
     }
     for (name, bytes) in &loaded.raw {

@@ -26,7 +26,8 @@ fn render_finding(out: &mut String, f: &Finding) {
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{number} | {shown}");
         let column = f.place.column.unwrap_or_else(|| text.chars().take_while(|c| c.is_whitespace()).count() + 1);
-        let before: String = text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { "    " } else { " " }).collect();
+        let before: String =
+            text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { "    " } else { " " }).collect();
         let width = if f.place.column.is_some() { f.width } else { text.trim().chars().count().max(1) };
         let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(width.max(1)));
         let _ = writeln!(out, "{pad} = help: {}", f.help());

@@ -5,8 +5,7 @@ use super::{ArtifactKind, Sink};
 use regex::Regex;
 use std::sync::LazyLock;
 
-static STATIC_ADDRESS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?m)^\s*IPADDR\d*=").expect("static"));
+static STATIC_ADDRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?m)^\s*IPADDR\d*=").expect("static"));
 static DHCP_ADDRESS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?m)^\s*BOOTPROTO=["']?dhcp|\bdhclient\b|ipv4\.method\s+auto"#).expect("dhcp"));
 
@@ -44,8 +43,12 @@ pub fn check(target: &Target, sink: &mut Sink) {
             }
         }
         let contradiction = match (says_dhcp, static_step, dhcp_step) {
-            (true, Some((i, script)), None) => Some(format!("says DHCP, but step {} ({script:?}) configures static addresses", i + 1)),
-            (false, None, Some((i, script))) => Some(format!("says static, but step {} ({script:?}) configures DHCP", i + 1)),
+            (true, Some((i, script)), None) => {
+                Some(format!("says DHCP, but step {} ({script:?}) configures static addresses", i + 1))
+            }
+            (false, None, Some((i, script))) => {
+                Some(format!("says static, but step {} ({script:?}) configures DHCP", i + 1))
+            }
             _ => None,
         };
         if let Some(what) = contradiction {

@@ -11,8 +11,9 @@ use std::sync::LazyLock;
 
 static REDIRECT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?:>>?|\btee(?:\s+-a)?)\s*"?(/[^\s"';|&)]+)"#).expect("redirect"));
-static RESTRICT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bumask\s+0?0?77\b|\bchmod\s+(?:0?[0-7]00|[ugo]*-r|go-rwx|og-rwx)\b").expect("restrict"));
+static RESTRICT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bumask\s+0?0?77\b|\bchmod\s+(?:0?[0-7]00|[ugo]*-r|go-rwx|og-rwx)\b").expect("restrict")
+});
 
 pub fn check(target: &Target, sink: &mut Sink) {
     let mut secrets: HashSet<&str> = HashSet::new();

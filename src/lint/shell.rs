@@ -47,10 +47,10 @@ pub fn shell_bodies<'t>(target: &'t Target) -> Vec<(&'t ScriptView<'t>, &'t Here
     found
 }
 
-static SED_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[\s;|&(`])sed\s").expect("sed pattern"));
-static SHELL_HEREDOC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?:^|[^<])<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)(['"]?)"#).expect("heredoc pattern"));
+static SED_START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[\s;|&(`])sed\s").expect("sed pattern"));
+static SHELL_HEREDOC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:^|[^<])<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)(['"]?)"#).expect("heredoc pattern")
+});
 
 pub fn check(target: &Target, sink: &mut Sink) {
     for (view, doc, _) in shell_bodies(target) {
@@ -76,7 +76,8 @@ fn sed_newlines(view: &ScriptView, doc: &HereDoc, sink: &mut Sink) {
                         rest.chars().next().is_some_and(|d| !d.is_alphanumeric() && !d.is_whitespace() && d != '\\')
                     });
                     if expression.contains('\n') && is_substitution {
-                        let line = doc.body_line + body[..found.start()].matches('\n').count()
+                        let line = doc.body_line
+                            + body[..found.start()].matches('\n').count()
                             + usize::from(body[found.start()..].starts_with('\n'));
                         let line_start = body[..start].rfind('\n').map_or(0, |p| p + 1);
                         let column = body[line_start..open].chars().count();
@@ -130,7 +131,10 @@ fn shell_heredocs(view: &ScriptView, doc: &HereDoc, sink: &mut Sink) {
                     view,
                     *line,
                     caps.get(3).map(|m| text[..m.start()].chars().count() + 1),
-                    format!("plan script {:?}: shell here-document `{word}` is never closed in {}", view.script.name, doc.path),
+                    format!(
+                        "plan script {:?}: shell here-document `{word}` is never closed in {}",
+                        view.script.name, doc.path
+                    ),
                 );
             }
         }
@@ -334,7 +338,8 @@ fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Commen
     let mut by_key: HashMap<String, Vec<Comment>> = files.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
     for output in outputs {
         for comment in output? {
-            let key = Path::new(&comment.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let key =
+                Path::new(&comment.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             by_key.entry(key).or_default().push(comment);
         }
     }

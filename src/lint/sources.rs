@@ -72,7 +72,8 @@ fn script_origin(root: &Path, origin: &ScriptOrigin, content: &str) -> Origin {
             lines: (0..content.split('\n').count()).map(|i| Some((join(file), content_line + i))).collect(),
         },
         ScriptOrigin::Template { file, sources } => {
-            let sources: Vec<(PathBuf, std::sync::Arc<str>)> = sources.iter().map(|(p, t)| (join(p), t.clone())).collect();
+            let sources: Vec<(PathBuf, std::sync::Arc<str>)> =
+                sources.iter().map(|(p, t)| (join(p), t.clone())).collect();
             Origin { file: join(file), entry: None, line: None, lines: map_template_lines(content, &sources) }
         }
     }
@@ -95,9 +96,13 @@ pub fn lint_project(root: &Path, options: &LintOptions) -> crate::Result<Report>
             })
             .collect();
         let file = &compiled.file;
-        let line_of = |location: crate::error::Location| Origin { file: path.clone(), line: location.line, ..Default::default() };
-        let plan_origins =
-            file.build_plans.iter().map(|p| line_of(file.at(&p.name))).chain(std::iter::repeat_with(|| line_of(Default::default())));
+        let line_of =
+            |location: crate::error::Location| Origin { file: path.clone(), line: location.line, ..Default::default() };
+        let plan_origins = file
+            .build_plans
+            .iter()
+            .map(|p| line_of(file.at(&p.name)))
+            .chain(std::iter::repeat_with(|| line_of(Default::default())));
         let build_plan_origins = plan_origins.take(bundle.build_plans.len()).collect();
         let deployment_plan_origins = file
             .deployment_plans

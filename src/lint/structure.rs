@@ -15,7 +15,8 @@ pub fn mounts_root(view: &ScriptView) -> bool {
 /// Whether a plan script unmounts `/` (or everything).
 pub fn unmounts_root(view: &ScriptView) -> bool {
     view.parsed.commands.iter().any(|c| {
-        c.name == "umount-all" || c.name == "umount" && c.args.first().is_some_and(|a| a == "/" || a.starts_with("/dev/"))
+        c.name == "umount-all"
+            || c.name == "umount" && c.args.first().is_some_and(|a| a == "/" || a.starts_with("/dev/"))
     })
 }
 
@@ -65,7 +66,11 @@ pub fn check(target: &Target, sink: &mut Sink) {
         }
         if plan.is_capture() && !plan.custom_attributes.is_empty() {
             let names: Vec<&str> = plan.custom_attributes.iter().map(|a| a.name.as_str()).collect();
-            at_plan(sink, "I3S007", format!("capture build plan {name:?} declares custom attributes {}", names.join(", ")));
+            at_plan(
+                sink,
+                "I3S007",
+                format!("capture build plan {name:?} declares custom attributes {}", names.join(", ")),
+            );
         }
 
         let deploy_or_capture = plan.is_capture() || plan.build_plan_type.eq_ignore_ascii_case("deploy");
@@ -100,7 +105,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
             at_plan(
                 sink,
                 "I3S002",
-                format!("build plan {name:?}: last step {:?} does not unmount the root file system{also}", last.script.name),
+                format!(
+                    "build plan {name:?}: last step {:?} does not unmount the root file system{also}",
+                    last.script.name
+                ),
             );
         }
         image_touched_while_unmounted(name, &steps, sink);
@@ -221,7 +229,10 @@ fn deployment_plans(target: &Target, sink: &mut Sink) {
                 ArtifactKind::DeploymentPlan,
                 &plan.name,
                 &origin,
-                format!("deployment plan {:?} names build plan {:?}, which is not in this bundle", plan.name, plan.build_plan),
+                format!(
+                    "deployment plan {:?} names build plan {:?}, which is not in this bundle",
+                    plan.name, plan.build_plan
+                ),
             );
         }
         if let Some(image) = plan.golden_image_name()
@@ -232,7 +243,10 @@ fn deployment_plans(target: &Target, sink: &mut Sink) {
                 ArtifactKind::DeploymentPlan,
                 &plan.name,
                 &origin,
-                format!("deployment plan {:?} names golden image {image:?}, which this bundle does not carry", plan.name),
+                format!(
+                    "deployment plan {:?} names golden image {image:?}, which this bundle does not carry",
+                    plan.name
+                ),
             );
         }
     }

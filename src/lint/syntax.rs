@@ -2,20 +2,27 @@
 //! guestfish command with a plausible argument count; quoting; no appliance setup commands.
 use super::Sink;
 use super::target::Target;
-use crate::guestfish::commands::{self, Effect};
 use crate::guestfish::ProblemKind;
+use crate::guestfish::commands::{self, Effect};
 
 pub fn check(target: &Target, sink: &mut Sink) {
     for view in &target.scripts {
         let name = &view.script.name;
         for problem in &view.parsed.problems {
             if matches!(problem.kind, ProblemKind::UnterminatedQuote | ProblemKind::QuoteNotSeparated) {
-                sink.at_script("I3S042", view, problem.line, problem.column, format!("plan script {name:?}: {}", problem.message));
+                sink.at_script(
+                    "I3S042",
+                    view,
+                    problem.line,
+                    problem.column,
+                    format!("plan script {name:?}: {}", problem.message),
+                );
             }
         }
         for command in &view.parsed.commands {
             let (inner, args) = commands::unprefix(&command.name, &command.args);
-            let column = view.script.content.split('\n').nth(command.line - 1).and_then(|l| l.find(inner)).map(|c| c + 1);
+            let column =
+                view.script.content.split('\n').nth(command.line - 1).and_then(|l| l.find(inner)).map(|c| c + 1);
             let Some(spec) = commands::lookup(inner) else {
                 let hint = commands::suggest(inner).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
                 let ignored = if command.ignore_errors { "; the leading `-` only hides the failure" } else { "" };

@@ -1,27 +1,74 @@
 //! systemd rules (I3S050–I3S055) on the unit files a build plan uploads: sections, ExecStart,
 //! dependencies, `.wants/` links (the `k8s-minion` bug), units never enabled.
+use super::Sink;
 use super::effects::{Effects, FileWrite, basename};
 use super::target::{ScriptView, Target};
-use super::Sink;
 use std::collections::HashSet;
 
-const UNIT_DIRS: [&str; 4] = ["/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/", "/run/systemd/system/"];
+const UNIT_DIRS: [&str; 4] =
+    ["/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/", "/run/systemd/system/"];
 const UNIT_SUFFIXES: [&str; 9] =
     [".service", ".target", ".timer", ".socket", ".mount", ".path", ".automount", ".slice", ".scope"];
 
 /// Units every systemd system has, or that distribution packages installed at first boot bring.
 const KNOWN_UNITS: &[&str] = &[
-    "basic.target", "default.target", "emergency.target", "final.target", "getty.target", "graphical.target",
-    "halt.target", "local-fs-pre.target", "local-fs.target", "multi-user.target", "network-online.target",
-    "network-pre.target", "network.target", "nss-lookup.target", "nss-user-lookup.target", "paths.target",
-    "poweroff.target", "reboot.target", "remote-fs-pre.target", "remote-fs.target", "rescue.target",
-    "shutdown.target", "sockets.target", "swap.target", "sysinit.target", "timers.target", "time-sync.target",
-    "cloud-init.target", "cloud-config.target", "auditd.service", "chronyd.service", "containerd.service",
-    "crond.service", "dbus.service", "dbus.socket", "docker.service", "docker.socket", "firewalld.service",
-    "iscsi.service", "iscsid.service", "kdump.service", "kubelet.service", "multipathd.service", "network.service",
-    "NetworkManager.service", "NetworkManager-wait-online.service", "ntpd.service", "rsyslog.service",
-    "sshd.service", "tuned.service", "cloud-init.service", "cloud-final.service", "cloud-config.service",
-    "cloud-init-local.service", "datadog-agent.service", "openvswitch.service", "libvirtd.service",
+    "basic.target",
+    "default.target",
+    "emergency.target",
+    "final.target",
+    "getty.target",
+    "graphical.target",
+    "halt.target",
+    "local-fs-pre.target",
+    "local-fs.target",
+    "multi-user.target",
+    "network-online.target",
+    "network-pre.target",
+    "network.target",
+    "nss-lookup.target",
+    "nss-user-lookup.target",
+    "paths.target",
+    "poweroff.target",
+    "reboot.target",
+    "remote-fs-pre.target",
+    "remote-fs.target",
+    "rescue.target",
+    "shutdown.target",
+    "sockets.target",
+    "swap.target",
+    "sysinit.target",
+    "timers.target",
+    "time-sync.target",
+    "cloud-init.target",
+    "cloud-config.target",
+    "auditd.service",
+    "chronyd.service",
+    "containerd.service",
+    "crond.service",
+    "dbus.service",
+    "dbus.socket",
+    "docker.service",
+    "docker.socket",
+    "firewalld.service",
+    "iscsi.service",
+    "iscsid.service",
+    "kdump.service",
+    "kubelet.service",
+    "multipathd.service",
+    "network.service",
+    "NetworkManager.service",
+    "NetworkManager-wait-online.service",
+    "ntpd.service",
+    "rsyslog.service",
+    "sshd.service",
+    "tuned.service",
+    "cloud-init.service",
+    "cloud-final.service",
+    "cloud-config.service",
+    "cloud-init-local.service",
+    "datadog-agent.service",
+    "openvswitch.service",
+    "libvirtd.service",
 ];
 
 fn is_unit_path(path: &str) -> bool {
@@ -155,7 +202,13 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
                         None => None,
                     };
                     if let Some(message) = message {
-                        sink.at_script("I3S051", view, setting.line, None, format!("plan script {script:?}: unit {}: {message}", unit.name));
+                        sink.at_script(
+                            "I3S051",
+                            view,
+                            setting.line,
+                            None,
+                            format!("plan script {script:?}: unit {}: {message}", unit.name),
+                        );
                     }
                 }
                 (
@@ -220,7 +273,12 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
                 view,
                 link.at.line,
                 None,
-                format!("plan script {script:?}: link {} points to {}, which no step writes{}", link.link, link.target, in_plan(view)),
+                format!(
+                    "plan script {script:?}: link {} points to {}, which no step writes{}",
+                    link.link,
+                    link.target,
+                    in_plan(view)
+                ),
             );
         }
     }
@@ -230,7 +288,10 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
     let mut activated: Vec<String> = Vec::new();
     for unit in &units {
         for setting in &unit.settings {
-            if matches!(setting.key.as_str(), "Wants" | "Requires" | "BindsTo" | "Requisite" | "Also" | "OnFailure" | "Unit") {
+            if matches!(
+                setting.key.as_str(),
+                "Wants" | "Requires" | "BindsTo" | "Requisite" | "Also" | "OnFailure" | "Unit"
+            ) {
                 referenced.extend(setting.value.split_whitespace());
             }
         }
@@ -241,7 +302,8 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
     }
     referenced.extend(activated.iter().map(String::as_str));
     for unit in &units {
-        let startable = unit.name.ends_with(".service") || unit.name.ends_with(".timer") || unit.name.ends_with(".socket");
+        let startable =
+            unit.name.ends_with(".service") || unit.name.ends_with(".timer") || unit.name.ends_with(".socket");
         if startable && !referenced.contains(unit.name.as_str()) {
             let view = unit.write.view;
             sink.at_script(
@@ -264,4 +326,3 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
 fn is_local_path(path: &str) -> bool {
     ["/usr/local/", "/opt/", "/root/", "/home/", "/srv/", "/etc/", "/var/"].iter().any(|p| path.starts_with(p))
 }
-

@@ -2,7 +2,7 @@
 //! from so findings can name the zip entry (or the source file and line).
 use super::{Finding, Place};
 use crate::bundle::read::LoadedBundle;
-use crate::bundle::{Bundle, BuildPlan, EntryKind, PlanScript};
+use crate::bundle::{BuildPlan, Bundle, EntryKind, PlanScript};
 use crate::guestfish::{self, Script};
 use std::path::PathBuf;
 
@@ -35,7 +35,9 @@ impl Origin {
     pub fn locate(&self, line: usize, column: Option<usize>, content: &str) -> (Place, Option<String>) {
         let text = content.split('\n').nth(line.saturating_sub(1)).map(|l| l.trim_end_matches('\r').to_string());
         let place = match self.lines.get(line.wrapping_sub(1)) {
-            Some(Some((file, source_line))) => Place { file: file.clone(), entry: None, line: Some(*source_line), column },
+            Some(Some((file, source_line))) => {
+                Place { file: file.clone(), entry: None, line: Some(*source_line), column }
+            }
             Some(None) => Place { file: self.file.clone(), entry: Some("rendered".into()), line: Some(line), column },
             None => Place { file: self.file.clone(), entry: self.entry.clone(), line: Some(line), column },
         };
@@ -77,8 +79,16 @@ impl<'a> Target<'a> {
         let mut target = Target::new(
             loaded.path.clone(),
             bundle,
-            bundle.plan_scripts.iter().map(|s| Origin::zip_entry(&loaded.path, entry(EntryKind::PlanScript, &s.id))).collect(),
-            bundle.build_plans.iter().map(|p| Origin::zip_entry(&loaded.path, entry(EntryKind::BuildPlan, &p.id))).collect(),
+            bundle
+                .plan_scripts
+                .iter()
+                .map(|s| Origin::zip_entry(&loaded.path, entry(EntryKind::PlanScript, &s.id)))
+                .collect(),
+            bundle
+                .build_plans
+                .iter()
+                .map(|p| Origin::zip_entry(&loaded.path, entry(EntryKind::BuildPlan, &p.id)))
+                .collect(),
             bundle
                 .deployment_plans
                 .iter()
@@ -112,7 +122,10 @@ impl<'a> Target<'a> {
     }
 
     pub fn build_plan_origin(&self, index: usize) -> Origin {
-        self.build_plan_origins.get(index).cloned().unwrap_or_else(|| Origin { file: self.path.clone(), ..Default::default() })
+        self.build_plan_origins
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Origin { file: self.path.clone(), ..Default::default() })
     }
 
     pub fn deployment_plan_origin(&self, index: usize) -> Origin {
@@ -137,7 +150,11 @@ impl<'a> Target<'a> {
         self.scripts
             .iter()
             .filter(|v| {
-                !self.bundle.build_plans.iter().any(|p| p.steps.iter().any(|s| s.plan_script_id() == Some(&v.script.id)))
+                !self
+                    .bundle
+                    .build_plans
+                    .iter()
+                    .any(|p| p.steps.iter().any(|s| s.plan_script_id() == Some(&v.script.id)))
             })
             .collect()
     }
@@ -149,7 +166,13 @@ impl<'a> Target<'a> {
             ids.iter().any(|id| *id == finding.rule || finding.code.as_deref() == Some(id.as_str()))
         };
         let Some((script, content_line)) = &finding.in_script else {
-            return false;
+            // A finding about a plan script as a whole: only `allow-file` applies.
+            return finding.artifact_kind == super::ArtifactKind::PlanScript
+                && self
+                    .scripts
+                    .iter()
+                    .filter(|v| v.script.name == finding.artifact)
+                    .any(|v| v.allows.iter().any(|(_, ids, whole)| *whole && matches_rule(ids)));
         };
         self.scripts.iter().filter(|view| view.script.name == *script).any(|view| {
             view.allows.iter().any(|(line, ids, whole)| {
