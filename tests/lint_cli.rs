@@ -258,3 +258,16 @@ fn project_sources_are_linted_with_template_lines() {
         );
     }
 }
+
+#[test]
+fn docs_list_every_rule() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/lint.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let marker = "refreshes it -->\n";
+    let head = &text[..text.find(marker).expect("rules marker in docs/lint.md") + marker.len()];
+    let expected = format!("{head}{}", i3s_bundle::lint::rules::markdown_table());
+    if std::env::var("I3S_UPDATE_DOCS").is_ok() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    assert_eq!(text, expected, "docs/lint.md is out of date: I3S_UPDATE_DOCS=1 cargo test --test lint_cli docs");
+}

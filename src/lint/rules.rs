@@ -430,6 +430,15 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id.eq_ignore_ascii_case(id))
 }
 
+/// The rules as a Markdown table (docs/lint.md carries it; a test keeps it current).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| id | name | severity | family | what to do |\n|---|---|---|---|---|\n");
+    for r in RULES {
+        out.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.id, r.name, r.severity, r.family, r.help.replace('|', "\\|")));
+    }
+    out
+}
+
 /// The text `--explain ID` prints.
 pub fn explain(id: &str) -> Option<String> {
     let rule = rule(id)?;
