@@ -271,3 +271,24 @@ fn docs_list_every_rule() {
     }
     assert_eq!(text, expected, "docs/lint.md is out of date: I3S_UPDATE_DOCS=1 cargo test --test lint_cli docs");
 }
+
+/// The zips `build` writes from the project's sources carry exactly the findings the sources
+/// have (same rules, artifacts and messages; only the places differ), and no hygiene findings:
+/// the writer's canonical form is what the hygiene rules expect.
+#[test]
+fn built_zips_lint_like_their_sources() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().unwrap();
+    let options = i3s_bundle::build::BuildOptions { root: root.clone(), out: Some(out.path().to_path_buf()), ..Default::default() };
+    i3s_bundle::build::build(&options).unwrap();
+    let lint_options = i3s_bundle::lint::LintOptions::default();
+    let zips = i3s_bundle::lint::run(&[out.path().to_path_buf()], &lint_options, None).unwrap();
+    let sources = i3s_bundle::lint::sources::lint_project(&root, &lint_options).unwrap();
+    let key = |f: &i3s_bundle::lint::Finding| format!("{} {} {}", f.rule, f.artifact, f.message);
+    let mut from_zips: Vec<String> = zips.findings.iter().map(key).collect();
+    let mut from_sources: Vec<String> = sources.findings.iter().map(key).collect();
+    from_zips.sort();
+    from_sources.sort();
+    assert_eq!(from_zips, from_sources);
+    assert!(!zips.findings.iter().any(|f| f.rule.starts_with("I3S10")), "{:#?}", zips.findings);
+}
