@@ -19,10 +19,17 @@ pub struct Location {
 
 impl Location {
     pub fn file(file: impl Into<PathBuf>) -> Self {
-        Location { file: file.into(), ..Default::default() }
+        Location {
+            file: file.into(),
+            ..Default::default()
+        }
     }
     pub fn entry(file: impl Into<PathBuf>, entry: impl Into<String>) -> Self {
-        Location { file: file.into(), entry: Some(entry.into()), ..Default::default() }
+        Location {
+            file: file.into(),
+            entry: Some(entry.into()),
+            ..Default::default()
+        }
     }
     pub fn at(mut self, line: usize, column: usize) -> Self {
         self.line = Some(line);
@@ -61,12 +68,28 @@ pub enum BundleProblem {
     AbsolutePath,
     Backslash,
     DuplicateName,
-    TooLarge { size: u64, limit: u64, declared: bool },
-    InvalidUtf8 { offset: usize },
-    MalformedJson { message: String },
-    BadObject { message: String },
-    TypeMismatch { expected: String, found: String },
-    IdMismatch { file_id: String, json_id: String },
+    TooLarge {
+        size: u64,
+        limit: u64,
+        declared: bool,
+    },
+    InvalidUtf8 {
+        offset: usize,
+    },
+    MalformedJson {
+        message: String,
+    },
+    BadObject {
+        message: String,
+    },
+    TypeMismatch {
+        expected: String,
+        found: String,
+    },
+    IdMismatch {
+        file_id: String,
+        json_id: String,
+    },
     MissingManifest,
     Damaged(String),
 }
@@ -76,22 +99,39 @@ impl fmt::Display for BundleProblem {
         match self {
             BundleProblem::NotAZip(reason) => write!(f, "{reason}"),
             BundleProblem::DirectoryEntry => write!(f, "is a directory entry; bundles are flat"),
-            BundleProblem::DirectoryPart => write!(f, "has a directory part ('/'); bundles are flat"),
+            BundleProblem::DirectoryPart => {
+                write!(f, "has a directory part ('/'); bundles are flat")
+            }
             BundleProblem::ParentComponent => write!(f, "contains '..'"),
             BundleProblem::AbsolutePath => write!(f, "is an absolute path"),
             BundleProblem::Backslash => write!(f, "contains a backslash"),
             BundleProblem::DuplicateName => write!(f, "occurs more than once"),
-            BundleProblem::TooLarge { size, limit, declared: true } => {
-                write!(f, "declares {size} bytes, more than the limit of {limit} (raise it with --max-entry-size)")
+            BundleProblem::TooLarge {
+                size,
+                limit,
+                declared: true,
+            } => {
+                write!(
+                    f,
+                    "declares {size} bytes, more than the limit of {limit} (raise it with --max-entry-size)"
+                )
             }
             BundleProblem::TooLarge { limit, .. } => {
-                write!(f, "inflates to more than the limit of {limit} bytes (raise it with --max-entry-size)")
+                write!(
+                    f,
+                    "inflates to more than the limit of {limit} bytes (raise it with --max-entry-size)"
+                )
             }
-            BundleProblem::InvalidUtf8 { offset } => write!(f, "is not valid UTF-8 (at byte {offset})"),
+            BundleProblem::InvalidUtf8 { offset } => {
+                write!(f, "is not valid UTF-8 (at byte {offset})")
+            }
             BundleProblem::MalformedJson { message } => write!(f, "is not valid JSON: {message}"),
             BundleProblem::BadObject { message } => write!(f, "is not a valid artifact: {message}"),
             BundleProblem::TypeMismatch { expected, found } => {
-                write!(f, "has \"type\":{found:?}, but its file name says {expected}")
+                write!(
+                    f,
+                    "has \"type\":{found:?}, but its file name says {expected}"
+                )
             }
             BundleProblem::IdMismatch { file_id, json_id } => {
                 write!(f, "is named after uuid {file_id} but its id is {json_id:?}")
@@ -105,12 +145,22 @@ impl fmt::Display for BundleProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{location}: {problem}")]
-    Bundle { location: Location, problem: BundleProblem },
+    Bundle {
+        location: Location,
+        problem: BundleProblem,
+    },
     /// A problem in the user's input with a place to point at.
     #[error("{location}: {message}{}", help.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default())]
-    At { location: Location, message: String, help: Option<String> },
+    At {
+        location: Location,
+        message: String,
+        help: Option<String>,
+    },
     /// Bad arguments or configuration: nothing was attempted.
     #[error("{0}")]
     Usage(String),
@@ -120,14 +170,27 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
     pub fn at(location: Location, message: impl Into<String>) -> Self {
-        Error::At { location, message: message.into(), help: None }
+        Error::At {
+            location,
+            message: message.into(),
+            help: None,
+        }
     }
     pub fn with_help(self, help: impl Into<String>) -> Self {
         match self {
-            Error::At { location, message, .. } => Error::At { location, message, help: Some(help.into()) },
+            Error::At {
+                location, message, ..
+            } => Error::At {
+                location,
+                message,
+                help: Some(help.into()),
+            },
             other => other,
         }
     }
@@ -150,7 +213,13 @@ impl Error {
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line, column)
 }

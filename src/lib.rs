@@ -5,6 +5,10 @@
 //! dist/) → `bundle` (THE format: read, write, verify, inspect, diff) → `appliance` (REST client,
 //! publish, deploy) ← `simulator`. `guestfish` is the plan-script language (parser and driver),
 //! used by `lint`, `render` and `image` (golden images, the local plan runner).
+// Errors carry their location (file, entry, line, column) by value; they are built on cold paths
+// only, so their size does not matter and boxing would only add noise at every construction.
+#![allow(clippy::result_large_err)]
+
 pub mod appliance;
 pub mod build;
 pub mod bundle;

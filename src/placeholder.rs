@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 static PLACEHOLDER: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"@([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?(?::([^@\n]*))?@").expect("placeholder pattern")
+    regex::Regex::new(r"@([A-Za-z0-9_]+)(?:\.([A-Za-z0-9_]+))?(?::([^@\n]*))?@")
+        .expect("placeholder pattern")
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,7 +41,10 @@ pub fn scan(text: &str) -> Vec<Placeholder> {
         .captures_iter(text)
         .map(|caps| {
             let whole = caps.get(0).expect("group 0");
-            for (i, b) in text.as_bytes()[counted_to..whole.start()].iter().enumerate() {
+            for (i, b) in text.as_bytes()[counted_to..whole.start()]
+                .iter()
+                .enumerate()
+            {
                 if *b == b'\n' {
                     line += 1;
                     line_start = counted_to + i + 1;
@@ -73,12 +77,17 @@ pub fn used_names(text: &str) -> BTreeMap<String, Option<String>> {
 
 /// Substitutes as the appliance does: the value from `lookup` (attribute values, then build-plan
 /// defaults), else the placeholder's own default. Unresolved placeholders are returned as errors.
-pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<Placeholder>> {
+pub fn substitute(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, Vec<Placeholder>> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
     let mut last = 0;
     for p in scan(text) {
-        let end = PLACEHOLDER.find_at(text, p.offset).map_or(p.offset, |m| m.end());
+        let end = PLACEHOLDER
+            .find_at(text, p.offset)
+            .map_or(p.offset, |m| m.end());
         out.push_str(&text[last..p.offset]);
         match lookup(&p.key()).or_else(|| p.default.clone()) {
             Some(value) => out.push_str(&value),
@@ -90,7 +99,11 @@ pub fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result
         last = end;
     }
     out.push_str(&text[last..]);
-    if missing.is_empty() { Ok(out) } else { Err(missing) }
+    if missing.is_empty() {
+        Ok(out)
+    } else {
+        Err(missing)
+    }
 }
 
 /// True for a valid attribute name.

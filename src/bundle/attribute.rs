@@ -98,16 +98,25 @@ impl PartialEq for Constraints {
 
 impl Constraints {
     pub fn new(fields: Map<String, Value>) -> Self {
-        Constraints { fields, original: None }
+        Constraints {
+            fields,
+            original: None,
+        }
     }
 
     /// Decodes the string form. Anything that is not a JSON object is an error.
     pub fn decode(encoded: &str) -> Result<Self, String> {
         if encoded.trim().is_empty() {
-            return Ok(Constraints { fields: Map::new(), original: Some(encoded.to_string()) });
+            return Ok(Constraints {
+                fields: Map::new(),
+                original: Some(encoded.to_string()),
+            });
         }
         match serde_json::from_str::<Value>(encoded) {
-            Ok(Value::Object(fields)) => Ok(Constraints { fields, original: Some(encoded.to_string()) }),
+            Ok(Value::Object(fields)) => Ok(Constraints {
+                fields,
+                original: Some(encoded.to_string()),
+            }),
             Ok(_) => Err(format!("constraints {encoded:?} is not a JSON object")),
             Err(e) => Err(format!("constraints {encoded:?} is not valid JSON: {e}")),
         }
@@ -189,7 +198,9 @@ impl<'de> Deserialize<'de> for Constraints {
             Some(Value::String(s)) => Constraints::decode(&s).map_err(D::Error::custom),
             // Tolerated: an API client may send the object itself.
             Some(Value::Object(fields)) => Ok(Constraints::new(fields)),
-            Some(other) => Err(D::Error::custom(format!("constraints must be a string, found {other}"))),
+            Some(other) => Err(D::Error::custom(format!(
+                "constraints must be a string, found {other}"
+            ))),
         }
     }
 }
@@ -245,16 +256,26 @@ impl CustomAttribute {
 }
 
 /// The one place that knows what a valid value of each attribute type is.
-pub fn check_value(attribute_type: &AttributeType, constraints: &Constraints, value: &str) -> Result<(), String> {
+pub fn check_value(
+    attribute_type: &AttributeType,
+    constraints: &Constraints,
+    value: &str,
+) -> Result<(), String> {
     if let Some(options) = constraints.options()
         && !options.is_empty()
         && !options.iter().any(|o| o == value)
     {
-        return Err(format!("{value:?} is not one of the options {}", options.join(", ")));
+        return Err(format!(
+            "{value:?} is not one of the options {}",
+            options.join(", ")
+        ));
     }
     match attribute_type {
         AttributeType::Number => {
-            let n: f64 = value.trim().parse().map_err(|_| format!("{value:?} is not a number"))?;
+            let n: f64 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("{value:?} is not a number"))?;
             if let Some(min) = constraints.number("minimum")
                 && n < min
             {
@@ -267,7 +288,9 @@ pub fn check_value(attribute_type: &AttributeType, constraints: &Constraints, va
             }
         }
         AttributeType::Ipv4 => {
-            value.parse::<std::net::Ipv4Addr>().map_err(|_| format!("{value:?} is not an IPv4 address"))?;
+            value
+                .parse::<std::net::Ipv4Addr>()
+                .map_err(|_| format!("{value:?} is not an IPv4 address"))?;
         }
         AttributeType::Hostname => {
             if !is_hostname_label_list(value, false) {
@@ -276,7 +299,9 @@ pub fn check_value(attribute_type: &AttributeType, constraints: &Constraints, va
         }
         AttributeType::Fqdn => {
             if !is_hostname_label_list(value, true) {
-                return Err(format!("{value:?} is not a valid fully qualified domain name"));
+                return Err(format!(
+                    "{value:?} is not a valid fully qualified domain name"
+                ));
             }
         }
         AttributeType::Password => {

@@ -48,7 +48,9 @@ impl std::str::FromStr for ChecksumFlavour {
         match s.to_ascii_lowercase().as_str() {
             "sha1" => Ok(ChecksumFlavour::Sha1),
             "sha256" => Ok(ChecksumFlavour::Sha256),
-            other => Err(format!("unknown checksum flavour {other:?} (expected sha256 or sha1)")),
+            other => Err(format!(
+                "unknown checksum flavour {other:?} (expected sha256 or sha1)"
+            )),
         }
     }
 }
@@ -113,14 +115,24 @@ impl ChecksumFile {
             }
             match line.rsplit_once('\t') {
                 Some((entry, digest))
-                    if digest.len() == flavour.digest_len() && digest.chars().all(|c| c.is_ascii_hexdigit()) =>
+                    if digest.len() == flavour.digest_len()
+                        && digest.chars().all(|c| c.is_ascii_hexdigit()) =>
                 {
-                    lines.push(ChecksumLine { entry: entry.to_string(), digest: digest.to_ascii_lowercase(), line: index + 1 })
+                    lines.push(ChecksumLine {
+                        entry: entry.to_string(),
+                        digest: digest.to_ascii_lowercase(),
+                        line: index + 1,
+                    })
                 }
                 _ => malformed.push((index + 1, line.to_string())),
             }
         }
-        ChecksumFile { flavour, lines, malformed, ends_with_newline: text.ends_with('\n') }
+        ChecksumFile {
+            flavour,
+            lines,
+            malformed,
+            ends_with_newline: text.ends_with('\n'),
+        }
     }
 
     /// The canonical text for `(entry, digest)` pairs in entry order.
@@ -136,6 +148,9 @@ impl ChecksumFile {
     }
 
     pub fn digest_of(&self, entry: &str) -> Option<&str> {
-        self.lines.iter().find(|l| l.entry == entry).map(|l| l.digest.as_str())
+        self.lines
+            .iter()
+            .find(|l| l.entry == entry)
+            .map(|l| l.digest.as_str())
     }
 }

@@ -32,7 +32,9 @@ impl std::fmt::Display for ContainerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ContainerError::NotAZip(reason) => write!(f, "not a readable zip archive: {reason}"),
-            ContainerError::EntryName { index, reason } => write!(f, "entry #{}: {reason}", index + 1),
+            ContainerError::EntryName { index, reason } => {
+                write!(f, "entry #{}: {reason}", index + 1)
+            }
             ContainerError::Entry { entry, reason } => write!(f, "entry {entry}: {reason}"),
         }
     }
@@ -70,14 +72,19 @@ fn not_zip(reason: impl Into<String>) -> ContainerError {
 }
 
 /// Reads the central directory. Names must be UTF-8; everything else is checked by the caller.
-pub fn read_central_directory<R: Read + Seek>(reader: &mut R, max_entries: usize) -> Result<Vec<ZipEntry>, ContainerError> {
+pub fn read_central_directory<R: Read + Seek>(
+    reader: &mut R,
+    max_entries: usize,
+) -> Result<Vec<ZipEntry>, ContainerError> {
     let io = |e: io::Error| not_zip(e.to_string());
     let file_len = reader.seek(SeekFrom::End(0)).map_err(io)?;
     if file_len < 22 {
         return Err(not_zip("the file is too short to be a zip archive"));
     }
     let tail_len = file_len.min(22 + 65_535 + 20);
-    reader.seek(SeekFrom::Start(file_len - tail_len)).map_err(io)?;
+    reader
+        .seek(SeekFrom::Start(file_len - tail_len))
+        .map_err(io)?;
     let mut tail = vec![0u8; tail_len as usize];
     reader.read_exact(&mut tail).map_err(io)?;
     let end_at = (0..=tail.len() - 22)
@@ -92,7 +99,10 @@ pub fn read_central_directory<R: Read + Seek>(reader: &mut R, max_entries: usize
         let locator = &tail[end_at - 20..end_at];
         if u32_at(locator, 0) == Some(ZIP64_LOCATOR_SIG) {
             let zip64_end_offset = u64_at(locator, 8).unwrap_or(u64::MAX);
-            if zip64_end_offset.checked_add(56).is_none_or(|e| e > file_len) {
+            if zip64_end_offset
+                .checked_add(56)
+                .is_none_or(|e| e > file_len)
+            {
                 return Err(not_zip("zip64 end record points outside the file"));
             }
             reader.seek(SeekFrom::Start(zip64_end_offset)).map_err(io)?;
@@ -110,11 +120,15 @@ pub fn read_central_directory<R: Read + Seek>(reader: &mut R, max_entries: usize
         return Err(not_zip("the central directory lies outside the file"));
     }
     if count > max_entries as u64 {
-        return Err(not_zip(format!("{count} entries exceed the limit of {max_entries}")));
+        return Err(not_zip(format!(
+            "{count} entries exceed the limit of {max_entries}"
+        )));
     }
     // Each record is at least 46 bytes, so the size bounds the allocation.
     if count.saturating_mul(46) > cd_size {
-        return Err(not_zip(format!("the central directory is too small for {count} entries")));
+        return Err(not_zip(format!(
+            "the central directory is too small for {count} entries"
+        )));
     }
     reader.seek(SeekFrom::Start(cd_offset)).map_err(io)?;
     let mut cd = vec![0u8; cd_size as usize];
@@ -122,20 +136,34 @@ pub fn read_central_directory<R: Read + Seek>(reader: &mut R, max_entries: usize
     let mut entries = Vec::with_capacity(count as usize);
     let mut at = 0usize;
     for index in 0..count as usize {
-        let bad = |reason: &str| ContainerError::EntryName { index, reason: reason.to_string() };
+        let bad = |reason: &str| ContainerError::EntryName {
+            index,
+            reason: reason.to_string(),
+        };
         if u32_at(&cd, at) != Some(CENTRAL_HEADER_SIG) {
-            return Err(not_zip(format!("central directory record #{} is damaged", index + 1)));
+            return Err(not_zip(format!(
+                "central directory record #{} is damaged",
+                index + 1
+            )));
         }
-        let header = cd.get(at..at + 46).ok_or_else(|| bad("truncated central directory record"))?;
+        let header = cd
+            .get(at..at + 46)
+            .ok_or_else(|| bad("truncated central directory record"))?;
         let name_len = usize::from(u16_at(header, 28).unwrap_or(0));
         let extra_len = usize::from(u16_at(header, 30).unwrap_or(0));
         let comment_len = usize::from(u16_at(header, 32).unwrap_or(0));
-        let name_bytes = cd.get(at + 46..at + 46 + name_len).ok_or_else(|| bad("truncated entry name"))?;
+        let name_bytes = cd
+            .get(at + 46..at + 46 + name_len)
+            .ok_or_else(|| bad("truncated entry name"))?;
         let extra = cd
             .get(at + 46 + name_len..at + 46 + name_len + extra_len)
             .ok_or_else(|| bad("truncated extra field"))?;
-        let name = String::from_utf8(name_bytes.to_vec())
-            .map_err(|_| bad(&format!("the entry name {:?} is not valid UTF-8", String::from_utf8_lossy(name_bytes))))?;
+        let name = String::from_utf8(name_bytes.to_vec()).map_err(|_| {
+            bad(&format!(
+                "the entry name {:?} is not valid UTF-8",
+                String::from_utf8_lossy(name_bytes)
+            ))
+        })?;
         let mut entry = ZipEntry {
             name,
             version_made_by: u16_at(header, 4).unwrap_or(0),
@@ -161,10 +189,16 @@ fn apply_zip64_extra(entry: &mut ZipEntry, mut extra: &[u8]) {
     while extra.len() >= 4 {
         let id = u16_at(extra, 0).unwrap_or(0);
         let len = usize::from(u16_at(extra, 2).unwrap_or(0));
-        let Some(body) = extra.get(4..4 + len) else { return };
+        let Some(body) = extra.get(4..4 + len) else {
+            return;
+        };
         if id == ZIP64_EXTRA_ID {
             let mut at = 0;
-            for field in [&mut entry.size, &mut entry.compressed_size, &mut entry.local_header_offset] {
+            for field in [
+                &mut entry.size,
+                &mut entry.compressed_size,
+                &mut entry.local_header_offset,
+            ] {
                 if *field == 0xFFFF_FFFF {
                     match u64_at(body, at) {
                         Some(value) => *field = value,
@@ -185,20 +219,37 @@ pub fn open_entry<'a, R: Read + Seek>(
     entry: &ZipEntry,
     limit: u64,
 ) -> Result<EntryReader<'a, R>, ContainerError> {
-    let fail = |reason: String| ContainerError::Entry { entry: entry.name.clone(), reason };
-    reader.seek(SeekFrom::Start(entry.local_header_offset)).map_err(|e| fail(e.to_string()))?;
+    let fail = |reason: String| ContainerError::Entry {
+        entry: entry.name.clone(),
+        reason,
+    };
+    reader
+        .seek(SeekFrom::Start(entry.local_header_offset))
+        .map_err(|e| fail(e.to_string()))?;
     let mut local = [0u8; 30];
-    reader.read_exact(&mut local).map_err(|_| fail("the local header lies outside the file".into()))?;
+    reader
+        .read_exact(&mut local)
+        .map_err(|_| fail("the local header lies outside the file".into()))?;
     if u32_at(&local, 0) != Some(LOCAL_HEADER_SIG) {
         return Err(fail("the local header is damaged".into()));
     }
-    let skip = i64::from(u16_at(&local, 26).unwrap_or(0)) + i64::from(u16_at(&local, 28).unwrap_or(0));
-    reader.seek(SeekFrom::Current(skip)).map_err(|e| fail(e.to_string()))?;
+    let skip =
+        i64::from(u16_at(&local, 26).unwrap_or(0)) + i64::from(u16_at(&local, 28).unwrap_or(0));
+    reader
+        .seek(SeekFrom::Current(skip))
+        .map_err(|e| fail(e.to_string()))?;
     let raw = (reader as &mut dyn ReadSeek).take(entry.compressed_size);
     let inner: Box<dyn Read + 'a> = match entry.method {
         METHOD_STORED => Box::new(raw),
-        METHOD_DEFLATE => Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; 256 * 1024])),
-        other => return Err(fail(format!("unsupported compression method {other} (only stored and deflate occur in bundles)"))),
+        METHOD_DEFLATE => Box::new(flate2::read::DeflateDecoder::new_with_buf(
+            raw,
+            vec![0; 256 * 1024],
+        )),
+        other => {
+            return Err(fail(format!(
+                "unsupported compression method {other} (only stored and deflate occur in bundles)"
+            )));
+        }
     };
     Ok(EntryReader {
         inner,
@@ -250,14 +301,20 @@ impl<R> Read for EntryReader<'_, R> {
             if self.read != self.expected_size {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: inflated to {} bytes, the directory says {}", self.name, self.read, self.expected_size),
+                    format!(
+                        "{}: inflated to {} bytes, the directory says {}",
+                        self.name, self.read, self.expected_size
+                    ),
                 ));
             }
             let crc = self.crc.clone().finalize();
             if crc != self.expected_crc {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("{}: CRC-32 {crc:08x} does not match {:08x}", self.name, self.expected_crc),
+                    format!(
+                        "{}: CRC-32 {crc:08x} does not match {:08x}",
+                        self.name, self.expected_crc
+                    ),
                 ));
             }
         }
@@ -270,7 +327,8 @@ pub fn dos_date_time(at: time::OffsetDateTime) -> (u16, u16) {
     let at = at.to_offset(time::UtcOffset::UTC);
     let year = at.year().clamp(1980, 2107) as u16;
     let date = ((year - 1980) << 9) | (u16::from(u8::from(at.month())) << 5) | u16::from(at.day());
-    let time = (u16::from(at.hour()) << 11) | (u16::from(at.minute()) << 5) | (u16::from(at.second()) / 2);
+    let time =
+        (u16::from(at.hour()) << 11) | (u16::from(at.minute()) << 5) | (u16::from(at.second()) / 2);
     (date, time)
 }
 
@@ -314,7 +372,16 @@ const ZIP64_THRESHOLD: u64 = 0xF000_0000;
 impl<W: Write> ZipWriter<W> {
     pub fn new(out: W, time_stamp: time::OffsetDateTime) -> Self {
         let (dos_date, dos_time) = dos_date_time(time_stamp);
-        ZipWriter { out: Counting { inner: out, written: 0 }, entries: Vec::new(), dos_date, dos_time, level: flate2::Compression::default() }
+        ZipWriter {
+            out: Counting {
+                inner: out,
+                written: 0,
+            },
+            entries: Vec::new(),
+            dos_date,
+            dos_time,
+            level: flate2::Compression::default(),
+        }
     }
 
     /// Streams `data` into a deflated entry; `size_hint` (when known) decides zip64 up front.
@@ -328,7 +395,8 @@ impl<W: Write> ZipWriter<W> {
     ) -> io::Result<u64> {
         let zip64 = size_hint.is_some_and(|s| s >= ZIP64_THRESHOLD);
         let offset = self.out.written;
-        let name_len = u16::try_from(name.len()).map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
+        let name_len = u16::try_from(name.len())
+            .map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
         let mut header = Vec::with_capacity(30 + name.len() + 20);
         header.extend_from_slice(&LOCAL_HEADER_SIG.to_le_bytes());
         header.extend_from_slice(&(if zip64 { 45u16 } else { 20u16 }).to_le_bytes());
@@ -384,7 +452,14 @@ impl<W: Write> ZipWriter<W> {
             descriptor.extend_from_slice(&(size as u32).to_le_bytes());
         }
         self.out.write_all(&descriptor)?;
-        self.entries.push(WrittenEntry { name: name.to_string(), crc32, compressed_size, size, offset, zip64 });
+        self.entries.push(WrittenEntry {
+            name: name.to_string(),
+            crc32,
+            compressed_size,
+            size,
+            offset,
+            zip64,
+        });
         Ok(size)
     }
 
@@ -427,7 +502,12 @@ impl<W: Write> ZipWriter<W> {
         }
         let cd_size = self.out.written - cd_start;
         let count = self.entries.len() as u64;
-        let needs64 = count >= 0xFFFF || cd_start >= 0xFFFF_FFFF || self.entries.iter().any(|e| e.zip64 || e.offset >= 0xFFFF_FFFF);
+        let needs64 = count >= 0xFFFF
+            || cd_start >= 0xFFFF_FFFF
+            || self
+                .entries
+                .iter()
+                .any(|e| e.zip64 || e.offset >= 0xFFFF_FFFF);
         if needs64 {
             let zip64_end_at = self.out.written;
             let mut record = Vec::with_capacity(76);

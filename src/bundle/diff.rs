@@ -1,0 +1,531 @@
+//! `diff`: artifact-level changes between two bundles. Artifacts are matched by uuid first, then
+//! by name among the unmatched; a uuid match under a new name is a rename.
+use super::{BuildPlan, Bundle, CustomAttribute, DeploymentPlan, GoldenImageEntry, PlanScript};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BundleDiff {
+    pub manifest: Vec<FieldChange>,
+    pub plan_scripts: Vec<ArtifactChange>,
+    pub build_plans: Vec<ArtifactChange>,
+    pub deployment_plans: Vec<ArtifactChange>,
+    pub golden_images: Vec<ArtifactChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Renamed,
+    Changed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactChange {
+    pub change: ChangeKind,
+    /// The new name (the old one for removals).
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_name: Option<String>,
+    pub id: String,
+    /// One line per difference, e.g. `step added: "X" at 9`, `attribute removed: CONSUL_FQDN`.
+    pub details: Vec<String>,
+    /// Unified diff of a plan script's content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_diff: Option<String>,
+}
+
+impl BundleDiff {
+    pub fn is_empty(&self) -> bool {
+        self.manifest.is_empty()
+            && self.plan_scripts.is_empty()
+            && self.build_plans.is_empty()
+            && self.deployment_plans.is_empty()
+            && self.golden_images.is_empty()
+    }
+
+    /// The artifact changes of every kind, with the kind's name.
+    pub fn artifact_changes(&self) -> impl Iterator<Item = (&'static str, &ArtifactChange)> {
+        self.plan_scripts
+            .iter()
+            .map(|c| ("plan script", c))
+            .chain(self.build_plans.iter().map(|c| ("build plan", c)))
+            .chain(self.deployment_plans.iter().map(|c| ("deployment plan", c)))
+            .chain(self.golden_images.iter().map(|c| ("golden image", c)))
+    }
+}
+
+/// Something with an identity in a bundle.
+trait Artifact {
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn details(old: &Self, new: &Self, context: &Context) -> (Vec<String>, Option<String>);
+}
+
+/// What artifact-level comparisons need from the rest of the diff.
+#[derive(Default)]
+struct Context {
+    /// Old plan script id (lower case) → the id of its partner in the new bundle.
+    script_partner: std::collections::HashMap<String, String>,
+}
+
+impl Context {
+    /// A step's identity in new-bundle terms: its plan script's partner, or its own name.
+    fn step_key(&self, step: &super::BuildStep, old: bool) -> String {
+        let id = step
+            .plan_script_id()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let mapped = if old {
+            self.script_partner.get(&id).cloned()
+        } else {
+            Some(id)
+        };
+        mapped
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| format!("name:{}", step.plan_script_name))
+    }
+}
+
+fn text(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+fn field(details: &mut Vec<String>, what: &str, old: &str, new: &str) {
+    if old != new {
+        details.push(format!("{what}: {old:?} → {new:?}"));
+    }
+}
+
+impl Artifact for PlanScript {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn details(old: &Self, new: &Self, _context: &Context) -> (Vec<String>, Option<String>) {
+        let mut details = Vec::new();
+        field(&mut details, "type", &old.plan_type, &new.plan_type);
+        field(
+            &mut details,
+            "description",
+            text(&old.description),
+            text(&new.description),
+        );
+        let content_diff = (old.content != new.content).then(|| {
+            details.push("content changed".to_string());
+            similar::TextDiff::from_lines(&old.content, &new.content)
+                .unified_diff()
+                .context_radius(3)
+                .header(&old.name, &new.name)
+                .to_string()
+        });
+        (details, content_diff)
+    }
+}
+
+fn attribute_details(details: &mut Vec<String>, old: &[CustomAttribute], new: &[CustomAttribute]) {
+    for a in old.iter().filter(|a| !new.iter().any(|b| b.name == a.name)) {
+        details.push(format!("attribute removed: {}", a.name));
+    }
+    for b in new.iter().filter(|b| !old.iter().any(|a| a.name == b.name)) {
+        details.push(format!(
+            "attribute added: {} ({})",
+            b.name, b.attribute_type
+        ));
+    }
+    for a in old {
+        let Some(b) = new.iter().find(|b| b.name == a.name) else {
+            continue;
+        };
+        let name = &a.name;
+        field(
+            details,
+            &format!("attribute {name} type"),
+            a.attribute_type.as_str(),
+            b.attribute_type.as_str(),
+        );
+        if a.attribute_type.is_secret() || b.attribute_type.is_secret() {
+            if a.value != b.value {
+                details.push(format!(
+                    "attribute {name} value changed (secret, not shown)"
+                ));
+            }
+        } else {
+            field(
+                details,
+                &format!("attribute {name} value"),
+                text(&a.value),
+                text(&b.value),
+            );
+        }
+        field(
+            details,
+            &format!("attribute {name} description"),
+            text(&a.description),
+            text(&b.description),
+        );
+        if a.constraints != b.constraints {
+            details.push(format!(
+                "attribute {name} constraints: {} → {}",
+                a.constraints.encode(),
+                b.constraints.encode()
+            ));
+        }
+        let flag = |v: Option<bool>| v.map_or("unset".to_string(), |v| v.to_string());
+        field(
+            details,
+            &format!("attribute {name} visible"),
+            &flag(a.visible),
+            &flag(b.visible),
+        );
+        field(
+            details,
+            &format!("attribute {name} editable"),
+            &flag(a.editable),
+            &flag(b.editable),
+        );
+    }
+}
+
+impl Artifact for BuildPlan {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn details(old: &Self, new: &Self, context: &Context) -> (Vec<String>, Option<String>) {
+        let mut details = Vec::new();
+        field(
+            &mut details,
+            "type",
+            &old.build_plan_type,
+            &new.build_plan_type,
+        );
+        field(
+            &mut details,
+            "description",
+            text(&old.description),
+            text(&new.description),
+        );
+        // Steps are compared by the identity of the plan script they run, so a renamed script
+        // is reported once (under plan scripts), not as a removed and an added step.
+        let old_keys: Vec<String> = old
+            .steps
+            .iter()
+            .map(|s| context.step_key(s, true))
+            .collect();
+        let new_keys: Vec<String> = new
+            .steps
+            .iter()
+            .map(|s| context.step_key(s, false))
+            .collect();
+        if old_keys != new_keys {
+            let mut old_sorted = old_keys.clone();
+            let mut new_sorted = new_keys.clone();
+            old_sorted.sort_unstable();
+            new_sorted.sort_unstable();
+            let names = |plan: &BuildPlan| {
+                plan.steps
+                    .iter()
+                    .map(|s| s.plan_script_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if old_sorted == new_sorted {
+                details.push(format!("steps reordered: {} → {}", names(old), names(new)));
+            } else {
+                for op in
+                    similar::capture_diff_slices(similar::Algorithm::Myers, &old_keys, &new_keys)
+                {
+                    for change in op.iter_changes(&old_keys, &new_keys) {
+                        match (change.tag(), change.old_index(), change.new_index()) {
+                            (similar::ChangeTag::Delete, Some(i), _) => details.push(format!(
+                                "step removed: {:?} (was {})",
+                                old.steps[i].plan_script_name,
+                                i + 1
+                            )),
+                            (similar::ChangeTag::Insert, _, Some(i)) => details.push(format!(
+                                "step added: {:?} at {}",
+                                new.steps[i].plan_script_name,
+                                i + 1
+                            )),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        attribute_details(&mut details, &old.custom_attributes, &new.custom_attributes);
+        (details, None)
+    }
+}
+
+impl Artifact for DeploymentPlan {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn details(old: &Self, new: &Self, _context: &Context) -> (Vec<String>, Option<String>) {
+        let mut details = Vec::new();
+        field(
+            &mut details,
+            "description",
+            text(&old.description),
+            text(&new.description),
+        );
+        field(&mut details, "build plan", &old.build_plan, &new.build_plan);
+        field(
+            &mut details,
+            "golden image",
+            old.golden_image_name().unwrap_or(""),
+            new.golden_image_name().unwrap_or(""),
+        );
+        attribute_details(&mut details, &old.custom_attributes, &new.custom_attributes);
+        (details, None)
+    }
+}
+
+impl Artifact for GoldenImageEntry {
+    fn id(&self) -> &str {
+        &self.image.id
+    }
+    fn name(&self) -> &str {
+        &self.image.name
+    }
+    fn details(old: &Self, new: &Self, _context: &Context) -> (Vec<String>, Option<String>) {
+        let mut details = Vec::new();
+        field(
+            &mut details,
+            "description",
+            text(&old.image.description),
+            text(&new.image.description),
+        );
+        let size = |g: &GoldenImageEntry| match &g.payload {
+            Some(super::Payload::ZipEntry { size, .. }) => size.to_string(),
+            Some(super::Payload::File(path)) => std::fs::metadata(path)
+                .map(|m| m.len().to_string())
+                .unwrap_or_default(),
+            None => "none".to_string(),
+        };
+        field(&mut details, "payload size", &size(old), &size(new));
+        (details, None)
+    }
+}
+
+fn diff_artifacts<T: Artifact>(
+    old: &[T],
+    new: &[T],
+    context: &Context,
+) -> (Vec<ArtifactChange>, Vec<(usize, usize)>) {
+    let mut changes = Vec::new();
+    let mut new_matched = vec![false; new.len()];
+    let mut old_partner: Vec<Option<usize>> = vec![None; old.len()];
+    // Uuid first, then name among the unmatched.
+    for (i, o) in old.iter().enumerate() {
+        if let Some(j) = new
+            .iter()
+            .enumerate()
+            .position(|(j, n)| !new_matched[j] && n.id().eq_ignore_ascii_case(o.id()))
+        {
+            new_matched[j] = true;
+            old_partner[i] = Some(j);
+        }
+    }
+    for (i, o) in old.iter().enumerate() {
+        if old_partner[i].is_none()
+            && let Some(j) = new
+                .iter()
+                .enumerate()
+                .position(|(j, n)| !new_matched[j] && n.name() == o.name())
+        {
+            new_matched[j] = true;
+            old_partner[i] = Some(j);
+        }
+    }
+    // Versioned names ("2018-03-15-X", "X - 2018-03-15") match their unversioned base.
+    for (i, o) in old.iter().enumerate() {
+        if old_partner[i].is_none()
+            && let Some(j) = new
+                .iter()
+                .enumerate()
+                .position(|(j, n)| !new_matched[j] && base_name(n.name()) == base_name(o.name()))
+        {
+            new_matched[j] = true;
+            old_partner[i] = Some(j);
+        }
+    }
+    for (i, o) in old.iter().enumerate() {
+        match old_partner[i] {
+            None => changes.push(ArtifactChange {
+                change: ChangeKind::Removed,
+                name: o.name().to_string(),
+                old_name: None,
+                id: o.id().to_string(),
+                details: Vec::new(),
+                content_diff: None,
+            }),
+            Some(j) => {
+                let n = &new[j];
+                let (mut details, content_diff) = T::details(o, n, context);
+                if !n.id().eq_ignore_ascii_case(o.id()) {
+                    details.insert(0, format!("uuid: {} → {}", o.id(), n.id()));
+                }
+                let renamed = n.name() != o.name();
+                if renamed || !details.is_empty() {
+                    changes.push(ArtifactChange {
+                        change: if renamed {
+                            ChangeKind::Renamed
+                        } else {
+                            ChangeKind::Changed
+                        },
+                        name: n.name().to_string(),
+                        old_name: renamed.then(|| o.name().to_string()),
+                        id: n.id().to_string(),
+                        details,
+                        content_diff,
+                    });
+                }
+            }
+        }
+    }
+    for (_, n) in new.iter().enumerate().filter(|(j, _)| !new_matched[*j]) {
+        changes.push(ArtifactChange {
+            change: ChangeKind::Added,
+            name: n.name().to_string(),
+            old_name: None,
+            id: n.id().to_string(),
+            details: Vec::new(),
+            content_diff: None,
+        });
+    }
+    let pairs = old_partner
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| j.map(|j| (i, j)))
+        .collect();
+    (changes, pairs)
+}
+
+/// A name without a date-version prefix (`2018-03-15-`) or suffix (` - 2018-03-15`, `_2018-03-15`).
+fn base_name(name: &str) -> &str {
+    static VERSIONED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"^(?:\d{4}-\d{2}-\d{2}[-_ ]+)?(.*?)(?:\s*[-_ ]\s*v?\d{4}[-.]\d{2}[-.]\d{2})?$",
+        )
+        .expect("pattern")
+    });
+    VERSIONED
+        .captures(name)
+        .and_then(|c| c.get(1))
+        .map_or(name, |m| m.as_str())
+}
+
+pub fn diff(old: &Bundle, new: &Bundle) -> BundleDiff {
+    let mut manifest = Vec::new();
+    let mut field = |name: &str, a: String, b: String| {
+        if a != b {
+            manifest.push(FieldChange {
+                field: name.to_string(),
+                old: a,
+                new: b,
+            });
+        }
+    };
+    let (a, b) = (&old.manifest, &new.manifest);
+    field(
+        "Artifact Name",
+        a.artifact_name.clone(),
+        b.artifact_name.clone(),
+    );
+    field("Description", a.description.clone(), b.description.clone());
+    field(
+        "Read Only",
+        a.read_only.to_string(),
+        b.read_only.to_string(),
+    );
+    field("Time Stamp", a.time_stamp.clone(), b.time_stamp.clone());
+    field(
+        "Artifact Type",
+        a.artifact_type.clone(),
+        b.artifact_type.clone(),
+    );
+    field(
+        "checksum",
+        old.checksum.to_string(),
+        new.checksum.to_string(),
+    );
+    let mut context = Context::default();
+    let (plan_scripts, pairs) = diff_artifacts(&old.plan_scripts, &new.plan_scripts, &context);
+    for (i, j) in pairs {
+        context.script_partner.insert(
+            old.plan_scripts[i].id.to_ascii_lowercase(),
+            new.plan_scripts[j].id.to_ascii_lowercase(),
+        );
+    }
+    BundleDiff {
+        manifest,
+        plan_scripts,
+        build_plans: diff_artifacts(&old.build_plans, &new.build_plans, &context).0,
+        deployment_plans: diff_artifacts(&old.deployment_plans, &new.deployment_plans, &context).0,
+        golden_images: diff_artifacts(&old.golden_images, &new.golden_images, &context).0,
+    }
+}
+
+impl std::fmt::Display for BundleDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in &self.manifest {
+            writeln!(f, "manifest {}: {:?} → {:?}", c.field, c.old, c.new)?;
+        }
+        for (kind, c) in self.artifact_changes() {
+            match c.change {
+                ChangeKind::Added => writeln!(f, "{kind} added: {:?}", c.name)?,
+                ChangeKind::Removed => writeln!(f, "{kind} removed: {:?}", c.name)?,
+                ChangeKind::Renamed => writeln!(
+                    f,
+                    "{kind} renamed: {:?} → {:?}",
+                    c.old_name.as_deref().unwrap_or(""),
+                    c.name
+                )?,
+                ChangeKind::Changed => writeln!(f, "{kind} changed: {:?}", c.name)?,
+            }
+            for d in &c.details {
+                writeln!(f, "    {d}")?;
+            }
+            if let Some(diff) = &c.content_diff {
+                for line in diff.lines() {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base_name_strips_date_versions() {
+        assert_eq!(
+            super::base_name("2018-03-15-HudsonAlpha_prep"),
+            "HudsonAlpha_prep"
+        );
+        assert_eq!(
+            super::base_name("Org - CentOS - Docker - 2026-11-26"),
+            "Org - CentOS - Docker"
+        );
+        assert_eq!(super::base_name("HudsonAlpha_prep"), "HudsonAlpha_prep");
+    }
+}

@@ -12,7 +12,11 @@ use serde_json::{Map, Value};
 ///   key the program added since (non-null only: a typed field that was absent stays absent).
 /// * Built from source (`original` empty): the newest appliance order, with `null` for every
 ///   newest key the model leaves unset, then anything else that is set.
-pub(crate) fn arrange(mut full: Map<String, Value>, original: &[String], newest: &[&str]) -> Map<String, Value> {
+pub(crate) fn arrange(
+    mut full: Map<String, Value>,
+    original: &[String],
+    newest: &[&str],
+) -> Map<String, Value> {
     let mut out = Map::with_capacity(full.len());
     if original.is_empty() {
         for key in newest {

@@ -2,7 +2,13 @@
 use serde::Serialize;
 
 pub const MANIFEST_ENTRY: &str = "MANIFEST.MF";
-const KEYS: [&str; 5] = ["Artifact Name", "Description", "Read Only", "Time Stamp", "Artifact Type"];
+const KEYS: [&str; 5] = [
+    "Artifact Name",
+    "Description",
+    "Read Only",
+    "Time Stamp",
+    "Artifact Type",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
@@ -32,7 +38,12 @@ impl ManifestQuirks {
 }
 
 impl Manifest {
-    pub fn new(artifact_name: &str, description: &str, read_only: bool, time_stamp: String) -> Self {
+    pub fn new(
+        artifact_name: &str,
+        description: &str,
+        read_only: bool,
+        time_stamp: String,
+    ) -> Self {
         Manifest {
             artifact_name: artifact_name.to_string(),
             description: description.to_string(),
@@ -44,12 +55,17 @@ impl Manifest {
 
     /// Splits each line on its first `:`; a line without one continues the previous value.
     pub fn parse(text: &str) -> (Manifest, ManifestQuirks) {
-        let mut quirks = ManifestQuirks { trailing_newline: text.ends_with('\n'), ..Default::default() };
+        let mut quirks = ManifestQuirks {
+            trailing_newline: text.ends_with('\n'),
+            ..Default::default()
+        };
         let mut pairs: Vec<(String, String)> = Vec::new();
         for line in text.trim_end_matches('\n').split('\n') {
             let line = line.strip_suffix('\r').unwrap_or(line);
             match line.split_once(':') {
-                Some((key, value)) if KEYS.contains(&key) || !key.contains(' ') || pairs.is_empty() => {
+                Some((key, value))
+                    if KEYS.contains(&key) || !key.contains(' ') || pairs.is_empty() =>
+                {
                     pairs.push((key.to_string(), value.to_string()))
                 }
                 _ => match pairs.last_mut() {
@@ -67,9 +83,22 @@ impl Manifest {
                 quirks.missing_keys.push(key.to_string());
             }
         }
-        quirks.unknown_keys = pairs.iter().filter(|(k, _)| !KEYS.contains(&k.as_str())).map(|(k, _)| k.clone()).collect();
-        let known: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).filter(|k| KEYS.contains(k)).collect();
-        quirks.out_of_order = known != KEYS.iter().copied().filter(|k| known.contains(k)).collect::<Vec<_>>();
+        quirks.unknown_keys = pairs
+            .iter()
+            .filter(|(k, _)| !KEYS.contains(&k.as_str()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let known: Vec<&str> = pairs
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| KEYS.contains(k))
+            .collect();
+        quirks.out_of_order = known
+            != KEYS
+                .iter()
+                .copied()
+                .filter(|k| known.contains(k))
+                .collect::<Vec<_>>();
         let read_only_text = get("Read Only").unwrap_or_default();
         let read_only = match read_only_text.as_str() {
             "true" => true,
@@ -97,7 +126,11 @@ impl Manifest {
     pub fn render(&self) -> String {
         format!(
             "Artifact Name:{}\nDescription:{}\nRead Only:{}\nTime Stamp:{}\nArtifact Type:{}",
-            self.artifact_name, self.description, self.read_only, self.time_stamp, self.artifact_type
+            self.artifact_name,
+            self.description,
+            self.read_only,
+            self.time_stamp,
+            self.artifact_type
         )
     }
 

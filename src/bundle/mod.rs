@@ -45,12 +45,18 @@ pub enum Payload {
     /// A file on disk holding the payload (itself a zip with the raw disk image).
     File(PathBuf),
     /// An entry of an existing bundle zip.
-    ZipEntry { zip: PathBuf, entry: String, size: u64 },
+    ZipEntry {
+        zip: PathBuf,
+        entry: String,
+        size: u64,
+    },
 }
 
 impl Bundle {
     pub fn plan_script_by_id(&self, id: &str) -> Option<&PlanScript> {
-        self.plan_scripts.iter().find(|p| p.id.eq_ignore_ascii_case(id))
+        self.plan_scripts
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(id))
     }
     pub fn plan_script_by_name(&self, name: &str) -> Option<&PlanScript> {
         self.plan_scripts.iter().find(|p| p.name == name)
@@ -62,8 +68,17 @@ impl Bundle {
         self.golden_images.iter().find(|g| g.image.name == name)
     }
     /// The plan scripts a build plan's steps point at, in step order (`None` for dangling steps).
-    pub fn steps_of<'a>(&'a self, plan: &'a BuildPlan) -> impl Iterator<Item = (&'a BuildStep, Option<&'a PlanScript>)> + 'a {
-        plan.steps.iter().map(|step| (step, step.plan_script_id().and_then(|id| self.plan_script_by_id(id))))
+    pub fn steps_of<'a>(
+        &'a self,
+        plan: &'a BuildPlan,
+    ) -> impl Iterator<Item = (&'a BuildStep, Option<&'a PlanScript>)> + 'a {
+        plan.steps.iter().map(|step| {
+            (
+                step,
+                step.plan_script_id()
+                    .and_then(|id| self.plan_script_by_id(id)),
+            )
+        })
     }
 }
 
@@ -84,10 +99,22 @@ pub enum EntryKind {
 impl EntryKind {
     /// The JSON artifact kinds with their file-name suffix and accepted `type` values.
     pub const ARTIFACTS: [(EntryKind, &'static str, &'static [&'static str]); 4] = [
-        (EntryKind::PlanScript, "_planscript.json", &[PlanScript::KIND]),
-        (EntryKind::GoldenImage, "_goldenimage.json", &[GoldenImage::KIND]),
+        (
+            EntryKind::PlanScript,
+            "_planscript.json",
+            &[PlanScript::KIND],
+        ),
+        (
+            EntryKind::GoldenImage,
+            "_goldenimage.json",
+            &[GoldenImage::KIND],
+        ),
         (EntryKind::BuildPlan, "_buildplan.json", &BuildPlan::KINDS),
-        (EntryKind::DeploymentPlan, "_deploymentplan.json", &DeploymentPlan::KINDS),
+        (
+            EntryKind::DeploymentPlan,
+            "_deploymentplan.json",
+            &DeploymentPlan::KINDS,
+        ),
     ];
 
     /// Classifies by name; payloads are recognised later, by golden image name.
@@ -98,7 +125,10 @@ impl EntryKind {
         if ChecksumFlavour::from_file_name(name).is_some() {
             return EntryKind::Checksum;
         }
-        Self::ARTIFACTS.iter().find(|(_, suffix, _)| name.ends_with(suffix)).map_or(EntryKind::Unknown, |(kind, _, _)| *kind)
+        Self::ARTIFACTS
+            .iter()
+            .find(|(_, suffix, _)| name.ends_with(suffix))
+            .map_or(EntryKind::Unknown, |(kind, _, _)| *kind)
     }
 
     /// The canonical entry order of the kinds ("Container" in the spec).
@@ -115,7 +145,10 @@ impl EntryKind {
     }
 
     pub fn entry_name(self, id: &str) -> Option<String> {
-        Self::ARTIFACTS.iter().find(|(k, _, _)| *k == self).map(|(_, suffix, _)| format!("{}{suffix}", id.to_ascii_lowercase()))
+        Self::ARTIFACTS
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map(|(_, suffix, _)| format!("{}{suffix}", id.to_ascii_lowercase()))
     }
 }
 

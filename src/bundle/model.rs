@@ -11,8 +11,12 @@ fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::E
         serde_json::Value::Bool(b) => Ok(b),
         serde_json::Value::Null => Ok(false),
         serde_json::Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") || s.is_empty() => Ok(false),
-        other => Err(D::Error::custom(format!("expected a boolean, found {other}"))),
+        serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") || s.is_empty() => {
+            Ok(false)
+        }
+        other => Err(D::Error::custom(format!(
+            "expected a boolean, found {other}"
+        ))),
     }
 }
 
@@ -124,7 +128,13 @@ json_object! {
 impl PlanScript {
     pub const KIND: &'static str = "PlanScript";
 
-    pub fn new(id: String, name: String, description: String, plan_type: &str, content: String) -> Self {
+    pub fn new(
+        id: String,
+        name: String,
+        description: String,
+        plan_type: &str,
+        content: String,
+    ) -> Self {
         PlanScript {
             kind: Self::KIND.to_string(),
             id,
@@ -188,7 +198,13 @@ impl BuildPlan {
 impl DeploymentPlan {
     pub const KINDS: [&'static str; 2] = ["OEDeploymentPlan", "OEDeploymentPlanV5"];
 
-    pub fn new(id: String, name: String, description: String, build_plan: String, golden_image: String) -> Self {
+    pub fn new(
+        id: String,
+        name: String,
+        description: String,
+        build_plan: String,
+        golden_image: String,
+    ) -> Self {
         DeploymentPlan {
             kind: Self::KINDS[0].to_string(),
             id,

@@ -24,7 +24,12 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { max_entry_size: 64 << 20, max_payload_size: 4 << 40, max_entries: 200_000, hash_payloads: true }
+        ReadOptions {
+            max_entry_size: 64 << 20,
+            max_payload_size: 4 << 40,
+            max_entries: 200_000,
+            hash_payloads: true,
+        }
     }
 }
 
@@ -59,7 +64,10 @@ pub struct LoadedBundle {
 
 impl LoadedBundle {
     pub fn raw_entry(&self, name: &str) -> Option<&[u8]> {
-        self.raw.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice())
+        self.raw
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
     }
     pub fn unknown_entries(&self) -> impl Iterator<Item = &EntryRecord> {
         self.entries.iter().filter(|e| e.kind == EntryKind::Unknown)
@@ -90,15 +98,26 @@ fn name_problem(name: &str) -> Option<BundleProblem> {
     }
 }
 
-pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, options: &ReadOptions) -> Result<LoadedBundle> {
+pub fn read_bundle_from<R: Read + std::io::Seek>(
+    mut reader: R,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<LoadedBundle> {
     let at = |entry: &str| Location::entry(path, entry);
-    let zip_entries = container::read_central_directory(&mut reader, options.max_entries).map_err(|e| match e {
-        ContainerError::NotAZip(reason) => Error::bundle(Location::file(path), BundleProblem::NotAZip(reason)),
-        ContainerError::EntryName { index, reason } => {
-            Error::bundle(at(&format!("#{}", index + 1)), BundleProblem::Damaged(reason))
-        }
-        ContainerError::Entry { entry, reason } => Error::bundle(at(&entry), BundleProblem::Damaged(reason)),
-    })?;
+    let zip_entries = container::read_central_directory(&mut reader, options.max_entries).map_err(
+        |e| match e {
+            ContainerError::NotAZip(reason) => {
+                Error::bundle(Location::file(path), BundleProblem::NotAZip(reason))
+            }
+            ContainerError::EntryName { index, reason } => Error::bundle(
+                at(&format!("#{}", index + 1)),
+                BundleProblem::Damaged(reason),
+            ),
+            ContainerError::Entry { entry, reason } => {
+                Error::bundle(at(&entry), BundleProblem::Damaged(reason))
+            }
+        },
+    )?;
 
     let mut seen = HashSet::new();
     for entry in &zip_entries {
@@ -109,7 +128,10 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, opt
             return Err(Error::bundle(at(&entry.name), BundleProblem::DuplicateName));
         }
     }
-    let flavours: Vec<ChecksumFlavour> = zip_entries.iter().filter_map(|e| ChecksumFlavour::from_file_name(&e.name)).collect();
+    let flavours: Vec<ChecksumFlavour> = zip_entries
+        .iter()
+        .filter_map(|e| ChecksumFlavour::from_file_name(&e.name))
+        .collect();
     let flavour = flavours.first().copied();
 
     let mut loaded = LoadedBundle {
@@ -144,8 +166,14 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, opt
             h.update(&bytes);
             h.finish_hex()
         });
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| Error::bundle(at(&entry.name), BundleProblem::InvalidUtf8 { offset: e.valid_up_to() }))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            Error::bundle(
+                at(&entry.name),
+                BundleProblem::InvalidUtf8 {
+                    offset: e.valid_up_to(),
+                },
+            )
+        })?;
         match kind {
             EntryKind::Manifest => {
                 let (manifest, quirks) = Manifest::parse(text);
@@ -165,7 +193,10 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, opt
             EntryKind::GoldenImage => {
                 let image: super::GoldenImage = parse_artifact(path, &entry.name, kind, text)?;
                 check_identity(path, &entry.name, kind, &image.kind, &image.id)?;
-                loaded.bundle.golden_images.push(GoldenImageEntry { image, payload: None });
+                loaded.bundle.golden_images.push(GoldenImageEntry {
+                    image,
+                    payload: None,
+                });
             }
             EntryKind::BuildPlan => {
                 let plan: super::BuildPlan = parse_artifact(path, &entry.name, kind, text)?;
@@ -190,29 +221,55 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, opt
         });
     }
     if !manifest_seen {
-        return Err(Error::bundle(Location::file(path), BundleProblem::MissingManifest));
+        return Err(Error::bundle(
+            Location::file(path),
+            BundleProblem::MissingManifest,
+        ));
     }
 
     for entry in pending_payloads {
-        let image = loaded.bundle.golden_images.iter_mut().find(|g| g.image.name == entry.name);
+        let image = loaded
+            .bundle
+            .golden_images
+            .iter_mut()
+            .find(|g| g.image.name == entry.name);
         let (kind, digest) = match image {
             Some(image) => {
                 if entry.size > options.max_payload_size {
                     return Err(Error::bundle(
                         at(&entry.name),
-                        BundleProblem::TooLarge { size: entry.size, limit: options.max_payload_size, declared: true },
+                        BundleProblem::TooLarge {
+                            size: entry.size,
+                            limit: options.max_payload_size,
+                            declared: true,
+                        },
                     ));
                 }
-                image.payload = Some(Payload::ZipEntry { zip: path.to_path_buf(), entry: entry.name.clone(), size: entry.size });
+                image.payload = Some(Payload::ZipEntry {
+                    zip: path.to_path_buf(),
+                    entry: entry.name.clone(),
+                    size: entry.size,
+                });
                 let digest = match flavour {
-                    Some(f) if options.hash_payloads => Some(hash_streaming(&mut reader, &entry, options.max_payload_size, f, path)?),
+                    Some(f) if options.hash_payloads => Some(hash_streaming(
+                        &mut reader,
+                        &entry,
+                        options.max_payload_size,
+                        f,
+                        path,
+                    )?),
                     _ => None,
                 };
                 (EntryKind::GoldenImagePayload, digest)
             }
             None => {
                 let bytes = read_small(&mut reader, &entry, options.max_entry_size, path)?;
-                loaded.warnings.push(format!("{}: unknown entry {} ({} bytes)", path.display(), entry.name, bytes.len()));
+                loaded.warnings.push(format!(
+                    "{}: unknown entry {} ({} bytes)",
+                    path.display(),
+                    entry.name,
+                    bytes.len()
+                ));
                 let digest = flavour.map(|f| {
                     let mut h = f.hasher();
                     h.update(&bytes);
@@ -221,39 +278,84 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(mut reader: R, path: &Path, opt
                 (EntryKind::Unknown, digest)
             }
         };
-        loaded.entries.push(EntryRecord { name: entry.name.clone(), kind, size: entry.size, compressed_size: entry.compressed_size, digest, zip: entry });
+        loaded.entries.push(EntryRecord {
+            name: entry.name.clone(),
+            kind,
+            size: entry.size,
+            compressed_size: entry.compressed_size,
+            digest,
+            zip: entry,
+        });
     }
     // Keep zip order for reporting.
     loaded.entries.sort_by_key(|e| e.zip.local_header_offset);
     if flavours.len() > 1 {
-        loaded.warnings.push(format!("{}: carries both SHA1SUM.sha1sum and SHA256SUM.sha256sum", path.display()));
+        loaded.warnings.push(format!(
+            "{}: carries both SHA1SUM.sha1sum and SHA256SUM.sha256sum",
+            path.display()
+        ));
     }
     Ok(loaded)
 }
 
-fn read_small<R: Read + std::io::Seek>(reader: &mut R, entry: &ZipEntry, limit: u64, path: &Path) -> Result<Vec<u8>> {
+fn read_small<R: Read + std::io::Seek>(
+    reader: &mut R,
+    entry: &ZipEntry,
+    limit: u64,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let at = Location::entry(path, &entry.name);
     if entry.size > limit {
-        return Err(Error::bundle(at, BundleProblem::TooLarge { size: entry.size, limit, declared: true }));
+        return Err(Error::bundle(
+            at,
+            BundleProblem::TooLarge {
+                size: entry.size,
+                limit,
+                declared: true,
+            },
+        ));
     }
-    let mut stream = container::open_entry(reader, entry, limit).map_err(|e| Error::bundle(at.clone(), BundleProblem::Damaged(e.to_string())))?;
+    let mut stream = container::open_entry(reader, entry, limit)
+        .map_err(|e| Error::bundle(at.clone(), BundleProblem::Damaged(e.to_string())))?;
     let mut bytes = Vec::with_capacity(entry.size.min(limit) as usize);
-    stream.read_to_end(&mut bytes).map_err(|e| entry_read_error(at, e))?;
+    stream
+        .read_to_end(&mut bytes)
+        .map_err(|e| entry_read_error(at, e))?;
     Ok(bytes)
 }
 
 fn entry_read_error(at: Location, e: std::io::Error) -> Error {
-    if let Some(limit) = e.get_ref().and_then(|inner| inner.downcast_ref::<SizeLimitExceeded>()) {
-        return Error::bundle(at, BundleProblem::TooLarge { size: limit.limit + 1, limit: limit.limit, declared: false });
+    if let Some(limit) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<SizeLimitExceeded>())
+    {
+        return Error::bundle(
+            at,
+            BundleProblem::TooLarge {
+                size: limit.limit + 1,
+                limit: limit.limit,
+                declared: false,
+            },
+        );
     }
-    Error::bundle(at, BundleProblem::Damaged(format!("cannot be inflated: {e}")))
+    Error::bundle(
+        at,
+        BundleProblem::Damaged(format!("cannot be inflated: {e}")),
+    )
 }
 
 /// Hashes an entry in a pipeline: this thread inflates, a second one hashes, so that the
 /// two halves of the work use both cores on a multi-gigabyte payload.
-fn hash_streaming<R: Read + std::io::Seek>(reader: &mut R, entry: &ZipEntry, limit: u64, flavour: ChecksumFlavour, path: &Path) -> Result<String> {
+fn hash_streaming<R: Read + std::io::Seek>(
+    reader: &mut R,
+    entry: &ZipEntry,
+    limit: u64,
+    flavour: ChecksumFlavour,
+    path: &Path,
+) -> Result<String> {
     let at = Location::entry(path, &entry.name);
-    let mut stream = container::open_entry(reader, entry, limit).map_err(|e| Error::bundle(at.clone(), BundleProblem::Damaged(e.to_string())))?;
+    let mut stream = container::open_entry(reader, entry, limit)
+        .map_err(|e| Error::bundle(at.clone(), BundleProblem::Damaged(e.to_string())))?;
     const CHUNK: usize = 1 << 20;
     let (to_hasher, from_reader) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -290,42 +392,81 @@ fn hash_streaming<R: Read + std::io::Seek>(reader: &mut R, entry: &ZipEntry, lim
         }
     }
     drop(to_hasher);
-    let digest = hasher.join().map_err(|_| Error::other("the hashing thread panicked"))?;
+    let digest = hasher
+        .join()
+        .map_err(|_| Error::other("the hashing thread panicked"))?;
     result.map(|()| digest)
 }
 
-fn parse_artifact<T: DeserializeOwned>(path: &Path, name: &str, kind: EntryKind, text: &str) -> Result<T> {
+fn parse_artifact<T: DeserializeOwned>(
+    path: &Path,
+    name: &str,
+    kind: EntryKind,
+    text: &str,
+) -> Result<T> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Error::bundle(
             Location::entry(path, name).at(e.line(), e.column()),
-            BundleProblem::MalformedJson { message: e.to_string() },
+            BundleProblem::MalformedJson {
+                message: e.to_string(),
+            },
         )
     })?;
     if !value.is_object() {
-        return Err(Error::bundle(Location::entry(path, name), BundleProblem::BadObject { message: "not a JSON object".into() }));
+        return Err(Error::bundle(
+            Location::entry(path, name),
+            BundleProblem::BadObject {
+                message: "not a JSON object".into(),
+            },
+        ));
     }
-    let expected = EntryKind::ARTIFACTS.iter().find(|(k, _, _)| *k == kind).map(|(_, _, kinds)| *kinds).unwrap_or(&[]);
+    let expected = EntryKind::ARTIFACTS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, _, kinds)| *kinds)
+        .unwrap_or(&[]);
     let found = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
     if !expected.contains(&found) {
         return Err(Error::bundle(
             Location::entry(path, name),
-            BundleProblem::TypeMismatch { expected: expected.join(" or "), found: found.to_string() },
+            BundleProblem::TypeMismatch {
+                expected: expected.join(" or "),
+                found: found.to_string(),
+            },
         ));
     }
     serde_json::from_value(value).map_err(|e| {
         let (line, column) = line_column(text, 0);
-        Error::bundle(Location::entry(path, name).at(line, column), BundleProblem::BadObject { message: e.to_string() })
+        Error::bundle(
+            Location::entry(path, name).at(line, column),
+            BundleProblem::BadObject {
+                message: e.to_string(),
+            },
+        )
     })
 }
 
-fn check_identity(path: &Path, name: &str, kind: EntryKind, found_type: &str, id: &str) -> Result<()> {
-    let suffix = EntryKind::ARTIFACTS.iter().find(|(k, _, _)| *k == kind).map(|(_, s, _)| *s).unwrap_or("");
+fn check_identity(
+    path: &Path,
+    name: &str,
+    kind: EntryKind,
+    found_type: &str,
+    id: &str,
+) -> Result<()> {
+    let suffix = EntryKind::ARTIFACTS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, s, _)| *s)
+        .unwrap_or("");
     let file_id = name.strip_suffix(suffix).unwrap_or(name);
     let _ = found_type;
     if file_id != id {
         return Err(Error::bundle(
             Location::entry(path, name),
-            BundleProblem::IdMismatch { file_id: file_id.to_string(), json_id: id.to_string() },
+            BundleProblem::IdMismatch {
+                file_id: file_id.to_string(),
+                json_id: id.to_string(),
+            },
         ));
     }
     Ok(())

@@ -11,10 +11,21 @@ pub enum Severity {
     Error,
 }
 
+/// Which part of the format a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Area {
+    Checksum,
+    Manifest,
+    Reference,
+    Entry,
+}
+
 /// One problem: which entry, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub severity: Severity,
+    pub area: Area,
     pub entry: String,
     pub message: String,
 }
@@ -27,7 +38,9 @@ pub struct VerifyReport {
 
 impl VerifyReport {
     pub fn errors(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| p.severity == Severity::Error)
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
     }
     pub fn is_clean(&self) -> bool {
         self.errors().next().is_none()
@@ -36,96 +49,225 @@ impl VerifyReport {
 
 pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
     let mut problems = Vec::new();
-    let mut report = |severity: Severity, entry: &str, message: String| {
-        problems.push(Problem { severity, entry: entry.to_string(), message })
+    let mut area = Area::Checksum;
+    let mut report = |severity: Severity, area: Area, entry: &str, message: String| {
+        problems.push(Problem {
+            severity,
+            area,
+            entry: entry.to_string(),
+            message,
+        })
     };
     use Severity::{Error, Warning};
 
     // Checksums.
     match loaded.checksum_files.as_slice() {
-        [] => report(Error, "SHA256SUM.sha256sum", "no checksum file (SHA256SUM.sha256sum or SHA1SUM.sha1sum)".into()),
+        [] => report(
+            Error,
+            area,
+            "SHA256SUM.sha256sum",
+            "no checksum file (SHA256SUM.sha256sum or SHA1SUM.sha1sum)".into(),
+        ),
         [sums, rest @ ..] => {
             for other in rest {
-                report(Error, other.flavour.file_name(), format!("a second checksum file next to {}", sums.flavour.file_name()));
+                report(
+                    Error,
+                    area,
+                    other.flavour.file_name(),
+                    format!(
+                        "a second checksum file next to {}",
+                        sums.flavour.file_name()
+                    ),
+                );
             }
             let own_name = sums.flavour.file_name();
             for (line, text) in &sums.malformed {
-                report(Error, own_name, format!("line {line} is not <entry><TAB><{} hex digest>: {text:?}", sums.flavour));
+                report(
+                    Error,
+                    area,
+                    own_name,
+                    format!(
+                        "line {line} is not <entry><TAB><{} hex digest>: {text:?}",
+                        sums.flavour
+                    ),
+                );
             }
             let mut listed = HashSet::new();
             for line in &sums.lines {
                 if !listed.insert(line.entry.as_str()) {
-                    report(Error, own_name, format!("line {} lists {} a second time", line.line, line.entry));
+                    report(
+                        Error,
+                        area,
+                        own_name,
+                        format!("line {} lists {} a second time", line.line, line.entry),
+                    );
                 }
                 if line.entry == own_name {
-                    report(Warning, own_name, format!("line {} lists the checksum file itself (tolerated: it can never match)", line.line));
+                    report(
+                        Warning,
+                        area,
+                        own_name,
+                        format!(
+                            "line {} lists the checksum file itself (tolerated: it can never match)",
+                            line.line
+                        ),
+                    );
                 } else if !loaded.entries.iter().any(|e| e.name == line.entry) {
-                    report(Error, &line.entry, format!("listed in {own_name} (line {}) but missing from the zip", line.line));
+                    report(
+                        Error,
+                        area,
+                        &line.entry,
+                        format!(
+                            "listed in {own_name} (line {}) but missing from the zip",
+                            line.line
+                        ),
+                    );
                 }
             }
-            for entry in loaded.entries.iter().filter(|e| e.kind != EntryKind::Checksum) {
+            for entry in loaded
+                .entries
+                .iter()
+                .filter(|e| e.kind != EntryKind::Checksum)
+            {
                 match (sums.digest_of(&entry.name), &entry.digest) {
-                    (None, _) => report(Error, &entry.name, format!("not listed in {own_name}")),
-                    (Some(_), None) => report(Warning, &entry.name, "digest not computed (payload hashing was skipped)".into()),
-                    (Some(expected), Some(actual)) if expected != actual => {
-                        report(Error, &entry.name, format!("{} digest {actual} does not match {expected} in {own_name}", sums.flavour))
-                    }
+                    (None, _) => report(
+                        Error,
+                        area,
+                        &entry.name,
+                        format!("not listed in {own_name}"),
+                    ),
+                    (Some(_), None) => report(
+                        Warning,
+                        area,
+                        &entry.name,
+                        "digest not computed (payload hashing was skipped)".into(),
+                    ),
+                    (Some(expected), Some(actual)) if expected != actual => report(
+                        Error,
+                        area,
+                        &entry.name,
+                        format!(
+                            "{} digest {actual} does not match {expected} in {own_name}",
+                            sums.flavour
+                        ),
+                    ),
                     _ => {}
                 }
             }
-            let zip_order: Vec<&str> = loaded.entries.iter().filter(|e| e.kind != EntryKind::Checksum).map(|e| e.name.as_str()).collect();
-            let sum_order: Vec<&str> = sums.lines.iter().map(|l| l.entry.as_str()).filter(|n| *n != own_name).collect();
+            let zip_order: Vec<&str> = loaded
+                .entries
+                .iter()
+                .filter(|e| e.kind != EntryKind::Checksum)
+                .map(|e| e.name.as_str())
+                .collect();
+            let sum_order: Vec<&str> = sums
+                .lines
+                .iter()
+                .map(|l| l.entry.as_str())
+                .filter(|n| *n != own_name)
+                .collect();
             if zip_order.len() == sum_order.len() && zip_order != sum_order {
-                report(Warning, own_name, "lines are not in zip entry order".into());
+                report(
+                    Warning,
+                    area,
+                    own_name,
+                    "lines are not in zip entry order".into(),
+                );
             }
             if !sums.ends_with_newline && !sums.lines.is_empty() {
-                report(Warning, own_name, "does not end with a newline".into());
+                report(
+                    Warning,
+                    area,
+                    own_name,
+                    "does not end with a newline".into(),
+                );
             }
         }
     }
 
     // Manifest.
+    area = Area::Manifest;
     let quirks = &loaded.manifest_quirks;
     let manifest = "MANIFEST.MF";
     for key in &quirks.missing_keys {
-        report(Error, manifest, format!("has no {key:?} line"));
+        report(Error, area, manifest, format!("has no {key:?} line"));
     }
     if let Some(value) = &quirks.bad_read_only {
-        report(Error, manifest, format!("\"Read Only\" is {value:?}, expected true or false"));
+        report(
+            Error,
+            area,
+            manifest,
+            format!("\"Read Only\" is {value:?}, expected true or false"),
+        );
     }
     if quirks.bad_time_stamp {
-        report(Error, manifest, format!("\"Time Stamp\" {:?} is not ISO-8601 UTC", loaded.bundle.manifest.time_stamp));
+        report(
+            Error,
+            area,
+            manifest,
+            format!(
+                "\"Time Stamp\" {:?} is not ISO-8601 UTC",
+                loaded.bundle.manifest.time_stamp
+            ),
+        );
     }
     if quirks.trailing_newline {
-        report(Warning, manifest, "ends with a newline (tolerated; appliances write none)".into());
+        report(
+            Warning,
+            area,
+            manifest,
+            "ends with a newline (tolerated; appliances write none)".into(),
+        );
     }
     for key in &quirks.unknown_keys {
-        report(Warning, manifest, format!("unknown key {key:?}"));
+        report(Warning, area, manifest, format!("unknown key {key:?}"));
     }
     if quirks.out_of_order {
-        report(Warning, manifest, "keys are not in the order Artifact Name, Description, Read Only, Time Stamp, Artifact Type".into());
+        report(Warning, area, manifest, "keys are not in the order Artifact Name, Description, Read Only, Time Stamp, Artifact Type".into());
     }
 
     // References.
+    area = Area::Reference;
     let bundle = &loaded.bundle;
-    let entry_of = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
+    let entry_of =
+        |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
     for plan in &bundle.build_plans {
         let entry = entry_of(EntryKind::BuildPlan, &plan.id);
         for (index, (step, script)) in bundle.steps_of(plan).enumerate() {
             let expected = (index + 1).to_string();
             if step.serial_number != expected {
-                report(Error, &entry, format!("step {} has serialNumber {:?}, expected {expected:?}", index + 1, step.serial_number));
+                report(
+                    Error,
+                    area,
+                    &entry,
+                    format!(
+                        "step {} has serialNumber {:?}, expected {expected:?}",
+                        index + 1,
+                        step.serial_number
+                    ),
+                );
             }
             match script {
                 None => report(
                     Error,
+                    area,
                     &entry,
-                    format!("step {} ({}) points at {} which is not in the bundle", index + 1, step.plan_script_name, step.plan_script_uri),
+                    format!(
+                        "step {} ({}) points at {} which is not in the bundle",
+                        index + 1,
+                        step.plan_script_name,
+                        step.plan_script_uri
+                    ),
                 ),
                 Some(PlanScript { name, .. }) if *name != step.plan_script_name => report(
                     Warning,
+                    area,
                     &entry,
-                    format!("step {} names {:?} but its URI points at plan script {name:?}", index + 1, step.plan_script_name),
+                    format!(
+                        "step {} names {:?} but its URI points at plan script {name:?}",
+                        index + 1,
+                        step.plan_script_name
+                    ),
                 ),
                 Some(_) => {}
             }
@@ -134,22 +276,48 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
     for plan in &bundle.deployment_plans {
         let entry = entry_of(EntryKind::DeploymentPlan, &plan.id);
         if bundle.build_plan_by_name(&plan.build_plan).is_none() {
-            report(Error, &entry, format!("build plan {:?} is not in the bundle", plan.build_plan));
+            report(
+                Error,
+                area,
+                &entry,
+                format!("build plan {:?} is not in the bundle", plan.build_plan),
+            );
         }
         if let Some(image) = plan.golden_image_name()
             && bundle.golden_image_by_name(image).is_none()
         {
-            report(Warning, &entry, format!("golden image {image:?} is not in the bundle: it must exist on the appliance"));
+            report(
+                Warning,
+                area,
+                &entry,
+                format!(
+                    "golden image {image:?} is not in the bundle: it must exist on the appliance"
+                ),
+            );
         }
     }
     for golden in &bundle.golden_images {
         if golden.payload.is_none() {
             let entry = entry_of(EntryKind::GoldenImage, &golden.image.id);
-            report(Warning, &entry, format!("no payload entry named {:?}", golden.image.name));
+            report(
+                Warning,
+                area,
+                &entry,
+                format!("no payload entry named {:?}", golden.image.name),
+            );
         }
     }
+    area = Area::Entry;
     for entry in loaded.unknown_entries() {
-        report(Warning, &entry.name, "unknown entry (kept, not an artifact)".into());
+        report(
+            Warning,
+            area,
+            &entry.name,
+            "unknown entry (kept, not an artifact)".into(),
+        );
     }
-    VerifyReport { path: loaded.path.clone(), problems }
+    VerifyReport {
+        path: loaded.path.clone(),
+        problems,
+    }
 }

@@ -27,23 +27,50 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let temp = tempfile::Builder::new().prefix(".i3s-bundle-").suffix(".zip.tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    let file = temp.as_file().try_clone().map_err(|e| Error::io(temp.path(), e))?;
-    let hashing = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: sha2::Sha256::default(), size: 0 };
+    let temp = tempfile::Builder::new()
+        .prefix(".i3s-bundle-")
+        .suffix(".zip.tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let file = temp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io(temp.path(), e))?;
+    let hashing = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: sha2::Sha256::default(),
+        size: 0,
+    };
     let (hashing, entries) = write_bundle_to(bundle, hashing)?;
-    let HashingWriter { inner, hasher, size } = hashing;
-    drop(inner.into_inner().map_err(|e| Error::io(temp.path(), e.into_error()))?);
-    temp.as_file().sync_all().map_err(|e| Error::io(temp.path(), e))?;
+    let HashingWriter {
+        inner,
+        hasher,
+        size,
+    } = hashing;
+    drop(
+        inner
+            .into_inner()
+            .map_err(|e| Error::io(temp.path(), e.into_error()))?,
+    );
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(temp.path(), e))?;
     set_readable(temp.path())?;
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     use sha2::Digest;
-    Ok(WriteReport { path: path.to_path_buf(), size, sha256: hex::encode(hasher.finalize()), entries })
+    Ok(WriteReport {
+        path: path.to_path_buf(),
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        entries,
+    })
 }
 
 #[cfg(unix)]
 fn set_readable(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(path, e))
 }
 #[cfg(not(unix))]
 fn set_readable(_: &Path) -> Result<()> {
@@ -70,7 +97,8 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// The JSON text of one artifact as the writer emits it.
 pub fn artifact_json<T: Serialize>(artifact: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(artifact).map_err(|e| Error::other(format!("cannot serialize an artifact: {e}")))
+    serde_json::to_vec(artifact)
+        .map_err(|e| Error::other(format!("cannot serialize an artifact: {e}")))
 }
 
 /// Streams the canonical zip into `out`; returns it with the number of entries.
@@ -78,34 +106,65 @@ pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> 
     let stamp = &bundle.manifest.time_stamp;
     let time = parse_time_stamp(stamp)
         .ok_or_else(|| Error::other(format!("MANIFEST Time Stamp {stamp:?} is not an ISO-8601 UTC time such as 2018-06-09T15:09:48.084Z")))?;
-    let mut zip = Entries { zip: ZipWriter::new(out, time), flavour: bundle.checksum, sums: Vec::new() };
+    let mut zip = Entries {
+        zip: ZipWriter::new(out, time),
+        flavour: bundle.checksum,
+        sums: Vec::new(),
+    };
     let name_of = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_default();
 
     for script in &bundle.plan_scripts {
-        zip.add_bytes(name_of(EntryKind::PlanScript, &script.id), &artifact_json(script)?)?;
+        zip.add_bytes(
+            name_of(EntryKind::PlanScript, &script.id),
+            &artifact_json(script)?,
+        )?;
     }
     for golden in &bundle.golden_images {
-        zip.add_bytes(name_of(EntryKind::GoldenImage, &golden.image.id), &artifact_json(&golden.image)?)?;
+        zip.add_bytes(
+            name_of(EntryKind::GoldenImage, &golden.image.id),
+            &artifact_json(&golden.image)?,
+        )?;
         if let Some(payload) = &golden.payload {
             let mut hasher = zip.flavour.hasher();
-            copy_payload(&mut zip.zip, &golden.image.name, payload, &mut |chunk| hasher.update(chunk))?;
-            zip.sums.push((golden.image.name.clone(), hasher.finish_hex()));
+            copy_payload(&mut zip.zip, &golden.image.name, payload, &mut |chunk| {
+                hasher.update(chunk)
+            })?;
+            zip.sums
+                .push((golden.image.name.clone(), hasher.finish_hex()));
         }
     }
     for plan in &bundle.build_plans {
-        zip.add_bytes(name_of(EntryKind::BuildPlan, &plan.id), &artifact_json(plan)?)?;
+        zip.add_bytes(
+            name_of(EntryKind::BuildPlan, &plan.id),
+            &artifact_json(plan)?,
+        )?;
     }
     for plan in &bundle.deployment_plans {
-        zip.add_bytes(name_of(EntryKind::DeploymentPlan, &plan.id), &artifact_json(plan)?)?;
+        zip.add_bytes(
+            name_of(EntryKind::DeploymentPlan, &plan.id),
+            &artifact_json(plan)?,
+        )?;
     }
-    zip.add_bytes(MANIFEST_ENTRY.to_string(), bundle.manifest.render().as_bytes())?;
-    let checksum_text = ChecksumFile::render(zip.sums.iter().map(|(n, d)| (n.as_str(), d.as_str())));
+    zip.add_bytes(
+        MANIFEST_ENTRY.to_string(),
+        bundle.manifest.render().as_bytes(),
+    )?;
+    let checksum_text =
+        ChecksumFile::render(zip.sums.iter().map(|(n, d)| (n.as_str(), d.as_str())));
     let checksum_name = zip.flavour.file_name();
     zip.zip
-        .add_entry(checksum_name, &mut checksum_text.as_bytes(), Some(checksum_text.len() as u64), &mut |_| {})
+        .add_entry(
+            checksum_name,
+            &mut checksum_text.as_bytes(),
+            Some(checksum_text.len() as u64),
+            &mut |_| {},
+        )
         .map_err(|e| entry_error(checksum_name, e))?;
     let entries = zip.sums.len() + 1;
-    let out = zip.zip.finish().map_err(|e| Error::other(format!("finishing the zip: {e}")))?;
+    let out = zip
+        .zip
+        .finish()
+        .map_err(|e| Error::other(format!("finishing the zip: {e}")))?;
     Ok((out, entries))
 }
 
@@ -120,7 +179,12 @@ impl<W: Write> Entries<W> {
     fn add_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
         let mut hasher = self.flavour.hasher();
         self.zip
-            .add_entry(&name, &mut &bytes[..], Some(bytes.len() as u64), &mut |chunk| hasher.update(chunk))
+            .add_entry(
+                &name,
+                &mut &bytes[..],
+                Some(bytes.len() as u64),
+                &mut |chunk| hasher.update(chunk),
+            )
             .map_err(|e| entry_error(&name, e))?;
         self.sums.push((name, hasher.finish_hex()));
         Ok(())
@@ -131,24 +195,41 @@ fn entry_error(name: &str, e: std::io::Error) -> Error {
     Error::other(format!("writing entry {name}: {e}"))
 }
 
-fn copy_payload<W: Write>(zip: &mut ZipWriter<W>, name: &str, payload: &Payload, observe: &mut dyn FnMut(&[u8])) -> Result<()> {
+fn copy_payload<W: Write>(
+    zip: &mut ZipWriter<W>,
+    name: &str,
+    payload: &Payload,
+    observe: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
     match payload {
         Payload::File(file) => {
-            let size = std::fs::metadata(file).map_err(|e| Error::io(file, e))?.len();
+            let size = std::fs::metadata(file)
+                .map_err(|e| Error::io(file, e))?
+                .len();
             let mut source = File::open(file).map_err(|e| Error::io(file, e))?;
-            zip.add_entry(name, &mut source, Some(size), observe).map_err(|e| Error::io(file, e))?;
+            zip.add_entry(name, &mut source, Some(size), observe)
+                .map_err(|e| Error::io(file, e))?;
         }
-        Payload::ZipEntry { zip: source_zip, entry, size } => {
-            let mut reader = std::io::BufReader::new(File::open(source_zip).map_err(|e| Error::io(source_zip, e))?);
+        Payload::ZipEntry {
+            zip: source_zip,
+            entry,
+            size,
+        } => {
+            let mut reader = std::io::BufReader::new(
+                File::open(source_zip).map_err(|e| Error::io(source_zip, e))?,
+            );
             let entries = super::container::read_central_directory(&mut reader, usize::MAX)
                 .map_err(|e| Error::other(format!("{}: {e}", source_zip.display())))?;
-            let record = entries
-                .iter()
-                .find(|e| &e.name == entry)
-                .ok_or_else(|| Error::other(format!("{}: payload entry {entry} is gone", source_zip.display())))?;
+            let record = entries.iter().find(|e| &e.name == entry).ok_or_else(|| {
+                Error::other(format!(
+                    "{}: payload entry {entry} is gone",
+                    source_zip.display()
+                ))
+            })?;
             let mut stream = super::container::open_entry(&mut reader, record, u64::MAX)
                 .map_err(|e| Error::other(format!("{}: {e}", source_zip.display())))?;
-            zip.add_entry(name, &mut stream, Some(*size), observe).map_err(|e| Error::io(source_zip, e))?;
+            zip.add_entry(name, &mut stream, Some(*size), observe)
+                .map_err(|e| Error::io(source_zip, e))?;
         }
     }
     Ok(())

@@ -1,8 +1,35 @@
+use crate::bundle::{diff::diff, read_bundle};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Compares two bundles artifact by artifact (matched by uuid, then name): plan scripts with a
+/// unified diff of their content, build plan steps and attributes, deployment plans, golden images,
+/// manifest. Exit 0 when equal, 1 when they differ, 2 when one cannot be read.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    /// Print the changes as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub limits: super::ReadLimits,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("diff", 2)
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    let mut options = args.limits.options();
+    options.hash_payloads = false;
+    let old = read_bundle(&args.old, &options)?;
+    let new = read_bundle(&args.new, &options)?;
+    let changes = diff(&old.bundle, &new.bundle);
+    if args.json {
+        super::print_json(&changes)?;
+    } else {
+        print!("{changes}");
+    }
+    Ok(if changes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_PROBLEMS)
+    })
 }

@@ -92,5 +92,36 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
 
 /// For subcommands whose issue is still open: a clear message and exit 2, never a fake success.
 pub(crate) fn not_yet(what: &str, issue: u32) -> crate::Result<ExitCode> {
-    Err(crate::Error::Usage(format!("`{what}` is not implemented yet (issue #{issue})")))
+    Err(crate::Error::Usage(format!(
+        "`{what}` is not implemented yet (issue #{issue})"
+    )))
+}
+
+/// Limits for reading bundle zips (zip-bomb protection).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadLimits {
+    /// Largest JSON, manifest or checksum entry, in bytes (declared or inflated).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::bundle::ReadOptions::default().max_entry_size)]
+    pub max_entry_size: u64,
+    /// Largest golden image payload, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::bundle::ReadOptions::default().max_payload_size)]
+    pub max_payload_size: u64,
+}
+
+impl ReadLimits {
+    pub fn options(&self) -> crate::bundle::ReadOptions {
+        crate::bundle::ReadOptions {
+            max_entry_size: self.max_entry_size,
+            max_payload_size: self.max_payload_size,
+            ..Default::default()
+        }
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> crate::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::Error::other(format!("cannot print JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
 }

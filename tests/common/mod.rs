@@ -7,7 +7,9 @@ pub const FEDORA_2018_06: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-0
 pub const REFERENCE_BUNDLES: [&str; 3] = [CENTOS_2018_03, CENTOS_2018_06, FEDORA_2018_06];
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hudsonalpha").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hudsonalpha")
+        .join(name)
 }
 
 /// Whether an external tool is installed. Under CI (`CI=true`) a missing tool is a failure,
@@ -32,10 +34,22 @@ pub fn python_zip_check(path: &std::path::Path) -> Result<(), String> {
         .args(["-c", "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nbad=z.testzip()\nsys.exit(1 if bad else 0)", path.to_str().unwrap()])
         .output()
         .map_err(|e| e.to_string())?;
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 pub fn unzip_test(path: &std::path::Path) -> Result<(), String> {
-    let out = std::process::Command::new("unzip").args(["-t", "-q"]).arg(path).output().map_err(|e| e.to_string())?;
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stdout).into_owned()) }
+    let out = std::process::Command::new("unzip")
+        .args(["-t", "-q"])
+        .arg(path)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
