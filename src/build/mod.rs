@@ -349,3 +349,37 @@ pub fn render_plan_script(root: &Path, bundle: &str, plan_script: &str) -> Resul
         }
     }
 }
+
+impl RenderedScript {
+    /// Substitutes placeholders as the appliance would: `values` first, then the build plan's
+    /// defaults, then the placeholder's own default. Values are checked against the attribute's
+    /// type and constraints. Unresolved placeholders are an error listing them.
+    pub fn substitute(&self, values: &std::collections::BTreeMap<String, String>) -> Result<String> {
+        let script = self.script();
+        let used = crate::placeholder::used_names(&script.content);
+        for (name, value) in values {
+            let attribute = self.bundle.bundle.build_plans.iter().flat_map(|p| p.custom_attributes.iter()).find(|a| &a.name == name);
+            if let Some(a) = attribute
+                && let Err(problem) = a.check_value(value)
+            {
+                return Err(Error::Usage(format!("--attr {name}: {problem}")));
+            }
+        }
+        let lookup = |key: &str| -> Option<String> {
+            values.get(key).cloned().or_else(|| {
+                let name = key.split('.').next().unwrap_or(key);
+                if key.contains('.') { None } else { self.attribute_default(name) }
+            })
+        };
+        crate::placeholder::substitute(&script.content, &lookup).map_err(|missing| {
+            let mut names: Vec<String> = missing.iter().map(|p| p.key()).collect();
+            names.dedup();
+            Error::Usage(format!(
+                "{} has no value for {} (give --attr NAME=VALUE; it uses {})",
+                script.name,
+                names.iter().map(|n| format!("@{n}@")).collect::<Vec<_>>().join(", "),
+                used.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
