@@ -73,7 +73,10 @@ pub fn bundles() -> BTreeMap<String, BundleSource> {
             let text = std::fs::read_to_string(&path).unwrap();
             let source: BundleSource =
                 toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            out.insert(path.file_stem().unwrap().to_string_lossy().into_owned(), source);
+            out.insert(
+                path.file_stem().unwrap().to_string_lossy().into_owned(),
+                source,
+            );
         }
     }
     assert!(!out.is_empty(), "no bundle sources found");
@@ -141,14 +144,22 @@ fn to_value(v: &toml::Value) -> Value {
 }
 
 fn table_value(t: &toml::Table) -> Value {
-    Value::from(t.iter().map(|(k, v)| (k.clone(), to_value(v))).collect::<BTreeMap<_, _>>())
+    Value::from(
+        t.iter()
+            .map(|(k, v)| (k.clone(), to_value(v)))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 /// Splits a template into its TOML front matter and body (the comment stays in the body; it
 /// renders to nothing).
 pub fn front_matter(text: &str) -> Result<toml::Table, String> {
-    let start = text.strip_prefix("{#-").ok_or("template does not open with a `{#-` front matter")?;
-    let end = start.find("-#}").ok_or("front matter comment is not closed with `-#}`")?;
+    let start = text
+        .strip_prefix("{#-")
+        .ok_or("template does not open with a `{#-` front matter")?;
+    let end = start
+        .find("-#}")
+        .ok_or("front matter comment is not closed with `-#}`")?;
     toml::from_str(&start[..end]).map_err(|e| format!("front matter: {e}"))
 }
 
@@ -161,7 +172,10 @@ pub fn environment() -> Environment<'static> {
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())),
+            Err(e) => Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                e.to_string(),
+            )),
         }
     });
     env
@@ -170,16 +184,22 @@ pub fn environment() -> Environment<'static> {
 /// Renders `templates/<template>.j2` for an OS profile with step parameters.
 pub fn render(template: &str, os: &str, params: &toml::Table) -> Result<Rendered, String> {
     let file = format!("{template}.j2");
-    let text = std::fs::read_to_string(root().join("templates").join(&file)).map_err(|e| format!("{file}: {e}"))?;
+    let text = std::fs::read_to_string(root().join("templates").join(&file))
+        .map_err(|e| format!("{file}: {e}"))?;
     let front = front_matter(&text).map_err(|e| format!("{file}: {e}"))?;
     let mut merged = toml::Table::new();
     if let Some(toml::Value::Table(declared)) = front.get("params") {
         for (key, spec) in declared {
-            let default = spec.get("default").cloned().ok_or(format!("{file}: param {key} has no default"))?;
+            let default = spec
+                .get("default")
+                .cloned()
+                .ok_or(format!("{file}: param {key} has no default"))?;
             merged.insert(key.clone(), default);
         }
         for (key, value) in params {
-            let spec = declared.get(key).ok_or(format!("{file}: undeclared parameter {key}"))?;
+            let spec = declared
+                .get(key)
+                .ok_or(format!("{file}: undeclared parameter {key}"))?;
             if let Some(toml::Value::Array(choices)) = spec.get("choices")
                 && !choices.contains(value)
             {
@@ -199,15 +219,23 @@ pub fn render(template: &str, os: &str, params: &toml::Table) -> Result<Rendered
     };
     let env = environment();
     let field = |key: &str| -> Result<String, String> {
-        let raw = front.get(key).and_then(|v| v.as_str()).ok_or(format!("{file}: front matter lacks {key}"))?;
-        env.render_str(raw, ctx.clone()).map_err(|e| format!("{file}: {key}: {e:#}"))
+        let raw = front
+            .get(key)
+            .and_then(|v| v.as_str())
+            .ok_or(format!("{file}: front matter lacks {key}"))?;
+        env.render_str(raw, ctx.clone())
+            .map_err(|e| format!("{file}: {key}: {e:#}"))
     };
     let tmpl = env.get_template(&file).map_err(|e| format!("{e:#}"))?;
     let content = tmpl.render(ctx.clone()).map_err(|e| format!("{e:#}"))?;
     Ok(Rendered {
         template: template.into(),
         name: field("name")?,
-        plan_type: front.get("plan_type").and_then(|v| v.as_str()).unwrap_or_default().into(),
+        plan_type: front
+            .get("plan_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .into(),
         description: field("description")?,
         content,
     })
@@ -238,7 +266,10 @@ impl RenderedPlan {
         all
     }
     pub fn step_templates(&self) -> Vec<String> {
-        self.steps.iter().map(|(s, _)| s.template.clone().unwrap_or_default()).collect()
+        self.steps
+            .iter()
+            .map(|(s, _)| s.template.clone().unwrap_or_default())
+            .collect()
     }
 }
 
@@ -250,7 +281,10 @@ pub fn rendered_plans() -> Vec<RenderedPlan> {
                 .steps
                 .iter()
                 .map(|step| {
-                    let template = step.template.as_deref().expect("content bundles use templates only");
+                    let template = step
+                        .template
+                        .as_deref()
+                        .expect("content bundles use templates only");
                     let r = render(template, &source.bundle.os, &step.params)
                         .unwrap_or_else(|e| panic!("{stem}: {}: {e}", plan.name));
                     (step.clone(), r)
@@ -301,10 +335,17 @@ pub fn sample_value(name: &str, entry: &RegistryEntry) -> String {
             },
         },
     };
-    i3s_bundle::bundle::attribute::check_value(&entry.attribute_type(), &entry.constraints(), &value)
-        .unwrap_or_else(|e| panic!("sample value for {name}: {e}"));
+    i3s_bundle::bundle::attribute::check_value(
+        &entry.attribute_type(),
+        &entry.constraints(),
+        &value,
+    )
+    .unwrap_or_else(|e| panic!("sample value for {name}: {e}"));
     if let Some(re) = entry.constraints().regex() {
-        assert!(regex::Regex::new(&re).unwrap().is_match(&value), "sample {value} for {name} fails its regex {re}");
+        assert!(
+            regex::Regex::new(&re).unwrap().is_match(&value),
+            "sample {value} for {name} fails its regex {re}"
+        );
     }
     value
 }
@@ -358,12 +399,18 @@ pub fn parse_script(text: &str) -> Result<Script, String> {
         }
         if let Some(rest) = line.strip_prefix("upload -<<") {
             let mut parts = rest.split_whitespace();
-            let word = parts.next().ok_or(format!("line {number}: here-document without terminator"))?;
-            let path = parts.next().ok_or(format!("line {number}: upload without a destination"))?;
+            let word = parts
+                .next()
+                .ok_or(format!("line {number}: here-document without terminator"))?;
+            let path = parts
+                .next()
+                .ok_or(format!("line {number}: upload without a destination"))?;
             let mut body = Vec::new();
             loop {
                 let Some(l) = lines.get(i) else {
-                    return Err(format!("line {number}: end of input without finding '{word}'"));
+                    return Err(format!(
+                        "line {number}: end of input without finding '{word}'"
+                    ));
                 };
                 i += 1;
                 if *l == word {
@@ -373,12 +420,22 @@ pub fn parse_script(text: &str) -> Result<Script, String> {
             }
             let mut content = body.join("\n");
             content.push('\n');
-            script.uploads.push(Upload { line: number, path: path.into(), content });
-            script.commands.push(Command { line: number, words: vec!["upload".into(), "-".into(), path.into()] });
+            script.uploads.push(Upload {
+                line: number,
+                path: path.into(),
+                content,
+            });
+            script.commands.push(Command {
+                line: number,
+                words: vec!["upload".into(), "-".into(), path.into()],
+            });
             continue;
         }
         let words = line.split_whitespace().map(str::to_string).collect();
-        script.commands.push(Command { line: number, words });
+        script.commands.push(Command {
+            line: number,
+            words,
+        });
     }
     Ok(script)
 }
@@ -400,7 +457,8 @@ impl Tree {
                 ["upload", "-", path] => {
                     let up = uploads.next().unwrap();
                     let mode = self.files.get(*path).map_or(0o644, |f| f.1);
-                    self.files.insert(path.to_string(), (up.content.clone(), mode));
+                    self.files
+                        .insert(path.to_string(), (up.content.clone(), mode));
                 }
                 ["chmod", mode, path] => {
                     let mode = u32::from_str_radix(mode, 8).unwrap();
@@ -416,6 +474,16 @@ impl Tree {
                 ["ln-s" | "ln-sf", target, link] => {
                     self.links.insert(link.to_string(), target.to_string());
                 }
+                ["touch", path] => {
+                    self.files
+                        .entry(path.to_string())
+                        .or_insert((String::new(), 0o644));
+                }
+                ["truncate", path] => {
+                    if let Some(f) = self.files.get_mut(*path) {
+                        f.0.clear();
+                    }
+                }
                 ["rm" | "rm-f", path] => {
                     self.files.remove(*path);
                     self.links.remove(*path);
@@ -428,7 +496,11 @@ impl Tree {
 
 /// The bash scripts among the uploads (by shebang).
 pub fn bash_uploads(script: &Script) -> Vec<&Upload> {
-    script.uploads.iter().filter(|u| u.content.starts_with("#!/bin/bash")).collect()
+    script
+        .uploads
+        .iter()
+        .filter(|u| u.content.starts_with("#!/bin/bash"))
+        .collect()
 }
 
 /// A bash function's full text (`name() {` … the closing `}` at column 0) out of a script.
@@ -455,7 +527,10 @@ pub fn reference(zip: &str) -> (BTreeMap<String, String>, Vec<serde_json::Value>
         std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
         if name.ends_with("_planscript.json") {
             let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-            scripts.insert(json["name"].as_str().unwrap().to_string(), json["content"].as_str().unwrap().to_string());
+            scripts.insert(
+                json["name"].as_str().unwrap().to_string(),
+                json["content"].as_str().unwrap().to_string(),
+            );
         } else if name.ends_with("_buildplan.json") {
             plans.push(serde_json::from_str(&text).unwrap());
         }
@@ -471,4 +546,126 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path
+}
+
+// ---------------------------------------------------------------------------------------------
+// The repository's bundles compiled by the real build pipeline
+
+/// One build plan of a compiled bundle with its steps' plan scripts, in order.
+pub struct Plan {
+    pub bundle: String,
+    pub name: String,
+    pub kind: String,
+    pub description: String,
+    pub declared: Vec<String>,
+    pub steps: Vec<(String, String)>,
+}
+
+impl Plan {
+    pub fn label(&self) -> String {
+        format!("{}: {}", self.bundle, self.name)
+    }
+    pub fn contents(&self) -> Vec<&str> {
+        self.steps.iter().map(|(_, c)| c.as_str()).collect()
+    }
+    /// The files the plan leaves in the image, all steps applied in order.
+    pub fn tree(&self) -> Tree {
+        let mut tree = Tree::default();
+        for (name, content) in &self.steps {
+            tree.apply(
+                &parse_script(content).unwrap_or_else(|e| panic!("{}: {name}: {e}", self.label())),
+            );
+        }
+        tree
+    }
+}
+
+pub fn compiled() -> Vec<(String, i3s_bundle::bundle::Bundle)> {
+    let project = i3s_bundle::build::Project::load(&root()).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for stem in bundles().keys() {
+        let path = root().join("bundles-src").join(format!("{stem}.toml"));
+        let compiled =
+            i3s_bundle::build::compile_bundle(&project, &path).unwrap_or_else(|e| panic!("{e}"));
+        out.push((stem.clone(), compiled.bundle));
+    }
+    out
+}
+
+pub fn plans_of(label: &str, bundle: &i3s_bundle::bundle::Bundle) -> Vec<Plan> {
+    bundle
+        .build_plans
+        .iter()
+        .map(|bp| Plan {
+            bundle: label.to_string(),
+            name: bp.name.clone(),
+            kind: bp.build_plan_type.clone(),
+            description: bp.description.clone().unwrap_or_default(),
+            declared: bp
+                .custom_attributes
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+            steps: bp
+                .steps
+                .iter()
+                .map(|s| {
+                    let id = s.plan_script_uri.rsplit('/').next().unwrap();
+                    let ps = bundle
+                        .plan_scripts
+                        .iter()
+                        .find(|p| p.id == id)
+                        .expect("step resolves");
+                    (ps.name.clone(), ps.content.clone())
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Every build plan of the repository's bundles.
+pub fn our_plans() -> Vec<Plan> {
+    compiled()
+        .iter()
+        .flat_map(|(stem, b)| plans_of(stem, b))
+        .collect()
+}
+
+/// Every build plan of a reference bundle (tests/fixtures/hudsonalpha).
+pub fn reference_plans(zip: &str) -> Vec<Plan> {
+    let path = root().join("tests/fixtures/hudsonalpha").join(zip);
+    let loaded = i3s_bundle::bundle::read_bundle(&path, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    plans_of(zip, &loaded.bundle)
+}
+
+pub fn reference_plan(zip: &str, name_part: &str) -> Plan {
+    reference_plans(zip)
+        .into_iter()
+        .find(|p| p.name.contains(name_part))
+        .unwrap_or_else(|| panic!("no plan {name_part} in {zip}"))
+}
+
+pub const REF_CENTOS: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
+pub const REF_FEDORA: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09.zip";
+
+/// The systemd units a plan writes: unit name → content.
+pub fn units(tree: &Tree) -> BTreeMap<String, String> {
+    tree.files
+        .iter()
+        .filter(|(p, _)| {
+            p.starts_with("/etc/systemd/system/")
+                && !p["/etc/systemd/system/".len()..].contains('/')
+        })
+        .filter(|(p, _)| p.ends_with(".service") || p.ends_with(".timer") || p.ends_with(".target"))
+        .map(|(p, (c, _))| (p.rsplit('/').next().unwrap().to_string(), c.clone()))
+        .collect()
+}
+
+/// The values of `key=` lines of a unit, split on whitespace.
+pub fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
 }
