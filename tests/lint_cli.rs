@@ -292,3 +292,16 @@ fn built_zips_lint_like_their_sources() {
     assert_eq!(from_zips, from_sources);
     assert!(!zips.findings.iter().any(|f| f.rule.starts_with("I3S10")), "{:#?}", zips.findings);
 }
+
+/// Acceptance: the project's own bundles (bundles-src/, compiled in memory) lint clean at
+/// `--deny warning` — with shellcheck, which CI installs.
+#[test]
+fn project_bundles_lint_clean_at_deny_warning() {
+    let shellcheck = common::require_tool("shellcheck");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = lint_cmd(tmp.path()).current_dir(&root).args(["--deny", "warning"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.contains("shellcheck is not installed"), !shellcheck, "{text}");
+}
