@@ -239,6 +239,17 @@ rule_case!(i3s043_no_setup_commands, "I3S043",
     fail: Case::plan(&[("work", "run\ntouch /etc/x")], vec![]),
     pass: Case::plan(&[("work", "touch /etc/x")], vec![]));
 
+#[test]
+fn i3s040_i3s041_know_every_guestfish_command() {
+    // From the generated catalog (guestfish's own help), not the hand-written table.
+    let c = Case::plan(&[("w", "vgscan\npart-list /dev/sda\n-selinux-relabel /etc/selinux/targeted/contexts/files/file_contexts /")], vec![]);
+    assert!(!has(&c, "I3S040") && !has(&c, "I3S041"), "{:#?}", c.findings());
+    let c = Case::plan(&[("w", "part-list")], vec![]);
+    assert!(has(&c, "I3S041"));
+    let c = Case::plan(&[("w", "umonut /")], vec![]);
+    assert!(c.findings().iter().any(|f| f.rule == "I3S040" && f.message.contains("did you mean `umount`")));
+}
+
 // ---- systemd
 rule_case!(i3s050_unit_sections, "I3S050",
     fail: Case::plan(&[("unit", &UNIT.replace("[Service]\n", ""))], vec![]),
