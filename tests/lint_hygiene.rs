@@ -1,6 +1,8 @@
 //! Format hygiene rules (I3S100–I3S105) on real zips: a canonical bundle written by
 //! `bundle::write_bundle`, then repacked with one defect at a time.
-use i3s_bundle::bundle::{self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript};
+use i3s_bundle::bundle::{
+    self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript,
+};
 use i3s_bundle::lint::{self, LintOptions};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -28,11 +30,24 @@ fn sample(flavour: ChecksumFlavour, content: &str) -> Bundle {
         "general",
         "umount /".into(),
     );
-    let mut plan =
-        BuildPlan::new("44444444-4444-4444-8444-444444444444".into(), "plan".into(), String::new(), "deploy");
-    plan.steps = vec![BuildStep::new(1, &mount), BuildStep::new(2, &work), BuildStep::new(3, &umount)];
+    let mut plan = BuildPlan::new(
+        "44444444-4444-4444-8444-444444444444".into(),
+        "plan".into(),
+        String::new(),
+        "deploy",
+    );
+    plan.steps = vec![
+        BuildStep::new(1, &mount),
+        BuildStep::new(2, &work),
+        BuildStep::new(3, &umount),
+    ];
     Bundle {
-        manifest: Manifest::new("sample_1", "test bundle", false, "2026-11-26T12:00:00.000Z".into()),
+        manifest: Manifest::new(
+            "sample_1",
+            "test bundle",
+            false,
+            "2026-11-26T12:00:00.000Z".into(),
+        ),
         checksum: flavour,
         plan_scripts: vec![mount, work, umount],
         golden_images: Vec::new(),
@@ -73,20 +88,31 @@ fn pack(path: &Path, mut entries: Vec<(String, Vec<u8>)>, fix_sums: bool) {
     }
     let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     for (name, bytes) in entries {
-        writer.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        writer
+            .start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
         writer.write_all(&bytes).unwrap();
     }
     writer.finish().unwrap();
 }
 
 fn rules_of(path: &Path) -> Vec<String> {
-    lint::lint_zip(path, &LintOptions::default()).unwrap().findings.into_iter().map(|f| f.rule).collect()
+    lint::lint_zip(path, &LintOptions::default())
+        .unwrap()
+        .findings
+        .into_iter()
+        .map(|f| f.rule)
+        .collect()
 }
 
 #[test]
 fn canonical_bundle_is_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let zip = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     let report = lint::lint_zip(&zip, &LintOptions::default()).unwrap();
     assert!(report.findings.is_empty(), "{:#?}", report.findings);
 }
@@ -94,56 +120,109 @@ fn canonical_bundle_is_clean() {
 #[test]
 fn i3s100_verify_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let zip = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     let mut list = entries(&zip);
     let manifest = list.iter_mut().find(|(n, _)| n == "MANIFEST.MF").unwrap();
-    manifest.1 = String::from_utf8(manifest.1.clone()).unwrap().replace("test bundle", "edited").into_bytes();
+    manifest.1 = String::from_utf8(manifest.1.clone())
+        .unwrap()
+        .replace("test bundle", "edited")
+        .into_bytes();
     pack(&zip, list, false);
     assert!(rules_of(&zip).contains(&"I3S100".to_string()));
-    let again = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let again = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     assert!(!rules_of(&again).contains(&"I3S100".to_string()));
 }
 
 #[test]
 fn i3s101_sha1_flavour() {
     let dir = tempfile::tempdir().unwrap();
-    let old = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha1, "touch /etc/x"));
+    let old = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha1, "touch /etc/x"),
+    );
     assert!(rules_of(&old).contains(&"I3S101".to_string()));
-    let new = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let new = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     assert!(!rules_of(&new).contains(&"I3S101".to_string()));
 }
 
 #[test]
 fn i3s102_checksum_file_lists_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let zip = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     let mut list = entries(&zip);
-    let sums = list.iter_mut().find(|(n, _)| n == "SHA256SUM.sha256sum").unwrap();
-    sums.1.extend_from_slice(format!("SHA256SUM.sha256sum\t{}\n", "0".repeat(64)).as_bytes());
+    let sums = list
+        .iter_mut()
+        .find(|(n, _)| n == "SHA256SUM.sha256sum")
+        .unwrap();
+    sums.1
+        .extend_from_slice(format!("SHA256SUM.sha256sum\t{}\n", "0".repeat(64)).as_bytes());
     pack(&zip, list, false);
     let found = rules_of(&zip);
     assert!(found.contains(&"I3S102".to_string()), "{found:?}");
-    assert!(!found.contains(&"I3S100".to_string()), "self-listing is tolerated: {found:?}");
-    let clean = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    assert!(
+        !found.contains(&"I3S100".to_string()),
+        "self-listing is tolerated: {found:?}"
+    );
+    let clean = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     assert!(!rules_of(&clean).contains(&"I3S102".to_string()));
 }
 
 #[test]
 fn i3s103_non_ascii_content() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x\necho “done”"));
+    let zip = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x\necho “done”"),
+    );
     let report = lint::lint_zip(&zip, &LintOptions::default()).unwrap();
-    let f = report.findings.iter().find(|f| f.rule == "I3S103").expect("I3S103");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "I3S103")
+        .expect("I3S103");
     assert_eq!((f.place.line, f.place.column), (Some(2), Some(6)));
-    assert_eq!(f.place.entry.as_deref(), Some("22222222-2222-4222-8222-222222222222_planscript.json"));
-    let clean = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x\necho \"done\""));
+    assert_eq!(
+        f.place.entry.as_deref(),
+        Some("22222222-2222-4222-8222-222222222222_planscript.json")
+    );
+    let clean = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x\necho \"done\""),
+    );
     assert!(!rules_of(&clean).contains(&"I3S103".to_string()));
 }
 
 #[test]
 fn i3s104_trailing_newlines() {
     let dir = tempfile::tempdir().unwrap();
-    let zip = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let zip = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     let mut list = entries(&zip);
     for (name, bytes) in list.iter_mut() {
         if name == "MANIFEST.MF" || name.ends_with("_buildplan.json") {
@@ -152,21 +231,40 @@ fn i3s104_trailing_newlines() {
     }
     pack(&zip, list, true);
     let found = rules_of(&zip);
-    assert_eq!(found.iter().filter(|r| *r == "I3S104").count(), 2, "{found:?}");
+    assert_eq!(
+        found.iter().filter(|r| *r == "I3S104").count(),
+        2,
+        "{found:?}"
+    );
     assert!(!found.contains(&"I3S100".to_string()), "{found:?}");
-    let content = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x\n"));
+    let content = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x\n"),
+    );
     assert!(rules_of(&content).contains(&"I3S104".to_string()));
-    let clean = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let clean = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     assert!(!rules_of(&clean).contains(&"I3S104".to_string()));
 }
 
 #[test]
 fn i3s105_container_form() {
     let dir = tempfile::tempdir().unwrap();
-    let renamed = write(dir.path(), "renamed by hand.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let renamed = write(
+        dir.path(),
+        "renamed by hand.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     let report = lint::lint_zip(&renamed, &LintOptions::default()).unwrap();
     assert!(
-        report.findings.iter().any(|f| f.rule == "I3S105" && f.message.contains("Artifact Name")),
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "I3S105" && f.message.contains("Artifact Name")),
         "{:#?}",
         report.findings
     );
@@ -180,6 +278,10 @@ fn i3s105_container_form() {
             .iter()
             .any(|f| f.rule == "I3S105" && f.message.contains("entry order"))
     );
-    let clean = write(dir.path(), "sample_1.zip", &sample(ChecksumFlavour::Sha256, "touch /etc/x"));
+    let clean = write(
+        dir.path(),
+        "sample_1.zip",
+        &sample(ChecksumFlavour::Sha256, "touch /etc/x"),
+    );
     assert!(!rules_of(&clean).contains(&"I3S105".to_string()));
 }

@@ -2,8 +2,8 @@
 mod common;
 
 use i3s_bundle::bundle::{
-    AttributeType, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Constraints, CustomAttribute, DeploymentPlan,
-    Manifest, PlanScript,
+    AttributeType, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Constraints, CustomAttribute,
+    DeploymentPlan, Manifest, PlanScript,
 };
 use i3s_bundle::lint::{self, Finding, LintOptions, Target};
 
@@ -15,8 +15,18 @@ fn uuid_of(name: &str) -> String {
 }
 
 fn script(name: &str, content: &str) -> PlanScript {
-    let plan_type = if name == "mount" || name == "umount" { "general" } else { "deploy" };
-    PlanScript::new(uuid_of(name), name.to_string(), String::new(), plan_type, content.to_string())
+    let plan_type = if name == "mount" || name == "umount" {
+        "general"
+    } else {
+        "deploy"
+    };
+    PlanScript::new(
+        uuid_of(name),
+        name.to_string(),
+        String::new(),
+        plan_type,
+        content.to_string(),
+    )
 }
 
 fn attr(name: &str, kind: AttributeType, value: &str) -> CustomAttribute {
@@ -37,7 +47,12 @@ impl Case {
         Case::plan_with("plan", "", steps, attributes)
     }
 
-    fn plan_with(name: &str, description: &str, steps: &[(&str, &str)], attributes: Vec<CustomAttribute>) -> Case {
+    fn plan_with(
+        name: &str,
+        description: &str,
+        steps: &[(&str, &str)],
+        attributes: Vec<CustomAttribute>,
+    ) -> Case {
         let mut all = vec![("mount", MOUNT)];
         all.extend_from_slice(steps);
         all.push(("umount", UMOUNT));
@@ -45,10 +60,24 @@ impl Case {
     }
 
     /// A build plan with exactly these steps (no implicit mount/umount).
-    fn raw(name: &str, description: &str, steps: &[(&str, &str)], attributes: Vec<CustomAttribute>) -> Case {
+    fn raw(
+        name: &str,
+        description: &str,
+        steps: &[(&str, &str)],
+        attributes: Vec<CustomAttribute>,
+    ) -> Case {
         let scripts: Vec<PlanScript> = steps.iter().map(|(n, c)| script(n, c)).collect();
-        let mut plan = BuildPlan::new(uuid_of(name), name.to_string(), description.to_string(), "deploy");
-        plan.steps = scripts.iter().enumerate().map(|(i, s)| BuildStep::new(i + 1, s)).collect();
+        let mut plan = BuildPlan::new(
+            uuid_of(name),
+            name.to_string(),
+            description.to_string(),
+            "deploy",
+        );
+        plan.steps = scripts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| BuildStep::new(i + 1, s))
+            .collect();
         plan.custom_attributes = attributes;
         let mut unique = Vec::new();
         for s in scripts {
@@ -56,7 +85,11 @@ impl Case {
                 unique.push(s);
             }
         }
-        Case { scripts: unique, plans: vec![plan], deployment_plans: Vec::new() }
+        Case {
+            scripts: unique,
+            plans: vec![plan],
+            deployment_plans: Vec::new(),
+        }
     }
 
     fn bundle(&self) -> Bundle {
@@ -72,7 +105,13 @@ impl Case {
 
     fn findings(&self) -> Vec<Finding> {
         let bundle = self.bundle();
-        let target = Target::new("test.zip".into(), &bundle, Vec::new(), Vec::new(), Vec::new());
+        let target = Target::new(
+            "test.zip".into(),
+            &bundle,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         lint::lint_target(&target, &LintOptions::default()).findings
     }
 }
@@ -89,9 +128,19 @@ macro_rules! rule_case {
             let fail: Case = $fail;
             let pass: Case = $pass;
             let found = fail.findings();
-            assert!(found.iter().any(|f| f.rule == $id), "{} not reported on the failing example: {:#?}", $id, found);
+            assert!(
+                found.iter().any(|f| f.rule == $id),
+                "{} not reported on the failing example: {:#?}",
+                $id,
+                found
+            );
             let found = pass.findings();
-            assert!(!found.iter().any(|f| f.rule == $id), "{} reported on the passing example: {:#?}", $id, found);
+            assert!(
+                !found.iter().any(|f| f.rule == $id),
+                "{} reported on the passing example: {:#?}",
+                $id,
+                found
+            );
         }
     };
 }
@@ -142,9 +191,22 @@ pass: {
     c.plans[0].build_plan_type = "capture".into();
     c
 });
-fn with_deployment_plan(build_plan: &str, golden_image: &str, attributes: Vec<CustomAttribute>) -> Case {
-    let mut c = Case::plan(&[("work", "touch /etc/@X@")], vec![attr("X", AttributeType::String, "")]);
-    let mut dp = DeploymentPlan::new(uuid_of("dp"), "dp".into(), String::new(), build_plan.into(), golden_image.into());
+fn with_deployment_plan(
+    build_plan: &str,
+    golden_image: &str,
+    attributes: Vec<CustomAttribute>,
+) -> Case {
+    let mut c = Case::plan(
+        &[("work", "touch /etc/@X@")],
+        vec![attr("X", AttributeType::String, "")],
+    );
+    let mut dp = DeploymentPlan::new(
+        uuid_of("dp"),
+        "dp".into(),
+        String::new(),
+        build_plan.into(),
+        golden_image.into(),
+    );
     dp.custom_attributes = attributes;
     c.deployment_plans.push(dp);
     c
@@ -192,11 +254,20 @@ fn i3s024_options_and_numbers() {
     option.constraints = Constraints::decode(r#"{"options":["slow","safe"]}"#).unwrap();
     let mut number = attr("SIZE", AttributeType::Number, "9");
     number.constraints = Constraints::decode(r#"{"minimum":"10","maximum":"20"}"#).unwrap();
-    let c = Case::plan(&[("work", "echo @MODE@ @SIZE@")], vec![option.clone(), number.clone()]);
-    assert_eq!(c.findings().iter().filter(|f| f.rule == "I3S024").count(), 2);
+    let c = Case::plan(
+        &[("work", "echo @MODE@ @SIZE@")],
+        vec![option.clone(), number.clone()],
+    );
+    assert_eq!(
+        c.findings().iter().filter(|f| f.rule == "I3S024").count(),
+        2
+    );
     option.value = Some("safe".into());
     number.value = Some("15".into());
-    assert!(!has(&Case::plan(&[("work", "echo @MODE@ @SIZE@")], vec![option, number]), "I3S024"));
+    assert!(!has(
+        &Case::plan(&[("work", "echo @MODE@ @SIZE@")], vec![option, number]),
+        "I3S024"
+    ));
 }
 rule_case!(i3s025_known_types, "I3S025",
     fail: Case::plan(&[("work", "echo @N@")], vec![attr("N", AttributeType::Other("integer".into()), "")]),
@@ -242,12 +313,26 @@ rule_case!(i3s043_no_setup_commands, "I3S043",
 #[test]
 fn i3s040_i3s041_know_every_guestfish_command() {
     // From the generated catalog (guestfish's own help), not the hand-written table.
-    let c = Case::plan(&[("w", "vgscan\npart-list /dev/sda\n-selinux-relabel /etc/selinux/targeted/contexts/files/file_contexts /")], vec![]);
-    assert!(!has(&c, "I3S040") && !has(&c, "I3S041"), "{:#?}", c.findings());
+    let c = Case::plan(
+        &[(
+            "w",
+            "vgscan\npart-list /dev/sda\n-selinux-relabel /etc/selinux/targeted/contexts/files/file_contexts /",
+        )],
+        vec![],
+    );
+    assert!(
+        !has(&c, "I3S040") && !has(&c, "I3S041"),
+        "{:#?}",
+        c.findings()
+    );
     let c = Case::plan(&[("w", "part-list")], vec![]);
     assert!(has(&c, "I3S041"));
     let c = Case::plan(&[("w", "umonut /")], vec![]);
-    assert!(c.findings().iter().any(|f| f.rule == "I3S040" && f.message.contains("did you mean `umount`")));
+    assert!(
+        c.findings()
+            .iter()
+            .any(|f| f.rule == "I3S040" && f.message.contains("did you mean `umount`"))
+    );
 }
 
 // ---- systemd
@@ -260,12 +345,27 @@ rule_case!(i3s051_exec_start_written_and_executable, "I3S051",
 #[test]
 fn i3s051_exec_start_not_written() {
     let c = Case::plan(
-        &[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/local/bin/y.sh"))],
+        &[(
+            "unit",
+            &UNIT.replace(
+                "ExecStart=/usr/local/bin/x.sh",
+                "ExecStart=/usr/local/bin/y.sh",
+            ),
+        )],
         vec![],
     );
-    assert!(c.findings().iter().any(|f| f.rule == "I3S051" && f.message.contains("no step of the plan writes")));
-    let system =
-        Case::plan(&[("unit", &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/bin/true"))], vec![]);
+    assert!(
+        c.findings()
+            .iter()
+            .any(|f| f.rule == "I3S051" && f.message.contains("no step of the plan writes"))
+    );
+    let system = Case::plan(
+        &[(
+            "unit",
+            &UNIT.replace("ExecStart=/usr/local/bin/x.sh", "ExecStart=/usr/bin/true"),
+        )],
+        vec![],
+    );
     assert!(!has(&system, "I3S051"));
 }
 rule_case!(i3s052_dependencies_exist, "I3S052",
@@ -285,12 +385,14 @@ rule_case!(i3s055_unit_enabled, "I3S055",
 fn i3s055_a_timer_starts_its_service() {
     let service = UNIT.rsplit_once('\n').unwrap().0;
     let timer = "upload -<<END /etc/systemd/system/x.timer\n[Unit]\nDescription=t\n\n[Timer]\nOnBootSec=1min\n\n[Install]\nWantedBy=timers.target\nEND\nln-sf /etc/systemd/system/x.timer /etc/systemd/system/timers.target.wants/x.timer";
-    assert!(!has(&Case::plan(&[("unit", service), ("timer", timer)], vec![]), "I3S055"));
+    assert!(!has(
+        &Case::plan(&[("unit", service), ("timer", timer)], vec![]),
+        "I3S055"
+    ));
 }
 
 // ---- contracts
-const USES_MARKER: &str =
-    "upload -<<END /usr/local/bin/nova.sh\n#!/bin/bash\nif [[ ! -f /root/.DAS.consumed ]] ; then\n  exit 1\nfi\nEND";
+const USES_MARKER: &str = "upload -<<END /usr/local/bin/nova.sh\n#!/bin/bash\nif [[ ! -f /root/.DAS.consumed ]] ; then\n  exit 1\nfi\nEND";
 const WRITES_MARKER: &str =
     "upload -<<END /usr/local/bin/docker.sh\n#!/bin/bash\necho mpatha > /root/.DAS.consumed\nEND";
 rule_case!(i3s060_marker_written_earlier, "I3S060",
@@ -306,8 +408,7 @@ fn i3s060_marker_written_too_late() {
     assert_eq!(f.place.line, Some(3));
 }
 const USES_CONSUL: &str = "upload -<<END /usr/local/bin/k.sh\n#!/bin/bash\nJOIN=$(docker exec consul consul kv get k8s/join)\necho \"$JOIN\"\nEND";
-const STARTS_CONSUL: &str =
-    "upload -<<END /usr/local/bin/c.sh\n#!/bin/bash\ndocker run -d --name=\"consul\" --net=host consul agent\nEND";
+const STARTS_CONSUL: &str = "upload -<<END /usr/local/bin/c.sh\n#!/bin/bash\ndocker run -d --name=\"consul\" --net=host consul agent\nEND";
 rule_case!(i3s061_container_started_earlier, "I3S061",
     fail: Case::plan(&[("k8s", USES_CONSUL), ("consul", STARTS_CONSUL)], vec![]),
     pass: Case::plan(&[("consul", STARTS_CONSUL), ("k8s", USES_CONSUL)], vec![]));
@@ -319,17 +420,39 @@ fn i3s070_shellcheck_maps_findings_to_plan_script_lines() {
         return;
     }
     let run = |content: &str| {
-        let c = Case::plan(&[("work", content)], vec![attr("DIR", AttributeType::String, "")]);
+        let c = Case::plan(
+            &[("work", content)],
+            vec![attr("DIR", AttributeType::String, "")],
+        );
         let bundle = c.bundle();
         let target = Target::new("t.zip".into(), &bundle, Vec::new(), Vec::new(), Vec::new());
-        lint::lint_target(&target, &LintOptions { shellcheck: true, ..Default::default() })
+        lint::lint_target(
+            &target,
+            &LintOptions {
+                shellcheck: true,
+                ..Default::default()
+            },
+        )
     };
-    let report = run("# header\nupload -<<END /usr/local/bin/x.sh\n#!/bin/bash\nD=@DIR@\nrm -rf $D/*\nEND");
-    let f = report.findings.iter().find(|f| f.rule == "I3S070").expect("shellcheck finding");
+    let report =
+        run("# header\nupload -<<END /usr/local/bin/x.sh\n#!/bin/bash\nD=@DIR@\nrm -rf $D/*\nEND");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "I3S070")
+        .expect("shellcheck finding");
     assert_eq!(f.place.line, Some(5), "{f:#?}");
-    assert!(f.code.as_deref().is_some_and(|c| c.starts_with("SC")), "{f:#?}");
-    let clean = run("upload -<<END /usr/local/bin/x.sh\n#!/bin/bash\nD=@DIR@\nrm -rf \"${D:?}\"/*\nEND");
-    assert!(!clean.findings.iter().any(|f| f.rule == "I3S070"), "{:#?}", clean.findings);
+    assert!(
+        f.code.as_deref().is_some_and(|c| c.starts_with("SC")),
+        "{f:#?}"
+    );
+    let clean =
+        run("upload -<<END /usr/local/bin/x.sh\n#!/bin/bash\nD=@DIR@\nrm -rf \"${D:?}\"/*\nEND");
+    assert!(
+        !clean.findings.iter().any(|f| f.rule == "I3S070"),
+        "{:#?}",
+        clean.findings
+    );
     assert!(clean.notices.is_empty());
 }
 rule_case!(i3s071_sed_without_literal_newline, "I3S071",
@@ -356,12 +479,18 @@ rule_case!(i3s091_secret_files_restricted, "I3S091",
 fn i3s091_shell_redirect_of_a_secret() {
     let pw = || vec![attr("Password", AttributeType::Password, "")];
     let fail = Case::plan(
-        &[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\necho '@Password@' > /root/.pw\nEND")],
+        &[(
+            "w",
+            "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\necho '@Password@' > /root/.pw\nEND",
+        )],
         pw(),
     );
     assert!(has(&fail, "I3S091"));
     let pass = Case::plan(
-        &[("w", "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\numask 077\necho '@Password@' > /root/.pw\nEND")],
+        &[(
+            "w",
+            "upload -<<END /usr/local/bin/w.sh\n#!/bin/bash\numask 077\necho '@Password@' > /root/.pw\nEND",
+        )],
         pw(),
     );
     assert!(!has(&pass, "I3S091"));
@@ -370,14 +499,33 @@ fn i3s091_shell_redirect_of_a_secret() {
 // ---- inline allow comments
 #[test]
 fn inline_allow_comment_suppresses_on_the_next_line_only() {
-    let allowed = Case::plan(&[("w", "# i3s-lint: allow I3S040\nfrobnicate /x\nfrobnicate /y")], vec![]);
-    let found: Vec<usize> =
-        allowed.findings().iter().filter(|f| f.rule == "I3S040").filter_map(|f| f.place.line).collect();
+    let allowed = Case::plan(
+        &[(
+            "w",
+            "# i3s-lint: allow I3S040\nfrobnicate /x\nfrobnicate /y",
+        )],
+        vec![],
+    );
+    let found: Vec<usize> = allowed
+        .findings()
+        .iter()
+        .filter(|f| f.rule == "I3S040")
+        .filter_map(|f| f.place.line)
+        .collect();
     assert_eq!(found, [3]);
-    let whole = Case::plan(&[("w", "# i3s-lint: allow-file I3S040\nfrobnicate /x\nfrobnicate /y")], vec![]);
+    let whole = Case::plan(
+        &[(
+            "w",
+            "# i3s-lint: allow-file I3S040\nfrobnicate /x\nfrobnicate /y",
+        )],
+        vec![],
+    );
     assert!(!has(&whole, "I3S040"));
     let mut orphan = Case::plan(&[("w", "touch /x")], vec![]);
-    orphan.scripts.push(script("orphan", "# i3s-lint: allow-file I3S011 -- a library script\ntouch /y"));
+    orphan.scripts.push(script(
+        "orphan",
+        "# i3s-lint: allow-file I3S011 -- a library script\ntouch /y",
+    ));
     assert!(!has(&orphan, "I3S011"));
 }
 
@@ -386,17 +534,36 @@ fn config_allow_lists_by_rule_and_artifact() {
     let c = Case::plan(&[("w", "frobnicate /x"), ("v", "frobnicate /y")], vec![]);
     let bundle = c.bundle();
     let target = Target::new("t.zip".into(), &bundle, Vec::new(), Vec::new(), Vec::new());
-    let config =
-        lint::Config::parse("[[allow_in]]\nrule = \"I3S040\"\nartifacts = [\"w\"]\n", "i3s-lint.toml".as_ref())
-            .unwrap();
-    let report = lint::lint_target(&target, &LintOptions { config, ..Default::default() });
-    let artifacts: Vec<&str> =
-        report.findings.iter().filter(|f| f.rule == "I3S040").map(|f| f.artifact.as_str()).collect();
+    let config = lint::Config::parse(
+        "[[allow_in]]\nrule = \"I3S040\"\nartifacts = [\"w\"]\n",
+        "i3s-lint.toml".as_ref(),
+    )
+    .unwrap();
+    let report = lint::lint_target(
+        &target,
+        &LintOptions {
+            config,
+            ..Default::default()
+        },
+    );
+    let artifacts: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "I3S040")
+        .map(|f| f.artifact.as_str())
+        .collect();
     assert_eq!(artifacts, ["v"]);
     assert_eq!(report.suppressed, 1);
-    let bad = lint::Config::parse("allow = [\"I3S999\"]", "i3s-lint.toml".as_ref()).unwrap_err().to_string();
-    assert!(bad.contains("i3s-lint.toml") && bad.contains("I3S999"), "{bad}");
-    let bad = lint::Config::parse("deny = \"warnings\"\n", "i3s-lint.toml".as_ref()).unwrap_err().to_string();
+    let bad = lint::Config::parse("allow = [\"I3S999\"]", "i3s-lint.toml".as_ref())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("i3s-lint.toml") && bad.contains("I3S999"),
+        "{bad}"
+    );
+    let bad = lint::Config::parse("deny = \"warnings\"\n", "i3s-lint.toml".as_ref())
+        .unwrap_err()
+        .to_string();
     assert!(bad.contains("i3s-lint.toml:1:"), "{bad}");
 }
 
@@ -406,6 +573,10 @@ fn every_rule_has_a_case() {
     let hygiene = include_str!("lint_hygiene.rs");
     for rule in lint::RULES {
         let quoted = format!("\"{}\"", rule.id);
-        assert!(this.matches(&quoted).count() + hygiene.matches(&quoted).count() >= 1, "{} has no test case", rule.id);
+        assert!(
+            this.matches(&quoted).count() + hygiene.matches(&quoted).count() >= 1,
+            "{} has no test case",
+            rule.id
+        );
     }
 }

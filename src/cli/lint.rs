@@ -43,19 +43,26 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     if let Some(id) = &args.explain {
-        let text = lint::rules::explain(id).ok_or_else(|| crate::Error::Usage(format!("unknown rule {id:?}")))?;
+        let text = lint::rules::explain(id)
+            .ok_or_else(|| crate::Error::Usage(format!("unknown rule {id:?}")))?;
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     let config = match &args.config {
         Some(path) => Config::load(path)?,
-        None if PathBuf::from(lint::config::FILE_NAME).is_file() => Config::load(lint::config::FILE_NAME.as_ref())?,
+        None if PathBuf::from(lint::config::FILE_NAME).is_file() => {
+            Config::load(lint::config::FILE_NAME.as_ref())?
+        }
         None => Config::default(),
     };
     let deny = args.deny.or(config.deny).unwrap_or_default();
-    let cache = (!args.no_cache).then(|| Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)));
-    let options =
-        LintOptions { config, shellcheck: !args.no_shellcheck, cache_dir: cache.as_ref().map(|c| c.dir.clone()) };
+    let cache = (!args.no_cache)
+        .then(|| Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)));
+    let options = LintOptions {
+        config,
+        shellcheck: !args.no_shellcheck,
+        cache_dir: cache.as_ref().map(|c| c.dir.clone()),
+    };
     let paths = match args.paths.is_empty() {
         true if lint::sources::is_project(".".as_ref()) => vec![PathBuf::from(".")],
         true => vec![PathBuf::from("dist")],

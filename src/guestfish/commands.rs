@@ -49,7 +49,10 @@ impl CommandSpec {
     }
     /// Whether the command changes the image.
     pub fn writes_image(&self) -> bool {
-        matches!(self.effect, Effect::Writes | Effect::Mount | Effect::Unmount)
+        matches!(
+            self.effect,
+            Effect::Writes | Effect::Mount | Effect::Unmount
+        )
     }
     /// Whether the command works on the image (its devices or file systems).
     pub fn touches_image(&self) -> bool {
@@ -61,13 +64,27 @@ impl CommandSpec {
         match self.max_args {
             Some(max) if max == self.min_args => format!("{max} argument{}", plural(max)),
             Some(max) => format!("{} to {max} arguments", self.min_args),
-            None => format!("at least {} argument{}", self.min_args, plural(self.min_args)),
+            None => format!(
+                "at least {} argument{}",
+                self.min_args,
+                plural(self.min_args)
+            ),
         }
     }
 }
 
-const fn cmd(name: &'static str, min_args: usize, max_args: Option<usize>, effect: Effect) -> CommandSpec {
-    CommandSpec { name, min_args, max_args, effect }
+const fn cmd(
+    name: &'static str,
+    min_args: usize,
+    max_args: Option<usize>,
+    effect: Effect,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        min_args,
+        max_args,
+        effect,
+    }
 }
 
 use Effect::{Local, Mount, Prefix, Reads, Setup, Unmount, Writes};
@@ -193,7 +210,12 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// The command named `name` (exact, case-sensitive as guestfish is): the hand-written entry,
 /// else the generated catalog's.
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
-    let find = |table: &'static [CommandSpec]| table.binary_search_by(|c| c.name.cmp(name)).ok().map(|i| &table[i]);
+    let find = |table: &'static [CommandSpec]| {
+        table
+            .binary_search_by(|c| c.name.cmp(name))
+            .ok()
+            .map(|i| &table[i])
+    };
     find(COMMANDS).or_else(|| find(catalog::CATALOG))
 }
 
@@ -215,7 +237,12 @@ pub fn unprefix<'a>(name: &'a str, args: &'a [String]) -> (&'a str, &'a [String]
 
 /// The known command closest to `name` (for "did you mean"), if any is close.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    COMMANDS.iter().map(|c| (edit_distance(c.name, name), c.name)).filter(|(d, _)| *d <= 2).min().map(|(_, n)| n)
+    COMMANDS
+        .iter()
+        .map(|c| (edit_distance(c.name, name), c.name))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -239,16 +266,27 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_unique() {
-        assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "COMMANDS must stay sorted");
+        assert!(
+            COMMANDS.windows(2).all(|w| w[0].name < w[1].name),
+            "COMMANDS must stay sorted"
+        );
     }
 
     #[test]
     fn hand_table_agrees_with_guestfish_catalog() {
-        assert!(catalog::CATALOG.windows(2).all(|w| w[0].name < w[1].name), "CATALOG must stay sorted");
+        assert!(
+            catalog::CATALOG.windows(2).all(|w| w[0].name < w[1].name),
+            "CATALOG must stay sorted"
+        );
         assert!(catalog::CATALOG.len() > 500);
         for spec in COMMANDS {
             if let Some(generated) = catalog::CATALOG.iter().find(|c| c.name == spec.name) {
-                assert_eq!((spec.min_args, spec.max_args), (generated.min_args, generated.max_args), "{}", spec.name);
+                assert_eq!(
+                    (spec.min_args, spec.max_args),
+                    (generated.min_args, generated.max_args),
+                    "{}",
+                    spec.name
+                );
             }
         }
         // Only in the catalog: known, plausible counts, no effect on mounted files recorded.
@@ -260,9 +298,9 @@ mod tests {
     #[test]
     fn spec_commands_are_known() {
         for name in [
-            "mount", "umount", "upload", "mkdir", "mkdir-p", "ln-s", "ln-sf", "touch", "rm", "rm-f", "rm-rf", "glob",
-            "chmod", "echo", "statvfs", "write", "download", "copy-in", "sh", "command", "mount-ro", "cat", "readlink",
-            "lstatns", "is-file", "ls", "copy-out",
+            "mount", "umount", "upload", "mkdir", "mkdir-p", "ln-s", "ln-sf", "touch", "rm",
+            "rm-f", "rm-rf", "glob", "chmod", "echo", "statvfs", "write", "download", "copy-in",
+            "sh", "command", "mount-ro", "cat", "readlink", "lstatns", "is-file", "ls", "copy-out",
         ] {
             assert!(lookup(name).is_some(), "{name}");
         }

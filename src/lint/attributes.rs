@@ -26,7 +26,11 @@ pub fn check(target: &Target, sink: &mut Sink) {
             let Some(view) = view else { continue };
             for p in placeholder::scan(&view.script.content) {
                 if let Some(default) = &p.default {
-                    defaults.entry(p.name.clone()).or_default().push((default.clone(), p.line, view));
+                    defaults.entry(p.name.clone()).or_default().push((
+                        default.clone(),
+                        p.line,
+                        view,
+                    ));
                 }
                 uses.entry(p.name.clone()).or_insert(Use {
                     step,
@@ -39,8 +43,11 @@ pub fn check(target: &Target, sink: &mut Sink) {
             }
         }
 
-        let declared: BTreeMap<&str, &CustomAttribute> =
-            plan.custom_attributes.iter().map(|a| (a.name.as_str(), a)).collect();
+        let declared: BTreeMap<&str, &CustomAttribute> = plan
+            .custom_attributes
+            .iter()
+            .map(|a| (a.name.as_str(), a))
+            .collect();
         for (used, first) in &uses {
             if !declared.contains_key(used.as_str()) {
                 sink.at_script_as(
@@ -72,7 +79,8 @@ pub fn check(target: &Target, sink: &mut Sink) {
                     ),
                 );
             }
-            if let (Some(first), Some(value)) = (uses.get(&attribute.name), attribute.default_value())
+            if let (Some(first), Some(value)) =
+                (uses.get(&attribute.name), attribute.default_value())
                 && let Some(default) = &first.default
                 && default != value
             {
@@ -94,7 +102,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
         for (attribute, found) in &defaults {
             let distinct: HashSet<&str> = found.iter().map(|(d, _, _)| d.as_str()).collect();
             if distinct.len() > 1 {
-                let (d, line, view) = &found[1..].iter().find(|(d, _, _)| *d != found[0].0).unwrap_or(&found[0]);
+                let (d, line, view) = &found[1..]
+                    .iter()
+                    .find(|(d, _, _)| *d != found[0].0)
+                    .unwrap_or(&found[0]);
                 sink.at_script_as(
                     "I3S022",
                     view,
@@ -110,15 +121,31 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 );
             }
         }
-        check_declarations(ArtifactKind::BuildPlan, name, &plan.custom_attributes, &origin, sink);
+        check_declarations(
+            ArtifactKind::BuildPlan,
+            name,
+            &plan.custom_attributes,
+            &origin,
+            sink,
+        );
     }
 
     for (index, plan) in target.bundle.deployment_plans.iter().enumerate() {
         let origin = target.deployment_plan_origin(index);
-        check_declarations(ArtifactKind::DeploymentPlan, &plan.name, &plan.custom_attributes, &origin, sink);
+        check_declarations(
+            ArtifactKind::DeploymentPlan,
+            &plan.name,
+            &plan.custom_attributes,
+            &origin,
+            sink,
+        );
         if let Some(build_plan) = target.bundle.build_plan_by_name(&plan.build_plan) {
             for attribute in &plan.custom_attributes {
-                if !build_plan.custom_attributes.iter().any(|a| a.name == attribute.name) {
+                if !build_plan
+                    .custom_attributes
+                    .iter()
+                    .any(|a| a.name == attribute.name)
+                {
                     sink.at_artifact(
                         "I3S026",
                         ArtifactKind::DeploymentPlan,
@@ -198,7 +225,10 @@ fn check_declarations(
                 kind,
                 artifact,
                 origin,
-                format!("{kind} {artifact:?}: attribute {attr:?} ({}): {why}", attribute.attribute_type.as_str()),
+                format!(
+                    "{kind} {artifact:?}: attribute {attr:?} ({}): {why}",
+                    attribute.attribute_type.as_str()
+                ),
             );
         }
         if attribute.attribute_type == AttributeType::Option

@@ -41,7 +41,9 @@ impl Cache {
         if std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).is_err() {
             return;
         }
-        let Ok(bytes) = serde_json::to_vec(report) else { return };
+        let Ok(bytes) = serde_json::to_vec(report) else {
+            return;
+        };
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&tmp, bytes).is_ok() {
             let _ = std::fs::rename(&tmp, &path);
@@ -59,17 +61,30 @@ fn stamp(path: &Path) -> String {
 /// The installed shellcheck, found on PATH (no process is started).
 fn shellcheck_stamp() -> String {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("shellcheck")).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("shellcheck"))
+                .find(|p| p.is_file())
+        })
         .map(|p| format!("{}={}", p.display(), stamp(&p)))
         .unwrap_or_else(|| "no shellcheck".to_string())
 }
 
 /// The part of every key that depends on the linter and its options.
 pub fn options_key(options: &LintOptions) -> String {
-    let exe = std::env::current_exe().map(|p| stamp(&p)).unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| stamp(&p))
+        .unwrap_or_default();
     let config = serde_json::to_string(&options.config).unwrap_or_default();
-    let shellcheck = if options.shellcheck { shellcheck_stamp() } else { "off".into() };
-    format!("{}\0{exe}\0{config}\0{shellcheck}", env!("CARGO_PKG_VERSION"))
+    let shellcheck = if options.shellcheck {
+        shellcheck_stamp()
+    } else {
+        "off".into()
+    };
+    format!(
+        "{}\0{exe}\0{config}\0{shellcheck}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// The key of one input file.

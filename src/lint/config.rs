@@ -59,22 +59,34 @@ pub const FILE_NAME: &str = "i3s-lint.toml";
 
 fn is_rule_or_code(id: &str) -> bool {
     rules::rule(id).is_some()
-        || id.strip_prefix("SC").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        || id
+            .strip_prefix("SC")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Config {
     /// Parses a config file; errors name the file, line and column.
     pub fn parse(text: &str, path: &Path) -> crate::Result<Config> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| crate::error::line_column(text, s.start));
-            crate::Error::at(crate::error::Location::file(path).at(line, column), e.message().to_string())
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| crate::error::line_column(text, s.start));
+            crate::Error::at(
+                crate::error::Location::file(path).at(line, column),
+                e.message().to_string(),
+            )
         })?;
-        let ids = config.allow.iter().chain(config.allow_in.iter().map(|a| &a.rule));
+        let ids = config
+            .allow
+            .iter()
+            .chain(config.allow_in.iter().map(|a| &a.rule));
         for id in ids {
             if !is_rule_or_code(id) {
                 return Err(crate::Error::at(
                     crate::error::Location::file(path),
-                    format!("unknown rule {id:?} (rule ids look like I3S031, shellcheck codes like SC2086)"),
+                    format!(
+                        "unknown rule {id:?} (rule ids look like I3S031, shellcheck codes like SC2086)"
+                    ),
                 ));
             }
         }
@@ -88,14 +100,18 @@ impl Config {
 
     /// Whether the config allows (suppresses) the finding.
     pub fn allows(&self, finding: &Finding) -> bool {
-        let matches = |id: &str| id.eq_ignore_ascii_case(&finding.rule) || finding.code.as_deref() == Some(id);
+        let matches = |id: &str| {
+            id.eq_ignore_ascii_case(&finding.rule) || finding.code.as_deref() == Some(id)
+        };
         self.allow.iter().any(|id| matches(id))
             || self.allow_in.iter().any(|a| {
                 matches(&a.rule)
-                    && a.artifacts.iter().any(|pattern| match pattern.strip_suffix('*') {
-                        Some(prefix) => finding.artifact.starts_with(prefix),
-                        None => finding.artifact == *pattern,
-                    })
+                    && a.artifacts
+                        .iter()
+                        .any(|pattern| match pattern.strip_suffix('*') {
+                            Some(prefix) => finding.artifact.starts_with(prefix),
+                            None => finding.artifact == *pattern,
+                        })
             })
     }
 }

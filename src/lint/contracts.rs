@@ -8,17 +8,20 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 static MARKER_TEST: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:\[\[?|\btest)\s+(?:!\s+)?-[efs]\s+"?(/[^\s"\];|&)]+)"#).expect("marker test pattern")
+    Regex::new(r#"(?:\[\[?|\btest)\s+(?:!\s+)?-[efs]\s+"?(/[^\s"\];|&)]+)"#)
+        .expect("marker test pattern")
 });
 static FILE_WRITE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?:>>?|\btee(?:\s+-a)?|\btouch|\b(?:cp|mv|install)\s+(?:-\S+\s+)*\S+)\s*"?(/[^\s"';|&)]+)"#)
         .expect("file write pattern")
 });
 static DOCKER_EXEC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\bdocker\s+exec\s+((?:-[A-Za-z]+\s+)*)"?([A-Za-z0-9][\w.-]*)"#).expect("docker exec")
+    Regex::new(r#"\bdocker\s+exec\s+((?:-[A-Za-z]+\s+)*)"?([A-Za-z0-9][\w.-]*)"#)
+        .expect("docker exec")
 });
 static DOCKER_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\bdocker\s+(?:run|create)\b[^\n]*?--name(?:=|\s+)["']?([A-Za-z0-9][\w.-]*)"#).expect("docker name")
+    Regex::new(r#"\bdocker\s+(?:run|create)\b[^\n]*?--name(?:=|\s+)["']?([A-Za-z0-9][\w.-]*)"#)
+        .expect("docker name")
 });
 
 /// A marker is a hidden file or one whose name says so; system files (`/proc/...`,
@@ -26,11 +29,15 @@ static DOCKER_NAME: LazyLock<Regex> = LazyLock::new(|| {
 fn is_marker(path: &str) -> bool {
     let name = basename(path);
     (name.starts_with('.') && name.len() > 1)
-        || ["marker", ".done", ".consumed", ".installed"].iter().any(|m| name.contains(m))
+        || ["marker", ".done", ".consumed", ".installed"]
+            .iter()
+            .any(|m| name.contains(m))
 }
 
 /// A line of shell inside an uploaded file: (step, content line, text).
-fn shell_lines<'v>(steps: &[&'v ScriptView<'v>]) -> Vec<(usize, &'v ScriptView<'v>, usize, &'v str)> {
+fn shell_lines<'v>(
+    steps: &[&'v ScriptView<'v>],
+) -> Vec<(usize, &'v ScriptView<'v>, usize, &'v str)> {
     let mut lines = Vec::new();
     for (step, view) in steps.iter().enumerate() {
         for command in &view.parsed.commands {
@@ -58,16 +65,26 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 producers.push((caps[1].to_string(), *step, *line));
             }
         }
-        producers.extend(effects.files.iter().map(|f| (f.path.clone(), f.at.step, f.at.line)));
+        producers.extend(
+            effects
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.at.step, f.at.line)),
+        );
         let earlier = |found: &[(String, usize, usize)], what: &str, step: usize, line: usize| {
-            found.iter().any(|(p, s, l)| p == what && (*s < step || *s == step && *l < line))
+            found
+                .iter()
+                .any(|(p, s, l)| p == what && (*s < step || *s == step && *l < line))
         };
 
         let mut reported = std::collections::HashSet::new();
         for (step, view, line, text) in &lines {
             for caps in MARKER_TEST.captures_iter(text) {
                 let path = &caps[1];
-                if !is_marker(path) || earlier(&producers, path, *step, *line) || !reported.insert(path.to_string()) {
+                if !is_marker(path)
+                    || earlier(&producers, path, *step, *line)
+                    || !reported.insert(path.to_string())
+                {
                     continue;
                 }
                 let column = caps.get(1).map(|m| text[..m.start()].chars().count() + 1);

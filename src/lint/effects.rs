@@ -54,7 +54,10 @@ impl<'v> Effects<'v> {
         for (step, view) in steps.iter().enumerate() {
             for command in &view.parsed.commands {
                 let (name, args) = commands::unprefix(&command.name, &command.args);
-                let at = At { step, line: command.line };
+                let at = At {
+                    step,
+                    line: command.line,
+                };
                 match (name, args) {
                     ("upload", [_, remote]) => effects.files.push(FileWrite {
                         path: remote.clone(),
@@ -70,16 +73,29 @@ impl<'v> Effects<'v> {
                         at,
                         view,
                     }),
-                    ("touch", [path]) => {
-                        effects.files.push(FileWrite { path: path.clone(), content: None, body_line: None, at, view })
-                    }
-                    ("chmod", [mode, path]) => {
-                        effects.chmods.push(Chmod { path: path.clone(), mode: u32::from_str_radix(mode, 8).ok(), at })
-                    }
+                    ("touch", [path]) => effects.files.push(FileWrite {
+                        path: path.clone(),
+                        content: None,
+                        body_line: None,
+                        at,
+                        view,
+                    }),
+                    ("chmod", [mode, path]) => effects.chmods.push(Chmod {
+                        path: path.clone(),
+                        mode: u32::from_str_radix(mode, 8).ok(),
+                        at,
+                    }),
                     ("ln-s" | "ln-sf" | "ln" | "ln-f", [target, link]) => {
-                        effects.links.push(Link { target: target.clone(), link: link.clone(), at, view })
+                        effects.links.push(Link {
+                            target: target.clone(),
+                            link: link.clone(),
+                            at,
+                            view,
+                        })
                     }
-                    ("mkdir" | "mkdir-p" | "mkdir-mode", [path, ..]) => effects.dirs.push((path.clone(), at)),
+                    ("mkdir" | "mkdir-p" | "mkdir-mode", [path, ..]) => {
+                        effects.dirs.push((path.clone(), at))
+                    }
                     _ => {}
                 }
             }
@@ -94,12 +110,18 @@ impl<'v> Effects<'v> {
 
     /// Whether the path is made executable (a chmod with an x bit).
     pub fn executable(&self, path: &str) -> bool {
-        self.chmods.iter().any(|c| c.path == path && c.mode.is_some_and(|m| m & 0o111 != 0))
+        self.chmods
+            .iter()
+            .any(|c| c.path == path && c.mode.is_some_and(|m| m & 0o111 != 0))
     }
 
     /// The mode last set on the path.
     pub fn mode(&self, path: &str) -> Option<u32> {
-        self.chmods.iter().rev().find(|c| c.path == path).and_then(|c| c.mode)
+        self.chmods
+            .iter()
+            .rev()
+            .find(|c| c.path == path)
+            .and_then(|c| c.mode)
     }
 }
 

@@ -32,7 +32,9 @@ pub fn check(target: &Target, sink: &mut Sink) {
             );
         }
         for command in &view.parsed.commands {
-            let Some(doc) = &command.heredoc else { continue };
+            let Some(doc) = &command.heredoc else {
+                continue;
+            };
             if !doc.path.starts_with('/') {
                 let what = if doc.path.is_empty() {
                     "no target path".to_string()
@@ -44,7 +46,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
                     view,
                     command.line,
                     None,
-                    format!("plan script {name:?}: here-document `{}` has {what}", doc.tag),
+                    format!(
+                        "plan script {name:?}: here-document `{}` has {what}",
+                        doc.tag
+                    ),
                 );
             }
         }

@@ -154,8 +154,24 @@ pub struct Sink {
 
 impl Sink {
     /// A finding at a line (1-based, within the script's content) of a plan script.
-    pub fn at_script(&mut self, id: &str, view: &ScriptView, line: usize, column: Option<usize>, message: String) {
-        self.at_script_as(id, view, ArtifactKind::PlanScript, &view.script.name, line, column, 1, message);
+    pub fn at_script(
+        &mut self,
+        id: &str,
+        view: &ScriptView,
+        line: usize,
+        column: Option<usize>,
+        message: String,
+    ) {
+        self.at_script_as(
+            id,
+            view,
+            ArtifactKind::PlanScript,
+            &view.script.name,
+            line,
+            column,
+            1,
+            message,
+        );
     }
 
     /// A finding pointing into a plan script but attributed to another artifact (a build plan).
@@ -179,7 +195,14 @@ impl Sink {
     }
 
     /// A finding about a whole artifact (no line).
-    pub fn at_artifact(&mut self, id: &str, kind: ArtifactKind, artifact: &str, origin: &Origin, message: String) {
+    pub fn at_artifact(
+        &mut self,
+        id: &str,
+        kind: ArtifactKind,
+        artifact: &str,
+        origin: &Origin,
+        message: String,
+    ) {
         self.push(id, kind, artifact, origin.place(), None, 1, message);
     }
 
@@ -267,32 +290,56 @@ pub fn lint_target(target: &Target, options: &LintOptions) -> Report {
     contracts::check(target, &mut sink);
     shell::check(target, &mut sink);
     if options.shellcheck {
-        shell::shellcheck(target, &mut sink, &mut notices, options.cache_dir.as_deref());
+        shell::shellcheck(
+            target,
+            &mut sink,
+            &mut notices,
+            options.cache_dir.as_deref(),
+        );
     }
     prose::check(target, &mut sink);
     secrets::check(target, &mut sink);
     hygiene::check(target, &mut sink);
 
     let mut seen = std::collections::HashSet::new();
-    let mut findings: Vec<Finding> = sink.findings.into_iter().filter(|f| seen.insert(f.clone())).collect();
+    let mut findings: Vec<Finding> = sink
+        .findings
+        .into_iter()
+        .filter(|f| seen.insert(f.clone()))
+        .collect();
     let before = findings.len();
     findings.retain(|f| !options.config.allows(f) && !target.inline_allows(f));
     let suppressed = before - findings.len();
     findings.sort_by(|a, b| {
-        (&a.place.file, &a.place.entry, a.place.line, a.place.column, &a.rule).cmp(&(
-            &b.place.file,
-            &b.place.entry,
-            b.place.line,
-            b.place.column,
-            &b.rule,
-        ))
+        (
+            &a.place.file,
+            &a.place.entry,
+            a.place.line,
+            a.place.column,
+            &a.rule,
+        )
+            .cmp(&(
+                &b.place.file,
+                &b.place.entry,
+                b.place.line,
+                b.place.column,
+                &b.rule,
+            ))
     });
-    Report { findings, notices, inputs: vec![target.path.clone()], suppressed }
+    Report {
+        findings,
+        notices,
+        inputs: vec![target.path.clone()],
+        suppressed,
+    }
 }
 
 /// Lints one bundle zip. An unreadable zip is an error (exit 2), not a finding.
 pub fn lint_zip(path: &Path, options: &LintOptions) -> crate::Result<Report> {
-    let read_options = crate::bundle::ReadOptions { hash_payloads: true, ..Default::default() };
+    let read_options = crate::bundle::ReadOptions {
+        hash_payloads: true,
+        ..Default::default()
+    };
     let loaded = crate::bundle::read_bundle(path, &read_options)?;
     let target = Target::from_zip(&loaded);
     Ok(lint_target(&target, options))
@@ -300,7 +347,11 @@ pub fn lint_zip(path: &Path, options: &LintOptions) -> crate::Result<Report> {
 
 /// Lints every input — a project root (its sources, compiled in memory), a bundle zip, or a
 /// directory searched for `*.zip` — using the cache when given.
-pub fn run(inputs: &[PathBuf], options: &LintOptions, cache: Option<&cache::Cache>) -> crate::Result<Report> {
+pub fn run(
+    inputs: &[PathBuf],
+    options: &LintOptions,
+    cache: Option<&cache::Cache>,
+) -> crate::Result<Report> {
     let mut zips = Vec::new();
     let mut report = Report::default();
     let key_base = cache::options_key(options);
@@ -321,18 +372,26 @@ pub fn run(inputs: &[PathBuf], options: &LintOptions, cache: Option<&cache::Cach
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
                 .into_iter()
                 .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "zip"))
+                .filter(|e| {
+                    e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "zip")
+                })
                 .map(|e| e.into_path())
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(crate::Error::Usage(format!("{}: no bundle zips found", input.display())));
+                return Err(crate::Error::Usage(format!(
+                    "{}: no bundle zips found",
+                    input.display()
+                )));
             }
             zips.extend(found);
         } else if input.exists() {
             zips.push(input.clone());
         } else {
-            return Err(crate::Error::Usage(format!("{}: no such file or directory", input.display())));
+            return Err(crate::Error::Usage(format!(
+                "{}: no such file or directory",
+                input.display()
+            )));
         }
     }
     for zip in zips {

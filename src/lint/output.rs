@@ -25,10 +25,20 @@ fn render_finding(out: &mut String, f: &Finding) {
         let shown: String = text.replace('\t', "    ");
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{number} | {shown}");
-        let column = f.place.column.unwrap_or_else(|| text.chars().take_while(|c| c.is_whitespace()).count() + 1);
-        let before: String =
-            text.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { "    " } else { " " }).collect();
-        let width = if f.place.column.is_some() { f.width } else { text.trim().chars().count().max(1) };
+        let column = f
+            .place
+            .column
+            .unwrap_or_else(|| text.chars().take_while(|c| c.is_whitespace()).count() + 1);
+        let before: String = text
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { "    " } else { " " })
+            .collect();
+        let width = if f.place.column.is_some() {
+            f.width
+        } else {
+            text.trim().chars().count().max(1)
+        };
         let _ = writeln!(out, "{pad} | {before}{}", "^".repeat(width.max(1)));
         let _ = writeln!(out, "{pad} = help: {}", f.help());
     } else {
@@ -40,7 +50,11 @@ fn render_finding(out: &mut String, f: &Finding) {
 pub fn summary(report: &Report) -> String {
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let suppressed = if report.suppressed > 0 { format!(" ({} allowed)", report.suppressed) } else { String::new() };
+    let suppressed = if report.suppressed > 0 {
+        format!(" ({} allowed)", report.suppressed)
+    } else {
+        String::new()
+    };
     format!(
         "{}, {}, {} in {}{suppressed}",
         plural(count(Severity::Error), "error"),
@@ -58,7 +72,10 @@ pub fn json(report: &Report) -> String {
         .map(|f| {
             let mut value = serde_json::to_value(f).unwrap_or_default();
             if let Some(object) = value.as_object_mut() {
-                object.insert("rule_name".into(), rule(&f.rule).map_or("", |r| r.name).into());
+                object.insert(
+                    "rule_name".into(),
+                    rule(&f.rule).map_or("", |r| r.name).into(),
+                );
                 object.insert("help".into(), f.help().into());
                 object.insert("location".into(), f.place.to_string().into());
             }

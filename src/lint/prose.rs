@@ -5,9 +5,11 @@ use super::{ArtifactKind, Sink};
 use regex::Regex;
 use std::sync::LazyLock;
 
-static STATIC_ADDRESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?m)^\s*IPADDR\d*=").expect("static"));
-static DHCP_ADDRESS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?m)^\s*BOOTPROTO=["']?dhcp|\bdhclient\b|ipv4\.method\s+auto"#).expect("dhcp"));
+static STATIC_ADDRESS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^\s*IPADDR\d*=").expect("static"));
+static DHCP_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?m)^\s*BOOTPROTO=["']?dhcp|\bdhclient\b|ipv4\.method\s+auto"#).expect("dhcp")
+});
 
 /// Which addressing a plan script's uploaded files configure: (static, dhcp).
 fn addressing(view: &ScriptView) -> (bool, bool) {
@@ -23,7 +25,11 @@ fn addressing(view: &ScriptView) -> (bool, bool) {
 
 pub fn check(target: &Target, sink: &mut Sink) {
     for (index, plan) in target.bundle.build_plans.iter().enumerate() {
-        let description = plan.description.as_deref().unwrap_or("").to_ascii_lowercase();
+        let description = plan
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let says_dhcp = description.contains("dhcp");
         let says_static = description.contains("static");
         if says_dhcp == says_static {
@@ -43,12 +49,14 @@ pub fn check(target: &Target, sink: &mut Sink) {
             }
         }
         let contradiction = match (says_dhcp, static_step, dhcp_step) {
-            (true, Some((i, script)), None) => {
-                Some(format!("says DHCP, but step {} ({script:?}) configures static addresses", i + 1))
-            }
-            (false, None, Some((i, script))) => {
-                Some(format!("says static, but step {} ({script:?}) configures DHCP", i + 1))
-            }
+            (true, Some((i, script)), None) => Some(format!(
+                "says DHCP, but step {} ({script:?}) configures static addresses",
+                i + 1
+            )),
+            (false, None, Some((i, script))) => Some(format!(
+                "says static, but step {} ({script:?}) configures DHCP",
+                i + 1
+            )),
             _ => None,
         };
         if let Some(what) = contradiction {

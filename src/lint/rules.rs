@@ -25,7 +25,14 @@ const fn r(
     help: &'static str,
     explain: &'static str,
 ) -> Rule {
-    Rule { id, name, severity, family, help, explain }
+    Rule {
+        id,
+        name,
+        severity,
+        family,
+        help,
+        explain,
+    }
 }
 
 pub const RULES: &[Rule] = &[
@@ -432,9 +439,17 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
 
 /// The rules as a Markdown table (docs/lint.md carries it; a test keeps it current).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| id | name | severity | family | what to do |\n|---|---|---|---|---|\n");
+    let mut out =
+        String::from("| id | name | severity | family | what to do |\n|---|---|---|---|---|\n");
     for r in RULES {
-        out.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.id, r.name, r.severity, r.family, r.help.replace('|', "\\|")));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.id,
+            r.name,
+            r.severity,
+            r.family,
+            r.help.replace('|', "\\|")
+        ));
     }
     out
 }
@@ -444,7 +459,15 @@ pub fn explain(id: &str) -> Option<String> {
     let rule = rule(id)?;
     Some(format!(
         "{} {} ({}, {})\n\n{}\n\nhelp: {}\n\nAllow it with `# i3s-lint: allow {}` on or above the line in a plan script,\nor in i3s-lint.toml: `allow = [\"{}\"]` or [[allow]] rule = \"{}\", artifacts = [...].\n",
-        rule.id, rule.name, rule.severity, rule.family, rule.explain, rule.help, rule.id, rule.id, rule.id
+        rule.id,
+        rule.name,
+        rule.severity,
+        rule.family,
+        rule.explain,
+        rule.help,
+        rule.id,
+        rule.id,
+        rule.id
     ))
 }
 
@@ -455,11 +478,24 @@ mod tests {
     #[test]
     fn ids_are_unique_well_formed_and_sorted() {
         for pair in RULES.windows(2) {
-            assert!(pair[0].id < pair[1].id, "{} then {}", pair[0].id, pair[1].id);
+            assert!(
+                pair[0].id < pair[1].id,
+                "{} then {}",
+                pair[0].id,
+                pair[1].id
+            );
         }
         for rule in RULES {
-            assert!(rule.id.len() == 6 && rule.id.starts_with("I3S"), "{}", rule.id);
-            assert!(!rule.help.is_empty() && rule.explain.contains("pass"), "{}", rule.id);
+            assert!(
+                rule.id.len() == 6 && rule.id.starts_with("I3S"),
+                "{}",
+                rule.id
+            );
+            assert!(
+                !rule.help.is_empty() && rule.explain.contains("pass"),
+                "{}",
+                rule.id
+            );
         }
         assert!(explain("i3s031").unwrap().contains("nested"));
         assert!(explain("I3S999").is_none());

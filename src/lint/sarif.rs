@@ -4,7 +4,8 @@
 use super::{Report, Severity, rules::RULES};
 use serde_json::{Value, json};
 
-pub const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+pub const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 fn level(severity: Severity) -> &'static str {
     match severity {
@@ -17,8 +18,14 @@ fn level(severity: Severity) -> &'static str {
 /// A relative, forward-slash URI for a path (GitHub wants repository-relative paths).
 fn uri(path: &std::path::Path) -> String {
     let cwd = std::env::current_dir().ok();
-    let relative = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).unwrap_or(path);
-    relative.to_string_lossy().replace('\\', "/").replace(' ', "%20")
+    let relative = cwd
+        .as_deref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
+    relative
+        .to_string_lossy()
+        .replace('\\', "/")
+        .replace(' ', "%20")
 }
 
 pub fn sarif(report: &Report) -> String {
@@ -77,8 +84,11 @@ pub fn sarif(report: &Report) -> String {
             result
         })
         .collect();
-    let notifications: Vec<Value> =
-        report.notices.iter().map(|n| json!({"level": "warning", "message": {"text": n}})).collect();
+    let notifications: Vec<Value> = report
+        .notices
+        .iter()
+        .map(|n| json!({"level": "warning", "message": {"text": n}}))
+        .collect();
     let doc = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -86,7 +96,6 @@ pub fn sarif(report: &Report) -> String {
             "tool": {"driver": {
                 "name": "i3s-bundle lint",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/",
                 "rules": rules,
             }},
             "invocations": [{

@@ -9,16 +9,23 @@ use regex::Regex;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-static REDIRECT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?:>>?|\btee(?:\s+-a)?)\s*"?(/[^\s"';|&)]+)"#).expect("redirect"));
+static REDIRECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:>>?|\btee(?:\s+-a)?)\s*"?(/[^\s"';|&)]+)"#).expect("redirect")
+});
 static RESTRICT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\bumask\s+0?0?77\b|\bchmod\s+(?:0?[0-7]00|[ugo]*-r|go-rwx|og-rwx)\b").expect("restrict")
+    Regex::new(r"\bumask\s+0?0?77\b|\bchmod\s+(?:0?[0-7]00|[ugo]*-r|go-rwx|og-rwx)\b")
+        .expect("restrict")
 });
 
 pub fn check(target: &Target, sink: &mut Sink) {
     let mut secrets: HashSet<&str> = HashSet::new();
     for plan in &target.bundle.build_plans {
-        secrets.extend(plan.custom_attributes.iter().filter(|a| a.attribute_type.is_secret()).map(|a| a.name.as_str()));
+        secrets.extend(
+            plan.custom_attributes
+                .iter()
+                .filter(|a| a.attribute_type.is_secret())
+                .map(|a| a.name.as_str()),
+        );
     }
     if secrets.is_empty() {
         return;
@@ -31,11 +38,19 @@ pub fn check(target: &Target, sink: &mut Sink) {
 fn check_script(view: &ScriptView, secrets: &HashSet<&str>, sink: &mut Sink) {
     let effects = Effects::of(&[view]);
     let name = &view.script.name;
-    let uses_secret = |text: &str| placeholder::scan(text).into_iter().find(|p| secrets.contains(p.name.as_str()));
+    let uses_secret = |text: &str| {
+        placeholder::scan(text)
+            .into_iter()
+            .find(|p| secrets.contains(p.name.as_str()))
+    };
     // A here-document holding the secret is itself a file with the secret in it.
     for file in &effects.files {
-        let Some(content) = &file.content else { continue };
-        let Some(secret) = uses_secret(content) else { continue };
+        let Some(content) = &file.content else {
+            continue;
+        };
+        let Some(secret) = uses_secret(content) else {
+            continue;
+        };
         let restricted = effects.mode(&file.path).is_some_and(|m| m & 0o077 == 0);
         let is_script = content.starts_with("#!");
         if !restricted && !is_script {

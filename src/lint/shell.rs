@@ -33,7 +33,9 @@ pub fn shell_of(body: &str) -> Option<&'static str> {
 }
 
 /// Every (plan script, here-document) whose body is a shell script.
-pub fn shell_bodies<'t>(target: &'t Target) -> Vec<(&'t ScriptView<'t>, &'t HereDoc, &'static str)> {
+pub fn shell_bodies<'t>(
+    target: &'t Target,
+) -> Vec<(&'t ScriptView<'t>, &'t HereDoc, &'static str)> {
     let mut found = Vec::new();
     for view in &target.scripts {
         for command in &view.parsed.commands {
@@ -47,9 +49,11 @@ pub fn shell_bodies<'t>(target: &'t Target) -> Vec<(&'t ScriptView<'t>, &'t Here
     found
 }
 
-static SED_START: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[\s;|&(`])sed\s").expect("sed pattern"));
+static SED_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[\s;|&(`])sed\s").expect("sed pattern"));
 static SHELL_HEREDOC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:^|[^<])<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)(['"]?)"#).expect("heredoc pattern")
+    Regex::new(r#"(?:^|[^<])<<(-?)\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)(['"]?)"#)
+        .expect("heredoc pattern")
 });
 
 pub fn check(target: &Target, sink: &mut Sink) {
@@ -70,11 +74,19 @@ fn sed_newlines(view: &ScriptView, doc: &HereDoc, sink: &mut Sink) {
                 '\n' | ';' | '|' | '&' => break,
                 '\'' | '"' => {
                     let open = start + offset + 1;
-                    let Some(close) = body[open..].find(c).map(|i| open + i) else { break };
+                    let Some(close) = body[open..].find(c).map(|i| open + i) else {
+                        break;
+                    };
                     let expression = &body[open..close];
-                    let is_substitution = expression.trim_start().strip_prefix('s').is_some_and(|rest| {
-                        rest.chars().next().is_some_and(|d| !d.is_alphanumeric() && !d.is_whitespace() && d != '\\')
-                    });
+                    let is_substitution =
+                        expression
+                            .trim_start()
+                            .strip_prefix('s')
+                            .is_some_and(|rest| {
+                                rest.chars().next().is_some_and(|d| {
+                                    !d.is_alphanumeric() && !d.is_whitespace() && d != '\\'
+                                })
+                            });
                     if expression.contains('\n') && is_substitution {
                         let line = doc.body_line
                             + body[..found.start()].matches('\n').count()
@@ -142,7 +154,11 @@ fn shell_heredocs(view: &ScriptView, doc: &HereDoc, sink: &mut Sink) {
 }
 
 /// A sample value of the attribute's type, so shellcheck sees realistic code.
-pub fn sample_value(attribute: Option<&CustomAttribute>, field: Option<&str>, default: Option<&str>) -> String {
+pub fn sample_value(
+    attribute: Option<&CustomAttribute>,
+    field: Option<&str>,
+    default: Option<&str>,
+) -> String {
     if let Some(field) = field {
         return match field {
             "ipaddress" => "192.0.2.10",
@@ -162,15 +178,24 @@ pub fn sample_value(attribute: Option<&CustomAttribute>, field: Option<&str>, de
     if let Some(default) = default {
         return default.to_string();
     }
-    let Some(attribute) = attribute else { return "sample".to_string() };
-    if let Some(first) = attribute.constraints.options().and_then(|o| o.into_iter().next()) {
+    let Some(attribute) = attribute else {
+        return "sample".to_string();
+    };
+    if let Some(first) = attribute
+        .constraints
+        .options()
+        .and_then(|o| o.into_iter().next())
+    {
         return first;
     }
     match attribute.attribute_type {
         AttributeType::Ipv4 => "192.0.2.10".into(),
         AttributeType::Fqdn => "node1.example.org".into(),
         AttributeType::Hostname => "node1".into(),
-        AttributeType::Number => attribute.constraints.number("minimum").map_or("1".into(), |n| n.to_string()),
+        AttributeType::Number => attribute
+            .constraints
+            .number("minimum")
+            .map_or("1".into(), |n| n.to_string()),
         AttributeType::Password => "Sample-Passw0rd".into(),
         _ => "sample".into(),
     }
@@ -179,7 +204,9 @@ pub fn sample_value(attribute: Option<&CustomAttribute>, field: Option<&str>, de
 /// The body with every placeholder replaced by a sample value.
 pub fn with_samples(body: &str, attributes: &HashMap<&str, &CustomAttribute>) -> String {
     let lookup = |key: &str| -> Option<String> {
-        let (name, field) = key.split_once('.').map_or((key, None), |(n, f)| (n, Some(f)));
+        let (name, field) = key
+            .split_once('.')
+            .map_or((key, None), |(n, f)| (n, Some(f)));
         Some(sample_value(attributes.get(name).copied(), field, None))
     };
     match placeholder::substitute(body, &lookup) {
@@ -205,13 +232,20 @@ pub fn shellcheck_version() -> Option<String> {
     static VERSION: LazyLock<Option<String>> = LazyLock::new(|| {
         let out = Command::new("shellcheck").arg("--version").output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines().find(|l| l.starts_with("version:")).map(|l| l.trim().to_string())
+        text.lines()
+            .find(|l| l.starts_with("version:"))
+            .map(|l| l.trim().to_string())
     });
     VERSION.clone()
 }
 
 /// I3S070: runs shellcheck on every shell body (cached per body when a cache dir is set).
-pub fn shellcheck(target: &Target, sink: &mut Sink, notices: &mut Vec<String>, cache_dir: Option<&Path>) {
+pub fn shellcheck(
+    target: &Target,
+    sink: &mut Sink,
+    notices: &mut Vec<String>,
+    cache_dir: Option<&Path>,
+) {
     let bodies = shell_bodies(target);
     if bodies.is_empty() {
         return;
@@ -238,7 +272,8 @@ pub fn shellcheck(target: &Target, sink: &mut Sink, notices: &mut Vec<String>, c
         })
         .collect();
 
-    let cache_path = |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
+    let cache_path =
+        |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
     let mut results: HashMap<String, Vec<Comment>> = HashMap::new();
     let mut missing: Vec<&(String, String)> = Vec::new();
     for item in &prepared {
@@ -262,13 +297,18 @@ pub fn shellcheck(target: &Target, sink: &mut Sink, notices: &mut Vec<String>, c
                 for (key, comments) in fresh {
                     if let Some(path) = cache_path(&key) {
                         let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-                        let _ = std::fs::write(&path, serde_json::to_vec(&comments).unwrap_or_default());
+                        let _ = std::fs::write(
+                            &path,
+                            serde_json::to_vec(&comments).unwrap_or_default(),
+                        );
                     }
                     results.insert(key, comments);
                 }
             }
             Err(why) => {
-                notices.push(format!("shellcheck could not run ({why}): uploaded shell scripts were NOT checked"));
+                notices.push(format!(
+                    "shellcheck could not run ({why}): uploaded shell scripts were NOT checked"
+                ));
                 return;
             }
         }
@@ -278,10 +318,17 @@ pub fn shellcheck(target: &Target, sink: &mut Sink, notices: &mut Vec<String>, c
         let body_lines: Vec<&str> = doc.body.split('\n').collect();
         for comment in results.get(key).into_iter().flatten() {
             let line = doc.body_line + comment.line.saturating_sub(1);
-            let original = body_lines.get(comment.line.saturating_sub(1)).copied().unwrap_or("");
+            let original = body_lines
+                .get(comment.line.saturating_sub(1))
+                .copied()
+                .unwrap_or("");
             // Placeholders shift columns; only keep the column where none precede it.
             let column = (!original.contains('@')).then_some(comment.column);
-            let width = if comment.end_column > comment.column { comment.end_column - comment.column } else { 1 };
+            let width = if comment.end_column > comment.column {
+                comment.end_column - comment.column
+            } else {
+                1
+            };
             let severity = match comment.level.as_str() {
                 "error" => Severity::Error,
                 "warning" => Severity::Warning,
@@ -295,7 +342,10 @@ pub fn shellcheck(target: &Target, sink: &mut Sink, notices: &mut Vec<String>, c
                 line,
                 column,
                 width,
-                format!("plan script {:?}: {}: SC{}: {}", view.script.name, doc.path, comment.code, comment.message),
+                format!(
+                    "plan script {:?}: {}: SC{}: {}",
+                    view.script.name, doc.path, comment.code, comment.message
+                ),
             );
             if let Some(last) = sink.findings.last_mut() {
                 last.severity = severity;
@@ -328,18 +378,33 @@ fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Commen
                         .map_err(|e| e.to_string())?;
                     // Exit 1 means "found something"; anything else without JSON is a failure.
                     serde_json::from_slice::<Vec<Comment>>(&out.stdout).map_err(|e| {
-                        format!("{e}: {}", String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or(""))
+                        format!(
+                            "{e}: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                                .lines()
+                                .next()
+                                .unwrap_or("")
+                        )
                     })
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("shellcheck thread panicked".into()))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("shellcheck thread panicked".into()))
+            })
+            .collect()
     });
-    let mut by_key: HashMap<String, Vec<Comment>> = files.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
+    let mut by_key: HashMap<String, Vec<Comment>> =
+        files.iter().map(|(k, _)| (k.clone(), Vec::new())).collect();
     for output in outputs {
         for comment in output? {
-            let key =
-                Path::new(&comment.file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let key = Path::new(&comment.file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             by_key.entry(key).or_default().push(comment);
         }
     }

@@ -18,7 +18,12 @@ pub fn is_project(root: &Path) -> bool {
 pub fn sources_key(root: &Path) -> String {
     let layout = Layout::new(root);
     let mut hasher = Sha256::new();
-    let dirs = [layout.bundles_dir(), layout.templates_dir(), layout.plan_scripts_dir(), root.join(Layout::PROFILES)];
+    let dirs = [
+        layout.bundles_dir(),
+        layout.templates_dir(),
+        layout.plan_scripts_dir(),
+        root.join(Layout::PROFILES),
+    ];
     let mut files: Vec<PathBuf> = dirs
         .iter()
         .flat_map(|d| walkdir::WalkDir::new(d).into_iter().filter_map(|e| e.ok()))
@@ -39,8 +44,14 @@ pub fn sources_key(root: &Path) -> String {
 
 /// Maps each rendered content line to a source line: the same text in the template (or a shared
 /// piece it loaded), searching forward from the previous match so repeated lines map in order.
-fn map_template_lines(content: &str, sources: &[(PathBuf, std::sync::Arc<str>)]) -> Vec<Option<(PathBuf, usize)>> {
-    let texts: Vec<Vec<&str>> = sources.iter().map(|(_, t)| t.split('\n').map(|l| l.trim_end()).collect()).collect();
+fn map_template_lines(
+    content: &str,
+    sources: &[(PathBuf, std::sync::Arc<str>)],
+) -> Vec<Option<(PathBuf, usize)>> {
+    let texts: Vec<Vec<&str>> = sources
+        .iter()
+        .map(|(_, t)| t.split('\n').map(|l| l.trim_end()).collect())
+        .collect();
     let mut previous: Option<(usize, usize)> = None;
     content
         .split('\n')
@@ -50,10 +61,18 @@ fn map_template_lines(content: &str, sources: &[(PathBuf, std::sync::Arc<str>)])
                 return None;
             }
             let after_previous = previous.and_then(|(file, at)| {
-                texts[file].iter().enumerate().skip(at + 1).find(|(_, l)| **l == line).map(|(i, _)| (file, i))
+                texts[file]
+                    .iter()
+                    .enumerate()
+                    .skip(at + 1)
+                    .find(|(_, l)| **l == line)
+                    .map(|(i, _)| (file, i))
             });
             let anywhere = || {
-                texts.iter().enumerate().find_map(|(f, lines)| lines.iter().position(|l| *l == line).map(|i| (f, i)))
+                texts
+                    .iter()
+                    .enumerate()
+                    .find_map(|(f, lines)| lines.iter().position(|l| *l == line).map(|i| (f, i)))
             };
             let found = after_previous.or_else(anywhere)?;
             previous = Some(found);
@@ -63,18 +82,31 @@ fn map_template_lines(content: &str, sources: &[(PathBuf, std::sync::Arc<str>)])
 }
 
 fn script_origin(root: &Path, origin: &ScriptOrigin, content: &str) -> Origin {
-    let join = |p: &Path| if root == Path::new(".") || p.is_absolute() { p.to_path_buf() } else { root.join(p) };
+    let join = |p: &Path| {
+        if root == Path::new(".") || p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        }
+    };
     match origin {
         ScriptOrigin::Plain { file, content_line } => Origin {
             file: join(file),
             entry: None,
             line: Some(*content_line),
-            lines: (0..content.split('\n').count()).map(|i| Some((join(file), content_line + i))).collect(),
+            lines: (0..content.split('\n').count())
+                .map(|i| Some((join(file), content_line + i)))
+                .collect(),
         },
         ScriptOrigin::Template { file, sources } => {
             let sources: Vec<(PathBuf, std::sync::Arc<str>)> =
                 sources.iter().map(|(p, t)| (join(p), t.clone())).collect();
-            Origin { file: join(file), entry: None, line: None, lines: map_template_lines(content, &sources) }
+            Origin {
+                file: join(file),
+                entry: None,
+                line: None,
+                lines: map_template_lines(content, &sources),
+            }
         }
     }
 }
@@ -92,12 +124,18 @@ pub fn lint_project(root: &Path, options: &LintOptions) -> crate::Result<Report>
             .iter()
             .map(|s| match compiled.scripts.iter().find(|i| i.id == s.id) {
                 Some(info) => script_origin(root, &info.origin, &s.content),
-                None => Origin { file: path.clone(), ..Default::default() },
+                None => Origin {
+                    file: path.clone(),
+                    ..Default::default()
+                },
             })
             .collect();
         let file = &compiled.file;
-        let line_of =
-            |location: crate::error::Location| Origin { file: path.clone(), line: location.line, ..Default::default() };
+        let line_of = |location: crate::error::Location| Origin {
+            file: path.clone(),
+            line: location.line,
+            ..Default::default()
+        };
         let plan_origins = file
             .build_plans
             .iter()
@@ -111,7 +149,13 @@ pub fn lint_project(root: &Path, options: &LintOptions) -> crate::Result<Report>
             .chain(std::iter::repeat_with(|| line_of(Default::default())))
             .take(bundle.deployment_plans.len())
             .collect();
-        let target = Target::new(path.clone(), bundle, script_origins, build_plan_origins, deployment_plan_origins);
+        let target = Target::new(
+            path.clone(),
+            bundle,
+            script_origins,
+            build_plan_origins,
+            deployment_plan_origins,
+        );
         report.merge(lint_target(&target, options));
     }
     Ok(report)
@@ -123,10 +167,12 @@ mod tests {
 
     #[test]
     fn template_lines_map_in_order() {
-        let template: std::sync::Arc<str> = "{#- front -#}\necho a\n{% if x %}\necho b\n{% endif %}\necho a\n".into();
+        let template: std::sync::Arc<str> =
+            "{#- front -#}\necho a\n{% if x %}\necho b\n{% endif %}\necho a\n".into();
         let sources = vec![(PathBuf::from("t.j2"), template)];
         let lines = map_template_lines("echo a\necho b\necho a\n{{ rendered }}", &sources);
-        let numbers: Vec<Option<usize>> = lines.iter().map(|l| l.as_ref().map(|(_, n)| *n)).collect();
+        let numbers: Vec<Option<usize>> =
+            lines.iter().map(|l| l.as_ref().map(|(_, n)| *n)).collect();
         assert_eq!(numbers, [Some(2), Some(4), Some(6), None]);
     }
 }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 /// Whether a plan script mounts a file system on `/`.
 pub fn mounts_root(view: &ScriptView) -> bool {
     view.parsed.commands.iter().any(|c| {
-        commands::lookup(&c.name).is_some_and(|s| s.effect == Effect::Mount) && c.args.last().is_some_and(|a| a == "/")
+        commands::lookup(&c.name).is_some_and(|s| s.effect == Effect::Mount)
+            && c.args.last().is_some_and(|a| a == "/")
     })
 }
 
@@ -16,7 +17,10 @@ pub fn mounts_root(view: &ScriptView) -> bool {
 pub fn unmounts_root(view: &ScriptView) -> bool {
     view.parsed.commands.iter().any(|c| {
         c.name == "umount-all"
-            || c.name == "umount" && c.args.first().is_some_and(|a| a == "/" || a.starts_with("/dev/"))
+            || c.name == "umount"
+                && c.args
+                    .first()
+                    .is_some_and(|a| a == "/" || a.starts_with("/dev/"))
     })
 }
 
@@ -55,25 +59,39 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 Some(_) => {}
             }
         }
-        let serials: Vec<&str> = plan.steps.iter().map(|s| s.serial_number.as_str()).collect();
+        let serials: Vec<&str> = plan
+            .steps
+            .iter()
+            .map(|s| s.serial_number.as_str())
+            .collect();
         let expected: Vec<String> = (1..=serials.len()).map(|n| n.to_string()).collect();
         if serials != expected {
             at_plan(
                 sink,
                 "I3S005",
-                format!("build plan {name:?}: step serial numbers are {serials:?}, expected {expected:?}"),
+                format!(
+                    "build plan {name:?}: step serial numbers are {serials:?}, expected {expected:?}"
+                ),
             );
         }
         if plan.is_capture() && !plan.custom_attributes.is_empty() {
-            let names: Vec<&str> = plan.custom_attributes.iter().map(|a| a.name.as_str()).collect();
+            let names: Vec<&str> = plan
+                .custom_attributes
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect();
             at_plan(
                 sink,
                 "I3S007",
-                format!("capture build plan {name:?} declares custom attributes {}", names.join(", ")),
+                format!(
+                    "capture build plan {name:?} declares custom attributes {}",
+                    names.join(", ")
+                ),
             );
         }
 
-        let deploy_or_capture = plan.is_capture() || plan.build_plan_type.eq_ignore_ascii_case("deploy");
+        let deploy_or_capture =
+            plan.is_capture() || plan.build_plan_type.eq_ignore_ascii_case("deploy");
         if !deploy_or_capture || steps.is_empty() {
             continue;
         }
@@ -83,7 +101,13 @@ pub fn check(target: &Target, sink: &mut Sink) {
             let also = steps
                 .iter()
                 .position(|s| s.is_some_and(mounts_root))
-                .map(|p| format!("; the mount is step {} ({:?})", p + 1, plan.steps[p].plan_script_name))
+                .map(|p| {
+                    format!(
+                        "; the mount is step {} ({:?})",
+                        p + 1,
+                        plan.steps[p].plan_script_name
+                    )
+                })
                 .unwrap_or_default();
             at_plan(
                 sink,
@@ -100,7 +124,13 @@ pub fn check(target: &Target, sink: &mut Sink) {
             let also = steps
                 .iter()
                 .position(|s| s.is_some_and(unmounts_root))
-                .map(|p| format!("; the umount is step {} ({:?})", p + 1, plan.steps[p].plan_script_name))
+                .map(|p| {
+                    format!(
+                        "; the umount is step {} ({:?})",
+                        p + 1,
+                        plan.steps[p].plan_script_name
+                    )
+                })
                 .unwrap_or_default();
             at_plan(
                 sink,
@@ -123,7 +153,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 ArtifactKind::PlanScript,
                 &view.script.name,
                 &view.origin,
-                format!("plan script {:?} is not a step of any build plan in this bundle", view.script.name),
+                format!(
+                    "plan script {:?} is not a step of any build plan in this bundle",
+                    view.script.name
+                ),
             );
         }
     }
@@ -139,7 +172,9 @@ fn image_touched_while_unmounted(plan: &str, steps: &[Option<&ScriptView>], sink
         let Some(view) = view else { continue };
         for command in &view.parsed.commands {
             let (name, _) = commands::unprefix(&command.name, &command.args);
-            let Some(spec) = commands::lookup(name) else { continue };
+            let Some(spec) = commands::lookup(name) else {
+                continue;
+            };
             match spec.effect {
                 Effect::Mount => mounted = true,
                 Effect::Unmount => {
@@ -161,7 +196,10 @@ fn image_touched_while_unmounted(plan: &str, steps: &[Option<&ScriptView>], sink
             Some(u) => format!("after the unmount in step {}", u + 1),
             None => "before any mount".to_string(),
         };
-        let steps_list: Vec<String> = offending_steps.iter().map(|s| (s + 1).to_string()).collect();
+        let steps_list: Vec<String> = offending_steps
+            .iter()
+            .map(|s| (s + 1).to_string())
+            .collect();
         sink.at_script_as(
             "I3S003",
             view,
@@ -188,17 +226,32 @@ fn duplicate_names(target: &Target, sink: &mut Sink) {
             let count = seen.entry(name).or_insert(0);
             *count += 1;
             if *count == 2 {
-                sink.at_artifact("I3S006", kind, name, &origin, format!("two {kind}s are named {name:?}"));
+                sink.at_artifact(
+                    "I3S006",
+                    kind,
+                    name,
+                    &origin,
+                    format!("two {kind}s are named {name:?}"),
+                );
             }
         }
     };
     report(
         ArtifactKind::PlanScript,
-        target.scripts.iter().map(|v| (v.script.name.as_str(), v.origin.clone())).collect(),
+        target
+            .scripts
+            .iter()
+            .map(|v| (v.script.name.as_str(), v.origin.clone()))
+            .collect(),
     );
     report(
         ArtifactKind::BuildPlan,
-        bundle.build_plans.iter().enumerate().map(|(i, p)| (p.name.as_str(), target.build_plan_origin(i))).collect(),
+        bundle
+            .build_plans
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), target.build_plan_origin(i)))
+            .collect(),
     );
     report(
         ArtifactKind::DeploymentPlan,
@@ -214,7 +267,15 @@ fn duplicate_names(target: &Target, sink: &mut Sink) {
         bundle
             .golden_images
             .iter()
-            .map(|g| (g.image.name.as_str(), super::Origin { file: target.path.clone(), ..Default::default() }))
+            .map(|g| {
+                (
+                    g.image.name.as_str(),
+                    super::Origin {
+                        file: target.path.clone(),
+                        ..Default::default()
+                    },
+                )
+            })
             .collect(),
     );
 }

@@ -9,7 +9,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
     for view in &target.scripts {
         let name = &view.script.name;
         for problem in &view.parsed.problems {
-            if matches!(problem.kind, ProblemKind::UnterminatedQuote | ProblemKind::QuoteNotSeparated) {
+            if matches!(
+                problem.kind,
+                ProblemKind::UnterminatedQuote | ProblemKind::QuoteNotSeparated
+            ) {
                 sink.at_script(
                     "I3S042",
                     view,
@@ -21,11 +24,22 @@ pub fn check(target: &Target, sink: &mut Sink) {
         }
         for command in &view.parsed.commands {
             let (inner, args) = commands::unprefix(&command.name, &command.args);
-            let column =
-                view.script.content.split('\n').nth(command.line - 1).and_then(|l| l.find(inner)).map(|c| c + 1);
+            let column = view
+                .script
+                .content
+                .split('\n')
+                .nth(command.line - 1)
+                .and_then(|l| l.find(inner))
+                .map(|c| c + 1);
             let Some(spec) = commands::lookup(inner) else {
-                let hint = commands::suggest(inner).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-                let ignored = if command.ignore_errors { "; the leading `-` only hides the failure" } else { "" };
+                let hint = commands::suggest(inner)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                let ignored = if command.ignore_errors {
+                    "; the leading `-` only hides the failure"
+                } else {
+                    ""
+                };
                 sink.at_script_as(
                     "I3S040",
                     view,
@@ -34,7 +48,9 @@ pub fn check(target: &Target, sink: &mut Sink) {
                     command.line,
                     column,
                     inner.chars().count(),
-                    format!("plan script {name:?}: `{inner}` is not a guestfish command{hint}{ignored}"),
+                    format!(
+                        "plan script {name:?}: `{inner}` is not a guestfish command{hint}{ignored}"
+                    ),
                 );
                 continue;
             };
@@ -47,7 +63,11 @@ pub fn check(target: &Target, sink: &mut Sink) {
                     command.line,
                     column,
                     inner.len(),
-                    format!("plan script {name:?}: `{inner}` takes {}, found {}", spec.arity(), args.len()),
+                    format!(
+                        "plan script {name:?}: `{inner}` takes {}, found {}",
+                        spec.arity(),
+                        args.len()
+                    ),
                 );
             }
             if spec.effect == Effect::Setup {

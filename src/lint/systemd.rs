@@ -5,10 +5,23 @@ use super::effects::{Effects, FileWrite, basename};
 use super::target::{ScriptView, Target};
 use std::collections::HashSet;
 
-const UNIT_DIRS: [&str; 4] =
-    ["/etc/systemd/system/", "/usr/lib/systemd/system/", "/lib/systemd/system/", "/run/systemd/system/"];
-const UNIT_SUFFIXES: [&str; 9] =
-    [".service", ".target", ".timer", ".socket", ".mount", ".path", ".automount", ".slice", ".scope"];
+const UNIT_DIRS: [&str; 4] = [
+    "/etc/systemd/system/",
+    "/usr/lib/systemd/system/",
+    "/lib/systemd/system/",
+    "/run/systemd/system/",
+];
+const UNIT_SUFFIXES: [&str; 9] = [
+    ".service",
+    ".target",
+    ".timer",
+    ".socket",
+    ".mount",
+    ".path",
+    ".automount",
+    ".slice",
+    ".scope",
+];
 
 /// Units every systemd system has, or that distribution packages installed at first boot bring.
 const KNOWN_UNITS: &[&str] = &[
@@ -72,7 +85,9 @@ const KNOWN_UNITS: &[&str] = &[
 ];
 
 fn is_unit_path(path: &str) -> bool {
-    UNIT_DIRS.iter().any(|d| path.strip_prefix(d).is_some_and(|rest| !rest.contains('/')))
+    UNIT_DIRS
+        .iter()
+        .any(|d| path.strip_prefix(d).is_some_and(|rest| !rest.contains('/')))
         && UNIT_SUFFIXES.iter().any(|s| path.ends_with(s))
 }
 
@@ -127,7 +142,12 @@ fn parse_unit<'v>(write: &FileWrite<'v>) -> Option<Unit<'v>> {
             });
         }
     }
-    Some(Unit { name: basename(&write.path).to_string(), write: write.clone(), sections, settings })
+    Some(Unit {
+        name: basename(&write.path).to_string(),
+        write: write.clone(),
+        sections,
+        settings,
+    })
 }
 
 pub fn check(target: &Target, sink: &mut Sink) {
@@ -149,12 +169,26 @@ pub fn check(target: &Target, sink: &mut Sink) {
     }
 }
 
-fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String>, sink: &mut Sink) {
+fn check_steps(
+    context: &str,
+    steps: &[&ScriptView],
+    everywhere: &HashSet<String>,
+    sink: &mut Sink,
+) {
     let effects = Effects::of(steps);
-    let units: Vec<Unit> = effects.files.iter().filter(|f| is_unit_path(&f.path)).filter_map(parse_unit).collect();
+    let units: Vec<Unit> = effects
+        .files
+        .iter()
+        .filter(|f| is_unit_path(&f.path))
+        .filter_map(parse_unit)
+        .collect();
     let written: HashSet<&str> = units.iter().map(|u| u.name.as_str()).collect();
     let in_plan = |view: &ScriptView| {
-        if view.script.name == context { String::new() } else { format!(" (in build plan {context:?})") }
+        if view.script.name == context {
+            String::new()
+        } else {
+            format!(" (in build plan {context:?})")
+        }
     };
 
     for unit in &units {
@@ -176,14 +210,24 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
                 view,
                 unit.write.at.line,
                 None,
-                format!("plan script {script:?}: unit {} has no [{section}] section", unit.name),
+                format!(
+                    "plan script {script:?}: unit {} has no [{section}] section",
+                    unit.name
+                ),
             );
         }
         for setting in &unit.settings {
             match (setting.section.as_str(), setting.key.as_str()) {
-                ("Service", "ExecStart" | "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecReload") => {
+                (
+                    "Service",
+                    "ExecStart" | "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecReload",
+                ) => {
                     let program = setting.value.trim_start_matches(['@', '-', ':', '+', '!']);
-                    let program = program.split_whitespace().next().unwrap_or("").trim_matches('"');
+                    let program = program
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('"');
                     if !program.starts_with('/') || program.contains('@') {
                         continue;
                     }
@@ -213,8 +257,8 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
                 }
                 (
                     "Unit" | "Install",
-                    key @ ("After" | "Before" | "Requires" | "Wants" | "BindsTo" | "PartOf" | "Requisite" | "WantedBy"
-                    | "RequiredBy" | "OnFailure" | "Also"),
+                    key @ ("After" | "Before" | "Requires" | "Wants" | "BindsTo" | "PartOf"
+                    | "Requisite" | "WantedBy" | "RequiredBy" | "OnFailure" | "Also"),
                 ) => {
                     let ordering_only = matches!(key, "After" | "Before");
                     for dependency in setting.value.split_whitespace() {
@@ -296,14 +340,18 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
             }
         }
         // A .timer, .socket or .path starts the .service of the same name (unless Unit= says otherwise).
-        if let Some(stem) = [".timer", ".socket", ".path"].iter().find_map(|s| unit.name.strip_suffix(s)) {
+        if let Some(stem) = [".timer", ".socket", ".path"]
+            .iter()
+            .find_map(|s| unit.name.strip_suffix(s))
+        {
             activated.push(format!("{stem}.service"));
         }
     }
     referenced.extend(activated.iter().map(String::as_str));
     for unit in &units {
-        let startable =
-            unit.name.ends_with(".service") || unit.name.ends_with(".timer") || unit.name.ends_with(".socket");
+        let startable = unit.name.ends_with(".service")
+            || unit.name.ends_with(".timer")
+            || unit.name.ends_with(".socket");
         if startable && !referenced.contains(unit.name.as_str()) {
             let view = unit.write.view;
             sink.at_script(
@@ -324,5 +372,15 @@ fn check_steps(context: &str, steps: &[&ScriptView], everywhere: &HashSet<String
 
 /// Paths a golden image does not provide by itself: the plan must write them.
 fn is_local_path(path: &str) -> bool {
-    ["/usr/local/", "/opt/", "/root/", "/home/", "/srv/", "/etc/", "/var/"].iter().any(|p| path.starts_with(p))
+    [
+        "/usr/local/",
+        "/opt/",
+        "/root/",
+        "/home/",
+        "/srv/",
+        "/etc/",
+        "/var/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
 }

@@ -23,23 +23,54 @@ pub struct Origin {
 
 impl Origin {
     pub fn zip_entry(zip: impl Into<PathBuf>, entry: impl Into<String>) -> Self {
-        Origin { file: zip.into(), entry: Some(entry.into()), line: None, lines: Vec::new() }
+        Origin {
+            file: zip.into(),
+            entry: Some(entry.into()),
+            line: None,
+            lines: Vec::new(),
+        }
     }
 
     /// The artifact as a whole.
     pub fn place(&self) -> Place {
-        Place { file: self.file.clone(), entry: self.entry.clone(), line: self.line, column: None }
+        Place {
+            file: self.file.clone(),
+            entry: self.entry.clone(),
+            line: self.line,
+            column: None,
+        }
     }
 
     /// The place of a content line (1-based) and that line's text.
-    pub fn locate(&self, line: usize, column: Option<usize>, content: &str) -> (Place, Option<String>) {
-        let text = content.split('\n').nth(line.saturating_sub(1)).map(|l| l.trim_end_matches('\r').to_string());
+    pub fn locate(
+        &self,
+        line: usize,
+        column: Option<usize>,
+        content: &str,
+    ) -> (Place, Option<String>) {
+        let text = content
+            .split('\n')
+            .nth(line.saturating_sub(1))
+            .map(|l| l.trim_end_matches('\r').to_string());
         let place = match self.lines.get(line.wrapping_sub(1)) {
-            Some(Some((file, source_line))) => {
-                Place { file: file.clone(), entry: None, line: Some(*source_line), column }
-            }
-            Some(None) => Place { file: self.file.clone(), entry: Some("rendered".into()), line: Some(line), column },
-            None => Place { file: self.file.clone(), entry: self.entry.clone(), line: Some(line), column },
+            Some(Some((file, source_line))) => Place {
+                file: file.clone(),
+                entry: None,
+                line: Some(*source_line),
+                column,
+            },
+            Some(None) => Place {
+                file: self.file.clone(),
+                entry: Some("rendered".into()),
+                line: Some(line),
+                column,
+            },
+            None => Place {
+                file: self.file.clone(),
+                entry: self.entry.clone(),
+                line: Some(line),
+                column,
+            },
         };
         (place, text)
     }
@@ -75,7 +106,8 @@ impl<'a> Target<'a> {
     /// A target for a bundle read from a zip: places are zip entries, lines are content lines.
     pub fn from_zip(loaded: &'a LoadedBundle) -> Self {
         let bundle = &loaded.bundle;
-        let entry = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
+        let entry =
+            |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
         let mut target = Target::new(
             loaded.path.clone(),
             bundle,
@@ -110,7 +142,11 @@ impl<'a> Target<'a> {
         let scripts = bundle
             .plan_scripts
             .iter()
-            .zip(script_origins.into_iter().chain(std::iter::repeat_with(Origin::default)))
+            .zip(
+                script_origins
+                    .into_iter()
+                    .chain(std::iter::repeat_with(Origin::default)),
+            )
             .map(|(script, origin)| ScriptView {
                 script,
                 parsed: guestfish::parse(&script.content),
@@ -118,31 +154,49 @@ impl<'a> Target<'a> {
                 origin,
             })
             .collect();
-        Target { path, bundle, scripts, build_plan_origins, deployment_plan_origins, loaded: None }
+        Target {
+            path,
+            bundle,
+            scripts,
+            build_plan_origins,
+            deployment_plan_origins,
+            loaded: None,
+        }
     }
 
     pub fn build_plan_origin(&self, index: usize) -> Origin {
         self.build_plan_origins
             .get(index)
             .cloned()
-            .unwrap_or_else(|| Origin { file: self.path.clone(), ..Default::default() })
+            .unwrap_or_else(|| Origin {
+                file: self.path.clone(),
+                ..Default::default()
+            })
     }
 
     pub fn deployment_plan_origin(&self, index: usize) -> Origin {
         self.deployment_plan_origins
             .get(index)
             .cloned()
-            .unwrap_or_else(|| Origin { file: self.path.clone(), ..Default::default() })
+            .unwrap_or_else(|| Origin {
+                file: self.path.clone(),
+                ..Default::default()
+            })
     }
 
     /// The parsed view of the plan script a step points at.
     pub fn script_by_id(&self, id: &str) -> Option<&ScriptView<'a>> {
-        self.scripts.iter().find(|v| v.script.id.eq_ignore_ascii_case(id))
+        self.scripts
+            .iter()
+            .find(|v| v.script.id.eq_ignore_ascii_case(id))
     }
 
     /// A build plan's steps as script views, in step order (`None` for dangling steps).
     pub fn steps(&self, plan: &BuildPlan) -> Vec<Option<&ScriptView<'a>>> {
-        plan.steps.iter().map(|s| s.plan_script_id().and_then(|id| self.script_by_id(id))).collect()
+        plan.steps
+            .iter()
+            .map(|s| s.plan_script_id().and_then(|id| self.script_by_id(id)))
+            .collect()
     }
 
     /// Plan scripts no build plan uses (linted on their own by cross-step rules).
@@ -150,11 +204,11 @@ impl<'a> Target<'a> {
         self.scripts
             .iter()
             .filter(|v| {
-                !self
-                    .bundle
-                    .build_plans
-                    .iter()
-                    .any(|p| p.steps.iter().any(|s| s.plan_script_id() == Some(&v.script.id)))
+                !self.bundle.build_plans.iter().any(|p| {
+                    p.steps
+                        .iter()
+                        .any(|s| s.plan_script_id() == Some(&v.script.id))
+                })
             })
             .collect()
     }
@@ -163,7 +217,8 @@ impl<'a> Target<'a> {
     /// into suppresses it (same line or the line before; `allow-file` for the whole script).
     pub fn inline_allows(&self, finding: &Finding) -> bool {
         let matches_rule = |ids: &Vec<String>| {
-            ids.iter().any(|id| *id == finding.rule || finding.code.as_deref() == Some(id.as_str()))
+            ids.iter()
+                .any(|id| *id == finding.rule || finding.code.as_deref() == Some(id.as_str()))
         };
         let Some((script, content_line)) = &finding.in_script else {
             // A finding about a plan script as a whole: only `allow-file` applies.
@@ -172,13 +227,21 @@ impl<'a> Target<'a> {
                     .scripts
                     .iter()
                     .filter(|v| v.script.name == finding.artifact)
-                    .any(|v| v.allows.iter().any(|(_, ids, whole)| *whole && matches_rule(ids)));
+                    .any(|v| {
+                        v.allows
+                            .iter()
+                            .any(|(_, ids, whole)| *whole && matches_rule(ids))
+                    });
         };
-        self.scripts.iter().filter(|view| view.script.name == *script).any(|view| {
-            view.allows.iter().any(|(line, ids, whole)| {
-                matches_rule(ids) && (*whole || *content_line == *line || *content_line == line + 1)
+        self.scripts
+            .iter()
+            .filter(|view| view.script.name == *script)
+            .any(|view| {
+                view.allows.iter().any(|(line, ids, whole)| {
+                    matches_rule(ids)
+                        && (*whole || *content_line == *line || *content_line == line + 1)
+                })
             })
-        })
     }
 }
 
@@ -186,7 +249,9 @@ impl<'a> Target<'a> {
 pub fn inline_allows(content: &str) -> Vec<(usize, Vec<String>, bool)> {
     let mut found = Vec::new();
     for (i, line) in content.split('\n').enumerate() {
-        let Some(at) = line.find("i3s-lint:") else { continue };
+        let Some(at) = line.find("i3s-lint:") else {
+            continue;
+        };
         if !line[..at].trim_end().ends_with('#') && !line[..at].contains('#') {
             continue;
         }
