@@ -440,6 +440,17 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_any_prefix() {
+        let script = "-upload -<<END /a\n\"x\" 'y\n upload - <<E\r\nEND \nEND\necho \"é\\\"\" 'ü'z\nupload -<<\n";
+        for (at, _) in script.char_indices() {
+            let parsed = parse(&script[..at]);
+            for problem in &parsed.problems {
+                assert!(problem.line >= 1 && problem.line <= script[..at].split('\n').count());
+            }
+        }
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
         for text in [
             "",
