@@ -431,6 +431,39 @@ fn built_zips_lint_like_their_sources() {
     );
 }
 
+#[test]
+fn one_bundle_source() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = lint_cmd(tmp.path())
+        .current_dir(&root)
+        .args([
+            "--no-shellcheck",
+            "--format",
+            "json",
+            "bundles-src/fedora27.toml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["inputs"],
+        serde_json::json!(["bundles-src/fedora27.toml"])
+    );
+    let broken = tmp.path().join("bundles-src");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("x.toml"), "[bundle]\nname = ").unwrap();
+    lint_cmd(tmp.path())
+        .arg(broken.join("x.toml"))
+        .assert()
+        .code(2);
+}
+
 /// Acceptance: the project's own bundles (bundles-src/, compiled in memory) lint clean at
 /// `--deny warning` — with shellcheck, which CI installs.
 #[test]

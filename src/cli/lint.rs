@@ -12,7 +12,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Project roots (their bundles-src/ is compiled in memory and linted with findings at template
-    /// lines), bundle zips, or directories holding zips. Default: `.` when it has bundles-src/,
+    /// lines), single bundle sources (bundles-src/NAME.toml), bundle zips, or directories of zips. Default: `.` when it has bundles-src/,
     /// else dist/.
     pub paths: Vec<PathBuf>,
     /// Output format.

@@ -345,8 +345,9 @@ pub fn lint_zip(path: &Path, options: &LintOptions) -> crate::Result<Report> {
     Ok(lint_target(&target, options))
 }
 
-/// Lints every input — a project root (its sources, compiled in memory), a bundle zip, or a
-/// directory searched for `*.zip` — using the cache when given.
+/// Lints every input — a project root (its sources, compiled in memory), one bundle source
+/// (`bundles-src/<name>.toml`), a bundle zip, or a directory searched for `*.zip` — using the
+/// cache when given.
 pub fn run(
     inputs: &[PathBuf],
     options: &LintOptions,
@@ -356,13 +357,16 @@ pub fn run(
     let mut report = Report::default();
     let key_base = cache::options_key(options);
     for input in inputs {
-        if input.is_dir() && sources::is_project(input) {
-            let key = cache::input_key(&key_base, input, sources::sources_key(input).as_bytes());
+        let source_root = sources::bundle_source_root(input).filter(|_| input.is_file());
+        if input.is_dir() && sources::is_project(input) || source_root.is_some() {
+            let root = source_root.clone().unwrap_or_else(|| input.clone());
+            let only = source_root.is_some().then_some(input.as_path());
+            let key = cache::input_key(&key_base, input, sources::sources_key(&root).as_bytes());
             if let Some(hit) = cache.and_then(|c| c.get(&key)) {
                 report.merge(hit);
                 continue;
             }
-            let mut one = sources::lint_project(input, options)?;
+            let mut one = sources::lint_project_bundles(&root, only, options)?;
             one.inputs = vec![input.clone()];
             if let Some(c) = cache {
                 c.put(&key, &one);

@@ -114,9 +114,43 @@ fn script_origin(root: &Path, origin: &ScriptOrigin, content: &str) -> Origin {
 /// Compiles and lints every bundle source of the project at `root`. A source that does not
 /// compile is an error (the build would fail the same way), not a finding.
 pub fn lint_project(root: &Path, options: &LintOptions) -> crate::Result<Report> {
+    lint_project_bundles(root, None, options)
+}
+
+/// The project root of a bundle source `<root>/bundles-src/<name>.toml`.
+pub fn bundle_source_root(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let is_source = path.extension().is_some_and(|e| e == "toml")
+        && dir.file_name().is_some_and(|n| n == Layout::BUNDLES);
+    is_source.then(|| {
+        dir.parent().map_or_else(
+            || PathBuf::from("."),
+            |p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            },
+        )
+    })
+}
+
+/// Like [`lint_project`], but only the bundle source `only` when given.
+pub fn lint_project_bundles(
+    root: &Path,
+    only: Option<&Path>,
+    options: &LintOptions,
+) -> crate::Result<Report> {
     let project = Project::load(root)?;
     let mut report = Report::default();
-    for path in project.layout.bundle_files()? {
+    let wanted = |path: &Path| only.is_none_or(|o| o.file_name() == path.file_name());
+    for path in project
+        .layout
+        .bundle_files()?
+        .into_iter()
+        .filter(|p| wanted(p))
+    {
         let compiled = compile_bundle(&project, &path)?;
         let bundle = &compiled.bundle;
         let script_origins = bundle
