@@ -489,3 +489,29 @@ fn project_bundles_lint_clean_at_deny_warning() {
         "{text}"
     );
 }
+
+/// Inputs the cache answers and inputs linted afresh (with one shared shellcheck run) come out
+/// in the order given, exactly as without a cache.
+#[test]
+fn report_does_not_depend_on_what_was_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    lint_cmd(&cache)
+        .arg(fixture(FEDORA_2018_06))
+        .output()
+        .unwrap();
+    let both = |cmd: &mut Command| {
+        cmd.arg(fixture(CENTOS_2018_06))
+            .arg(fixture(FEDORA_2018_06))
+            .args(["--format", "json"])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let mixed = both(&mut lint_cmd(&cache));
+    let uncached = both(lint_cmd(&cache).arg("--no-cache"));
+    assert_eq!(
+        String::from_utf8(mixed).unwrap(),
+        String::from_utf8(uncached).unwrap()
+    );
+}

@@ -345,33 +345,41 @@ pub fn lint_zip(path: &Path, options: &LintOptions) -> crate::Result<Report> {
     Ok(lint_target(&target, options))
 }
 
+/// One thing to lint, as resolved from the command line.
+enum Unit {
+    /// A project (or one bundle source of it) compiled in memory.
+    Sources {
+        input: PathBuf,
+        root: PathBuf,
+        only: Option<PathBuf>,
+    },
+    Zip(PathBuf),
+}
+
 /// Lints every input — a project root (its sources, compiled in memory), one bundle source
 /// (`bundles-src/<name>.toml`), a bundle zip, or a directory searched for `*.zip` — using the
-/// cache when given.
+/// cache when given. Inputs the cache does not answer are loaded first and shellcheck runs once
+/// over all of them; the report lists inputs in the order given.
 pub fn run(
     inputs: &[PathBuf],
     options: &LintOptions,
     cache: Option<&cache::Cache>,
 ) -> crate::Result<Report> {
-    let mut zips = Vec::new();
-    let mut report = Report::default();
-    let key_base = cache::options_key(options);
+    let mut units = Vec::new();
     for input in inputs {
         let source_root = sources::bundle_source_root(input).filter(|_| input.is_file());
-        if input.is_dir() && sources::is_project(input) || source_root.is_some() {
-            let root = source_root.clone().unwrap_or_else(|| input.clone());
-            let only = source_root.is_some().then_some(input.as_path());
-            let key = cache::input_key(&key_base, input, sources::sources_key(&root).as_bytes());
-            if let Some(hit) = cache.and_then(|c| c.get(&key)) {
-                report.merge(hit);
-                continue;
-            }
-            let mut one = sources::lint_project_bundles(&root, only, options)?;
-            one.inputs = vec![input.clone()];
-            if let Some(c) = cache {
-                c.put(&key, &one);
-            }
-            report.merge(one);
+        if let Some(root) = source_root {
+            units.push(Unit::Sources {
+                input: input.clone(),
+                root,
+                only: Some(input.clone()),
+            });
+        } else if input.is_dir() && sources::is_project(input) {
+            units.push(Unit::Sources {
+                input: input.clone(),
+                root: input.clone(),
+                only: None,
+            });
         } else if input.is_dir() {
             let mut found: Vec<PathBuf> = walkdir::WalkDir::new(input)
                 .into_iter()
@@ -388,9 +396,9 @@ pub fn run(
                     input.display()
                 )));
             }
-            zips.extend(found);
+            units.extend(found.into_iter().map(Unit::Zip));
         } else if input.exists() {
-            zips.push(input.clone());
+            units.push(Unit::Zip(input.clone()));
         } else {
             return Err(crate::Error::Usage(format!(
                 "{}: no such file or directory",
@@ -398,18 +406,90 @@ pub fn run(
             )));
         }
     }
-    for zip in zips {
-        let bytes = std::fs::read(&zip).map_err(|e| crate::Error::io(&zip, e))?;
-        let key = cache::input_key(&key_base, &zip, &bytes);
-        if let Some(hit) = cache.and_then(|c| c.get(&key)) {
-            report.merge(hit);
-            continue;
+
+    // 1. Cache look-ups; load what the cache does not answer.
+    let key_base = cache::options_key(options);
+    let mut reports: Vec<Option<Report>> = Vec::new();
+    let mut keys = Vec::new();
+    let mut loaded_zips = Vec::new();
+    let mut compiled = Vec::new();
+    for (index, unit) in units.iter().enumerate() {
+        let key = match unit {
+            Unit::Sources { input, root, .. } => {
+                cache::input_key(&key_base, input, sources::sources_key(root).as_bytes())
+            }
+            Unit::Zip(zip) => {
+                let bytes = std::fs::read(zip).map_err(|e| crate::Error::io(zip, e))?;
+                cache::input_key(&key_base, zip, &bytes)
+            }
+        };
+        let hit = cache.and_then(|c| c.get(&key));
+        if hit.is_none() {
+            match unit {
+                Unit::Sources { root, only, .. } => {
+                    compiled.push((index, sources::compile_project(root, only.as_deref())?));
+                }
+                Unit::Zip(zip) => {
+                    let read_options = crate::bundle::ReadOptions {
+                        hash_payloads: true,
+                        ..Default::default()
+                    };
+                    loaded_zips.push((index, crate::bundle::read_bundle(zip, &read_options)?));
+                }
+            }
         }
-        let one = lint_zip(&zip, options)?;
-        if let Some(c) = cache {
-            c.put(&key, &one);
+        reports.push(hit);
+        keys.push(key);
+    }
+
+    // 2. One shellcheck run over everything not cached, then the rules per bundle.
+    let mut targets: Vec<(usize, Target)> = loaded_zips
+        .iter()
+        .map(|(i, l)| (*i, Target::from_zip(l)))
+        .collect();
+    for (index, bundles) in &compiled {
+        targets.extend(bundles.iter().map(|b| (*index, b.target())));
+    }
+    if options.shellcheck {
+        shell::prime(
+            &targets.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+            options.cache_dir.as_deref(),
+        );
+    }
+    let mut fresh: Vec<Option<Report>> = vec![None; units.len()];
+    for (index, target) in &targets {
+        fresh[*index]
+            .get_or_insert_with(Report::default)
+            .merge(lint_target(target, options));
+    }
+    for (index, unit) in units.iter().enumerate() {
+        if let (Unit::Sources { input, .. }, Some(report)) = (unit, fresh[index].as_mut()) {
+            report.inputs = vec![input.clone()];
         }
+    }
+
+    let mut report = Report::default();
+    for (index, (cached, key)) in reports.into_iter().zip(keys).enumerate() {
+        let one = match cached {
+            Some(hit) => hit,
+            None => {
+                let one = fresh[index].take().unwrap_or_else(|| Report {
+                    inputs: vec![unit_input(&units[index])],
+                    ..Default::default()
+                });
+                if let Some(c) = cache {
+                    c.put(&key, &one);
+                }
+                one
+            }
+        };
         report.merge(one);
     }
     Ok(report)
+}
+
+fn unit_input(unit: &Unit) -> PathBuf {
+    match unit {
+        Unit::Sources { input, .. } | Unit::Zip(input) => input.clone(),
+    }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 /// The shell a here-document body is written for, from its shebang (`#!/bin/bash`, `#! /bin/sh`,
 /// `#!/usr/bin/env bash`).
@@ -239,7 +239,86 @@ pub fn shellcheck_version() -> Option<String> {
     VERSION.clone()
 }
 
-/// I3S070: runs shellcheck on every shell body (cached per body when a cache dir is set).
+/// The shell bodies of a target with placeholders replaced, each with its cache key
+/// (shellcheck version + text): `(key, text)` in `shell_bodies` order.
+fn prepared(target: &Target, version: &str) -> Vec<(String, String)> {
+    let mut attributes: HashMap<&str, &CustomAttribute> = HashMap::new();
+    for plan in &target.bundle.build_plans {
+        for a in &plan.custom_attributes {
+            attributes.entry(a.name.as_str()).or_insert(a);
+        }
+    }
+    shell_bodies(target)
+        .iter()
+        .map(|(_, doc, _)| {
+            let text = format!("{}\n", with_samples(&doc.body, &attributes));
+            let key = hex::encode(Sha256::digest(format!("{version}\0{text}").as_bytes()));
+            (key, text)
+        })
+        .collect()
+}
+
+/// shellcheck results of this process, by body key (filled by [`prime`] and [`shellcheck`]).
+static MEMO: LazyLock<Mutex<HashMap<String, Vec<Comment>>>> = LazyLock::new(Default::default);
+
+/// Results for the given bodies: from this process's memo, the per-body disk cache, or one
+/// shellcheck run (two processes) over all the others.
+fn fetch(
+    items: &[(String, String)],
+    cache_dir: Option<&Path>,
+) -> Result<HashMap<String, Vec<Comment>>, String> {
+    let cache_path =
+        |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
+    let mut results: HashMap<String, Vec<Comment>> = HashMap::new();
+    let mut missing: Vec<&(String, String)> = Vec::new();
+    {
+        let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+        for item in items {
+            if results.contains_key(&item.0) || missing.iter().any(|m| m.0 == item.0) {
+                continue;
+            }
+            let cached = memo.get(&item.0).cloned().or_else(|| {
+                cache_path(&item.0)
+                    .and_then(|p| std::fs::read(p).ok())
+                    .and_then(|b| serde_json::from_slice::<Vec<Comment>>(&b).ok())
+            });
+            match cached {
+                Some(comments) => {
+                    results.insert(item.0.clone(), comments);
+                }
+                None => missing.push(item),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let fresh = run_shellcheck(&missing)?;
+        let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+        for (key, comments) in fresh {
+            if let Some(path) = cache_path(&key) {
+                let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
+                let _ = std::fs::write(&path, serde_json::to_vec(&comments).unwrap_or_default());
+            }
+            memo.insert(key.clone(), comments.clone());
+            results.insert(key, comments);
+        }
+    }
+    Ok(results)
+}
+
+/// Runs shellcheck once over the shell bodies of all targets that are not cached yet, so linting
+/// several bundles costs one shellcheck run instead of one per bundle. Errors are left for
+/// [`shellcheck`] to report.
+pub fn prime(targets: &[&Target], cache_dir: Option<&Path>) {
+    let Some(version) = shellcheck_version() else {
+        return;
+    };
+    let items: Vec<(String, String)> = targets.iter().flat_map(|t| prepared(t, &version)).collect();
+    if !items.is_empty() {
+        let _ = fetch(&items, cache_dir);
+    }
+}
+
+/// I3S070: shellcheck findings on every shell body, mapped to plan-script lines.
 pub fn shellcheck(
     target: &Target,
     sink: &mut Sink,
@@ -257,62 +336,16 @@ pub fn shellcheck(
         ));
         return;
     };
-    let mut attributes: HashMap<&str, &CustomAttribute> = HashMap::new();
-    for plan in &target.bundle.build_plans {
-        for a in &plan.custom_attributes {
-            attributes.entry(a.name.as_str()).or_insert(a);
+    let prepared = prepared(target, &version);
+    let results = match fetch(&prepared, cache_dir) {
+        Ok(results) => results,
+        Err(why) => {
+            notices.push(format!(
+                "shellcheck could not run ({why}): uploaded shell scripts were NOT checked"
+            ));
+            return;
         }
-    }
-    let prepared: Vec<(String, String)> = bodies
-        .iter()
-        .map(|(_, doc, _)| {
-            let text = format!("{}\n", with_samples(&doc.body, &attributes));
-            let key = hex::encode(Sha256::digest(format!("{version}\0{text}").as_bytes()));
-            (key, text)
-        })
-        .collect();
-
-    let cache_path =
-        |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
-    let mut results: HashMap<String, Vec<Comment>> = HashMap::new();
-    let mut missing: Vec<&(String, String)> = Vec::new();
-    for item in &prepared {
-        if results.contains_key(&item.0) {
-            continue;
-        }
-        let cached = cache_path(&item.0)
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<Vec<Comment>>(&b).ok());
-        match cached {
-            Some(comments) => {
-                results.insert(item.0.clone(), comments);
-            }
-            None if !missing.iter().any(|m| m.0 == item.0) => missing.push(item),
-            None => {}
-        }
-    }
-    if !missing.is_empty() {
-        match run_shellcheck(&missing) {
-            Ok(fresh) => {
-                for (key, comments) in fresh {
-                    if let Some(path) = cache_path(&key) {
-                        let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-                        let _ = std::fs::write(
-                            &path,
-                            serde_json::to_vec(&comments).unwrap_or_default(),
-                        );
-                    }
-                    results.insert(key, comments);
-                }
-            }
-            Err(why) => {
-                notices.push(format!(
-                    "shellcheck could not run ({why}): uploaded shell scripts were NOT checked"
-                ));
-                return;
-            }
-        }
-    }
+    };
 
     for ((view, doc, _), (key, _)) in bodies.iter().zip(&prepared) {
         let body_lines: Vec<&str> = doc.body.split('\n').collect();

@@ -3,7 +3,7 @@
 //! mapped back to the template, plan-script file or bundle TOML line they came from.
 use super::target::{Origin, Target};
 use super::{LintOptions, Report, lint_target};
-use crate::build::{Project, compile_bundle};
+use crate::build::{CompiledBundle, Project, compile_bundle};
 use crate::render::ScriptOrigin;
 use crate::source::Layout;
 use sha2::{Digest, Sha256};
@@ -136,15 +136,33 @@ pub fn bundle_source_root(path: &Path) -> Option<PathBuf> {
     })
 }
 
-/// Like [`lint_project`], but only the bundle source `only` when given.
-pub fn lint_project_bundles(
-    root: &Path,
-    only: Option<&Path>,
-    options: &LintOptions,
-) -> crate::Result<Report> {
+/// A bundle source compiled in memory, with where each of its artifacts came from.
+pub struct CompiledSource {
+    pub path: PathBuf,
+    pub compiled: CompiledBundle,
+    script_origins: Vec<Origin>,
+    build_plan_origins: Vec<Origin>,
+    deployment_plan_origins: Vec<Origin>,
+}
+
+impl CompiledSource {
+    /// The lint target of this bundle.
+    pub fn target(&self) -> Target<'_> {
+        Target::new(
+            self.path.clone(),
+            &self.compiled.bundle,
+            self.script_origins.clone(),
+            self.build_plan_origins.clone(),
+            self.deployment_plan_origins.clone(),
+        )
+    }
+}
+
+/// Compiles the project's bundle sources (only `only` when given) in memory.
+pub fn compile_project(root: &Path, only: Option<&Path>) -> crate::Result<Vec<CompiledSource>> {
     let project = Project::load(root)?;
-    let mut report = Report::default();
     let wanted = |path: &Path| only.is_none_or(|o| o.file_name() == path.file_name());
+    let mut compiled_sources = Vec::new();
     for path in project
         .layout
         .bundle_files()?
@@ -183,14 +201,34 @@ pub fn lint_project_bundles(
             .chain(std::iter::repeat_with(|| line_of(Default::default())))
             .take(bundle.deployment_plans.len())
             .collect();
-        let target = Target::new(
-            path.clone(),
-            bundle,
+        compiled_sources.push(CompiledSource {
+            path: path.clone(),
             script_origins,
             build_plan_origins,
             deployment_plan_origins,
+            compiled,
+        });
+    }
+    Ok(compiled_sources)
+}
+
+/// Like [`lint_project`], but only the bundle source `only` when given.
+pub fn lint_project_bundles(
+    root: &Path,
+    only: Option<&Path>,
+    options: &LintOptions,
+) -> crate::Result<Report> {
+    let sources = compile_project(root, only)?;
+    let targets: Vec<Target> = sources.iter().map(CompiledSource::target).collect();
+    if options.shellcheck {
+        super::shell::prime(
+            &targets.iter().collect::<Vec<_>>(),
+            options.cache_dir.as_deref(),
         );
-        report.merge(lint_target(&target, options));
+    }
+    let mut report = Report::default();
+    for target in &targets {
+        report.merge(lint_target(target, options));
     }
     Ok(report)
 }
