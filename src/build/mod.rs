@@ -1,1 +1,385 @@
-//! (to be written)
+//! `build`: source → bundle model → `dist/`, make-style.
+//!
+//! - [`model`]: one `bundles-src/*.toml` → a [`crate::bundle::Bundle`] (render, derive, ids).
+//! - [`ids`]: stable UUIDv5 identity. [`naming`]: version, names, Time Stamp.
+//! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
+//! - [`archive`]: the deterministic release tar.gz.
+//!
+//! A build renders and validates every bundle that needs it before writing any: an error leaves
+//! every earlier output (and the cache) as it was. Each zip is written atomically by the core writer.
+pub mod archive;
+pub mod cache;
+pub mod ids;
+pub mod model;
+pub mod naming;
+
+pub use model::{CompiledBundle, GoldenImageAttachment, Project, compile_bundle};
+
+use crate::error::{Error, Result};
+use crate::source::{BundleFile, Layout, ProjectFile};
+use cache::{ArchiveRecord, Cache, Freshness, Record};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The project root (holds `bundles-src/`, `templates/`, `attributes.toml`, …).
+    pub root: PathBuf,
+    /// Output directory; `<root>/dist` by default.
+    pub out: Option<PathBuf>,
+    /// Only these bundles (file stem of `bundles-src/<stem>.toml` or `[bundle] name`).
+    pub bundles: Vec<String>,
+    /// Rebuild even when up to date.
+    pub force: bool,
+    /// Also write `<out>/<project>-<version>.tar.gz`.
+    pub archive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Built,
+    UpToDate,
+}
+
+/// One bundle in the build report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    pub bundle: String,
+    pub version: String,
+    /// The bundle source, relative to the project root.
+    pub source: PathBuf,
+    /// The zip written (relative to the project root when inside it).
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub status: Status,
+    /// Why it was rebuilt (absent when up to date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub time_stamp: String,
+    /// Golden images `publish` attaches to the deployment plans by name.
+    pub golden_images: Vec<GoldenImageAttachment>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveReport {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub tool: String,
+    pub bundles: Vec<BundleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveReport>,
+    pub warnings: Vec<String>,
+}
+
+impl BuildReport {
+    pub fn up_to_date(&self) -> bool {
+        self.bundles.iter().all(|b| b.status == Status::UpToDate) && self.archive.as_ref().is_none_or(|a| a.status == Status::UpToDate)
+    }
+}
+
+/// The output directory of a build.
+pub fn out_dir(options: &BuildOptions) -> PathBuf {
+    options.out.clone().unwrap_or_else(|| options.root.join("dist"))
+}
+
+/// Selects bundle sources by file stem or `[bundle] name`; all when `wanted` is empty.
+pub fn select_bundles(layout: &Layout, wanted: &[String]) -> Result<Vec<PathBuf>> {
+    let all = layout.bundle_files()?;
+    if wanted.is_empty() {
+        if all.is_empty() {
+            return Err(Error::Usage(format!("no bundles: {} holds no *.toml", layout.bundles_dir().display())));
+        }
+        return Ok(all);
+    }
+    let mut selected = BTreeSet::new();
+    for want in wanted {
+        let by_stem = all.iter().find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == *want));
+        let found = match by_stem {
+            Some(p) => Some(p.clone()),
+            None => all.iter().find(|p| BundleFile::load(p).is_ok_and(|f| f.bundle.name.get_ref() == want)).cloned(),
+        };
+        match found {
+            Some(p) => {
+                selected.insert(p);
+            }
+            None => {
+                let names: Vec<String> = all.iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
+                return Err(Error::Usage(format!("no bundle {want:?} in {} (have: {})", layout.bundles_dir().display(), names.join(", "))));
+            }
+        }
+    }
+    Ok(selected.into_iter().collect())
+}
+
+fn display_path(layout: &Layout, path: &Path) -> PathBuf {
+    layout.relative(path)
+}
+
+/// Builds the bundles of a project. See the module docs.
+pub fn build(options: &BuildOptions) -> Result<BuildReport> {
+    let layout = Layout::new(&options.root);
+    let out = out_dir(options);
+    if options.archive && !options.bundles.is_empty() {
+        return Err(Error::Usage("--archive packs every bundle; drop --bundle".into()));
+    }
+    let sources = select_bundles(&layout, &options.bundles)?;
+    let time = naming::TimeEnvironment::from_env(&options.root);
+    let mut cache = Cache::load(&out);
+    let mut cache_dirty = false;
+
+    // 1. Which bundles are stale.
+    let mut stale: Vec<(PathBuf, String, String)> = Vec::new(); // (source, key, reason)
+    for source in &sources {
+        let key = layout.relative(source).to_string_lossy().into_owned();
+        if options.force {
+            stale.push((source.clone(), key, "--force".into()));
+            continue;
+        }
+        match cache.freshness(&key, &options.root, &out, &time) {
+            Freshness::UpToDate { restat } => cache_dirty |= restat,
+            Freshness::Stale(reason) => stale.push((source.clone(), key, reason)),
+        }
+    }
+
+    // 2. Compile every stale bundle before writing anything.
+    let mut warnings = Vec::new();
+    let mut compiled: Vec<(CompiledBundle, String, String)> = Vec::new();
+    if !stale.is_empty() {
+        let mut project = Project::load(&options.root)?;
+        project.time = time;
+        let results: Vec<Result<CompiledBundle>> = stale.par_iter().map(|(source, _, _)| compile_bundle(&project, source)).collect();
+        let mut errors = Vec::new();
+        for (result, (_, key, reason)) in results.into_iter().zip(&stale) {
+            match result {
+                Ok(c) => compiled.push((c, key.clone(), reason.clone())),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Other(errors.join("\n")));
+        }
+        let mut zips = BTreeSet::new();
+        for (c, key, _) in &compiled {
+            if !zips.insert(c.zip_name.clone()) {
+                return Err(Error::Other(format!("{key}: another bundle also writes {}", c.zip_name)));
+            }
+        }
+        for (c, _, _) in &compiled {
+            warnings.extend(c.warnings.iter().cloned());
+        }
+        // Registry entries no bundle uses (only meaningful when every bundle is known).
+        if options.bundles.is_empty() {
+            let mut used: BTreeSet<String> = compiled.iter().flat_map(|(c, _, _)| c.used_attributes.iter().cloned()).collect();
+            let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
+            for (key, record) in &cache.bundles {
+                if !rebuilt.contains(key.as_str()) {
+                    used.extend(record.used_attributes.iter().cloned());
+                }
+            }
+            for entry in project.registry.entries.values() {
+                if !used.contains(&entry.name) {
+                    warnings.push(format!("{}:{}: attribute {} is used by no bundle", layout.relative(&project.registry.path).display(), entry.line, entry.name));
+                }
+            }
+        }
+    }
+
+    // 3. Write (each zip atomically), depfiles, then the cache.
+    let written: Vec<Result<Record>> = compiled
+        .par_iter()
+        .map(|(c, _, _)| -> Result<Record> {
+            let path = out.join(&c.zip_name);
+            let report = crate::bundle::write_bundle(&c.bundle, &path)?;
+            let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+            let target = display_path(&layout, &path);
+            cache::write_atomic(&out.join(format!("{}.d", c.zip_name)), cache::depfile_text(&target, &c.inputs).as_bytes())?;
+            Ok(Record {
+                bundle: c.file.bundle.name.get_ref().clone(),
+                version: c.file.bundle.version.clone(),
+                zip_name: c.zip_name.clone(),
+                time_stamp: c.bundle.manifest.time_stamp.clone(),
+                time_source: c.time_source.clone(),
+                sha256: report.sha256,
+                size: report.size,
+                mtime_ns: cache::mtime_ns(&meta),
+                inputs: c.inputs.clone(),
+                used_attributes: c.used_attributes.iter().cloned().collect(),
+                attachments: c.attachments.clone(),
+            })
+        })
+        .collect();
+    let mut reasons = std::collections::BTreeMap::new();
+    for ((_, key, reason), record) in compiled.iter().zip(written) {
+        let record = record?;
+        reasons.insert(key.clone(), reason.clone());
+        cache.bundles.insert(key.clone(), record);
+        cache_dirty = true;
+    }
+
+    let mut bundles = Vec::new();
+    for source in &sources {
+        let key = layout.relative(source).to_string_lossy().into_owned();
+        let record = cache.bundles.get(&key).ok_or_else(|| Error::other(format!("{key}: no build record")))?;
+        bundles.push(BundleReport {
+            bundle: record.bundle.clone(),
+            version: record.version.clone(),
+            source: PathBuf::from(&key),
+            path: display_path(&layout, &out.join(&record.zip_name)),
+            sha256: record.sha256.clone(),
+            size: record.size,
+            status: if reasons.contains_key(&key) { Status::Built } else { Status::UpToDate },
+            reason: reasons.get(&key).cloned(),
+            time_stamp: record.time_stamp.clone(),
+            golden_images: record.attachments.clone(),
+        });
+    }
+
+    let archive = if options.archive { Some(build_archive(&layout, &out, &bundles, &mut cache, &mut cache_dirty, options.force)?) } else { None };
+    if cache_dirty {
+        cache.save(&out)?;
+    }
+    Ok(BuildReport { tool: cache::tool_version(), bundles, archive, warnings })
+}
+
+fn build_archive(layout: &Layout, out: &Path, bundles: &[BundleReport], cache: &mut Cache, dirty: &mut bool, force: bool) -> Result<ArchiveReport> {
+    let project = ProjectFile::load(layout)?.map(|(p, _)| p).unwrap_or_default();
+    let name = project.name.unwrap_or_else(|| "bundles".to_string());
+    let version = match project.version {
+        Some(v) => v,
+        None => bundles.iter().map(|b| b.version.clone()).max().unwrap_or_default(),
+    };
+    let file_name = if version.is_empty() { format!("{name}.tar.gz") } else { format!("{name}-{version}.tar.gz") };
+    let report = archive::ReleaseReport {
+        project: name,
+        version,
+        tool: format!("i3s-bundle {}", env!("CARGO_PKG_VERSION")),
+        bundles: bundles
+            .iter()
+            .map(|b| archive::ReleaseBundle {
+                bundle: b.bundle.clone(),
+                version: b.version.clone(),
+                file: b.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                sha256: b.sha256.clone(),
+                size: b.size,
+                time_stamp: b.time_stamp.clone(),
+                golden_images: b.golden_images.clone(),
+            })
+            .collect(),
+    };
+    let digest = archive::inputs_digest(&report, &file_name);
+    let path = out.join(&file_name);
+    if !force
+        && let Some(record) = &cache.archive
+        && record.file_name == file_name
+        && record.inputs_digest == digest
+        && std::fs::metadata(&path).is_ok_and(|m| m.len() == record.size && cache::mtime_ns(&m) == record.mtime_ns)
+    {
+        return Ok(ArchiveReport { path: display_path(layout, &path), sha256: record.sha256.clone(), size: record.size, status: Status::UpToDate });
+    }
+    let (path, sha256, size) = archive::write_archive(&report, out, &file_name)?;
+    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    cache.archive = Some(ArchiveRecord { file_name, inputs_digest: digest, sha256: sha256.clone(), size, mtime_ns: cache::mtime_ns(&meta) });
+    *dirty = true;
+    Ok(ArchiveReport { path: display_path(layout, &path), sha256, size, status: Status::Built })
+}
+
+/// A rendered plan script for `render`: the artifact and the bundle it belongs to.
+pub struct RenderedScript {
+    pub bundle: CompiledBundle,
+    pub index: usize,
+}
+
+impl RenderedScript {
+    pub fn script(&self) -> &crate::bundle::PlanScript {
+        &self.bundle.bundle.plan_scripts[self.index]
+    }
+
+    /// Default values for its placeholders: the first build plan using it that declares one.
+    pub fn attribute_default(&self, name: &str) -> Option<String> {
+        let id = &self.script().id;
+        self.bundle
+            .bundle
+            .build_plans
+            .iter()
+            .filter(|p| p.steps.iter().any(|s| s.plan_script_id() == Some(id)))
+            .flat_map(|p| p.custom_attributes.iter())
+            .find(|a| a.name == name)
+            .and_then(|a| a.default_value().map(str::to_string))
+    }
+}
+
+/// Compiles one bundle (by stem or name) and finds a plan script in it by artifact name, short
+/// name, template (`nic-bond` / `nic-bond.j2`) or plain plan-script file stem.
+pub fn render_plan_script(root: &Path, bundle: &str, plan_script: &str) -> Result<RenderedScript> {
+    let layout = Layout::new(root);
+    let source = select_bundles(&layout, &[bundle.to_string()])?.remove(0);
+    let project = Project::load(root)?;
+    let compiled = compile_bundle(&project, &source)?;
+    let template = crate::source::template_file_name(plan_script);
+    let matches: Vec<usize> = compiled
+        .scripts
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.artifact_name == plan_script || s.short_name == plan_script || s.source_name == plan_script || s.source_name == template)
+        .map(|(i, _)| i)
+        .collect();
+    match matches.as_slice() {
+        [index] => {
+            let id = &compiled.scripts[*index].id;
+            let index = compiled.bundle.plan_scripts.iter().position(|p| &p.id == id).expect("scripts mirror plan_scripts");
+            Ok(RenderedScript { bundle: compiled, index })
+        }
+        [] => {
+            let names: Vec<&str> = compiled.scripts.iter().map(|s| s.artifact_name.as_str()).collect();
+            Err(Error::Usage(format!("bundle {bundle:?} has no plan script {plan_script:?} (it has: {})", names.join(", "))))
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|&i| compiled.scripts[i].artifact_name.as_str()).collect();
+            Err(Error::Usage(format!("{plan_script:?} matches several plan scripts; name one: {}", names.join(", "))))
+        }
+    }
+}
+
+impl RenderedScript {
+    /// Substitutes placeholders as the appliance would: `values` first, then the build plan's
+    /// defaults, then the placeholder's own default. Values are checked against the attribute's
+    /// type and constraints. Unresolved placeholders are an error listing them.
+    pub fn substitute(&self, values: &std::collections::BTreeMap<String, String>) -> Result<String> {
+        let script = self.script();
+        let used = crate::placeholder::used_names(&script.content);
+        for (name, value) in values {
+            let attribute = self.bundle.bundle.build_plans.iter().flat_map(|p| p.custom_attributes.iter()).find(|a| &a.name == name);
+            if let Some(a) = attribute
+                && let Err(problem) = a.check_value(value)
+            {
+                return Err(Error::Usage(format!("--attr {name}: {problem}")));
+            }
+        }
+        let lookup = |key: &str| -> Option<String> {
+            values.get(key).cloned().or_else(|| {
+                let name = key.split('.').next().unwrap_or(key);
+                if key.contains('.') { None } else { self.attribute_default(name) }
+            })
+        };
+        crate::placeholder::substitute(&script.content, &lookup).map_err(|missing| {
+            let mut names: Vec<String> = missing.iter().map(|p| p.key()).collect();
+            names.dedup();
+            Error::Usage(format!(
+                "{} has no value for {} (give --attr NAME=VALUE; it uses {})",
+                script.name,
+                names.iter().map(|n| format!("@{n}@")).collect::<Vec<_>>().join(", "),
+                used.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}

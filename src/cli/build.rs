@@ -1,8 +1,60 @@
+use crate::build::{BuildOptions, Status, build};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Project root (holds bundles-src/, templates/, attributes.toml).
+    #[arg(long, short = 'C', default_value = ".")]
+    pub root: PathBuf,
+    /// Output directory (default: <root>/dist).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Build only this bundle (file stem in bundles-src/ or [bundle] name); repeatable.
+    #[arg(long = "bundle", value_name = "NAME")]
+    pub bundles: Vec<String>,
+    /// Rebuild even what is up to date.
+    #[arg(long)]
+    pub force: bool,
+    /// Also write <out>/<project>-<version>.tar.gz with every bundle, SHA256SUMS and the report.
+    #[arg(long)]
+    pub archive: bool,
+    /// Print the build report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("build", 3)
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    let options = BuildOptions { root: args.root, out: args.out, bundles: args.bundles, force: args.force, archive: args.archive };
+    let report = match build(&options) {
+        Ok(report) => report,
+        Err(crate::Error::Usage(message)) => return Err(crate::Error::Usage(message)),
+        Err(error) => {
+            eprintln!("error: {error}");
+            eprintln!("nothing was written; earlier outputs are unchanged");
+            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
+        }
+    };
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.up_to_date() {
+        println!("up to date");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for bundle in &report.bundles {
+        match bundle.status {
+            Status::Built => println!("built       {}  sha256:{}", bundle.path.display(), bundle.sha256),
+            Status::UpToDate => println!("up to date  {}", bundle.path.display()),
+        }
+    }
+    if let Some(archive) = &report.archive {
+        let verb = if archive.status == Status::Built { "built      " } else { "up to date " };
+        println!("{verb} {}  sha256:{}", archive.path.display(), archive.sha256);
+    }
+    Ok(ExitCode::SUCCESS)
 }

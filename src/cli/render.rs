@@ -1,8 +1,65 @@
+use crate::build::render_plan_script;
+use crate::render::{extract_files, write_files};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The rendered plan script.
+    Text,
+    /// The files its `upload` here-documents would place in the image (needs --out).
+    Files,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("render", 3)
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The bundle: file stem in bundles-src/ or its [bundle] name.
+    pub bundle: String,
+    /// The plan script: artifact name, template (e.g. nic-bond) or plan-scripts/ file stem.
+    pub plan_script: String,
+    /// Substitute a placeholder as the appliance would (repeatable).
+    #[arg(long = "attr", value_name = "NAME=VALUE")]
+    pub attrs: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Where `--format files` writes (created as needed).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Project root.
+    #[arg(long, short = 'C', default_value = ".")]
+    pub root: PathBuf,
+}
+
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    let mut values = BTreeMap::new();
+    for pair in &args.attrs {
+        let (name, value) = pair.split_once('=').ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
+        values.insert(name.to_string(), value.to_string());
+    }
+    let rendered = match render_plan_script(&args.root, &args.bundle, &args.plan_script) {
+        Ok(r) => r,
+        Err(crate::Error::Usage(m)) => return Err(crate::Error::Usage(m)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
+        }
+    };
+    let content = if values.is_empty() && args.format == Format::Text { rendered.script().content.clone() } else { rendered.substitute(&values)? };
+    match args.format {
+        Format::Text => println!("{content}"),
+        Format::Files => {
+            let out = args.out.ok_or_else(|| crate::Error::Usage("--format files needs --out DIR".into()))?;
+            let label = PathBuf::from(format!("{} (rendered)", rendered.script().name));
+            let plan = extract_files(&content, &label)?;
+            write_files(&plan, &out, &label)?;
+            for f in &plan.files {
+                println!("{:04o}  {}  ({} bytes)", f.mode.unwrap_or(0o644), f.path, f.content.len());
+            }
+            for l in &plan.symlinks {
+                println!("link  {} -> {}", l.link, l.target);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

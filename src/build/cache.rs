@@ -1,0 +1,187 @@
+//! The make-style rebuild cache (`<out>/.i3s-bundle-cache.json`) and depfiles.
+//!
+//! For each bundle source it records what the output was built from: every input file (path,
+//! size, mtime, SHA-256), the tool version, where the Time Stamp came from, and the output's own
+//! size, mtime and SHA-256. A bundle is up to date when every input still has the recorded
+//! content (stat first; a changed stat is re-hashed, so a touched-but-unchanged file rebuilds
+//! nothing), the time source still gives the same stamp, and the output is intact.
+use super::model::{GoldenImageAttachment, Input};
+use super::naming::{TimeEnvironment, TimeSource};
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const CACHE_FILE: &str = ".i3s-bundle-cache.json";
+
+/// Bumped when the build's output for the same inputs may change (part of the tool version).
+const CACHE_FORMAT: u32 = 1;
+
+pub fn tool_version() -> String {
+    format!("i3s-bundle {} (cache format {CACHE_FORMAT})", env!("CARGO_PKG_VERSION"))
+}
+
+pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+}
+
+/// What one bundle source last produced.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    pub bundle: String,
+    pub version: String,
+    pub zip_name: String,
+    pub time_stamp: String,
+    pub time_source: TimeSource,
+    pub sha256: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub inputs: Vec<Input>,
+    pub used_attributes: Vec<String>,
+    pub attachments: Vec<GoldenImageAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArchiveRecord {
+    pub file_name: String,
+    /// SHA-256 over everything the archive is made from (bundle digests, report, names).
+    pub inputs_digest: String,
+    pub sha256: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cache {
+    pub tool: String,
+    /// Keyed by the bundle source path relative to the project root.
+    pub bundles: BTreeMap<String, Record>,
+    pub archive: Option<ArchiveRecord>,
+}
+
+/// Why a bundle must be rebuilt (reported with `--json`, handy when it is unexpected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    UpToDate { restat: bool },
+    Stale(String),
+}
+
+impl Cache {
+    pub fn path(out: &Path) -> PathBuf {
+        out.join(CACHE_FILE)
+    }
+
+    /// The cache of `out`; an unreadable or foreign cache is treated as empty (rebuild all).
+    pub fn load(out: &Path) -> Cache {
+        let path = Self::path(out);
+        let Ok(bytes) = std::fs::read(&path) else { return Cache::default() };
+        match serde_json::from_slice::<Cache>(&bytes) {
+            Ok(cache) if cache.tool == tool_version() => cache,
+            _ => Cache::default(),
+        }
+    }
+
+    /// Writes atomically (temp file + rename).
+    pub fn save(&self, out: &Path) -> Result<()> {
+        let mut copy = self.clone();
+        copy.tool = tool_version();
+        let bytes = serde_json::to_vec(&copy).map_err(|e| Error::other(format!("serializing the build cache: {e}")))?;
+        write_atomic(&Self::path(out), &bytes)
+    }
+
+    /// Checks a bundle source against its record; updates recorded stats of touched-but-unchanged
+    /// files (then `restat` is true and the cache should be saved).
+    pub fn freshness(&mut self, key: &str, root: &Path, out: &Path, time: &TimeEnvironment) -> Freshness {
+        let Some(record) = self.bundles.get_mut(key) else { return Freshness::Stale("never built".into()) };
+        if !time.still_valid(&record.time_source) {
+            return Freshness::Stale("the Time Stamp source changed".into());
+        }
+        let mut restat = false;
+        for input in &mut record.inputs {
+            let path = root.join(&input.path);
+            let Ok(meta) = std::fs::metadata(&path) else {
+                return Freshness::Stale(format!("{} is gone", input.path.display()));
+            };
+            if meta.len() == input.size && mtime_ns(&meta) == input.mtime_ns {
+                continue;
+            }
+            match hash_file(&path) {
+                Ok(digest) if digest == input.sha256 => {
+                    input.size = meta.len();
+                    input.mtime_ns = mtime_ns(&meta);
+                    restat = true;
+                }
+                _ => return Freshness::Stale(format!("{} changed", input.path.display())),
+            }
+        }
+        let output = out.join(&record.zip_name);
+        let Ok(meta) = std::fs::metadata(&output) else {
+            return Freshness::Stale(format!("{} is missing", record.zip_name));
+        };
+        if meta.len() != record.size || mtime_ns(&meta) != record.mtime_ns {
+            match hash_file(&output) {
+                Ok(digest) if digest == record.sha256 => {
+                    record.mtime_ns = mtime_ns(&meta);
+                    restat = true;
+                }
+                _ => return Freshness::Stale(format!("{} was modified", record.zip_name)),
+            }
+        }
+        Freshness::UpToDate { restat }
+    }
+}
+
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut temp = tempfile::Builder::new().prefix(".i3s-bundle-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    temp.write_all(bytes).map_err(|e| Error::io(temp.path(), e))?;
+    set_mode_644(temp.path())?;
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode_644(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))
+}
+#[cfg(not(unix))]
+fn set_mode_644(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// A make-compatible depfile: `<target>: <input> <input> …` (spaces escaped), so a Makefile rule
+/// with `-include dist/*.d` rebuilds exactly when `i3s-bundle build` would.
+pub fn depfile_text(target: &Path, inputs: &[Input]) -> String {
+    fn escape(path: &Path) -> String {
+        path.to_string_lossy().replace('$', "$$").replace(' ', "\\ ").replace('#', "\\#")
+    }
+    let mut out = format!("{}:", escape(target));
+    for input in inputs {
+        out.push_str(" \\\n  ");
+        out.push_str(&escape(&input.path));
+    }
+    out.push('\n');
+    out
+}

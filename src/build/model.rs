@@ -1,0 +1,436 @@
+//! Source → bundle model: render every step, derive attributes, give every artifact its name
+//! and stable id, and assemble the [`Bundle`] the core writer writes.
+use super::ids::{IdKind, artifact_id};
+use super::naming::{self, TimeEnvironment, TimeSource};
+use crate::bundle::attribute::check_value;
+use crate::bundle::{Bundle, BuildPlan, BuildStep, CustomAttribute, DeploymentPlan, Manifest, PlanScript};
+use crate::error::{Error, Location, Result};
+use crate::render::attributes::apply_pin;
+use crate::render::{Renderer, ScriptOrigin, StepUse, TemplateStore, derive_attributes};
+use crate::source::{BundleFile, Layout, OsProfile, PlainPlanScript, Registry, template_file_name};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What every bundle of a build shares.
+pub struct Project {
+    pub layout: Layout,
+    pub registry: Registry,
+    pub templates: Arc<TemplateStore>,
+    pub time: TimeEnvironment,
+}
+
+impl Project {
+    pub fn load(root: &Path) -> Result<Project> {
+        let layout = Layout::new(root);
+        let registry = Registry::load(&layout.registry())?;
+        let templates = TemplateStore::new(layout.templates_dir());
+        Ok(Project { time: TimeEnvironment::from_env(root), layout, registry, templates })
+    }
+}
+
+/// One file a bundle was built from, as read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Input {
+    /// Relative to the project root.
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+}
+
+impl Input {
+    fn of(layout: &Layout, path: &Path, text: &str) -> Input {
+        let meta = std::fs::metadata(path).ok();
+        Input {
+            path: layout.relative(path),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            size: meta.as_ref().map_or(text.len() as u64, |m| m.len()),
+            mtime_ns: meta.as_ref().map_or(0, super::cache::mtime_ns),
+        }
+    }
+}
+
+/// A deployment plan's golden image that `publish` attaches on the appliance (the bundle itself
+/// names it only when it carries the image).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GoldenImageAttachment {
+    pub deployment_plan: String,
+    pub golden_image: String,
+}
+
+/// Where a plan script of the bundle came from (for `render` to find it by any of its names).
+#[derive(Debug, Clone)]
+pub struct ScriptInfo {
+    pub id: String,
+    pub artifact_name: String,
+    /// The name before the artifact prefix: the template's rendered `name` or the header `name`.
+    pub short_name: String,
+    /// `mount.j2` for templates; the file stem for plain plan scripts.
+    pub source_name: String,
+    pub origin: ScriptOrigin,
+}
+
+/// A bundle compiled from source, ready to write.
+#[derive(Debug, Clone)]
+pub struct CompiledBundle {
+    pub file: BundleFile,
+    pub bundle: Bundle,
+    pub zip_name: String,
+    pub inputs: Vec<Input>,
+    pub time_source: TimeSource,
+    pub used_attributes: BTreeSet<String>,
+    pub warnings: Vec<String>,
+    pub attachments: Vec<GoldenImageAttachment>,
+    pub scripts: Vec<ScriptInfo>,
+}
+
+/// What a step points at, before rendering. Same template + same params = one plan script.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum ScriptKey {
+    Template { file: String, params: String },
+    Plain(String),
+}
+
+struct ScriptSpec {
+    key: ScriptKey,
+    params: toml::Table,
+    /// The first step (or `plan_scripts` entry) that asked for it.
+    named_at: Location,
+}
+
+struct RenderedScript {
+    short_name: String,
+    plan_type: String,
+    description: String,
+    content: String,
+    pinned_id: Option<String>,
+    origin: ScriptOrigin,
+    plain_input: Option<Input>,
+}
+
+/// Compiles one `bundles-src/*.toml`.
+pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
+    let layout = &project.layout;
+    let file = BundleFile::load(path)?;
+    let mut inputs = vec![Input::of(layout, path, &file.text), Input::of(layout, &project.registry.path, &project.registry.text)];
+    let profile = match &file.bundle.os {
+        Some(os) => {
+            let profile = OsProfile::load(layout, os.get_ref(), &file.at(os))?;
+            inputs.push(Input::of(layout, &profile.path, &profile.text));
+            Some(profile)
+        }
+        None => None,
+    };
+    let renderer = Renderer::new(project.templates.clone());
+
+    // 1. Which plan scripts the bundle needs, in order: `plan_scripts` extras, then first use.
+    let mut specs: Vec<ScriptSpec> = Vec::new();
+    let mut index_of: HashMap<ScriptKey, usize> = HashMap::new();
+    let mut steps_of_plan: Vec<Vec<usize>> = Vec::new();
+    let mut add = |spec: ScriptSpec, specs: &mut Vec<ScriptSpec>| -> usize {
+        *index_of.entry(spec.key.clone()).or_insert_with(|| {
+            specs.push(spec);
+            specs.len() - 1
+        })
+    };
+    for extra in &file.bundle.plan_scripts {
+        let stem = extra.get_ref();
+        check_plain_exists(layout, stem, &file.at(extra))?;
+        add(ScriptSpec { key: ScriptKey::Plain(stem.clone()), params: toml::Table::new(), named_at: file.at(extra) }, &mut specs);
+    }
+    for plan in &file.build_plans {
+        let mut indices = Vec::new();
+        for step in &plan.steps {
+            let at = file.at(step);
+            let source = step.get_ref();
+            let spec = if let Some(template) = &source.template {
+                let name = template_file_name(template);
+                let exists = project.templates.source(&name).map_err(|e| Error::at(at.clone(), e.to_string()))?.is_some();
+                if !exists || name.starts_with('_') || name.contains("/_") {
+                    return Err(Error::at(at, format!("unknown template {template:?}: there is no {}", layout.relative(&layout.template(template)).display()))
+                        .with_help(available(&layout.templates_dir(), Layout::TEMPLATE_EXTENSION, "templates")));
+                }
+                let front = project.templates.front_matter(&name)?;
+                let params = Renderer::merge_params(&front, &source.params).map_err(|m| Error::at(at.clone(), format!("template {template:?}: {m}")))?;
+                let canonical = serde_json::to_string(&params).unwrap_or_default();
+                ScriptSpec { key: ScriptKey::Template { file: name, params: canonical }, params, named_at: at }
+            } else {
+                let stem = source.plan_script.clone().unwrap_or_default();
+                check_plain_exists(layout, &stem, &at)?;
+                ScriptSpec { key: ScriptKey::Plain(stem), params: toml::Table::new(), named_at: at }
+            };
+            indices.push(add(spec, &mut specs));
+        }
+        steps_of_plan.push(indices);
+    }
+
+    // 2. Render them (in parallel: this is where big bundles spend their time).
+    let bundle_name = file.bundle.name.get_ref().as_str();
+    let version = file.bundle.version.as_str();
+    let rendered: Vec<RenderedScript> = specs
+        .par_iter()
+        .map(|spec| -> Result<RenderedScript> {
+            match &spec.key {
+                ScriptKey::Template { file: name, .. } => {
+                    let r = renderer.render(name, profile.as_ref().map(|p| &p.values), &spec.params, (bundle_name, version))?;
+                    Ok(RenderedScript {
+                        short_name: r.name,
+                        plan_type: r.plan_type,
+                        description: r.description,
+                        content: r.content,
+                        pinned_id: None,
+                        origin: ScriptOrigin::Template { file: layout.relative(&project.templates.path_of(name)), sources: Vec::new() },
+                        plain_input: None,
+                    })
+                }
+                ScriptKey::Plain(stem) => {
+                    let path = layout.plan_script(stem);
+                    let script = PlainPlanScript::load(&path)?;
+                    Ok(RenderedScript {
+                        plain_input: Some(Input::of(layout, &path, &script.text)),
+                        short_name: script.name,
+                        plan_type: script.plan_type,
+                        description: script.description,
+                        content: script.content,
+                        pinned_id: script.id,
+                        origin: ScriptOrigin::Plain { file: layout.relative(&path), content_line: script.content_line },
+                    })
+                }
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    // Template origins list the template, then every shared piece this bundle loaded.
+    let loaded = renderer.loaded();
+    let mut rendered = rendered;
+    for script in &mut rendered {
+        if let ScriptOrigin::Template { file: tfile, sources } = &mut script.origin {
+            let own = loaded.iter().filter(|s| layout.relative(&s.path) == *tfile);
+            let shared = loaded.iter().filter(|s| layout.relative(&s.path) != *tfile);
+            *sources = own.chain(shared).map(|s| (layout.relative(&s.path), s.text.clone())).collect();
+        }
+    }
+    for source in &loaded {
+        inputs.push(Input { path: layout.relative(&source.path), sha256: source.sha256.clone(), size: source.size, mtime_ns: source.mtime_ns });
+    }
+    for script in &rendered {
+        if let Some(input) = &script.plain_input {
+            inputs.push(input.clone());
+        }
+    }
+    inputs.sort_by(|a, b| a.path.cmp(&b.path));
+    inputs.dedup_by(|a, b| a.path == b.path);
+
+    // 3. Plan script artifacts: one per distinct name; the same name with other content is an error.
+    let mut plan_scripts: Vec<PlanScript> = Vec::new();
+    let mut scripts: Vec<ScriptInfo> = Vec::new();
+    let mut artifact_of_spec: Vec<usize> = Vec::with_capacity(specs.len());
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for (spec, script) in specs.iter().zip(&rendered) {
+        let name = naming::artifact_display_name(&file, &script.short_name);
+        if let Some(&existing) = by_name.get(&name) {
+            let other = &plan_scripts[existing];
+            if other.content != script.content || other.plan_type != script.plan_type || other.description.as_deref() != Some(&script.description) {
+                return Err(Error::at(
+                    spec.named_at.clone(),
+                    format!("this step renders plan script {name:?} differently from {} (same name, other content)", describe(&specs[index_of_spec(&artifact_of_spec, existing)].named_at)),
+                )
+                .with_help("give the template's `name` a parameter-dependent part, e.g. \"Bond ({{ params.addressing }})\""));
+            }
+            artifact_of_spec.push(existing);
+            continue;
+        }
+        let id = match &script.pinned_id {
+            Some(id) => id.clone(),
+            None => artifact_id(IdKind::PlanScript, &naming::identity_name(&file, &script.short_name)),
+        };
+        if let Some(first) = ids.insert(id.clone(), name.clone()) {
+            return Err(Error::at(spec.named_at.clone(), format!("plan script {name:?} has the same id {id} as {first:?}")));
+        }
+        by_name.insert(name.clone(), plan_scripts.len());
+        artifact_of_spec.push(plan_scripts.len());
+        scripts.push(ScriptInfo {
+            id: id.clone(),
+            artifact_name: name.clone(),
+            short_name: script.short_name.clone(),
+            source_name: match &spec.key {
+                ScriptKey::Template { file, .. } => file.clone(),
+                ScriptKey::Plain(stem) => stem.clone(),
+            },
+            origin: script.origin.clone(),
+        });
+        plan_scripts.push(PlanScript::new(id, name, script.description.clone(), &script.plan_type, script.content.clone()));
+    }
+
+    // 4. Build plans: steps in order, attributes derived (or pinned).
+    let mut warnings = Vec::new();
+    let mut used_attributes = BTreeSet::new();
+    let mut build_plans = Vec::new();
+    let mut attributes_of_plan: BTreeMap<String, Vec<CustomAttribute>> = BTreeMap::new();
+    for (plan, indices) in file.build_plans.iter().zip(&steps_of_plan) {
+        let name = naming::artifact_display_name(&file, plan.name.get_ref());
+        let id = match &plan.id {
+            Some(id) => id.get_ref().to_ascii_lowercase(),
+            None => artifact_id(IdKind::BuildPlan, &naming::identity_name(&file, plan.name.get_ref())),
+        };
+        if let Some(first) = ids.insert(id.clone(), name.clone()) {
+            return Err(Error::at(file.at(&plan.name), format!("build plan {name:?} has the same id {id} as {first:?}")));
+        }
+        let mut built = BuildPlan::new(id, name.clone(), plan.description.clone(), plan.plan_type.get_ref());
+        let mut uses = Vec::new();
+        for (serial, &spec_index) in indices.iter().enumerate() {
+            let script = &plan_scripts[artifact_of_spec[spec_index]];
+            built.steps.push(BuildStep::new(serial + 1, script));
+            uses.push(StepUse { content: &script.content, origin: &rendered[spec_index].origin });
+        }
+        let derived = derive_attributes(&name, &uses, &project.registry)?;
+        warnings.extend(derived.warnings.iter().cloned());
+        used_attributes.extend(derived.used.iter().cloned());
+        built.custom_attributes = match &plan.attributes {
+            Some(pinned) => {
+                let pins: Vec<_> = pinned.iter().map(|p| (p.get_ref().clone(), file.at(p))).collect();
+                let (attributes, drift) = apply_pin(&name, &derived, &pins, &project.registry)?;
+                for pin in &pins {
+                    used_attributes.insert(pin.0.name().to_string());
+                }
+                warnings.extend(drift.into_iter().map(|w| format!("{}: {w}", file.at(&plan.name))));
+                attributes
+            }
+            None => derived.attributes,
+        };
+        attributes_of_plan.insert(plan.name.get_ref().clone(), built.custom_attributes.clone());
+        build_plans.push(built);
+    }
+
+    // 5. Deployment plans.
+    let mut deployment_plans = Vec::new();
+    let mut attachments = Vec::new();
+    for plan in &file.deployment_plans {
+        let name = naming::artifact_display_name(&file, plan.name.get_ref());
+        let identity = naming::identity_name(&file, plan.name.get_ref());
+        let id = match &plan.id {
+            Some(id) => id.get_ref().to_ascii_lowercase(),
+            None => artifact_id(IdKind::DeploymentPlan, &identity),
+        };
+        if let Some(first) = ids.insert(id.clone(), name.clone()) {
+            return Err(Error::at(file.at(&plan.name), format!("deployment plan {name:?} has the same id {id} as {first:?}")));
+        }
+        let build_plan_name = naming::artifact_display_name(&file, plan.build_plan.get_ref());
+        let golden = match plan.golden_image.as_ref().map(|g| (g, g.get_ref())) {
+            None => profile.as_ref().and_then(|p| p.golden_image.clone()),
+            Some((g, toml::Value::Boolean(true))) => match profile.as_ref().and_then(|p| p.golden_image.clone()) {
+                Some(image) => Some(image),
+                None => return Err(Error::at(file.at(g), "golden_image = true, but the bundle's OS profile names no golden_image")),
+            },
+            Some((_, toml::Value::String(s))) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        // The bundle never carries golden images built from source: name none inside it and
+        // let `publish` attach the image by name on the appliance.
+        if let Some(image) = &golden {
+            attachments.push(GoldenImageAttachment { deployment_plan: name.clone(), golden_image: image.clone() });
+        }
+        let mut built = DeploymentPlan::new(id, name.clone(), plan.description.clone(), build_plan_name, String::new());
+        let plan_attributes = attributes_of_plan.get(plan.build_plan.get_ref()).cloned().unwrap_or_default();
+        for (attr_name, setting) in &plan.attributes {
+            if !plan_attributes.iter().any(|a| &a.name == attr_name) {
+                return Err(Error::at(file.at(setting), format!("build plan {:?} has no attribute {attr_name}", plan.build_plan.get_ref())));
+            }
+        }
+        for attribute in plan_attributes {
+            let setting = plan.attributes.get(&attribute.name);
+            let mut a = attribute.clone();
+            let secret = project.registry.get(&a.name).is_some_and(|e| e.secret) || a.attribute_type.is_secret();
+            if let Some(value) = setting.and_then(|s| s.get_ref().value.clone()) {
+                let at = file.at(setting.expect("value comes from a setting"));
+                if secret && !value.is_empty() {
+                    return Err(Error::at(at, format!("{} is secret: its value must not ship in the bundle", a.name)));
+                }
+                if !value.is_empty()
+                    && let Err(problem) = check_value(&a.attribute_type, &a.constraints, &value)
+                {
+                    return Err(Error::at(at, format!("{}: {problem}", a.name)));
+                }
+                a.value = Some(value);
+            }
+            a.id = Some(match setting.and_then(|s| s.get_ref().id.clone()) {
+                Some(pinned) => pinned.to_ascii_lowercase(),
+                None => artifact_id(IdKind::DeploymentPlanAttribute, &format!("{identity}/{}", a.name)),
+            });
+            a.visible = Some(setting.and_then(|s| s.get_ref().visible).unwrap_or(true));
+            a.editable = Some(setting.and_then(|s| s.get_ref().editable).unwrap_or(true));
+            built.custom_attributes.push(a);
+        }
+        deployment_plans.push(built);
+    }
+
+    let (time_stamp, time_source) = naming::time_stamp(&file, &project.time)?;
+    if time_source == TimeSource::Fallback {
+        warnings.push(format!(
+            "{}: no SOURCE_DATE_EPOCH, no date in version {:?} and no git history: Time Stamp is 1980-01-01",
+            file.path.display(),
+            file.bundle.version
+        ));
+    }
+    let manifest = Manifest::new(&naming::artifact_name(&file), &file.bundle.description, file.bundle.read_only, time_stamp);
+    let bundle = Bundle {
+        manifest,
+        checksum: file.checksum()?,
+        plan_scripts,
+        golden_images: Vec::new(),
+        build_plans,
+        deployment_plans,
+    };
+    Ok(CompiledBundle {
+        zip_name: naming::zip_file_name(&file),
+        file,
+        bundle,
+        inputs,
+        time_source,
+        used_attributes,
+        warnings,
+        attachments,
+        scripts,
+    })
+}
+
+fn index_of_spec(artifact_of_spec: &[usize], artifact: usize) -> usize {
+    artifact_of_spec.iter().position(|&a| a == artifact).unwrap_or(0)
+}
+
+fn describe(location: &Location) -> String {
+    format!("the step at {location}")
+}
+
+fn check_plain_exists(layout: &Layout, stem: &str, at: &Location) -> Result<()> {
+    let path = layout.plan_script(stem);
+    if stem.is_empty() || stem.contains(['/', '\\']) || !path.is_file() {
+        return Err(Error::at(at.clone(), format!("unknown plan script {stem:?}: there is no {}", layout.relative(&path).display()))
+            .with_help(available(&layout.plan_scripts_dir(), Layout::PLAN_SCRIPT_EXTENSION, "plan scripts")));
+    }
+    Ok(())
+}
+
+/// "available templates: a, b, c" (at most 20 names).
+fn available(dir: &Path, extension: &str, what: &str) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| PathBuf::from(e.file_name()))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| !s.starts_with('_'))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return format!("there are no {what} in {}", dir.display());
+    }
+    let more = names.len().saturating_sub(20);
+    names.truncate(20);
+    format!("available {what}: {}{}", names.join(", "), if more > 0 { format!(" (and {more} more)") } else { String::new() })
+}

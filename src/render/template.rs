@@ -1,0 +1,328 @@
+//! Templates: `templates/<capability>.j2` with a TOML front matter inside a minijinja comment.
+//!
+//! One [`TemplateStore`] per build reads each file once (sources are shared between threads); one
+//! [`Renderer`] per bundle owns a minijinja environment whose loader records every template it
+//! loads, so the bundle's exact template dependencies (includes, imports, macros) are known.
+use crate::error::{Error, Location, Result, line_column};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// One template file as read.
+#[derive(Debug)]
+pub struct TemplateSource {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: Arc<str>,
+    pub sha256: String,
+    pub mtime_ns: u128,
+    pub size: u64,
+}
+
+/// The template files of a project, read once each.
+#[derive(Debug)]
+pub struct TemplateStore {
+    dir: PathBuf,
+    sources: Mutex<HashMap<String, Option<Arc<TemplateSource>>>>,
+    front_matters: Mutex<HashMap<String, Arc<FrontMatter>>>,
+}
+
+/// A declared step parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSpec {
+    pub default: Option<toml::Value>,
+    pub choices: Option<Vec<toml::Value>>,
+}
+
+/// The front matter of a capability template.
+#[derive(Debug, Clone)]
+pub struct FrontMatter {
+    /// Unrendered: `name` and `description` are rendered with the same context as the body.
+    pub name: String,
+    pub plan_type: String,
+    pub description: String,
+    pub params: BTreeMap<String, ParamSpec>,
+    /// 1-based line where the front matter's TOML starts.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFrontMatter {
+    name: String,
+    plan_type: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    params: toml::Table,
+}
+
+/// A rendered capability template.
+#[derive(Debug, Clone)]
+pub struct RenderedTemplate {
+    pub name: String,
+    pub plan_type: String,
+    pub description: String,
+    pub content: String,
+}
+
+impl TemplateStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Arc<Self> {
+        Arc::new(TemplateStore { dir: dir.into(), sources: Mutex::new(HashMap::new()), front_matters: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a template name (`mount.j2`, `_lib/systemd.j2`).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Reads a template by name; `Ok(None)` when it does not exist.
+    pub fn source(&self, name: &str) -> Result<Option<Arc<TemplateSource>>> {
+        if let Some(cached) = self.sources.lock().expect("template cache").get(name) {
+            return Ok(cached.clone());
+        }
+        if name.is_empty() || name.starts_with('/') || name.contains('\\') || name.split('/').any(|p| p == ".." || p == ".") {
+            return Err(Error::Usage(format!("template name {name:?} must be a relative path inside templates/ without '..'")));
+        }
+        let path = self.path_of(name);
+        let loaded = match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                let text = crate::source::read_text(&path)?;
+                let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+                Some(Arc::new(TemplateSource {
+                    name: name.to_string(),
+                    path,
+                    size: meta.len(),
+                    mtime_ns: crate::build::cache::mtime_ns(&meta),
+                    text: Arc::from(text),
+                    sha256,
+                }))
+            }
+            _ => None,
+        };
+        self.sources.lock().expect("template cache").insert(name.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// A capability template's front matter (parsed once).
+    pub fn front_matter(&self, name: &str) -> Result<Arc<FrontMatter>> {
+        if let Some(fm) = self.front_matters.lock().expect("front matter cache").get(name) {
+            return Ok(fm.clone());
+        }
+        let source = self.source(name)?.ok_or_else(|| Error::Other(format!("template {name} does not exist")))?;
+        let fm = Arc::new(parse_front_matter(&source.path, &source.text)?);
+        self.front_matters.lock().expect("front matter cache").insert(name.to_string(), fm.clone());
+        Ok(fm)
+    }
+
+    /// Maps a minijinja error to one naming the template file, line and column.
+    pub fn error(&self, error: &minijinja::Error) -> Error {
+        let name = error.name().unwrap_or("<template>");
+        let source = self.source(name).ok().flatten();
+        let mut location = Location::file(self.path_of(name));
+        let mut snippet = None;
+        match (error.range(), &source) {
+            (Some(range), Some(source)) if range.end <= source.text.len() => {
+                let (line, column) = line_column(&source.text, range.start);
+                location = location.at(line, column);
+                snippet = source.text.get(range).map(str::to_string);
+            }
+            _ => {
+                if let Some(line) = error.line() {
+                    location = location.line(line);
+                }
+            }
+        }
+        let mut message = error.kind().to_string();
+        if let Some(detail) = error.detail() {
+            message = format!("{message}: {detail}");
+        }
+        if let Some(snippet) = snippet.filter(|s| !s.is_empty() && s.len() < 120) {
+            message = format!("{message} (in `{snippet}`)");
+        }
+        let mut located = Error::at(location, message);
+        if error.kind() == minijinja::ErrorKind::UndefinedError {
+            located = located.with_help("templates see `os` (the OS profile), `params` (step parameters) and `bundle` (name, version)");
+        }
+        located
+    }
+}
+
+/// Splits `{#- <toml> -#}` off the top of a template.
+fn front_matter_text(text: &str) -> Option<(usize, &str)> {
+    let open = if text.starts_with("{#-") {
+        3
+    } else if text.starts_with("{#") {
+        2
+    } else {
+        return None;
+    };
+    let close = text[open..].find("#}")? + open;
+    let inner_end = if text[..close].ends_with('-') { close - 1 } else { close };
+    Some((open, &text[open..inner_end]))
+}
+
+pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
+    let Some((start, inner)) = front_matter_text(text) else {
+        return Err(Error::at(Location::file(path).line(1), "a capability template starts with a front matter comment `{#- name = … plan_type = … -#}`")
+            .with_help("see docs/source-format.md, Templates; shared pieces belong in `_`-prefixed files"));
+    };
+    let raw: RawFrontMatter = toml::from_str(inner).map_err(|e| {
+        let mut location = Location::file(path);
+        if let Some(span) = e.span() {
+            let (line, column) = line_column(text, start + span.start);
+            location = location.at(line, column);
+        }
+        Error::at(location, format!("front matter: {}", e.message()))
+    })?;
+    let (line, _) = line_column(text, start);
+    if !crate::source::plan_script_file::PLAN_TYPES.contains(&raw.plan_type.as_str()) {
+        return Err(Error::at(Location::file(path).line(line), format!("plan_type {:?} is not one of deploy, general, capture", raw.plan_type)));
+    }
+    let mut params = BTreeMap::new();
+    for (key, value) in raw.params {
+        let spec = match value {
+            toml::Value::Table(mut t) if t.keys().all(|k| k == "default" || k == "choices") => {
+                let choices = match t.remove("choices") {
+                    None => None,
+                    Some(toml::Value::Array(items)) => Some(items),
+                    Some(_) => return Err(Error::at(Location::file(path).line(line), format!("params.{key}.choices must be a list"))),
+                };
+                let default = t.remove("default");
+                if let (Some(d), Some(c)) = (&default, &choices)
+                    && !c.contains(d)
+                {
+                    return Err(Error::at(Location::file(path).line(line), format!("params.{key}: the default {d} is not one of the choices")));
+                }
+                ParamSpec { default, choices }
+            }
+            // A bare value is the default.
+            other => ParamSpec { default: Some(other), choices: None },
+        };
+        params.insert(key, spec);
+    }
+    Ok(FrontMatter { name: raw.name, plan_type: raw.plan_type, description: raw.description, params, line })
+}
+
+/// A bundle's minijinja environment. Records the templates it loads.
+pub struct Renderer {
+    env: Environment<'static>,
+    store: Arc<TemplateStore>,
+    loaded: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Renderer {
+    pub fn new(store: Arc<TemplateStore>) -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_debug(true);
+        let loaded = Arc::new(Mutex::new(BTreeSet::new()));
+        let (loader_store, loader_loaded) = (store.clone(), loaded.clone());
+        env.set_loader(move |name| {
+            let source = loader_store
+                .source(name)
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+            Ok(source.map(|s| {
+                loader_loaded.lock().expect("loaded set").insert(name.to_string());
+                s.text.to_string()
+            }))
+        });
+        Renderer { env, store, loaded }
+    }
+
+    pub fn store(&self) -> &Arc<TemplateStore> {
+        &self.store
+    }
+
+    /// Every template this environment has loaded so far (capabilities and shared pieces).
+    pub fn loaded(&self) -> Vec<Arc<TemplateSource>> {
+        let names: Vec<String> = self.loaded.lock().expect("loaded set").iter().cloned().collect();
+        names.iter().filter_map(|n| self.store.source(n).ok().flatten()).collect()
+    }
+
+    /// Checks step params against the template's declarations and merges them over the defaults.
+    /// Errors carry no location; the caller points at the step in the bundle file.
+    pub fn merge_params(fm: &FrontMatter, given: &toml::Table) -> std::result::Result<toml::Table, String> {
+        let mut merged = toml::Table::new();
+        for (key, value) in given {
+            let Some(spec) = fm.params.get(key) else {
+                let declared: Vec<&str> = fm.params.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "parameter `{key}` is not declared by the template (declared: {})",
+                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                ));
+            };
+            if let Some(choices) = &spec.choices
+                && !choices.contains(value)
+            {
+                let list: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+                return Err(format!("parameter `{key}` = {value} is not one of {}", list.join(", ")));
+            }
+            merged.insert(key.clone(), value.clone());
+        }
+        for (key, spec) in &fm.params {
+            if !merged.contains_key(key) {
+                match &spec.default {
+                    Some(default) => {
+                        merged.insert(key.clone(), default.clone());
+                    }
+                    None => return Err(format!("parameter `{key}` has no default; the step must set it")),
+                }
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Renders a capability template (file name such as `mount.j2`) with merged params.
+    pub fn render(&self, template: &str, os: Option<&toml::Table>, params: &toml::Table, bundle: (&str, &str)) -> Result<RenderedTemplate> {
+        let fm = self.store.front_matter(template)?;
+        let mut context = BTreeMap::new();
+        if let Some(os) = os {
+            context.insert("os", table_value(os));
+        }
+        context.insert("params", table_value(params));
+        context.insert("bundle", Value::from(BTreeMap::from([("name", Value::from(bundle.0)), ("version", Value::from(bundle.1))])));
+        let context = Value::from(context);
+        let compiled = self.env.get_template(template).map_err(|e| self.store.error(&e))?;
+        let body = compiled.render(&context).map_err(|e| self.store.error(&e))?;
+        let path = self.store.path_of(template);
+        let field = |label: &str, text: &str| -> Result<String> {
+            self.env.render_str(text, &context).map_err(|e| {
+                Error::at(Location::file(&path).line(fm.line), format!("front matter `{label}`: {}", e.detail().unwrap_or(&e.kind().to_string())))
+            })
+        };
+        let name = field("name", &fm.name)?.trim().to_string();
+        if name.is_empty() {
+            return Err(Error::at(Location::file(&path).line(fm.line), "front matter `name` renders empty"));
+        }
+        Ok(RenderedTemplate {
+            name,
+            plan_type: fm.plan_type.clone(),
+            description: field("description", &fm.description)?,
+            content: body.trim_end_matches('\n').to_string(),
+        })
+    }
+}
+
+/// TOML → template value (the profile and step parameters).
+fn toml_value(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::from(s.as_str()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::from(*b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
+        toml::Value::Array(items) => Value::from(items.iter().map(toml_value).collect::<Vec<_>>()),
+        toml::Value::Table(table) => table_value(table),
+    }
+}
+
+fn table_value(table: &toml::Table) -> Value {
+    Value::from(table.iter().map(|(k, v)| (k.clone(), toml_value(v))).collect::<BTreeMap<String, Value>>())
+}

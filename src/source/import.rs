@@ -1,0 +1,281 @@
+//! `import`: an exported bundle zip → source (a bundle TOML, one `plan-scripts/` file per plan
+//! script, registry entries for its attributes), so appliance-made content can move into git.
+//!
+//! The source pins what the appliance already knows — every uuid, the MANIFEST Time Stamp and each
+//! build plan's declared attribute list (hand-made and sometimes wrong) — so `build` of the
+//! imported source gives an equivalent bundle; later edits then warn about attribute drift.
+use super::plan_script_file::PlainPlanScript;
+use super::registry::Registry;
+use super::{Layout, read_text};
+use crate::bundle::attribute::check_value;
+use crate::bundle::{AttributeType, CustomAttribute, ReadOptions, read_bundle};
+use crate::error::{Error, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub bundle_file: PathBuf,
+    /// Plan script files written.
+    pub plan_scripts: Vec<PathBuf>,
+    /// Plan script files that already held the same script (shared with an earlier import).
+    pub reused: Vec<PathBuf>,
+    /// Attribute names added to the registry.
+    pub registry_added: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// A TOML string literal.
+fn q(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+/// A file stem from an artifact name: `[A-Za-z0-9._-]`, everything else `_`.
+pub fn file_stem(name: &str) -> String {
+    let stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let stem = stem.trim_matches('.').to_string();
+    if stem.is_empty() { "plan-script".to_string() } else { stem }
+}
+
+/// `HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09` → (`…_CentOS7.4`, `2018-06-09`).
+pub fn split_artifact_name(artifact_name: &str) -> (String, String) {
+    let re = regex::Regex::new(r"^(.+)_(\d[0-9A-Za-z.\-]*)$").expect("version pattern");
+    match re.captures(artifact_name) {
+        Some(c) => (c[1].to_string(), c[2].to_string()),
+        None => (artifact_name.to_string(), String::new()),
+    }
+}
+
+/// Imports `zip` into the project at `into` (created as needed). Refuses to overwrite an existing
+/// bundle TOML; reuses identical plan-script files; appends new registry entries.
+pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
+    let loaded = read_bundle(zip, &ReadOptions { hash_payloads: false, ..ReadOptions::default() })?;
+    let bundle = &loaded.bundle;
+    let layout = Layout::new(into);
+    let mut report = ImportReport::default();
+    let zip_label = zip.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+
+    let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
+    let bundle_path = layout.bundles_dir().join(format!("{}.toml", file_stem(&bundle.manifest.artifact_name)));
+    if bundle_path.exists() {
+        return Err(Error::Usage(format!("{} already exists; remove it or import into another directory", bundle_path.display())));
+    }
+
+    // Registry: the existing entries, then one new entry per attribute name not yet known.
+    let registry_path = layout.registry();
+    let existing = if registry_path.is_file() { Registry::load(&registry_path)? } else { Registry::default() };
+    let mut new_entries: BTreeMap<String, CustomAttribute> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let all_attributes = bundle.build_plans.iter().flat_map(|p| &p.custom_attributes).chain(bundle.deployment_plans.iter().flat_map(|p| &p.custom_attributes));
+    for attribute in all_attributes {
+        if existing.get(&attribute.name).is_none() && !new_entries.contains_key(&attribute.name) {
+            if let AttributeType::Other(other) = &attribute.attribute_type {
+                return Err(Error::Other(format!("{zip_label}: attribute {} has type {other:?}, which the registry does not know", attribute.name)));
+            }
+            order.push(attribute.name.clone());
+            new_entries.insert(attribute.name.clone(), attribute.clone());
+        }
+    }
+    // Placeholders the scripts use but no build plan declares still need a registry entry (the
+    // pinned lists keep the bundle as it was; `build` warns about the drift).
+    let mut undeclared: Vec<String> = Vec::new();
+    for script in &bundle.plan_scripts {
+        for used in crate::placeholder::used_names(&script.content).into_keys() {
+            if existing.get(&used).is_none() && !new_entries.contains_key(&used) && !undeclared.contains(&used) {
+                undeclared.push(used);
+            }
+        }
+    }
+    let mut registry_text = String::new();
+    let mut registered: HashMap<String, (AttributeType, String, String, Option<String>)> = existing
+        .entries
+        .values()
+        .map(|e| (e.name.clone(), (e.attribute_type.clone(), e.description.clone(), e.constraints.encode(), e.default.clone())))
+        .collect();
+    if !order.is_empty() || !undeclared.is_empty() {
+        let _ = writeln!(registry_text, "\n# Imported from {zip_label}");
+    }
+    for name in &order {
+        let a = &new_entries[name];
+        let secret = a.attribute_type.is_secret();
+        let mut default = a.default_value().map(str::to_string).filter(|_| !secret);
+        if let Some(d) = &default
+            && check_value(&a.attribute_type, &a.constraints, d).is_err()
+        {
+            report.warnings.push(format!("{name}: default {d:?} is not valid for its type; kept as the build plan's pinned value only"));
+            default = None;
+        }
+        let constraints = a.constraints.encode();
+        let _ = writeln!(registry_text, "\n[{name}]");
+        let _ = writeln!(registry_text, "type = {}", q(a.attribute_type.as_str()));
+        let _ = writeln!(registry_text, "description = {}", q(a.description.as_deref().unwrap_or("")));
+        if constraints != "{}" && !constraints.is_empty() {
+            let _ = writeln!(registry_text, "constraints = {}", q(&constraints));
+        }
+        if let Some(d) = &default {
+            let _ = writeln!(registry_text, "default = {}", q(d));
+        }
+        registered.insert(name.clone(), (a.attribute_type.clone(), a.description.clone().unwrap_or_default(), constraints, default));
+        report.registry_added.push(name.clone());
+    }
+
+    for name in &undeclared {
+        let _ = writeln!(registry_text, "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle.");
+        let _ = writeln!(registry_text, "[{name}]\ntype = \"string\"\ndescription = \"\"");
+        registered.insert(name.clone(), (AttributeType::String, String::new(), "{}".to_string(), None));
+        report.registry_added.push(name.clone());
+        report.warnings.push(format!("@{name}@ is used by a plan script but declared by no build plan; registered as a string"));
+    }
+
+    // Plan scripts: one file each, reusing an identical existing file.
+    let mut stem_of_id: HashMap<String, String> = HashMap::new();
+    let mut files_to_write: Vec<(PathBuf, String)> = Vec::new();
+    let mut taken: Vec<String> = Vec::new();
+    for script in &bundle.plan_scripts {
+        let text = PlainPlanScript::render_file(&script.name, &script.plan_type, script.description.as_deref().unwrap_or(""), Some(&script.id), &script.content);
+        let base = file_stem(&script.name);
+        let mut n = 1;
+        let stem = loop {
+            let stem = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+            let path = layout.plan_script(&stem);
+            if taken.contains(&stem) {
+                n += 1;
+                continue;
+            }
+            if path.exists() {
+                let same = read_text(&path).ok().and_then(|t| PlainPlanScript::parse(&path, t).ok()).is_some_and(|old| {
+                    old.name == script.name && old.content == script.content && old.id.as_deref() == Some(script.id.as_str())
+                        && old.plan_type == script.plan_type && old.description == script.description.as_deref().unwrap_or("")
+                });
+                if same {
+                    report.reused.push(layout.relative(&path));
+                    break stem;
+                }
+                n += 1;
+                continue;
+            }
+            files_to_write.push((path.clone(), text.clone()));
+            report.plan_scripts.push(layout.relative(&path));
+            break stem;
+        };
+        taken.push(stem.clone());
+        stem_of_id.insert(script.id.to_ascii_lowercase(), stem);
+    }
+
+    // The bundle TOML.
+    let mut toml = String::new();
+    let _ = writeln!(toml, "# Imported from {zip_label} by `i3s-bundle import`: uuids, the Time Stamp and the");
+    let _ = writeln!(toml, "# declared attribute lists are pinned so a build reproduces the bundle.\n");
+    let _ = writeln!(toml, "[bundle]");
+    let _ = writeln!(toml, "name = {}", q(&name));
+    let _ = writeln!(toml, "version = {}", q(&version));
+    let _ = writeln!(toml, "description = {}", q(&bundle.manifest.description));
+    let _ = writeln!(toml, "checksum = {}", q(&bundle.checksum.to_string()));
+    let _ = writeln!(toml, "read_only = {}", bundle.manifest.read_only);
+    let _ = writeln!(toml, "time_stamp = {}", q(&bundle.manifest.time_stamp));
+    let _ = writeln!(toml, "plan_scripts = [");
+    for script in &bundle.plan_scripts {
+        let _ = writeln!(toml, "  {},", q(&stem_of_id[&script.id.to_ascii_lowercase()]));
+    }
+    let _ = writeln!(toml, "]");
+    for plan in &bundle.build_plans {
+        let _ = writeln!(toml, "\n[[build_plan]]");
+        let _ = writeln!(toml, "name = {}", q(&plan.name));
+        let _ = writeln!(toml, "type = {}", q(if plan.build_plan_type.is_empty() { "deploy" } else { &plan.build_plan_type }));
+        let _ = writeln!(toml, "description = {}", q(plan.description.as_deref().unwrap_or("")));
+        let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
+        let _ = writeln!(toml, "steps = [");
+        for step in &plan.steps {
+            let stem = step.plan_script_id().and_then(|id| stem_of_id.get(&id.to_ascii_lowercase())).ok_or_else(|| {
+                Error::Other(format!("{zip_label}: build plan {:?} step {} points at {}, which the bundle does not carry", plan.name, step.serial_number, step.plan_script_uri))
+            })?;
+            let _ = writeln!(toml, "  {{ plan_script = {} }},", q(stem));
+        }
+        let _ = writeln!(toml, "]");
+        let _ = writeln!(toml, "attributes = [");
+        for a in &plan.custom_attributes {
+            let _ = writeln!(toml, "  {},", pinned_attribute(a, &registered, &mut report.warnings));
+        }
+        let _ = writeln!(toml, "]");
+    }
+    for plan in &bundle.deployment_plans {
+        let _ = writeln!(toml, "\n[[deployment_plan]]");
+        let _ = writeln!(toml, "name = {}", q(&plan.name));
+        let _ = writeln!(toml, "build_plan = {}", q(&plan.build_plan));
+        let _ = writeln!(toml, "description = {}", q(plan.description.as_deref().unwrap_or("")));
+        let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
+        match plan.golden_image_name() {
+            Some(image) => {
+                let _ = writeln!(toml, "golden_image = {}", q(image));
+                report.warnings.push(format!("deployment plan {:?}: golden image {image:?} is not imported; `publish` attaches it by name", plan.name));
+            }
+            None => {
+                let _ = writeln!(toml, "golden_image = false");
+            }
+        }
+        for a in &plan.custom_attributes {
+            let _ = writeln!(toml, "[deployment_plan.attributes.{}]", a.name);
+            if let Some(v) = &a.value {
+                let _ = writeln!(toml, "value = {}", q(v));
+            }
+            if let Some(v) = a.visible {
+                let _ = writeln!(toml, "visible = {v}");
+            }
+            if let Some(v) = a.editable {
+                let _ = writeln!(toml, "editable = {v}");
+            }
+            if let Some(id) = &a.id {
+                let _ = writeln!(toml, "id = {}", q(&id.to_ascii_lowercase()));
+            }
+        }
+    }
+    if bundle.golden_images.iter().any(|g| g.payload.is_some()) {
+        report.warnings.push("the bundle carries golden image payloads; import does not extract them".into());
+    }
+
+    // Write: plan scripts, registry, then the bundle file.
+    for (path, text) in &files_to_write {
+        write_new(path, text)?;
+    }
+    if !registry_text.is_empty() {
+        let mut text = if registry_path.is_file() { read_text(&registry_path)? } else { "# The attribute registry: every custom attribute (docs/source-format.md).\n".to_string() };
+        text.push_str(&registry_text);
+        write_new(&registry_path, &text)?;
+    }
+    write_new(&bundle_path, &toml)?;
+    report.bundle_file = layout.relative(&bundle_path);
+    Ok(report)
+}
+
+/// `{ name = "X", value = "…" }` plus any field that differs from the registry entry.
+fn pinned_attribute(a: &CustomAttribute, registered: &HashMap<String, (AttributeType, String, String, Option<String>)>, warnings: &mut Vec<String>) -> String {
+    let mut parts = vec![format!("name = {}", q(&a.name))];
+    match &a.value {
+        Some(v) if a.attribute_type.is_secret() && !v.is_empty() => {
+            warnings.push(format!("{}: a default for a secret attribute is dropped", a.name));
+        }
+        Some(v) => parts.push(format!("value = {}", q(v))),
+        None => warnings.push(format!("{}: value null becomes \"\"", a.name)),
+    }
+    if let Some((t, description, constraints, _)) = registered.get(&a.name) {
+        if *t != a.attribute_type {
+            parts.push(format!("type = {}", q(a.attribute_type.as_str())));
+        }
+        if description != a.description.as_deref().unwrap_or("") {
+            parts.push(format!("description = {}", q(a.description.as_deref().unwrap_or(""))));
+        }
+        let encoded = a.constraints.encode();
+        if *constraints != encoded {
+            parts.push(format!("constraints = {}", q(&encoded)));
+        }
+    }
+    format!("{{ {} }}", parts.join(", "))
+}
+
+fn write_new(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    crate::build::cache::write_atomic(path, text.as_bytes())
+}
