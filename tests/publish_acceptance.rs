@@ -800,3 +800,132 @@ fn slow_tasks_are_waited_for_within_the_overall_task_timeout() {
         "{r}"
     );
 }
+
+/// The repository's own bundles: `i3s-bundle build` of bundles-src/ into a temporary dist, then
+/// publish into an empty simulator that holds only the golden images the build names.
+#[test]
+fn the_repository_bundles_publish_into_an_empty_simulator_and_settle() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dist = tempfile::tempdir().unwrap();
+    let build = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+        .args([
+            "build",
+            "--root",
+            root,
+            "--out",
+            dist.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", text(&build));
+    let zips: Vec<String> = std::fs::read_dir(dist.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!zips.is_empty());
+    // The golden images the build left for publish to attach (its record per zip).
+    let cache: Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join(".i3s-bundle-cache.json")).unwrap())
+            .unwrap();
+    let attachments: Vec<(String, String)> = cache["bundles"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| r["attachments"].as_array().unwrap().clone())
+        .map(|a| {
+            (
+                a["deployment_plan"].as_str().unwrap().to_string(),
+                a["golden_image"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(!attachments.is_empty());
+    let images: BTreeSet<String> = attachments.iter().map(|(_, i)| i.clone()).collect();
+
+    let sim = start(sim_config());
+    // Without the golden images on the appliance, even the dry run says which is missing.
+    let out = publish(
+        &sim,
+        &[
+            "--all",
+            "--dist",
+            dist.path().to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(images.iter().next().unwrap()));
+    let seed: Vec<Value> = images
+        .iter()
+        .map(|n| json!({"type": "GoldenImage", "name": n}))
+        .collect();
+    assert_eq!(
+        post(&sim, "/sim/seed", &json!({"/rest/golden-images": seed})).0,
+        201
+    );
+
+    let out = publish(
+        &sim,
+        &["--all", "--dist", dist.path().to_str().unwrap(), "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stems: BTreeSet<String> = zips
+        .iter()
+        .map(|z| {
+            std::path::Path::new(z)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names(&sim, "/rest/artifact-bundles"), stems);
+    assert_eq!(
+        names(&sim, "/rest/plan-scripts"),
+        expected_names(&zips, |b| b
+            .plan_scripts
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/build-plans"),
+        expected_names(&zips, |b| b
+            .build_plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/deployment-plans"),
+        expected_names(&zips, |b| b
+            .deployment_plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(names(&sim, "/rest/golden-images"), images);
+    let state = canonical_state(&sim);
+    for (plan, image) in &attachments {
+        let found = state["/rest/deployment-plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == plan.as_str())
+            .unwrap();
+        assert_eq!(found["goldenImage"], image.as_str(), "{found}");
+    }
+    assert_no_duplicates(&sim);
+
+    reset_requests(&sim);
+    let again = publish(
+        &sim,
+        &["--all", "--dist", dist.path().to_str().unwrap(), "--json"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(report(&again)["changed"], false);
+    assert_eq!(writes(&sim), Vec::<String>::new());
+    assert_eq!(canonical_state(&sim), state);
+}
