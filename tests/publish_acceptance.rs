@@ -929,3 +929,49 @@ fn the_repository_bundles_publish_into_an_empty_simulator_and_settle() {
     assert_eq!(writes(&sim), Vec::<String>::new());
     assert_eq!(canonical_state(&sim), state);
 }
+
+#[path = "common/mod.rs"]
+mod common;
+
+/// The progress bar (bytes, rate, ETA) shows on a terminal only: not with --json, not under CI.
+/// A terminal is provided by util-linux `script`.
+#[test]
+fn upload_progress_shows_on_a_terminal_only() {
+    if !common::require_tool("script") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    let run = |extra: &str, ci: bool| {
+        let sim = start(sim_config());
+        seed_appliance(&sim);
+        let exe = env!("CARGO_BIN_EXE_i3s-bundle");
+        let command = format!(
+            "{exe} publish {} --poll-interval 5 {extra}",
+            bundle.display()
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env("ONEVIEWSDK_IP", &sim.base_url)
+            .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &sim.base_url)
+            .env("ONEVIEWSDK_USERNAME", "administrator")
+            .env("ONEVIEWSDK_PASSWORD", PASSWORD)
+            .env_remove("CI");
+        if ci {
+            cmd.env("CI", "true");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let terminal = run("", false);
+    assert!(
+        terminal.contains("uploading t-bundle_1.0.zip")
+            && terminal.contains("B/s")
+            && terminal.contains("ETA"),
+        "{terminal}"
+    );
+    assert!(!terminal.contains(PASSWORD));
+    assert!(!run("--json", false).contains("uploading"));
+    assert!(!run("", true).contains("uploading"));
+}
