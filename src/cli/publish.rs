@@ -1,8 +1,147 @@
+use crate::appliance::publish::{self, Outcome, PublishOptions};
+use crate::appliance::{Client, Settings, SettingsOverrides, Timing, log::Log, settings};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How to reach and log in to the appliances; shared by `publish`, `pull` (and `deploy`).
+/// The password comes from ONEVIEWSDK_PASSWORD or the config file, never from an argument.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// python-hpOneView style config.json (ip, image_streamer_ip, api_version, credentials);
+    /// ONEVIEWSDK_* environment variables override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Trust only this CA certificate (PEM), e.g. the appliance's self-signed one.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify TLS certificates (prints a warning). Only for labs.
+    #[arg(long)]
+    pub insecure: bool,
+    /// More log lines on stderr: -v requests, -vv headers, -vvv bodies (secrets always redacted).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Overall limit for one appliance task, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub task_timeout: u64,
+    /// First interval between task polls, in milliseconds (grows to 10 s).
+    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
+    pub poll_interval: u64,
+    /// First delay before repeating a failed safe request, in milliseconds (doubles).
+    #[arg(long, value_name = "MS", default_value_t = 500, hide = true)]
+    pub retry_delay: u64,
+    /// Attempts for requests that are safe to repeat.
+    #[arg(long, value_name = "N", default_value_t = 5, hide = true)]
+    pub attempts: u32,
+}
+
+impl ConnectionArgs {
+    pub fn settings(&self) -> crate::Result<Settings> {
+        let overrides = SettingsOverrides { config: self.config.clone(), ca_cert: self.ca_cert.clone(), insecure: self.insecure };
+        let env = std::env::vars().collect();
+        let settings = settings::load(&overrides, &env).map_err(crate::Error::Usage)?;
+        if self.insecure {
+            eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password");
+        }
+        Ok(settings)
+    }
+
+    pub fn timing(&self) -> Timing {
+        let poll = Duration::from_millis(self.poll_interval.max(1));
+        Timing {
+            attempts: self.attempts.max(1),
+            retry_base: Duration::from_millis(self.retry_delay),
+            retry_max: Duration::from_secs(10).max(Duration::from_millis(self.retry_delay)),
+            poll_initial: poll,
+            poll_max: Duration::from_secs(10).max(poll),
+            task_timeout: Duration::from_secs(self.task_timeout),
+            ..Timing::default()
+        }
+    }
+
+    /// Logs in; a failure here means nothing was attempted (exit 2).
+    pub fn connect(&self) -> crate::Result<Client> {
+        let settings = self.settings()?;
+        Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| crate::Error::Usage(format!("cannot log in to {}: {e}", settings.oneview.base)))
+    }
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Bundle zips to publish (each is named on the appliance after its file name).
+    #[arg(value_name = "BUNDLE.zip", required_unless_present = "all")]
+    pub bundles: Vec<PathBuf>,
+    /// Publish every zip in --dist.
+    #[arg(long, conflicts_with = "bundles")]
+    pub all: bool,
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    pub dist: PathBuf,
+    /// Show the full plan (create / update with a field diff / unchanged); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Delete and upload again a bundle whose name exists on the appliance with other content.
+    #[arg(long)]
+    pub replace: bool,
+    /// Attach golden image IMAGE to deployment plan PLAN (overrides the build's sidecar file).
+    #[arg(long = "golden-image", value_name = "PLAN=IMAGE", value_parser = pair)]
+    pub golden_images: Vec<(String, String)>,
+    /// Point server profile template NAME at deployment plan PLAN (repeatable).
+    #[arg(long = "profile-template", value_name = "NAME=PLAN", value_parser = pair)]
+    pub profile_templates: Vec<(String, String)>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("publish", 6)
+fn pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => Ok((a.trim().to_string(), b.trim().to_string())),
+        _ => Err(format!("{text:?}: expected NAME=VALUE")),
+    }
+}
+
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    let paths = if args.all {
+        let mut zips: Vec<PathBuf> = std::fs::read_dir(&args.dist)
+            .map_err(|e| crate::Error::io(&args.dist, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("zip")))
+            .collect();
+        zips.sort();
+        if zips.is_empty() {
+            return Err(crate::Error::Usage(format!("{}: no bundle zips to publish (run i3s-bundle build)", args.dist.display())));
+        }
+        zips
+    } else {
+        args.bundles.clone()
+    };
+    // Everything local is checked before the first request.
+    let sources = paths.iter().map(|p| publish::source::load(p, &args.golden_images)).collect::<crate::Result<Vec<_>>>()?;
+    for (plan, _) in &args.golden_images {
+        if !sources.iter().any(|s| s.bundle.deployment_plans.iter().any(|p| p.name == *plan)) {
+            return Err(crate::Error::Usage(format!("--golden-image {plan}=…: no bundle has a deployment plan named {plan:?}")));
+        }
+    }
+    let client = args.connection.connect()?;
+    let in_ci = std::env::var_os("CI").is_some();
+    let options = PublishOptions {
+        dry_run: args.dry_run,
+        replace: args.replace,
+        profile_templates: args.profile_templates.clone(),
+        show_progress: !args.json && !in_ci && std::io::stderr().is_terminal(),
+    };
+    let report = publish::publish(&client, &sources, &options);
+    drop(client);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(match report.outcome {
+        Outcome::Done => ExitCode::SUCCESS,
+        Outcome::Failed => ExitCode::from(super::EXIT_PROBLEMS),
+    })
 }

@@ -1,8 +1,30 @@
+use super::publish::ConnectionArgs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The bundle's exact name on the appliance.
+    pub name: String,
+    /// Where to write the zip (default NAME.zip).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("pull", 6)
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
+    let client = args.connection.connect()?;
+    match crate::appliance::pull::pull(&client, &args.name, &out) {
+        Ok(report) if args.json => println!("{}", serde_json::to_string_pretty(&report).expect("serialisable")),
+        Ok(report) => println!("pulled {} ({} bytes) from {} into {}", report.name, report.bytes, report.uri, report.path.display()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

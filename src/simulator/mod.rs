@@ -1,1 +1,221 @@
-//! (to be written)
+//! The appliance simulator: a real HTTP(S) server on loopback speaking the Image Streamer and
+//! OneView subset of `../shared/spec/api.md` §11, with fault injection and request counters.
+//! Tests start it in-process ([`Simulator::start`]); users run `i3s-bundle simulate`.
+//!
+//! One server plays both hosts (OneView and Image Streamer paths do not overlap); sessions
+//! issued by the OneView login are accepted on every path, as on a real pair of appliances.
+pub mod admin;
+pub mod bundles;
+pub mod faults;
+pub mod server;
+pub mod state;
+
+pub use faults::Faults;
+use state::State;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    /// Serve HTTPS with a certificate signed by a fresh CA, written to `ca_cert_out`.
+    pub tls: bool,
+    /// Where the CA certificate (PEM) goes; default `<data dir>/ca.pem`.
+    pub ca_cert_out: Option<PathBuf>,
+    /// Where uploads are stored; default a temporary directory removed at shutdown.
+    pub data_dir: Option<PathBuf>,
+    /// Load the state from this file at start (if it exists) and save it after every write.
+    pub state_file: Option<PathBuf>,
+    pub faults: Faults,
+    /// Polls a task answers `Running` before it ends.
+    pub task_polls: u32,
+    pub current_version: u32,
+    pub minimum_version: u32,
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            tls: false,
+            ca_cert_out: None,
+            data_dir: None,
+            state_file: None,
+            faults: Faults::default(),
+            task_polls: 1,
+            current_version: 2000,
+            minimum_version: 300,
+            user: "administrator".into(),
+            password: "simulator".into(),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct Shared {
+    state: Mutex<State>,
+    pub data_dir: PathBuf,
+    state_file: Option<PathBuf>,
+}
+
+impl Shared {
+    /// The state; a handler that panicked (the simulated connection reset) never holds it.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Saves the state to `--state FILE` (atomically), if one was given.
+    pub fn persist(&self) {
+        let Some(path) = &self.state_file else { return };
+        let snapshot = self.lock().snapshot();
+        let temp = path.with_extension("tmp");
+        if std::fs::write(&temp, serde_json::to_vec_pretty(&snapshot).unwrap_or_default()).is_ok() {
+            let _ = std::fs::rename(&temp, path);
+        }
+    }
+}
+
+/// A running simulator.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT` or `https://localhost:PORT`.
+    pub base_url: String,
+    pub ca_cert: Option<PathBuf>,
+    handle: axum_server::Handle<SocketAddr>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Simulator {
+    /// Binds, starts serving on a background thread and returns once it listens.
+    pub fn start(config: SimConfig) -> Result<Simulator, String> {
+        let temp = match &config.data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?),
+        };
+        let data_dir = config.data_dir.clone().unwrap_or_else(|| temp.as_ref().expect("temp").path().to_path_buf());
+        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let mut state = State::new(config.current_version, config.minimum_version, config.user.clone(), config.password.clone(), config.faults.clone(), config.task_polls);
+        if let Some(path) = &config.state_file
+            && path.exists()
+        {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+            state.restore(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let shared = Arc::new(Shared { state: Mutex::new(state), data_dir: data_dir.clone(), state_file: config.state_file.clone() });
+        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (tls, ca_cert) = if config.tls {
+            let ca_path = config.ca_cert_out.clone().unwrap_or_else(|| data_dir.join("ca.pem"));
+            let (cert, key) = make_certificate(&ca_path)?;
+            (Some((cert, key)), Some(ca_path))
+        } else {
+            (None, None)
+        };
+        let base_url = match &tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://{addr}"),
+        };
+        let router = axum::Router::new()
+            .fallback(server::dispatch)
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(shared);
+        let handle = axum_server::Handle::new();
+        let server_handle = handle.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let service = router.into_make_service();
+                let result = match tls {
+                    Some((cert, key)) => {
+                        let _ = rustls::crypto::ring::default_provider().install_default();
+                        let config = match axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(format!("TLS configuration: {e}")));
+                                return;
+                            }
+                        };
+                        match axum_server::from_tcp_rustls(listener, config) {
+                            Ok(server) => {
+                                let _ = ready_tx.send(Ok(()));
+                                server.handle(server_handle).serve(service).await
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => match axum_server::from_tcp(listener) {
+                        Ok(server) => {
+                            let _ = ready_tx.send(Ok(()));
+                            server.handle(server_handle).serve(service).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = result {
+                    eprintln!("simulator stopped: {e}");
+                }
+            });
+        });
+        ready_rx.recv().map_err(|_| "the simulator thread ended before listening".to_string())??;
+        Ok(Simulator { addr, base_url, ca_cert, handle, thread: Some(thread), _temp: temp })
+    }
+
+    /// Blocks until the server stops (the `simulate` command).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A CA (written to `ca_path` for clients' `--ca-cert`) and a server certificate it signs for
+/// `localhost` and `127.0.0.1`. Returns the server certificate and key as PEM.
+fn make_certificate(ca_path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let err = |e: rcgen::Error| format!("certificate: {e}");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.distinguished_name.push(DnType::CommonName, "i3s-bundle simulator CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(err)?;
+    params.distinguished_name.push(DnType::CommonName, "localhost");
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+    if let Some(dir) = ca_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(ca_path, ca_cert.pem()).map_err(|e| format!("{}: {e}", ca_path.display()))?;
+    Ok((cert.pem().into_bytes(), key.serialize_pem().into_bytes()))
+}

@@ -1,0 +1,98 @@
+//! What can go wrong talking to an appliance, with the appliance's own words kept.
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+
+/// An appliance error body (api.md §2.4), also the shape of `taskErrors[]` items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub error_code: String,
+    pub message: String,
+    pub details: String,
+    pub recommended_actions: Vec<String>,
+}
+
+impl ErrorBody {
+    pub fn from_json(value: &Value) -> ErrorBody {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        ErrorBody {
+            error_code: text("errorCode"),
+            message: text("message"),
+            details: text("details"),
+            recommended_actions: value
+                .get("recommendedActions")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.error_code.is_empty() {
+            write!(f, "[{}] ", self.error_code)?;
+        }
+        write!(f, "{}", if self.message.is_empty() { "(no message)" } else { &self.message })?;
+        if !self.details.is_empty() {
+            write!(f, " — {}", self.details)?;
+        }
+        for action in &self.recommended_actions {
+            write!(f, "\n    recommended: {action}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ApplianceError {
+    /// No answer (connection refused/reset, TLS failure, timeout), after the retries.
+    Connect { method: String, url: String, message: String },
+    /// An HTTP error status with the appliance's error body.
+    Http { method: String, url: String, status: u16, body: ErrorBody },
+    /// A task that ended in Error (or Killed, Terminated, Interrupted).
+    Task { uri: String, name: String, state: String, status: String, errors: Vec<ErrorBody> },
+    TaskTimeout { uri: String, waited_secs: u64, state: String },
+    /// An answer that does not have the expected shape.
+    Protocol(String),
+    Io(String),
+}
+
+impl ApplianceError {
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, ApplianceError::Connect { .. })
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApplianceError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApplianceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplianceError::Connect { method, url, message } => write!(f, "{method} {url}: no answer: {message}"),
+            ApplianceError::Http { method, url, status, body } => write!(f, "{method} {url}: HTTP {status}: {body}"),
+            ApplianceError::Task { uri, name, state, status, errors } => {
+                write!(f, "task {name:?} ({uri}) ended in {state}")?;
+                if errors.is_empty() {
+                    write!(f, ": {status}")?;
+                }
+                for error in errors {
+                    write!(f, "\n  {error}")?;
+                }
+                Ok(())
+            }
+            ApplianceError::TaskTimeout { uri, waited_secs, state } => {
+                write!(f, "task {uri} still {state} after {waited_secs} s (raise --task-timeout)")
+            }
+            ApplianceError::Protocol(message) => write!(f, "unexpected answer: {message}"),
+            ApplianceError::Io(message) => write!(f, "{message}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplianceError {}

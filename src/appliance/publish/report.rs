@@ -1,0 +1,167 @@
+//! The publish report: every object, what was (or would be) done to it, its URI.
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    ArtifactBundle,
+    PlanScript,
+    BuildPlan,
+    GoldenImage,
+    DeploymentPlan,
+    ServerProfileTemplate,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ArtifactBundle => "artifact bundle",
+            Kind::PlanScript => "plan script",
+            Kind::BuildPlan => "build plan",
+            Kind::GoldenImage => "golden image",
+            Kind::DeploymentPlan => "deployment plan",
+            Kind::ServerProfileTemplate => "profile template",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Bundle absent: upload it.
+    Upload,
+    /// Bundle present with other content and `--replace`: delete and upload.
+    Replace,
+    /// Bundle uploaded (now or before) whose artifacts are missing or differ: extract it.
+    Extract,
+    Create,
+    Update,
+    Unchanged,
+}
+
+impl Action {
+    pub fn is_change(self) -> bool {
+        self != Action::Unchanged
+    }
+}
+
+/// One field that differs: where, the value now, the value wanted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub field: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectReport {
+    pub kind: Kind,
+    pub name: String,
+    pub action: Action,
+    /// The appliance URI (known once the object exists).
+    pub uri: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    /// Whether the action has been carried out (false in a dry run and after a failure).
+    pub applied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything planned was done (or, in a dry run, could be planned).
+    Done,
+    /// Something failed; `applied` says what was done before.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    /// True when anything was (or, in a dry run, would be) written.
+    pub changed: bool,
+    pub objects: Vec<ObjectReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn new(dry_run: bool) -> Self {
+        Report { dry_run, outcome: Outcome::Done, changed: false, objects: Vec::new(), error: None, warnings: Vec::new() }
+    }
+
+    pub fn fail(&mut self, error: impl Into<String>) {
+        self.outcome = Outcome::Failed;
+        self.error = Some(error.into());
+    }
+
+    pub fn finish(&mut self) {
+        self.changed = self.objects.iter().any(|o| o.action.is_change() && (o.applied || self.dry_run));
+    }
+
+    /// The human summary.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for o in &self.objects {
+            let state = match (o.action, o.applied, self.dry_run) {
+                (Action::Unchanged, _, _) => "",
+                (_, true, _) => "",
+                (_, false, true) => " (planned)",
+                (_, false, false) => " (NOT applied)",
+            };
+            let _ = writeln!(out, "{:<17} {:<10} {}{state}{}", o.kind.label(), format!("{:?}", o.action).to_lowercase(), o.name, o.uri.as_deref().map(|u| format!("  {u}")).unwrap_or_default());
+            for c in &o.changes {
+                let _ = writeln!(out, "    {}: {} → {}", c.field, short(&c.to_string_from()), short(&c.to.to_string()));
+            }
+            if let Some(note) = &o.note {
+                let _ = writeln!(out, "    note: {note}");
+            }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+        let count = |a: fn(Action) -> bool| self.objects.iter().filter(|o| a(o.action)).count();
+        let changed = count(Action::is_change);
+        let unchanged = count(|a| a == Action::Unchanged);
+        match (self.outcome, self.dry_run) {
+            (Outcome::Done, true) => {
+                let _ = writeln!(out, "dry run: {changed} change(s) planned, {unchanged} unchanged; nothing was written");
+            }
+            (Outcome::Done, false) if changed == 0 => {
+                let _ = writeln!(out, "published: no change ({unchanged} objects already as wanted)");
+            }
+            (Outcome::Done, false) => {
+                let _ = writeln!(out, "published: {changed} change(s) applied, {unchanged} unchanged");
+            }
+            (Outcome::Failed, _) => {
+                let applied: Vec<String> =
+                    self.objects.iter().filter(|o| o.applied && o.action.is_change()).map(|o| format!("{} {:?} {}", o.kind.label(), o.action, o.name).to_lowercase()).collect();
+                let _ = writeln!(out, "FAILED: {}", self.error.as_deref().unwrap_or("unknown error"));
+                if applied.is_empty() {
+                    let _ = writeln!(out, "nothing was changed before the failure");
+                } else {
+                    let _ = writeln!(out, "applied before the failure: {}", applied.join("; "));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Change {
+    fn to_string_from(&self) -> String {
+        self.from.to_string()
+    }
+}
+
+fn short(text: &str) -> String {
+    if text.chars().count() > 120 { format!("{}…", text.chars().take(120).collect::<String>()) } else { text.to_string() }
+}

@@ -1,0 +1,108 @@
+//! What one bundle zip asks for: its name on the appliance, its content hash, its artifacts, and
+//! the golden image each deployment plan attaches.
+use crate::bundle::{Bundle, ReadOptions, read_bundle, verify::verify};
+use crate::error::{Error, Result};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct BundleSource {
+    pub path: PathBuf,
+    /// The bundle's name on the appliance: the upload file name without `.zip` (api.md §3.3).
+    pub name: String,
+    pub sha256: String,
+    pub bundle: Bundle,
+    /// Deployment plan name → golden image name to attach (`None`: the plan has none).
+    pub golden_images: BTreeMap<String, Option<String>>,
+    /// Where each golden image choice came from, for messages.
+    pub golden_image_origin: BTreeMap<String, String>,
+}
+
+/// The sidecar a build writes next to `X.zip`: `X.publish.json`, holding what the zip cannot say
+/// (the golden image a deployment plan attaches when the bundle does not carry it):
+/// `{"deploymentPlans": {"<plan name>": {"goldenImage": "<image name>"}}}`.
+pub fn sidecar_path(zip: &Path) -> PathBuf {
+    zip.with_extension("publish.json")
+}
+
+/// Reads and verifies a bundle zip and works out the golden images its plans attach: an explicit
+/// `--golden-image PLAN=IMAGE` wins over the sidecar, which wins over the zip's own
+/// `goldenImageURI` (a name inside bundles).
+pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> {
+    let loaded = read_bundle(path, &ReadOptions::default())?;
+    let report = verify(&loaded);
+    if !report.is_clean() {
+        let problems: Vec<String> = report.errors().map(|p| format!("  {}: {}", p.entry, p.message)).collect();
+        return Err(Error::Usage(format!("{}: the bundle does not verify; nothing was sent:\n{}", path.display(), problems.join("\n"))));
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.strip_suffix(".zip").or_else(|| n.strip_suffix(".ZIP")).unwrap_or(n).to_string())
+        .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
+    let sha256 = file_sha256(path)?;
+    let sidecar = read_sidecar(&sidecar_path(path))?;
+    let mut golden_images = BTreeMap::new();
+    let mut golden_image_origin = BTreeMap::new();
+    for plan in &loaded.bundle.deployment_plans {
+        let (image, origin) = if let Some((_, image)) = explicit.iter().find(|(p, _)| *p == plan.name) {
+            (Some(image.clone()), "--golden-image".to_string())
+        } else if let Some(image) = sidecar.get(&plan.name) {
+            (image.clone(), sidecar_path(path).display().to_string())
+        } else {
+            (plan.golden_image_name().map(str::to_string), format!("{} (goldenImageURI)", path.display()))
+        };
+        golden_images.insert(plan.name.clone(), image.filter(|i| !i.is_empty()));
+        golden_image_origin.insert(plan.name.clone(), origin);
+    }
+    Ok(BundleSource { path: path.to_path_buf(), name, sha256, bundle: loaded.bundle, golden_images, golden_image_origin })
+}
+
+fn read_sidecar(path: &Path) -> Result<BTreeMap<String, Option<String>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        Error::at(crate::error::Location::file(path).at(e.line(), e.column()), format!("not valid JSON: {e}"))
+    })?;
+    let mut out = BTreeMap::new();
+    if let Some(plans) = json.get("deploymentPlans").and_then(Value::as_object) {
+        for (plan, settings) in plans {
+            let image = settings.get("goldenImage").and_then(Value::as_str).map(str::to_string);
+            out.insert(plan.clone(), image);
+        }
+    }
+    Ok(out)
+}
+
+/// SHA-256 of a file, streamed.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The tag publish puts in the bundle description so a later run recognises the content.
+pub fn content_tag(sha256: &str) -> String {
+    format!("[i3s-bundle sha256:{sha256}]")
+}
+
+/// The content hash a bundle description carries, if any.
+pub fn tagged_sha256(description: &str) -> Option<String> {
+    let start = description.find("sha256:")? + "sha256:".len();
+    let hex: String = description[start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    (hex.len() == 64).then(|| hex.to_ascii_lowercase())
+}

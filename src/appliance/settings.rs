@@ -1,0 +1,263 @@
+//! Connection settings, kept the way HPE tool users already keep them: `ONEVIEWSDK_*` environment
+//! variables or a python-hpOneView style `config.json`. The password never comes from arguments.
+use super::secret::Secret;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where an appliance listens: scheme, host and port, no path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub base: String,
+}
+
+impl Endpoint {
+    /// `host`, `host:port`, `[v6]:port` or a URL; https unless `http://` is written.
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the address is empty".into());
+        }
+        let (scheme, rest) = match text.split_once("://") {
+            Some((s, rest)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => (s.to_ascii_lowercase(), rest),
+            Some((s, _)) => return Err(format!("{text:?}: unsupported scheme {s:?} (use https:// or http://)")),
+            None => ("https".to_string(), text),
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() || authority.contains(char::is_whitespace) || authority.contains('@') {
+            return Err(format!("{text:?} is not a host, host:port or URL"));
+        }
+        let port = if authority.starts_with('[') {
+            authority.split_once("]:").map(|(_, port)| port)
+        } else {
+            authority.rsplit_once(':').map(|(_, port)| port)
+        };
+        if let Some(port) = port
+            && port.parse::<u16>().is_err()
+        {
+            return Err(format!("{text:?}: port {port:?} is not a number"));
+        }
+        Ok(Endpoint { base: format!("{scheme}://{authority}") })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base.starts_with("https://")
+    }
+}
+
+/// How TLS certificates are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The system's trusted roots (webpki roots).
+    Verified,
+    /// Only certificates signed by this PEM file (e.g. the appliance's self-signed one).
+    CaCert(PathBuf),
+    /// No verification (asked for with --insecure; a warning is printed).
+    Insecure,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub oneview: Endpoint,
+    pub image_streamer: Endpoint,
+    pub user_name: String,
+    pub password: Secret,
+    pub auth_login_domain: String,
+    /// `None`: use the appliance's `currentVersion`.
+    pub api_version: Option<u32>,
+    pub tls: TlsMode,
+}
+
+/// What the command line adds to the settings.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsOverrides {
+    pub config: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+/// Reads `--config` (if given) and the `ONEVIEWSDK_*` variables of `env`; variables win.
+pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Result<Settings, String> {
+    let mut ip = None;
+    let mut streamer_ip = None;
+    let mut user_name = None;
+    let mut password = None;
+    let mut domain = None;
+    let mut api_version = None;
+    let mut ca_cert = None;
+    if let Some(path) = &overrides.config {
+        let file = ConfigFile::read(path)?;
+        ip = file.ip;
+        streamer_ip = file.image_streamer_ip;
+        user_name = file.user_name;
+        password = file.password;
+        domain = file.auth_login_domain;
+        api_version = file.api_version;
+        ca_cert = file.ssl_certificate;
+    }
+    let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+    ip = var("ONEVIEWSDK_IP").or(ip);
+    streamer_ip = var("ONEVIEWSDK_IMAGE_STREAMER_IP").or(streamer_ip);
+    user_name = var("ONEVIEWSDK_USERNAME").or(user_name);
+    password = var("ONEVIEWSDK_PASSWORD").map(Secret::new).or(password);
+    domain = var("ONEVIEWSDK_AUTH_LOGIN_DOMAIN").or(domain);
+    if let Some(v) = var("ONEVIEWSDK_API_VERSION") {
+        api_version = Some(v.trim().parse::<u32>().map_err(|_| format!("ONEVIEWSDK_API_VERSION={v:?} is not a number"))?);
+    }
+    ca_cert = var("ONEVIEWSDK_SSL_CERTIFICATE").map(PathBuf::from).or(ca_cert);
+
+    let from = "set ONEVIEWSDK_IP or \"ip\" in --config";
+    let oneview = Endpoint::parse(&ip.ok_or_else(|| format!("no OneView address: {from}"))?).map_err(|e| format!("OneView address: {e}"))?;
+    let image_streamer = Endpoint::parse(&streamer_ip.ok_or_else(|| {
+        "no Image Streamer address: set ONEVIEWSDK_IMAGE_STREAMER_IP or \"image_streamer_ip\" in --config \
+         (it is not the OneView address; see Settings > Image Streamer in OneView)"
+            .to_string()
+    })?)
+    .map_err(|e| format!("Image Streamer address: {e}"))?;
+    let user_name = user_name.ok_or("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config")?;
+    let password = password.ok_or("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)")?;
+    let tls = match (overrides.insecure, overrides.ca_cert.clone().or(ca_cert)) {
+        (true, _) => TlsMode::Insecure,
+        (false, Some(path)) => {
+            if !path.is_file() {
+                return Err(format!("{}: CA certificate file not found", path.display()));
+            }
+            TlsMode::CaCert(path)
+        }
+        (false, None) => TlsMode::Verified,
+    };
+    Ok(Settings { oneview, image_streamer, user_name, password, auth_login_domain: domain.unwrap_or_default(), api_version, tls })
+}
+
+/// The python-hpOneView `config.json` keys we read.
+#[derive(Debug, Default)]
+struct ConfigFile {
+    ip: Option<String>,
+    image_streamer_ip: Option<String>,
+    api_version: Option<u32>,
+    ssl_certificate: Option<PathBuf>,
+    user_name: Option<String>,
+    password: Option<Secret>,
+    auth_login_domain: Option<String>,
+}
+
+impl ConfigFile {
+    fn read(path: &Path) -> Result<ConfigFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column()))?;
+        let text_of = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let credentials = json.get("credentials");
+        let password = text_of(credentials.and_then(|c| c.get("password"))).map(Secret::new);
+        if password.is_some() {
+            refuse_if_shared(path)?;
+        }
+        let api_version = match json.get("api_version") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
+            Some(Value::String(s)) => Some(s.parse().map_err(|_| format!("{}: api_version {s:?} is not a number", path.display()))?),
+            Some(other) => return Err(format!("{}: api_version {other} is not a number", path.display())),
+        };
+        let relative_to_config = |p: String| {
+            let p = PathBuf::from(p);
+            if p.is_relative() { path.parent().map(|d| d.join(&p)).unwrap_or(p) } else { p }
+        };
+        Ok(ConfigFile {
+            ip: text_of(json.get("ip")),
+            image_streamer_ip: text_of(json.get("image_streamer_ip")),
+            api_version,
+            ssl_certificate: text_of(json.get("ssl_certificate")).map(relative_to_config),
+            user_name: text_of(credentials.and_then(|c| c.get("userName"))),
+            password,
+            auth_login_domain: text_of(credentials.and_then(|c| c.get("authLoginDomain"))),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn refuse_if_shared(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{}: holds a password but is readable by group or others (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+#[cfg(not(unix))]
+fn refuse_if_shared(_: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(Endpoint::parse("10.0.0.1").unwrap().base, "https://10.0.0.1");
+        assert_eq!(Endpoint::parse("10.0.0.1:8443").unwrap().base, "https://10.0.0.1:8443");
+        assert_eq!(Endpoint::parse("http://ov.lab:8080/").unwrap().base, "http://ov.lab:8080");
+        assert_eq!(Endpoint::parse("HTTPS://ov.lab/rest").unwrap().base, "https://ov.lab");
+        assert_eq!(Endpoint::parse("[::1]:8443").unwrap().base, "https://[::1]:8443");
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("host:port").is_err());
+        assert!(Endpoint::parse("").is_err());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_variables() {
+        let s = load(
+            &SettingsOverrides::default(),
+            &env(&[
+                ("ONEVIEWSDK_IP", "ov"),
+                ("ONEVIEWSDK_IMAGE_STREAMER_IP", "http://i3s:81"),
+                ("ONEVIEWSDK_USERNAME", "admin"),
+                ("ONEVIEWSDK_PASSWORD", "pw"),
+                ("ONEVIEWSDK_API_VERSION", "800"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.oneview.base, "https://ov");
+        assert_eq!(s.image_streamer.base, "http://i3s:81");
+        assert_eq!(s.api_version, Some(800));
+        assert_eq!(s.password.expose(), "pw");
+        assert_eq!(s.tls, TlsMode::Verified);
+    }
+
+    #[test]
+    fn missing_streamer_address_is_explained() {
+        let e = load(&SettingsOverrides::default(), &env(&[("ONEVIEWSDK_IP", "ov")])).unwrap_err();
+        assert!(e.contains("ONEVIEWSDK_IMAGE_STREAMER_IP"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn config_file_with_password_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"ip":"ov","image_streamer_ip":"i3s","api_version":1200,"credentials":{"userName":"a","password":"secret-pw","authLoginDomain":"LOCAL"}}"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let overrides = SettingsOverrides { config: Some(path.clone()), ..Default::default() };
+        let e = load(&overrides, &HashMap::new()).unwrap_err();
+        assert!(e.contains("chmod 600") && !e.contains("secret-pw"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = load(&overrides, &HashMap::new()).unwrap();
+        assert_eq!((s.api_version, s.auth_login_domain.as_str()), (Some(1200), "LOCAL"));
+        // Environment variables win over the file.
+        let s = load(&overrides, &env(&[("ONEVIEWSDK_USERNAME", "b")])).unwrap();
+        assert_eq!(s.user_name, "b");
+    }
+}

@@ -1,0 +1,330 @@
+//! Artifact bundles: streamed multipart upload, extract (a real read + verify of the zip, then
+//! the artifacts it holds), download, rename, delete (api.md §3).
+use super::Shared;
+use super::server::{accepted, error, file_body};
+use super::state::{ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS, State, bundle_listing, error_body};
+use crate::bundle::{Bundle, Payload, ReadOptions, read_bundle, verify::verify};
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Removes a partial upload unless it was completed (also on a simulated connection reset).
+struct PartialFile(Option<PathBuf>);
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
+    let is_multipart = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("multipart/form-data"));
+    if !is_multipart {
+        return error(StatusCode::BAD_REQUEST, "NOT_SIMULATED", "Creating a bundle from existing artifacts (JSON POST) is not simulated; upload a zip as multipart/form-data.", "");
+    }
+    let header_name = request.headers().get("uploadfilename").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_length: u64 = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut multipart = match Multipart::from_request(request, &()).await {
+        Ok(m) => m,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("not a multipart body: {e}"), ""),
+    };
+    let mut description: Option<String> = None;
+    let mut stored: Option<(String, PathBuf, String, u64)> = None;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("reading the upload: {e}"), ""),
+        };
+        match field.name().unwrap_or_default() {
+            "description" => description = field.text().await.ok(),
+            "file" => {
+                let file_name = field.file_name().map(str::to_string).or(header_name.clone()).unwrap_or_default();
+                let Some(name) = file_name.strip_suffix(".zip").or_else(|| file_name.strip_suffix(".ZIP")).map(str::to_string) else {
+                    return error(StatusCode::BAD_REQUEST, "INVALID_FILE_TYPE", &format!("{file_name:?}: only .zip artifact bundles can be uploaded."), "");
+                };
+                let reset = {
+                    let mut state = shared.lock();
+                    if state.by_name(ARTIFACT_BUNDLES, &name).is_some() {
+                        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("An artifact bundle named {name:?} already exists."), "");
+                    }
+                    let reset = state.faults.upload_resets > 0;
+                    if reset {
+                        state.faults.upload_resets -= 1;
+                    }
+                    reset
+                };
+                let id = uuid::Uuid::new_v4().to_string();
+                let path = shared.data_dir.join(format!("{id}.zip"));
+                let partial = PartialFile(Some(shared.data_dir.join(format!("{id}.zip.partial"))));
+                let mut file = match tokio::fs::File::create(partial.0.as_ref().expect("set")).await {
+                    Ok(f) => f,
+                    Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), ""),
+                };
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                let mut size = 0u64;
+                let cut_at = (content_length / 2).max(1);
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            use tokio::io::AsyncWriteExt;
+                            sha2::Digest::update(&mut hasher, &chunk);
+                            size += chunk.len() as u64;
+                            if let Err(e) = file.write_all(&chunk).await {
+                                return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                            }
+                            if reset && size >= cut_at {
+                                // Drop the connection mid-body: unwinding out of the handler makes
+                                // the server close the socket without an answer.
+                                drop(file);
+                                drop(partial);
+                                std::panic::resume_unwind(Box::new("simulated connection reset"));
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => return error(StatusCode::BAD_REQUEST, "INCOMPLETE_UPLOAD", &format!("the upload was interrupted: {e}"), ""),
+                    }
+                }
+                use tokio::io::AsyncWriteExt;
+                if let Err(e) = file.flush().await {
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                }
+                drop(file);
+                let mut partial = partial;
+                let temp = partial.0.take().expect("set");
+                if let Err(e) = std::fs::rename(&temp, &path) {
+                    return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                }
+                stored = Some((name, path, hex::encode(sha2::Digest::finalize(hasher)), size));
+            }
+            _ => {
+                let _ = field.bytes().await;
+            }
+        }
+    }
+    let Some((name, path, sha256, size)) = stored else {
+        return error(StatusCode::BAD_REQUEST, "NO_FILE", "The multipart body has no \"file\" field.", "");
+    };
+    // The appliance reads the bundle's manifest on upload; an unreadable zip fails the task.
+    let read_path = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || read_bundle(&read_path, &ReadOptions::default())).await;
+    let mut state = shared.lock();
+    let fails = state.next_task_fails();
+    let bundle = match loaded {
+        Ok(Ok(loaded)) if !fails => loaded.bundle,
+        Ok(Err(e)) => {
+            let _ = std::fs::remove_file(&path);
+            let errors = vec![error_body("INVALID_BUNDLE", &format!("{name}.zip is not a valid artifact bundle: {e}"), "", &["Check the bundle with i3s-bundle verify."])];
+            return accepted(state.task("Create", "", &name, true, errors, false));
+        }
+        _ => {
+            let _ = std::fs::remove_file(&path);
+            return accepted(state.task("Create", "", &name, true, vec![], false));
+        }
+    };
+    let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let mut resource = json!({
+        "type": "ArtifactsBundle", "name": name,
+        "description": description.filter(|d| !d.is_empty()).unwrap_or_else(|| bundle.manifest.description.clone()),
+        "artifactsbundleID": id, "readOnly": bundle.manifest.read_only, "importbundle": true, "recoverBundle": false,
+        "backupService": false, "checkSum": sha256, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
+        "lastBackUpDownload": null,
+    });
+    bundle_listing(resource.as_object_mut().expect("object"), &bundle);
+    let created = state.insert(ARTIFACT_BUNDLES, resource, Some(id.clone()));
+    state.bundle_files.insert(id, path);
+    let uri = created["uri"].as_str().unwrap_or_default().to_string();
+    accepted(state.task("Create", &uri, &name, false, vec![], false))
+}
+
+pub async fn download(shared: &Arc<Shared>, id: &str) -> Response {
+    let found = {
+        let state = shared.lock();
+        state.bundle_files.get(id).cloned().zip(state.get(&format!("{ARTIFACT_BUNDLES}/{id}")).and_then(|b| b["name"].as_str().map(str::to_string)))
+    };
+    let Some((path, name)) = found else {
+        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("No artifact bundle with id {id}."), "");
+    };
+    match file_body(&path).await {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/zip".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.zip\""))],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot read the bundle: {e}"), ""),
+    }
+}
+
+pub fn rename(shared: &Arc<Shared>, uri: &str, body: &Value) -> Response {
+    let mut state = shared.lock();
+    let Some(mut bundle) = state.get(uri).cloned() else {
+        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+    };
+    let Some(name) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "INVALID_RESOURCE", "Only the name of an artifact bundle can be changed; the body has none.", "");
+    };
+    if state.by_name(ARTIFACT_BUNDLES, name).is_some_and(|b| b["uri"] != uri) {
+        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("An artifact bundle named {name:?} already exists."), "");
+    }
+    let fails = state.next_task_fails();
+    if !fails {
+        bundle["name"] = json!(name);
+        state.replace(uri, bundle);
+    }
+    accepted(state.task("Update", uri, name, fails, vec![], false))
+}
+
+pub fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
+    let mut state = shared.lock();
+    let Some(bundle) = state.get(uri).cloned() else {
+        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+    };
+    let fails = state.next_task_fails();
+    if !fails {
+        state.remove(uri);
+        if let Some(path) = state.bundle_files.remove(bundle["id"].as_str().unwrap_or_default()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let name = bundle["name"].as_str().unwrap_or_default().to_string();
+    accepted(state.task("Delete", uri, &name, fails, vec![], false))
+}
+
+/// `PUT {bundle}?extract=true&forceImport=true`. Without `extract=true` the task never finishes,
+/// like the appliance waiting for a UI confirmation (api.md §10 #1).
+pub async fn extract(shared: &Arc<Shared>, uri: &str, extract: bool, force: bool) -> Response {
+    let (file, name) = {
+        let state = shared.lock();
+        let Some(bundle) = state.get(uri) else {
+            return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+        };
+        let name = bundle["name"].as_str().unwrap_or_default().to_string();
+        (state.bundle_files.get(bundle["id"].as_str().unwrap_or_default()).cloned(), name)
+    };
+    if !extract {
+        let mut state = shared.lock();
+        return accepted(state.task("Extract", uri, &name, false, vec![], true));
+    }
+    let Some(file) = file else {
+        return error(StatusCode::CONFLICT, "NO_CONTENT", &format!("The bundle {uri} has no uploaded file to extract."), "");
+    };
+    let checked = tokio::task::spawn_blocking(move || read_and_verify(&file)).await.unwrap_or_else(|e| Err(vec![e.to_string()]));
+    let mut state = shared.lock();
+    let fails = state.next_task_fails();
+    let errors = match checked {
+        Err(problems) => problems.iter().map(|p| error_body("INVALID_BUNDLE", p, "", &["Rebuild the bundle and upload it again."])).collect(),
+        Ok(_) if fails => vec![],
+        Ok(bundle) => match materialise(&mut state, &bundle, uri, &name, force) {
+            Ok(()) => vec![],
+            Err(conflicts) => conflicts.iter().map(|c| error_body("ARTIFACT_EXISTS", c, "", &["Extract with forceImport=true to replace it."])).collect(),
+        },
+    };
+    accepted(state.task("Extract", uri, &name, fails, errors, false))
+}
+
+/// What the appliance checks before importing: the zip reads, checksums and references verify.
+fn read_and_verify(path: &Path) -> Result<Bundle, Vec<String>> {
+    let loaded = read_bundle(path, &ReadOptions::default()).map_err(|e| vec![e.to_string()])?;
+    let report = verify(&loaded);
+    if !report.is_clean() {
+        return Err(report.errors().map(|p| format!("{}: {}", p.entry, p.message)).collect());
+    }
+    Ok(loaded.bundle)
+}
+
+/// Creates (or, with forceImport, replaces) every artifact of the bundle, rewriting the bundle's
+/// name references into URIs. Checks for conflicts first so a refused import changes nothing.
+fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name: &str, force: bool) -> Result<(), Vec<String>> {
+    let read_only = bundle.manifest.read_only;
+    if !force {
+        let mut conflicts = Vec::new();
+        let names = [
+            (PLAN_SCRIPTS, bundle.plan_scripts.iter().map(|p| p.name.clone()).collect::<Vec<_>>()),
+            (GOLDEN_IMAGES, bundle.golden_images.iter().map(|g| g.image.name.clone()).collect()),
+            (BUILD_PLANS, bundle.build_plans.iter().map(|p| p.name.clone()).collect()),
+            (DEPLOYMENT_PLANS, bundle.deployment_plans.iter().map(|p| p.name.clone()).collect()),
+        ];
+        for (collection, list) in names {
+            for name in list {
+                if state.by_name(collection, &name).is_some() {
+                    conflicts.push(format!("{} {name:?} already exists (import without forceImport needs a confirmation)", collection.trim_start_matches("/rest/")));
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(conflicts);
+        }
+    }
+    let upsert = |state: &mut State, collection: &str, mut value: Value, id: &str| -> String {
+        let object = value.as_object_mut().expect("object");
+        object.insert("readOnly".into(), json!(read_only));
+        object.remove("uri");
+        let name = object.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        match state.by_name(collection, &name).and_then(|v| v["uri"].as_str()).map(str::to_string) {
+            Some(uri) => {
+                state.replace(&uri, value);
+                uri
+            }
+            None => state.insert(collection, value, Some(id.to_ascii_lowercase()))["uri"].as_str().unwrap_or_default().to_string(),
+        }
+    };
+    let mut script_uris: HashMap<String, String> = HashMap::new();
+    for script in &bundle.plan_scripts {
+        let value = serde_json::to_value(script).expect("serialisable");
+        let uri = upsert(state, PLAN_SCRIPTS, value, &script.id);
+        script_uris.insert(script.id.to_ascii_lowercase(), uri);
+    }
+    let mut image_uris: HashMap<String, String> = HashMap::new();
+    for entry in &bundle.golden_images {
+        let mut value = serde_json::to_value(&entry.image).expect("serialisable");
+        let size = match &entry.payload {
+            Some(Payload::ZipEntry { size, .. }) => *size,
+            Some(Payload::File(path)) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            None => 0,
+        };
+        let object = value.as_object_mut().expect("object");
+        for (key, v) in [("bundleURI", json!(bundle_uri)), ("bundleName", json!(bundle_name)), ("importedFromBundle", json!(true)), ("size", json!(size))] {
+            object.insert(key.into(), v);
+        }
+        let uri = upsert(state, GOLDEN_IMAGES, value, &entry.image.id);
+        image_uris.insert(entry.image.name.clone(), uri);
+    }
+    let mut build_plan_uris: HashMap<String, String> = HashMap::new();
+    for plan in &bundle.build_plans {
+        let mut value = serde_json::to_value(plan).expect("serialisable");
+        if let Some(steps) = value.get_mut("buildStep").and_then(Value::as_array_mut) {
+            for step in steps {
+                let old = step["planScriptUri"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+                if let Some(uri) = script_uris.get(&old) {
+                    step["planScriptUri"] = json!(uri);
+                }
+            }
+        }
+        let uri = upsert(state, BUILD_PLANS, value, &plan.id);
+        build_plan_uris.insert(plan.name.clone(), uri);
+    }
+    for plan in &bundle.deployment_plans {
+        let mut value = serde_json::to_value(plan).expect("serialisable");
+        let build_plan = build_plan_uris.get(&plan.build_plan).cloned().or_else(|| state.by_name(BUILD_PLANS, &plan.build_plan).and_then(|v| v["uri"].as_str()).map(str::to_string));
+        let image = plan
+            .golden_image_name()
+            .and_then(|name| image_uris.get(name).cloned().or_else(|| state.by_name(GOLDEN_IMAGES, name).and_then(|v| v["uri"].as_str()).map(str::to_string)));
+        value["oeBuildPlanURI"] = json!(build_plan.unwrap_or_default());
+        value["goldenImageURI"] = json!(image.unwrap_or_default());
+        if let Some(attributes) = value.get_mut("customAttributes").and_then(Value::as_array_mut) {
+            for attribute in attributes {
+                if attribute.get("id").is_none_or(Value::is_null) {
+                    attribute["id"] = json!(uuid::Uuid::new_v4().to_string());
+                }
+            }
+        }
+        upsert(state, DEPLOYMENT_PLANS, value, &plan.id);
+    }
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! Request dispatch: authentication, counters, fault injection, then one handler per resource.
+use super::Shared;
+use super::bundles;
+use super::state::{self, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS, PLAN_SCRIPTS, SERVER_PROFILE_TEMPLATES, State, error_body};
+use crate::appliance::types;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub fn json_response(status: StatusCode, value: Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+}
+
+pub fn error(status: StatusCode, code: &str, message: &str, details: &str) -> Response {
+    let actions: &[&str] = match status {
+        StatusCode::UNAUTHORIZED => &["Log in again and retry."],
+        StatusCode::NOT_FOUND => &["Verify the URI and try again."],
+        StatusCode::PRECONDITION_FAILED => &["Get the resource again and retry with its current eTag."],
+        _ => &["Verify parameters and try again."],
+    };
+    json_response(status, error_body(code, message, details, actions))
+}
+
+/// `202 Accepted`, `Location: <task>`, the task in the body (api.md §2.1, satisfies every SDK).
+pub fn accepted(task: Value) -> Response {
+    let location = task["uri"].as_str().unwrap_or_default().to_string();
+    let mut response = json_response(StatusCode::ACCEPTED, task);
+    if let Ok(value) = location.parse() {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn not_found(path: &str) -> Response {
+    error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {path} was not found."), "")
+}
+
+pub fn api_version(headers: &HeaderMap, state: &State) -> u32 {
+    headers.get("x-api-version").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(state.current_version)
+}
+
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn read_json(request: Request) -> Result<Value, Response> {
+    let bytes = axum::body::to_bytes(request.into_body(), 64 << 20).await.map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &format!("could not read the body: {e}"), ""))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_JSON", &format!("The request body is not valid JSON: {e}"), ""))
+}
+
+/// Every request goes through here.
+pub async fn dispatch(axum::extract::State(shared): axum::extract::State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
+    if path.starts_with("/sim/") {
+        return super::admin::handle(&shared, method, &path, request).await;
+    }
+    let key = format!("{method} {}", normalise(&path));
+    let (latency, fault) = {
+        let mut state = shared.lock();
+        *state.counts.entry(key).or_default() += 1;
+        let p = state.faults.error_5xx;
+        let fault = if p > 0.0 && state.rng.next_f64() < p {
+            if method != Method::GET && state.rng.next_f64() < 0.5 { Some(FaultAt::After) } else { Some(FaultAt::Before) }
+        } else {
+            None
+        };
+        (state.faults.latency_ms, fault)
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let response = if fault == Some(FaultAt::Before) {
+        injected_500()
+    } else {
+        let response = route(&shared, method.clone(), &path, query.as_deref(), request).await;
+        if fault == Some(FaultAt::After) { injected_500() } else { response }
+    };
+    let status = response.status().as_u16();
+    {
+        let mut state = shared.lock();
+        let full = match &query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        state.log.push((method.to_string(), full, status));
+    }
+    if method != Method::GET {
+        shared.persist();
+    }
+    response
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultAt {
+    Before,
+    After,
+}
+
+fn injected_500() -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An internal error occurred (injected fault).", "The appliance simulator was told to fail this request.")
+}
+
+/// `/rest/os-deployment-plans/` and `/rest/os-deployment-plans` are one collection.
+fn normalise(path: &str) -> &str {
+    if path.len() > 1 { path.trim_end_matches('/') } else { path }
+}
+
+async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Option<&str>, request: Request) -> Response {
+    let path = normalise(raw_path);
+    // Public endpoints.
+    match (&method, path) {
+        (&Method::GET, "/rest/version") => {
+            let state = shared.lock();
+            return json_response(StatusCode::OK, json!({"currentVersion": state.current_version, "minimumVersion": state.minimum_version}));
+        }
+        (&Method::POST, "/rest/login-sessions") => return login(shared, request).await,
+        _ => {}
+    }
+    // Everything else needs a session issued by the OneView side (shared by both hosts).
+    let session = request.headers().get("auth").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let valid = session.as_ref().is_some_and(|s| shared.lock().sessions.contains(s));
+    if !valid {
+        return error(StatusCode::UNAUTHORIZED, "AUTHORIZATION", "Authentication failed: the session id in the auth header is missing or not valid.", "");
+    }
+    let session = session.expect("checked");
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (&method, segments.as_slice()) {
+        (&Method::PUT, ["rest", "login-sessions"]) => json_response(StatusCode::OK, json!({"sessionID": session})),
+        (&Method::DELETE, ["rest", "login-sessions"]) => {
+            shared.lock().sessions.remove(&session);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        (&Method::GET, ["rest", "sessions", "idle-timeout"]) => json_response(StatusCode::OK, json!({"idleTimeout": 86_400_000})),
+        (&Method::GET, ["rest", "tasks", _]) => match shared.lock().poll_task(path) {
+            Some(task) => json_response(StatusCode::OK, task),
+            None => not_found(path),
+        },
+        // Artifact bundles.
+        (&Method::POST, ["rest", "artifact-bundles"]) => bundles::upload(shared, request).await,
+        (&Method::GET, ["rest", "artifact-bundles", "download", id]) => bundles::download(shared, id).await,
+        (&Method::PUT, ["rest", "artifact-bundles", _]) => {
+            let text_plain = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain"));
+            let params = query_pairs(query);
+            let flag = |name: &str| params.iter().any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"));
+            if text_plain || flag("extract") {
+                bundles::extract(shared, path, flag("extract"), flag("forceImport")).await
+            } else {
+                match read_json(request).await {
+                    Ok(body) => bundles::rename(shared, path, &body),
+                    Err(response) => response,
+                }
+            }
+        }
+        (&Method::DELETE, ["rest", "artifact-bundles", _]) => bundles::delete(shared, path),
+        // OneView views.
+        (&Method::GET, ["rest", "os-deployment-plans"]) => {
+            let state = shared.lock();
+            collection_response(&state.os_deployment_plans(), query, OS_DEPLOYMENT_PLANS)
+        }
+        (&Method::GET, ["rest", "os-deployment-plans", _]) => {
+            let state = shared.lock();
+            match state.os_deployment_plans().into_iter().find(|v| v["uri"] == path) {
+                Some(v) => json_response(StatusCode::OK, v),
+                None => not_found(path),
+            }
+        }
+        (&Method::GET, ["rest", "server-profile-templates", _, "new-profile"]) => {
+            let state = shared.lock();
+            let template_uri = path.trim_end_matches("/new-profile");
+            match state.get(template_uri) {
+                Some(t) => json_response(
+                    StatusCode::OK,
+                    json!({"type": "ServerProfileV12", "name": "", "serverProfileTemplateUri": template_uri, "serverHardwareUri": null,
+                           "osDeploymentSettings": t.get("osDeploymentSettings").cloned().unwrap_or(Value::Null)}),
+                ),
+                None => not_found(template_uri),
+            }
+        }
+        (&Method::PUT, ["rest", "server-profile-templates", _]) => {
+            let headers = request.headers().clone();
+            match read_json(request).await {
+                Ok(body) => put_template(shared, path, &headers, body),
+                Err(response) => response,
+            }
+        }
+        // Generic collections.
+        (&Method::GET, ["rest", _]) if is_stored(path) => {
+            let state = shared.lock();
+            collection_response(state.list(path), query, path)
+        }
+        (&Method::GET, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => match shared.lock().get(path) {
+            Some(v) => json_response(StatusCode::OK, v.clone()),
+            None => not_found(path),
+        },
+        (&Method::POST, ["rest", _]) if is_stored(path) => {
+            let version = api_version(request.headers(), &shared.lock());
+            match read_json(request).await {
+                Ok(body) => create(shared, path, body, version),
+                Err(response) => response,
+            }
+        }
+        (&Method::PUT, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => {
+            let version = api_version(request.headers(), &shared.lock());
+            match read_json(request).await {
+                Ok(body) => update(shared, path, body, version),
+                Err(response) => response,
+            }
+        }
+        (&Method::DELETE, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => delete(shared, path),
+        _ => not_found(raw_path),
+    }
+}
+
+fn is_stored(collection: &str) -> bool {
+    state::STORED.iter().any(|(p, _, _)| *p == collection)
+}
+
+fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
+    match state::query(members, &query_pairs(query), path) {
+        Ok(page) => json_response(StatusCode::OK, page),
+        Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
+    }
+}
+
+async fn login(shared: &Arc<Shared>, request: Request) -> Response {
+    let body = match read_json(request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let mut state = shared.lock();
+    let user = body.get("userName").and_then(Value::as_str).unwrap_or_default();
+    let password = body.get("password").and_then(Value::as_str).unwrap_or_default();
+    if user != state.user || password != state.password {
+        return error(StatusCode::UNAUTHORIZED, "AUTHN_AUTH_FAIL", "Invalid user name or password.", "");
+    }
+    let session = uuid::Uuid::new_v4().simple().to_string();
+    state.sessions.insert(session.clone());
+    json_response(StatusCode::OK, json!({"sessionID": session, "partnerData": {}}))
+}
+
+/// The `type` a collection expects at an API version (the client's own mapping: one owner).
+fn expected_type(collection: &str, version: u32) -> Option<&'static str> {
+    match collection {
+        DEPLOYMENT_PLANS => Some(types::deployment_plan_type(version)),
+        BUILD_PLANS => Some(types::build_plan_type(version)),
+        PLAN_SCRIPTS => Some(types::PLAN_SCRIPT_TYPE),
+        GOLDEN_IMAGES => Some(types::GOLDEN_IMAGE_TYPE),
+        _ => None,
+    }
+}
+
+/// Checks `type` and the references a resource makes (api.md §11 item 8).
+fn validate(state: &State, collection: &str, body: &Value, version: u32) -> Result<(), Response> {
+    let bad = |message: String| Err(error(StatusCode::BAD_REQUEST, "INVALID_RESOURCE", &message, ""));
+    if !body.is_object() {
+        return bad("The request body must be a JSON object.".into());
+    }
+    if body.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+        return bad("The name field is required.".into());
+    }
+    if let Some(expected) = expected_type(collection, version) {
+        let found = body.get("type").and_then(Value::as_str).unwrap_or_default();
+        if found != expected {
+            return bad(format!("The \"type\" field content, \"{found}\", included in this request is invalid. Expected \"{expected}\" at API version {version}."));
+        }
+    }
+    let reference = |field: &str, prefix: &str, optional: bool| -> Result<(), Response> {
+        let uri = body.get(field).and_then(Value::as_str).unwrap_or_default();
+        if uri.is_empty() && optional {
+            return Ok(());
+        }
+        if !uri.starts_with(prefix) || state.get(uri).is_none() {
+            return Err(error(StatusCode::BAD_REQUEST, "INVALID_REFERENCE", &format!("The {field} {uri:?} does not refer to an existing resource."), ""));
+        }
+        Ok(())
+    };
+    match collection {
+        DEPLOYMENT_PLANS => {
+            reference("oeBuildPlanURI", BUILD_PLANS, false)?;
+            reference("goldenImageURI", GOLDEN_IMAGES, true)?;
+        }
+        BUILD_PLANS => {
+            for step in body.get("buildStep").and_then(Value::as_array).into_iter().flatten() {
+                let uri = step.get("planScriptUri").and_then(Value::as_str).unwrap_or_default();
+                if state.get(uri).is_none() {
+                    return bad(format!("Build step {} refers to plan script {uri:?}, which does not exist.", step.get("serialNumber").unwrap_or(&Value::Null)));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn create(shared: &Arc<Shared>, collection: &str, body: Value, version: u32) -> Response {
+    let mut state = shared.lock();
+    if let Err(response) = validate(&state, collection, &body, version) {
+        return response;
+    }
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if state.by_name(collection, &name).is_some() {
+        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A resource named {name:?} already exists."), "");
+    }
+    if collection == GOLDEN_IMAGES || collection == SERVER_PROFILE_TEMPLATES {
+        // Asynchronous on the appliance.
+        let fails = state.next_task_fails();
+        let (uri, name) = if fails {
+            (String::new(), name)
+        } else {
+            let created = state.insert(collection, body, None);
+            (created["uri"].as_str().unwrap_or_default().to_string(), name)
+        };
+        let task = state.task("Create", &uri, &name, fails, vec![], false);
+        return accepted(task);
+    }
+    let created = state.insert(collection, body, None);
+    json_response(StatusCode::CREATED, created)
+}
+
+fn update(shared: &Arc<Shared>, uri: &str, body: Value, version: u32) -> Response {
+    let collection = state::collection_of(uri).unwrap_or_default().to_string();
+    let mut state = shared.lock();
+    let Some(current) = state.get(uri).cloned() else { return not_found(uri) };
+    if let Err(response) = validate(&state, &collection, &body, version) {
+        return response;
+    }
+    if current.get("readOnly").and_then(Value::as_bool) == Some(true) {
+        return error(StatusCode::FORBIDDEN, "READ_ONLY", &format!("{uri} was imported from a read-only bundle and cannot be changed."), "");
+    }
+    let name = body["name"].as_str().unwrap_or_default();
+    if state.by_name(&collection, name).is_some_and(|other| other["uri"] != uri) {
+        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A resource named {name:?} already exists."), "");
+    }
+    match state.replace(uri, body) {
+        Some(updated) => json_response(StatusCode::OK, updated),
+        None => not_found(uri),
+    }
+}
+
+fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
+    let mut state = shared.lock();
+    let Some(current) = state.get(uri).cloned() else { return not_found(uri) };
+    // Something still pointing at it?
+    let users: Vec<String> = state
+        .resources
+        .values()
+        .flatten()
+        .filter(|v| v.to_string().contains(&format!("\"{uri}\"")) && v["uri"] != uri)
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect();
+    if !users.is_empty() {
+        return error(StatusCode::CONFLICT, "RESOURCE_IN_USE", &format!("{} is used by: {}", current["name"], users.join(", ")), "");
+    }
+    state.remove(uri);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Server profile template PUT: eTag checked (412 unless `If-Match: *`), the OS deployment plan
+/// must be a OneView `/rest/os-deployment-plans/` URI, asynchronous answer.
+fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: Value) -> Response {
+    let mut state = shared.lock();
+    if state.get(uri).is_none() {
+        return not_found(uri);
+    }
+    if state.faults.etag_races > 0 {
+        // Another writer got there first.
+        state.faults.etag_races -= 1;
+        let mut other = state.get(uri).cloned().expect("exists");
+        let description = format!("{} [changed by another writer]", other.get("description").and_then(Value::as_str).unwrap_or_default()).trim().to_string();
+        other["description"] = json!(description);
+        state.replace(uri, other);
+    }
+    let current_etag = state.get(uri).and_then(|v| v["eTag"].as_str()).unwrap_or_default().to_string();
+    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_string());
+    let body_etag = body.get("eTag").and_then(Value::as_str).map(str::to_string);
+    let wildcard = if_match.as_deref() == Some("*");
+    let stale = |tag: &Option<String>| tag.as_ref().is_some_and(|t| *t != current_etag);
+    if !wildcard && (stale(&if_match) || stale(&body_etag)) {
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            "ETAG_MISMATCH",
+            &format!("The resource {uri} was changed since it was read (eTag {} is not the current {current_etag}).", if_match.or(body_etag).unwrap_or_default()),
+            "",
+        );
+    }
+    if let Some(plan) = body.pointer("/osDeploymentSettings/osDeploymentPlanUri").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+        if !state.os_deployment_plans().iter().any(|o| o["uri"] == plan) {
+            return error(StatusCode::BAD_REQUEST, "INVALID_OS_DEPLOYMENT_PLAN", &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan (/rest/os-deployment-plans/...)."), "");
+        }
+    }
+    let fails = state.next_task_fails();
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if !fails {
+        body.as_object_mut().map(|o| o.remove("eTag"));
+        state.replace(uri, body);
+    }
+    let task = state.task("Update", uri, &name, fails, vec![], false);
+    accepted(task)
+}
+
+/// Streams a file as a response body.
+pub async fn file_body(path: &std::path::Path) -> Result<Body, std::io::Error> {
+    let file = tokio::fs::File::open(path).await?;
+    let stream = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = vec![0u8; 256 * 1024];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    Ok(Body::from_stream(stream))
+}
