@@ -120,6 +120,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     };
     // Everything local is checked before the first request.
     let sources = paths.iter().map(|p| publish::source::load(p, &args.golden_images)).collect::<crate::Result<Vec<_>>>()?;
+    publish::source::check_overlaps(&sources).map_err(crate::Error::Usage)?;
     for (plan, _) in &args.golden_images {
         if !sources.iter().any(|s| s.bundle.deployment_plans.iter().any(|p| p.name == *plan)) {
             return Err(crate::Error::Usage(format!("--golden-image {plan}=…: no bundle has a deployment plan named {plan:?}")));

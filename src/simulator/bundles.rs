@@ -114,7 +114,7 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
     let read_path = path.clone();
     let loaded = tokio::task::spawn_blocking(move || read_bundle(&read_path, &ReadOptions::default())).await;
     let mut state = shared.lock();
-    let fails = state.next_task_fails();
+    let fails = state.next_task_fails("Create");
     let bundle = match loaded {
         Ok(Ok(loaded)) if !fails => loaded.bundle,
         Ok(Err(e)) => {
@@ -172,7 +172,7 @@ pub fn rename(shared: &Arc<Shared>, uri: &str, body: &Value) -> Response {
     if state.by_name(ARTIFACT_BUNDLES, name).is_some_and(|b| b["uri"] != uri) {
         return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("An artifact bundle named {name:?} already exists."), "");
     }
-    let fails = state.next_task_fails();
+    let fails = state.next_task_fails("Update");
     if !fails {
         bundle["name"] = json!(name);
         state.replace(uri, bundle);
@@ -185,7 +185,7 @@ pub fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
     let Some(bundle) = state.get(uri).cloned() else {
         return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
     };
-    let fails = state.next_task_fails();
+    let fails = state.next_task_fails("Delete");
     if !fails {
         state.remove(uri);
         if let Some(path) = state.bundle_files.remove(bundle["id"].as_str().unwrap_or_default()) {
@@ -216,7 +216,7 @@ pub async fn extract(shared: &Arc<Shared>, uri: &str, extract: bool, force: bool
     };
     let checked = tokio::task::spawn_blocking(move || read_and_verify(&file)).await.unwrap_or_else(|e| Err(vec![e.to_string()]));
     let mut state = shared.lock();
-    let fails = state.next_task_fails();
+    let fails = state.next_task_fails("Extract");
     let errors = match checked {
         Err(problems) => problems.iter().map(|p| error_body("INVALID_BUNDLE", p, "", &["Rebuild the bundle and upload it again."])).collect(),
         Ok(_) if fails => vec![],

@@ -11,6 +11,8 @@ pub struct Faults {
     pub error_5xx: f64,
     /// The next N tasks end in `Error` with `taskErrors`, their change not applied.
     pub task_errors: u32,
+    /// Only tasks of this name fail (`Create`, `Extract`, `Update`, `Delete`); empty: any.
+    pub task_error_on: String,
     /// The next N multipart uploads have their connection dropped half-way through the body.
     pub upload_resets: u32,
     /// Tasks stay `Running` at least this long.
@@ -33,11 +35,12 @@ impl Faults {
                     faults.error_5xx = value.parse().ok().filter(|f: &f64| (0.0..=1.0).contains(f)).ok_or_else(|| format!("fault 5xx: {value:?} is not a fraction between 0 and 1"))?
                 }
                 "task-error" => faults.task_errors = count()?,
+                "task-error-on" => faults.task_error_on = value.trim().to_string(),
                 "reset-upload" => faults.upload_resets = count()?,
                 "slow-tasks" => faults.slow_task_ms = duration_ms(value)?,
                 "etag-race" => faults.etag_races = count()?,
                 "seed" => faults.seed = value.parse().map_err(|_| format!("fault seed: {value:?} is not a number"))?,
-                other => return Err(format!("unknown fault {other:?} (known: latency, 5xx, task-error, reset-upload, slow-tasks, etag-race, seed)")),
+                other => return Err(format!("unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, seed)")),
             }
         }
         Ok(faults)

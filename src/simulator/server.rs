@@ -343,7 +343,7 @@ fn create(shared: &Arc<Shared>, collection: &str, body: Value, version: u32) -> 
     }
     if collection == GOLDEN_IMAGES || collection == SERVER_PROFILE_TEMPLATES {
         // Asynchronous on the appliance.
-        let fails = state.next_task_fails();
+        let fails = state.next_task_fails("Create");
         let (uri, name) = if fails {
             (String::new(), name)
         } else {
@@ -428,7 +428,7 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
             return error(StatusCode::BAD_REQUEST, "INVALID_OS_DEPLOYMENT_PLAN", &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan (/rest/os-deployment-plans/...)."), "");
         }
     }
-    let fails = state.next_task_fails();
+    let fails = state.next_task_fails("Update");
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if !fails {
         body.as_object_mut().map(|o| o.remove("eTag"));

@@ -146,8 +146,9 @@ impl State {
     }
 
     /// Decides whether the next task fails (fault `task-error`); call before applying a change.
-    pub fn next_task_fails(&mut self) -> bool {
-        if self.faults.task_errors > 0 {
+    pub fn next_task_fails(&mut self, task_name: &str) -> bool {
+        let targeted = self.faults.task_error_on.is_empty() || self.faults.task_error_on.eq_ignore_ascii_case(task_name);
+        if self.faults.task_errors > 0 && targeted {
             self.faults.task_errors -= 1;
             true
         } else {

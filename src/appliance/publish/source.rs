@@ -106,3 +106,35 @@ pub fn tagged_sha256(description: &str) -> Option<String> {
     let hex: String = description[start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
     (hex.len() == 64).then(|| hex.to_ascii_lowercase())
 }
+
+/// Two bundles of one run defining the same artifact name differently would overwrite each other
+/// on every run (extract replaces by name) and never settle: refuse before any request.
+pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<(&str, String), (String, &Path)> = std::collections::HashMap::new();
+    let mut problems = Vec::new();
+    for source in sources {
+        let b = &source.bundle;
+        let items = b
+            .plan_scripts
+            .iter()
+            .map(|p| ("plan script", p.name.clone(), p.content.clone()))
+            .chain(b.build_plans.iter().map(|p| ("build plan", p.name.clone(), format!("{:?}{:?}", p.steps.iter().map(|s| &s.plan_script_name).collect::<Vec<_>>(), p.custom_attributes))))
+            .chain(b.deployment_plans.iter().map(|p| ("deployment plan", p.name.clone(), format!("{}{:?}", p.build_plan, p.custom_attributes))));
+        for (kind, name, fingerprint) in items {
+            match seen.get(&(kind, name.clone())) {
+                Some((other, path)) if *other != fingerprint => {
+                    problems.push(format!("{kind} {name:?} differs between {} and {}", path.display(), source.path.display()))
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert((kind, name), (fingerprint, &source.path));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("these bundles overwrite each other's artifacts (publish one of them):\n  {}", problems.join("\n  ")))
+    }
+}
