@@ -247,7 +247,8 @@ async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Opti
             }
         }
         (&Method::DELETE, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => delete(shared, path),
-        _ => not_found(raw_path),
+        // Enclosures, server hardware and server profiles (deploy).
+        _ => super::servers::route(shared, method, path, query, request).await,
     }
 }
 
