@@ -83,6 +83,7 @@ struct Checked {
 /// Runs a deploy. `problems` are those found while reading the use-case file; they are reported
 /// together with the appliance-side checks.
 pub fn deploy(client: &Client, use_case: &UseCase, problems: Vec<Problem>, options: &DeployOptions, events: &mut dyn FnMut(&Event)) -> Report {
+    mark_secrets(use_case);
     let mut run = Run { started: Instant::now(), report: new_report(use_case), events };
     let checked = match check(client, use_case, problems, options) {
         Ok(checked) => checked,
@@ -137,6 +138,13 @@ pub fn deploy(client: &Client, use_case: &UseCase, problems: Vec<Problem>, optio
     run.phase("power-on", true, format!("{hardware_name:?} is powered on"));
 
     wait_ready(run, &checked, options)
+}
+
+/// The attributes the use case gives as `[secrets]`: hidden in verbose logs of profiles.
+fn mark_secrets(use_case: &UseCase) {
+    for given in use_case.attributes.iter().filter(|g| g.table == "secrets") {
+        crate::appliance::secret::mark_secret_attribute(&given.name);
+    }
 }
 
 /// Polls Consul until the node's first-boot check gives a verdict or `options.wait` runs out.
@@ -196,6 +204,7 @@ fn check(client: &Client, use_case: &UseCase, mut problems: Vec<Problem>, option
 
     // The template (its skeleton) and the deployment plan behind it.
     let mut skeleton = None;
+    let mut skeleton_uri = None;
     let mut osdp = None;
     if let Some(template_name) = &use_case.template {
         match oneview::one_by_name(client, oneview::TEMPLATES, "server profile template", template_name) {
@@ -209,10 +218,7 @@ fn check(client: &Client, use_case: &UseCase, mut problems: Vec<Problem>, option
                         Err(e) => problems.push(problem("template", format!("the OS deployment plan of template {template_name:?}: {e}"))),
                     }
                 }
-                match client.get(Host::OneView, &format!("{}/new-profile", text(&template, "uri"))) {
-                    Ok(s) => skeleton = Some(s),
-                    Err(e) => problems.push(problem("template", format!("new-profile of template {template_name:?}: {e}"))),
-                }
+                skeleton_uri = Some(format!("{}/new-profile", text(&template, "uri")));
             }
             Err(message) => problems.push(problem("template", message)),
         }
@@ -228,16 +234,35 @@ fn check(client: &Client, use_case: &UseCase, mut problems: Vec<Problem>, option
         }
     }
 
+    // The plan's attributes; its password attributes are marked secret before any profile (or
+    // skeleton) carrying their values is read, so that verbose logs hide them.
+    let plan_attributes = match &osdp {
+        Some(plan) => match oneview::plan_attributes(client, plan) {
+            Ok(list) => Some(list),
+            Err(message) => {
+                problems.push(problem("deployment_plan", message));
+                None
+            }
+        },
+        None => None,
+    };
+    for attribute in plan_attributes.iter().flatten().filter(|a| a.attribute_type.is_secret()) {
+        crate::appliance::secret::mark_secret_attribute(&attribute.name);
+    }
+    if let Some(uri) = &skeleton_uri {
+        match client.get(Host::OneView, uri) {
+            Ok(s) => skeleton = Some(s),
+            Err(e) => problems.push(problem("template", format!("the new-profile skeleton of the template: {e}"))),
+        }
+    }
+
     // The custom attributes.
     let mut resolved = None;
-    if let Some(plan) = &osdp {
+    if let (Some(plan), Some(plan_attributes)) = (&osdp, &plan_attributes) {
         let template_values = skeleton.as_ref().map(oneview::os_custom_attributes).unwrap_or_default();
-        match oneview::plan_attributes(client, plan) {
-            Ok(plan_attributes) => match attributes::resolve(text(plan, "name"), &plan_attributes, &template_values, &use_case.attributes) {
-                Ok(list) => resolved = Some(list),
-                Err(found) => problems.extend(found),
-            },
-            Err(message) => problems.push(problem("deployment_plan", message)),
+        match attributes::resolve(text(plan, "name"), plan_attributes, &template_values, &use_case.attributes) {
+            Ok(list) => resolved = Some(list),
+            Err(found) => problems.extend(found),
         }
     }
 
@@ -341,6 +366,7 @@ fn display_body(body: &Value, attributes: &[OsAttribute]) -> Value {
 /// Powers the server of a use case off and deletes its profile, after checking that the profile
 /// of that name is on the server the use case names; then confirms by name that it is gone.
 pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Event)) -> Report {
+    mark_secrets(use_case);
     let mut run = Run { started: Instant::now(), report: new_report(use_case), events };
     const FIND: &str = "find-profile";
     let found = match oneview::profiles_named(client, &use_case.profile) {

@@ -134,7 +134,9 @@ fn create_profile(state: &mut State, mut body: Value) -> Response {
     }
     for attribute in body.pointer("/osDeploymentSettings/osCustomAttributes").and_then(Value::as_array).into_iter().flatten() {
         if attribute.get("name").and_then(Value::as_str).is_none_or(str::is_empty) || !attribute.get("value").is_some_and(Value::is_string) {
-            return bad_request("INVALID_CUSTOM_ATTRIBUTE", &format!("osCustomAttributes item {attribute} needs a name and a string value."));
+            // Name only: the value may be a secret.
+            let name = attribute.get("name").map(|n| n.to_string()).unwrap_or_default();
+            return bad_request("INVALID_CUSTOM_ATTRIBUTE", &format!("osCustomAttributes item {name} needs a name and a string value."));
         }
     }
     let fails = state.next_task_fails("Create");
