@@ -30,19 +30,33 @@ struct Lab {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().new_agent()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
 }
 
 impl Lab {
     fn new() -> Lab {
-        let sim = Simulator::start(SimConfig { password: PASSWORD.into(), task_polls: 1, ..SimConfig::default() }).expect("simulator");
-        let consul = ConsulStandIn::start("127.0.0.1:0".parse().unwrap(), CONSUL_TOKEN).expect("consul stand-in");
-        let lab = Lab { sim, consul, dir: tempfile::tempdir().unwrap() };
-        lab.seed(&lab_seed(&["frame1"], 4, &[("frame1", 4)]));
-        let osdp_uri = format!("/rest/os-deployment-plans/{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, PLAN_ID.as_bytes()));
-        let attribute = |name: &str, kind: &str, value: &str, constraints: Value| {
-            json!({"name": name, "type": kind, "value": value, "description": "", "constraints": constraints.to_string(), "editable": true, "visible": true})
+        let sim = Simulator::start(SimConfig {
+            password: PASSWORD.into(),
+            task_polls: 1,
+            ..SimConfig::default()
+        })
+        .expect("simulator");
+        let consul = ConsulStandIn::start("127.0.0.1:0".parse().unwrap(), CONSUL_TOKEN)
+            .expect("consul stand-in");
+        let lab = Lab {
+            sim,
+            consul,
+            dir: tempfile::tempdir().unwrap(),
         };
+        lab.seed(&lab_seed(&["frame1"], 4, &[("frame1", 4)]));
+        let osdp_uri = format!(
+            "/rest/os-deployment-plans/{}",
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, PLAN_ID.as_bytes())
+        );
+        let attribute = |name: &str, kind: &str, value: &str, constraints: Value| json!({"name": name, "type": kind, "value": value, "description": "", "constraints": constraints.to_string(), "editable": true, "visible": true});
         lab.seed(&json!({
             "/rest/build-plans": [{"id": "bp-1", "type": "OeBuildPlanV5", "name": "Docker CE", "oeBuildPlanType": "deploy", "buildStep": [], "customAttributes": []}],
             "/rest/deployment-plans": [{"id": PLAN_ID, "type": "OEDeploymentPlanV5", "name": PLAN, "oeBuildPlanURI": "/rest/build-plans/bp-1", "customAttributes": [
@@ -67,21 +81,36 @@ impl Lab {
     }
 
     fn seed(&self, seed: &Value) {
-        let response = agent().post(format!("{}/sim/seed", self.sim.base_url)).send_json(seed).expect("seed");
+        let response = agent()
+            .post(format!("{}/sim/seed", self.sim.base_url))
+            .send_json(seed)
+            .expect("seed");
         assert_eq!(response.status().as_u16(), 201, "seeding {seed}");
     }
 
     fn sim_get(&self, path: &str) -> Value {
-        agent().get(format!("{}{path}", self.sim.base_url)).call().expect("GET").body_mut().read_json().expect("JSON")
+        agent()
+            .get(format!("{}{path}", self.sim.base_url))
+            .call()
+            .expect("GET")
+            .body_mut()
+            .read_json()
+            .expect("JSON")
     }
 
     fn resources(&self, collection: &str) -> Vec<Value> {
-        self.sim_get("/sim/state")["resources"][collection].as_array().cloned().unwrap_or_default()
+        self.sim_get("/sim/state")["resources"][collection]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn hardware(&self, bay: u32) -> Value {
         let id = name_id(&format!("frame1, bay {bay}"));
-        self.resources("/rest/server-hardware").into_iter().find(|h| h["id"] == id.as_str()).expect("seeded hardware")
+        self.resources("/rest/server-hardware")
+            .into_iter()
+            .find(|h| h["id"] == id.as_str())
+            .expect("seeded hardware")
     }
 
     fn profiles(&self) -> Vec<Value> {
@@ -90,16 +119,28 @@ impl Lab {
 
     /// Requests that change appliance state (login/logout are not state).
     fn writes(&self) -> Vec<String> {
-        let counts = self.sim_get("/sim/requests")["counts"].as_object().cloned().unwrap_or_default();
-        counts.iter().filter(|(k, _)| !k.starts_with("GET ") && !k.ends_with(" /rest/login-sessions")).map(|(k, v)| format!("{k} ×{v}")).collect()
+        let counts = self.sim_get("/sim/requests")["counts"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        counts
+            .iter()
+            .filter(|(k, _)| !k.starts_with("GET ") && !k.ends_with(" /rest/login-sessions"))
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect()
     }
 
     fn count(&self, key: &str) -> u64 {
-        self.sim_get("/sim/requests")["counts"][key].as_u64().unwrap_or(0)
+        self.sim_get("/sim/requests")["counts"][key]
+            .as_u64()
+            .unwrap_or(0)
     }
 
     fn set_faults(&self, faults: Value) {
-        let response = agent().put(format!("{}/sim/faults", self.sim.base_url)).send_json(&faults).expect("faults");
+        let response = agent()
+            .put(format!("{}/sim/faults", self.sim.base_url))
+            .send_json(&faults)
+            .expect("faults");
         assert_eq!(response.status().as_u16(), 200);
     }
 
@@ -132,7 +173,12 @@ impl Lab {
     /// Runs `deploy` while a driver thread waits for the server in `bay` to be powered on and
     /// then makes the node report `then` (after two "first boot in progress" reads).
     fn deploy_with_boot(&self, args: &[&str], bay: u32, then: NodeState) -> (Output, bool) {
-        let child = self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
         let started = Instant::now();
         let mut still_running_when_booted = false;
         let mut child = child;
@@ -143,22 +189,34 @@ impl Lab {
                 self.consul.script_node(NODE, NodeState::Booting, 2, then);
                 break;
             }
-            if child.try_wait().expect("try_wait").is_some() || started.elapsed() > Duration::from_secs(30) {
+            if child.try_wait().expect("try_wait").is_some()
+                || started.elapsed() > Duration::from_secs(30)
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        (child.wait_with_output().expect("output"), still_running_when_booted)
+        (
+            child.wait_with_output().expect("output"),
+            still_running_when_booted,
+        )
     }
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn assert_no_secrets(all: &str) {
     for secret in [CONSUL_TOKEN, NODE_TOKEN, PASSWORD] {
-        assert!(!all.contains(secret), "a secret leaked into the output:\n{all}");
+        assert!(
+            !all.contains(secret),
+            "a secret leaked into the output:\n{all}"
+        );
     }
 }
 
@@ -206,7 +264,11 @@ fn a_valid_use_case_deploys_and_returns_0_once_the_node_reports_ready() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
     let path = file.to_str().unwrap();
-    let (output, waited) = lab.deploy_with_boot(&[&["deploy", path, "-vvv"][..], &FAST].concat(), 3, NodeState::Ready);
+    let (output, waited) = lab.deploy_with_boot(
+        &[&["deploy", path, "-vvv"][..], &FAST].concat(),
+        3,
+        NodeState::Ready,
+    );
     let all = text(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
     assert!(waited, "deploy ended before the node booted:\n{all}");
@@ -216,41 +278,84 @@ fn a_valid_use_case_deploys_and_returns_0_once_the_node_reports_ready() {
     assert_eq!(profiles.len(), 1, "{profiles:?}");
     let profile = &profiles[0];
     assert_eq!(profile["name"], "docker-03");
-    assert_eq!(profile["osDeploymentSettings"]["osCustomAttributes"], expected_attributes());
+    assert_eq!(
+        profile["osDeploymentSettings"]["osCustomAttributes"],
+        expected_attributes()
+    );
     let hardware = lab.hardware(3);
     assert_eq!(profile["serverHardwareUri"], hardware["uri"]);
-    assert_eq!(profile["serverProfileTemplateUri"], lab.resources("/rest/server-profile-templates")[0]["uri"]);
+    assert_eq!(
+        profile["serverProfileTemplateUri"],
+        lab.resources("/rest/server-profile-templates")[0]["uri"]
+    );
     assert_eq!(hardware["powerState"], "On");
     assert_eq!(hardware["serverProfileUri"], profile["uri"]);
     // The skeleton's other settings (from the template) are kept.
-    assert_eq!(profile["osDeploymentSettings"]["osDeploymentPlanUri"], lab.resources("/rest/server-profile-templates")[0]["osDeploymentSettings"]["osDeploymentPlanUri"]);
+    assert_eq!(
+        profile["osDeploymentSettings"]["osDeploymentPlanUri"],
+        lab.resources("/rest/server-profile-templates")[0]["osDeploymentSettings"]["osDeploymentPlanUri"]
+    );
 
     // Phases in order, each with its elapsed time; the waiter read Consul with the token.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let order: Vec<usize> = ["] validate:", "] create-profile:", "] power-on:", "] wait-ready: node \"docker-03.example.org\" reports ready"]
-        .iter()
-        .map(|p| stdout.find(p).unwrap_or_else(|| panic!("no {p:?} in:\n{stdout}")))
-        .collect();
+    let order: Vec<usize> = [
+        "] validate:",
+        "] create-profile:",
+        "] power-on:",
+        "] wait-ready: node \"docker-03.example.org\" reports ready",
+    ]
+    .iter()
+    .map(|p| {
+        stdout
+            .find(p)
+            .unwrap_or_else(|| panic!("no {p:?} in:\n{stdout}"))
+    })
+    .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
-    assert!(stdout.contains("first-boot check warning: first boot in progress"), "{stdout}");
+    assert!(
+        stdout.contains("first-boot check warning: first boot in progress"),
+        "{stdout}"
+    );
     let reads = lab.consul.health_reads(NODE);
     assert!(reads >= 3, "only {reads} Consul reads");
-    assert!(lab.consul.requests().iter().all(|r| r.token_ok), "{:?}", lab.consul.requests());
+    assert!(
+        lab.consul.requests().iter().all(|r| r.token_ok),
+        "{:?}",
+        lab.consul.requests()
+    );
     assert_no_secrets(&all);
     // Writes: one profile, one power-on.
     assert_eq!(lab.count("POST /rest/server-profiles"), 1);
-    assert_eq!(lab.count(&format!("PUT {}/powerState", hardware["uri"].as_str().unwrap())), 1);
+    assert_eq!(
+        lab.count(&format!(
+            "PUT {}/powerState",
+            hardware["uri"].as_str().unwrap()
+        )),
+        1
+    );
 
     // undeploy: powers off, deletes, confirms by name (verbose: the listed profile holds the secret).
     let output = lab.run(&["undeploy", path, "-vvv"]);
     let all = text(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
-    assert!(all.contains("CONSUL_ACL_TOKEN"), "bodies are logged at -vvv:\n{all}");
+    assert!(
+        all.contains("CONSUL_ACL_TOKEN"),
+        "bodies are logged at -vvv:\n{all}"
+    );
     assert_no_secrets(&all);
-    assert!(all.contains("OneView lists no profile named \"docker-03\""), "{all}");
+    assert!(
+        all.contains("OneView lists no profile named \"docker-03\""),
+        "{all}"
+    );
     assert!(lab.profiles().is_empty());
     let hardware = lab.hardware(3);
-    assert_eq!((hardware["powerState"].as_str(), hardware["serverProfileUri"].is_null()), (Some("Off"), true));
+    assert_eq!(
+        (
+            hardware["powerState"].as_str(),
+            hardware["serverProfileUri"].is_null()
+        ),
+        (Some("Off"), true)
+    );
     // Run again: nothing to do, still 0.
     let output = lab.run(&["undeploy", path]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -260,14 +365,45 @@ fn a_valid_use_case_deploys_and_returns_0_once_the_node_reports_ready() {
 /// Each invalid input: what to change in VALID, the key that must be named.
 fn invalid_cases() -> Vec<(&'static str, String, &'static str)> {
     vec![
-        ("unknown attribute", VALID.replace("VLAN_ID = 20", "VLAN_ID = 20\nCOLOUR = \"blue\""), "attributes.COLOUR"),
-        ("option not in options", VALID.replace("VLAN_ID = 20", "VLAN_ID = 20\nBOND_MODE = \"round-robin\""), "attributes.BOND_MODE"),
-        ("bad IPv4", VALID.replace("SERVER_GW = \"10.0.0.1\"", "SERVER_GW = \"10.0.0.256\""), "attributes.SERVER_GW"),
-        ("missing required value", VALID.replace("CONSUL_FQDN = \"consul.example.org\"\n", ""), "attributes.CONSUL_FQDN"),
-        ("number out of range", VALID.replace("VLAN_ID = 20", "VLAN_ID = 5000"), "attributes.VLAN_ID"),
-        ("secret written in the file", VALID.replace("[secrets]\nCONSUL_ACL_TOKEN = { env = \"NODE_TOKEN\" }", "CONSUL_ACL_TOKEN = \"in-the-file-0451\""), "attributes.CONSUL_ACL_TOKEN"),
+        (
+            "unknown attribute",
+            VALID.replace("VLAN_ID = 20", "VLAN_ID = 20\nCOLOUR = \"blue\""),
+            "attributes.COLOUR",
+        ),
+        (
+            "option not in options",
+            VALID.replace("VLAN_ID = 20", "VLAN_ID = 20\nBOND_MODE = \"round-robin\""),
+            "attributes.BOND_MODE",
+        ),
+        (
+            "bad IPv4",
+            VALID.replace("SERVER_GW = \"10.0.0.1\"", "SERVER_GW = \"10.0.0.256\""),
+            "attributes.SERVER_GW",
+        ),
+        (
+            "missing required value",
+            VALID.replace("CONSUL_FQDN = \"consul.example.org\"\n", ""),
+            "attributes.CONSUL_FQDN",
+        ),
+        (
+            "number out of range",
+            VALID.replace("VLAN_ID = 20", "VLAN_ID = 5000"),
+            "attributes.VLAN_ID",
+        ),
+        (
+            "secret written in the file",
+            VALID.replace(
+                "[secrets]\nCONSUL_ACL_TOKEN = { env = \"NODE_TOKEN\" }",
+                "CONSUL_ACL_TOKEN = \"in-the-file-0451\"",
+            ),
+            "attributes.CONSUL_ACL_TOKEN",
+        ),
         ("empty bay", VALID.replace("bay = 3", "bay = 4"), "server"),
-        ("duplicate profile", VALID.replace("profile = \"docker-03\"", "profile = \"existing-01\""), "profile"),
+        (
+            "duplicate profile",
+            VALID.replace("profile = \"docker-03\"", "profile = \"existing-01\""),
+            "profile",
+        ),
     ]
 }
 
@@ -282,9 +418,16 @@ fn each_invalid_input_fails_before_any_write_naming_its_key() {
         let output = lab.run(&[&["deploy", file.to_str().unwrap()][..], &FAST].concat());
         let all = text(&output);
         assert_eq!(output.status.code(), Some(1), "{what}: {all}");
-        assert!(all.contains(&format!("{key}:")), "{what}: the key {key} is not named:\n{all}");
+        assert!(
+            all.contains(&format!("{key}:")),
+            "{what}: the key {key} is not named:\n{all}"
+        );
         assert!(all.contains("FAILED in phase validate"), "{what}: {all}");
-        assert!(lab.writes().is_empty(), "{what}: writes were sent: {:?}", lab.writes());
+        assert!(
+            lab.writes().is_empty(),
+            "{what}: writes were sent: {:?}",
+            lab.writes()
+        );
         assert_no_secrets(&all);
         assert!(!all.contains("in-the-file-0451"), "{what}: {all}");
     }
@@ -297,7 +440,10 @@ fn all_problems_are_listed_at_once_and_nothing_is_written() {
     let bay2 = lab.hardware(2);
     lab.seed(&json!({"/rest/server-profiles": [{"type": "ServerProfileV12", "name": "docker-03", "serverHardwareUri": bay2["uri"]}]}));
     let case = VALID
-        .replace("VLAN_ID = 20", "VLAN_ID = 20\nCOLOUR = \"blue\"\nBOND_MODE = \"round-robin\"")
+        .replace(
+            "VLAN_ID = 20",
+            "VLAN_ID = 20\nCOLOUR = \"blue\"\nBOND_MODE = \"round-robin\"",
+        )
         .replace("SERVER_GW = \"10.0.0.1\"", "SERVER_GW = \"10.0.0.256\"")
         .replace("CONSUL_FQDN = \"consul.example.org\"\n", "")
         .replace("bay = 3", "bay = 4");
@@ -307,11 +453,30 @@ fn all_problems_are_listed_at_once_and_nothing_is_written() {
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     assert_eq!(report["outcome"], "failed");
     assert_eq!(report["failedPhase"], "validate");
-    let mut keys: Vec<&str> = report["problems"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    let mut keys: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap())
+        .collect();
     keys.sort();
-    assert_eq!(keys, ["attributes.BOND_MODE", "attributes.COLOUR", "attributes.CONSUL_FQDN", "attributes.SERVER_GW", "profile", "server"], "{report:#}");
+    assert_eq!(
+        keys,
+        [
+            "attributes.BOND_MODE",
+            "attributes.COLOUR",
+            "attributes.CONSUL_FQDN",
+            "attributes.SERVER_GW",
+            "profile",
+            "server"
+        ],
+        "{report:#}"
+    );
     let messages = report["problems"].to_string();
-    assert!(messages.contains("bay 4 of enclosure \\\"frame1\\\" is empty"), "{messages}");
+    assert!(
+        messages.contains("bay 4 of enclosure \\\"frame1\\\" is empty"),
+        "{messages}"
+    );
     assert!(lab.writes().is_empty(), "{:?}", lab.writes());
 }
 
@@ -319,16 +484,28 @@ fn all_problems_are_listed_at_once_and_nothing_is_written() {
 fn hardware_that_already_has_a_profile_is_refused() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
-    let (output, _) = lab.deploy_with_boot(&[&["deploy", file.to_str().unwrap()][..], &FAST].concat(), 3, NodeState::Ready);
+    let (output, _) = lab.deploy_with_boot(
+        &[&["deploy", file.to_str().unwrap()][..], &FAST].concat(),
+        3,
+        NodeState::Ready,
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     lab.consul.set_node(NODE, NodeState::Ready);
     // Another use case for the same bay.
-    let other = lab.use_case("docker-04", &VALID.replace("profile = \"docker-03\"", "profile = \"docker-04\""));
+    let other = lab.use_case(
+        "docker-04",
+        &VALID.replace("profile = \"docker-03\"", "profile = \"docker-04\""),
+    );
     let before = lab.writes();
     let output = lab.run(&["deploy", other.to_str().unwrap()]);
     let all = text(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
-    assert!(all.contains("server: server hardware \"frame1, bay 3\" already has the server profile \"docker-03\""), "{all}");
+    assert!(
+        all.contains(
+            "server: server hardware \"frame1, bay 3\" already has the server profile \"docker-03\""
+        ),
+        "{all}"
+    );
     assert_eq!(lab.writes(), before);
 }
 
@@ -337,13 +514,31 @@ fn a_node_that_never_reports_ready_ends_with_exit_3_after_wait() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
     let started = Instant::now();
-    let (output, waited) = lab.deploy_with_boot(&["deploy", file.to_str().unwrap(), "--wait", "1500ms", "--consul-poll", "50ms"], 3, NodeState::Booting);
+    let (output, waited) = lab.deploy_with_boot(
+        &[
+            "deploy",
+            file.to_str().unwrap(),
+            "--wait",
+            "1500ms",
+            "--consul-poll",
+            "50ms",
+        ],
+        3,
+        NodeState::Booting,
+    );
     let took = started.elapsed();
     let all = text(&output);
     assert_eq!(output.status.code(), Some(3), "{all}");
     assert!(waited);
-    assert!(took >= Duration::from_millis(1500), "gave up after {took:?}");
-    assert!(all.contains("TIMED OUT in phase wait-ready") && all.contains("did not report ready within 1.5s"), "{all}");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "gave up after {took:?}"
+    );
+    assert!(
+        all.contains("TIMED OUT in phase wait-ready")
+            && all.contains("did not report ready within 1.5s"),
+        "{all}"
+    );
     assert!(all.contains("first boot in progress"), "{all}");
     assert_no_secrets(&all);
 }
@@ -352,23 +547,39 @@ fn a_node_that_never_reports_ready_ends_with_exit_3_after_wait() {
 fn a_failed_first_boot_unit_ends_with_exit_1_naming_it() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
-    let (output, waited) =
-        lab.deploy_with_boot(&[&["deploy", file.to_str().unwrap(), "--json"][..], &FAST].concat(), 3, NodeState::Failed("docker-install.service".into()));
+    let (output, waited) = lab.deploy_with_boot(
+        &[&["deploy", file.to_str().unwrap(), "--json"][..], &FAST].concat(),
+        3,
+        NodeState::Failed("docker-install.service".into()),
+    );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(waited);
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     assert_eq!(report["failedPhase"], "wait-ready");
     assert_eq!(report["failedUnits"], json!(["docker-install.service"]));
     let last = report["phases"].as_array().unwrap().last().unwrap().clone();
-    assert!(last["detail"].as_str().unwrap().contains("docker-install.service"), "{last}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .contains("docker-install.service"),
+        "{last}"
+    );
     assert_no_secrets(&text(&output));
     // The human form names it too.
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
-    let (output, _) = lab.deploy_with_boot(&[&["deploy", file.to_str().unwrap()][..], &FAST].concat(), 3, NodeState::Failed("k8s-master.service".into()));
+    let (output, _) = lab.deploy_with_boot(
+        &[&["deploy", file.to_str().unwrap()][..], &FAST].concat(),
+        3,
+        NodeState::Failed("k8s-master.service".into()),
+    );
     let all = text(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
-    assert!(all.contains("FAILED in phase wait-ready (failed unit: k8s-master.service)"), "{all}");
+    assert!(
+        all.contains("FAILED in phase wait-ready (failed unit: k8s-master.service)"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -376,22 +587,47 @@ fn the_consul_token_is_sent_as_a_header_and_never_printed() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
     // Dry run, verbose, JSON: every way of printing.
-    for args in [vec!["deploy", file.to_str().unwrap(), "--dry-run", "-vvv"], vec!["deploy", file.to_str().unwrap(), "--dry-run", "--json", "-vvv"]] {
+    for args in [
+        vec!["deploy", file.to_str().unwrap(), "--dry-run", "-vvv"],
+        vec![
+            "deploy",
+            file.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+            "-vvv",
+        ],
+    ] {
         let output = lab.run(&args);
         let all = text(&output);
         assert_eq!(output.status.code(), Some(0), "{all}");
         assert_no_secrets(&all);
-        assert!(all.contains("\"CONSUL_ACL_TOKEN\"") && all.contains("\"***\""), "the secret attribute is shown masked:\n{all}");
+        assert!(
+            all.contains("\"CONSUL_ACL_TOKEN\"") && all.contains("\"***\""),
+            "the secret attribute is shown masked:\n{all}"
+        );
     }
     assert!(lab.writes().is_empty(), "dry run wrote: {:?}", lab.writes());
     let requests = lab.consul.requests();
-    assert!(!requests.is_empty() && requests.iter().all(|r| r.token_ok && !r.path.contains(CONSUL_TOKEN)), "{requests:?}");
+    assert!(
+        !requests.is_empty()
+            && requests
+                .iter()
+                .all(|r| r.token_ok && !r.path.contains(CONSUL_TOKEN)),
+        "{requests:?}"
+    );
 
     // A wrong token: refused before any write, and the token is not echoed.
-    let output = lab.command(&["deploy", file.to_str().unwrap()]).env("CONSUL_HTTP_TOKEN", "wrong-t0ken-abcdef").output().unwrap();
+    let output = lab
+        .command(&["deploy", file.to_str().unwrap()])
+        .env("CONSUL_HTTP_TOKEN", "wrong-t0ken-abcdef")
+        .output()
+        .unwrap();
     let all = text(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
-    assert!(all.contains("consul.token_env") && all.contains("refused the ACL token"), "{all}");
+    assert!(
+        all.contains("consul.token_env") && all.contains("refused the ACL token"),
+        "{all}"
+    );
     assert!(!all.contains("wrong-t0ken-abcdef"), "{all}");
     assert!(lab.writes().is_empty());
 }
@@ -406,8 +642,14 @@ fn dry_run_prints_the_profile_it_would_create() {
     assert_eq!(report["outcome"], "valid");
     let mut expected = expected_attributes();
     expected[6]["value"] = json!("***");
-    assert_eq!(report["profileBody"]["osDeploymentSettings"]["osCustomAttributes"], expected);
-    assert_eq!(report["profileBody"]["serverHardwareUri"], lab.hardware(3)["uri"]);
+    assert_eq!(
+        report["profileBody"]["osDeploymentSettings"]["osCustomAttributes"],
+        expected
+    );
+    assert_eq!(
+        report["profileBody"]["serverHardwareUri"],
+        lab.hardware(3)["uri"]
+    );
     assert_eq!(report["profileBody"]["name"], "docker-03");
     assert!(lab.writes().is_empty());
     assert!(lab.profiles().is_empty());
@@ -421,8 +663,14 @@ fn a_failed_profile_task_stops_before_power_on() {
     let output = lab.run(&[&["deploy", file.to_str().unwrap()][..], &FAST].concat());
     let all = text(&output);
     assert_eq!(output.status.code(), Some(1), "{all}");
-    assert!(all.contains("FAILED in phase create-profile") && all.contains("injected fault"), "{all}");
-    let power = format!("PUT {}/powerState", lab.hardware(3)["uri"].as_str().unwrap());
+    assert!(
+        all.contains("FAILED in phase create-profile") && all.contains("injected fault"),
+        "{all}"
+    );
+    let power = format!(
+        "PUT {}/powerState",
+        lab.hardware(3)["uri"].as_str().unwrap()
+    );
     assert_eq!(lab.count(&power), 0, "powered on after a failed profile");
     assert_eq!(lab.hardware(3)["powerState"], "Off");
 }
@@ -432,7 +680,11 @@ fn replace_powers_off_deletes_and_waits_for_a_fresh_report() {
     let lab = Lab::new();
     let file = lab.use_case("docker-03", VALID);
     let path = file.to_str().unwrap();
-    let (output, _) = lab.deploy_with_boot(&[&["deploy", path][..], &FAST].concat(), 3, NodeState::Ready);
+    let (output, _) = lab.deploy_with_boot(
+        &[&["deploy", path][..], &FAST].concat(),
+        3,
+        NodeState::Ready,
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let first = lab.profiles()[0]["uri"].clone();
     // Let the old node keep reporting ready: the replacement must not take that for its own.
@@ -441,20 +693,37 @@ fn replace_powers_off_deletes_and_waits_for_a_fresh_report() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).contains("use --replace"), "{}", text(&output));
 
-    let child = lab.command(&[&["deploy", path, "--replace"][..], &FAST].concat()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = lab
+        .command(&[&["deploy", path, "--replace"][..], &FAST].concat())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Wait until the new profile exists and the server is on again, then check deploy still waits.
     let started = Instant::now();
-    while !(lab.profiles().first().is_some_and(|p| p["uri"] != first) && lab.hardware(3)["powerState"] == "On") && started.elapsed() < Duration::from_secs(20) {
+    while !(lab.profiles().first().is_some_and(|p| p["uri"] != first)
+        && lab.hardware(3)["powerState"] == "On")
+        && started.elapsed() < Duration::from_secs(20)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
     let mut child = child;
-    assert!(child.try_wait().unwrap().is_none(), "deploy --replace took the old node's report as ready");
-    lab.consul.script_node(NODE, NodeState::Booting, 2, NodeState::Ready);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "deploy --replace took the old node's report as ready"
+    );
+    lab.consul
+        .script_node(NODE, NodeState::Booting, 2, NodeState::Ready);
     let output = child.wait_with_output().unwrap();
     let all = text(&output);
     assert_eq!(output.status.code(), Some(0), "{all}");
-    assert!(all.contains("replace: powered off \"frame1, bay 3\" and deleted the old profile \"docker-03\""), "{all}");
+    assert!(
+        all.contains(
+            "replace: powered off \"frame1, bay 3\" and deleted the old profile \"docker-03\""
+        ),
+        "{all}"
+    );
     assert!(all.contains("previous deployment"), "{all}");
     let profiles = lab.profiles();
     assert_eq!(profiles.len(), 1);

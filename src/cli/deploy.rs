@@ -44,9 +44,13 @@ pub struct UndeployArgs {
 /// `90`, `90s`, `500ms`, `30m`, `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 30m, 1h)"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 30m, 1h)"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -58,7 +62,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn print_event(event: &Event) {
-    println!("[{:>7.1}s] {}: {}", event.elapsed.as_secs_f64(), event.phase, event.message);
+    println!(
+        "[{:>7.1}s] {}: {}",
+        event.elapsed.as_secs_f64(),
+        event.phase,
+        event.message
+    );
 }
 
 fn finish(report: &Report, json: bool, show_body: bool) -> crate::Result<ExitCode> {
@@ -81,7 +90,12 @@ fn finish(report: &Report, json: bool, show_body: bool) -> crate::Result<ExitCod
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let (use_case, problems) = usecase::load(&args.file, &|name| std::env::var(name).ok())?;
     let client = args.connection.connect()?;
-    let options = DeployOptions { dry_run: args.dry_run, replace: args.replace, wait: args.wait, poll: args.consul_poll };
+    let options = DeployOptions {
+        dry_run: args.dry_run,
+        replace: args.replace,
+        wait: args.wait,
+        poll: args.consul_poll,
+    };
     let mut events = |e: &Event| {
         if !args.json {
             print_event(e)
@@ -94,7 +108,10 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
 pub fn undeploy(args: UndeployArgs) -> crate::Result<ExitCode> {
     // Undeploy needs no attribute values and no Consul token: problems with those do not matter.
     let (use_case, problems) = usecase::load(&args.file, &|name| std::env::var(name).ok())?;
-    if let Some(p) = problems.iter().find(|p| p.key == "profile" || p.key.starts_with("server")) {
+    if let Some(p) = problems
+        .iter()
+        .find(|p| p.key == "profile" || p.key.starts_with("server"))
+    {
         return Err(crate::Error::Usage(format!("{}: {p}", args.file.display())));
     }
     let client = args.connection.connect()?;

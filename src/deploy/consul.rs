@@ -18,7 +18,11 @@ pub const FIRST_BOOT_CHECK: &str = "first-boot";
 pub enum FirstBoot {
     /// The node is not in the catalog, or has no `first-boot` check yet.
     NotRegistered,
-    Check { status: String, output: String, modify_index: u64 },
+    Check {
+        status: String,
+        output: String,
+        modify_index: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +60,11 @@ impl ConsulClient {
             .timeout_global(Some(timeout))
             .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
             .build();
-        ConsulClient { agent: ureq::Agent::new_with_config(config), base: base.trim_end_matches('/').to_string(), token }
+        ConsulClient {
+            agent: ureq::Agent::new_with_config(config),
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -73,21 +81,50 @@ impl ConsulClient {
             .call()
             .map_err(|e| ConsulError::Connect(format!("GET {url}: {e}")))?;
         let status = response.status().as_u16();
-        let body = response.body_mut().with_config().limit(4 << 20).read_to_string().map_err(|e| ConsulError::Connect(format!("GET {url}: {e}")))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(4 << 20)
+            .read_to_string()
+            .map_err(|e| ConsulError::Connect(format!("GET {url}: {e}")))?;
         let excerpt = || body.trim().chars().take(200).collect::<String>();
         match status {
             200 => {}
-            401 | 403 => return Err(ConsulError::Denied(format!("GET {url}: HTTP {status}: {}", excerpt()))),
-            _ => return Err(ConsulError::Protocol(format!("GET {url}: HTTP {status}: {}", excerpt()))),
+            401 | 403 => {
+                return Err(ConsulError::Denied(format!(
+                    "GET {url}: HTTP {status}: {}",
+                    excerpt()
+                )));
+            }
+            _ => {
+                return Err(ConsulError::Protocol(format!(
+                    "GET {url}: HTTP {status}: {}",
+                    excerpt()
+                )));
+            }
         }
-        let checks: Value = serde_json::from_str(&body).map_err(|e| ConsulError::Protocol(format!("GET {url}: not JSON: {e}")))?;
-        let checks = checks.as_array().ok_or_else(|| ConsulError::Protocol(format!("GET {url}: expected a list of checks")))?;
-        let check = checks.iter().find(|c| c.get("CheckID").and_then(Value::as_str) == Some(FIRST_BOOT_CHECK));
+        let checks: Value = serde_json::from_str(&body)
+            .map_err(|e| ConsulError::Protocol(format!("GET {url}: not JSON: {e}")))?;
+        let checks = checks.as_array().ok_or_else(|| {
+            ConsulError::Protocol(format!("GET {url}: expected a list of checks"))
+        })?;
+        let check = checks
+            .iter()
+            .find(|c| c.get("CheckID").and_then(Value::as_str) == Some(FIRST_BOOT_CHECK));
         Ok(match check {
             None => FirstBoot::NotRegistered,
             Some(c) => FirstBoot::Check {
-                status: c.get("Status").and_then(Value::as_str).unwrap_or_default().to_string(),
-                output: c.get("Output").and_then(Value::as_str).unwrap_or_default().trim().to_string(),
+                status: c
+                    .get("Status")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                output: c
+                    .get("Output")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
                 modify_index: c.get("ModifyIndex").and_then(Value::as_u64).unwrap_or(0),
             },
         })
@@ -108,11 +145,19 @@ pub enum Readiness {
 /// `failed:` (e.g. `TTL expired` while the node reboots) is not a verdict: keep waiting.
 pub fn readiness(first_boot: &FirstBoot) -> Readiness {
     match first_boot {
-        FirstBoot::NotRegistered => Readiness::Waiting("the node has not registered its first-boot check in Consul yet".into()),
+        FirstBoot::NotRegistered => Readiness::Waiting(
+            "the node has not registered its first-boot check in Consul yet".into(),
+        ),
         FirstBoot::Check { status, output, .. } => match status.as_str() {
             "passing" => Readiness::Ready,
             "critical" if output.starts_with("failed") => {
-                let units = output.trim_start_matches("failed").trim_start_matches(':').split([' ', ',']).filter(|u| !u.is_empty()).map(str::to_string).collect();
+                let units = output
+                    .trim_start_matches("failed")
+                    .trim_start_matches(':')
+                    .split([' ', ','])
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+                    .collect();
                 Readiness::Failed(units)
             }
             other => Readiness::Waiting(format!("first-boot check {other}: {output}")),
@@ -124,14 +169,36 @@ pub fn readiness(first_boot: &FirstBoot) -> Readiness {
 mod tests {
     use super::*;
     fn check(status: &str, output: &str) -> FirstBoot {
-        FirstBoot::Check { status: status.into(), output: output.into(), modify_index: 1 }
+        FirstBoot::Check {
+            status: status.into(),
+            output: output.into(),
+            modify_index: 1,
+        }
     }
     #[test]
     fn reads_the_contract() {
         assert_eq!(readiness(&check("passing", "ready")), Readiness::Ready);
-        assert_eq!(readiness(&check("critical", "failed: docker-install.service datadog.service")), Readiness::Failed(vec!["docker-install.service".into(), "datadog.service".into()]));
-        assert!(matches!(readiness(&check("critical", "TTL expired")), Readiness::Waiting(_)));
-        assert!(matches!(readiness(&check("warning", "first boot in progress")), Readiness::Waiting(_)));
-        assert!(matches!(readiness(&FirstBoot::NotRegistered), Readiness::Waiting(_)));
+        assert_eq!(
+            readiness(&check(
+                "critical",
+                "failed: docker-install.service datadog.service"
+            )),
+            Readiness::Failed(vec![
+                "docker-install.service".into(),
+                "datadog.service".into()
+            ])
+        );
+        assert!(matches!(
+            readiness(&check("critical", "TTL expired")),
+            Readiness::Waiting(_)
+        ));
+        assert!(matches!(
+            readiness(&check("warning", "first boot in progress")),
+            Readiness::Waiting(_)
+        ));
+        assert!(matches!(
+            readiness(&FirstBoot::NotRegistered),
+            Readiness::Waiting(_)
+        ));
     }
 }

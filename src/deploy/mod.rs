@@ -28,7 +28,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(key: &str, line: Option<usize>, message: impl Into<String>) -> Problem {
-        Problem { key: key.to_string(), line, message: message.into() }
+        Problem {
+            key: key.to_string(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -100,12 +104,28 @@ impl Report {
             Outcome::Valid => format!("{}: valid (dry run, nothing written)", self.profile),
             Outcome::Removed => format!("{}: undeployed", self.profile),
             Outcome::Failed => {
-                let units = if self.failed_units.is_empty() { String::new() } else { format!(" (failed unit: {})", self.failed_units.join(", ")) };
-                format!("{}: FAILED in phase {}{units}", self.profile, self.failed_phase.unwrap_or("?"))
+                let units = if self.failed_units.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (failed unit: {})", self.failed_units.join(", "))
+                };
+                format!(
+                    "{}: FAILED in phase {}{units}",
+                    self.profile,
+                    self.failed_phase.unwrap_or("?")
+                )
             }
-            Outcome::TimedOut => format!("{}: TIMED OUT in phase {}", self.profile, self.failed_phase.unwrap_or("?")),
+            Outcome::TimedOut => format!(
+                "{}: TIMED OUT in phase {}",
+                self.profile,
+                self.failed_phase.unwrap_or("?")
+            ),
         };
-        let total = self.phases.last().map(|p| p.elapsed_secs).unwrap_or_default();
+        let total = self
+            .phases
+            .last()
+            .map(|p| p.elapsed_secs)
+            .unwrap_or_default();
         format!("{what} after {total:.1}s")
     }
 }

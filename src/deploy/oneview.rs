@@ -17,8 +17,15 @@ pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
 }
 
 /// Exactly one resource of that name, or a message saying what was found.
-pub fn one_by_name(client: &Client, collection: &str, what: &str, name: &str) -> Result<Value, String> {
-    let found = client.list(Host::OneView, collection, Some(name)).map_err(|e| e.to_string())?;
+pub fn one_by_name(
+    client: &Client,
+    collection: &str,
+    what: &str,
+    name: &str,
+) -> Result<Value, String> {
+    let found = client
+        .list(Host::OneView, collection, Some(name))
+        .map_err(|e| e.to_string())?;
     match found.len() {
         0 => Err(format!("OneView has no {what} named {name:?}")),
         1 => Ok(found.into_iter().next().expect("one")),
@@ -29,19 +36,36 @@ pub fn one_by_name(client: &Client, collection: &str, what: &str, name: &str) ->
 /// The server hardware in bay `bay` of enclosure `enclosure`: an empty bay is an error naming it.
 pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Value, String> {
     let frame = one_by_name(client, ENCLOSURES, "enclosure", enclosure)?;
-    let bays = frame.get("deviceBays").and_then(Value::as_array).cloned().unwrap_or_default();
+    let bays = frame
+        .get("deviceBays")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     // OneView numbers bays from 1; the list is normally in order, but the number is what counts.
-    let slot = bays.iter().find(|b| b.get("bayNumber").and_then(Value::as_u64) == Some(bay as u64)).or_else(|| {
-        bays.iter().all(|b| b.get("bayNumber").is_none()).then(|| bays.get(bay as usize - 1)).flatten()
-    });
+    let slot = bays
+        .iter()
+        .find(|b| b.get("bayNumber").and_then(Value::as_u64) == Some(bay as u64))
+        .or_else(|| {
+            bays.iter()
+                .all(|b| b.get("bayNumber").is_none())
+                .then(|| bays.get(bay as usize - 1))
+                .flatten()
+        });
     let Some(slot) = slot else {
-        return Err(format!("enclosure {enclosure:?} has no bay {bay} (it has {} device bays)", bays.len()));
+        return Err(format!(
+            "enclosure {enclosure:?} has no bay {bay} (it has {} device bays)",
+            bays.len()
+        ));
     };
     let uri = text(slot, "deviceUri");
     if uri.is_empty() {
-        return Err(format!("bay {bay} of enclosure {enclosure:?} is empty: no server hardware in it"));
+        return Err(format!(
+            "bay {bay} of enclosure {enclosure:?} is empty: no server hardware in it"
+        ));
     }
-    client.get(Host::OneView, uri).map_err(|e| format!("bay {bay} of enclosure {enclosure:?}: {e}"))
+    client
+        .get(Host::OneView, uri)
+        .map_err(|e| format!("bay {bay} of enclosure {enclosure:?}: {e}"))
 }
 
 /// The deployment plan behind a OneView OS deployment plan: its published custom attributes,
@@ -49,12 +73,19 @@ pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Val
 pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttribute>, String> {
     let native = text(osdp, "nativePlanUri");
     if !native.is_empty() {
-        let plan = client.get(Host::ImageStreamer, native).map_err(|e| format!("deployment plan {native}: {e}"))?;
+        let plan = client
+            .get(Host::ImageStreamer, native)
+            .map_err(|e| format!("deployment plan {native}: {e}"))?;
         let attributes = plan.get("customAttributes").cloned().unwrap_or(json!([]));
-        return serde_json::from_value(attributes).map_err(|e| format!("deployment plan {native}: custom attributes: {e}"));
+        return serde_json::from_value(attributes)
+            .map_err(|e| format!("deployment plan {native}: custom attributes: {e}"));
     }
     // OneView spells the same data with `ca` prefixes (api.md §8.1).
-    let parameters = osdp.get("additionalParameters").and_then(Value::as_array).cloned().unwrap_or_default();
+    let parameters = osdp
+        .get("additionalParameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let converted: Vec<Value> = parameters
         .iter()
         .map(|p| {
@@ -62,7 +93,12 @@ pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttrib
                    "constraints": p.get("caConstraints").cloned().unwrap_or(json!("{}")), "description": p.get("description").cloned().unwrap_or(json!(""))})
         })
         .collect();
-    serde_json::from_value(Value::Array(converted)).map_err(|e| format!("OS deployment plan {:?}: additionalParameters: {e}", text(osdp, "name")))
+    serde_json::from_value(Value::Array(converted)).map_err(|e| {
+        format!(
+            "OS deployment plan {:?}: additionalParameters: {e}",
+            text(osdp, "name")
+        )
+    })
 }
 
 /// The `{name, value}` pairs of a profile body's `osDeploymentSettings.osCustomAttributes`.
@@ -108,16 +144,31 @@ pub fn create_profile(client: &Client, body: &Value) -> Result<Value, ApplianceE
 /// Sets the power and waits for the task. Off uses PressAndHold (a deploy is not a shutdown the
 /// OS could veto), On a MomentaryPress, as the reference script did.
 pub fn set_power(client: &Client, hardware_uri: &str, on: bool) -> Result<(), ApplianceError> {
-    let body = if on { json!({"powerState": "On", "powerControl": "MomentaryPress"}) } else { json!({"powerState": "Off", "powerControl": "PressAndHold"}) };
-    client.write(Method::PUT, Host::OneView, &format!("{hardware_uri}/powerState"), Some(&body)).map(|_| ())
+    let body = if on {
+        json!({"powerState": "On", "powerControl": "MomentaryPress"})
+    } else {
+        json!({"powerState": "Off", "powerControl": "PressAndHold"})
+    };
+    client
+        .write(
+            Method::PUT,
+            Host::OneView,
+            &format!("{hardware_uri}/powerState"),
+            Some(&body),
+        )
+        .map(|_| ())
 }
 
 /// Deletes a profile and waits for its task.
 pub fn delete_profile(client: &Client, profile_uri: &str) -> Result<(), ApplianceError> {
-    client.write(Method::DELETE, Host::OneView, profile_uri, None).map(|_| ())
+    client
+        .write(Method::DELETE, Host::OneView, profile_uri, None)
+        .map(|_| ())
 }
 
 /// The profiles named `name` (exact match).
 pub fn profiles_named(client: &Client, name: &str) -> Result<Vec<Value>, String> {
-    client.list(Host::OneView, SERVER_PROFILES, Some(name)).map_err(|e| e.to_string())
+    client
+        .list(Host::OneView, SERVER_PROFILES, Some(name))
+        .map_err(|e| e.to_string())
 }

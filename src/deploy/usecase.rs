@@ -32,7 +32,10 @@ pub struct UseCase {
 /// Which server: a bay of an enclosure (1-based, as OneView numbers them) or hardware by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Server {
-    Bay { enclosure: String, bay: u32 },
+    Bay {
+        enclosure: String,
+        bay: u32,
+    },
     Hardware(String),
     /// Not usable; the problem was recorded.
     Invalid,
@@ -111,38 +114,72 @@ struct RawConsul {
 
 /// Reads a use-case file. `Err`: the file cannot be used at all (unreadable, not TOML, wrong
 /// shape). `Ok` carries the use case and the problems found in its values.
-pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> crate::Result<(UseCase, Vec<Problem>)> {
+pub fn load(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> crate::Result<(UseCase, Vec<Problem>)> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let raw: Raw = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
-        crate::Error::at(crate::error::Location::file(path).line(line), e.message().to_string())
+        crate::Error::at(
+            crate::error::Location::file(path).line(line),
+            e.message().to_string(),
+        )
     })?;
     let mut problems = Vec::new();
-    let mut problem = |key: &str, line: usize, message: String| problems.push(Problem::new(key, Some(line), message));
+    let mut problem = |key: &str, line: usize, message: String| {
+        problems.push(Problem::new(key, Some(line), message))
+    };
 
     let profile = raw.profile.get_ref().trim().to_string();
     if profile.is_empty() {
-        problem("profile", line_of(raw.profile.span().start), "the profile name is empty".into());
+        problem(
+            "profile",
+            line_of(raw.profile.span().start),
+            "the profile name is empty".into(),
+        );
     }
     let name_of = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().trim().to_string());
     let (template, deployment_plan) = (name_of(&raw.template), name_of(&raw.deployment_plan));
-    if template.as_deref().unwrap_or_default().is_empty() && deployment_plan.as_deref().unwrap_or_default().is_empty() {
+    if template.as_deref().unwrap_or_default().is_empty()
+        && deployment_plan.as_deref().unwrap_or_default().is_empty()
+    {
         problem("template", 1, "name a server profile template (`template = \"…\"`) or a deployment plan (`deployment_plan = \"…\"`)".into());
     }
 
     let server_line = line_of(raw.server.span().start);
     let server = match raw.server.into_inner() {
-        RawServer { hardware: Some(name), enclosure: None, bay: None } if !name.trim().is_empty() => Server::Hardware(name.trim().to_string()),
-        RawServer { hardware: None, enclosure: Some(enclosure), bay: Some(bay) } if !enclosure.trim().is_empty() => match u32::try_from(bay) {
-            Ok(bay) if bay >= 1 => Server::Bay { enclosure: enclosure.trim().to_string(), bay },
+        RawServer {
+            hardware: Some(name),
+            enclosure: None,
+            bay: None,
+        } if !name.trim().is_empty() => Server::Hardware(name.trim().to_string()),
+        RawServer {
+            hardware: None,
+            enclosure: Some(enclosure),
+            bay: Some(bay),
+        } if !enclosure.trim().is_empty() => match u32::try_from(bay) {
+            Ok(bay) if bay >= 1 => Server::Bay {
+                enclosure: enclosure.trim().to_string(),
+                bay,
+            },
             _ => {
-                problem("server.bay", server_line, format!("bay {bay} is not a bay number (1, 2, …)"));
+                problem(
+                    "server.bay",
+                    server_line,
+                    format!("bay {bay} is not a bay number (1, 2, …)"),
+                );
                 Server::Invalid
             }
         },
         _ => {
-            problem("server", server_line, "give `enclosure` and `bay`, or `hardware` (the server hardware name), not both".into());
+            problem(
+                "server",
+                server_line,
+                "give `enclosure` and `bay`, or `hardware` (the server hardware name), not both"
+                    .into(),
+            );
             Server::Invalid
         }
     };
@@ -166,7 +203,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> crate::Result<
                         Some(t) => {
                             nic.insert(field.clone(), t);
                         }
-                        None => problem(&format!("{key}.{field}"), line, "a NIC field takes a string or a number".into()),
+                        None => problem(
+                            &format!("{key}.{field}"),
+                            line,
+                            "a NIC field takes a string or a number".into(),
+                        ),
                     }
                 }
                 GivenValue::Nic(nic)
@@ -179,26 +220,49 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> crate::Result<
                 }
             },
         };
-        attributes.push(Given { name: name.clone(), value: given, table: "attributes", line });
+        attributes.push(Given {
+            name: name.clone(),
+            value: given,
+            table: "attributes",
+            line,
+        });
     }
     let base = path.parent().unwrap_or(Path::new("."));
     for (name, secret) in &raw.secrets {
         let line = line_of(secret.span().start);
         let key = format!("secrets.{name}");
         if raw.attributes.contains_key(name) {
-            problem(&key, line, format!("{name} is given in [attributes] too; give it once"));
+            problem(
+                &key,
+                line,
+                format!("{name} is given in [attributes] too; give it once"),
+            );
             continue;
         }
         let value = match secret.get_ref() {
-            RawSecret { env: Some(var), file: None } => match env(var).filter(|v| !v.is_empty()) {
+            RawSecret {
+                env: Some(var),
+                file: None,
+            } => match env(var).filter(|v| !v.is_empty()) {
                 Some(value) => value,
                 None => {
-                    problem(&key, line, format!("the environment variable {var} is not set"));
+                    problem(
+                        &key,
+                        line,
+                        format!("the environment variable {var} is not set"),
+                    );
                     continue;
                 }
             },
-            RawSecret { env: None, file: Some(file) } => {
-                let file = if file.is_relative() { base.join(file) } else { file.clone() };
+            RawSecret {
+                env: None,
+                file: Some(file),
+            } => {
+                let file = if file.is_relative() {
+                    base.join(file)
+                } else {
+                    file.clone()
+                };
                 match read_secret_file(&file) {
                     Ok(value) => value,
                     Err(message) => {
@@ -208,20 +272,34 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> crate::Result<
                 }
             }
             _ => {
-                problem(&key, line, "give exactly one of `env = \"VARIABLE\"` or `file = \"PATH\"`".into());
+                problem(
+                    &key,
+                    line,
+                    "give exactly one of `env = \"VARIABLE\"` or `file = \"PATH\"`".into(),
+                );
                 continue;
             }
         };
-        attributes.push(Given { name: name.clone(), value: GivenValue::Secret(Secret::new(value)), table: "secrets", line });
+        attributes.push(Given {
+            name: name.clone(),
+            value: GivenValue::Secret(Secret::new(value)),
+            table: "secrets",
+            line,
+        });
     }
     attributes.sort_by_key(|g| g.line);
 
     let consul_line = line_of(raw.consul.span().start);
     let raw_consul = raw.consul.into_inner();
-    let address = raw_consul.address.or_else(|| env(ADDRESS_ENV)).unwrap_or_else(|| "http://127.0.0.1:8500".into());
+    let address = raw_consul
+        .address
+        .or_else(|| env(ADDRESS_ENV))
+        .unwrap_or_else(|| "http://127.0.0.1:8500".into());
     let address = match crate::appliance::Endpoint::parse(&address) {
         // Consul speaks plain HTTP unless told otherwise, so a bare host means http here.
-        Ok(_) if !address.contains("://") => format!("http://{}", address.trim().trim_end_matches('/')),
+        Ok(_) if !address.contains("://") => {
+            format!("http://{}", address.trim().trim_end_matches('/'))
+        }
         Ok(endpoint) => endpoint.base,
         Err(message) => {
             problem("consul.address", consul_line, message);
@@ -229,15 +307,42 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> crate::Result<
         }
     };
     if raw_consul.node.trim().is_empty() {
-        problem("consul.node", consul_line, "the Consul node name is empty (e.g. \"@SERVER_FQDN@\")".into());
+        problem(
+            "consul.node",
+            consul_line,
+            "the Consul node name is empty (e.g. \"@SERVER_FQDN@\")".into(),
+        );
     }
-    let token_env = raw_consul.token_env.unwrap_or_else(|| DEFAULT_TOKEN_ENV.into());
+    let token_env = raw_consul
+        .token_env
+        .unwrap_or_else(|| DEFAULT_TOKEN_ENV.into());
     let token = env(&token_env).filter(|t| !t.is_empty()).map(Secret::new);
     if token.is_none() {
-        problem("consul.token_env", consul_line, format!("the environment variable {token_env} (the Consul ACL token) is not set"));
+        problem(
+            "consul.token_env",
+            consul_line,
+            format!("the environment variable {token_env} (the Consul ACL token) is not set"),
+        );
     }
-    let consul = ConsulSection { address, node_template: raw_consul.node.trim().to_string(), token_env, token, line: consul_line };
-    Ok((UseCase { path: path.to_path_buf(), profile, template, deployment_plan, server, attributes, consul }, problems))
+    let consul = ConsulSection {
+        address,
+        node_template: raw_consul.node.trim().to_string(),
+        token_env,
+        token,
+        line: consul_line,
+    };
+    Ok((
+        UseCase {
+            path: path.to_path_buf(),
+            profile,
+            template,
+            deployment_plan,
+            server,
+            attributes,
+            consul,
+        },
+        problems,
+    ))
 }
 
 /// A secret file: its content without the trailing newline; refused when others may read it.
@@ -246,9 +351,17 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.permissions().mode();
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
-            return Err(format!("{}: readable by group or others (mode {:o}); run `chmod 600 {}`", path.display(), mode & 0o777, path.display()));
+            return Err(format!(
+                "{}: readable by group or others (mode {:o}); run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
         }
     }
     let value = text.trim_end_matches(['\n', '\r']).to_string();

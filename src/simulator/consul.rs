@@ -82,7 +82,8 @@ pub struct ConsulStandIn {
 impl ConsulStandIn {
     /// Listens on `listen` (port 0: any free port); requests need `X-Consul-Token: <token>`.
     pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
-        let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let listener = std::net::TcpListener::bind(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let data = Arc::new(Mutex::new(Data::default()));
@@ -91,7 +92,10 @@ impl ConsulStandIn {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
@@ -114,8 +118,16 @@ impl ConsulStandIn {
                     .await;
             });
         });
-        ready_rx.recv().map_err(|_| "the Consul stand-in thread ended before listening".to_string())??;
-        Ok(ConsulStandIn { addr, base_url: format!("http://{addr}"), data, shutdown: Some(stop_tx), thread: Some(thread) })
+        ready_rx
+            .recv()
+            .map_err(|_| "the Consul stand-in thread ended before listening".to_string())??;
+        Ok(ConsulStandIn {
+            addr,
+            base_url: format!("http://{addr}"),
+            data,
+            shutdown: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -142,7 +154,11 @@ impl ConsulStandIn {
     /// Health reads of `node` so far (with any token).
     pub fn health_reads(&self, node: &str) -> usize {
         let path = format!("/v1/health/node/{node}");
-        self.lock().requests.iter().filter(|r| r.path == path).count()
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
     }
 }
 
@@ -160,7 +176,12 @@ impl Drop for ConsulStandIn {
 type SharedData = (Arc<Mutex<Data>>, Arc<String>);
 
 fn reply(status: StatusCode, body: Value, index: Option<u64>) -> Response {
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
     if let Some(index) = index.and_then(|i| HeaderValue::from_str(&i.to_string()).ok()) {
         response.headers_mut().insert("X-Consul-Index", index);
     }
@@ -169,24 +190,46 @@ fn reply(status: StatusCode, body: Value, index: Option<u64>) -> Response {
 
 /// Consul answers ACL failures with 403 and a plain-text reason.
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain")], "ACL not found").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "ACL not found",
+    )
+        .into_response()
 }
 
-async fn handle(axum::extract::State((data, token)): axum::extract::State<SharedData>, request: Request) -> Response {
+async fn handle(
+    axum::extract::State((data, token)): axum::extract::State<SharedData>,
+    request: Request,
+) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
     if let Some(node) = path.strip_prefix("/sim/nodes/") {
-        let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
         return control(&data, node, &body);
     }
     if path == "/sim/requests" {
         let data = data.lock().unwrap_or_else(|p| p.into_inner());
-        let list: Vec<Value> = data.requests.iter().map(|r| json!({"method": r.method, "path": r.path, "tokenOk": r.token_ok})).collect();
+        let list: Vec<Value> = data
+            .requests
+            .iter()
+            .map(|r| json!({"method": r.method, "path": r.path, "tokenOk": r.token_ok}))
+            .collect();
         return reply(StatusCode::OK, Value::Array(list), None);
     }
-    let token_ok = request.headers().get("X-Consul-Token").and_then(|v| v.to_str().ok()) == Some(token.as_str());
+    let token_ok = request
+        .headers()
+        .get("X-Consul-Token")
+        .and_then(|v| v.to_str().ok())
+        == Some(token.as_str());
     let mut data = data.lock().unwrap_or_else(|p| p.into_inner());
-    data.requests.push(SeenRequest { method: method.clone(), path: path.clone(), token_ok });
+    data.requests.push(SeenRequest {
+        method: method.clone(),
+        path: path.clone(),
+        token_ok,
+    });
     if !token_ok {
         return forbidden();
     }
@@ -196,13 +239,20 @@ async fn handle(axum::extract::State((data, token)): axum::extract::State<Shared
             let index = data.index;
             reply(StatusCode::OK, checks, Some(index))
         }
-        _ => (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain")], format!("Unsupported path {path}")).into_response(),
+        _ => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("Unsupported path {path}"),
+        )
+            .into_response(),
     }
 }
 
 /// The node's checks as Consul lists them, advancing a scripted node by one read.
 fn health(data: &mut Data, node: &str) -> Value {
-    let Some(entry) = data.nodes.get_mut(node) else { return json!([]) };
+    let Some(entry) = data.nodes.get_mut(node) else {
+        return json!([]);
+    };
     let state = entry.state.clone().unwrap_or(NodeState::Absent);
     let modify_index = entry.modify_index;
     if let Some((reads, then)) = entry.after_reads.take() {
@@ -224,20 +274,40 @@ fn health(data: &mut Data, node: &str) -> Value {
                "ServiceID": "", "ServiceName": "", "ServiceTags": [], "Type": if id == "serfHealth" { "" } else { "ttl" },
                "CreateIndex": 1, "ModifyIndex": modify_index})
     };
-    json!([check("serfHealth", "Serf Health Status", "passing", "Agent alive and reachable"), check("first-boot", "first boot", status, &output)])
+    json!([
+        check(
+            "serfHealth",
+            "Serf Health Status",
+            "passing",
+            "Agent alive and reachable"
+        ),
+        check("first-boot", "first boot", status, &output)
+    ])
 }
 
 fn control(data: &Arc<Mutex<Data>>, node: &str, body: &[u8]) -> Response {
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let units = request.get("units").and_then(Value::as_str).unwrap_or("unknown.service").to_string();
+    let units = request
+        .get("units")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown.service")
+        .to_string();
     let state = match request.get("state").and_then(Value::as_str) {
         Some("absent") => NodeState::Absent,
         Some("booting") => NodeState::Booting,
         Some("ready") => NodeState::Ready,
         Some("failed") => NodeState::Failed(units),
         Some("expired") => NodeState::Expired,
-        _ => return reply(StatusCode::BAD_REQUEST, json!({"error": "state must be absent, booting, ready, failed or expired"}), None),
+        _ => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "state must be absent, booting, ready, failed or expired"}),
+                None,
+            );
+        }
     };
-    data.lock().unwrap_or_else(|p| p.into_inner()).set(node, state);
+    data.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .set(node, state);
     reply(StatusCode::OK, json!({"node": node}), None)
 }

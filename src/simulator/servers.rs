@@ -26,7 +26,13 @@ pub const SERVER_PROFILES: &str = "/rest/server-profiles";
 const POWER_CONTROLS: [&str; 4] = ["MomentaryPress", "PressAndHold", "ColdBoot", "Reset"];
 
 /// Handles the paths above; anything else is a 404 in the appliance's shape.
-pub async fn route(shared: &Arc<Shared>, method: Method, path: &str, query: Option<&str>, request: Request) -> Response {
+pub async fn route(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    query: Option<&str>,
+    request: Request,
+) -> Response {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (&method, segments.as_slice()) {
         (&Method::GET, ["rest", "enclosures" | "server-hardware" | "server-profiles"]) => {
@@ -36,25 +42,45 @@ pub async fn route(shared: &Arc<Shared>, method: Method, path: &str, query: Opti
                 Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
             }
         }
-        (&Method::GET, ["rest", "enclosures" | "server-hardware" | "server-profiles", _]) => match shared.lock().get(path) {
+        (
+            &Method::GET,
+            [
+                "rest",
+                "enclosures" | "server-hardware" | "server-profiles",
+                _,
+            ],
+        ) => match shared.lock().get(path) {
             Some(v) => json_response(StatusCode::OK, v.clone()),
             None => not_found(path),
         },
-        (&Method::PUT, ["rest", "server-hardware", _, "powerState"]) => match read_json(request).await {
-            Ok(body) => power(&mut shared.lock(), path.trim_end_matches("/powerState"), &body),
-            Err(response) => response,
-        },
+        (&Method::PUT, ["rest", "server-hardware", _, "powerState"]) => {
+            match read_json(request).await {
+                Ok(body) => power(
+                    &mut shared.lock(),
+                    path.trim_end_matches("/powerState"),
+                    &body,
+                ),
+                Err(response) => response,
+            }
+        }
         (&Method::POST, ["rest", "server-profiles"]) => match read_json(request).await {
             Ok(body) => create_profile(&mut shared.lock(), body),
             Err(response) => response,
         },
-        (&Method::DELETE, ["rest", "server-profiles", _]) => delete_profile(&mut shared.lock(), path),
+        (&Method::DELETE, ["rest", "server-profiles", _]) => {
+            delete_profile(&mut shared.lock(), path)
+        }
         _ => not_found(path),
     }
 }
 
 fn not_found(path: &str) -> Response {
-    error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {path} was not found."), "")
+    error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        &format!("The resource {path} was not found."),
+        "",
+    )
 }
 
 fn bad_request(code: &str, message: &str) -> Response {
@@ -65,7 +91,12 @@ async fn read_json(request: Request) -> Result<Value, Response> {
     let bytes = axum::body::to_bytes(request.into_body(), 16 << 20)
         .await
         .map_err(|e| bad_request("INVALID_REQUEST", &format!("could not read the body: {e}")))?;
-    serde_json::from_slice(&bytes).map_err(|e| bad_request("INVALID_JSON", &format!("The request body is not valid JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        bad_request(
+            "INVALID_JSON",
+            &format!("The request body is not valid JSON: {e}"),
+        )
+    })
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -83,60 +114,144 @@ fn set_fields(state: &mut State, uri: &str, fields: &[(&str, Value)]) {
 }
 
 fn power(state: &mut State, hardware_uri: &str, body: &Value) -> Response {
-    let Some(hardware) = state.get(hardware_uri).cloned() else { return not_found(hardware_uri) };
+    let Some(hardware) = state.get(hardware_uri).cloned() else {
+        return not_found(hardware_uri);
+    };
     let wanted = text(body, "powerState");
     if wanted != "On" && wanted != "Off" {
-        return bad_request("INVALID_POWER_STATE", &format!("powerState {wanted:?} is not On or Off."));
+        return bad_request(
+            "INVALID_POWER_STATE",
+            &format!("powerState {wanted:?} is not On or Off."),
+        );
     }
     let control = text(body, "powerControl");
     if !POWER_CONTROLS.contains(&control) {
-        return bad_request("INVALID_POWER_CONTROL", &format!("powerControl {control:?} is not one of {}.", POWER_CONTROLS.join(", ")));
+        return bad_request(
+            "INVALID_POWER_CONTROL",
+            &format!(
+                "powerControl {control:?} is not one of {}.",
+                POWER_CONTROLS.join(", ")
+            ),
+        );
     }
     let fails = state.next_task_fails("Update");
     if !fails {
         set_fields(state, hardware_uri, &[("powerState", json!(wanted))]);
     }
-    accepted(state.task("Update", hardware_uri, text(&hardware, "name"), fails, vec![], false))
+    accepted(state.task(
+        "Update",
+        hardware_uri,
+        text(&hardware, "name"),
+        fails,
+        vec![],
+        false,
+    ))
 }
 
 fn create_profile(state: &mut State, mut body: Value) -> Response {
     if !body.is_object() {
-        return bad_request("INVALID_RESOURCE", "The request body must be a JSON object.");
+        return bad_request(
+            "INVALID_RESOURCE",
+            "The request body must be a JSON object.",
+        );
     }
     let name = text(&body, "name").to_string();
     if name.is_empty() {
         return bad_request("INVALID_RESOURCE", "The name field is required.");
     }
-    if !text(&body, "type").starts_with("ServerProfile") || text(&body, "type").starts_with("ServerProfileTemplate") {
-        return bad_request("INVALID_RESOURCE", &format!("The \"type\" field content, {:?}, included in this request is invalid.", text(&body, "type")));
+    if !text(&body, "type").starts_with("ServerProfile")
+        || text(&body, "type").starts_with("ServerProfileTemplate")
+    {
+        return bad_request(
+            "INVALID_RESOURCE",
+            &format!(
+                "The \"type\" field content, {:?}, included in this request is invalid.",
+                text(&body, "type")
+            ),
+        );
     }
     if state.by_name(SERVER_PROFILES, &name).is_some() {
-        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A server profile named {name:?} already exists."), "");
+        return error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A server profile named {name:?} already exists."),
+            "",
+        );
     }
     let hardware_uri = text(&body, "serverHardwareUri").to_string();
-    let Some(hardware) = state.get(&hardware_uri).filter(|_| hardware_uri.starts_with(SERVER_HARDWARE)).cloned() else {
-        return bad_request("INVALID_SERVER_HARDWARE", &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."));
+    let Some(hardware) = state
+        .get(&hardware_uri)
+        .filter(|_| hardware_uri.starts_with(SERVER_HARDWARE))
+        .cloned()
+    else {
+        return bad_request(
+            "INVALID_SERVER_HARDWARE",
+            &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."),
+        );
     };
-    if let Some(other) = hardware.get("serverProfileUri").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-        return error(StatusCode::CONFLICT, "SERVER_HARDWARE_IN_USE", &format!("{} already has the server profile {other}.", text(&hardware, "name")), "");
+    if let Some(other) = hardware
+        .get("serverProfileUri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        return error(
+            StatusCode::CONFLICT,
+            "SERVER_HARDWARE_IN_USE",
+            &format!(
+                "{} already has the server profile {other}.",
+                text(&hardware, "name")
+            ),
+            "",
+        );
     }
     if text(&hardware, "powerState") != "Off" {
-        return bad_request("SERVER_HARDWARE_POWERED_ON", &format!("{} must be powered off to apply a server profile.", text(&hardware, "name")));
+        return bad_request(
+            "SERVER_HARDWARE_POWERED_ON",
+            &format!(
+                "{} must be powered off to apply a server profile.",
+                text(&hardware, "name")
+            ),
+        );
     }
     let template_uri = text(&body, "serverProfileTemplateUri").to_string();
     if !template_uri.is_empty() && state.get(&template_uri).is_none() {
-        return bad_request("INVALID_TEMPLATE", &format!("serverProfileTemplateUri {template_uri:?} does not exist."));
+        return bad_request(
+            "INVALID_TEMPLATE",
+            &format!("serverProfileTemplateUri {template_uri:?} does not exist."),
+        );
     }
-    if let Some(plan) = body.pointer("/osDeploymentSettings/osDeploymentPlanUri").and_then(Value::as_str).filter(|p| !p.is_empty())
+    if let Some(plan) = body
+        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
         && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
     {
-        return bad_request("INVALID_OS_DEPLOYMENT_PLAN", &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."));
+        return bad_request(
+            "INVALID_OS_DEPLOYMENT_PLAN",
+            &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."),
+        );
     }
-    for attribute in body.pointer("/osDeploymentSettings/osCustomAttributes").and_then(Value::as_array).into_iter().flatten() {
-        if attribute.get("name").and_then(Value::as_str).is_none_or(str::is_empty) || !attribute.get("value").is_some_and(Value::is_string) {
+    for attribute in body
+        .pointer("/osDeploymentSettings/osCustomAttributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if attribute
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            || !attribute.get("value").is_some_and(Value::is_string)
+        {
             // Name only: the value may be a secret.
-            let name = attribute.get("name").map(|n| n.to_string()).unwrap_or_default();
-            return bad_request("INVALID_CUSTOM_ATTRIBUTE", &format!("osCustomAttributes item {name} needs a name and a string value."));
+            let name = attribute
+                .get("name")
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return bad_request(
+                "INVALID_CUSTOM_ATTRIBUTE",
+                &format!("osCustomAttributes item {name} needs a name and a string value."),
+            );
         }
     }
     let fails = state.next_task_fails("Create");
@@ -146,28 +261,62 @@ fn create_profile(state: &mut State, mut body: Value) -> Response {
     if let Some(object) = body.as_object_mut() {
         object.remove("uri");
         object.insert("category".into(), json!("server-profiles"));
-        object.insert("serverHardwareTypeUri".into(), hardware.get("serverHardwareTypeUri").cloned().unwrap_or(Value::Null));
-        object.insert("enclosureUri".into(), hardware.get("locationUri").cloned().unwrap_or(Value::Null));
-        object.insert("enclosureBay".into(), hardware.get("position").cloned().unwrap_or(Value::Null));
+        object.insert(
+            "serverHardwareTypeUri".into(),
+            hardware
+                .get("serverHardwareTypeUri")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        object.insert(
+            "enclosureUri".into(),
+            hardware.get("locationUri").cloned().unwrap_or(Value::Null),
+        );
+        object.insert(
+            "enclosureBay".into(),
+            hardware.get("position").cloned().unwrap_or(Value::Null),
+        );
     }
     let created = state.insert(SERVER_PROFILES, body, None);
     let uri = text(&created, "uri").to_string();
-    set_fields(state, &hardware_uri, &[("serverProfileUri", json!(uri)), ("state", json!("ProfileApplied"))]);
+    set_fields(
+        state,
+        &hardware_uri,
+        &[
+            ("serverProfileUri", json!(uri)),
+            ("state", json!("ProfileApplied")),
+        ],
+    );
     accepted(state.task("Create", &uri, &name, false, vec![], false))
 }
 
 fn delete_profile(state: &mut State, uri: &str) -> Response {
-    let Some(profile) = state.get(uri).cloned() else { return not_found(uri) };
+    let Some(profile) = state.get(uri).cloned() else {
+        return not_found(uri);
+    };
     let hardware_uri = text(&profile, "serverHardwareUri").to_string();
     if let Some(hardware) = state.get(&hardware_uri)
         && text(hardware, "powerState") != "Off"
     {
-        return bad_request("SERVER_HARDWARE_POWERED_ON", &format!("{} must be powered off to remove its server profile.", text(hardware, "name")));
+        return bad_request(
+            "SERVER_HARDWARE_POWERED_ON",
+            &format!(
+                "{} must be powered off to remove its server profile.",
+                text(hardware, "name")
+            ),
+        );
     }
     let fails = state.next_task_fails("Delete");
     if !fails {
         state.remove(uri);
-        set_fields(state, &hardware_uri, &[("serverProfileUri", Value::Null), ("state", json!("NoProfileApplied"))]);
+        set_fields(
+            state,
+            &hardware_uri,
+            &[
+                ("serverProfileUri", Value::Null),
+                ("state", json!("NoProfileApplied")),
+            ],
+        );
     }
     accepted(state.task("Delete", uri, text(&profile, "name"), fails, vec![], false))
 }
