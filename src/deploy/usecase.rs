@@ -370,3 +370,119 @@ fn read_secret_file(path: &Path) -> Result<String, String> {
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_sample_file_reads_without_problems() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deployments/docker-03.toml");
+        let dir = tempfile::tempdir().unwrap();
+        // Point the gossip key at a private file in a copy of the sample.
+        let key = dir.path().join("gossip.key");
+        std::fs::write(&key, "a2V5LWZvci10ZXN0cw==\n").unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/etc/i3s-bundle/consul-gossip.key", "gossip.key");
+        let copy = dir.path().join("docker-03.toml");
+        std::fs::write(&copy, text).unwrap();
+        let (use_case, problems) = load(
+            &copy,
+            &env(&[
+                ("DOCKER03_CONSUL_ACL_TOKEN", "t1"),
+                ("CONSUL_HTTP_TOKEN", "t2"),
+            ]),
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            use_case.server,
+            Server::Bay {
+                enclosure: "frame1".into(),
+                bay: 3
+            }
+        );
+        assert_eq!(use_case.template.as_deref(), Some("Docker CentOS 7.4"));
+        assert_eq!(use_case.consul.address, "https://consul.example.org:8501");
+        let secret = use_case
+            .attributes
+            .iter()
+            .find(|g| g.name == "CONSUL_GOSSIP_KEY")
+            .unwrap();
+        assert!(
+            matches!(&secret.value, GivenValue::Secret(s) if s.expose() == "a2V5LWZvci10ZXN0cw==")
+        );
+        let vlan = use_case
+            .attributes
+            .iter()
+            .find(|g| g.name == "VLAN_ID")
+            .unwrap();
+        assert!(matches!(&vlan.value, GivenValue::Text(t) if t == "0"));
+        // Without the variables: each named, with its line.
+        let (_, problems) = load(&copy, &env(&[])).unwrap();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["secrets.CONSUL_ACL_TOKEN", "consul.token_env"]);
+        assert!(problems.iter().all(|p| p.line.is_some()));
+    }
+
+    #[test]
+    fn shapes_and_secret_files_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "s3cr3t\n").unwrap();
+        #[cfg(unix)]
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let path = dir.path().join("u.toml");
+        std::fs::write(
+            &path,
+            "profile = \"\"\n[server]\nenclosure = \"f\"\nbay = 0\n[attributes]\nMGMT = { connectionid = 3, constraint = \"dhcp\" }\nLIST = [1]\n\
+             [secrets]\nA = { file = \"token\" }\nB = { env = \"X\", file = \"token\" }\n[consul]\nnode = \"n\"\naddress = \"consul:8500\"\n",
+        )
+        .unwrap();
+        let (use_case, problems) = load(&path, &env(&[("CONSUL_HTTP_TOKEN", "t")])).unwrap();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        #[cfg(unix)]
+        assert_eq!(
+            keys,
+            [
+                "profile",
+                "template",
+                "server.bay",
+                "attributes.LIST",
+                "secrets.A",
+                "secrets.B"
+            ]
+        );
+        assert!(!problems.iter().any(|p| p.message.contains("s3cr3t")));
+        let nic = use_case
+            .attributes
+            .iter()
+            .find(|g| g.name == "MGMT")
+            .unwrap();
+        assert!(
+            matches!(&nic.value, GivenValue::Nic(f) if f["connectionid"] == "3" && f["constraint"] == "dhcp")
+        );
+        assert_eq!(use_case.consul.address, "http://consul:8500");
+        // Not TOML / unknown keys: refused outright, naming the line.
+        std::fs::write(&path, "profile = \"p\"\ntemplate = \"t\"\n[server]\nhardware = \"h\"\ncolour = 1\n[consul]\nnode = \"n\"\n").unwrap();
+        let error = load(&path, &env(&[])).unwrap_err().to_string();
+        assert!(
+            error.contains("u.toml") && error.contains(":5") && error.contains("colour"),
+            "{error}"
+        );
+    }
+}
