@@ -8,28 +8,51 @@ const CENTOS: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
 const FEDORA: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09.zip";
 
 fn report(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("JSON report ({e}):\n{}", text(output)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("JSON report ({e}):\n{}", text(output)))
 }
 
 fn names(sim: &i3s_bundle::simulator::Simulator, collection: &str) -> BTreeSet<String> {
-    get(sim, "/sim/state")["resources"][collection].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+    get(sim, "/sim/state")["resources"][collection]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The bundles publish takes: two of the reference lab's real bundles and a small one with
 /// deployment plans (built here with the library's writer).
 fn bundles(dir: &std::path::Path) -> Vec<String> {
     let test = test_bundle(dir, "1.0", "node1");
-    vec![reference_bundle(CENTOS).display().to_string(), reference_bundle(FEDORA).display().to_string(), test.display().to_string()]
+    vec![
+        reference_bundle(CENTOS).display().to_string(),
+        reference_bundle(FEDORA).display().to_string(),
+        test.display().to_string(),
+    ]
 }
 
-fn expected_names(paths: &[String], f: impl Fn(&i3s_bundle::bundle::Bundle) -> Vec<String>) -> BTreeSet<String> {
+fn expected_names(
+    paths: &[String],
+    f: impl Fn(&i3s_bundle::bundle::Bundle) -> Vec<String>,
+) -> BTreeSet<String> {
     paths
         .iter()
-        .flat_map(|p| f(&i3s_bundle::bundle::read_bundle(std::path::Path::new(p), &Default::default()).unwrap().bundle))
+        .flat_map(|p| {
+            f(
+                &i3s_bundle::bundle::read_bundle(std::path::Path::new(p), &Default::default())
+                    .unwrap()
+                    .bundle,
+            )
+        })
         .collect()
 }
 
-fn publish_all(sim: &i3s_bundle::simulator::Simulator, paths: &[String], extra: &[&str]) -> std::process::Output {
+fn publish_all(
+    sim: &i3s_bundle::simulator::Simulator,
+    paths: &[String],
+    extra: &[&str],
+) -> std::process::Output {
     let template = format!("{TEMPLATE}={PLAN_A}");
     let mut args: Vec<&str> = paths.iter().map(String::as_str).collect();
     args.extend(["--json", "--profile-template", &template]);
@@ -51,11 +74,38 @@ fn publish_creates_exactly_the_expected_objects_then_a_second_run_only_reads() {
     assert_eq!(first_report["changed"], true);
 
     // Exactly the expected objects.
-    assert_eq!(names(&sim, "/rest/artifact-bundles"), BTreeSet::from(["HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09".into(), "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09".into(), "t-bundle_1.0".to_string()]));
-    assert_eq!(names(&sim, "/rest/plan-scripts"), expected_names(&paths, |b| b.plan_scripts.iter().map(|p| p.name.clone()).collect()));
-    assert_eq!(names(&sim, "/rest/build-plans"), expected_names(&paths, |b| b.build_plans.iter().map(|p| p.name.clone()).collect()));
-    assert_eq!(names(&sim, "/rest/deployment-plans"), BTreeSet::from([PLAN_A.to_string(), PLAN_B.to_string()]));
-    assert_eq!(names(&sim, "/rest/golden-images"), BTreeSet::from([GOLDEN_IMAGE.to_string()]));
+    assert_eq!(
+        names(&sim, "/rest/artifact-bundles"),
+        BTreeSet::from([
+            "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09".into(),
+            "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09".into(),
+            "t-bundle_1.0".to_string()
+        ])
+    );
+    assert_eq!(
+        names(&sim, "/rest/plan-scripts"),
+        expected_names(&paths, |b| b
+            .plan_scripts
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/build-plans"),
+        expected_names(&paths, |b| b
+            .build_plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/deployment-plans"),
+        BTreeSet::from([PLAN_A.to_string(), PLAN_B.to_string()])
+    );
+    assert_eq!(
+        names(&sim, "/rest/golden-images"),
+        BTreeSet::from([GOLDEN_IMAGE.to_string()])
+    );
     let state = canonical_state(&sim);
     let plans = state["/rest/deployment-plans"].as_array().unwrap();
     assert_eq!(
@@ -68,13 +118,24 @@ fn publish_creates_exactly_the_expected_objects_then_a_second_run_only_reads() {
     // The template points at the OneView view of plan A, keeps its own HOSTNAME and NIC values.
     let template = &state["/rest/server-profile-templates"][0];
     assert_eq!(template["planSet"], true, "{template}");
-    assert_eq!(template["os"], json!([{"name": "HOSTNAME", "value": "set-by-template"}, {"name": "ROOT_PW", "value": ""}]), "{template}");
+    assert_eq!(
+        template["os"],
+        json!([{"name": "HOSTNAME", "value": "set-by-template"}, {"name": "ROOT_PW", "value": ""}]),
+        "{template}"
+    );
     assert_no_duplicates(&sim);
     // The uploaded bundles are byte-identical to the local files (pulled back below).
     let pulled = dir.path().join("pulled.zip");
-    let pull = command(&sim, "pull", &["t-bundle_1.0", "--out", pulled.to_str().unwrap()]);
+    let pull = command(
+        &sim,
+        "pull",
+        &["t-bundle_1.0", "--out", pulled.to_str().unwrap()],
+    );
     assert!(pull.status.success(), "{}", text(&pull));
-    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&paths[2]).unwrap());
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&paths[2]).unwrap()
+    );
 
     // Second run: nothing to change, only GETs.
     reset_requests(&sim);
@@ -85,15 +146,34 @@ fn publish_creates_exactly_the_expected_objects_then_a_second_run_only_reads() {
     for object in second_report["objects"].as_array().unwrap() {
         assert_eq!(object["action"], "unchanged", "{object}");
     }
-    assert_eq!(writes(&sim), Vec::<String>::new(), "a publish with nothing to change wrote");
+    assert_eq!(
+        writes(&sim),
+        Vec::<String>::new(),
+        "a publish with nothing to change wrote"
+    );
     let counts = requests(&sim)["counts"].clone();
     eprintln!("requests of a no-change publish: {counts:#}");
     // One list per resource kind (bundles: one exact-name lookup per bundle).
-    for kind in ["/rest/plan-scripts", "/rest/build-plans", "/rest/golden-images", "/rest/deployment-plans", "/rest/server-profile-templates", "/rest/os-deployment-plans/"] {
-        assert_eq!(counts[format!("GET {}", kind.trim_end_matches('/'))], 1, "GET {kind}: {counts}");
+    for kind in [
+        "/rest/plan-scripts",
+        "/rest/build-plans",
+        "/rest/golden-images",
+        "/rest/deployment-plans",
+        "/rest/server-profile-templates",
+        "/rest/os-deployment-plans/",
+    ] {
+        assert_eq!(
+            counts[format!("GET {}", kind.trim_end_matches('/'))],
+            1,
+            "GET {kind}: {counts}"
+        );
     }
     assert_eq!(counts["GET /rest/artifact-bundles"], 3);
-    assert_eq!(canonical_state(&sim), state, "a no-change run changed the state");
+    assert_eq!(
+        canonical_state(&sim),
+        state,
+        "a no-change run changed the state"
+    );
 }
 
 #[test]
@@ -106,17 +186,46 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(writes(&sim), Vec::<String>::new());
     let r = report(&out);
-    assert_eq!((r["dryRun"].clone(), r["changed"].clone()), (json!(true), json!(true)));
-    let plan_a = r["objects"].as_array().unwrap().iter().find(|o| o["name"] == PLAN_A).unwrap();
+    assert_eq!(
+        (r["dryRun"].clone(), r["changed"].clone()),
+        (json!(true), json!(true))
+    );
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
     assert_eq!(plan_a["action"], "create");
-    assert!(plan_a["changes"].as_array().unwrap().iter().any(|c| c["field"] == "goldenImageURI" && c["to"].as_str().unwrap().starts_with("/rest/golden-images/")), "{plan_a}");
-    assert!(r["objects"].as_array().unwrap().iter().all(|o| o["applied"] == false));
+    assert!(
+        plan_a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "goldenImageURI"
+                && c["to"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/rest/golden-images/")),
+        "{plan_a}"
+    );
+    assert!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["applied"] == false)
+    );
     assert!(names(&sim, "/rest/artifact-bundles").is_empty());
 
     // The human form says the same, and that nothing was written.
     let human = publish(&sim, &[&paths[2], "--dry-run"]);
     let stdout = String::from_utf8_lossy(&human.stdout);
-    assert!(stdout.contains("deployment plan") && stdout.contains("nothing was written"), "{}", text(&human));
+    assert!(
+        stdout.contains("deployment plan") && stdout.contains("nothing was written"),
+        "{}",
+        text(&human)
+    );
 
     // After a real publish, a changed attribute shows as an update with a field diff.
     assert!(publish(&sim, &[&paths[2]]).status.success());
@@ -126,9 +235,19 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(writes(&sim), Vec::<String>::new());
     let r = report(&out);
-    let plan_a = r["objects"].as_array().unwrap().iter().find(|o| o["name"] == PLAN_A).unwrap();
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
     assert_eq!(plan_a["action"], "update");
-    assert!(plan_a["changes"].as_array().unwrap().contains(&json!({"field": "customAttributes.HOSTNAME.value", "from": "node1", "to": "node2"})), "{plan_a}");
+    assert!(
+        plan_a["changes"].as_array().unwrap().contains(
+            &json!({"field": "customAttributes.HOSTNAME.value", "from": "node1", "to": "node2"})
+        ),
+        "{plan_a}"
+    );
 }
 
 #[test]
@@ -139,13 +258,82 @@ fn a_missing_golden_image_is_named_already_in_the_dry_run() {
     let out = publish(&sim, &[bundle.to_str().unwrap(), "--dry-run"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
-    assert!(all.contains(GOLDEN_IMAGE) && all.contains(PLAN_A) && all.contains("publish.json"), "{all}");
+    assert!(
+        all.contains(GOLDEN_IMAGE) && all.contains(PLAN_A) && all.contains("publish.json"),
+        "{all}"
+    );
     assert_eq!(writes(&sim), Vec::<String>::new());
     // And the explicit mapping overrides the sidecar (here: to an image that does exist).
     seed_appliance(&sim);
-    let out = publish(&sim, &[bundle.to_str().unwrap(), "--golden-image", &format!("{PLAN_A}=No Such Image"), "--dry-run"]);
+    let out = publish(
+        &sim,
+        &[
+            bundle.to_str().unwrap(),
+            "--golden-image",
+            &format!("{PLAN_A}=No Such Image"),
+            "--dry-run",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("No Such Image"), "{}", text(&out));
+}
+
+#[test]
+fn the_golden_image_can_come_from_the_build_record() {
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    std::fs::remove_file(bundle.with_extension("publish.json")).unwrap();
+    let sha = i3s_bundle::appliance::publish::source::file_sha256(&bundle).unwrap();
+    // The shape `i3s-bundle build` keeps in dist/.i3s-bundle-cache.json.
+    let record = |sha: &str| {
+        json!({"tool": "i3s-bundle", "bundles": {"bundles-src/t.toml": {"zip_name": "t-bundle_1.0.zip", "sha256": sha,
+            "attachments": [{"deployment_plan": PLAN_A, "golden_image": GOLDEN_IMAGE}]}}})
+    };
+    let cache = dir.path().join(".i3s-bundle-cache.json");
+    std::fs::write(&cache, record(&sha).to_string()).unwrap();
+    let out = publish(&sim, &[bundle.to_str().unwrap(), "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let r = report(&out);
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
+    assert!(
+        plan_a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "goldenImageURI"
+                && c["to"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/rest/golden-images/")),
+        "{plan_a}"
+    );
+    // A record of another build of that file name is not believed.
+    std::fs::write(&cache, record(&"0".repeat(64)).to_string()).unwrap();
+    let r = report(&publish(
+        &sim,
+        &[bundle.to_str().unwrap(), "--dry-run", "--json"],
+    ));
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
+    assert!(
+        !plan_a["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "goldenImageURI"),
+        "{plan_a}"
+    );
 }
 
 #[test]
@@ -159,7 +347,11 @@ fn same_name_other_content_is_refused_unless_replace() {
     reset_requests(&sim);
     let out = publish(&sim, &[other.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("--replace") && text(&out).contains("nothing was changed"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--replace") && text(&out).contains("nothing was changed"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(writes(&sim), Vec::<String>::new());
 
     let out = publish(&sim, &[other.to_str().unwrap(), "--replace", "--json"]);
@@ -167,7 +359,10 @@ fn same_name_other_content_is_refused_unless_replace() {
     assert_eq!(report(&out)["objects"][0]["action"], "replace");
     assert_eq!(names(&sim, "/rest/artifact-bundles").len(), 1);
     let state = canonical_state(&sim);
-    assert_eq!(state["/rest/deployment-plans"][0]["attributes"][0], json!(["HOSTNAME", "other-default", true]));
+    assert_eq!(
+        state["/rest/deployment-plans"][0]["attributes"][0],
+        json!(["HOSTNAME", "other-default", true])
+    );
     assert_no_duplicates(&sim);
 }
 
@@ -200,14 +395,29 @@ fn faults_repeated_publish_converges_to_the_fault_free_state() {
     for seed in [3u64, 11] {
         let sim = start(sim_config());
         seed_appliance(&sim);
-        put(&sim, "/sim/faults", &json!({"error5xx": 0.2, "taskErrors": 1, "uploadResets": 1, "seed": seed}));
+        put(
+            &sim,
+            "/sim/faults",
+            &json!({"error5xx": 0.2, "taskErrors": 1, "uploadResets": 1, "seed": seed}),
+        );
         let runs = publish_until_done(&sim, &paths);
         eprintln!("seed {seed}: done after {runs} run(s)");
         let faults = get(&sim, "/sim/faults");
-        assert_eq!((faults["taskErrors"].clone(), faults["uploadResets"].clone()), (json!(0), json!(0)), "every injected fault fired");
+        assert_eq!(
+            (faults["taskErrors"].clone(), faults["uploadResets"].clone()),
+            (json!(0), json!(0)),
+            "every injected fault fired"
+        );
         let log = requests(&sim)["log"].as_array().unwrap().clone();
-        assert!(log.iter().any(|e| e["status"] == 500), "no 5xx was injected");
-        assert_eq!(canonical_state(&sim), expected, "seed {seed}: final state differs from the fault-free run");
+        assert!(
+            log.iter().any(|e| e["status"] == 500),
+            "no 5xx was injected"
+        );
+        assert_eq!(
+            canonical_state(&sim),
+            expected,
+            "seed {seed}: final state differs from the fault-free run"
+        );
         assert_no_duplicates(&sim);
         // Converged: one more run changes nothing.
         put(&sim, "/sim/faults", &json!({}));
@@ -230,10 +440,19 @@ fn a_task_in_error_is_reported_with_the_appliance_words_and_what_was_applied() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = report(&out);
     let error = r["error"].as_str().unwrap();
-    assert!(error.contains("ended in Error") && error.contains("injected fault") && error.contains("recommended: Retry the operation."), "{error}");
+    assert!(
+        error.contains("ended in Error")
+            && error.contains("injected fault")
+            && error.contains("recommended: Retry the operation."),
+        "{error}"
+    );
     // The upload task was the one that failed; the next run completes.
     let human = publish(&sim, &[bundle.to_str().unwrap()]);
-    assert!(human.status.success(), "the next run completes: {}", text(&human));
+    assert!(
+        human.status.success(),
+        "the next run completes: {}",
+        text(&human)
+    );
 
     // A connection reset half-way through the upload is survived within one run: the client
     // finds no bundle of that name and uploads again.
@@ -242,36 +461,67 @@ fn a_task_in_error_is_reported_with_the_appliance_words_and_what_was_applied() {
     put(&sim, "/sim/faults", &json!({"uploadResets": 1}));
     let out = publish(&sim, &[bundle.to_str().unwrap(), "-v"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("uploading again"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("uploading again"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(requests(&sim)["counts"]["POST /rest/artifact-bundles"], 2);
     assert_eq!(names(&sim, "/rest/artifact-bundles").len(), 1);
 
     // An extract that fails after a successful upload: the report lists the upload as applied.
     let sim = start(sim_config());
     seed_appliance(&sim);
-    put(&sim, "/sim/faults", &json!({"taskErrors": 1, "taskErrorOn": "Extract"}));
+    put(
+        &sim,
+        "/sim/faults",
+        &json!({"taskErrors": 1, "taskErrorOn": "Extract"}),
+    );
     let out = publish(&sim, &[bundle.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = report(&out);
     let objects = r["objects"].as_array().unwrap();
-    let row = |action: &str| objects.iter().find(|o| o["action"] == action).unwrap().clone();
+    let row = |action: &str| {
+        objects
+            .iter()
+            .find(|o| o["action"] == action)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(row("upload")["applied"], true, "{r}");
     assert_eq!(row("extract")["applied"], false, "{r}");
-    assert!(r["error"].as_str().unwrap().contains("extracting bundle"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("extracting bundle"),
+        "{r}"
+    );
     // The human form of the same failure names what was applied before it.
     let sim = start(sim_config());
     seed_appliance(&sim);
-    put(&sim, "/sim/faults", &json!({"taskErrors": 1, "taskErrorOn": "Extract"}));
+    put(
+        &sim,
+        "/sim/faults",
+        &json!({"taskErrors": 1, "taskErrorOn": "Extract"}),
+    );
     let out = publish(&sim, &[bundle.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("FAILED") && stdout.contains("applied before the failure: artifact bundle upload t-bundle_1.0"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED")
+            && stdout.contains("applied before the failure: artifact bundle upload t-bundle_1.0"),
+        "{stdout}"
+    );
     // The next run extracts what is missing and finishes.
     let again = publish(&sim, &[bundle.to_str().unwrap(), "--json"]);
     assert!(again.status.success(), "{}", text(&again));
     let r = report(&again);
     assert_eq!(r["objects"][0]["action"], "unchanged");
-    assert!(r["objects"].as_array().unwrap().iter().any(|o| o["action"] == "extract" && o["applied"] == true));
+    assert!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["action"] == "extract" && o["applied"] == true)
+    );
 }
 
 #[test]
@@ -281,11 +531,23 @@ fn the_password_appears_nowhere_even_at_the_most_verbose_level() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = test_bundle(dir.path(), "1.0", "node1");
     let template = format!("{TEMPLATE}={PLAN_A}");
-    for args in [vec![bundle.to_str().unwrap(), "-vvv", "--json", "--profile-template", &template], vec![bundle.to_str().unwrap(), "-vvv"]] {
+    for args in [
+        vec![
+            bundle.to_str().unwrap(),
+            "-vvv",
+            "--json",
+            "--profile-template",
+            &template,
+        ],
+        vec![bundle.to_str().unwrap(), "-vvv"],
+    ] {
         let out = publish(&sim, &args);
         assert!(out.status.success(), "{}", text(&out));
         let all = text(&out);
-        assert!(all.contains("→ POST") && all.contains("request body"), "not verbose: {all}");
+        assert!(
+            all.contains("→ POST") && all.contains("request body"),
+            "not verbose: {all}"
+        );
         assert!(!all.contains(PASSWORD), "the password leaked:\n{all}");
         // Nor the session id: the log shows auth as ***.
         assert!(all.contains("auth: ***"));
@@ -294,7 +556,13 @@ fn the_password_appears_nowhere_even_at_the_most_verbose_level() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
     let wrong = "Wr0ng-Pa55-xyz";
     let out = cmd
-        .args(["publish", bundle.to_str().unwrap(), "-vvv", "--attempts", "1"])
+        .args([
+            "publish",
+            bundle.to_str().unwrap(),
+            "-vvv",
+            "--attempts",
+            "1",
+        ])
         .env("ONEVIEWSDK_IP", &sim.base_url)
         .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &sim.base_url)
         .env("ONEVIEWSDK_USERNAME", "administrator")
@@ -302,7 +570,11 @@ fn the_password_appears_nowhere_even_at_the_most_verbose_level() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("Invalid user name or password") && !text(&out).contains(wrong), "{}", text(&out));
+    assert!(
+        text(&out).contains("Invalid user name or password") && !text(&out).contains(wrong),
+        "{}",
+        text(&out)
+    );
 }
 
 #[cfg(unix)]
@@ -322,7 +594,15 @@ fn config_file_credentials_and_permissions() {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let run = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
-            .args(["publish", bundle.to_str().unwrap(), "--config", config.to_str().unwrap(), "--poll-interval", "5", "-vvv"])
+            .args([
+                "publish",
+                bundle.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "--poll-interval",
+                "5",
+                "-vvv",
+            ])
             .env_remove("ONEVIEWSDK_IP")
             .env_remove("ONEVIEWSDK_IMAGE_STREAMER_IP")
             .env_remove("ONEVIEWSDK_USERNAME")
@@ -334,17 +614,28 @@ fn config_file_credentials_and_permissions() {
     let out = run();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("chmod 600"), "{}", text(&out));
-    assert_eq!(requests(&sim)["log"].as_array().unwrap().len(), 0, "nothing is sent with a readable password file");
+    assert_eq!(
+        requests(&sim)["log"].as_array().unwrap().len(),
+        0,
+        "nothing is sent with a readable password file"
+    );
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = run();
     assert!(out.status.success(), "{}", text(&out));
     assert!(!text(&out).contains(PASSWORD));
-    assert!(text(&out).contains("X-API-Version: 800"), "the config's api_version is used: {}", text(&out));
+    assert!(
+        text(&out).contains("X-API-Version: 800"),
+        "the config's api_version is used: {}",
+        text(&out)
+    );
 }
 
 #[test]
 fn tls_fails_without_the_ca_certificate_and_succeeds_with_it() {
-    let sim = start(i3s_bundle::simulator::SimConfig { tls: true, ..sim_config() });
+    let sim = start(i3s_bundle::simulator::SimConfig {
+        tls: true,
+        ..sim_config()
+    });
     assert!(sim.base_url.starts_with("https://"));
     seed_appliance(&sim);
     let dir = tempfile::tempdir().unwrap();
@@ -352,12 +643,25 @@ fn tls_fails_without_the_ca_certificate_and_succeeds_with_it() {
     let bundle = bundle.to_str().unwrap();
     let out = publish(&sim, &[bundle]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).to_lowercase().contains("certificate"), "{}", text(&out));
-    assert!(requests(&sim)["log"].as_array().unwrap().is_empty(), "no request got through without trust");
+    assert!(
+        text(&out).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        requests(&sim)["log"].as_array().unwrap().is_empty(),
+        "no request got through without trust"
+    );
     let ca = sim.ca_cert.clone().unwrap();
     let out = publish(&sim, &[bundle, "--ca-cert", ca.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(canonical_state(&sim)["/rest/deployment-plans"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        canonical_state(&sim)["/rest/deployment-plans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     // --insecure also connects, with a warning.
     let out = publish(&sim, &[bundle, "--insecure"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -372,26 +676,78 @@ fn a_template_etag_race_is_retried_and_never_overwrites_the_other_writer() {
     let bundle = test_bundle(dir.path(), "1.0", "node1");
     let template = format!("{TEMPLATE}={PLAN_A}");
     put(&sim, "/sim/faults", &json!({"etagRaces": 1}));
-    let out = publish(&sim, &[bundle.to_str().unwrap(), "--profile-template", &template, "--json"]);
+    let out = publish(
+        &sim,
+        &[
+            bundle.to_str().unwrap(),
+            "--profile-template",
+            &template,
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let state = canonical_state(&sim);
     let t = &state["/rest/server-profile-templates"][0];
     assert_eq!(t["planSet"], true);
-    assert!(t["description"].as_str().unwrap().contains("[changed by another writer]"), "the other writer's change was lost: {t}");
-    let puts = requests(&sim)["log"].as_array().unwrap().iter().filter(|e| e["method"] == "PUT" && e["path"].as_str().unwrap().starts_with("/rest/server-profile-templates/")).map(|e| e["status"].clone()).collect::<Vec<_>>();
+    assert!(
+        t["description"]
+            .as_str()
+            .unwrap()
+            .contains("[changed by another writer]"),
+        "the other writer's change was lost: {t}"
+    );
+    let puts = requests(&sim)["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["method"] == "PUT"
+                && e["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/rest/server-profile-templates/")
+        })
+        .map(|e| e["status"].clone())
+        .collect::<Vec<_>>();
     assert_eq!(puts, vec![json!(412), json!(202)]);
 
     // A writer that keeps winning: publish gives up, says so, and the template keeps their version.
     let sim = start(sim_config());
     seed_appliance(&sim);
     put(&sim, "/sim/faults", &json!({"etagRaces": 10}));
-    let out = publish(&sim, &[bundle.to_str().unwrap(), "--profile-template", &template, "--json"]);
+    let out = publish(
+        &sim,
+        &[
+            bundle.to_str().unwrap(),
+            "--profile-template",
+            &template,
+            "--json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = report(&out);
-    assert!(r["error"].as_str().unwrap().contains("another writer"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("another writer"),
+        "{r}"
+    );
     let t = &canonical_state(&sim)["/rest/server-profile-templates"][0];
-    assert_eq!(t["planSet"], false, "overwritten despite the eTag mismatch: {t}");
+    assert_eq!(
+        t["planSet"], false,
+        "overwritten despite the eTag mismatch: {t}"
+    );
     // The report says what was applied before the failure.
-    assert!(r["objects"].as_array().unwrap().iter().any(|o| o["kind"] == "deployment-plan" && o["applied"] == true));
-    assert!(r["objects"].as_array().unwrap().iter().any(|o| o["kind"] == "server-profile-template" && o["applied"] == false));
+    assert!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "deployment-plan" && o["applied"] == true)
+    );
+    assert!(
+        r["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["kind"] == "server-profile-template" && o["applied"] == false)
+    );
 }

@@ -1,7 +1,10 @@
 //! Shared by the publish and simulator tests: a simulator on loopback, small bundles built with
 //! the library's writer, and a `publish` command wired to the simulator with fast timings.
 #![allow(dead_code)]
-use i3s_bundle::bundle::{AttributeType, BuildPlan, BuildStep, Bundle, ChecksumFlavour, CustomAttribute, DeploymentPlan, Manifest, PlanScript, write_bundle};
+use i3s_bundle::bundle::{
+    AttributeType, BuildPlan, BuildStep, Bundle, ChecksumFlavour, CustomAttribute, DeploymentPlan,
+    Manifest, PlanScript, write_bundle,
+};
 use i3s_bundle::simulator::{SimConfig, Simulator};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -13,7 +16,11 @@ pub const PLAN_A: &str = "t - Plan A";
 pub const PLAN_B: &str = "t - Plan B";
 
 pub fn sim_config() -> SimConfig {
-    SimConfig { password: PASSWORD.into(), task_polls: 1, ..SimConfig::default() }
+    SimConfig {
+        password: PASSWORD.into(),
+        task_polls: 1,
+        ..SimConfig::default()
+    }
 }
 
 pub fn start(config: SimConfig) -> Simulator {
@@ -26,23 +33,39 @@ fn agent(sim: &Simulator) -> ureq::Agent {
     if let Some(ca) = &sim.ca_cert {
         let pem = std::fs::read(ca).unwrap();
         let cert = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&[cert])).build());
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                .build(),
+        );
     }
     config.build().new_agent()
 }
 
 pub fn get(sim: &Simulator, path: &str) -> Value {
-    let mut response = agent(sim).get(format!("{}{path}", sim.base_url)).call().expect("GET");
+    let mut response = agent(sim)
+        .get(format!("{}{path}", sim.base_url))
+        .call()
+        .expect("GET");
     response.body_mut().read_json().expect("JSON")
 }
 
 pub fn post(sim: &Simulator, path: &str, body: &Value) -> (u16, Value) {
-    let mut response = agent(sim).post(format!("{}{path}", sim.base_url)).send_json(body).expect("POST");
-    (response.status().as_u16(), response.body_mut().read_json().unwrap_or(Value::Null))
+    let mut response = agent(sim)
+        .post(format!("{}{path}", sim.base_url))
+        .send_json(body)
+        .expect("POST");
+    (
+        response.status().as_u16(),
+        response.body_mut().read_json().unwrap_or(Value::Null),
+    )
 }
 
 pub fn put(sim: &Simulator, path: &str, body: &Value) -> Value {
-    let mut response = agent(sim).put(format!("{}{path}", sim.base_url)).send_json(body).expect("PUT");
+    let mut response = agent(sim)
+        .put(format!("{}{path}", sim.base_url))
+        .send_json(body)
+        .expect("PUT");
     response.body_mut().read_json().unwrap_or(Value::Null)
 }
 
@@ -66,20 +89,36 @@ pub fn requests(sim: &Simulator) -> Value {
 }
 
 pub fn reset_requests(sim: &Simulator) {
-    agent(sim).delete(format!("{}/sim/requests", sim.base_url)).call().expect("DELETE");
+    agent(sim)
+        .delete(format!("{}/sim/requests", sim.base_url))
+        .call()
+        .expect("DELETE");
 }
 
 /// Requests that change something, login/logout excluded (a session is not appliance state).
 pub fn writes(sim: &Simulator) -> Vec<String> {
-    let counts = requests(sim)["counts"].as_object().cloned().unwrap_or_default();
-    counts.iter().filter(|(k, _)| !k.starts_with("GET ") && !k.ends_with(" /rest/login-sessions")).map(|(k, v)| format!("{k} ×{v}")).collect()
+    let counts = requests(sim)["counts"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    counts
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET ") && !k.ends_with(" /rest/login-sessions"))
+        .map(|(k, v)| format!("{k} ×{v}"))
+        .collect()
 }
 
 /// A small bundle: two plan scripts, one build plan, two deployment plans (A attaches the seeded
 /// golden image through the sidecar, B none), attributes including a password.
 pub fn test_bundle(dir: &Path, version: &str, hostname_default: &str) -> PathBuf {
     let name = format!("t-bundle_{version}");
-    let mount = PlanScript::new("0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0a01".into(), "t - mount".into(), "Mount root".into(), "general", "mount /dev/sda1 /\n".into());
+    let mount = PlanScript::new(
+        "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0a01".into(),
+        "t - mount".into(),
+        "Mount root".into(),
+        "general",
+        "mount /dev/sda1 /\n".into(),
+    );
     let host = PlanScript::new(
         "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0a02".into(),
         "t - hostname".into(),
@@ -87,7 +126,12 @@ pub fn test_bundle(dir: &Path, version: &str, hostname_default: &str) -> PathBuf
         "deploy",
         format!("# {version}\nwrite /etc/hostname \"@HOSTNAME@\"\n"),
     );
-    let mut build = BuildPlan::new("0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0b01".into(), "t - Deploy".into(), "Deploy".into(), "deploy");
+    let mut build = BuildPlan::new(
+        "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0b01".into(),
+        "t - Deploy".into(),
+        "Deploy".into(),
+        "deploy",
+    );
     build.steps = vec![BuildStep::new(1, &mount), BuildStep::new(2, &host)];
     let mut hostname = CustomAttribute::new("HOSTNAME", AttributeType::String);
     hostname.value = Some(hostname_default.into());
@@ -101,12 +145,29 @@ pub fn test_bundle(dir: &Path, version: &str, hostname_default: &str) -> PathBuf
         }
         attrs
     };
-    let mut plan_a = DeploymentPlan::new("0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0c01".into(), PLAN_A.into(), "Plan A".into(), "t - Deploy".into(), String::new());
+    let mut plan_a = DeploymentPlan::new(
+        "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0c01".into(),
+        PLAN_A.into(),
+        "Plan A".into(),
+        "t - Deploy".into(),
+        String::new(),
+    );
     plan_a.custom_attributes = plan_attributes(true);
-    let mut plan_b = DeploymentPlan::new("0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0c02".into(), PLAN_B.into(), "Plan B".into(), "t - Deploy".into(), String::new());
+    let mut plan_b = DeploymentPlan::new(
+        "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0c02".into(),
+        PLAN_B.into(),
+        "Plan B".into(),
+        "t - Deploy".into(),
+        String::new(),
+    );
     plan_b.custom_attributes = plan_attributes(false);
     let bundle = Bundle {
-        manifest: Manifest::new(&name, "test bundle", false, "2026-11-26T12:00:00.000Z".into()),
+        manifest: Manifest::new(
+            &name,
+            "test bundle",
+            false,
+            "2026-11-26T12:00:00.000Z".into(),
+        ),
         checksum: ChecksumFlavour::Sha256,
         plan_scripts: vec![mount, host],
         golden_images: vec![],
@@ -115,7 +176,11 @@ pub fn test_bundle(dir: &Path, version: &str, hostname_default: &str) -> PathBuf
     };
     let path = dir.join(format!("{name}.zip"));
     write_bundle(&bundle, &path).expect("bundle written");
-    std::fs::write(dir.join(format!("{name}.publish.json")), json!({"deploymentPlans": {PLAN_A: {"goldenImage": GOLDEN_IMAGE}}}).to_string()).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.publish.json")),
+        json!({"deploymentPlans": {PLAN_A: {"goldenImage": GOLDEN_IMAGE}}}).to_string(),
+    )
+    .unwrap();
     path
 }
 
@@ -126,7 +191,16 @@ pub fn publish(sim: &Simulator, args: &[&str]) -> std::process::Output {
 
 pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
-    cmd.arg(subcommand).args(args).args(["--poll-interval", "5", "--retry-delay", "5", "--attempts", "6", "--task-timeout", "30"]);
+    cmd.arg(subcommand).args(args).args([
+        "--poll-interval",
+        "5",
+        "--retry-delay",
+        "5",
+        "--attempts",
+        "6",
+        "--task-timeout",
+        "30",
+    ]);
     for (key, _) in std::env::vars() {
         if key.starts_with("ONEVIEWSDK_") {
             cmd.env_remove(key);
@@ -141,7 +215,11 @@ pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process
 }
 
 pub fn text(output: &std::process::Output) -> String {
-    format!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// The appliance state reduced to what must be equal between runs: per collection, each
@@ -150,7 +228,12 @@ pub fn canonical_state(sim: &Simulator) -> Value {
     let state = get(sim, "/sim/state");
     let resources = state["resources"].as_object().cloned().unwrap_or_default();
     let name_of_uri = |uri: &str| -> Value {
-        resources.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).find(|r| r["uri"] == uri).map(|r| r["name"].clone()).unwrap_or(json!(uri))
+        resources
+            .values()
+            .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+            .find(|r| r["uri"] == uri)
+            .map(|r| r["name"].clone())
+            .unwrap_or(json!(uri))
     };
     let mut out = serde_json::Map::new();
     for (collection, members) in &resources {
@@ -180,7 +263,12 @@ pub fn canonical_state(sim: &Simulator) -> Value {
 pub fn assert_no_duplicates(sim: &Simulator) {
     let state = get(sim, "/sim/state");
     for (collection, members) in state["resources"].as_object().unwrap() {
-        let mut names: Vec<&str> = members.as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+        let mut names: Vec<&str> = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
         let total = names.len();
         names.sort();
         names.dedup();
@@ -189,5 +277,7 @@ pub fn assert_no_duplicates(sim: &Simulator) {
 }
 
 pub fn reference_bundle(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hudsonalpha").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hudsonalpha")
+        .join(name)
 }

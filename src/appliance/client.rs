@@ -80,7 +80,8 @@ impl Client {
             TlsMode::Verified => TlsConfig::builder().build(),
             TlsMode::Insecure => TlsConfig::builder().disable_verification(true).build(),
             TlsMode::CaCert(path) => {
-                let pem = std::fs::read(path).map_err(|e| ApplianceError::Io(format!("{}: {e}", path.display())))?;
+                let pem = std::fs::read(path)
+                    .map_err(|e| ApplianceError::Io(format!("{}: {e}", path.display())))?;
                 let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                     .filter_map(|item| match item {
                         Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
@@ -88,9 +89,14 @@ impl Client {
                     })
                     .collect();
                 if certs.is_empty() {
-                    return Err(ApplianceError::Io(format!("{}: no PEM certificate in the file", path.display())));
+                    return Err(ApplianceError::Io(format!(
+                        "{}: no PEM certificate in the file",
+                        path.display()
+                    )));
                 }
-                TlsConfig::builder().root_certs(RootCerts::new_with_certs(&certs)).build()
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&certs))
+                    .build()
             }
         };
         let config = ureq::Agent::config_builder()
@@ -117,8 +123,14 @@ impl Client {
     pub fn connect(settings: &Settings, timing: Timing, log: Log) -> Result<Client> {
         let mut client = Client::new(settings, timing, log)?;
         let version = client.get(Host::OneView, "/rest/version")?;
-        let current = version.get("currentVersion").and_then(Value::as_u64).unwrap_or(0) as u32;
-        let minimum = version.get("minimumVersion").and_then(Value::as_u64).unwrap_or(0) as u32;
+        let current = version
+            .get("currentVersion")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32;
+        let minimum = version
+            .get("minimumVersion")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32;
         client.api_version = match settings.api_version {
             None => current,
             Some(wanted) if (current == 0 || wanted <= current) && wanted >= minimum => wanted,
@@ -143,9 +155,20 @@ impl Client {
             "loginMsgAck": true,
         });
         // Logging in twice does no harm, so a failed login is retried like a GET.
-        let answer = client.request(Method::POST, Host::OneView, "/rest/login-sessions", Some(&body), true)?;
-        let session = answer.body.get("sessionID").and_then(Value::as_str).filter(|s| !s.is_empty());
-        let session = session.ok_or_else(|| ApplianceError::Protocol("login answered without a sessionID".into()))?;
+        let answer = client.request(
+            Method::POST,
+            Host::OneView,
+            "/rest/login-sessions",
+            Some(&body),
+            true,
+        )?;
+        let session = answer
+            .body
+            .get("sessionID")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let session = session
+            .ok_or_else(|| ApplianceError::Protocol("login answered without a sessionID".into()))?;
         client.session = Some(Secret::new(session));
         Ok(client)
     }
@@ -153,7 +176,13 @@ impl Client {
     /// Ends the session; failures only warn (the session times out anyway).
     pub fn logout(&mut self) {
         if self.session.is_some() {
-            if let Err(e) = self.request(Method::DELETE, Host::OneView, "/rest/login-sessions", None, false) {
+            if let Err(e) = self.request(
+                Method::DELETE,
+                Host::OneView,
+                "/rest/login-sessions",
+                None,
+                false,
+            ) {
                 self.log.at(1, || format!("logout failed: {e}"));
             }
             self.session = None;
@@ -168,8 +197,16 @@ impl Client {
         format!("{base}{path}")
     }
 
-    fn builder(&self, method: Method, url: &str, content_type: Option<&str>) -> ureq::http::request::Builder {
-        let mut builder = Request::builder().method(method).uri(url).header("Accept", "application/json");
+    fn builder(
+        &self,
+        method: Method,
+        url: &str,
+        content_type: Option<&str>,
+    ) -> ureq::http::request::Builder {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("Accept", "application/json");
         if self.api_version > 0 {
             builder = builder.header("X-API-Version", self.api_version.to_string());
         }
@@ -184,13 +221,27 @@ impl Client {
 
     /// Delay before attempt `n` (1-based count of failures so far).
     fn backoff(&self, failures: u32) -> Duration {
-        let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.timing.retry_base.saturating_mul(factor).min(self.timing.retry_max)
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.timing
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.timing.retry_max)
     }
 
     /// Sends one JSON (or empty) request. `safe`: repeat it on connection errors and 5xx.
-    pub fn request(&self, method: Method, host: Host, path: &str, body: Option<&Value>, safe: bool) -> Result<Answer> {
-        let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
+    pub fn request(
+        &self,
+        method: Method,
+        host: Host,
+        path: &str,
+        body: Option<&Value>,
+        safe: bool,
+    ) -> Result<Answer> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).expect("JSON serialises"))
+            .unwrap_or_default();
         let content_type = body.map(|_| "application/json");
         self.request_raw(method, host, path, &bytes, content_type, &[], safe)
     }
@@ -214,15 +265,31 @@ impl Client {
             for (name, value) in headers {
                 builder = builder.header(*name, *value);
             }
-            let request = builder.body(bytes.to_vec()).map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
+            let request = builder
+                .body(bytes.to_vec())
+                .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
             self.log.at(1, || format!("→ {method} {url}"));
-            self.log.at(2, || format!("  headers: X-API-Version: {}, auth: {}", self.api_version, if self.session.is_some() { "***" } else { "(none)" }));
+            self.log.at(2, || {
+                format!(
+                    "  headers: X-API-Version: {}, auth: {}",
+                    self.api_version,
+                    if self.session.is_some() {
+                        "***"
+                    } else {
+                        "(none)"
+                    }
+                )
+            });
             self.log.body("request", bytes);
             let started = Instant::now();
             let outcome = self.agent.run(request);
             let retry_reason = match outcome {
                 Err(e) => {
-                    let error = ApplianceError::Connect { method: method.to_string(), url: url.clone(), message: e.to_string() };
+                    let error = ApplianceError::Connect {
+                        method: method.to_string(),
+                        url: url.clone(),
+                        message: e.to_string(),
+                    };
                     self.log.at(1, || format!("← {method} {url}: {e}"));
                     if failures + 1 >= attempts {
                         return Err(error);
@@ -231,8 +298,17 @@ impl Client {
                 }
                 Ok(response) => {
                     let answer = read_answer(response, &method, &url)?;
-                    self.log.at(1, || format!("← {} {method} {url} ({} ms)", answer.status, started.elapsed().as_millis()));
-                    self.log.body("response", &serde_json::to_vec(&answer.body).unwrap_or_default());
+                    self.log.at(1, || {
+                        format!(
+                            "← {} {method} {url} ({} ms)",
+                            answer.status,
+                            started.elapsed().as_millis()
+                        )
+                    });
+                    self.log.body(
+                        "response",
+                        &serde_json::to_vec(&answer.body).unwrap_or_default(),
+                    );
                     if answer.status < 400 {
                         return Ok(answer);
                     }
@@ -240,7 +316,7 @@ impl Client {
                         method: method.to_string(),
                         url: url.clone(),
                         status: answer.status,
-                        body: ErrorBody::from_json(&answer.body),
+                        body: Box::new(ErrorBody::from_json(&answer.body)),
                     };
                     if answer.status < 500 || failures + 1 >= attempts {
                         return Err(error);
@@ -250,7 +326,12 @@ impl Client {
             };
             failures += 1;
             let delay = self.backoff(failures);
-            self.log.at(1, || format!("  retrying {method} {url} in {} ms ({retry_reason})", delay.as_millis()));
+            self.log.at(1, || {
+                format!(
+                    "  retrying {method} {url} in {} ms ({retry_reason})",
+                    delay.as_millis()
+                )
+            });
             std::thread::sleep(delay);
         }
     }
@@ -261,14 +342,21 @@ impl Client {
 
     /// Sends a write and, when the appliance answers with a task, waits for it. Returns the
     /// resulting resource (the task's associated resource) or the body.
-    pub fn write(&self, method: Method, host: Host, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub fn write(
+        &self,
+        method: Method,
+        host: Host,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let answer = self.request(method, host, path, body, false)?;
         self.finish(host, answer)
     }
 
     /// Follows a task answer to its end and returns the associated resource, if any.
     pub fn finish(&self, host: Host, answer: Answer) -> Result<Value> {
-        let is_task = answer.status == 202 || answer.body.get("category").and_then(Value::as_str) == Some("tasks");
+        let is_task = answer.status == 202
+            || answer.body.get("category").and_then(Value::as_str) == Some("tasks");
         if !is_task {
             return Ok(answer.body);
         }
@@ -276,11 +364,27 @@ impl Client {
             .location
             .as_deref()
             .map(strip_base)
-            .or_else(|| answer.body.get("uri").and_then(Value::as_str).map(str::to_string))
-            .ok_or_else(|| ApplianceError::Protocol("202 Accepted without a Location header or task uri".into()))?;
+            .or_else(|| {
+                answer
+                    .body
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| {
+                ApplianceError::Protocol(
+                    "202 Accepted without a Location header or task uri".into(),
+                )
+            })?;
         let task = self.wait_task(host, &task_uri)?;
-        match task.pointer("/associatedResource/resourceUri").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-            Some(uri) if task.get("name").and_then(Value::as_str) != Some("Delete") => self.get(host, uri),
+        match task
+            .pointer("/associatedResource/resourceUri")
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+        {
+            Some(uri) if task.get("name").and_then(Value::as_str) != Some("Delete") => {
+                self.get(host, uri)
+            }
             _ => Ok(task),
         }
     }
@@ -291,24 +395,43 @@ impl Client {
         let mut interval = self.timing.poll_initial;
         loop {
             let task = self.get(host, task_uri)?;
-            let state = task.get("taskState").and_then(Value::as_str).unwrap_or("Unknown").to_string();
+            let state = task
+                .get("taskState")
+                .and_then(Value::as_str)
+                .unwrap_or("Unknown")
+                .to_string();
             if TASK_SUCCESS.iter().any(|s| s.eq_ignore_ascii_case(&state)) {
                 return Ok(task);
             }
             if TASK_FAILURE.iter().any(|s| s.eq_ignore_ascii_case(&state)) {
-                let text = |k: &str| task.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                let text = |k: &str| {
+                    task.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
                 return Err(ApplianceError::Task {
                     uri: task_uri.to_string(),
                     name: text("name"),
                     state,
                     status: text("taskStatus"),
-                    errors: task.get("taskErrors").and_then(Value::as_array).map(|a| a.iter().map(ErrorBody::from_json).collect()).unwrap_or_default(),
+                    errors: task
+                        .get("taskErrors")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().map(ErrorBody::from_json).collect())
+                        .unwrap_or_default(),
                 });
             }
             if started.elapsed() >= self.timing.task_timeout {
-                return Err(ApplianceError::TaskTimeout { uri: task_uri.to_string(), waited_secs: started.elapsed().as_secs(), state });
+                return Err(ApplianceError::TaskTimeout {
+                    uri: task_uri.to_string(),
+                    waited_secs: started.elapsed().as_secs(),
+                    state,
+                });
             }
-            std::thread::sleep(interval.min(self.timing.task_timeout.saturating_sub(started.elapsed())));
+            std::thread::sleep(
+                interval.min(self.timing.task_timeout.saturating_sub(started.elapsed())),
+            );
             interval = (interval + interval / 2).min(self.timing.poll_max);
         }
     }
@@ -325,10 +448,21 @@ impl Client {
         let mut seen = std::collections::HashSet::new();
         loop {
             let page = self.get(host, &uri)?;
-            let items = page.get("members").and_then(Value::as_array).ok_or_else(|| ApplianceError::Protocol(format!("{uri}: no members[] in the collection")))?;
+            let items = page
+                .get("members")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ApplianceError::Protocol(format!("{uri}: no members[] in the collection"))
+                })?;
             members.extend(items.iter().cloned());
-            match page.get("nextPageUri").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-                Some(next) if next != uri && seen.insert(next.to_string()) => uri = strip_base(next),
+            match page
+                .get("nextPageUri")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                Some(next) if next != uri && seen.insert(next.to_string()) => {
+                    uri = strip_base(next)
+                }
                 _ => break,
             }
         }
@@ -340,7 +474,15 @@ impl Client {
 
     /// Uploads a file as `multipart/form-data` (field `file`), streamed from disk; `fields` go
     /// before the file. `progress` is told the bytes sent so far.
-    pub fn upload(&self, host: Host, path: &str, file: &Path, file_name: &str, fields: &[(&str, &str)], progress: &dyn Fn(u64)) -> Result<Answer> {
+    pub fn upload(
+        &self,
+        host: Host,
+        path: &str,
+        file: &Path,
+        file_name: &str,
+        fields: &[(&str, &str)],
+        progress: &dyn Fn(u64),
+    ) -> Result<Answer> {
         let url = self.url(host, path);
         let io = |e: std::io::Error| ApplianceError::Io(format!("{}: {e}", file.display()));
         let handle = std::fs::File::open(file).map_err(io)?;
@@ -348,7 +490,9 @@ impl Client {
         let boundary = format!("----i3s-bundle-{}", uuid::Uuid::new_v4().simple());
         let mut head = String::new();
         for (name, value) in fields {
-            head.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
+            head.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
         }
         let quoted = file_name.replace(['"', '\r', '\n'], "_");
         head.push_str(&format!(
@@ -357,23 +501,52 @@ impl Client {
         let tail = format!("\r\n--{boundary}--\r\n");
         let length = head.len() as u64 + size + tail.len() as u64;
         let mut body = ProgressReader {
-            inner: std::io::Cursor::new(head.into_bytes()).chain(std::io::BufReader::with_capacity(1 << 20, handle)).chain(std::io::Cursor::new(tail.into_bytes())),
+            inner: std::io::Cursor::new(head.into_bytes())
+                .chain(std::io::BufReader::with_capacity(1 << 20, handle))
+                .chain(std::io::Cursor::new(tail.into_bytes())),
             sent: 0,
             progress,
         };
         let request = self
-            .builder(Method::POST, &url, Some(&format!("multipart/form-data; boundary={boundary}")))
+            .builder(
+                Method::POST,
+                &url,
+                Some(&format!("multipart/form-data; boundary={boundary}")),
+            )
             .header("uploadfilename", &quoted)
             .header("Content-Length", length.to_string())
             .body(ureq::SendBody::from_reader(&mut body))
             .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
-        self.log.at(1, || format!("→ POST {url} (multipart, {size} bytes from {})", file.display()));
+        self.log.at(1, || {
+            format!(
+                "→ POST {url} (multipart, {size} bytes from {})",
+                file.display()
+            )
+        });
         let started = Instant::now();
-        let response = self.agent.run(request).map_err(|e| ApplianceError::Connect { method: "POST".into(), url: url.clone(), message: e.to_string() })?;
+        let response = self
+            .agent
+            .run(request)
+            .map_err(|e| ApplianceError::Connect {
+                method: "POST".into(),
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
         let answer = read_answer(response, &Method::POST, &url)?;
-        self.log.at(1, || format!("← {} POST {url} ({} ms)", answer.status, started.elapsed().as_millis()));
+        self.log.at(1, || {
+            format!(
+                "← {} POST {url} ({} ms)",
+                answer.status,
+                started.elapsed().as_millis()
+            )
+        });
         if answer.status >= 400 {
-            return Err(ApplianceError::Http { method: "POST".into(), url, status: answer.status, body: ErrorBody::from_json(&answer.body) });
+            return Err(ApplianceError::Http {
+                method: "POST".into(),
+                url,
+                status: answer.status,
+                body: Box::new(ErrorBody::from_json(&answer.body)),
+            });
         }
         Ok(answer)
     }
@@ -381,17 +554,33 @@ impl Client {
     /// Streams a GET into `out` (never held in memory). Returns the byte count.
     pub fn download(&self, host: Host, path: &str, out: &mut dyn Write) -> Result<u64> {
         let url = self.url(host, path);
-        let request = self.builder(Method::GET, &url, None).body(()).map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
+        let request = self
+            .builder(Method::GET, &url, None)
+            .body(())
+            .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
         self.log.at(1, || format!("→ GET {url} (download)"));
-        let connect = |e: ureq::Error| ApplianceError::Connect { method: "GET".into(), url: url.clone(), message: e.to_string() };
+        let connect = |e: ureq::Error| ApplianceError::Connect {
+            method: "GET".into(),
+            url: url.clone(),
+            message: e.to_string(),
+        };
         let response = self.agent.run(request).map_err(connect)?;
         let status = response.status().as_u16();
         if status >= 400 {
             let answer = read_answer(response, &Method::GET, &url)?;
-            return Err(ApplianceError::Http { method: "GET".into(), url, status, body: ErrorBody::from_json(&answer.body) });
+            return Err(ApplianceError::Http {
+                method: "GET".into(),
+                url,
+                status,
+                body: Box::new(ErrorBody::from_json(&answer.body)),
+            });
         }
         let mut reader = response.into_body().into_reader();
-        std::io::copy(&mut reader, out).map_err(|e| ApplianceError::Connect { method: "GET".into(), url: url.clone(), message: e.to_string() })
+        std::io::copy(&mut reader, out).map_err(|e| ApplianceError::Connect {
+            method: "GET".into(),
+            url: url.clone(),
+            message: e.to_string(),
+        })
     }
 }
 
@@ -401,27 +590,47 @@ impl Drop for Client {
     }
 }
 
-fn read_answer(response: ureq::http::Response<ureq::Body>, method: &Method, url: &str) -> Result<Answer> {
+fn read_answer(
+    response: ureq::http::Response<ureq::Body>,
+    method: &Method,
+    url: &str,
+) -> Result<Answer> {
     let status = response.status().as_u16();
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let text = response
         .into_body()
         .with_config()
         .limit(64 << 20)
         .read_to_string()
-        .map_err(|e| ApplianceError::Connect { method: method.to_string(), url: url.to_string(), message: format!("reading the answer: {e}") })?;
+        .map_err(|e| ApplianceError::Connect {
+            method: method.to_string(),
+            url: url.to_string(),
+            message: format!("reading the answer: {e}"),
+        })?;
     let body = if text.trim().is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "message": text.chars().take(500).collect::<String>() }))
+        serde_json::from_str(&text)
+            .unwrap_or_else(|_| json!({ "message": text.chars().take(500).collect::<String>() }))
     };
-    Ok(Answer { status, location, body })
+    Ok(Answer {
+        status,
+        location,
+        body,
+    })
 }
 
 /// `https://host/rest/x` → `/rest/x`; a path stays as it is.
 fn strip_base(uri: &str) -> String {
     match uri.split_once("://") {
-        Some((_, rest)) => rest.find('/').map(|i| rest[i..].to_string()).unwrap_or_else(|| "/".into()),
+        Some((_, rest)) => rest
+            .find('/')
+            .map(|i| rest[i..].to_string())
+            .unwrap_or_else(|| "/".into()),
         None => uri.to_string(),
     }
 }

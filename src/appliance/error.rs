@@ -15,7 +15,13 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn from_json(value: &Value) -> ErrorBody {
-        let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let text = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         ErrorBody {
             error_code: text("errorCode"),
             message: text("message"),
@@ -23,7 +29,12 @@ impl ErrorBody {
             recommended_actions: value
                 .get("recommendedActions")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -34,7 +45,15 @@ impl fmt::Display for ErrorBody {
         if !self.error_code.is_empty() {
             write!(f, "[{}] ", self.error_code)?;
         }
-        write!(f, "{}", if self.message.is_empty() { "(no message)" } else { &self.message })?;
+        write!(
+            f,
+            "{}",
+            if self.message.is_empty() {
+                "(no message)"
+            } else {
+                &self.message
+            }
+        )?;
         if !self.details.is_empty() {
             write!(f, " — {}", self.details)?;
         }
@@ -48,12 +67,31 @@ impl fmt::Display for ErrorBody {
 #[derive(Debug, Clone)]
 pub enum ApplianceError {
     /// No answer (connection refused/reset, TLS failure, timeout), after the retries.
-    Connect { method: String, url: String, message: String },
+    Connect {
+        method: String,
+        url: String,
+        message: String,
+    },
     /// An HTTP error status with the appliance's error body.
-    Http { method: String, url: String, status: u16, body: ErrorBody },
+    Http {
+        method: String,
+        url: String,
+        status: u16,
+        body: Box<ErrorBody>,
+    },
     /// A task that ended in Error (or Killed, Terminated, Interrupted).
-    Task { uri: String, name: String, state: String, status: String, errors: Vec<ErrorBody> },
-    TaskTimeout { uri: String, waited_secs: u64, state: String },
+    Task {
+        uri: String,
+        name: String,
+        state: String,
+        status: String,
+        errors: Vec<ErrorBody>,
+    },
+    TaskTimeout {
+        uri: String,
+        waited_secs: u64,
+        state: String,
+    },
     /// An answer that does not have the expected shape.
     Protocol(String),
     Io(String),
@@ -74,9 +112,24 @@ impl ApplianceError {
 impl fmt::Display for ApplianceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApplianceError::Connect { method, url, message } => write!(f, "{method} {url}: no answer: {message}"),
-            ApplianceError::Http { method, url, status, body } => write!(f, "{method} {url}: HTTP {status}: {body}"),
-            ApplianceError::Task { uri, name, state, status, errors } => {
+            ApplianceError::Connect {
+                method,
+                url,
+                message,
+            } => write!(f, "{method} {url}: no answer: {message}"),
+            ApplianceError::Http {
+                method,
+                url,
+                status,
+                body,
+            } => write!(f, "{method} {url}: HTTP {status}: {body}"),
+            ApplianceError::Task {
+                uri,
+                name,
+                state,
+                status,
+                errors,
+            } => {
                 write!(f, "task {name:?} ({uri}) ended in {state}")?;
                 if errors.is_empty() {
                     write!(f, ": {status}")?;
@@ -86,8 +139,15 @@ impl fmt::Display for ApplianceError {
                 }
                 Ok(())
             }
-            ApplianceError::TaskTimeout { uri, waited_secs, state } => {
-                write!(f, "task {uri} still {state} after {waited_secs} s (raise --task-timeout)")
+            ApplianceError::TaskTimeout {
+                uri,
+                waited_secs,
+                state,
+            } => {
+                write!(
+                    f,
+                    "task {uri} still {state} after {waited_secs} s (raise --task-timeout)"
+                )
             }
             ApplianceError::Protocol(message) => write!(f, "unexpected answer: {message}"),
             ApplianceError::Io(message) => write!(f, "{message}"),

@@ -33,11 +33,14 @@ impl Log {
                         cut -= 1;
                     }
                     text.truncate(cut);
-                    text.push_str("…");
+                    text.push('…');
                 }
                 eprintln!("  {direction} body: {text}");
             }
-            Err(_) => eprintln!("  {direction} body: {} bytes (not JSON, not shown)", bytes.len()),
+            Err(_) => eprintln!(
+                "  {direction} body: {} bytes (not JSON, not shown)",
+                bytes.len()
+            ),
         }
     }
 }

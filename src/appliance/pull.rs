@@ -13,20 +13,38 @@ pub struct PullReport {
 }
 
 pub fn pull(client: &Client, name: &str, out: &Path) -> Result<PullReport, String> {
-    let found = client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(name)).map_err(|e| e.to_string())?;
-    let bundle = by_name(&found, name, "artifact bundle")?.ok_or_else(|| format!("no artifact bundle named {name:?} on the appliance"))?;
+    let found = client
+        .list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(name))
+        .map_err(|e| e.to_string())?;
+    let bundle = by_name(&found, name, "artifact bundle")?
+        .ok_or_else(|| format!("no artifact bundle named {name:?} on the appliance"))?;
     let uri = uri_of(bundle).unwrap_or_default();
     let id = uri.rsplit('/').next().unwrap_or_default();
-    let path = bundle.get("downloadURI").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
+    let path = bundle
+        .get("downloadURI")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut temp = tempfile::Builder::new().prefix(".i3s-bundle-pull-").tempfile_in(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".i3s-bundle-pull-")
+        .tempfile_in(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-    let bytes = client.download(Host::ImageStreamer, &path, &mut writer).map_err(|e| e.to_string())?;
+    let bytes = client
+        .download(Host::ImageStreamer, &path, &mut writer)
+        .map_err(|e| e.to_string())?;
     std::io::Write::flush(&mut writer).map_err(|e| format!("{}: {e}", out.display()))?;
     drop(writer);
-    temp.persist(out).map_err(|e| format!("{}: {}", out.display(), e.error))?;
-    Ok(PullReport { name: name.to_string(), uri, path: out.to_path_buf(), bytes })
+    temp.persist(out)
+        .map_err(|e| format!("{}: {}", out.display(), e.error))?;
+    Ok(PullReport {
+        name: name.to_string(),
+        uri,
+        path: out.to_path_buf(),
+        bytes,
+    })
 }

@@ -32,15 +32,22 @@ impl fmt::Display for Secret {
 /// Custom attribute names whose values are secret in this process. Profiles carry
 /// `osCustomAttributes` as bare `{name, value}` pairs without a type, so `deploy` marks the
 /// deployment plan's password attributes here before it reads or writes a profile.
-static SECRET_ATTRIBUTES: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+static SECRET_ATTRIBUTES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// From now on, `redact_json` hides the `value` of any object whose `name` is `name`.
 pub fn mark_secret_attribute(name: &str) {
-    SECRET_ATTRIBUTES.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+    SECRET_ATTRIBUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name.to_string());
 }
 
 fn is_secret_attribute(name: &str) -> bool {
-    SECRET_ATTRIBUTES.lock().unwrap_or_else(|p| p.into_inner()).contains(name)
+    SECRET_ATTRIBUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(name)
 }
 
 /// Replaces the values of secret-looking JSON keys (password, sessionID, auth) by `***`, for logs.
@@ -51,12 +58,27 @@ pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
             let mut out = serde_json::Map::new();
             for (key, v) in map {
                 let lower = key.to_ascii_lowercase();
-                let secret = lower.contains("password") || lower == "sessionid" || lower == "auth" || lower == "token";
-                out.insert(key.clone(), if secret && !v.is_null() { Value::String("***".into()) } else { redact_json(v) });
+                let secret = lower.contains("password")
+                    || lower == "sessionid"
+                    || lower == "auth"
+                    || lower == "token";
+                out.insert(
+                    key.clone(),
+                    if secret && !v.is_null() {
+                        Value::String("***".into())
+                    } else {
+                        redact_json(v)
+                    },
+                );
             }
             // A custom attribute of type password, or one marked secret: hide its value.
-            let marked = map.get("name").and_then(Value::as_str).is_some_and(is_secret_attribute);
-            if (marked || map.get("type").and_then(Value::as_str) == Some("password")) && map.contains_key("value") {
+            let marked = map
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(is_secret_attribute);
+            if (marked || map.get("type").and_then(Value::as_str) == Some("password"))
+                && map.contains_key("value")
+            {
                 out.insert("value".into(), Value::String("***".into()));
             }
             Value::Object(out)
@@ -79,7 +101,10 @@ mod tests {
         let v = serde_json::json!({"userName":"u","password":"p1","nested":[{"sessionID":"s"}],
             "attr":{"type":"password","value":"p2"}});
         let text = redact_json(&v).to_string();
-        assert!(!text.contains("p1") && !text.contains("\"s\"") && !text.contains("p2"), "{text}");
+        assert!(
+            !text.contains("p1") && !text.contains("\"s\"") && !text.contains("p2"),
+            "{text}"
+        );
         assert!(text.contains("\"u\""));
     }
     #[test]

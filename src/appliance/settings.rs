@@ -19,12 +19,23 @@ impl Endpoint {
             return Err("the address is empty".into());
         }
         let (scheme, rest) = match text.split_once("://") {
-            Some((s, rest)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => (s.to_ascii_lowercase(), rest),
-            Some((s, _)) => return Err(format!("{text:?}: unsupported scheme {s:?} (use https:// or http://)")),
+            Some((s, rest))
+                if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") =>
+            {
+                (s.to_ascii_lowercase(), rest)
+            }
+            Some((s, _)) => {
+                return Err(format!(
+                    "{text:?}: unsupported scheme {s:?} (use https:// or http://)"
+                ));
+            }
             None => ("https".to_string(), text),
         };
         let authority = rest.split('/').next().unwrap_or_default();
-        if authority.is_empty() || authority.contains(char::is_whitespace) || authority.contains('@') {
+        if authority.is_empty()
+            || authority.contains(char::is_whitespace)
+            || authority.contains('@')
+        {
             return Err(format!("{text:?} is not a host, host:port or URL"));
         }
         let port = if authority.starts_with('[') {
@@ -37,7 +48,9 @@ impl Endpoint {
         {
             return Err(format!("{text:?}: port {port:?} is not a number"));
         }
-        Ok(Endpoint { base: format!("{scheme}://{authority}") })
+        Ok(Endpoint {
+            base: format!("{scheme}://{authority}"),
+        })
     }
 
     pub fn is_https(&self) -> bool {
@@ -77,7 +90,10 @@ pub struct SettingsOverrides {
 }
 
 /// Reads `--config` (if given) and the `ONEVIEWSDK_*` variables of `env`; variables win.
-pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Result<Settings, String> {
+pub fn load(
+    overrides: &SettingsOverrides,
+    env: &HashMap<String, String>,
+) -> Result<Settings, String> {
     let mut ip = None;
     let mut streamer_ip = None;
     let mut user_name = None;
@@ -102,19 +118,27 @@ pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Res
     password = var("ONEVIEWSDK_PASSWORD").map(Secret::new).or(password);
     domain = var("ONEVIEWSDK_AUTH_LOGIN_DOMAIN").or(domain);
     if let Some(v) = var("ONEVIEWSDK_API_VERSION") {
-        api_version = Some(v.trim().parse::<u32>().map_err(|_| format!("ONEVIEWSDK_API_VERSION={v:?} is not a number"))?);
+        api_version = Some(
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("ONEVIEWSDK_API_VERSION={v:?} is not a number"))?,
+        );
     }
-    ca_cert = var("ONEVIEWSDK_SSL_CERTIFICATE").map(PathBuf::from).or(ca_cert);
+    ca_cert = var("ONEVIEWSDK_SSL_CERTIFICATE")
+        .map(PathBuf::from)
+        .or(ca_cert);
 
     let from = "set ONEVIEWSDK_IP or \"ip\" in --config";
-    let oneview = Endpoint::parse(&ip.ok_or_else(|| format!("no OneView address: {from}"))?).map_err(|e| format!("OneView address: {e}"))?;
+    let oneview = Endpoint::parse(&ip.ok_or_else(|| format!("no OneView address: {from}"))?)
+        .map_err(|e| format!("OneView address: {e}"))?;
     let image_streamer = Endpoint::parse(&streamer_ip.ok_or_else(|| {
         "no Image Streamer address: set ONEVIEWSDK_IMAGE_STREAMER_IP or \"image_streamer_ip\" in --config \
          (it is not the OneView address; see Settings > Image Streamer in OneView)"
             .to_string()
     })?)
     .map_err(|e| format!("Image Streamer address: {e}"))?;
-    let user_name = user_name.ok_or("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config")?;
+    let user_name = user_name
+        .ok_or("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config")?;
     let password = password.ok_or("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)")?;
     let tls = match (overrides.insecure, overrides.ca_cert.clone().or(ca_cert)) {
         (true, _) => TlsMode::Insecure,
@@ -126,7 +150,15 @@ pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Res
         }
         (false, None) => TlsMode::Verified,
     };
-    Ok(Settings { oneview, image_streamer, user_name, password, auth_login_domain: domain.unwrap_or_default(), api_version, tls })
+    Ok(Settings {
+        oneview,
+        image_streamer,
+        user_name,
+        password,
+        auth_login_domain: domain.unwrap_or_default(),
+        api_version,
+        tls,
+    })
 }
 
 /// The python-hpOneView `config.json` keys we read.
@@ -144,22 +176,45 @@ struct ConfigFile {
 impl ConfigFile {
     fn read(path: &Path) -> Result<ConfigFile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: not valid JSON: {e}", path.display(), e.line(), e.column()))?;
-        let text_of = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let json: Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not valid JSON: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })?;
+        let text_of = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let credentials = json.get("credentials");
         let password = text_of(credentials.and_then(|c| c.get("password"))).map(Secret::new);
         if password.is_some() {
             refuse_if_shared(path)?;
         }
-        let api_version = match json.get("api_version") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
-            Some(Value::String(s)) => Some(s.parse().map_err(|_| format!("{}: api_version {s:?} is not a number", path.display()))?),
-            Some(other) => return Err(format!("{}: api_version {other} is not a number", path.display())),
-        };
+        let api_version =
+            match json.get("api_version") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
+                Some(Value::String(s)) => Some(s.parse().map_err(|_| {
+                    format!("{}: api_version {s:?} is not a number", path.display())
+                })?),
+                Some(other) => {
+                    return Err(format!(
+                        "{}: api_version {other} is not a number",
+                        path.display()
+                    ));
+                }
+            };
         let relative_to_config = |p: String| {
             let p = PathBuf::from(p);
-            if p.is_relative() { path.parent().map(|d| d.join(&p)).unwrap_or(p) } else { p }
+            if p.is_relative() {
+                path.parent().map(|d| d.join(&p)).unwrap_or(p)
+            } else {
+                p
+            }
         };
         Ok(ConfigFile {
             ip: text_of(json.get("ip")),
@@ -176,7 +231,10 @@ impl ConfigFile {
 #[cfg(unix)]
 fn refuse_if_shared(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.permissions().mode();
+    let mode = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         return Err(format!(
             "{}: holds a password but is readable by group or others (mode {:o}); run `chmod 600 {}`",
@@ -198,18 +256,36 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(Endpoint::parse("10.0.0.1").unwrap().base, "https://10.0.0.1");
-        assert_eq!(Endpoint::parse("10.0.0.1:8443").unwrap().base, "https://10.0.0.1:8443");
-        assert_eq!(Endpoint::parse("http://ov.lab:8080/").unwrap().base, "http://ov.lab:8080");
-        assert_eq!(Endpoint::parse("HTTPS://ov.lab/rest").unwrap().base, "https://ov.lab");
-        assert_eq!(Endpoint::parse("[::1]:8443").unwrap().base, "https://[::1]:8443");
+        assert_eq!(
+            Endpoint::parse("10.0.0.1").unwrap().base,
+            "https://10.0.0.1"
+        );
+        assert_eq!(
+            Endpoint::parse("10.0.0.1:8443").unwrap().base,
+            "https://10.0.0.1:8443"
+        );
+        assert_eq!(
+            Endpoint::parse("http://ov.lab:8080/").unwrap().base,
+            "http://ov.lab:8080"
+        );
+        assert_eq!(
+            Endpoint::parse("HTTPS://ov.lab/rest").unwrap().base,
+            "https://ov.lab"
+        );
+        assert_eq!(
+            Endpoint::parse("[::1]:8443").unwrap().base,
+            "https://[::1]:8443"
+        );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("host:port").is_err());
         assert!(Endpoint::parse("").is_err());
     }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -234,7 +310,11 @@ mod tests {
 
     #[test]
     fn missing_streamer_address_is_explained() {
-        let e = load(&SettingsOverrides::default(), &env(&[("ONEVIEWSDK_IP", "ov")])).unwrap_err();
+        let e = load(
+            &SettingsOverrides::default(),
+            &env(&[("ONEVIEWSDK_IP", "ov")]),
+        )
+        .unwrap_err();
         assert!(e.contains("ONEVIEWSDK_IMAGE_STREAMER_IP"), "{e}");
     }
 
@@ -250,12 +330,18 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let overrides = SettingsOverrides { config: Some(path.clone()), ..Default::default() };
+        let overrides = SettingsOverrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
         let e = load(&overrides, &HashMap::new()).unwrap_err();
         assert!(e.contains("chmod 600") && !e.contains("secret-pw"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = load(&overrides, &HashMap::new()).unwrap();
-        assert_eq!((s.api_version, s.auth_login_domain.as_str()), (Some(1200), "LOCAL"));
+        assert_eq!(
+            (s.api_version, s.auth_login_domain.as_str()),
+            (Some(1200), "LOCAL")
+        );
         // Environment variables win over the file.
         let s = load(&overrides, &env(&[("ONEVIEWSDK_USERNAME", "b")])).unwrap();
         assert_eq!(s.user_name, "b");

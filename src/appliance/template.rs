@@ -26,9 +26,13 @@ pub struct TemplateOutcome {
 }
 
 fn find_template(client: &Client, name: &str) -> Result<Value, String> {
-    let found = client.list(Host::OneView, TEMPLATES, Some(name)).map_err(|e| e.to_string())?;
+    let found = client
+        .list(Host::OneView, TEMPLATES, Some(name))
+        .map_err(|e| e.to_string())?;
     match found.len() {
-        0 => Err(format!("no server profile template named {name:?} on OneView")),
+        0 => Err(format!(
+            "no server profile template named {name:?} on OneView"
+        )),
         1 => Ok(found.into_iter().next().expect("one")),
         n => Err(format!("{n} server profile templates are named {name:?}")),
     }
@@ -36,19 +40,46 @@ fn find_template(client: &Client, name: &str) -> Result<Value, String> {
 
 /// The OneView URI of a deployment plan: by exact name, preferring the one whose
 /// `nativePlanUri` is the Image Streamer plan.
-fn find_os_deployment_plan(client: &Client, plan_name: &str, plan_uri: Option<&str>) -> Result<Option<String>, String> {
-    let found = client.list(Host::OneView, OS_DEPLOYMENT_PLANS, Some(plan_name)).map_err(|e| e.to_string())?;
-    let native = |v: &Value| v.get("nativePlanUri").and_then(Value::as_str).map(str::to_string);
+fn find_os_deployment_plan(
+    client: &Client,
+    plan_name: &str,
+    plan_uri: Option<&str>,
+) -> Result<Option<String>, String> {
+    let found = client
+        .list(Host::OneView, OS_DEPLOYMENT_PLANS, Some(plan_name))
+        .map_err(|e| e.to_string())?;
+    let native = |v: &Value| {
+        v.get("nativePlanUri")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let chosen = match plan_uri {
-        Some(uri) => found.iter().find(|v| native(v).as_deref() == Some(uri)).or(if found.len() == 1 { found.first() } else { None }),
+        Some(uri) => {
+            found
+                .iter()
+                .find(|v| native(v).as_deref() == Some(uri))
+                .or(if found.len() == 1 {
+                    found.first()
+                } else {
+                    None
+                })
+        }
         None if found.len() == 1 => found.first(),
         None => None,
     };
-    Ok(chosen.and_then(|v| v.get("uri").and_then(Value::as_str)).map(str::to_string))
+    Ok(chosen
+        .and_then(|v| v.get("uri").and_then(Value::as_str))
+        .map(str::to_string))
 }
 
 /// Reads what the template has and works out what would change.
-pub fn plan(client: &Client, template_name: &str, plan_name: &str, plan_uri: Option<&str>, attributes: &[Value]) -> Result<TemplatePlan, String> {
+pub fn plan(
+    client: &Client,
+    template_name: &str,
+    plan_name: &str,
+    plan_uri: Option<&str>,
+    attributes: &[Value],
+) -> Result<TemplatePlan, String> {
     let template = find_template(client, template_name)?;
     let osdp = match plan_uri {
         Some(_) => find_os_deployment_plan(client, plan_name, plan_uri)?,
@@ -56,15 +87,31 @@ pub fn plan(client: &Client, template_name: &str, plan_name: &str, plan_uri: Opt
     };
     let osdp_value = match osdp {
         Some(uri) => json!(uri),
-        None => json!(format!("(OneView URI of deployment plan {plan_name:?}, after publish)")),
+        None => json!(format!(
+            "(OneView URI of deployment plan {plan_name:?}, after publish)"
+        )),
     };
     let (_, changes, warnings) = desired_settings(&template, osdp_value, attributes);
-    Ok(TemplatePlan { uri: template.get("uri").and_then(Value::as_str).unwrap_or_default().to_string(), changes, warnings })
+    Ok(TemplatePlan {
+        uri: template
+            .get("uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        changes,
+        warnings,
+    })
 }
 
 /// Writes the template when it differs. A 412 (someone else wrote in between) or a lost answer
 /// makes it read the template again and redo the comparison, up to [`MAX_RACES`] times.
-pub fn apply(client: &Client, template_name: &str, plan_name: &str, plan_uri: Option<&str>, attributes: &[Value]) -> Result<TemplateOutcome, String> {
+pub fn apply(
+    client: &Client,
+    template_name: &str,
+    plan_name: &str,
+    plan_uri: Option<&str>,
+    attributes: &[Value],
+) -> Result<TemplateOutcome, String> {
     let mut osdp = None;
     for attempt in 0..client.timing.attempts.max(1) {
         osdp = find_os_deployment_plan(client, plan_name, plan_uri)?;
@@ -74,8 +121,17 @@ pub fn apply(client: &Client, template_name: &str, plan_name: &str, plan_uri: Op
         // OneView mirrors Image Streamer plans asynchronously.
         std::thread::sleep(client.timing.retry_base.saturating_mul(attempt + 1));
     }
-    let osdp = osdp.ok_or_else(|| format!("OneView lists no os-deployment-plan for {plan_name:?} ({})", plan_uri.unwrap_or("?")))?;
-    let uri = find_template(client, template_name)?.get("uri").and_then(Value::as_str).unwrap_or_default().to_string();
+    let osdp = osdp.ok_or_else(|| {
+        format!(
+            "OneView lists no os-deployment-plan for {plan_name:?} ({})",
+            plan_uri.unwrap_or("?")
+        )
+    })?;
+    let uri = find_template(client, template_name)?
+        .get("uri")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut races = 0;
     let mut lost = 0;
     let mut written = false;
@@ -84,15 +140,36 @@ pub fn apply(client: &Client, template_name: &str, plan_name: &str, plan_uri: Op
         let template = client.get(Host::OneView, &uri).map_err(|e| e.to_string())?;
         let (settings, changes, _) = desired_settings(&template, json!(osdp), attributes);
         if changes.is_empty() {
-            return Ok(TemplateOutcome { written, changes: all_changes });
+            return Ok(TemplateOutcome {
+                written,
+                changes: all_changes,
+            });
         }
-        let etag = template.get("eTag").and_then(Value::as_str).unwrap_or_default().to_string();
+        let etag = template
+            .get("eTag")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let mut body = template.clone();
-        body.as_object_mut().expect("templates are objects").insert("osDeploymentSettings".into(), settings);
+        body.as_object_mut()
+            .expect("templates are objects")
+            .insert("osDeploymentSettings".into(), settings);
         let bytes = serde_json::to_vec(&body).expect("JSON");
-        let headers: Vec<(&str, &str)> = if etag.is_empty() { vec![] } else { vec![("If-Match", etag.as_str())] };
+        let headers: Vec<(&str, &str)> = if etag.is_empty() {
+            vec![]
+        } else {
+            vec![("If-Match", etag.as_str())]
+        };
         let result = client
-            .request_raw(Method::PUT, Host::OneView, &uri, &bytes, Some("application/json"), &headers, false)
+            .request_raw(
+                Method::PUT,
+                Host::OneView,
+                &uri,
+                &bytes,
+                Some("application/json"),
+                &headers,
+                false,
+            )
             .and_then(|answer| client.finish(Host::OneView, answer));
         match result {
             Ok(_) => {
@@ -107,7 +184,9 @@ pub fn apply(client: &Client, template_name: &str, plan_name: &str, plan_uri: Op
                          nothing was overwritten — run publish again"
                     ));
                 }
-                client.log.at(1, || format!("  {uri}: eTag changed since it was read; reading it again"));
+                client.log.at(1, || {
+                    format!("  {uri}: eTag changed since it was read; reading it again")
+                });
             }
             Err(e) if e.is_connection_error() || e.status().is_some_and(|s| s >= 500) => {
                 lost += 1;
@@ -124,20 +203,47 @@ pub fn apply(client: &Client, template_name: &str, plan_name: &str, plan_uri: Op
 /// The template's `osDeploymentSettings` as wanted: the plan URI, and one entry per plan attribute
 /// — the template's own value when it sets one, else the plan's default. NIC attributes are kept
 /// as the template spells them (`NAME.field` entries); the rest of the settings stays as it is.
-pub fn desired_settings(template: &Value, osdp_uri: Value, attributes: &[Value]) -> (Value, Vec<Change>, Vec<String>) {
-    let current = template.get("osDeploymentSettings").cloned().filter(Value::is_object).unwrap_or_else(|| json!({}));
-    let current_attributes: Vec<Value> = current.get("osCustomAttributes").and_then(Value::as_array).cloned().unwrap_or_default();
-    let name_of = |v: &Value| v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let template_name = template.get("name").and_then(Value::as_str).unwrap_or_default();
+pub fn desired_settings(
+    template: &Value,
+    osdp_uri: Value,
+    attributes: &[Value],
+) -> (Value, Vec<Change>, Vec<String>) {
+    let current = template
+        .get("osDeploymentSettings")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let current_attributes: Vec<Value> = current
+        .get("osCustomAttributes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let name_of = |v: &Value| {
+        v.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let template_name = template
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut wanted = Vec::new();
     let mut secrets = Vec::new();
     let mut warnings = Vec::new();
     for attribute in attributes {
         let name = name_of(attribute);
-        let kind = attribute.get("type").and_then(Value::as_str).unwrap_or("string");
+        let kind = attribute
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string");
         if kind == "nic" {
             let prefix = format!("{name}.");
-            let nic: Vec<Value> = current_attributes.iter().filter(|c| name_of(c).starts_with(&prefix)).cloned().collect();
+            let nic: Vec<Value> = current_attributes
+                .iter()
+                .filter(|c| name_of(c).starts_with(&prefix))
+                .cloned()
+                .collect();
             if nic.is_empty() {
                 warnings.push(format!("template {template_name:?}: NIC attribute {name} has no {name}.* settings; set its network connection in OneView"));
             }
@@ -149,27 +255,55 @@ pub fn desired_settings(template: &Value, osdp_uri: Value, attributes: &[Value])
         }
         let value = match current_attributes.iter().find(|c| name_of(c) == name) {
             Some(have) => have.get("value").cloned().unwrap_or(json!("")),
-            None => attribute.get("value").cloned().filter(|v| !v.is_null()).unwrap_or(json!("")),
+            None => attribute
+                .get("value")
+                .cloned()
+                .filter(|v| !v.is_null())
+                .unwrap_or(json!("")),
         };
         wanted.push(json!({ "name": name, "value": value }));
     }
     let mut changes = Vec::new();
-    let current_uri = current.get("osDeploymentPlanUri").cloned().unwrap_or(Value::Null);
+    let current_uri = current
+        .get("osDeploymentPlanUri")
+        .cloned()
+        .unwrap_or(Value::Null);
     if current_uri != osdp_uri {
-        changes.push(Change { field: "osDeploymentSettings.osDeploymentPlanUri".into(), from: current_uri, to: osdp_uri.clone() });
+        changes.push(Change {
+            field: "osDeploymentSettings.osDeploymentPlanUri".into(),
+            from: current_uri,
+            to: osdp_uri.clone(),
+        });
     }
-    let show = |name: &str, v: Option<&Value>| if secrets.iter().any(|s| s == name) && v.is_some() { json!("***") } else { v.cloned().unwrap_or(Value::Null) };
+    let show = |name: &str, v: Option<&Value>| {
+        if secrets.iter().any(|s| s == name) && v.is_some() {
+            json!("***")
+        } else {
+            v.cloned().unwrap_or(Value::Null)
+        }
+    };
     for want in &wanted {
         let name = name_of(want);
-        let have = current_attributes.iter().find(|c| name_of(c) == name).and_then(|c| c.get("value"));
+        let have = current_attributes
+            .iter()
+            .find(|c| name_of(c) == name)
+            .and_then(|c| c.get("value"));
         if have != want.get("value") {
-            changes.push(Change { field: format!("osDeploymentSettings.osCustomAttributes.{name}"), from: show(&name, have), to: show(&name, want.get("value")) });
+            changes.push(Change {
+                field: format!("osDeploymentSettings.osCustomAttributes.{name}"),
+                from: show(&name, have),
+                to: show(&name, want.get("value")),
+            });
         }
     }
     for have in &current_attributes {
         let name = name_of(have);
         if !wanted.iter().any(|w| name_of(w) == name) {
-            changes.push(Change { field: format!("osDeploymentSettings.osCustomAttributes.{name}"), from: show(&name, have.get("value")), to: Value::Null });
+            changes.push(Change {
+                field: format!("osDeploymentSettings.osCustomAttributes.{name}"),
+                from: show(&name, have.get("value")),
+                to: Value::Null,
+            });
         }
     }
     let mut settings = current;

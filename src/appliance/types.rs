@@ -4,11 +4,19 @@
 const V5_FROM: u32 = 500;
 
 pub fn deployment_plan_type(api_version: u32) -> &'static str {
-    if api_version >= V5_FROM { "OEDeploymentPlanV5" } else { "OEDeploymentPlan" }
+    if api_version >= V5_FROM {
+        "OEDeploymentPlanV5"
+    } else {
+        "OEDeploymentPlan"
+    }
 }
 
 pub fn build_plan_type(api_version: u32) -> &'static str {
-    if api_version >= V5_FROM { "OeBuildPlanV5" } else { "OeBuildPlan" }
+    if api_version >= V5_FROM {
+        "OeBuildPlanV5"
+    } else {
+        "OeBuildPlan"
+    }
 }
 
 pub const PLAN_SCRIPT_TYPE: &str = "PlanScript";

@@ -38,11 +38,17 @@ pub struct ConnectionArgs {
 
 impl ConnectionArgs {
     pub fn settings(&self) -> crate::Result<Settings> {
-        let overrides = SettingsOverrides { config: self.config.clone(), ca_cert: self.ca_cert.clone(), insecure: self.insecure };
+        let overrides = SettingsOverrides {
+            config: self.config.clone(),
+            ca_cert: self.ca_cert.clone(),
+            insecure: self.insecure,
+        };
         let env = std::env::vars().collect();
         let settings = settings::load(&overrides, &env).map_err(crate::Error::Usage)?;
         if self.insecure {
-            eprintln!("warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password");
+            eprintln!(
+                "warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password"
+            );
         }
         Ok(settings)
     }
@@ -63,7 +69,9 @@ impl ConnectionArgs {
     /// Logs in; a failure here means nothing was attempted (exit 2).
     pub fn connect(&self) -> crate::Result<Client> {
         let settings = self.settings()?;
-        Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| crate::Error::Usage(format!("cannot log in to {}: {e}", settings.oneview.base)))
+        Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| {
+            crate::Error::Usage(format!("cannot log in to {}: {e}", settings.oneview.base))
+        })
     }
 }
 
@@ -98,7 +106,9 @@ pub struct Args {
 
 fn pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => Ok((a.trim().to_string(), b.trim().to_string())),
+        Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+            Ok((a.trim().to_string(), b.trim().to_string()))
+        }
         _ => Err(format!("{text:?}: expected NAME=VALUE")),
     }
 }
@@ -112,18 +122,29 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             .collect();
         zips.sort();
         if zips.is_empty() {
-            return Err(crate::Error::Usage(format!("{}: no bundle zips to publish (run i3s-bundle build)", args.dist.display())));
+            return Err(crate::Error::Usage(format!(
+                "{}: no bundle zips to publish (run i3s-bundle build)",
+                args.dist.display()
+            )));
         }
         zips
     } else {
         args.bundles.clone()
     };
     // Everything local is checked before the first request.
-    let sources = paths.iter().map(|p| publish::source::load(p, &args.golden_images)).collect::<crate::Result<Vec<_>>>()?;
+    let sources = paths
+        .iter()
+        .map(|p| publish::source::load(p, &args.golden_images))
+        .collect::<crate::Result<Vec<_>>>()?;
     publish::source::check_overlaps(&sources).map_err(crate::Error::Usage)?;
     for (plan, _) in &args.golden_images {
-        if !sources.iter().any(|s| s.bundle.deployment_plans.iter().any(|p| p.name == *plan)) {
-            return Err(crate::Error::Usage(format!("--golden-image {plan}=…: no bundle has a deployment plan named {plan:?}")));
+        if !sources
+            .iter()
+            .any(|s| s.bundle.deployment_plans.iter().any(|p| p.name == *plan))
+        {
+            return Err(crate::Error::Usage(format!(
+                "--golden-image {plan}=…: no bundle has a deployment plan named {plan:?}"
+            )));
         }
     }
     let client = args.connection.connect()?;
@@ -137,7 +158,10 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     let report = publish::publish(&client, &sources, &options);
     drop(client);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        );
     } else {
         print!("{}", report.render());
     }

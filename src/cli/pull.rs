@@ -16,11 +16,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
     let client = args.connection.connect()?;
     match crate::appliance::pull::pull(&client, &args.name, &out) {
-        Ok(report) if args.json => println!("{}", serde_json::to_string_pretty(&report).expect("serialisable")),
-        Ok(report) => println!("pulled {} ({} bytes) from {} into {}", report.name, report.bytes, report.uri, report.path.display()),
+        Ok(report) if args.json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        ),
+        Ok(report) => println!(
+            "pulled {} ({} bytes) from {} into {}",
+            report.name,
+            report.bytes,
+            report.uri,
+            report.path.display()
+        ),
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(super::EXIT_PROBLEMS));

@@ -36,7 +36,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let faults = Faults::parse(&args.faults).map_err(crate::Error::Usage)?;
-    let data_dir = args.data_dir.clone().or_else(|| args.state.as_ref().map(|s| s.with_extension("data")));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| args.state.as_ref().map(|s| s.with_extension("data")));
     let config = SimConfig {
         listen: args.listen,
         tls: args.tls,
@@ -51,13 +54,23 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         ..SimConfig::default()
     };
     let simulator = Simulator::start(config).map_err(crate::Error::Usage)?;
-    println!("simulator listening on {}", simulator.base_url);
-    if let Some(ca) = &simulator.ca_cert {
-        println!("CA certificate: {} (pass it as --ca-cert)", ca.display());
-    }
-    println!("test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults", simulator.base_url);
+    // Written without panicking when the reader has gone (a test keeps only the first line).
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "simulator listening on {}", simulator.base_url);
+    if let Some(ca) = &simulator.ca_cert {
+        let _ = writeln!(
+            out,
+            "CA certificate: {} (pass it as --ca-cert)",
+            ca.display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults",
+        simulator.base_url
+    );
+    let _ = out.flush();
     simulator.wait();
     Ok(ExitCode::SUCCESS)
 }

@@ -12,11 +12,27 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub async fn handle(shared: &Arc<Shared>, method: Method, path: &str, request: Request) -> Response {
+pub async fn handle(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    request: Request,
+) -> Response {
     let body = if method == Method::POST || method == Method::PUT {
-        match axum::body::to_bytes(request.into_body(), 16 << 20).await.ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+        match axum::body::to_bytes(request.into_body(), 16 << 20)
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        {
             Some(v) => v,
-            None => return error(StatusCode::BAD_REQUEST, "INVALID_JSON", "The body must be JSON.", ""),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_JSON",
+                    "The body must be JSON.",
+                    "",
+                );
+            }
         }
     } else {
         Value::Null
@@ -24,7 +40,11 @@ pub async fn handle(shared: &Arc<Shared>, method: Method, path: &str, request: R
     let mut state = shared.lock();
     let response = match (method, path) {
         (Method::GET, "/sim/requests") => {
-            let log: Vec<Value> = state.log.iter().map(|(m, p, s)| json!({"method": m, "path": p, "status": s})).collect();
+            let log: Vec<Value> = state
+                .log
+                .iter()
+                .map(|(m, p, s)| json!({"method": m, "path": p, "status": s}))
+                .collect();
             json_response(StatusCode::OK, json!({"counts": state.counts, "log": log}))
         }
         (Method::DELETE, "/sim/requests") => {
@@ -37,16 +57,32 @@ pub async fn handle(shared: &Arc<Shared>, method: Method, path: &str, request: R
             Ok(created) => json_response(StatusCode::CREATED, json!({"created": created})),
             Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &message, ""),
         },
-        (Method::GET, "/sim/faults") => json_response(StatusCode::OK, serde_json::to_value(&state.faults).expect("serialisable")),
+        (Method::GET, "/sim/faults") => json_response(
+            StatusCode::OK,
+            serde_json::to_value(&state.faults).expect("serialisable"),
+        ),
         (Method::PUT, "/sim/faults") => match serde_json::from_value::<Faults>(body) {
             Ok(faults) => {
                 state.rng = Rng::new(faults.seed);
                 state.faults = faults;
-                json_response(StatusCode::OK, serde_json::to_value(&state.faults).expect("serialisable"))
+                json_response(
+                    StatusCode::OK,
+                    serde_json::to_value(&state.faults).expect("serialisable"),
+                )
             }
-            Err(e) => error(StatusCode::BAD_REQUEST, "INVALID_FAULTS", &e.to_string(), ""),
+            Err(e) => error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FAULTS",
+                &e.to_string(),
+                "",
+            ),
         },
-        _ => error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("{path}: not a simulator endpoint"), ""),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            &format!("{path}: not a simulator endpoint"),
+            "",
+        ),
     };
     drop(state);
     if path == "/sim/seed" {

@@ -2,7 +2,10 @@
 //! the artifacts it holds), download, rename, delete (api.md §3).
 use super::Shared;
 use super::server::{accepted, error, file_body};
-use super::state::{ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS, State, bundle_listing, error_body};
+use super::state::{
+    ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS, State,
+    bundle_listing, error_body,
+};
 use crate::bundle::{Bundle, Payload, ReadOptions, read_bundle, verify::verify};
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
@@ -23,15 +26,40 @@ impl Drop for PartialFile {
 }
 
 pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
-    let is_multipart = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("multipart/form-data"));
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("multipart/form-data"));
     if !is_multipart {
-        return error(StatusCode::BAD_REQUEST, "NOT_SIMULATED", "Creating a bundle from existing artifacts (JSON POST) is not simulated; upload a zip as multipart/form-data.", "");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NOT_SIMULATED",
+            "Creating a bundle from existing artifacts (JSON POST) is not simulated; upload a zip as multipart/form-data.",
+            "",
+        );
     }
-    let header_name = request.headers().get("uploadfilename").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let content_length: u64 = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let header_name = request
+        .headers()
+        .get("uploadfilename")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_length: u64 = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut multipart = match Multipart::from_request(request, &()).await {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("not a multipart body: {e}"), ""),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_MULTIPART",
+                &format!("not a multipart body: {e}"),
+                "",
+            );
+        }
     };
     let mut description: Option<String> = None;
     let mut stored: Option<(String, PathBuf, String, u64)> = None;
@@ -39,19 +67,44 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
         let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_MULTIPART", &format!("reading the upload: {e}"), ""),
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_MULTIPART",
+                    &format!("reading the upload: {e}"),
+                    "",
+                );
+            }
         };
         match field.name().unwrap_or_default() {
             "description" => description = field.text().await.ok(),
             "file" => {
-                let file_name = field.file_name().map(str::to_string).or(header_name.clone()).unwrap_or_default();
-                let Some(name) = file_name.strip_suffix(".zip").or_else(|| file_name.strip_suffix(".ZIP")).map(str::to_string) else {
-                    return error(StatusCode::BAD_REQUEST, "INVALID_FILE_TYPE", &format!("{file_name:?}: only .zip artifact bundles can be uploaded."), "");
+                let file_name = field
+                    .file_name()
+                    .map(str::to_string)
+                    .or(header_name.clone())
+                    .unwrap_or_default();
+                let Some(name) = file_name
+                    .strip_suffix(".zip")
+                    .or_else(|| file_name.strip_suffix(".ZIP"))
+                    .map(str::to_string)
+                else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_FILE_TYPE",
+                        &format!("{file_name:?}: only .zip artifact bundles can be uploaded."),
+                        "",
+                    );
                 };
                 let reset = {
                     let mut state = shared.lock();
                     if state.by_name(ARTIFACT_BUNDLES, &name).is_some() {
-                        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("An artifact bundle named {name:?} already exists."), "");
+                        return error(
+                            StatusCode::CONFLICT,
+                            "DUPLICATE_NAME",
+                            &format!("An artifact bundle named {name:?} already exists."),
+                            "",
+                        );
                     }
                     let reset = state.faults.upload_resets > 0;
                     if reset {
@@ -62,9 +115,17 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
                 let id = uuid::Uuid::new_v4().to_string();
                 let path = shared.data_dir.join(format!("{id}.zip"));
                 let partial = PartialFile(Some(shared.data_dir.join(format!("{id}.zip.partial"))));
-                let mut file = match tokio::fs::File::create(partial.0.as_ref().expect("set")).await {
+                let mut file = match tokio::fs::File::create(partial.0.as_ref().expect("set")).await
+                {
                     Ok(f) => f,
-                    Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), ""),
+                    Err(e) => {
+                        return error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "STORAGE",
+                            &format!("cannot store the upload: {e}"),
+                            "",
+                        );
+                    }
                 };
                 let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
                 let mut size = 0u64;
@@ -76,7 +137,12 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
                             sha2::Digest::update(&mut hasher, &chunk);
                             size += chunk.len() as u64;
                             if let Err(e) = file.write_all(&chunk).await {
-                                return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                                return error(
+                                    StatusCode::INTERNAL_SERVER_ERROR,
+                                    "STORAGE",
+                                    &format!("cannot store the upload: {e}"),
+                                    "",
+                                );
                             }
                             if reset && size >= cut_at {
                                 // Drop the connection mid-body: unwinding out of the handler makes
@@ -87,20 +153,42 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
                             }
                         }
                         Ok(None) => break,
-                        Err(e) => return error(StatusCode::BAD_REQUEST, "INCOMPLETE_UPLOAD", &format!("the upload was interrupted: {e}"), ""),
+                        Err(e) => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                "INCOMPLETE_UPLOAD",
+                                &format!("the upload was interrupted: {e}"),
+                                "",
+                            );
+                        }
                     }
                 }
                 use tokio::io::AsyncWriteExt;
                 if let Err(e) = file.flush().await {
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "STORAGE",
+                        &format!("cannot store the upload: {e}"),
+                        "",
+                    );
                 }
                 drop(file);
                 let mut partial = partial;
                 let temp = partial.0.take().expect("set");
                 if let Err(e) = std::fs::rename(&temp, &path) {
-                    return error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot store the upload: {e}"), "");
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "STORAGE",
+                        &format!("cannot store the upload: {e}"),
+                        "",
+                    );
                 }
-                stored = Some((name, path, hex::encode(sha2::Digest::finalize(hasher)), size));
+                stored = Some((
+                    name,
+                    path,
+                    hex::encode(sha2::Digest::finalize(hasher)),
+                    size,
+                ));
             }
             _ => {
                 let _ = field.bytes().await;
@@ -108,18 +196,29 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
         }
     }
     let Some((name, path, sha256, size)) = stored else {
-        return error(StatusCode::BAD_REQUEST, "NO_FILE", "The multipart body has no \"file\" field.", "");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "NO_FILE",
+            "The multipart body has no \"file\" field.",
+            "",
+        );
     };
     // The appliance reads the bundle's manifest on upload; an unreadable zip fails the task.
     let read_path = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || read_bundle(&read_path, &ReadOptions::default())).await;
+    let loaded =
+        tokio::task::spawn_blocking(move || read_bundle(&read_path, &ReadOptions::default())).await;
     let mut state = shared.lock();
     let fails = state.next_task_fails("Create");
     let bundle = match loaded {
         Ok(Ok(loaded)) if !fails => loaded.bundle,
         Ok(Err(e)) => {
             let _ = std::fs::remove_file(&path);
-            let errors = vec![error_body("INVALID_BUNDLE", &format!("{name}.zip is not a valid artifact bundle: {e}"), "", &["Check the bundle with i3s-bundle verify."])];
+            let errors = vec![error_body(
+                "INVALID_BUNDLE",
+                &format!("{name}.zip is not a valid artifact bundle: {e}"),
+                "",
+                &["Check the bundle with i3s-bundle verify."],
+            )];
             return accepted(state.task("Create", "", &name, true, errors, false));
         }
         _ => {
@@ -127,7 +226,11 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
             return accepted(state.task("Create", "", &name, true, vec![], false));
         }
     };
-    let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let id = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
     let mut resource = json!({
         "type": "ArtifactsBundle", "name": name,
         "description": description.filter(|d| !d.is_empty()).unwrap_or_else(|| bundle.manifest.description.clone()),
@@ -145,32 +248,74 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
 pub async fn download(shared: &Arc<Shared>, id: &str) -> Response {
     let found = {
         let state = shared.lock();
-        state.bundle_files.get(id).cloned().zip(state.get(&format!("{ARTIFACT_BUNDLES}/{id}")).and_then(|b| b["name"].as_str().map(str::to_string)))
+        state.bundle_files.get(id).cloned().zip(
+            state
+                .get(&format!("{ARTIFACT_BUNDLES}/{id}"))
+                .and_then(|b| b["name"].as_str().map(str::to_string)),
+        )
     };
     let Some((path, name)) = found else {
-        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("No artifact bundle with id {id}."), "");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            &format!("No artifact bundle with id {id}."),
+            "",
+        );
     };
     match file_body(&path).await {
         Ok(body) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/zip".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.zip\""))],
+            [
+                (header::CONTENT_TYPE, "application/zip".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}.zip\""),
+                ),
+            ],
             body,
         )
             .into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "STORAGE", &format!("cannot read the bundle: {e}"), ""),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "STORAGE",
+            &format!("cannot read the bundle: {e}"),
+            "",
+        ),
     }
 }
 
 pub fn rename(shared: &Arc<Shared>, uri: &str, body: &Value) -> Response {
     let mut state = shared.lock();
     let Some(mut bundle) = state.get(uri).cloned() else {
-        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            &format!("The resource {uri} was not found."),
+            "",
+        );
     };
-    let Some(name) = body.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_RESOURCE", "Only the name of an artifact bundle can be changed; the body has none.", "");
+    let Some(name) = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_RESOURCE",
+            "Only the name of an artifact bundle can be changed; the body has none.",
+            "",
+        );
     };
-    if state.by_name(ARTIFACT_BUNDLES, name).is_some_and(|b| b["uri"] != uri) {
-        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("An artifact bundle named {name:?} already exists."), "");
+    if state
+        .by_name(ARTIFACT_BUNDLES, name)
+        .is_some_and(|b| b["uri"] != uri)
+    {
+        return error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("An artifact bundle named {name:?} already exists."),
+            "",
+        );
     }
     let fails = state.next_task_fails("Update");
     if !fails {
@@ -183,12 +328,20 @@ pub fn rename(shared: &Arc<Shared>, uri: &str, body: &Value) -> Response {
 pub fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
     let mut state = shared.lock();
     let Some(bundle) = state.get(uri).cloned() else {
-        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            &format!("The resource {uri} was not found."),
+            "",
+        );
     };
     let fails = state.next_task_fails("Delete");
     if !fails {
         state.remove(uri);
-        if let Some(path) = state.bundle_files.remove(bundle["id"].as_str().unwrap_or_default()) {
+        if let Some(path) = state
+            .bundle_files
+            .remove(bundle["id"].as_str().unwrap_or_default())
+        {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -202,27 +355,65 @@ pub async fn extract(shared: &Arc<Shared>, uri: &str, extract: bool, force: bool
     let (file, name) = {
         let state = shared.lock();
         let Some(bundle) = state.get(uri) else {
-            return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {uri} was not found."), "");
+            return error(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                &format!("The resource {uri} was not found."),
+                "",
+            );
         };
         let name = bundle["name"].as_str().unwrap_or_default().to_string();
-        (state.bundle_files.get(bundle["id"].as_str().unwrap_or_default()).cloned(), name)
+        (
+            state
+                .bundle_files
+                .get(bundle["id"].as_str().unwrap_or_default())
+                .cloned(),
+            name,
+        )
     };
     if !extract {
         let mut state = shared.lock();
         return accepted(state.task("Extract", uri, &name, false, vec![], true));
     }
     let Some(file) = file else {
-        return error(StatusCode::CONFLICT, "NO_CONTENT", &format!("The bundle {uri} has no uploaded file to extract."), "");
+        return error(
+            StatusCode::CONFLICT,
+            "NO_CONTENT",
+            &format!("The bundle {uri} has no uploaded file to extract."),
+            "",
+        );
     };
-    let checked = tokio::task::spawn_blocking(move || read_and_verify(&file)).await.unwrap_or_else(|e| Err(vec![e.to_string()]));
+    let checked = tokio::task::spawn_blocking(move || read_and_verify(&file))
+        .await
+        .unwrap_or_else(|e| Err(vec![e.to_string()]));
     let mut state = shared.lock();
     let fails = state.next_task_fails("Extract");
     let errors = match checked {
-        Err(problems) => problems.iter().map(|p| error_body("INVALID_BUNDLE", p, "", &["Rebuild the bundle and upload it again."])).collect(),
+        Err(problems) => problems
+            .iter()
+            .map(|p| {
+                error_body(
+                    "INVALID_BUNDLE",
+                    p,
+                    "",
+                    &["Rebuild the bundle and upload it again."],
+                )
+            })
+            .collect(),
         Ok(_) if fails => vec![],
         Ok(bundle) => match materialise(&mut state, &bundle, uri, &name, force) {
             Ok(()) => vec![],
-            Err(conflicts) => conflicts.iter().map(|c| error_body("ARTIFACT_EXISTS", c, "", &["Extract with forceImport=true to replace it."])).collect(),
+            Err(conflicts) => conflicts
+                .iter()
+                .map(|c| {
+                    error_body(
+                        "ARTIFACT_EXISTS",
+                        c,
+                        "",
+                        &["Extract with forceImport=true to replace it."],
+                    )
+                })
+                .collect(),
         },
     };
     accepted(state.task("Extract", uri, &name, fails, errors, false))
@@ -233,22 +424,55 @@ fn read_and_verify(path: &Path) -> Result<Bundle, Vec<String>> {
     let loaded = read_bundle(path, &ReadOptions::default()).map_err(|e| vec![e.to_string()])?;
     let report = verify(&loaded);
     if !report.is_clean() {
-        return Err(report.errors().map(|p| format!("{}: {}", p.entry, p.message)).collect());
+        return Err(report
+            .errors()
+            .map(|p| format!("{}: {}", p.entry, p.message))
+            .collect());
     }
     Ok(loaded.bundle)
 }
 
 /// Creates (or, with forceImport, replaces) every artifact of the bundle, rewriting the bundle's
 /// name references into URIs. Checks for conflicts first so a refused import changes nothing.
-fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name: &str, force: bool) -> Result<(), Vec<String>> {
+fn materialise(
+    state: &mut State,
+    bundle: &Bundle,
+    bundle_uri: &str,
+    bundle_name: &str,
+    force: bool,
+) -> Result<(), Vec<String>> {
     let read_only = bundle.manifest.read_only;
     if !force {
         let mut conflicts = Vec::new();
         let names = [
-            (PLAN_SCRIPTS, bundle.plan_scripts.iter().map(|p| p.name.clone()).collect::<Vec<_>>()),
-            (GOLDEN_IMAGES, bundle.golden_images.iter().map(|g| g.image.name.clone()).collect()),
-            (BUILD_PLANS, bundle.build_plans.iter().map(|p| p.name.clone()).collect()),
-            (DEPLOYMENT_PLANS, bundle.deployment_plans.iter().map(|p| p.name.clone()).collect()),
+            (
+                PLAN_SCRIPTS,
+                bundle
+                    .plan_scripts
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                GOLDEN_IMAGES,
+                bundle
+                    .golden_images
+                    .iter()
+                    .map(|g| g.image.name.clone())
+                    .collect(),
+            ),
+            (
+                BUILD_PLANS,
+                bundle.build_plans.iter().map(|p| p.name.clone()).collect(),
+            ),
+            (
+                DEPLOYMENT_PLANS,
+                bundle
+                    .deployment_plans
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect(),
+            ),
         ];
         for (collection, list) in names {
             for name in list {
@@ -265,13 +489,24 @@ fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name
         let object = value.as_object_mut().expect("object");
         object.insert("readOnly".into(), json!(read_only));
         object.remove("uri");
-        let name = object.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        match state.by_name(collection, &name).and_then(|v| v["uri"].as_str()).map(str::to_string) {
+        let name = object
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match state
+            .by_name(collection, &name)
+            .and_then(|v| v["uri"].as_str())
+            .map(str::to_string)
+        {
             Some(uri) => {
                 state.replace(&uri, value);
                 uri
             }
-            None => state.insert(collection, value, Some(id.to_ascii_lowercase()))["uri"].as_str().unwrap_or_default().to_string(),
+            None => state.insert(collection, value, Some(id.to_ascii_lowercase()))["uri"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         }
     };
     let mut script_uris: HashMap<String, String> = HashMap::new();
@@ -289,7 +524,12 @@ fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name
             None => 0,
         };
         let object = value.as_object_mut().expect("object");
-        for (key, v) in [("bundleURI", json!(bundle_uri)), ("bundleName", json!(bundle_name)), ("importedFromBundle", json!(true)), ("size", json!(size))] {
+        for (key, v) in [
+            ("bundleURI", json!(bundle_uri)),
+            ("bundleName", json!(bundle_name)),
+            ("importedFromBundle", json!(true)),
+            ("size", json!(size)),
+        ] {
             object.insert(key.into(), v);
         }
         let uri = upsert(state, GOLDEN_IMAGES, value, &entry.image.id);
@@ -300,7 +540,13 @@ fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name
         let mut value = serde_json::to_value(plan).expect("serialisable");
         if let Some(steps) = value.get_mut("buildStep").and_then(Value::as_array_mut) {
             for step in steps {
-                let old = step["planScriptUri"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+                let old = step["planScriptUri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 if let Some(uri) = script_uris.get(&old) {
                     step["planScriptUri"] = json!(uri);
                 }
@@ -311,13 +557,26 @@ fn materialise(state: &mut State, bundle: &Bundle, bundle_uri: &str, bundle_name
     }
     for plan in &bundle.deployment_plans {
         let mut value = serde_json::to_value(plan).expect("serialisable");
-        let build_plan = build_plan_uris.get(&plan.build_plan).cloned().or_else(|| state.by_name(BUILD_PLANS, &plan.build_plan).and_then(|v| v["uri"].as_str()).map(str::to_string));
-        let image = plan
-            .golden_image_name()
-            .and_then(|name| image_uris.get(name).cloned().or_else(|| state.by_name(GOLDEN_IMAGES, name).and_then(|v| v["uri"].as_str()).map(str::to_string)));
+        let build_plan = build_plan_uris.get(&plan.build_plan).cloned().or_else(|| {
+            state
+                .by_name(BUILD_PLANS, &plan.build_plan)
+                .and_then(|v| v["uri"].as_str())
+                .map(str::to_string)
+        });
+        let image = plan.golden_image_name().and_then(|name| {
+            image_uris.get(name).cloned().or_else(|| {
+                state
+                    .by_name(GOLDEN_IMAGES, name)
+                    .and_then(|v| v["uri"].as_str())
+                    .map(str::to_string)
+            })
+        });
         value["oeBuildPlanURI"] = json!(build_plan.unwrap_or_default());
         value["goldenImageURI"] = json!(image.unwrap_or_default());
-        if let Some(attributes) = value.get_mut("customAttributes").and_then(Value::as_array_mut) {
+        if let Some(attributes) = value
+            .get_mut("customAttributes")
+            .and_then(Value::as_array_mut)
+        {
             for attribute in attributes {
                 if attribute.get("id").is_none_or(Value::is_null) {
                     attribute["id"] = json!(uuid::Uuid::new_v4().to_string());

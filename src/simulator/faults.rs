@@ -25,22 +25,45 @@ pub struct Faults {
 
 impl Faults {
     pub fn parse(spec: &str) -> Result<Faults, String> {
-        let mut faults = Faults { seed: 1, ..Default::default() };
+        let mut faults = Faults {
+            seed: 1,
+            ..Default::default()
+        };
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (key, value) = item.split_once('=').ok_or_else(|| format!("fault {item:?}: expected key=value"))?;
-            let count = || value.parse::<u32>().map_err(|_| format!("fault {key}: {value:?} is not a count"));
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("fault {item:?}: expected key=value"))?;
+            let count = || {
+                value
+                    .parse::<u32>()
+                    .map_err(|_| format!("fault {key}: {value:?} is not a count"))
+            };
             match key.trim() {
                 "latency" => faults.latency_ms = duration_ms(value)?,
                 "5xx" => {
-                    faults.error_5xx = value.parse().ok().filter(|f: &f64| (0.0..=1.0).contains(f)).ok_or_else(|| format!("fault 5xx: {value:?} is not a fraction between 0 and 1"))?
+                    faults.error_5xx = value
+                        .parse()
+                        .ok()
+                        .filter(|f: &f64| (0.0..=1.0).contains(f))
+                        .ok_or_else(|| {
+                            format!("fault 5xx: {value:?} is not a fraction between 0 and 1")
+                        })?
                 }
                 "task-error" => faults.task_errors = count()?,
                 "task-error-on" => faults.task_error_on = value.trim().to_string(),
                 "reset-upload" => faults.upload_resets = count()?,
                 "slow-tasks" => faults.slow_task_ms = duration_ms(value)?,
                 "etag-race" => faults.etag_races = count()?,
-                "seed" => faults.seed = value.parse().map_err(|_| format!("fault seed: {value:?} is not a number"))?,
-                other => return Err(format!("unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, seed)")),
+                "seed" => {
+                    faults.seed = value
+                        .parse()
+                        .map_err(|_| format!("fault seed: {value:?} is not a number"))?
+                }
+                other => {
+                    return Err(format!(
+                        "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, seed)"
+                    ));
+                }
             }
         }
         Ok(faults)
@@ -53,7 +76,10 @@ fn duration_ms(text: &str) -> Result<u64, String> {
     let parsed = if let Some(ms) = text.strip_suffix("ms") {
         ms.trim().parse::<u64>().ok()
     } else if let Some(s) = text.strip_suffix('s') {
-        s.trim().parse::<f64>().ok().map(|s| Duration::from_secs_f64(s).as_millis() as u64)
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .map(|s| Duration::from_secs_f64(s).as_millis() as u64)
     } else {
         text.parse::<u64>().ok()
     };
@@ -81,8 +107,21 @@ mod tests {
     use super::*;
     #[test]
     fn parses_a_spec() {
-        let f = Faults::parse("latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=1.5s,etag-race=2,seed=9").unwrap();
-        assert_eq!((f.latency_ms, f.task_errors, f.upload_resets, f.slow_task_ms, f.etag_races, f.seed), (20, 1, 1, 1500, 2, 9));
+        let f = Faults::parse(
+            "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=1.5s,etag-race=2,seed=9",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                f.latency_ms,
+                f.task_errors,
+                f.upload_resets,
+                f.slow_task_ms,
+                f.etag_races,
+                f.seed
+            ),
+            (20, 1, 1, 1500, 2, 9)
+        );
         assert!((f.error_5xx - 0.2).abs() < 1e-9);
         assert!(Faults::parse("5xx=2").is_err());
         assert!(Faults::parse("bogus=1").unwrap_err().contains("known:"));

@@ -66,7 +66,9 @@ pub struct Shared {
 impl Shared {
     /// The state; a handler that panicked (the simulated connection reset) never holds it.
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Saves the state to `--state FILE` (atomically), if one was given.
@@ -74,7 +76,12 @@ impl Shared {
         let Some(path) = &self.state_file else { return };
         let snapshot = self.lock().snapshot();
         let temp = path.with_extension("tmp");
-        if std::fs::write(&temp, serde_json::to_vec_pretty(&snapshot).unwrap_or_default()).is_ok() {
+        if std::fs::write(
+            &temp,
+            serde_json::to_vec_pretty(&snapshot).unwrap_or_default(),
+        )
+        .is_ok()
+        {
             let _ = std::fs::rename(&temp, path);
         }
     }
@@ -98,22 +105,44 @@ impl Simulator {
             Some(_) => None,
             None => Some(tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?),
         };
-        let data_dir = config.data_dir.clone().unwrap_or_else(|| temp.as_ref().expect("temp").path().to_path_buf());
+        let data_dir = config
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().expect("temp").path().to_path_buf());
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-        let mut state = State::new(config.current_version, config.minimum_version, config.user.clone(), config.password.clone(), config.faults.clone(), config.task_polls);
+        let mut state = State::new(
+            config.current_version,
+            config.minimum_version,
+            config.user.clone(),
+            config.password.clone(),
+            config.faults.clone(),
+            config.task_polls,
+        );
         if let Some(path) = &config.state_file
             && path.exists()
         {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-            state.restore(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+            state
+                .restore(&json)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        let shared = Arc::new(Shared { state: Mutex::new(state), data_dir: data_dir.clone(), state_file: config.state_file.clone() });
-        let listener = std::net::TcpListener::bind(config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            data_dir: data_dir.clone(),
+            state_file: config.state_file.clone(),
+        });
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tls, ca_cert) = if config.tls {
-            let ca_path = config.ca_cert_out.clone().unwrap_or_else(|| data_dir.join("ca.pem"));
+            let ca_path = config
+                .ca_cert_out
+                .clone()
+                .unwrap_or_else(|| data_dir.join("ca.pem"));
             let (cert, key) = make_certificate(&ca_path)?;
             (Some((cert, key)), Some(ca_path))
         } else {
@@ -131,7 +160,11 @@ impl Simulator {
         let server_handle = handle.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
@@ -143,7 +176,11 @@ impl Simulator {
                 let result = match tls {
                     Some((cert, key)) => {
                         let _ = rustls::crypto::ring::default_provider().install_default();
-                        let config = match axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await {
+                        let config = match axum_server::tls_rustls::RustlsConfig::from_pem(
+                            cert, key,
+                        )
+                        .await
+                        {
                             Ok(c) => c,
                             Err(e) => {
                                 let _ = ready_tx.send(Err(format!("TLS configuration: {e}")));
@@ -171,8 +208,17 @@ impl Simulator {
                 }
             });
         });
-        ready_rx.recv().map_err(|_| "the simulator thread ended before listening".to_string())??;
-        Ok(Simulator { addr, base_url, ca_cert, handle, thread: Some(thread), _temp: temp })
+        ready_rx
+            .recv()
+            .map_err(|_| "the simulator thread ended before listening".to_string())??;
+        Ok(Simulator {
+            addr,
+            base_url,
+            ca_cert,
+            handle,
+            thread: Some(thread),
+            _temp: temp,
+        })
     }
 
     /// Blocks until the server stops (the `simulate` command).
@@ -206,13 +252,18 @@ fn make_certificate(ca_path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let err = |e: rcgen::Error| format!("certificate: {e}");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca_params.distinguished_name.push(DnType::CommonName, "i3s-bundle simulator CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "i3s-bundle simulator CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().map_err(err)?;
     let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca_params, ca_key);
-    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).map_err(err)?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .map_err(err)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let key = KeyPair::generate().map_err(err)?;
     let cert = params.signed_by(&key, &issuer).map_err(err)?;
     if let Some(dir) = ca_path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -1,7 +1,10 @@
 //! Request dispatch: authentication, counters, fault injection, then one handler per resource.
 use super::Shared;
 use super::bundles;
-use super::state::{self, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS, PLAN_SCRIPTS, SERVER_PROFILE_TEMPLATES, State, error_body};
+use super::state::{
+    self, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS, PLAN_SCRIPTS,
+    SERVER_PROFILE_TEMPLATES, State, error_body,
+};
 use crate::appliance::types;
 use axum::body::Body;
 use axum::extract::Request;
@@ -11,14 +14,21 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub fn json_response(status: StatusCode, value: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 pub fn error(status: StatusCode, code: &str, message: &str, details: &str) -> Response {
     let actions: &[&str] = match status {
         StatusCode::UNAUTHORIZED => &["Log in again and retry."],
         StatusCode::NOT_FOUND => &["Verify the URI and try again."],
-        StatusCode::PRECONDITION_FAILED => &["Get the resource again and retry with its current eTag."],
+        StatusCode::PRECONDITION_FAILED => {
+            &["Get the resource again and retry with its current eTag."]
+        }
         _ => &["Verify parameters and try again."],
     };
     json_response(status, error_body(code, message, details, actions))
@@ -35,11 +45,20 @@ pub fn accepted(task: Value) -> Response {
 }
 
 fn not_found(path: &str) -> Response {
-    error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", &format!("The resource {path} was not found."), "")
+    error(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        &format!("The resource {path} was not found."),
+        "",
+    )
 }
 
 pub fn api_version(headers: &HeaderMap, state: &State) -> u32 {
-    headers.get("x-api-version").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(state.current_version)
+    headers
+        .get("x-api-version")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(state.current_version)
 }
 
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -61,7 +80,10 @@ fn decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 3;
@@ -79,15 +101,34 @@ fn decode(text: &str) -> String {
 }
 
 async fn read_json(request: Request) -> Result<Value, Response> {
-    let bytes = axum::body::to_bytes(request.into_body(), 64 << 20).await.map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", &format!("could not read the body: {e}"), ""))?;
+    let bytes = axum::body::to_bytes(request.into_body(), 64 << 20)
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                &format!("could not read the body: {e}"),
+                "",
+            )
+        })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_JSON", &format!("The request body is not valid JSON: {e}"), ""))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            &format!("The request body is not valid JSON: {e}"),
+            "",
+        )
+    })
 }
 
 /// Every request goes through here.
-pub async fn dispatch(axum::extract::State(shared): axum::extract::State<Arc<Shared>>, request: Request) -> Response {
+pub async fn dispatch(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: Request,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
@@ -100,7 +141,11 @@ pub async fn dispatch(axum::extract::State(shared): axum::extract::State<Arc<Sha
         *state.counts.entry(key).or_default() += 1;
         let p = state.faults.error_5xx;
         let fault = if p > 0.0 && state.rng.next_f64() < p {
-            if method != Method::GET && state.rng.next_f64() < 0.5 { Some(FaultAt::After) } else { Some(FaultAt::Before) }
+            if method != Method::GET && state.rng.next_f64() < 0.5 {
+                Some(FaultAt::After)
+            } else {
+                Some(FaultAt::Before)
+            }
         } else {
             None
         };
@@ -113,7 +158,11 @@ pub async fn dispatch(axum::extract::State(shared): axum::extract::State<Arc<Sha
         injected_500()
     } else {
         let response = route(&shared, method.clone(), &path, query.as_deref(), request).await;
-        if fault == Some(FaultAt::After) { injected_500() } else { response }
+        if fault == Some(FaultAt::After) {
+            injected_500()
+        } else {
+            response
+        }
     };
     let status = response.status().as_u16();
     {
@@ -137,51 +186,94 @@ enum FaultAt {
 }
 
 fn injected_500() -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An internal error occurred (injected fault).", "The appliance simulator was told to fail this request.")
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "An internal error occurred (injected fault).",
+        "The appliance simulator was told to fail this request.",
+    )
 }
 
 /// `/rest/os-deployment-plans/` and `/rest/os-deployment-plans` are one collection.
 fn normalise(path: &str) -> &str {
-    if path.len() > 1 { path.trim_end_matches('/') } else { path }
+    if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    }
 }
 
-async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Option<&str>, request: Request) -> Response {
+async fn route(
+    shared: &Arc<Shared>,
+    method: Method,
+    raw_path: &str,
+    query: Option<&str>,
+    request: Request,
+) -> Response {
     let path = normalise(raw_path);
     // Public endpoints.
     match (&method, path) {
         (&Method::GET, "/rest/version") => {
             let state = shared.lock();
-            return json_response(StatusCode::OK, json!({"currentVersion": state.current_version, "minimumVersion": state.minimum_version}));
+            return json_response(
+                StatusCode::OK,
+                json!({"currentVersion": state.current_version, "minimumVersion": state.minimum_version}),
+            );
         }
         (&Method::POST, "/rest/login-sessions") => return login(shared, request).await,
         _ => {}
     }
     // Everything else needs a session issued by the OneView side (shared by both hosts).
-    let session = request.headers().get("auth").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let valid = session.as_ref().is_some_and(|s| shared.lock().sessions.contains(s));
+    let session = request
+        .headers()
+        .get("auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let valid = session
+        .as_ref()
+        .is_some_and(|s| shared.lock().sessions.contains(s));
     if !valid {
-        return error(StatusCode::UNAUTHORIZED, "AUTHORIZATION", "Authentication failed: the session id in the auth header is missing or not valid.", "");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "AUTHORIZATION",
+            "Authentication failed: the session id in the auth header is missing or not valid.",
+            "",
+        );
     }
     let session = session.expect("checked");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (&method, segments.as_slice()) {
-        (&Method::PUT, ["rest", "login-sessions"]) => json_response(StatusCode::OK, json!({"sessionID": session})),
+        (&Method::PUT, ["rest", "login-sessions"]) => {
+            json_response(StatusCode::OK, json!({"sessionID": session}))
+        }
         (&Method::DELETE, ["rest", "login-sessions"]) => {
             shared.lock().sessions.remove(&session);
             StatusCode::NO_CONTENT.into_response()
         }
-        (&Method::GET, ["rest", "sessions", "idle-timeout"]) => json_response(StatusCode::OK, json!({"idleTimeout": 86_400_000})),
+        (&Method::GET, ["rest", "sessions", "idle-timeout"]) => {
+            json_response(StatusCode::OK, json!({"idleTimeout": 86_400_000}))
+        }
         (&Method::GET, ["rest", "tasks", _]) => match shared.lock().poll_task(path) {
             Some(task) => json_response(StatusCode::OK, task),
             None => not_found(path),
         },
         // Artifact bundles.
         (&Method::POST, ["rest", "artifact-bundles"]) => bundles::upload(shared, request).await,
-        (&Method::GET, ["rest", "artifact-bundles", "download", id]) => bundles::download(shared, id).await,
+        (&Method::GET, ["rest", "artifact-bundles", "download", id]) => {
+            bundles::download(shared, id).await
+        }
         (&Method::PUT, ["rest", "artifact-bundles", _]) => {
-            let text_plain = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain"));
+            let text_plain = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with("text/plain"));
             let params = query_pairs(query);
-            let flag = |name: &str| params.iter().any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"));
+            let flag = |name: &str| {
+                params
+                    .iter()
+                    .any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"))
+            };
             if text_plain || flag("extract") {
                 bundles::extract(shared, path, flag("extract"), flag("forceImport")).await
             } else {
@@ -199,7 +291,11 @@ async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Opti
         }
         (&Method::GET, ["rest", "os-deployment-plans", _]) => {
             let state = shared.lock();
-            match state.os_deployment_plans().into_iter().find(|v| v["uri"] == path) {
+            match state
+                .os_deployment_plans()
+                .into_iter()
+                .find(|v| v["uri"] == path)
+            {
                 Some(v) => json_response(StatusCode::OK, v),
                 None => not_found(path),
             }
@@ -228,10 +324,14 @@ async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Opti
             let state = shared.lock();
             collection_response(state.list(path), query, path)
         }
-        (&Method::GET, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => match shared.lock().get(path) {
-            Some(v) => json_response(StatusCode::OK, v.clone()),
-            None => not_found(path),
-        },
+        (&Method::GET, ["rest", _, _])
+            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+        {
+            match shared.lock().get(path) {
+                Some(v) => json_response(StatusCode::OK, v.clone()),
+                None => not_found(path),
+            }
+        }
         (&Method::POST, ["rest", _]) if is_stored(path) => {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
@@ -239,14 +339,20 @@ async fn route(shared: &Arc<Shared>, method: Method, raw_path: &str, query: Opti
                 Err(response) => response,
             }
         }
-        (&Method::PUT, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => {
+        (&Method::PUT, ["rest", _, _])
+            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+        {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
                 Ok(body) => update(shared, path, body, version),
                 Err(response) => response,
             }
         }
-        (&Method::DELETE, ["rest", _, _]) if is_stored(state::collection_of(path).unwrap_or_default()) => delete(shared, path),
+        (&Method::DELETE, ["rest", _, _])
+            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+        {
+            delete(shared, path)
+        }
         // Enclosures, server hardware and server profiles (deploy).
         _ => super::servers::route(shared, method, path, query, request).await,
     }
@@ -269,14 +375,28 @@ async fn login(shared: &Arc<Shared>, request: Request) -> Response {
         Err(response) => return response,
     };
     let mut state = shared.lock();
-    let user = body.get("userName").and_then(Value::as_str).unwrap_or_default();
-    let password = body.get("password").and_then(Value::as_str).unwrap_or_default();
+    let user = body
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let password = body
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if user != state.user || password != state.password {
-        return error(StatusCode::UNAUTHORIZED, "AUTHN_AUTH_FAIL", "Invalid user name or password.", "");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "AUTHN_AUTH_FAIL",
+            "Invalid user name or password.",
+            "",
+        );
     }
     let session = uuid::Uuid::new_v4().simple().to_string();
     state.sessions.insert(session.clone());
-    json_response(StatusCode::OK, json!({"sessionID": session, "partnerData": {}}))
+    json_response(
+        StatusCode::OK,
+        json!({"sessionID": session, "partnerData": {}}),
+    )
 }
 
 /// The `type` a collection expects at an API version (the client's own mapping: one owner).
@@ -292,17 +412,30 @@ fn expected_type(collection: &str, version: u32) -> Option<&'static str> {
 
 /// Checks `type` and the references a resource makes (api.md §11 item 8).
 fn validate(state: &State, collection: &str, body: &Value, version: u32) -> Result<(), Response> {
-    let bad = |message: String| Err(error(StatusCode::BAD_REQUEST, "INVALID_RESOURCE", &message, ""));
+    let bad = |message: String| {
+        Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_RESOURCE",
+            &message,
+            "",
+        ))
+    };
     if !body.is_object() {
         return bad("The request body must be a JSON object.".into());
     }
-    if body.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if body
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return bad("The name field is required.".into());
     }
     if let Some(expected) = expected_type(collection, version) {
         let found = body.get("type").and_then(Value::as_str).unwrap_or_default();
         if found != expected {
-            return bad(format!("The \"type\" field content, \"{found}\", included in this request is invalid. Expected \"{expected}\" at API version {version}."));
+            return bad(format!(
+                "The \"type\" field content, \"{found}\", included in this request is invalid. Expected \"{expected}\" at API version {version}."
+            ));
         }
     }
     let reference = |field: &str, prefix: &str, optional: bool| -> Result<(), Response> {
@@ -311,7 +444,12 @@ fn validate(state: &State, collection: &str, body: &Value, version: u32) -> Resu
             return Ok(());
         }
         if !uri.starts_with(prefix) || state.get(uri).is_none() {
-            return Err(error(StatusCode::BAD_REQUEST, "INVALID_REFERENCE", &format!("The {field} {uri:?} does not refer to an existing resource."), ""));
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REFERENCE",
+                &format!("The {field} {uri:?} does not refer to an existing resource."),
+                "",
+            ));
         }
         Ok(())
     };
@@ -321,10 +459,21 @@ fn validate(state: &State, collection: &str, body: &Value, version: u32) -> Resu
             reference("goldenImageURI", GOLDEN_IMAGES, true)?;
         }
         BUILD_PLANS => {
-            for step in body.get("buildStep").and_then(Value::as_array).into_iter().flatten() {
-                let uri = step.get("planScriptUri").and_then(Value::as_str).unwrap_or_default();
+            for step in body
+                .get("buildStep")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let uri = step
+                    .get("planScriptUri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 if state.get(uri).is_none() {
-                    return bad(format!("Build step {} refers to plan script {uri:?}, which does not exist.", step.get("serialNumber").unwrap_or(&Value::Null)));
+                    return bad(format!(
+                        "Build step {} refers to plan script {uri:?}, which does not exist.",
+                        step.get("serialNumber").unwrap_or(&Value::Null)
+                    ));
                 }
             }
         }
@@ -340,7 +489,12 @@ fn create(shared: &Arc<Shared>, collection: &str, body: Value, version: u32) -> 
     }
     let name = body["name"].as_str().unwrap_or_default().to_string();
     if state.by_name(collection, &name).is_some() {
-        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A resource named {name:?} already exists."), "");
+        return error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A resource named {name:?} already exists."),
+            "",
+        );
     }
     if collection == GOLDEN_IMAGES || collection == SERVER_PROFILE_TEMPLATES {
         // Asynchronous on the appliance.
@@ -349,7 +503,10 @@ fn create(shared: &Arc<Shared>, collection: &str, body: Value, version: u32) -> 
             (String::new(), name)
         } else {
             let created = state.insert(collection, body, None);
-            (created["uri"].as_str().unwrap_or_default().to_string(), name)
+            (
+                created["uri"].as_str().unwrap_or_default().to_string(),
+                name,
+            )
         };
         let task = state.task("Create", &uri, &name, fails, vec![], false);
         return accepted(task);
@@ -361,16 +518,31 @@ fn create(shared: &Arc<Shared>, collection: &str, body: Value, version: u32) -> 
 fn update(shared: &Arc<Shared>, uri: &str, body: Value, version: u32) -> Response {
     let collection = state::collection_of(uri).unwrap_or_default().to_string();
     let mut state = shared.lock();
-    let Some(current) = state.get(uri).cloned() else { return not_found(uri) };
+    let Some(current) = state.get(uri).cloned() else {
+        return not_found(uri);
+    };
     if let Err(response) = validate(&state, &collection, &body, version) {
         return response;
     }
     if current.get("readOnly").and_then(Value::as_bool) == Some(true) {
-        return error(StatusCode::FORBIDDEN, "READ_ONLY", &format!("{uri} was imported from a read-only bundle and cannot be changed."), "");
+        return error(
+            StatusCode::FORBIDDEN,
+            "READ_ONLY",
+            &format!("{uri} was imported from a read-only bundle and cannot be changed."),
+            "",
+        );
     }
     let name = body["name"].as_str().unwrap_or_default();
-    if state.by_name(&collection, name).is_some_and(|other| other["uri"] != uri) {
-        return error(StatusCode::CONFLICT, "DUPLICATE_NAME", &format!("A resource named {name:?} already exists."), "");
+    if state
+        .by_name(&collection, name)
+        .is_some_and(|other| other["uri"] != uri)
+    {
+        return error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A resource named {name:?} already exists."),
+            "",
+        );
     }
     match state.replace(uri, body) {
         Some(updated) => json_response(StatusCode::OK, updated),
@@ -380,7 +552,9 @@ fn update(shared: &Arc<Shared>, uri: &str, body: Value, version: u32) -> Respons
 
 fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
     let mut state = shared.lock();
-    let Some(current) = state.get(uri).cloned() else { return not_found(uri) };
+    let Some(current) = state.get(uri).cloned() else {
+        return not_found(uri);
+    };
     // Something still pointing at it?
     let users: Vec<String> = state
         .resources
@@ -390,7 +564,12 @@ fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
         .filter_map(|v| v["name"].as_str().map(str::to_string))
         .collect();
     if !users.is_empty() {
-        return error(StatusCode::CONFLICT, "RESOURCE_IN_USE", &format!("{} is used by: {}", current["name"], users.join(", ")), "");
+        return error(
+            StatusCode::CONFLICT,
+            "RESOURCE_IN_USE",
+            &format!("{} is used by: {}", current["name"], users.join(", ")),
+            "",
+        );
     }
     state.remove(uri);
     StatusCode::NO_CONTENT.into_response()
@@ -407,12 +586,27 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
         // Another writer got there first.
         state.faults.etag_races -= 1;
         let mut other = state.get(uri).cloned().expect("exists");
-        let description = format!("{} [changed by another writer]", other.get("description").and_then(Value::as_str).unwrap_or_default()).trim().to_string();
+        let description = format!(
+            "{} [changed by another writer]",
+            other
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        )
+        .trim()
+        .to_string();
         other["description"] = json!(description);
         state.replace(uri, other);
     }
-    let current_etag = state.get(uri).and_then(|v| v["eTag"].as_str()).unwrap_or_default().to_string();
-    let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_string());
+    let current_etag = state
+        .get(uri)
+        .and_then(|v| v["eTag"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim_matches('"').to_string());
     let body_etag = body.get("eTag").and_then(Value::as_str).map(str::to_string);
     let wildcard = if_match.as_deref() == Some("*");
     let stale = |tag: &Option<String>| tag.as_ref().is_some_and(|t| *t != current_etag);
@@ -420,14 +614,27 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
         return error(
             StatusCode::PRECONDITION_FAILED,
             "ETAG_MISMATCH",
-            &format!("The resource {uri} was changed since it was read (eTag {} is not the current {current_etag}).", if_match.or(body_etag).unwrap_or_default()),
+            &format!(
+                "The resource {uri} was changed since it was read (eTag {} is not the current {current_etag}).",
+                if_match.or(body_etag).unwrap_or_default()
+            ),
             "",
         );
     }
-    if let Some(plan) = body.pointer("/osDeploymentSettings/osDeploymentPlanUri").and_then(Value::as_str).filter(|p| !p.is_empty()) {
-        if !state.os_deployment_plans().iter().any(|o| o["uri"] == plan) {
-            return error(StatusCode::BAD_REQUEST, "INVALID_OS_DEPLOYMENT_PLAN", &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan (/rest/os-deployment-plans/...)."), "");
-        }
+    if let Some(plan) = body
+        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_OS_DEPLOYMENT_PLAN",
+            &format!(
+                "osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan (/rest/os-deployment-plans/...)."
+            ),
+            "",
+        );
     }
     let fails = state.next_task_fails("Update");
     let name = body["name"].as_str().unwrap_or_default().to_string();
@@ -449,7 +656,10 @@ pub async fn file_body(path: &std::path::Path) -> Result<Body, std::io::Error> {
             Ok(0) => None,
             Ok(n) => {
                 buffer.truncate(n);
-                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)), file))
+                Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)),
+                    file,
+                ))
             }
             Err(e) => Some((Err(e), file)),
         }

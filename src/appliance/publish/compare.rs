@@ -31,7 +31,9 @@ pub fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
         (Some(Value::Object(x)), Some(Value::Object(y))) => {
             x.keys().chain(y.keys()).all(|k| same(x.get(k), y.get(k)))
         }
-        (Some(Value::Array(x)), Some(Value::Array(y))) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(Some(p), Some(q))),
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(Some(p), Some(q)))
+        }
         (Some(x), Some(y)) => scalar_text(x) == scalar_text(y),
         _ => false,
     }
@@ -40,7 +42,9 @@ pub fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
 /// `constraints` is a JSON document encoded as a string; compare the documents.
 fn constraints_of(value: Option<&Value>) -> Value {
     match value {
-        Some(Value::String(s)) if !s.trim().is_empty() => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))
+        }
         Some(Value::Object(o)) => Value::Object(o.clone()),
         _ => json!({}),
     }
@@ -51,13 +55,22 @@ const ATTRIBUTE_FIELDS: [&str; 5] = ["value", "type", "description", "visible", 
 
 /// Differences between two custom attribute lists, matched by name.
 pub fn attribute_changes(current: &[Value], desired: &[Value]) -> Vec<Change> {
-    let name = |a: &Value| a.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = |a: &Value| {
+        a.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let mut changes = Vec::new();
     for want in desired {
         let attr = name(want);
         let secret = want.get("type").and_then(Value::as_str) == Some("password");
         match current.iter().find(|c| name(c) == attr) {
-            None => changes.push(Change { field: format!("customAttributes.{attr}"), from: Value::Null, to: mask(want, secret) }),
+            None => changes.push(Change {
+                field: format!("customAttributes.{attr}"),
+                from: Value::Null,
+                to: mask(want, secret),
+            }),
             Some(have) => {
                 for field in ATTRIBUTE_FIELDS {
                     // visible/editable default to true on the appliance.
@@ -69,13 +82,30 @@ pub fn attribute_changes(current: &[Value], desired: &[Value]) -> Vec<Change> {
                     let (h, w) = (get(have), get(want));
                     if !same(h.as_ref(), w.as_ref()) {
                         let hide = secret && field == "value";
-                        let show = |v: Option<Value>| if hide { json!("***") } else { v.unwrap_or(Value::Null) };
-                        changes.push(Change { field: format!("customAttributes.{attr}.{field}"), from: show(h), to: show(w) });
+                        let show = |v: Option<Value>| {
+                            if hide {
+                                json!("***")
+                            } else {
+                                v.unwrap_or(Value::Null)
+                            }
+                        };
+                        changes.push(Change {
+                            field: format!("customAttributes.{attr}.{field}"),
+                            from: show(h),
+                            to: show(w),
+                        });
                     }
                 }
-                let (h, w) = (constraints_of(have.get("constraints")), constraints_of(want.get("constraints")));
+                let (h, w) = (
+                    constraints_of(have.get("constraints")),
+                    constraints_of(want.get("constraints")),
+                );
                 if !same(Some(&h), Some(&w)) {
-                    changes.push(Change { field: format!("customAttributes.{attr}.constraints"), from: h, to: w });
+                    changes.push(Change {
+                        field: format!("customAttributes.{attr}.constraints"),
+                        from: h,
+                        to: w,
+                    });
                 }
             }
         }
@@ -84,7 +114,11 @@ pub fn attribute_changes(current: &[Value], desired: &[Value]) -> Vec<Change> {
         let attr = name(have);
         if !desired.iter().any(|w| name(w) == attr) {
             let secret = have.get("type").and_then(Value::as_str) == Some("password");
-            changes.push(Change { field: format!("customAttributes.{attr}"), from: mask(have, secret), to: Value::Null });
+            changes.push(Change {
+                field: format!("customAttributes.{attr}"),
+                from: mask(have, secret),
+                to: Value::Null,
+            });
         }
     }
     changes
@@ -103,7 +137,11 @@ pub fn field_changes(current: &Value, desired: &[(&str, Value)]) -> Vec<Change> 
     desired
         .iter()
         .filter(|(field, want)| !same(current.get(*field), Some(want)))
-        .map(|(field, want)| Change { field: (*field).to_string(), from: current.get(*field).cloned().unwrap_or(Value::Null), to: want.clone() })
+        .map(|(field, want)| Change {
+            field: (*field).to_string(),
+            from: current.get(*field).cloned().unwrap_or(Value::Null),
+            to: want.clone(),
+        })
         .collect()
 }
 
@@ -116,7 +154,10 @@ mod tests {
         assert!(same(Some(&Value::Null), Some(&json!(false))));
         assert!(same(Some(&json!("false")), Some(&json!(false))));
         assert!(!same(Some(&json!("a")), Some(&json!("b"))));
-        assert!(same(Some(&json!({"a": 1, "b": null})), Some(&json!({"a": "1"}))));
+        assert!(same(
+            Some(&json!({"a": 1, "b": null})),
+            Some(&json!({"a": "1"}))
+        ));
     }
     #[test]
     fn attributes_by_name_with_decoded_constraints_and_masked_passwords() {

@@ -30,14 +30,20 @@ impl Inventory {
 
 /// The one object of that exact name; several is an error (names are how publish finds things).
 pub fn by_name<'a>(list: &'a [Value], name: &str, what: &str) -> Result<Option<&'a Value>, String> {
-    let found: Vec<&Value> = list.iter().filter(|v| v.get("name").and_then(Value::as_str) == Some(name)).collect();
+    let found: Vec<&Value> = list
+        .iter()
+        .filter(|v| v.get("name").and_then(Value::as_str) == Some(name))
+        .collect();
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
         many => Err(format!(
             "{} {what}s are named {name:?} on the appliance ({}); rename or delete the extra ones",
             many.len(),
-            many.iter().filter_map(|v| v.get("uri").and_then(Value::as_str)).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .filter_map(|v| v.get("uri").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

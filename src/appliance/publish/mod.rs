@@ -36,8 +36,19 @@ pub struct PublishOptions {
 /// Publishes `sources` (already read and verified) through a logged-in client.
 pub fn publish(client: &Client, sources: &[BundleSource], options: &PublishOptions) -> Report {
     let mut report = Report::new(options.dry_run);
-    let mut run = Run { client, options, report: &mut report, inventory: Inventory::default() };
-    let result = run.plan(sources).and_then(|plans| if options.dry_run { Ok(()) } else { run.apply(sources, &plans) });
+    let mut run = Run {
+        client,
+        options,
+        report: &mut report,
+        inventory: Inventory::default(),
+    };
+    let result = run.plan(sources).and_then(|plans| {
+        if options.dry_run {
+            Ok(())
+        } else {
+            run.apply(sources, &plans)
+        }
+    });
     if let Err(error) = result {
         report.fail(error);
     }
@@ -70,8 +81,23 @@ fn pending(what: &str) -> Value {
 }
 
 impl Run<'_> {
-    fn row(&mut self, kind: Kind, name: &str, action: Action, uri: Option<String>, changes: Vec<Change>) -> usize {
-        self.report.objects.push(ObjectReport { kind, name: name.to_string(), action, uri, changes, applied: false, note: None });
+    fn row(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        action: Action,
+        uri: Option<String>,
+        changes: Vec<Change>,
+    ) -> usize {
+        self.report.objects.push(ObjectReport {
+            kind,
+            name: name.to_string(),
+            action,
+            uri,
+            changes,
+            applied: false,
+            note: None,
+        });
         self.report.objects.len() - 1
     }
 
@@ -84,30 +110,68 @@ impl Run<'_> {
             plans.push(self.plan_bundle(source, &inventory)?);
         }
         for (template_name, plan_name) in &self.options.profile_templates {
-            let known = sources.iter().any(|s| s.bundle.deployment_plans.iter().any(|p| p.name == *plan_name));
+            let known = sources.iter().any(|s| {
+                s.bundle
+                    .deployment_plans
+                    .iter()
+                    .any(|p| p.name == *plan_name)
+            });
             let existing = by_name(&inventory.deployment_plans, plan_name, "deployment plan")?;
             if !known && existing.is_none() {
-                return Err(format!("--profile-template {template_name}={plan_name}: no deployment plan {plan_name:?} in the bundles nor on the appliance"));
+                return Err(format!(
+                    "--profile-template {template_name}={plan_name}: no deployment plan {plan_name:?} in the bundles nor on the appliance"
+                ));
             }
             let plan_uri = existing.and_then(uri_of);
-            let attributes = desired_attributes_for(sources, plan_name).or_else(|| existing.map(|dp| attributes_of(dp))).unwrap_or_default();
-            let planned = template::plan(client, template_name, plan_name, plan_uri.as_deref(), &attributes).map_err(|e| e.to_string())?;
+            let attributes = desired_attributes_for(sources, plan_name)
+                .or_else(|| existing.map(attributes_of))
+                .unwrap_or_default();
+            let planned = template::plan(
+                client,
+                template_name,
+                plan_name,
+                plan_uri.as_deref(),
+                &attributes,
+            )
+            .map_err(|e| e.to_string())?;
             self.report.warnings.extend(planned.warnings.clone());
-            let action = if planned.changes.is_empty() { Action::Unchanged } else { Action::Update };
-            self.row(Kind::ServerProfileTemplate, template_name, action, Some(planned.uri.clone()), planned.changes);
+            let action = if planned.changes.is_empty() {
+                Action::Unchanged
+            } else {
+                Action::Update
+            };
+            self.row(
+                Kind::ServerProfileTemplate,
+                template_name,
+                action,
+                Some(planned.uri.clone()),
+                planned.changes,
+            );
         }
         Ok(plans)
     }
 
-    fn plan_bundle(&mut self, source: &BundleSource, inventory: &Inventory) -> Result<BundlePlan, String> {
+    fn plan_bundle(
+        &mut self,
+        source: &BundleSource,
+        inventory: &Inventory,
+    ) -> Result<BundlePlan, String> {
         let client = self.client;
-        let found = client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name)).map_err(|e| e.to_string())?;
+        let found = client
+            .list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))
+            .map_err(|e| e.to_string())?;
         let existing = by_name(&found, &source.name, "artifact bundle")?.cloned();
         let (action, note) = match &existing {
             None => (Action::Upload, None),
             Some(bundle) => match self.same_content(bundle, source)? {
                 true => (Action::Unchanged, None),
-                false if self.options.replace => (Action::Replace, Some("same name, other content: deleted and uploaded again (--replace)".to_string())),
+                false if self.options.replace => (
+                    Action::Replace,
+                    Some(
+                        "same name, other content: deleted and uploaded again (--replace)"
+                            .to_string(),
+                    ),
+                ),
                 false => {
                     return Err(format!(
                         "{}: a bundle named {:?} exists on the appliance ({}) with other content; \
@@ -119,7 +183,13 @@ impl Run<'_> {
                 }
             },
         };
-        let bundle_row = self.row(Kind::ArtifactBundle, &source.name, action, existing.as_ref().and_then(uri_of), Vec::new());
+        let bundle_row = self.row(
+            Kind::ArtifactBundle,
+            &source.name,
+            action,
+            existing.as_ref().and_then(uri_of),
+            Vec::new(),
+        );
         self.report.objects[bundle_row].note = note;
 
         // The artifacts the extract creates: missing or different ones make an extract necessary.
@@ -129,17 +199,35 @@ impl Run<'_> {
             let current = by_name(&inventory.plan_scripts, &script.name, "plan script")?;
             let changes = match current {
                 None => vec![],
-                Some(c) => field_changes(c, &[("content", json!(script.content)), ("planType", json!(script.plan_type))]),
+                Some(c) => field_changes(
+                    c,
+                    &[
+                        ("content", json!(script.content)),
+                        ("planType", json!(script.plan_type)),
+                    ],
+                ),
             };
             let action = artifact_action(current.is_some(), &changes);
             missing_or_different |= action.is_change();
-            artifact_rows.push(self.row(Kind::PlanScript, &script.name, action, current.and_then(uri_of), changes));
+            artifact_rows.push(self.row(
+                Kind::PlanScript,
+                &script.name,
+                action,
+                current.and_then(uri_of),
+                changes,
+            ));
         }
         for image in &source.bundle.golden_images {
             let current = by_name(&inventory.golden_images, &image.image.name, "golden image")?;
             let action = artifact_action(current.is_some(), &[]);
             missing_or_different |= action.is_change();
-            artifact_rows.push(self.row(Kind::GoldenImage, &image.image.name, action, current.and_then(uri_of), vec![]));
+            artifact_rows.push(self.row(
+                Kind::GoldenImage,
+                &image.image.name,
+                action,
+                current.and_then(uri_of),
+                vec![],
+            ));
         }
         for plan in &source.bundle.build_plans {
             let current = by_name(&inventory.build_plans, &plan.name, "build plan")?;
@@ -147,29 +235,72 @@ impl Run<'_> {
                 None => vec![],
                 Some(c) => {
                     let steps = |v: &Value| -> Vec<Value> {
-                        v.get("buildStep").and_then(Value::as_array).map(|s| s.iter().map(|s| s.get("planScriptName").cloned().unwrap_or(Value::Null)).collect()).unwrap_or_default()
+                        v.get("buildStep")
+                            .and_then(Value::as_array)
+                            .map(|s| {
+                                s.iter()
+                                    .map(|s| {
+                                        s.get("planScriptName").cloned().unwrap_or(Value::Null)
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
                     };
-                    let wanted: Vec<Value> = plan.steps.iter().map(|s| json!(s.plan_script_name)).collect();
+                    let wanted: Vec<Value> = plan
+                        .steps
+                        .iter()
+                        .map(|s| json!(s.plan_script_name))
+                        .collect();
                     let mut changes = Vec::new();
                     if steps(c) != wanted {
-                        changes.push(Change { field: "buildStep".into(), from: Value::Array(steps(c)), to: Value::Array(wanted) });
+                        changes.push(Change {
+                            field: "buildStep".into(),
+                            from: Value::Array(steps(c)),
+                            to: Value::Array(wanted),
+                        });
                     }
-                    let attrs: Vec<Value> = plan.custom_attributes.iter().map(|a| serde_json::to_value(a).expect("serialisable")).collect();
+                    let attrs: Vec<Value> = plan
+                        .custom_attributes
+                        .iter()
+                        .map(|a| serde_json::to_value(a).expect("serialisable"))
+                        .collect();
                     changes.extend(attribute_changes(&attributes_of(c), &attrs));
                     changes
                 }
             };
             let action = artifact_action(current.is_some(), &changes);
             missing_or_different |= action.is_change();
-            artifact_rows.push(self.row(Kind::BuildPlan, &plan.name, action, current.and_then(uri_of), changes));
+            artifact_rows.push(self.row(
+                Kind::BuildPlan,
+                &plan.name,
+                action,
+                current.and_then(uri_of),
+                changes,
+            ));
         }
-        let missing_plan = source.bundle.deployment_plans.iter().try_fold(false, |any, p| {
-            Ok::<_, String>(any || by_name(&inventory.deployment_plans, &p.name, "deployment plan")?.is_none())
-        })?;
+        let missing_plan = source
+            .bundle
+            .deployment_plans
+            .iter()
+            .try_fold(false, |any, p| {
+                Ok::<_, String>(
+                    any || by_name(&inventory.deployment_plans, &p.name, "deployment plan")?
+                        .is_none(),
+                )
+            })?;
         let extract = action != Action::Unchanged || missing_or_different || missing_plan;
         let extract_row = extract.then(|| {
-            let row = self.row(Kind::ArtifactBundle, &source.name, Action::Extract, existing.as_ref().and_then(uri_of), vec![]);
-            self.report.objects[row].note = Some("PUT ?extract=true&forceImport=true: creates or replaces the bundle's artifacts".into());
+            let row = self.row(
+                Kind::ArtifactBundle,
+                &source.name,
+                Action::Extract,
+                existing.as_ref().and_then(uri_of),
+                vec![],
+            );
+            self.report.objects[row].note = Some(
+                "PUT ?extract=true&forceImport=true: creates or replaces the bundle's artifacts"
+                    .into(),
+            );
             row
         });
 
@@ -181,24 +312,57 @@ impl Run<'_> {
                 None => (Action::Create, desired.changes_from(&json!({}))),
                 Some(c) => {
                     let changes = desired.changes_from(c);
-                    (if changes.is_empty() { Action::Unchanged } else { Action::Update }, changes)
+                    (
+                        if changes.is_empty() {
+                            Action::Unchanged
+                        } else {
+                            Action::Update
+                        },
+                        changes,
+                    )
                 }
             };
-            plan_rows.push(self.row(Kind::DeploymentPlan, &plan.name, action, current.and_then(uri_of), changes));
+            plan_rows.push(self.row(
+                Kind::DeploymentPlan,
+                &plan.name,
+                action,
+                current.and_then(uri_of),
+                changes,
+            ));
         }
-        Ok(BundlePlan { action, existing_uri: existing.as_ref().and_then(uri_of), bundle_row, extract_row, artifact_rows, plan_rows })
+        Ok(BundlePlan {
+            action,
+            existing_uri: existing.as_ref().and_then(uri_of),
+            bundle_row,
+            extract_row,
+            artifact_rows,
+            plan_rows,
+        })
     }
 
     /// Same content: the hash publish left in the description, or (no tag) the downloaded bytes.
     fn same_content(&self, bundle: &Value, source: &BundleSource) -> Result<bool, String> {
-        let description = bundle.get("description").and_then(Value::as_str).unwrap_or_default();
+        let description = bundle
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if let Some(hash) = source::tagged_sha256(description) {
             return Ok(hash == source.sha256);
         }
-        let id = bundle.get("uri").and_then(Value::as_str).and_then(|u| u.rsplit('/').next()).unwrap_or_default();
-        let path = bundle.get("downloadURI").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
+        let id = bundle
+            .get("uri")
+            .and_then(Value::as_str)
+            .and_then(|u| u.rsplit('/').next())
+            .unwrap_or_default();
+        let path = bundle
+            .get("downloadURI")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
         let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
-        self.client.download(Host::ImageStreamer, &path, &mut hasher).map_err(|e| e.to_string())?;
+        self.client
+            .download(Host::ImageStreamer, &path, &mut hasher)
+            .map_err(|e| e.to_string())?;
         Ok(hex::encode(sha2::Digest::finalize(hasher.0)) == source.sha256)
     }
 
@@ -208,24 +372,39 @@ impl Run<'_> {
             let mut bundle_uri = plan.existing_uri.clone();
             if plan.action == Action::Replace {
                 let uri = bundle_uri.clone().expect("replace has an existing bundle");
-                client.write(Method::DELETE, Host::ImageStreamer, &uri, None).map_err(|e| format!("deleting bundle {:?} ({uri}): {e}", source.name))?;
+                client
+                    .write(Method::DELETE, Host::ImageStreamer, &uri, None)
+                    .map_err(|e| format!("deleting bundle {:?} ({uri}): {e}", source.name))?;
             }
             if matches!(plan.action, Action::Upload | Action::Replace) {
-                let bundle = self.upload(source).map_err(|e| format!("uploading {}: {e}", source.path.display()))?;
+                let bundle = self
+                    .upload(source)
+                    .map_err(|e| format!("uploading {}: {e}", source.path.display()))?;
                 bundle_uri = uri_of(&bundle);
                 self.report.objects[plan.bundle_row].uri = bundle_uri.clone();
             }
             self.report.objects[plan.bundle_row].applied = true;
-            let bundle_uri = bundle_uri.ok_or_else(|| format!("bundle {:?}: the appliance gave no uri", source.name))?;
+            let bundle_uri = bundle_uri
+                .ok_or_else(|| format!("bundle {:?}: the appliance gave no uri", source.name))?;
 
             let inventory = if let Some(row) = plan.extract_row {
                 let path = format!("{bundle_uri}?extract=true&forceImport=true");
                 // Extract with forceImport replaces what it creates, so repeating it is harmless.
                 let answer = client
-                    .request_raw(Method::PUT, Host::ImageStreamer, &path, b"", Some("text/plain;charset=UTF-8"), &[], true)
+                    .request_raw(
+                        Method::PUT,
+                        Host::ImageStreamer,
+                        &path,
+                        b"",
+                        Some("text/plain;charset=UTF-8"),
+                        &[],
+                        true,
+                    )
                     .and_then(|answer| client.finish(Host::ImageStreamer, answer))
                     .map_err(|e| format!("extracting bundle {:?}: {e}", source.name))?;
-                client.log.at(1, || format!("  extracted: {}", uri_of(&answer).unwrap_or_default()));
+                client.log.at(1, || {
+                    format!("  extracted: {}", uri_of(&answer).unwrap_or_default())
+                });
                 self.report.objects[row].uri = Some(bundle_uri.clone());
                 self.report.objects[row].applied = true;
                 let inventory = Inventory::load(client).map_err(|e| e.to_string())?;
@@ -240,25 +419,42 @@ impl Run<'_> {
             };
 
             for (plan_def, row) in source.bundle.deployment_plans.iter().zip(&plan.plan_rows) {
-                let uri = self.apply_plan(source, &plan_def.name, &inventory).map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
+                let uri = self
+                    .apply_plan(source, &plan_def.name, &inventory)
+                    .map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
                 self.report.objects[*row].uri = Some(uri);
                 self.report.objects[*row].applied = true;
             }
         }
         // Templates last: they point at deployment plans that now exist.
-        let rows: Vec<usize> = (0..self.report.objects.len()).filter(|i| self.report.objects[*i].kind == Kind::ServerProfileTemplate).collect();
-        let anything_written = self.report.objects.iter().any(|o| o.applied && o.action.is_change());
+        let rows: Vec<usize> = (0..self.report.objects.len())
+            .filter(|i| self.report.objects[*i].kind == Kind::ServerProfileTemplate)
+            .collect();
+        let anything_written = self
+            .report
+            .objects
+            .iter()
+            .any(|o| o.applied && o.action.is_change());
         for ((template_name, plan_name), row) in self.options.profile_templates.iter().zip(rows) {
             if self.report.objects[row].action == Action::Unchanged && !anything_written {
                 // Planned unchanged a moment ago and nothing it depends on changed since.
                 self.report.objects[row].applied = true;
                 continue;
             }
-            let dps = client.list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(plan_name)).map_err(|e| e.to_string())?;
-            let dp = by_name(&dps, plan_name, "deployment plan")?.ok_or_else(|| format!("deployment plan {plan_name:?} is missing after publish"))?;
+            let dps = client
+                .list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(plan_name))
+                .map_err(|e| e.to_string())?;
+            let dp = by_name(&dps, plan_name, "deployment plan")?
+                .ok_or_else(|| format!("deployment plan {plan_name:?} is missing after publish"))?;
             let attributes = attributes_of(dp);
-            let outcome = template::apply(client, template_name, plan_name, uri_of(dp).as_deref(), &attributes)
-                .map_err(|e| format!("profile template {template_name:?}: {e}"))?;
+            let outcome = template::apply(
+                client,
+                template_name,
+                plan_name,
+                uri_of(dp).as_deref(),
+                &attributes,
+            )
+            .map_err(|e| format!("profile template {template_name:?}: {e}"))?;
             let object = &mut self.report.objects[row];
             object.applied = true;
             if outcome.written {
@@ -275,9 +471,19 @@ impl Run<'_> {
         let client = self.client;
         let file_name = format!("{}.zip", source.name);
         let manifest_description = &source.bundle.manifest.description;
-        let description = format!("{manifest_description} {}", source::content_tag(&source.sha256)).trim().to_string();
-        let size = std::fs::metadata(&source.path).map(|m| m.len()).unwrap_or(0);
-        let bar = self.options.show_progress.then(|| progress_bar(size, &file_name));
+        let description = format!(
+            "{manifest_description} {}",
+            source::content_tag(&source.sha256)
+        )
+        .trim()
+        .to_string();
+        let size = std::fs::metadata(&source.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let bar = self
+            .options
+            .show_progress
+            .then(|| progress_bar(size, &file_name));
         let progress = |sent: u64| {
             if let Some(bar) = &bar {
                 bar.set_position(sent.min(size));
@@ -286,7 +492,14 @@ impl Run<'_> {
         let mut failures = 0;
         loop {
             let attempt = client
-                .upload(Host::ImageStreamer, ARTIFACT_BUNDLES, &source.path, &file_name, &[("description", &description)], &progress)
+                .upload(
+                    Host::ImageStreamer,
+                    ARTIFACT_BUNDLES,
+                    &source.path,
+                    &file_name,
+                    &[("description", &description)],
+                    &progress,
+                )
                 .and_then(|answer| client.finish(Host::ImageStreamer, answer));
             match attempt {
                 Ok(bundle) => {
@@ -294,26 +507,45 @@ impl Run<'_> {
                         bar.finish_and_clear();
                     }
                     // Some appliances answer with the bundle, some with a task: look it up.
-                    if bundle.get("uri").and_then(Value::as_str).is_some_and(|u| u.starts_with(ARTIFACT_BUNDLES)) {
+                    if bundle
+                        .get("uri")
+                        .and_then(Value::as_str)
+                        .is_some_and(|u| u.starts_with(ARTIFACT_BUNDLES))
+                    {
                         return Ok(bundle);
                     }
-                    let found = client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))?;
-                    return found.into_iter().next().ok_or_else(|| ApplianceError::Protocol(format!("upload finished but no bundle named {:?} exists", source.name)));
+                    let found =
+                        client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))?;
+                    return found.into_iter().next().ok_or_else(|| {
+                        ApplianceError::Protocol(format!(
+                            "upload finished but no bundle named {:?} exists",
+                            source.name
+                        ))
+                    });
                 }
                 Err(e) if e.is_connection_error() || e.status().is_some_and(|s| s >= 500) => {
                     failures += 1;
-                    let found = client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))?;
+                    let found =
+                        client.list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))?;
                     if let Some(bundle) = found.into_iter().next() {
-                        let tagged = bundle.get("description").and_then(Value::as_str).and_then(source::tagged_sha256);
+                        let tagged = bundle
+                            .get("description")
+                            .and_then(Value::as_str)
+                            .and_then(source::tagged_sha256);
                         if tagged.as_deref() == Some(source.sha256.as_str()) {
                             return Ok(bundle); // it arrived; only the answer was lost
                         }
-                        return Err(ApplianceError::Protocol(format!("{e}; a bundle named {:?} now exists with other content — check it and rerun with --replace", source.name)));
+                        return Err(ApplianceError::Protocol(format!(
+                            "{e}; a bundle named {:?} now exists with other content — check it and rerun with --replace",
+                            source.name
+                        )));
                     }
                     if failures >= client.timing.attempts {
                         return Err(e);
                     }
-                    client.log.at(1, || format!("  upload failed ({e}); the bundle is not there, uploading again"));
+                    client.log.at(1, || {
+                        format!("  upload failed ({e}); the bundle is not there, uploading again")
+                    });
                     std::thread::sleep(client.timing.retry_base.saturating_mul(failures));
                 }
                 Err(e) => return Err(e),
@@ -322,7 +554,12 @@ impl Run<'_> {
     }
 
     /// After an extract every artifact of the zip must exist by name.
-    fn check_extracted(&mut self, source: &BundleSource, inventory: &Inventory, rows: &[usize]) -> Result<(), String> {
+    fn check_extracted(
+        &mut self,
+        source: &BundleSource,
+        inventory: &Inventory,
+        rows: &[usize],
+    ) -> Result<(), String> {
         let mut missing = Vec::new();
         for row in rows {
             let object = &self.report.objects[*row];
@@ -350,12 +587,21 @@ impl Run<'_> {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(format!("the extract of bundle {:?} finished, but these artifacts are missing: {}", source.name, missing.join(", ")))
+            Err(format!(
+                "the extract of bundle {:?} finished, but these artifacts are missing: {}",
+                source.name,
+                missing.join(", ")
+            ))
         }
     }
 
     /// Makes one deployment plan as wanted: PUT of the full resource when something differs.
-    fn apply_plan(&self, source: &BundleSource, name: &str, inventory: &Inventory) -> Result<String, String> {
+    fn apply_plan(
+        &self,
+        source: &BundleSource,
+        name: &str,
+        inventory: &Inventory,
+    ) -> Result<String, String> {
         let client = self.client;
         let desired = desired_plan(source, name, inventory, false)?;
         let current = by_name(&inventory.deployment_plans, name, "deployment plan")?.cloned();
@@ -367,17 +613,33 @@ impl Run<'_> {
                 }
                 let body = desired.full_resource(&current, client.api_version);
                 // A full-resource PUT is idempotent: safe to repeat after a lost answer.
-                let answer = client.request(Method::PUT, Host::ImageStreamer, &uri, Some(&body), true).map_err(|e| e.to_string())?;
-                client.finish(Host::ImageStreamer, answer).map_err(|e| e.to_string())?;
+                let answer = client
+                    .request(Method::PUT, Host::ImageStreamer, &uri, Some(&body), true)
+                    .map_err(|e| e.to_string())?;
+                client
+                    .finish(Host::ImageStreamer, answer)
+                    .map_err(|e| e.to_string())?;
                 Ok(uri)
             }
             None => {
-                let body = desired.full_resource(&json!({ "name": name, "hpProvided": false }), client.api_version);
-                match client.write(Method::POST, Host::ImageStreamer, DEPLOYMENT_PLANS, Some(&body)) {
-                    Ok(created) => uri_of(&created).ok_or_else(|| "the appliance gave no uri".to_string()),
+                let body = desired.full_resource(
+                    &json!({ "name": name, "hpProvided": false }),
+                    client.api_version,
+                );
+                match client.write(
+                    Method::POST,
+                    Host::ImageStreamer,
+                    DEPLOYMENT_PLANS,
+                    Some(&body),
+                ) {
+                    Ok(created) => {
+                        uri_of(&created).ok_or_else(|| "the appliance gave no uri".to_string())
+                    }
                     Err(e) => {
                         // The answer may be lost after the plan was created: look before failing.
-                        let found = client.list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(name)).map_err(|e| e.to_string())?;
+                        let found = client
+                            .list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(name))
+                            .map_err(|e| e.to_string())?;
                         found.first().and_then(uri_of).ok_or_else(|| e.to_string())
                     }
                 }
@@ -395,13 +657,24 @@ fn artifact_action(exists: bool, changes: &[Change]) -> Action {
 }
 
 pub(crate) fn attributes_of(resource: &Value) -> Vec<Value> {
-    resource.get("customAttributes").and_then(Value::as_array).cloned().unwrap_or_default()
+    resource
+        .get("customAttributes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn desired_attributes_for(sources: &[BundleSource], plan_name: &str) -> Option<Vec<Value>> {
-    sources.iter().flat_map(|s| &s.bundle.deployment_plans).find(|p| p.name == plan_name).map(|p| {
-        p.custom_attributes.iter().map(|a| serde_json::to_value(a).expect("serialisable")).collect()
-    })
+    sources
+        .iter()
+        .flat_map(|s| &s.bundle.deployment_plans)
+        .find(|p| p.name == plan_name)
+        .map(|p| {
+            p.custom_attributes
+                .iter()
+                .map(|a| serde_json::to_value(a).expect("serialisable"))
+                .collect()
+        })
 }
 
 /// A deployment plan as the source wants it on the appliance.
@@ -422,7 +695,10 @@ impl DesiredPlan {
     fn full_resource(&self, current: &Value, api_version: u32) -> Value {
         let mut body = current.clone();
         let object = body.as_object_mut().expect("resources are objects");
-        object.insert("type".into(), json!(types::deployment_plan_type(api_version)));
+        object.insert(
+            "type".into(),
+            json!(types::deployment_plan_type(api_version)),
+        );
         for (field, value) in &self.fields {
             object.insert((*field).to_string(), value.clone());
         }
@@ -432,7 +708,11 @@ impl DesiredPlan {
             .iter()
             .map(|want| {
                 let mut attribute = want.clone();
-                let id = current_attributes.iter().find(|c| c.get("name") == want.get("name")).and_then(|c| c.get("id")).cloned();
+                let id = current_attributes
+                    .iter()
+                    .find(|c| c.get("name") == want.get("name"))
+                    .and_then(|c| c.get("id"))
+                    .cloned();
                 if let (Some(id), Some(o)) = (id, attribute.as_object_mut()) {
                     o.insert("id".into(), id);
                 }
@@ -446,12 +726,26 @@ impl DesiredPlan {
 
 /// Resolves the build plan and golden image names of a plan to URIs. `extract_pending`: objects
 /// the bundle carries do not exist yet and are shown as pending.
-fn desired_plan(source: &BundleSource, name: &str, inventory: &Inventory, extract_pending: bool) -> Result<DesiredPlan, String> {
-    let plan = source.bundle.deployment_plans.iter().find(|p| p.name == name).ok_or_else(|| format!("{name:?} is not in {}", source.path.display()))?;
+fn desired_plan(
+    source: &BundleSource,
+    name: &str,
+    inventory: &Inventory,
+    extract_pending: bool,
+) -> Result<DesiredPlan, String> {
+    let plan = source
+        .bundle
+        .deployment_plans
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("{name:?} is not in {}", source.path.display()))?;
     let carried_build_plan = source.bundle.build_plan_by_name(&plan.build_plan).is_some();
-    let build_plan_uri = match by_name(&inventory.build_plans, &plan.build_plan, "build plan")?.and_then(uri_of) {
+    let build_plan_uri = match by_name(&inventory.build_plans, &plan.build_plan, "build plan")?
+        .and_then(uri_of)
+    {
         Some(uri) if !(extract_pending && carried_build_plan) => json!(uri),
-        _ if carried_build_plan && extract_pending => pending(&format!("build plan {:?}", plan.build_plan)),
+        _ if carried_build_plan && extract_pending => {
+            pending(&format!("build plan {:?}", plan.build_plan))
+        }
         Some(uri) => json!(uri),
         None => {
             return Err(format!(
@@ -473,23 +767,40 @@ fn desired_plan(source: &BundleSource, name: &str, inventory: &Inventory, extrac
                     return Err(format!(
                         "deployment plan {name:?} attaches golden image {image:?} (from {}), but no golden image of that name is on the appliance \
                          and the bundle does not carry it; upload the image first (i3s-bundle golden-image upload) or fix the name",
-                        source.golden_image_origin.get(name).map(String::as_str).unwrap_or("the bundle")
+                        source
+                            .golden_image_origin
+                            .get(name)
+                            .map(String::as_str)
+                            .unwrap_or("the bundle")
                     ));
                 }
             }
         }
     };
-    let attributes = plan.custom_attributes.iter().map(|a| serde_json::to_value(a).expect("serialisable")).collect();
-    let fields = vec![("description", json!(plan.description.clone().unwrap_or_default())), ("oeBuildPlanURI", build_plan_uri), ("goldenImageURI", golden_image_uri)];
+    let attributes = plan
+        .custom_attributes
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("serialisable"))
+        .collect();
+    let fields = vec![
+        (
+            "description",
+            json!(plan.description.clone().unwrap_or_default()),
+        ),
+        ("oeBuildPlanURI", build_plan_uri),
+        ("goldenImageURI", golden_image_uri),
+    ];
     Ok(DesiredPlan { fields, attributes })
 }
 
 fn progress_bar(size: u64, name: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(size);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(format!("uploading {name}"));
     bar.enable_steady_tick(Duration::from_millis(200));

@@ -95,7 +95,14 @@ pub struct Report {
 
 impl Report {
     pub fn new(dry_run: bool) -> Self {
-        Report { dry_run, outcome: Outcome::Done, changed: false, objects: Vec::new(), error: None, warnings: Vec::new() }
+        Report {
+            dry_run,
+            outcome: Outcome::Done,
+            changed: false,
+            objects: Vec::new(),
+            error: None,
+            warnings: Vec::new(),
+        }
     }
 
     pub fn fail(&mut self, error: impl Into<String>) {
@@ -104,7 +111,10 @@ impl Report {
     }
 
     pub fn finish(&mut self) {
-        self.changed = self.objects.iter().any(|o| o.action.is_change() && (o.applied || self.dry_run));
+        self.changed = self
+            .objects
+            .iter()
+            .any(|o| o.action.is_change() && (o.applied || self.dry_run));
     }
 
     /// The human summary.
@@ -117,9 +127,25 @@ impl Report {
                 (_, false, true) => " (planned)",
                 (_, false, false) => " (NOT applied)",
             };
-            let _ = writeln!(out, "{:<17} {:<10} {}{state}{}", o.kind.label(), format!("{:?}", o.action).to_lowercase(), o.name, o.uri.as_deref().map(|u| format!("  {u}")).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "{:<17} {:<10} {}{state}{}",
+                o.kind.label(),
+                format!("{:?}", o.action).to_lowercase(),
+                o.name,
+                o.uri
+                    .as_deref()
+                    .map(|u| format!("  {u}"))
+                    .unwrap_or_default()
+            );
             for c in &o.changes {
-                let _ = writeln!(out, "    {}: {} → {}", c.field, short(&c.to_string_from()), short(&c.to.to_string()));
+                let _ = writeln!(
+                    out,
+                    "    {}: {} → {}",
+                    c.field,
+                    short(&c.to_string_from()),
+                    short(&c.to.to_string())
+                );
             }
             if let Some(note) = &o.note {
                 let _ = writeln!(out, "    note: {note}");
@@ -133,18 +159,35 @@ impl Report {
         let unchanged = count(|a| a == Action::Unchanged);
         match (self.outcome, self.dry_run) {
             (Outcome::Done, true) => {
-                let _ = writeln!(out, "dry run: {changed} change(s) planned, {unchanged} unchanged; nothing was written");
+                let _ = writeln!(
+                    out,
+                    "dry run: {changed} change(s) planned, {unchanged} unchanged; nothing was written"
+                );
             }
             (Outcome::Done, false) if changed == 0 => {
-                let _ = writeln!(out, "published: no change ({unchanged} objects already as wanted)");
+                let _ = writeln!(
+                    out,
+                    "published: no change ({unchanged} objects already as wanted)"
+                );
             }
             (Outcome::Done, false) => {
-                let _ = writeln!(out, "published: {changed} change(s) applied, {unchanged} unchanged");
+                let _ = writeln!(
+                    out,
+                    "published: {changed} change(s) applied, {unchanged} unchanged"
+                );
             }
             (Outcome::Failed, _) => {
-                let applied: Vec<String> =
-                    self.objects.iter().filter(|o| o.applied && o.action.is_change()).map(|o| format!("{} {:?} {}", o.kind.label(), o.action, o.name).to_lowercase()).collect();
-                let _ = writeln!(out, "FAILED: {}", self.error.as_deref().unwrap_or("unknown error"));
+                let applied: Vec<String> = self
+                    .objects
+                    .iter()
+                    .filter(|o| o.applied && o.action.is_change())
+                    .map(|o| format!("{} {:?} {}", o.kind.label(), o.action, o.name).to_lowercase())
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "FAILED: {}",
+                    self.error.as_deref().unwrap_or("unknown error")
+                );
                 if applied.is_empty() {
                     let _ = writeln!(out, "nothing was changed before the failure");
                 } else {
@@ -163,5 +206,9 @@ impl Change {
 }
 
 fn short(text: &str) -> String {
-    if text.chars().count() > 120 { format!("{}…", text.chars().take(120).collect::<String>()) } else { text.to_string() }
+    if text.chars().count() > 120 {
+        format!("{}…", text.chars().take(120).collect::<String>())
+    } else {
+        text.to_string()
+    }
 }

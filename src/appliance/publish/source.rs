@@ -28,36 +28,113 @@ pub fn sidecar_path(zip: &Path) -> PathBuf {
 }
 
 /// Reads and verifies a bundle zip and works out the golden images its plans attach: an explicit
-/// `--golden-image PLAN=IMAGE` wins over the sidecar, which wins over the zip's own
-/// `goldenImageURI` (a name inside bundles).
+/// `--golden-image PLAN=IMAGE` wins over the sidecar `X.publish.json`, which wins over the build
+/// cache's record of this very zip, which wins over the zip's own `goldenImageURI` (a name inside
+/// bundles).
 pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> {
     let loaded = read_bundle(path, &ReadOptions::default())?;
     let report = verify(&loaded);
     if !report.is_clean() {
-        let problems: Vec<String> = report.errors().map(|p| format!("  {}: {}", p.entry, p.message)).collect();
-        return Err(Error::Usage(format!("{}: the bundle does not verify; nothing was sent:\n{}", path.display(), problems.join("\n"))));
+        let problems: Vec<String> = report
+            .errors()
+            .map(|p| format!("  {}: {}", p.entry, p.message))
+            .collect();
+        return Err(Error::Usage(format!(
+            "{}: the bundle does not verify; nothing was sent:\n{}",
+            path.display(),
+            problems.join("\n")
+        )));
     }
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .map(|n| n.strip_suffix(".zip").or_else(|| n.strip_suffix(".ZIP")).unwrap_or(n).to_string())
+        .map(|n| {
+            n.strip_suffix(".zip")
+                .or_else(|| n.strip_suffix(".ZIP"))
+                .unwrap_or(n)
+                .to_string()
+        })
         .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
     let sha256 = file_sha256(path)?;
-    let sidecar = read_sidecar(&sidecar_path(path))?;
+    let mut sidecar = read_build_record(path, &sha256);
+    let sidecar_origin = if sidecar.is_empty() {
+        sidecar_path(path)
+    } else {
+        path.with_file_name(BUILD_CACHE)
+    };
+    let explicit_sidecar = read_sidecar(&sidecar_path(path))?;
+    let sidecar_origin = if explicit_sidecar.is_empty() {
+        sidecar_origin
+    } else {
+        sidecar_path(path)
+    };
+    sidecar.extend(explicit_sidecar);
     let mut golden_images = BTreeMap::new();
     let mut golden_image_origin = BTreeMap::new();
     for plan in &loaded.bundle.deployment_plans {
-        let (image, origin) = if let Some((_, image)) = explicit.iter().find(|(p, _)| *p == plan.name) {
-            (Some(image.clone()), "--golden-image".to_string())
-        } else if let Some(image) = sidecar.get(&plan.name) {
-            (image.clone(), sidecar_path(path).display().to_string())
-        } else {
-            (plan.golden_image_name().map(str::to_string), format!("{} (goldenImageURI)", path.display()))
-        };
+        let (image, origin) =
+            if let Some((_, image)) = explicit.iter().find(|(p, _)| *p == plan.name) {
+                (Some(image.clone()), "--golden-image".to_string())
+            } else if let Some(image) = sidecar.get(&plan.name) {
+                (image.clone(), sidecar_origin.display().to_string())
+            } else {
+                (
+                    plan.golden_image_name().map(str::to_string),
+                    format!("{} (goldenImageURI)", path.display()),
+                )
+            };
         golden_images.insert(plan.name.clone(), image.filter(|i| !i.is_empty()));
         golden_image_origin.insert(plan.name.clone(), origin);
     }
-    Ok(BundleSource { path: path.to_path_buf(), name, sha256, bundle: loaded.bundle, golden_images, golden_image_origin })
+    Ok(BundleSource {
+        path: path.to_path_buf(),
+        name,
+        sha256,
+        bundle: loaded.bundle,
+        golden_images,
+        golden_image_origin,
+    })
+}
+
+/// The build's cache next to the zips (`i3s-bundle build`, branch `build`): its record for this
+/// zip — same file name, same SHA-256 — lists the golden images the build left for publish.
+pub const BUILD_CACHE: &str = ".i3s-bundle-cache.json";
+
+fn read_build_record(zip: &Path, sha256: &str) -> BTreeMap<String, Option<String>> {
+    let Ok(bytes) = std::fs::read(zip.with_file_name(BUILD_CACHE)) else {
+        return BTreeMap::new();
+    };
+    let Ok(cache) = serde_json::from_slice::<Value>(&bytes) else {
+        return BTreeMap::new();
+    };
+    let file_name = zip.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let record = cache
+        .get("bundles")
+        .and_then(Value::as_object)
+        .and_then(|records| {
+            records.values().find(|r| {
+                r.get("zip_name").and_then(Value::as_str) == Some(file_name)
+                    && r.get("sha256").and_then(Value::as_str) == Some(sha256)
+            })
+        });
+    record
+        .and_then(|r| r.get("attachments"))
+        .and_then(Value::as_array)
+        .map(|attachments| {
+            attachments
+                .iter()
+                .filter_map(|a| {
+                    let plan = a.get("deployment_plan")?.as_str()?.to_string();
+                    Some((
+                        plan,
+                        a.get("golden_image")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn read_sidecar(path: &Path) -> Result<BTreeMap<String, Option<String>>> {
@@ -67,12 +144,18 @@ fn read_sidecar(path: &Path) -> Result<BTreeMap<String, Option<String>>> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let json: Value = serde_json::from_str(&text).map_err(|e| {
-        Error::at(crate::error::Location::file(path).at(e.line(), e.column()), format!("not valid JSON: {e}"))
+        Error::at(
+            crate::error::Location::file(path).at(e.line(), e.column()),
+            format!("not valid JSON: {e}"),
+        )
     })?;
     let mut out = BTreeMap::new();
     if let Some(plans) = json.get("deploymentPlans").and_then(Value::as_object) {
         for (plan, settings) in plans {
-            let image = settings.get("goldenImage").and_then(Value::as_str).map(str::to_string);
+            let image = settings
+                .get("goldenImage")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             out.insert(plan.clone(), image);
         }
     }
@@ -103,14 +186,18 @@ pub fn content_tag(sha256: &str) -> String {
 /// The content hash a bundle description carries, if any.
 pub fn tagged_sha256(description: &str) -> Option<String> {
     let start = description.find("sha256:")? + "sha256:".len();
-    let hex: String = description[start..].chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+    let hex: String = description[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
     (hex.len() == 64).then(|| hex.to_ascii_lowercase())
 }
 
 /// Two bundles of one run defining the same artifact name differently would overwrite each other
 /// on every run (extract replaces by name) and never settle: refuse before any request.
 pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
-    let mut seen: std::collections::HashMap<(&str, String), (String, &Path)> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<(&str, String), (String, &Path)> =
+        std::collections::HashMap::new();
     let mut problems = Vec::new();
     for source in sources {
         let b = &source.bundle;
@@ -118,13 +205,34 @@ pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
             .plan_scripts
             .iter()
             .map(|p| ("plan script", p.name.clone(), p.content.clone()))
-            .chain(b.build_plans.iter().map(|p| ("build plan", p.name.clone(), format!("{:?}{:?}", p.steps.iter().map(|s| &s.plan_script_name).collect::<Vec<_>>(), p.custom_attributes))))
-            .chain(b.deployment_plans.iter().map(|p| ("deployment plan", p.name.clone(), format!("{}{:?}", p.build_plan, p.custom_attributes))));
+            .chain(b.build_plans.iter().map(|p| {
+                (
+                    "build plan",
+                    p.name.clone(),
+                    format!(
+                        "{:?}{:?}",
+                        p.steps
+                            .iter()
+                            .map(|s| &s.plan_script_name)
+                            .collect::<Vec<_>>(),
+                        p.custom_attributes
+                    ),
+                )
+            }))
+            .chain(b.deployment_plans.iter().map(|p| {
+                (
+                    "deployment plan",
+                    p.name.clone(),
+                    format!("{}{:?}", p.build_plan, p.custom_attributes),
+                )
+            }));
         for (kind, name, fingerprint) in items {
             match seen.get(&(kind, name.clone())) {
-                Some((other, path)) if *other != fingerprint => {
-                    problems.push(format!("{kind} {name:?} differs between {} and {}", path.display(), source.path.display()))
-                }
+                Some((other, path)) if *other != fingerprint => problems.push(format!(
+                    "{kind} {name:?} differs between {} and {}",
+                    path.display(),
+                    source.path.display()
+                )),
                 Some(_) => {}
                 None => {
                     seen.insert((kind, name), (fingerprint, &source.path));
@@ -135,6 +243,9 @@ pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("these bundles overwrite each other's artifacts (publish one of them):\n  {}", problems.join("\n  ")))
+        Err(format!(
+            "these bundles overwrite each other's artifacts (publish one of them):\n  {}",
+            problems.join("\n  ")
+        ))
     }
 }
