@@ -507,6 +507,26 @@ fn hardware_that_already_has_a_profile_is_refused() {
         "{all}"
     );
     assert_eq!(lab.writes(), before);
+
+    // A server without a profile that someone powered on by hand is not switched off by deploy.
+    let mut frame2 = lab_seed(&["frame2"], 1, &[]);
+    frame2["/rest/server-hardware"][0]["powerState"] = json!("On");
+    lab.seed(&frame2);
+    let on = lab.use_case(
+        "docker-05",
+        &VALID
+            .replace("profile = \"docker-03\"", "profile = \"docker-05\"")
+            .replace("frame1", "frame2")
+            .replace("bay = 3", "bay = 1"),
+    );
+    let output = lab.run(&["deploy", on.to_str().unwrap()]);
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("server: server hardware \"frame2, bay 1\" is powered on"),
+        "{all}"
+    );
+    assert_eq!(lab.writes(), before);
 }
 
 #[test]

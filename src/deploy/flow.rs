@@ -435,6 +435,13 @@ fn check(
                 .map(|p| text(&p, "name").to_string())
                 .unwrap_or_else(|| current.to_string());
             problems.push(problem("server", format!("server hardware {:?} already has the server profile {name:?}; undeploy it first", text(h, "name"))));
+        } else if current.is_empty() && text(h, "powerState") != "Off" {
+            // OneView applies a profile only to a powered-off server. A server without a
+            // profile that runs anyway was started by hand: not ours to switch off.
+            problems.push(problem(
+                "server",
+                format!("server hardware {:?} is powered on ({}) without a profile; OneView applies a profile only to a powered-off server — power it off first", text(h, "name"), text(h, "powerState")),
+            ));
         }
     }
 
@@ -466,11 +473,11 @@ fn check(
     if let Some(token) = &use_case.consul.token
         && !use_case.consul.address.is_empty()
     {
-        let client = ConsulClient::new(
-            &use_case.consul.address,
-            token.clone(),
-            Duration::from_secs(30),
-        );
+        // One Consul read never outlasts --wait by much.
+        let timeout = options
+            .wait
+            .clamp(Duration::from_secs(1), Duration::from_secs(30));
+        let client = ConsulClient::new(&use_case.consul.address, token.clone(), timeout);
         if !node.is_empty() {
             match client.first_boot(&node) {
                 Ok(FirstBoot::Check { modify_index, .. }) => stale_index = Some(modify_index),
