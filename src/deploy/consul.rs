@@ -7,7 +7,9 @@
 //! with `GET /v1/health/node/<node>`.
 use crate::appliance::Secret;
 use crate::appliance::client::percent_encode;
+use crate::appliance::log::Log;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 /// The check ID the content templates register.
@@ -49,22 +51,54 @@ pub struct ConsulClient {
     agent: ureq::Agent,
     base: String,
     token: Secret,
+    log: Log,
 }
 
 impl ConsulClient {
-    /// `base`: `http(s)://host:port`. Each request is limited to `timeout`.
-    pub fn new(base: &str, token: Secret, timeout: Duration) -> ConsulClient {
+    /// `base`: `http(s)://host:port`. Each request is limited to `timeout`. `ca_cert`: trust only
+    /// this PEM CA for https (a lab Consul's own CA); otherwise the system's roots.
+    pub fn new(
+        base: &str,
+        token: Secret,
+        timeout: Duration,
+        ca_cert: Option<&Path>,
+        log: Log,
+    ) -> Result<ConsulClient, String> {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let tls = match ca_cert {
+            None => TlsConfig::builder().build(),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(format!(
+                        "{}: no PEM certificate in the file",
+                        path.display()
+                    ));
+                }
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&certs))
+                    .build()
+            }
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            .tls_config(tls)
             .timeout_global(Some(timeout))
             .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
             .build();
-        ConsulClient {
+        Ok(ConsulClient {
             agent: ureq::Agent::new_with_config(config),
             base: base.trim_end_matches('/').to_string(),
             token,
-        }
+            log,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -74,6 +108,9 @@ impl ConsulClient {
     /// The node's `first-boot` check.
     pub fn first_boot(&self, node: &str) -> Result<FirstBoot, ConsulError> {
         let url = format!("{}/v1/health/node/{}", self.base, percent_encode(node));
+        self.log.at(1, || format!("→ GET {url}"));
+        self.log
+            .at(2, || "  headers: X-Consul-Token: ***".to_string());
         let mut response = self
             .agent
             .get(&url)
@@ -81,6 +118,7 @@ impl ConsulClient {
             .call()
             .map_err(|e| ConsulError::Connect(format!("GET {url}: {e}")))?;
         let status = response.status().as_u16();
+        self.log.at(1, || format!("← {status} GET {url}"));
         let body = response
             .body_mut()
             .with_config()

@@ -477,13 +477,26 @@ fn check(
         let timeout = options
             .wait
             .clamp(Duration::from_secs(1), Duration::from_secs(30));
-        let client = ConsulClient::new(&use_case.consul.address, token.clone(), timeout);
-        if !node.is_empty() {
-            match client.first_boot(&node) {
+        match ConsulClient::new(
+            &use_case.consul.address,
+            token.clone(),
+            timeout,
+            use_case.consul.ca_cert.as_deref(),
+            client.log,
+        ) {
+            Ok(consul_client) => consul = Some(consul_client),
+            Err(message) => problems.push(Problem::new(
+                "consul.ca_cert",
+                Some(use_case.consul.line),
+                message,
+            )),
+        }
+        if let (Some(consul), false) = (&consul, node.is_empty()) {
+            match consul.first_boot(&node) {
                 Ok(FirstBoot::Check { modify_index, .. }) => stale_index = Some(modify_index),
                 Ok(FirstBoot::NotRegistered) => {}
                 Err(e @ ConsulError::Denied(_)) => problems.push(Problem::new(
-                    &format!("consul.{}", "token_env"),
+                    "consul.token_env",
                     Some(use_case.consul.line),
                     format!("{e} (from ${})", use_case.consul.token_env),
                 )),
@@ -494,7 +507,6 @@ fn check(
                 )),
             }
         }
-        consul = Some(client);
     }
 
     if !problems.is_empty() {

@@ -69,6 +69,8 @@ pub struct ConsulSection {
     pub token_env: String,
     /// The ACL token, read from the environment variable `token_env`.
     pub token: Option<Secret>,
+    /// Trust only this CA (PEM) for an https Consul.
+    pub ca_cert: Option<PathBuf>,
     pub line: usize,
 }
 
@@ -110,6 +112,7 @@ struct RawConsul {
     address: Option<String>,
     node: String,
     token_env: Option<String>,
+    ca_cert: Option<PathBuf>,
 }
 
 /// Reads a use-case file. `Err`: the file cannot be used at all (unreadable, not TOML, wrong
@@ -324,11 +327,22 @@ pub fn load(
             format!("the environment variable {token_env} (the Consul ACL token) is not set"),
         );
     }
+    let ca_cert = raw_consul
+        .ca_cert
+        .map(|p| if p.is_relative() { base.join(p) } else { p });
+    if let Some(path) = ca_cert.as_ref().filter(|p| !p.is_file()) {
+        problem(
+            "consul.ca_cert",
+            consul_line,
+            format!("{}: CA certificate file not found", path.display()),
+        );
+    }
     let consul = ConsulSection {
         address,
         node_template: raw_consul.node.trim().to_string(),
         token_env,
         token,
+        ca_cert,
         line: consul_line,
     };
     Ok((
