@@ -418,9 +418,15 @@ fn each_invalid_input_fails_before_any_write_naming_its_key() {
         let output = lab.run(&[&["deploy", file.to_str().unwrap()][..], &FAST].concat());
         let all = text(&output);
         assert_eq!(output.status.code(), Some(1), "{what}: {all}");
+        // `FILE:LINE: key: message`, the line where the value was written (when it was).
+        let located = if key.starts_with("attributes.") && what != "missing required value" {
+            format!(r"case\.toml:\d+: {}: ", regex::escape(key))
+        } else {
+            format!(r"case\.toml: {}: ", regex::escape(key))
+        };
         assert!(
-            all.contains(&format!("{key}:")),
-            "{what}: the key {key} is not named:\n{all}"
+            regex::Regex::new(&located).unwrap().is_match(&all),
+            "{what}: the key {key} is not named as {located}:\n{all}"
         );
         assert!(all.contains("FAILED in phase validate"), "{what}: {all}");
         assert!(

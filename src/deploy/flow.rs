@@ -113,7 +113,7 @@ pub fn deploy(
                 use_case.path.display()
             );
             for p in &problems {
-                run.say("validate", &p.to_string());
+                run.say("validate", &p.located(&use_case.path));
             }
             run.report.problems = problems;
             return run.fail("validate", detail);

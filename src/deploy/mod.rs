@@ -36,6 +36,16 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// `FILE:LINE: key: message` (or `FILE: key: message`), the way compilers point at input.
+    pub fn located(&self, file: &std::path::Path) -> String {
+        match self.line {
+            Some(line) => format!("{}:{line}: {}: {}", file.display(), self.key, self.message),
+            None => format!("{}: {}: {}", file.display(), self.key, self.message),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
