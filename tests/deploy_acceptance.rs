@@ -23,6 +23,50 @@ const PLAN: &str = "i3s-bundle - CentOS 7.4 - Docker CE";
 const PLAN_ID: &str = "5d1f7a3e-0000-4000-8000-00000000d0c0";
 const NODE: &str = "docker-03.example.org";
 
+fn seed(base_url: &str, seed: &Value) {
+    let response = agent()
+        .post(format!("{base_url}/sim/seed"))
+        .send_json(seed)
+        .expect("seed");
+    assert_eq!(response.status().as_u16(), 201, "seeding {seed}");
+}
+
+/// The lab: frame1 with bays 1-4 (4 empty), the deployment plan, the template.
+fn seed_lab(base_url: &str) {
+    seed(base_url, &lab_seed(&["frame1"], 4, &[("frame1", 4)]));
+    let osdp_uri = format!(
+        "/rest/os-deployment-plans/{}",
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, PLAN_ID.as_bytes())
+    );
+    let attribute = |name: &str, kind: &str, value: &str, constraints: Value| json!({"name": name, "type": kind, "value": value, "description": "", "constraints": constraints.to_string(), "editable": true, "visible": true});
+    seed(
+        base_url,
+        &json!({
+            "/rest/build-plans": [{"id": "bp-1", "type": "OeBuildPlanV5", "name": "Docker CE", "oeBuildPlanType": "deploy", "buildStep": [], "customAttributes": []}],
+            "/rest/deployment-plans": [{"id": PLAN_ID, "type": "OEDeploymentPlanV5", "name": PLAN, "oeBuildPlanURI": "/rest/build-plans/bp-1", "customAttributes": [
+            attribute("SERVER_FQDN", "fqdn", "", json!({"helpText": "e.g. node01.example.org"})),
+            attribute("CONSUL_FQDN", "string", "", json!({})),
+            attribute("DATADOG_TAG", "string", "", json!({"regex": "^[A-Za-z0-9_.-]+$"})),
+            attribute("VLAN_ID", "number", "0", json!({"minimum": "0", "maximum": "4094"})),
+            attribute("BOND_MODE", "option", "active-backup", json!({"options": ["active-backup", "802.3ad"]})),
+            attribute("SERVER_GW", "ipv4", "", json!({})),
+            attribute("CONSUL_ACL_TOKEN", "password", "", json!({})),
+            attribute("MGMT", "nic", "", json!({"ipv4dhcp": true, "ipv4static": true})),
+            ]}],
+        }),
+    );
+    seed(
+        base_url,
+        &json!({
+            "/rest/server-profile-templates": [{"type": "ServerProfileTemplateV8", "name": TEMPLATE, "description": "Docker nodes",
+            "connectionSettings": {"connections": [{"id": 3, "name": "Deployment Network A", "boot": {"priority": "Primary"}}]},
+            "osDeploymentSettings": {"osDeploymentPlanUri": osdp_uri, "osCustomAttributes": [
+                {"name": "SERVER_FQDN", "value": ""}, {"name": "VLAN_ID", "value": "0"}, {"name": "BOND_MODE", "value": "active-backup"},
+                {"name": "MGMT.connectionid", "value": "3"}, {"name": "MGMT.constraint", "value": "dhcp"}]}}],
+        }),
+    );
+}
+
 struct Lab {
     sim: Simulator,
     consul: ConsulStandIn,
@@ -51,41 +95,12 @@ impl Lab {
             consul,
             dir: tempfile::tempdir().unwrap(),
         };
-        lab.seed(&lab_seed(&["frame1"], 4, &[("frame1", 4)]));
-        let osdp_uri = format!(
-            "/rest/os-deployment-plans/{}",
-            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, PLAN_ID.as_bytes())
-        );
-        let attribute = |name: &str, kind: &str, value: &str, constraints: Value| json!({"name": name, "type": kind, "value": value, "description": "", "constraints": constraints.to_string(), "editable": true, "visible": true});
-        lab.seed(&json!({
-            "/rest/build-plans": [{"id": "bp-1", "type": "OeBuildPlanV5", "name": "Docker CE", "oeBuildPlanType": "deploy", "buildStep": [], "customAttributes": []}],
-            "/rest/deployment-plans": [{"id": PLAN_ID, "type": "OEDeploymentPlanV5", "name": PLAN, "oeBuildPlanURI": "/rest/build-plans/bp-1", "customAttributes": [
-                attribute("SERVER_FQDN", "fqdn", "", json!({"helpText": "e.g. node01.example.org"})),
-                attribute("CONSUL_FQDN", "string", "", json!({})),
-                attribute("DATADOG_TAG", "string", "", json!({"regex": "^[A-Za-z0-9_.-]+$"})),
-                attribute("VLAN_ID", "number", "0", json!({"minimum": "0", "maximum": "4094"})),
-                attribute("BOND_MODE", "option", "active-backup", json!({"options": ["active-backup", "802.3ad"]})),
-                attribute("SERVER_GW", "ipv4", "", json!({})),
-                attribute("CONSUL_ACL_TOKEN", "password", "", json!({})),
-                attribute("MGMT", "nic", "", json!({"ipv4dhcp": true, "ipv4static": true})),
-            ]}],
-        }));
-        lab.seed(&json!({
-            "/rest/server-profile-templates": [{"type": "ServerProfileTemplateV8", "name": TEMPLATE, "description": "Docker nodes",
-                "connectionSettings": {"connections": [{"id": 3, "name": "Deployment Network A", "boot": {"priority": "Primary"}}]},
-                "osDeploymentSettings": {"osDeploymentPlanUri": osdp_uri, "osCustomAttributes": [
-                    {"name": "SERVER_FQDN", "value": ""}, {"name": "VLAN_ID", "value": "0"}, {"name": "BOND_MODE", "value": "active-backup"},
-                    {"name": "MGMT.connectionid", "value": "3"}, {"name": "MGMT.constraint", "value": "dhcp"}]}}],
-        }));
+        seed_lab(&lab.sim.base_url);
         lab
     }
 
-    fn seed(&self, seed: &Value) {
-        let response = agent()
-            .post(format!("{}/sim/seed", self.sim.base_url))
-            .send_json(seed)
-            .expect("seed");
-        assert_eq!(response.status().as_u16(), 201, "seeding {seed}");
+    fn seed(&self, value: &Value) {
+        seed(&self.sim.base_url, value);
     }
 
     fn sim_get(&self, path: &str) -> Value {
@@ -782,4 +797,87 @@ fn an_unreadable_use_case_is_a_usage_error_naming_the_line() {
     let output = lab.run(&["deploy", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("sever"), "{}", text(&output));
+}
+
+/// The simulator as users run it (`i3s-bundle simulate --consul-listen`): nodes come up by
+/// themselves once deploy powers their server on; no test driver involved.
+#[test]
+fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
+    use std::io::BufRead;
+    /// Stops the simulator process however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut simulate = Stop(
+        Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+            .args([
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--task-polls",
+                "0",
+                "--consul-listen",
+                "127.0.0.1:0",
+                "--consul-boot-reads",
+                "2",
+            ])
+            .env("I3S_SIM_PASSWORD", PASSWORD)
+            .env("I3S_SIM_CONSUL_TOKEN", CONSUL_TOKEN)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("simulate starts"),
+    );
+    let mut lines = std::io::BufReader::new(simulate.0.stdout.take().unwrap()).lines();
+    let (mut appliance, mut consul) = (None, None);
+    while appliance.is_none() || consul.is_none() {
+        let line = lines.next().expect("a line from simulate").unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http"))
+            .map(str::to_string);
+        if line.starts_with("simulator listening on") {
+            appliance = url;
+        } else if line.starts_with("consul stand-in listening on") {
+            consul = url;
+        }
+    }
+    let (appliance, consul) = (appliance.unwrap(), consul.unwrap());
+    seed_lab(&appliance);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-03.toml");
+    std::fs::write(&file, VALID.replace("address = \"@CONSUL@\"\n", "")).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+            .args(args)
+            .args([
+                "--poll-interval",
+                "10",
+                "--consul-poll",
+                "50ms",
+                "--wait",
+                "20s",
+            ])
+            .env("ONEVIEWSDK_IP", &appliance)
+            .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &appliance)
+            .env("ONEVIEWSDK_USERNAME", "administrator")
+            .env("ONEVIEWSDK_PASSWORD", PASSWORD)
+            .env("CONSUL_HTTP_ADDR", &consul)
+            .env("CONSUL_HTTP_TOKEN", CONSUL_TOKEN)
+            .env("NODE_TOKEN", NODE_TOKEN)
+            .output()
+            .unwrap()
+    };
+    let output = run(&["deploy", file.to_str().unwrap()]);
+    let all = text(&output);
+    drop(simulate);
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("first boot in progress") && all.contains("reports ready"),
+        "{all}"
+    );
+    assert_no_secrets(&all);
 }

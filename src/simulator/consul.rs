@@ -9,6 +9,11 @@
 //! Controls: the Rust API ([`ConsulStandIn::set_node`], …) or, without a token, `PUT /sim/nodes/<node>`
 //! with `{"state": "absent|booting|ready|failed|expired", "units": "x.service"}` and
 //! `GET /sim/requests` (the requests seen, each with whether its token was accepted).
+//!
+//! Auto-boot ([`ConsulStandIn::start_auto`], `i3s-bundle simulate --consul-listen`): a node nobody
+//! set by hand comes up by itself once the appliance simulator holds a server profile carrying the
+//! node name as a custom attribute value on powered-on hardware — `warning` for a few reads, then
+//! `passing` — and reports `TTL expired` once that server is off again.
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +60,17 @@ struct Data {
     nodes: BTreeMap<String, Node>,
     index: u64,
     requests: Vec<SeenRequest>,
+    /// Nodes set through the controls: auto-boot leaves them alone.
+    manual: std::collections::BTreeSet<String>,
+}
+
+/// Where auto-boot looks for powered-on servers, and how many reads a boot takes.
+#[derive(Debug, Clone)]
+pub struct AutoBoot {
+    /// Base URL of the appliance simulator (its `/sim/state` is read).
+    pub appliance: String,
+    /// Health reads answered `warning` before `passing`.
+    pub boot_reads: u32,
 }
 
 impl Data {
@@ -82,12 +98,21 @@ pub struct ConsulStandIn {
 impl ConsulStandIn {
     /// Listens on `listen` (port 0: any free port); requests need `X-Consul-Token: <token>`.
     pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
+        Self::start_auto(listen, token, None)
+    }
+
+    /// Like [`start`](Self::start), with nodes booting by themselves when their server is on.
+    pub fn start_auto(
+        listen: SocketAddr,
+        token: &str,
+        auto: Option<AutoBoot>,
+    ) -> Result<ConsulStandIn, String> {
         let listener = std::net::TcpListener::bind(listen)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let data = Arc::new(Mutex::new(Data::default()));
-        let shared = (data.clone(), Arc::new(token.to_string()));
+        let shared = (data.clone(), Arc::new(token.to_string()), Arc::new(auto));
         let router = axum::Router::new().fallback(handle).with_state(shared);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -136,12 +161,15 @@ impl ConsulStandIn {
 
     /// Makes `node` report `state` from now on.
     pub fn set_node(&self, node: &str, state: NodeState) {
-        self.lock().set(node, state);
+        let mut data = self.lock();
+        data.manual.insert(node.to_string());
+        data.set(node, state);
     }
 
     /// Makes `node` report `now`, and `then` after `reads` more health reads of it.
     pub fn script_node(&self, node: &str, now: NodeState, reads: u32, then: NodeState) {
         let mut data = self.lock();
+        data.manual.insert(node.to_string());
         data.set(node, now);
         data.nodes.get_mut(node).expect("just set").after_reads = Some((reads, then));
     }
@@ -173,7 +201,7 @@ impl Drop for ConsulStandIn {
     }
 }
 
-type SharedData = (Arc<Mutex<Data>>, Arc<String>);
+type SharedData = (Arc<Mutex<Data>>, Arc<String>, Arc<Option<AutoBoot>>);
 
 fn reply(status: StatusCode, body: Value, index: Option<u64>) -> Response {
     let mut response = (
@@ -199,7 +227,7 @@ fn forbidden() -> Response {
 }
 
 async fn handle(
-    axum::extract::State((data, token)): axum::extract::State<SharedData>,
+    axum::extract::State((data, token, auto)): axum::extract::State<SharedData>,
     request: Request,
 ) -> Response {
     let method = request.method().to_string();
@@ -224,6 +252,27 @@ async fn handle(
         .get("X-Consul-Token")
         .and_then(|v| v.to_str().ok())
         == Some(token.as_str());
+    if let (Some(auto), Some(node)) = (auto.as_ref().clone(), path.strip_prefix("/v1/health/node/"))
+    {
+        let manual = data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .manual
+            .contains(node);
+        if token_ok && !manual {
+            let (node, appliance) = (node.to_string(), auto.appliance.clone());
+            let probe = node.clone();
+            let powered = tokio::task::spawn_blocking(move || server_is_on(&appliance, &probe))
+                .await
+                .unwrap_or(None);
+            auto_boot(
+                &mut data.lock().unwrap_or_else(|p| p.into_inner()),
+                &node,
+                powered,
+                auto.boot_reads,
+            );
+        }
+    }
     let mut data = data.lock().unwrap_or_else(|p| p.into_inner());
     data.requests.push(SeenRequest {
         method: method.clone(),
@@ -306,8 +355,68 @@ fn control(data: &Arc<Mutex<Data>>, node: &str, body: &[u8]) -> Response {
             );
         }
     };
-    data.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .set(node, state);
+    let mut data = data.lock().unwrap_or_else(|p| p.into_inner());
+    data.manual.insert(node.to_string());
+    data.set(node, state);
     reply(StatusCode::OK, json!({"node": node}), None)
+}
+
+/// Auto-boot: is a server whose profile names `node` (as a custom attribute value) powered on?
+/// `None`: no such profile (or the appliance simulator does not answer).
+fn server_is_on(appliance: &str, node: &str) -> Option<bool> {
+    // Its sibling on loopback, possibly with a throw-away self-signed certificate.
+    let tls = ureq::tls::TlsConfig::builder()
+        .disable_verification(true)
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .new_agent();
+    let state: Value = agent
+        .get(format!("{appliance}/sim/state"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_json()
+        .ok()?;
+    let resources = &state["resources"];
+    let profile = resources["/rest/server-profiles"]
+        .as_array()?
+        .iter()
+        .find(|p| {
+            p.pointer("/osDeploymentSettings/osCustomAttributes")
+                .and_then(Value::as_array)
+                .is_some_and(|attributes| {
+                    attributes.iter().any(|a| {
+                        a["value"]
+                            .as_str()
+                            .is_some_and(|v| v.eq_ignore_ascii_case(node))
+                    })
+                })
+        })?;
+    let hardware = resources["/rest/server-hardware"]
+        .as_array()?
+        .iter()
+        .find(|h| h["uri"] == profile["serverHardwareUri"])?;
+    Some(hardware["powerState"] == "On")
+}
+
+/// Moves an auto-booted node along: powered on and unknown (or expired) → booting, ready after
+/// `boot_reads` reads; powered off after it was up → `TTL expired`; no profile → left as it is.
+fn auto_boot(data: &mut Data, node: &str, powered: Option<bool>, boot_reads: u32) {
+    let current = data.nodes.get(node).and_then(|n| n.state.clone());
+    match (powered, current) {
+        (Some(true), None | Some(NodeState::Absent) | Some(NodeState::Expired)) => {
+            data.set(node, NodeState::Booting);
+            data.nodes.get_mut(node).expect("just set").after_reads =
+                Some((boot_reads.max(1), NodeState::Ready));
+        }
+        (Some(false), Some(NodeState::Booting | NodeState::Ready)) => {
+            data.set(node, NodeState::Expired);
+            data.nodes.get_mut(node).expect("just set").after_reads = None;
+        }
+        _ => {}
+    }
 }
