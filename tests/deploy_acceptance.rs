@@ -881,3 +881,58 @@ fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
     );
     assert_no_secrets(&all);
 }
+
+#[test]
+fn a_deployment_plan_alone_gives_a_bare_profile_with_nic_fields_from_the_use_case() {
+    let lab = Lab::new();
+    let bare = VALID
+        .replace("template = \"Docker CentOS 7.4\"", &format!("deployment_plan = \"{PLAN}\""))
+        .replace("VLAN_ID = 20", "VLAN_ID = 20\nMGMT = { connectionid = 3, constraint = \"static\", ipaddress = \"10.0.0.23\" }");
+    let file = lab.use_case("bare", &bare);
+    let (output, _) = lab.deploy_with_boot(
+        &[&["deploy", file.to_str().unwrap()][..], &FAST].concat(),
+        3,
+        NodeState::Ready,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let profile = lab.profiles()[0].clone();
+    assert!(
+        profile.get("serverProfileTemplateUri").is_none(),
+        "{profile:#}"
+    );
+    assert_eq!(profile["type"], "ServerProfileV12");
+    let osdp = format!(
+        "/rest/os-deployment-plans/{}",
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, PLAN_ID.as_bytes())
+    );
+    assert_eq!(
+        profile["osDeploymentSettings"]["osDeploymentPlanUri"],
+        osdp.as_str()
+    );
+    let mut expected = expected_attributes().as_array().unwrap()[..7].to_vec();
+    expected.extend([
+        json!({"name": "MGMT.connectionid", "value": "3"}),
+        json!({"name": "MGMT.constraint", "value": "static"}),
+        json!({"name": "MGMT.ipaddress", "value": "10.0.0.23"}),
+    ]);
+    assert_eq!(
+        profile["osDeploymentSettings"]["osCustomAttributes"],
+        Value::Array(expected)
+    );
+
+    // A template that deploys another plan than the one named: refused.
+    let lab = Lab::new();
+    let both = VALID.replace(
+        "template = \"Docker CentOS 7.4\"",
+        "template = \"Docker CentOS 7.4\"\ndeployment_plan = \"Another plan\"",
+    );
+    let file = lab.use_case("both", &both);
+    let output = lab.run(&["deploy", file.to_str().unwrap()]);
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("deployment_plan: template \"Docker CentOS 7.4\" deploys"),
+        "{all}"
+    );
+    assert!(lab.writes().is_empty());
+}

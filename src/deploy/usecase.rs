@@ -143,11 +143,14 @@ pub fn load(
             "the profile name is empty".into(),
         );
     }
-    let name_of = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().trim().to_string());
+    // An empty name counts as not given.
+    let name_of = |v: &Option<Spanned<String>>| {
+        v.as_ref()
+            .map(|s| s.get_ref().trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let (template, deployment_plan) = (name_of(&raw.template), name_of(&raw.deployment_plan));
-    if template.as_deref().unwrap_or_default().is_empty()
-        && deployment_plan.as_deref().unwrap_or_default().is_empty()
-    {
+    if template.is_none() && deployment_plan.is_none() {
         problem("template", 1, "name a server profile template (`template = \"…\"`) or a deployment plan (`deployment_plan = \"…\"`)".into());
     }
 
