@@ -168,9 +168,22 @@ pub fn deploy(
     let created = match oneview::create_profile(client, &checked.body) {
         Ok(created) => created,
         Err(e) => {
+            // A POST is not repeated: a lost answer may hide a profile that was created.
+            let lost = e.is_connection_error() || e.status().is_some_and(|s| s >= 500);
+            let hint = if lost {
+                format!(
+                    "\n  the answer was lost, so OneView may have created {:?} anyway: check it, then run again with --replace",
+                    use_case.profile
+                )
+            } else {
+                String::new()
+            };
             return run.fail(
                 "create-profile",
-                format!("creating {:?} on {hardware_name:?}: {e}", use_case.profile),
+                format!(
+                    "creating {:?} on {hardware_name:?}: {e}{hint}",
+                    use_case.profile
+                ),
             );
         }
     };
