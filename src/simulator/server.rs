@@ -353,7 +353,8 @@ async fn route(
         {
             delete(shared, path)
         }
-        _ => not_found(raw_path),
+        // Enclosures, server hardware and server profiles (deploy).
+        _ => super::servers::route(shared, method, path, query, request).await,
     }
 }
 
