@@ -360,9 +360,11 @@ async fn route(
 
 /// A collection the generic handlers serve: the built-in ones and any seeded through
 /// `/sim/seed` (so a later feature can add e.g. enclosures without new routes).
+/// Collections with behaviour of their own (`servers.rs`) are never served generically.
 fn is_stored(shared: &Shared, collection: &str) -> bool {
-    state::STORED.iter().any(|(p, _, _)| *p == collection)
-        || shared.lock().resources.contains_key(collection)
+    !super::servers::OWNED.contains(&collection)
+        && (state::STORED.iter().any(|(p, _, _)| *p == collection)
+            || shared.lock().resources.contains_key(collection))
 }
 
 fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {

@@ -25,6 +25,13 @@ pub const SERVER_PROFILES: &str = "/rest/server-profiles";
 
 const POWER_CONTROLS: [&str; 4] = ["MomentaryPress", "PressAndHold", "ColdBoot", "Reset"];
 
+/// The collections this module serves; the generic handlers leave them alone.
+pub const OWNED: [&str; 3] = [
+    "/rest/enclosures",
+    "/rest/server-hardware",
+    "/rest/server-profiles",
+];
+
 /// Handles the paths above; anything else is a 404 in the appliance's shape.
 pub async fn route(
     shared: &Arc<Shared>,
