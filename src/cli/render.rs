@@ -34,7 +34,9 @@ pub struct Args {
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let mut values = BTreeMap::new();
     for pair in &args.attrs {
-        let (name, value) = pair.split_once('=').ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
         values.insert(name.to_string(), value.to_string());
     }
     let rendered = match render_plan_script(&args.root, &args.bundle, &args.plan_script) {
@@ -45,16 +47,27 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_PROBLEMS));
         }
     };
-    let content = if values.is_empty() && args.format == Format::Text { rendered.script().content.clone() } else { rendered.substitute(&values)? };
+    let content = if values.is_empty() && args.format == Format::Text {
+        rendered.script().content.clone()
+    } else {
+        rendered.substitute(&values)?
+    };
     match args.format {
         Format::Text => println!("{content}"),
         Format::Files => {
-            let out = args.out.ok_or_else(|| crate::Error::Usage("--format files needs --out DIR".into()))?;
+            let out = args
+                .out
+                .ok_or_else(|| crate::Error::Usage("--format files needs --out DIR".into()))?;
             let label = PathBuf::from(format!("{} (rendered)", rendered.script().name));
             let plan = extract_files(&content, &label)?;
             write_files(&plan, &out, &label)?;
             for f in &plan.files {
-                println!("{:04o}  {}  ({} bytes)", f.mode.unwrap_or(0o644), f.path, f.content.len());
+                println!(
+                    "{:04o}  {}  ({} bytes)",
+                    f.mode.unwrap_or(0o644),
+                    f.path,
+                    f.content.len()
+                );
             }
             for l in &plan.symlinks {
                 println!("link  {} -> {}", l.link, l.target);
