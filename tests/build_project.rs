@@ -702,3 +702,32 @@ fn checksum_flavour_read_only_and_versioned_names_come_from_the_bundle_file() {
         "the prefix is part of the name"
     );
 }
+
+#[test]
+fn a_project_without_registry_or_profile_builds_plain_scripts_and_stays_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "plan-scripts/hello.gf",
+        "# name: hello\n# type: general\necho hello\n",
+    );
+    write(
+        root,
+        "bundles-src/plain.toml",
+        "[bundle]\nname = \"plain\"\nversion = \"2026.11.26\"\n[[build_plan]]\nname = \"p\"\nsteps = [ { plan_script = \"hello\" } ]\n",
+    );
+    assert_eq!(statuses(&build_json(root, &[]))["plain"], "built");
+    assert_eq!(statuses(&build_json(root, &[]))["plain"], "up_to_date");
+    // A placeholder now needs a registry entry.
+    write(
+        root,
+        "plan-scripts/hello.gf",
+        "# name: hello\n# type: general\necho @WHO@\n",
+    );
+    let e = build_error(root);
+    assert!(
+        e.contains("plan-scripts/hello.gf:3:6: placeholder @WHO@ has no entry"),
+        "{e}"
+    );
+}

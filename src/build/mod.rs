@@ -239,7 +239,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
                 .collect();
             let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
             for (key, record) in &cache.bundles {
-                if !rebuilt.contains(key.as_str()) {
+                if keys.contains(key) && !rebuilt.contains(key.as_str()) {
                     used.extend(record.used_attributes.iter().cloned());
                 }
             }
@@ -289,6 +289,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         reasons.insert(key.clone(), reason.clone());
         cache.bundles.insert(key.clone(), record);
         cache_dirty = true;
+    }
+
+    // Forget bundles whose source is gone (their zips stay: a build never deletes outputs).
+    if options.bundles.is_empty() {
+        let before = cache.bundles.len();
+        cache.bundles.retain(|key, _| keys.contains(key));
+        cache_dirty |= cache.bundles.len() != before;
     }
 
     let mut bundles = Vec::new();
