@@ -384,6 +384,21 @@ impl<W: Write> ZipWriter<W> {
         }
     }
 
+    /// Like [`ZipWriter::add_entry`] at the fastest Deflate level: for payloads that are already
+    /// compressed (golden images), where a higher level only burns time.
+    pub fn add_entry_fast(
+        &mut self,
+        name: &str,
+        data: &mut dyn Read,
+        size_hint: Option<u64>,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<u64> {
+        let level = std::mem::replace(&mut self.level, flate2::Compression::fast());
+        let result = self.add_entry(name, data, size_hint, observe);
+        self.level = level;
+        result
+    }
+
     /// Streams `data` into a deflated entry; `size_hint` (when known) decides zip64 up front.
     /// Returns the number of uncompressed bytes. `observe` sees every uncompressed chunk (hashing).
     pub fn add_entry(
