@@ -243,7 +243,8 @@ pub fn open_entry<'a, R: Read + Seek>(
         METHOD_STORED => Box::new(raw),
         METHOD_DEFLATE => Box::new(flate2::read::DeflateDecoder::new_with_buf(
             raw,
-            vec![0; 256 * 1024],
+            // Sized to the entry: bundles hold thousands of small JSON entries.
+            vec![0; entry.compressed_size.clamp(4096, 256 * 1024) as usize],
         )),
         other => {
             return Err(fail(format!(
@@ -384,16 +385,17 @@ impl<W: Write> ZipWriter<W> {
         }
     }
 
-    /// Like [`ZipWriter::add_entry`] at the fastest Deflate level: for payloads that are already
-    /// compressed (golden images), where a higher level only burns time.
-    pub fn add_entry_fast(
+    /// Like [`ZipWriter::add_entry`], but the Deflate stream holds stored blocks: for payloads that
+    /// are already compressed (golden images are zips), where compressing again gains nothing and
+    /// costs minutes per gigabyte on write and Huffman decoding on every verify.
+    pub fn add_precompressed_entry(
         &mut self,
         name: &str,
         data: &mut dyn Read,
         size_hint: Option<u64>,
         observe: &mut dyn FnMut(&[u8]),
     ) -> io::Result<u64> {
-        let level = std::mem::replace(&mut self.level, flate2::Compression::fast());
+        let level = std::mem::replace(&mut self.level, flate2::Compression::none());
         let result = self.add_entry(name, data, size_hint, observe);
         self.level = level;
         result
