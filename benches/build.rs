@@ -59,16 +59,17 @@ fn generate(root: &Path, scripts: usize) {
             script_body(0, true)
         ),
     );
-    for bundle in 0..scripts / SCRIPTS_PER_BUNDLE {
+    let per_bundle = scripts.min(SCRIPTS_PER_BUNDLE);
+    for bundle in 0..scripts / per_bundle {
         let mut toml = format!(
             "[bundle]\nname = \"bench-{bundle}\"\nversion = \"2026.11.26\"\nos = \"os\"\nartifact_prefix = \"Bench\"\n"
         );
-        for plan in 0..SCRIPTS_PER_BUNDLE / STEPS_PER_PLAN {
+        for plan in 0..per_bundle / STEPS_PER_PLAN {
             toml.push_str(&format!(
                 "\n[[build_plan]]\nname = \"plan {plan}\"\ndescription = \"generated\"\nsteps = [\n"
             ));
             for step in 0..STEPS_PER_PLAN {
-                let i = bundle * SCRIPTS_PER_BUNDLE + plan * STEPS_PER_PLAN + step;
+                let i = bundle * per_bundle + plan * STEPS_PER_PLAN + step;
                 if i.is_multiple_of(2) {
                     toml.push_str(&format!(
                         "  {{ template = \"service\", params = {{ n = {i} }} }},\n"
@@ -160,13 +161,16 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    // `cargo test --all-targets` runs bench targets too (without `--bench`): skip the heavy work.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("build benchmark: skipped (run it with `cargo bench --bench build`)");
-        return;
-    }
+    // Cargo passes `--bench`; nothing else to parse.
     println!("threads: {}", rayon::current_num_threads());
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("(smoke run under `cargo test`; `cargo bench --bench build` gives the figures)");
+    }
+    // The repository's own bundles, or another project's (I3S_BENCH_PROJECT=/path/to/project).
+    let repo_path = std::env::var_os("I3S_BENCH_PROJECT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let repo = repo_path.as_path();
     let has_own = std::fs::read_dir(repo.join("bundles-src"))
         .map(|d| {
             d.flatten()
@@ -178,7 +182,8 @@ fn main() {
         let clean = best_of(3, || timed_build(repo, out.path(), true));
         let noop = best_of(5, || timed_build(repo, out.path(), false));
         println!(
-            "repository bundles-src/: clean build {:.1} ms, no-op build {:.2} ms",
+            "{}/bundles-src/: clean build {:.1} ms, no-op build {:.2} ms",
+            repo.display(),
             ms(clean),
             ms(noop)
         );
@@ -186,16 +191,30 @@ fn main() {
         println!("repository bundles-src/: none yet (skipped)");
     }
 
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too: then a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[100] };
     let mut rows = Vec::new();
-    for scripts in [1_000, 10_000] {
+    for &scripts in sizes {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
+        let dir_path = match std::env::var_os("I3S_BENCH_KEEP") {
+            Some(keep) => std::path::PathBuf::from(keep).join(scripts.to_string()),
+            None => dir.path().to_path_buf(),
+        };
+        let dir = &dir_path;
+        let root = dir.join("project");
         generate(&root, scripts);
-        let out = dir.path().join("dist");
-        let runs = if scripts > 1000 { 3 } else { 5 };
+        let out = dir.join("dist");
+        let runs = if !full {
+            1
+        } else if scripts > 1000 {
+            3
+        } else {
+            5
+        };
         let clean = best_of(runs, || timed_build(&root, &out, true));
         let noop = best_of(runs, || timed_build(&root, &out, false));
-        let zip = zip_yardstick(&out, dir.path());
+        let zip = zip_yardstick(&out, dir);
         let bytes: u64 = std::fs::read_dir(&out)
             .unwrap()
             .flatten()

@@ -611,3 +611,123 @@ fn derived_attributes_are_typed_from_the_registry_and_unused_entries_warn() {
         "{raw}"
     );
 }
+
+/// The depfiles let `make` decide as `build` does (README: `-include dist/*.zip.d`).
+#[test]
+fn make_with_the_depfiles_rebuilds_when_an_input_changes() {
+    if !common::require_tool("make") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    three_bundle_project(root);
+    let exe = assert_cmd::cargo::cargo_bin("i3s-bundle");
+    write(
+        root,
+        "Makefile",
+        &format!(
+            "all: dist/a_2026.11.26.zip dist/b_2026.11.26.zip\ndist/%.zip:\n\t{} build\n-include dist/*.zip.d\n",
+            exe.display()
+        ),
+    );
+    let make_q = || {
+        std::process::Command::new("make")
+            .arg("-q")
+            .current_dir(root)
+            .status()
+            .unwrap()
+            .code()
+    };
+    let make = std::process::Command::new("make")
+        .current_dir(root)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(
+        make.status.success(),
+        "{}",
+        String::from_utf8_lossy(&make.stderr)
+    );
+    assert_eq!(make_q(), Some(0), "up to date after a build");
+    std::thread::sleep(Duration::from_millis(1100));
+    write(
+        root,
+        "templates/t2.j2",
+        "{#-\nname = \"t2\"\nplan_type = \"deploy\"\n-#}\necho t2 again @HOST@\n",
+    );
+    assert_eq!(
+        make_q(),
+        Some(1),
+        "a changed template makes the zip out of date"
+    );
+}
+
+#[test]
+fn checksum_flavour_read_only_and_versioned_names_come_from_the_bundle_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    three_bundle_project(root);
+    build_json(root, &[]);
+    let stable = read_bundle(&root.join("dist/b_2026.11.26.zip"), &ReadOptions::default())
+        .unwrap()
+        .bundle;
+    write(
+        root,
+        "bundles-src/b.toml",
+        "[bundle]\nname = \"b\"\nversion = \"2026.12.01\"\nos = \"os1\"\nchecksum = \"sha1\"\nread_only = true\nartifact_prefix = \"Acme\"\nartifact_names = \"versioned\"\n[[build_plan]]\nname = \"p\"\nsteps = [ { template = \"t2\" } ]\n",
+    );
+    build_json(root, &[]);
+    let loaded = read_bundle(&root.join("dist/b_2026.12.01.zip"), &ReadOptions::default()).unwrap();
+    assert!(verify(&loaded).is_clean());
+    let bundle = &loaded.bundle;
+    assert!(loaded.entries.iter().any(|e| e.name == "SHA1SUM.sha1sum"));
+    assert!(bundle.manifest.read_only);
+    assert_eq!(bundle.manifest.artifact_name, "b_2026.12.01");
+    assert_eq!(bundle.manifest.time_stamp, "2026-12-01T00:00:00.000Z");
+    assert_eq!(bundle.build_plans[0].name, "Acme - p - 2026.12.01");
+    assert_eq!(bundle.plan_scripts[0].name, "Acme - t2 - 2026.12.01");
+    // Versioned names keep the uuid of the unversioned name: a new version updates in place.
+    write(
+        root,
+        "bundles-src/b.toml",
+        "[bundle]\nname = \"b\"\nversion = \"2026.12.02\"\nos = \"os1\"\nartifact_prefix = \"Acme\"\nartifact_names = \"versioned\"\n[[build_plan]]\nname = \"p\"\nsteps = [ { template = \"t2\" } ]\n",
+    );
+    build_json(root, &[]);
+    let next = read_bundle(&root.join("dist/b_2026.12.02.zip"), &ReadOptions::default())
+        .unwrap()
+        .bundle;
+    assert_eq!(next.build_plans[0].id, bundle.build_plans[0].id);
+    assert_ne!(
+        next.build_plans[0].id, stable.build_plans[0].id,
+        "the prefix is part of the name"
+    );
+}
+
+#[test]
+fn a_project_without_registry_or_profile_builds_plain_scripts_and_stays_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "plan-scripts/hello.gf",
+        "# name: hello\n# type: general\necho hello\n",
+    );
+    write(
+        root,
+        "bundles-src/plain.toml",
+        "[bundle]\nname = \"plain\"\nversion = \"2026.11.26\"\n[[build_plan]]\nname = \"p\"\nsteps = [ { plan_script = \"hello\" } ]\n",
+    );
+    assert_eq!(statuses(&build_json(root, &[]))["plain"], "built");
+    assert_eq!(statuses(&build_json(root, &[]))["plain"], "up_to_date");
+    // A placeholder now needs a registry entry.
+    write(
+        root,
+        "plan-scripts/hello.gf",
+        "# name: hello\n# type: general\necho @WHO@\n",
+    );
+    let e = build_error(root);
+    assert!(
+        e.contains("plan-scripts/hello.gf:3:6: placeholder @WHO@ has no entry"),
+        "{e}"
+    );
+}

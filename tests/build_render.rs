@@ -77,6 +77,39 @@ fn render_prints_the_plan_script_the_bundle_carries() {
 }
 
 #[test]
+fn render_reads_attributes_from_a_file_so_secrets_stay_off_the_command_line() {
+    let dir = project();
+    let file = dir.path().join("node1.attrs");
+    std::fs::write(
+        &file,
+        "# node1\nSERVER_FQDN=node1.example.org\nROOT_PASSWORD=s3cret-pass\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname", "--attrs-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("echo 'root:s3cret-pass' | chpasswd"));
+    std::fs::write(&file, "ROOT_PASSWORD short\n").unwrap();
+    let bad = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname", "--attrs-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(e.contains("node1.attrs:1") && !e.contains("short"), "{e}");
+}
+
+#[test]
 fn render_substitutes_attributes_and_names_missing_ones() {
     let dir = project();
     let out = bin()

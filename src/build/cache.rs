@@ -107,9 +107,19 @@ impl Cache {
         out: &Path,
         time: &TimeEnvironment,
     ) -> Freshness {
-        let Some(record) = self.bundles.get_mut(key) else {
-            return Freshness::Stale("never built".into());
-        };
+        match self.bundles.get_mut(key) {
+            Some(record) => Self::record_freshness(record, root, out, time),
+            None => Freshness::Stale("never built".into()),
+        }
+    }
+
+    /// [`Cache::freshness`] of one record.
+    pub fn record_freshness(
+        record: &mut Record,
+        root: &Path,
+        out: &Path,
+        time: &TimeEnvironment,
+    ) -> Freshness {
         if !time.still_valid(&record.time_source) {
             return Freshness::Stale("the Time Stamp source changed".into());
         }

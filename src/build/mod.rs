@@ -161,17 +161,41 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     let mut cache = Cache::load(&out);
     let mut cache_dirty = false;
 
-    // 1. Which bundles are stale.
+    // 1. Which bundles are stale (checked in parallel: a no-op build is mostly stat calls).
+    let keys: Vec<String> = sources
+        .iter()
+        .map(|s| layout.relative(s).to_string_lossy().into_owned())
+        .collect();
+    let freshness: Vec<Freshness> = if options.force {
+        keys.iter()
+            .map(|_| Freshness::Stale("--force".into()))
+            .collect()
+    } else {
+        let checked: std::collections::BTreeMap<String, Freshness> = cache
+            .bundles
+            .par_iter_mut()
+            .filter(|(key, _)| keys.contains(key))
+            .map(|(key, record)| {
+                (
+                    key.clone(),
+                    Cache::record_freshness(record, &options.root, &out, &time),
+                )
+            })
+            .collect();
+        keys.iter()
+            .map(|k| {
+                checked
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| Freshness::Stale("never built".into()))
+            })
+            .collect()
+    };
     let mut stale: Vec<(PathBuf, String, String)> = Vec::new(); // (source, key, reason)
-    for source in &sources {
-        let key = layout.relative(source).to_string_lossy().into_owned();
-        if options.force {
-            stale.push((source.clone(), key, "--force".into()));
-            continue;
-        }
-        match cache.freshness(&key, &options.root, &out, &time) {
+    for ((source, key), fresh) in sources.iter().zip(&keys).zip(freshness) {
+        match fresh {
             Freshness::UpToDate { restat } => cache_dirty |= restat,
-            Freshness::Stale(reason) => stale.push((source.clone(), key, reason)),
+            Freshness::Stale(reason) => stale.push((source.clone(), key.clone(), reason)),
         }
     }
 
@@ -215,7 +239,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
                 .collect();
             let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
             for (key, record) in &cache.bundles {
-                if !rebuilt.contains(key.as_str()) {
+                if keys.contains(key) && !rebuilt.contains(key.as_str()) {
                     used.extend(record.used_attributes.iter().cloned());
                 }
             }
@@ -265,6 +289,13 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         reasons.insert(key.clone(), reason.clone());
         cache.bundles.insert(key.clone(), record);
         cache_dirty = true;
+    }
+
+    // Forget bundles whose source is gone (their zips stay: a build never deletes outputs).
+    if options.bundles.is_empty() {
+        let before = cache.bundles.len();
+        cache.bundles.retain(|key, _| keys.contains(key));
+        cache_dirty |= cache.bundles.len() != before;
     }
 
     let mut bundles = Vec::new();

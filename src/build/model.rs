@@ -122,10 +122,14 @@ struct RenderedScript {
 pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
     let layout = &project.layout;
     let file = BundleFile::load(path)?;
-    let mut inputs = vec![
-        Input::of(layout, path, &file.text),
-        Input::of(layout, &project.registry.path, &project.registry.text),
-    ];
+    let mut inputs = vec![Input::of(layout, path, &file.text)];
+    if project.registry.path.is_file() {
+        inputs.push(Input::of(
+            layout,
+            &project.registry.path,
+            &project.registry.text,
+        ));
+    }
     let profile = match &file.bundle.os {
         Some(os) => {
             let profile = OsProfile::load(layout, os.get_ref(), &file.at(os))?;

@@ -21,6 +21,9 @@ pub struct Args {
     /// Substitute a placeholder as the appliance would (repeatable).
     #[arg(long = "attr", value_name = "NAME=VALUE")]
     pub attrs: Vec<String>,
+    /// Read NAME=VALUE lines from a file (keeps secrets off the command line); `--attr` wins.
+    #[arg(long, value_name = "FILE")]
+    pub attrs_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Where `--format files` writes (created as needed).
@@ -33,6 +36,20 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let mut values = BTreeMap::new();
+    if let Some(file) = &args.attrs_file {
+        let text = std::fs::read_to_string(file).map_err(|e| crate::Error::io(file, e))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // Never echo the line: it may hold a secret.
+            let (name, value) = line.split_once('=').ok_or_else(|| {
+                crate::Error::Usage(format!("{}:{}: expected NAME=VALUE", file.display(), n + 1))
+            })?;
+            values.insert(name.trim().to_string(), value.to_string());
+        }
+    }
     for pair in &args.attrs {
         let (name, value) = pair
             .split_once('=')

@@ -260,6 +260,9 @@ pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
     })
 }
 
+/// Separates a template name from a front-matter field in loader names (never in a file name).
+const FIELD_SEPARATOR: char = '#';
+
 /// A bundle's minijinja environment. Records the templates it loads.
 pub struct Renderer {
     env: Environment<'static>,
@@ -275,6 +278,17 @@ impl Renderer {
         let loaded = Arc::new(Mutex::new(BTreeSet::new()));
         let (loader_store, loader_loaded) = (store.clone(), loaded.clone());
         env.set_loader(move |name| {
+            // `<template>#name` / `#description`: a front-matter field compiled once per bundle.
+            if let Some((template, field)) = name.split_once(FIELD_SEPARATOR) {
+                let fm = loader_store.front_matter(template).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+                })?;
+                return Ok(Some(if field == "name" {
+                    fm.name.clone()
+                } else {
+                    fm.description.clone()
+                }));
+            }
             let source = loader_store.source(name).map_err(|e| {
                 minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
             })?;
@@ -386,15 +400,21 @@ impl Renderer {
             .map_err(|e| self.store.error(&e))?;
         let path = self.store.path_of(template);
         let field = |label: &str, text: &str| -> Result<String> {
-            self.env.render_str(text, &context).map_err(|e| {
-                Error::at(
-                    Location::file(&path).line(fm.line),
-                    format!(
-                        "front matter `{label}`: {}",
-                        e.detail().unwrap_or(&e.kind().to_string())
-                    ),
-                )
-            })
+            if !text.contains(['{', '%']) {
+                return Ok(text.to_string());
+            }
+            self.env
+                .get_template(&format!("{template}{FIELD_SEPARATOR}{label}"))
+                .and_then(|t| t.render(&context))
+                .map_err(|e| {
+                    Error::at(
+                        Location::file(&path).line(fm.line),
+                        format!(
+                            "front matter `{label}`: {}",
+                            e.detail().unwrap_or(&e.kind().to_string())
+                        ),
+                    )
+                })
         };
         let name = field("name", &fm.name)?.trim().to_string();
         if name.is_empty() {

@@ -1,5 +1,5 @@
 //! `bundles-src/<bundle>.toml`: one bundle, its build plans and deployment plans.
-use super::{location_of, read_text, toml_error};
+use super::{read_text, toml_error};
 use crate::bundle::ChecksumFlavour;
 use crate::error::{Error, Location, Result};
 use serde::Deserialize;
@@ -14,6 +14,8 @@ pub struct BundleFile {
     pub bundle: BundleMeta,
     pub build_plans: Vec<BuildPlanSource>,
     pub deployment_plans: Vec<DeploymentPlanSource>,
+    /// Byte offset of each line start: locations in O(log n), as a build asks for one per step.
+    line_starts: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +164,9 @@ impl BundleFile {
             bundle: raw.bundle,
             build_plans: raw.build_plan,
             deployment_plans: raw.deployment_plan,
+            line_starts: std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
             text,
         };
         file.check()?;
@@ -174,7 +179,14 @@ impl BundleFile {
         if span.is_empty() && span.start == 0 {
             Location::file(&self.path)
         } else {
-            location_of(&self.path, &self.text, span.start)
+            let offset = span.start.min(self.text.len());
+            let line = self.line_starts.partition_point(|&start| start <= offset);
+            let line_start = self.line_starts[line - 1];
+            let column = self
+                .text
+                .get(line_start..offset)
+                .map_or(1, |t| t.chars().count() + 1);
+            Location::file(&self.path).at(line, column)
         }
     }
 

@@ -61,9 +61,13 @@ impl Registry {
     }
 
     pub fn load(path: &Path) -> Result<Registry> {
+        // No registry is an empty one: a project whose scripts use no placeholders needs none,
+        // and any placeholder then fails with "no entry in the attribute registry".
         if !path.is_file() {
-            return Err(Error::at(Location::file(path), "the attribute registry is missing")
-                .with_help("create attributes.toml with one [NAME] table per custom attribute (see docs/source-format.md)"));
+            return Ok(Registry {
+                path: path.to_path_buf(),
+                ..Registry::default()
+            });
         }
         let text = read_text(path)?;
         Self::parse(path, text)
