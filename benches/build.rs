@@ -21,7 +21,11 @@ fn write(root: &Path, relative: &str, text: &str) {
 
 /// A first-boot unit + script, about the size of the real ones (2–3 KB of JSON each).
 fn script_body(i: usize, templated: bool) -> String {
-    let marker = if templated { "{{ params.n }}".to_string() } else { i.to_string() };
+    let marker = if templated {
+        "{{ params.n }}".to_string()
+    } else {
+        i.to_string()
+    };
     let mut body = format!(
         "upload -<<END /usr/local/bin/service-{marker}.sh\n#!/bin/bash\nset -euo pipefail\n# service {marker}\nuntil ping -c1 @GATEWAY_{a}@ >/dev/null 2>&1; do sleep 5; done\nconsul kv get synergy/@KEY_{b}@ > /etc/service-{marker}.conf\n",
         a = i % 10,
@@ -42,22 +46,43 @@ fn generate(root: &Path, scripts: usize) {
         registry.push_str(&format!("[GATEWAY_{i}]\ntype = \"ipv4\"\ndescription = \"gateway {i}\"\n[KEY_{i}]\ntype = \"string\"\n"));
     }
     write(root, "attributes.toml", &registry);
-    write(root, "golden-images/os/profile.toml", "id = \"os\"\nroot_lv = \"/dev/cl/root\"\ngolden_image = \"OS Golden Image\"\n");
+    write(
+        root,
+        "golden-images/os/profile.toml",
+        "id = \"os\"\nroot_lv = \"/dev/cl/root\"\ngolden_image = \"OS Golden Image\"\n",
+    );
     write(
         root,
         "templates/service.j2",
-        &format!("{{#-\nname = \"service {{{{ params.n }}}}\"\nplan_type = \"deploy\"\ndescription = \"Service {{{{ params.n }}}} on {{{{ os.id }}}}\"\n[params]\nn = {{ default = 0 }}\n-#}}\n{}\n", script_body(0, true)),
+        &format!(
+            "{{#-\nname = \"service {{{{ params.n }}}}\"\nplan_type = \"deploy\"\ndescription = \"Service {{{{ params.n }}}} on {{{{ os.id }}}}\"\n[params]\nn = {{ default = 0 }}\n-#}}\n{}\n",
+            script_body(0, true)
+        ),
     );
-    for bundle in 0..scripts / SCRIPTS_PER_BUNDLE {
-        let mut toml = format!("[bundle]\nname = \"bench-{bundle}\"\nversion = \"2026.11.26\"\nos = \"os\"\nartifact_prefix = \"Bench\"\n");
-        for plan in 0..SCRIPTS_PER_BUNDLE / STEPS_PER_PLAN {
-            toml.push_str(&format!("\n[[build_plan]]\nname = \"plan {plan}\"\ndescription = \"generated\"\nsteps = [\n"));
+    let per_bundle = scripts.min(SCRIPTS_PER_BUNDLE);
+    for bundle in 0..scripts / per_bundle {
+        let mut toml = format!(
+            "[bundle]\nname = \"bench-{bundle}\"\nversion = \"2026.11.26\"\nos = \"os\"\nartifact_prefix = \"Bench\"\n"
+        );
+        for plan in 0..per_bundle / STEPS_PER_PLAN {
+            toml.push_str(&format!(
+                "\n[[build_plan]]\nname = \"plan {plan}\"\ndescription = \"generated\"\nsteps = [\n"
+            ));
             for step in 0..STEPS_PER_PLAN {
-                let i = bundle * SCRIPTS_PER_BUNDLE + plan * STEPS_PER_PLAN + step;
-                if i % 2 == 0 {
-                    toml.push_str(&format!("  {{ template = \"service\", params = {{ n = {i} }} }},\n"));
+                let i = bundle * per_bundle + plan * STEPS_PER_PLAN + step;
+                if i.is_multiple_of(2) {
+                    toml.push_str(&format!(
+                        "  {{ template = \"service\", params = {{ n = {i} }} }},\n"
+                    ));
                 } else {
-                    write(root, &format!("plan-scripts/s{i}.gf"), &format!("# name: plain {i}\n# type: deploy\n# description: plain script {i}\n{}\n", script_body(i, false)));
+                    write(
+                        root,
+                        &format!("plan-scripts/s{i}.gf"),
+                        &format!(
+                            "# name: plain {i}\n# type: deploy\n# description: plain script {i}\n{}\n",
+                            script_body(i, false)
+                        ),
+                    );
                     toml.push_str(&format!("  {{ plan_script = \"s{i}\" }},\n"));
                 }
             }
@@ -75,7 +100,11 @@ fn timed_build(root: &Path, out: &Path, clean: bool) -> Duration {
     if clean {
         let _ = std::fs::remove_dir_all(out);
     }
-    let options = BuildOptions { root: root.to_path_buf(), out: Some(out.to_path_buf()), ..Default::default() };
+    let options = BuildOptions {
+        root: root.to_path_buf(),
+        out: Some(out.to_path_buf()),
+        ..Default::default()
+    };
     let start = Instant::now();
     let report = build(&options).expect("build");
     let elapsed = start.elapsed();
@@ -86,19 +115,39 @@ fn timed_build(root: &Path, out: &Path, clean: bool) -> Duration {
 /// `zip -X -r` of the same rendered entries, one zip per bundle (as `build` writes them).
 fn zip_yardstick(out: &Path, work: &Path) -> Option<Duration> {
     let mut total = Duration::ZERO;
-    let mut zips: Vec<_> = std::fs::read_dir(out).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "zip")).collect();
+    let mut zips: Vec<_> = std::fs::read_dir(out)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .collect();
     zips.sort();
     for (n, zip) in zips.iter().enumerate() {
         let dir = work.join(format!("entries-{n}"));
         std::fs::create_dir_all(&dir).ok()?;
-        let status = std::process::Command::new("unzip").arg("-q").arg("-o").arg(zip).arg("-d").arg(&dir).status().ok()?;
+        let status = std::process::Command::new("unzip")
+            .arg("-q")
+            .arg("-o")
+            .arg(zip)
+            .arg("-d")
+            .arg(&dir)
+            .status()
+            .ok()?;
         if !status.success() {
             return None;
         }
         let target = work.join(format!("yardstick-{n}.zip"));
         let _ = std::fs::remove_file(&target);
         let start = Instant::now();
-        let status = std::process::Command::new("zip").arg("-X").arg("-r").arg("-q").arg(&target).arg(".").current_dir(&dir).status().ok()?;
+        let status = std::process::Command::new("zip")
+            .arg("-X")
+            .arg("-r")
+            .arg("-q")
+            .arg(&target)
+            .arg(".")
+            .current_dir(&dir)
+            .status()
+            .ok()?;
         total += start.elapsed();
         if !status.success() {
             return None;
@@ -114,39 +163,88 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     // Cargo passes `--bench`; nothing else to parse.
     println!("threads: {}", rayon::current_num_threads());
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let has_own = std::fs::read_dir(repo.join("bundles-src")).map(|d| d.flatten().any(|e| e.path().extension().is_some_and(|x| x == "toml"))).unwrap_or(false);
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("(smoke run under `cargo test`; `cargo bench --bench build` gives the figures)");
+    }
+    // The repository's own bundles, or another project's (I3S_BENCH_PROJECT=/path/to/project).
+    let repo_path = std::env::var_os("I3S_BENCH_PROJECT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let repo = repo_path.as_path();
+    let has_own = std::fs::read_dir(repo.join("bundles-src"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "toml"))
+        })
+        .unwrap_or(false);
     if has_own {
         let out = tempfile::tempdir().unwrap();
         let clean = best_of(3, || timed_build(repo, out.path(), true));
         let noop = best_of(5, || timed_build(repo, out.path(), false));
-        println!("repository bundles-src/: clean build {:.1} ms, no-op build {:.2} ms", ms(clean), ms(noop));
+        println!(
+            "{}/bundles-src/: clean build {:.1} ms, no-op build {:.2} ms",
+            repo.display(),
+            ms(clean),
+            ms(noop)
+        );
     } else {
         println!("repository bundles-src/: none yet (skipped)");
     }
 
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too: then a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[100] };
     let mut rows = Vec::new();
-    for scripts in [1_000, 10_000] {
+    for &scripts in sizes {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
+        let dir_path = match std::env::var_os("I3S_BENCH_KEEP") {
+            Some(keep) => std::path::PathBuf::from(keep).join(scripts.to_string()),
+            None => dir.path().to_path_buf(),
+        };
+        let dir = &dir_path;
+        let root = dir.join("project");
         generate(&root, scripts);
-        let out = dir.path().join("dist");
-        let runs = if scripts > 1000 { 3 } else { 5 };
+        let out = dir.join("dist");
+        let runs = if !full {
+            1
+        } else if scripts > 1000 {
+            3
+        } else {
+            5
+        };
         let clean = best_of(runs, || timed_build(&root, &out, true));
         let noop = best_of(runs, || timed_build(&root, &out, false));
-        let zip = zip_yardstick(&out, dir.path());
-        let bytes: u64 = std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "zip")).map(|e| e.metadata().unwrap().len()).sum();
+        let zip = zip_yardstick(&out, dir);
+        let bytes: u64 = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "zip"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
         match zip {
             Some(z) => println!(
                 "{scripts:>6} plan scripts, {:>5} build plans: clean {:>8.1} ms, no-op {:>6.2} ms, zip -X -r {:>8.1} ms, clean/zip {:.2}x, {:.1} MB of zips",
-                scripts / STEPS_PER_PLAN, ms(clean), ms(noop), ms(z), clean.as_secs_f64() / z.as_secs_f64(), bytes as f64 / 1e6
+                scripts / STEPS_PER_PLAN,
+                ms(clean),
+                ms(noop),
+                ms(z),
+                clean.as_secs_f64() / z.as_secs_f64(),
+                bytes as f64 / 1e6
             ),
-            None => println!("{scripts:>6} plan scripts: clean {:.1} ms, no-op {:.2} ms (zip/unzip not installed: no yardstick)", ms(clean), ms(noop)),
+            None => println!(
+                "{scripts:>6} plan scripts: clean {:.1} ms, no-op {:.2} ms (zip/unzip not installed: no yardstick)",
+                ms(clean),
+                ms(noop)
+            ),
         }
         rows.push((scripts, clean, noop));
     }
     if let [(a, ca, na), (b, cb, nb)] = rows.as_slice() {
         let factor = (*b / *a) as f64;
-        println!("growth {a} → {b} ({factor:.0}x input): clean {:.2}x, no-op {:.2}x", cb.as_secs_f64() / ca.as_secs_f64(), nb.as_secs_f64() / na.as_secs_f64());
+        println!(
+            "growth {a} → {b} ({factor:.0}x input): clean {:.2}x, no-op {:.2}x",
+            cb.as_secs_f64() / ca.as_secs_f64(),
+            nb.as_secs_f64() / na.as_secs_f64()
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod appliance;
 pub mod build;
 pub mod bundle;
 pub mod cli;
+pub mod deploy;
 pub mod error;
 pub mod guestfish;
 pub mod image;

@@ -3,6 +3,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = i3s_bundle::cli::Cli::parse();
     match i3s_bundle::cli::run(cli) {
         Ok(code) => code,
@@ -10,5 +11,15 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(i3s_bundle::cli::EXIT_UNUSABLE)
         }
+    }
+}
+
+/// `i3s-bundle inspect x.zip | head` should end quietly like any Unix tool, not panic on the
+/// broken pipe: Rust ignores SIGPIPE by default, so restore the default action.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

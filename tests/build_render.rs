@@ -19,38 +19,139 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-const ATTRS: [&str; 4] = ["--attr", "SERVER_FQDN=node1.example.org", "--attr", "ROOT_PASSWORD=s3cret-pass"];
+const ATTRS: [&str; 4] = [
+    "--attr",
+    "SERVER_FQDN=node1.example.org",
+    "--attr",
+    "ROOT_PASSWORD=s3cret-pass",
+];
 
 #[test]
 fn render_prints_the_plan_script_the_bundle_carries() {
     let dir = project();
-    bin().current_dir(dir.path()).arg("build").assert().success();
-    let zip = std::fs::read_dir(dir.path().join("dist")).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "zip")).unwrap();
+    bin()
+        .current_dir(dir.path())
+        .arg("build")
+        .assert()
+        .success();
+    let zip = std::fs::read_dir(dir.path().join("dist"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .unwrap();
     let bundle = read_bundle(&zip, &ReadOptions::default()).unwrap().bundle;
-    let carried = &bundle.plan_script_by_name("Example - CentOS 7.4 - hostname (password)").unwrap().content;
+    let carried = &bundle
+        .plan_script_by_name("Example - CentOS 7.4 - hostname (password)")
+        .unwrap()
+        .content;
     // By template name, by artifact name and by bundle [bundle] name: the same text.
-    for (b, s) in [("example", "hostname"), ("Example-CentOS7.4", "Example - CentOS 7.4 - hostname (password)")] {
-        let out = bin().current_dir(dir.path()).args(["render", b, s]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{carried}\n"));
+    for (b, s) in [
+        ("example", "hostname"),
+        (
+            "Example-CentOS7.4",
+            "Example - CentOS 7.4 - hostname (password)",
+        ),
+    ] {
+        let out = bin()
+            .current_dir(dir.path())
+            .args(["render", b, s])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{carried}\n")
+        );
     }
-    let plain = bin().current_dir(dir.path()).args(["render", "example", "generalize"]).output().unwrap();
+    let plain = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "generalize"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&plain.stdout).starts_with("rm-f /etc/hostname"));
+}
+
+#[test]
+fn render_reads_attributes_from_a_file_so_secrets_stay_off_the_command_line() {
+    let dir = project();
+    let file = dir.path().join("node1.attrs");
+    std::fs::write(
+        &file,
+        "# node1\nSERVER_FQDN=node1.example.org\nROOT_PASSWORD=s3cret-pass\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname", "--attrs-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("echo 'root:s3cret-pass' | chpasswd"));
+    std::fs::write(&file, "ROOT_PASSWORD short\n").unwrap();
+    let bad = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname", "--attrs-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(e.contains("node1.attrs:1") && !e.contains("short"), "{e}");
 }
 
 #[test]
 fn render_substitutes_attributes_and_names_missing_ones() {
     let dir = project();
-    let out = bin().current_dir(dir.path()).args(["render", "example", "hostname"]).args(ATTRS).output().unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname"])
+        .args(ATTRS)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("upload -<<END /etc/hostname\nnode1.example.org\nEND"), "{text}");
+    assert!(
+        text.contains("upload -<<END /etc/hostname\nnode1.example.org\nEND"),
+        "{text}"
+    );
     assert!(text.contains("echo 'root:s3cret-pass' | chpasswd"));
     assert!(!text.contains('@'), "{text}");
-    let missing = bin().current_dir(dir.path()).args(["render", "example", "hostname", "--attr", "SERVER_FQDN=n1.example.org"]).output().unwrap();
+    let missing = bin()
+        .current_dir(dir.path())
+        .args([
+            "render",
+            "example",
+            "hostname",
+            "--attr",
+            "SERVER_FQDN=n1.example.org",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     let e = String::from_utf8_lossy(&missing.stderr);
     assert!(e.contains("@ROOT_PASSWORD@") && e.contains("--attr"), "{e}");
-    let invalid = bin().current_dir(dir.path()).args(["render", "example", "hostname", "--attr", "SERVER_FQDN=not a host!", "--attr", "ROOT_PASSWORD=s3cret-pass"]).output().unwrap();
+    let invalid = bin()
+        .current_dir(dir.path())
+        .args([
+            "render",
+            "example",
+            "hostname",
+            "--attr",
+            "SERVER_FQDN=not a host!",
+            "--attr",
+            "ROOT_PASSWORD=s3cret-pass",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(invalid.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("SERVER_FQDN"));
 }
@@ -62,9 +163,17 @@ fn tree(dir: &Path) -> Vec<(PathBuf, String, u32)> {
         let meta = entry.path().symlink_metadata().unwrap();
         let relative = entry.path().strip_prefix(dir).unwrap().to_path_buf();
         if meta.file_type().is_symlink() {
-            out.push((relative, format!("-> {}", std::fs::read_link(entry.path()).unwrap().display()), 0));
+            out.push((
+                relative,
+                format!("-> {}", std::fs::read_link(entry.path()).unwrap().display()),
+                0,
+            ));
         } else if meta.is_file() {
-            out.push((relative, std::fs::read_to_string(entry.path()).unwrap(), meta.permissions().mode() & 0o7777));
+            out.push((
+                relative,
+                std::fs::read_to_string(entry.path()).unwrap(),
+                meta.permissions().mode() & 0o7777,
+            ));
         }
     }
     out.sort();
@@ -75,10 +184,25 @@ fn tree(dir: &Path) -> Vec<(PathBuf, String, u32)> {
 fn render_files_writes_what_the_here_documents_upload() {
     let dir = project();
     let out_dir = dir.path().join("files");
-    let out = bin().current_dir(dir.path()).args(["render", "example", "hostname", "--format", "files", "--out"]).arg(&out_dir).args(ATTRS).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "render", "example", "hostname", "--format", "files", "--out",
+        ])
+        .arg(&out_dir)
+        .args(ATTRS)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let files = tree(&out_dir);
-    let names: Vec<String> = files.iter().map(|(p, _, _)| p.display().to_string()).collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _, _)| p.display().to_string())
+        .collect();
     assert_eq!(
         names,
         [
@@ -89,8 +213,16 @@ fn render_files_writes_what_the_here_documents_upload() {
         ]
     );
     assert_eq!(files[0].1, "node1.example.org\n");
-    assert_eq!(files[1].1, "-> /etc/systemd/system/set-root-password.service");
-    assert!(files[2].1.starts_with("[Unit]\nDescription=Set the root password\n") && files[2].1.ends_with("WantedBy=multi-user.target\n"));
+    assert_eq!(
+        files[1].1,
+        "-> /etc/systemd/system/set-root-password.service"
+    );
+    assert!(
+        files[2]
+            .1
+            .starts_with("[Unit]\nDescription=Set the root password\n")
+            && files[2].1.ends_with("WantedBy=multi-user.target\n")
+    );
     assert_eq!(files[3].2, 0o755);
     assert!(files[3].1.contains("echo 'root:s3cret-pass' | chpasswd\n"));
 }
@@ -103,11 +235,24 @@ fn render_files_equal_what_guestfish_uploads() {
         return;
     }
     let dir = project();
-    let rendered = bin().current_dir(dir.path()).args(["render", "example", "hostname"]).args(ATTRS).output().unwrap();
+    let rendered = bin()
+        .current_dir(dir.path())
+        .args(["render", "example", "hostname"])
+        .args(ATTRS)
+        .output()
+        .unwrap();
     assert!(rendered.status.success());
     let script = String::from_utf8(rendered.stdout).unwrap();
     let files_dir = dir.path().join("files");
-    bin().current_dir(dir.path()).args(["render", "example", "hostname", "--format", "files", "--out"]).arg(&files_dir).args(ATTRS).assert().success();
+    bin()
+        .current_dir(dir.path())
+        .args([
+            "render", "example", "hostname", "--format", "files", "--out",
+        ])
+        .arg(&files_dir)
+        .args(ATTRS)
+        .assert()
+        .success();
 
     let image_dir = dir.path().join("image");
     std::fs::create_dir_all(&image_dir).unwrap();
@@ -126,13 +271,29 @@ fn render_files_equal_what_guestfish_uploads() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(session.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(session.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "guestfish: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "guestfish: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // guestfish's upload gives files its own default mode; compare modes only where the script set one.
-    let from_image: Vec<_> = tree(&image_dir).into_iter().filter(|(p, _, _)| !p.starts_with("lost+found")).collect();
+    let from_image: Vec<_> = tree(&image_dir)
+        .into_iter()
+        .filter(|(p, _, _)| !p.starts_with("lost+found"))
+        .collect();
     let from_render = tree(&files_dir);
-    assert_eq!(from_image.len(), from_render.len(), "image: {from_image:?}\nrender: {from_render:?}");
+    assert_eq!(
+        from_image.len(),
+        from_render.len(),
+        "image: {from_image:?}\nrender: {from_render:?}"
+    );
     for ((pi, ci, mi), (pr, cr, mr)) in from_image.iter().zip(&from_render) {
         assert_eq!((pi, ci), (pr, cr));
         if *mr == 0o755 {

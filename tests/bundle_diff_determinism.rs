@@ -16,18 +16,31 @@ fn diff_reports_the_real_changes_between_2018_03_and_2018_06() {
             .unwrap_or_else(|| panic!("no change for {name}:\n{changes}"))
             .clone()
     };
-    // New K8s worker plan (the minion plan went away).
-    assert_eq!(
-        find(
-            &changes.build_plans,
-            "2018-06-04-HudsonAlpha_K8s_Worker_CentOS7.4"
-        )
-        .change,
-        ChangeKind::Added
+    // The K8s minion plan became the worker plan: a rename (same steps), not a removal and an
+    // addition; the K8s plans gained the new DataDog-with-Docker script.
+    let worker = find(
+        &changes.build_plans,
+        "2018-06-04-HudsonAlpha_K8s_Worker_CentOS7.4",
     );
+    assert_eq!(worker.change, ChangeKind::Renamed);
     assert_eq!(
-        find(&changes.build_plans, "HudsonAlpha_K8s_Minion_CentOS7.4").change,
-        ChangeKind::Removed
+        worker.old_name.as_deref(),
+        Some("HudsonAlpha_K8s_Minion_CentOS7.4")
+    );
+    let datadog = find(
+        &changes.plan_scripts,
+        "2018-06-06-HudsonAlpha_DataDogDocker_systemd",
+    );
+    assert_eq!(datadog.change, ChangeKind::Added);
+    let master = find(
+        &changes.build_plans,
+        "2018-06-04-HudsonAlpha_K8s_Master_CentOS7.4",
+    );
+    let added = "step added: \"2018-06-06-HudsonAlpha_DataDogDocker_systemd\"";
+    assert!(
+        master.details.iter().any(|d| d.starts_with(added)),
+        "{:?}",
+        master.details
     );
     // Docker-CE split: the old Docker script (which installed Docker-CE) became distro Docker,
     // and a DockerCE script was added.
@@ -101,11 +114,9 @@ fn diff_reports_the_real_changes_between_2018_03_and_2018_06() {
         .code(1);
     let value: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
     assert!(
-        value["build_plans"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["change"] == "added")
+        value["build_plans"].as_array().unwrap().iter().any(
+            |c| c["change"] == "renamed" && c["old_name"] == "HudsonAlpha_K8s_Minion_CentOS7.4"
+        )
     );
 }
 

@@ -218,6 +218,21 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     );
     assert!(names(&sim, "/rest/artifact-bundles").is_empty());
 
+    // --all takes every zip of --dist.
+    let all = publish(
+        &sim,
+        &[
+            "--all",
+            "--dist",
+            dir.path().to_str().unwrap(),
+            "--dry-run",
+            "--json",
+        ],
+    );
+    assert!(all.status.success(), "{}", text(&all));
+    assert_eq!(report(&all)["objects"][0]["name"], "t-bundle_1.0");
+    assert_eq!(writes(&sim), Vec::<String>::new());
+
     // The human form says the same, and that nothing was written.
     let human = publish(&sim, &[&paths[2], "--dry-run"]);
     let stdout = String::from_utf8_lossy(&human.stdout);
@@ -750,4 +765,213 @@ fn a_template_etag_race_is_retried_and_never_overwrites_the_other_writer() {
             .iter()
             .any(|o| o["kind"] == "server-profile-template" && o["applied"] == false)
     );
+}
+
+#[test]
+fn slow_tasks_are_waited_for_within_the_overall_task_timeout() {
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    // Tasks take 400 ms and every request 5 ms: publish polls with backoff and finishes.
+    put(
+        &sim,
+        "/sim/faults",
+        &json!({"slowTaskMs": 400, "latencyMs": 5}),
+    );
+    let started = std::time::Instant::now();
+    let out = publish(&sim, &[bundle.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(800),
+        "two slow tasks (upload, extract) were not waited for"
+    );
+    // A task slower than --task-timeout: exit 1, the report names the task and the limit.
+    let sim = start(sim_config());
+    seed_appliance(&sim);
+    put(&sim, "/sim/faults", &json!({"slowTaskMs": 5000}));
+    let mut args = vec![bundle.to_str().unwrap(), "--json"];
+    args.extend(["--task-timeout", "1"]);
+    let out = publish(&sim, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = report(&out);
+    assert!(
+        r["error"].as_str().unwrap().contains("still Running after"),
+        "{r}"
+    );
+}
+
+/// The repository's own bundles: `i3s-bundle build` of bundles-src/ into a temporary dist, then
+/// publish into an empty simulator that holds only the golden images the build names.
+#[test]
+fn the_repository_bundles_publish_into_an_empty_simulator_and_settle() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dist = tempfile::tempdir().unwrap();
+    let build = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+        .args([
+            "build",
+            "--root",
+            root,
+            "--out",
+            dist.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", text(&build));
+    let zips: Vec<String> = std::fs::read_dir(dist.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!zips.is_empty());
+    // The golden images the build left for publish to attach (its record per zip).
+    let cache: Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join(".i3s-bundle-cache.json")).unwrap())
+            .unwrap();
+    let attachments: Vec<(String, String)> = cache["bundles"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|r| r["attachments"].as_array().unwrap().clone())
+        .map(|a| {
+            (
+                a["deployment_plan"].as_str().unwrap().to_string(),
+                a["golden_image"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(!attachments.is_empty());
+    let images: BTreeSet<String> = attachments.iter().map(|(_, i)| i.clone()).collect();
+
+    let sim = start(sim_config());
+    // Without the golden images on the appliance, even the dry run says which is missing.
+    let out = publish(
+        &sim,
+        &[
+            "--all",
+            "--dist",
+            dist.path().to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains(images.iter().next().unwrap()));
+    let seed: Vec<Value> = images
+        .iter()
+        .map(|n| json!({"type": "GoldenImage", "name": n}))
+        .collect();
+    assert_eq!(
+        post(&sim, "/sim/seed", &json!({"/rest/golden-images": seed})).0,
+        201
+    );
+
+    let out = publish(
+        &sim,
+        &["--all", "--dist", dist.path().to_str().unwrap(), "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stems: BTreeSet<String> = zips
+        .iter()
+        .map(|z| {
+            std::path::Path::new(z)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(names(&sim, "/rest/artifact-bundles"), stems);
+    assert_eq!(
+        names(&sim, "/rest/plan-scripts"),
+        expected_names(&zips, |b| b
+            .plan_scripts
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/build-plans"),
+        expected_names(&zips, |b| b
+            .build_plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(
+        names(&sim, "/rest/deployment-plans"),
+        expected_names(&zips, |b| b
+            .deployment_plans
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    );
+    assert_eq!(names(&sim, "/rest/golden-images"), images);
+    let state = canonical_state(&sim);
+    for (plan, image) in &attachments {
+        let found = state["/rest/deployment-plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == plan.as_str())
+            .unwrap();
+        assert_eq!(found["goldenImage"], image.as_str(), "{found}");
+    }
+    assert_no_duplicates(&sim);
+
+    reset_requests(&sim);
+    let again = publish(
+        &sim,
+        &["--all", "--dist", dist.path().to_str().unwrap(), "--json"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(report(&again)["changed"], false);
+    assert_eq!(writes(&sim), Vec::<String>::new());
+    assert_eq!(canonical_state(&sim), state);
+}
+
+#[path = "common/mod.rs"]
+mod common;
+
+/// The progress bar (bytes, rate, ETA) shows on a terminal only: not with --json, not under CI.
+/// A terminal is provided by util-linux `script`.
+#[test]
+fn upload_progress_shows_on_a_terminal_only() {
+    if !common::require_tool("script") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    let run = |extra: &str, ci: bool| {
+        let sim = start(sim_config());
+        seed_appliance(&sim);
+        let exe = env!("CARGO_BIN_EXE_i3s-bundle");
+        let command = format!(
+            "{exe} publish {} --poll-interval 5 {extra}",
+            bundle.display()
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env("ONEVIEWSDK_IP", &sim.base_url)
+            .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &sim.base_url)
+            .env("ONEVIEWSDK_USERNAME", "administrator")
+            .env("ONEVIEWSDK_PASSWORD", PASSWORD)
+            .env_remove("CI");
+        if ci {
+            cmd.env("CI", "true");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let terminal = run("", false);
+    assert!(
+        terminal.contains("uploading t-bundle_1.0.zip")
+            && terminal.contains("B/s")
+            && terminal.contains("ETA"),
+        "{terminal}"
+    );
+    assert!(!terminal.contains(PASSWORD));
+    assert!(!run("--json", false).contains("uploading"));
+    assert!(!run("", true).contains("uploading"));
 }

@@ -191,16 +191,18 @@ pub fn publish(sim: &Simulator, args: &[&str]) -> std::process::Output {
 
 pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
-    cmd.arg(subcommand).args(args).args([
-        "--poll-interval",
-        "5",
-        "--retry-delay",
-        "5",
-        "--attempts",
-        "6",
-        "--task-timeout",
-        "30",
-    ]);
+    cmd.arg(subcommand).args(args);
+    // Fast timings unless the test sets its own.
+    for (flag, value) in [
+        ("--poll-interval", "5"),
+        ("--retry-delay", "5"),
+        ("--attempts", "6"),
+        ("--task-timeout", "30"),
+    ] {
+        if !args.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
     for (key, _) in std::env::vars() {
         if key.starts_with("ONEVIEWSDK_") {
             cmd.env_remove(key);

@@ -588,3 +588,27 @@ fn the_simulate_command_serves_and_prints_its_address() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn seeded_collections_are_served_like_built_in_ones() {
+    // What later features (deploy: enclosures, server hardware) build on.
+    let sim = start(sim_config());
+    let (status, _) = post(
+        &sim,
+        "/sim/seed",
+        &json!({"/rest/enclosures": [{"name": "enc1", "deviceBays": [{"bayNumber": 1}]}, {"name": "enc2"}]}),
+    );
+    assert_eq!(status, 201);
+    let api = Api::login(&sim);
+    let (status, list) = api.get("/rest/enclosures?filter=%22name%3D%27enc2%27%22");
+    assert_eq!((status, names(&list)), (200, vec!["enc2".to_string()]));
+    let uri = api.get("/rest/enclosures").1["members"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(api.get(&uri).1["deviceBays"][0]["bayNumber"], 1);
+    assert_eq!(
+        post(&sim, "/sim/seed", &json!({"/rest/x": [{"noname": 1}]})).0,
+        400
+    );
+}

@@ -29,6 +29,27 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Custom attribute names whose values are secret in this process. Profiles carry
+/// `osCustomAttributes` as bare `{name, value}` pairs without a type, so `deploy` marks the
+/// deployment plan's password attributes here before it reads or writes a profile.
+static SECRET_ATTRIBUTES: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// From now on, `redact_json` hides the `value` of any object whose `name` is `name`.
+pub fn mark_secret_attribute(name: &str) {
+    SECRET_ATTRIBUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name.to_string());
+}
+
+fn is_secret_attribute(name: &str) -> bool {
+    SECRET_ATTRIBUTES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(name)
+}
+
 /// Replaces the values of secret-looking JSON keys (password, sessionID, auth) by `***`, for logs.
 pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -50,8 +71,12 @@ pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
                     },
                 );
             }
-            // A custom attribute of type password: hide its value.
-            if map.get("type").and_then(Value::as_str) == Some("password")
+            // A custom attribute of type password, or one marked secret: hide its value.
+            let marked = map
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(is_secret_attribute);
+            if (marked || map.get("type").and_then(Value::as_str) == Some("password"))
                 && map.contains_key("value")
             {
                 out.insert("value".into(), Value::String("***".into()));
@@ -81,5 +106,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\"u\""));
+    }
+    #[test]
+    fn marked_attribute_names_are_hidden_without_a_type() {
+        mark_secret_attribute("NODE_TOKEN_FOR_TEST");
+        let v = serde_json::json!({"osCustomAttributes": [{"name": "NODE_TOKEN_FOR_TEST", "value": "p3"}, {"name": "HOST", "value": "h1"}]});
+        let text = redact_json(&v).to_string();
+        assert!(!text.contains("p3") && text.contains("h1"), "{text}");
     }
 }

@@ -276,7 +276,10 @@ pub fn desired_settings(
         });
     }
     let show = |name: &str, v: Option<&Value>| {
-        if secrets.iter().any(|s| s == name) && v.is_some() {
+        // A secret's value is shown as *** (an empty one stays visible as empty).
+        if secrets.iter().any(|s| s == name)
+            && v.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        {
             json!("***")
         } else {
             v.cloned().unwrap_or(Value::Null)

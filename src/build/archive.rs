@@ -48,23 +48,35 @@ pub fn archive_bytes(report: &ReleaseReport, out: &Path) -> Result<Vec<u8>> {
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let digest = hex::encode(Sha256::digest(&bytes));
         if digest != bundle.sha256 {
-            return Err(Error::other(format!("{} changed while the archive was being made", path.display())));
+            return Err(Error::other(format!(
+                "{} changed while the archive was being made",
+                path.display()
+            )));
         }
         entries.push((bundle.file.clone(), bytes));
     }
-    let sums: String = bundles.iter().map(|b| format!("{}  {}\n", b.sha256, b.file)).collect();
+    let sums: String = bundles
+        .iter()
+        .map(|b| format!("{}  {}\n", b.sha256, b.file))
+        .collect();
     entries.push((SUMS_FILE.to_string(), sums.into_bytes()));
-    let mut json = serde_json::to_vec_pretty(report).map_err(|e| Error::other(format!("serializing the report: {e}")))?;
+    let mut json = serde_json::to_vec_pretty(report)
+        .map_err(|e| Error::other(format!("serializing the report: {e}")))?;
     json.push(b'\n');
     entries.push((REPORT_FILE.to_string(), json));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
-    let gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::best());
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::best());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     for (name, bytes) in &entries {
         let mut header = tar::Header::new_ustar();
-        header.set_path(name).map_err(|e| Error::other(format!("archive entry {name}: {e}")))?;
+        header
+            .set_path(name)
+            .map_err(|e| Error::other(format!("archive entry {name}: {e}")))?;
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
         header.set_uid(0);
@@ -74,18 +86,30 @@ pub fn archive_bytes(report: &ReleaseReport, out: &Path) -> Result<Vec<u8>> {
         header.set_username("").ok();
         header.set_groupname("").ok();
         header.set_cksum();
-        tar.append(&header, bytes.as_slice()).map_err(|e| Error::other(format!("archive entry {name}: {e}")))?;
+        tar.append(&header, bytes.as_slice())
+            .map_err(|e| Error::other(format!("archive entry {name}: {e}")))?;
     }
-    let gz = tar.into_inner().map_err(|e| Error::other(format!("finishing the archive: {e}")))?;
-    gz.finish().map_err(|e| Error::other(format!("finishing the archive: {e}")))
+    let gz = tar
+        .into_inner()
+        .map_err(|e| Error::other(format!("finishing the archive: {e}")))?;
+    gz.finish()
+        .map_err(|e| Error::other(format!("finishing the archive: {e}")))
 }
 
 /// Writes the archive atomically; returns its path and SHA-256.
-pub fn write_archive(report: &ReleaseReport, out: &Path, file_name: &str) -> Result<(PathBuf, String, u64)> {
+pub fn write_archive(
+    report: &ReleaseReport,
+    out: &Path,
+    file_name: &str,
+) -> Result<(PathBuf, String, u64)> {
     let bytes = archive_bytes(report, out)?;
     let path = out.join(file_name);
     write_atomic(&path, &bytes)?;
-    Ok((path, hex::encode(Sha256::digest(&bytes)), bytes.len() as u64))
+    Ok((
+        path,
+        hex::encode(Sha256::digest(&bytes)),
+        bytes.len() as u64,
+    ))
 }
 
 /// What the archive is made from, hashed: when equal, the archive's bytes are equal.

@@ -18,11 +18,17 @@ pub const CACHE_FILE: &str = ".i3s-bundle-cache.json";
 const CACHE_FORMAT: u32 = 1;
 
 pub fn tool_version() -> String {
-    format!("i3s-bundle {} (cache format {CACHE_FORMAT})", env!("CARGO_PKG_VERSION"))
+    format!(
+        "i3s-bundle {} (cache format {CACHE_FORMAT})",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
-    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// What one bundle source last produced.
@@ -74,7 +80,9 @@ impl Cache {
     /// The cache of `out`; an unreadable or foreign cache is treated as empty (rebuild all).
     pub fn load(out: &Path) -> Cache {
         let path = Self::path(out);
-        let Ok(bytes) = std::fs::read(&path) else { return Cache::default() };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Cache::default();
+        };
         match serde_json::from_slice::<Cache>(&bytes) {
             Ok(cache) if cache.tool == tool_version() => cache,
             _ => Cache::default(),
@@ -85,14 +93,33 @@ impl Cache {
     pub fn save(&self, out: &Path) -> Result<()> {
         let mut copy = self.clone();
         copy.tool = tool_version();
-        let bytes = serde_json::to_vec(&copy).map_err(|e| Error::other(format!("serializing the build cache: {e}")))?;
+        let bytes = serde_json::to_vec(&copy)
+            .map_err(|e| Error::other(format!("serializing the build cache: {e}")))?;
         write_atomic(&Self::path(out), &bytes)
     }
 
     /// Checks a bundle source against its record; updates recorded stats of touched-but-unchanged
     /// files (then `restat` is true and the cache should be saved).
-    pub fn freshness(&mut self, key: &str, root: &Path, out: &Path, time: &TimeEnvironment) -> Freshness {
-        let Some(record) = self.bundles.get_mut(key) else { return Freshness::Stale("never built".into()) };
+    pub fn freshness(
+        &mut self,
+        key: &str,
+        root: &Path,
+        out: &Path,
+        time: &TimeEnvironment,
+    ) -> Freshness {
+        match self.bundles.get_mut(key) {
+            Some(record) => Self::record_freshness(record, root, out, time),
+            None => Freshness::Stale("never built".into()),
+        }
+    }
+
+    /// [`Cache::freshness`] of one record.
+    pub fn record_freshness(
+        record: &mut Record,
+        root: &Path,
+        out: &Path,
+        time: &TimeEnvironment,
+    ) -> Freshness {
         if !time.still_valid(&record.time_source) {
             return Freshness::Stale("the Time Stamp source changed".into());
         }
@@ -154,8 +181,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut temp = tempfile::Builder::new().prefix(".i3s-bundle-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-    temp.write_all(bytes).map_err(|e| Error::io(temp.path(), e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".i3s-bundle-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    temp.write_all(bytes)
+        .map_err(|e| Error::io(temp.path(), e))?;
     set_mode_644(temp.path())?;
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
@@ -164,7 +196,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(unix)]
 fn set_mode_644(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io(path, e))
 }
 #[cfg(not(unix))]
 fn set_mode_644(_: &Path) -> Result<()> {
@@ -175,7 +208,10 @@ fn set_mode_644(_: &Path) -> Result<()> {
 /// with `-include dist/*.d` rebuilds exactly when `i3s-bundle build` would.
 pub fn depfile_text(target: &Path, inputs: &[Input]) -> String {
     fn escape(path: &Path) -> String {
-        path.to_string_lossy().replace('$', "$$").replace(' ', "\\ ").replace('#', "\\#")
+        path.to_string_lossy()
+            .replace('$', "$$")
+            .replace(' ', "\\ ")
+            .replace('#', "\\#")
     }
     let mut out = format!("{}:", escape(target));
     for input in inputs {

@@ -41,13 +41,25 @@ mod tests {
     #[test]
     fn ids_are_stable_v5_and_depend_on_kind_and_name() {
         let a = artifact_id(IdKind::PlanScript, "Acme - CentOS 7.4 - mount");
-        assert_eq!(a, artifact_id(IdKind::PlanScript, "Acme - CentOS 7.4 - mount"));
-        assert_ne!(a, artifact_id(IdKind::BuildPlan, "Acme - CentOS 7.4 - mount"));
-        assert_ne!(a, artifact_id(IdKind::PlanScript, "Acme - CentOS 7.4 - mount2"));
+        assert_eq!(
+            a,
+            artifact_id(IdKind::PlanScript, "Acme - CentOS 7.4 - mount")
+        );
+        assert_ne!(
+            a,
+            artifact_id(IdKind::BuildPlan, "Acme - CentOS 7.4 - mount")
+        );
+        assert_ne!(
+            a,
+            artifact_id(IdKind::PlanScript, "Acme - CentOS 7.4 - mount2")
+        );
         let parsed = Uuid::parse_str(&a).unwrap();
         assert_eq!(parsed.get_version_num(), 5);
         assert!(crate::bundle::is_canonical_uuid(&a));
         // Pinned: changing the namespace or the scheme would re-identify every published artifact.
-        assert_eq!(artifact_id(IdKind::PlanScript, "x"), Uuid::new_v5(&NAMESPACE, b"plan-script:x").to_string());
+        assert_eq!(
+            artifact_id(IdKind::PlanScript, "x"),
+            Uuid::new_v5(&NAMESPACE, b"plan-script:x").to_string()
+        );
     }
 }

@@ -83,13 +83,20 @@ pub struct BuildReport {
 
 impl BuildReport {
     pub fn up_to_date(&self) -> bool {
-        self.bundles.iter().all(|b| b.status == Status::UpToDate) && self.archive.as_ref().is_none_or(|a| a.status == Status::UpToDate)
+        self.bundles.iter().all(|b| b.status == Status::UpToDate)
+            && self
+                .archive
+                .as_ref()
+                .is_none_or(|a| a.status == Status::UpToDate)
     }
 }
 
 /// The output directory of a build.
 pub fn out_dir(options: &BuildOptions) -> PathBuf {
-    options.out.clone().unwrap_or_else(|| options.root.join("dist"))
+    options
+        .out
+        .clone()
+        .unwrap_or_else(|| options.root.join("dist"))
 }
 
 /// Selects bundle sources by file stem or `[bundle] name`; all when `wanted` is empty.
@@ -97,24 +104,39 @@ pub fn select_bundles(layout: &Layout, wanted: &[String]) -> Result<Vec<PathBuf>
     let all = layout.bundle_files()?;
     if wanted.is_empty() {
         if all.is_empty() {
-            return Err(Error::Usage(format!("no bundles: {} holds no *.toml", layout.bundles_dir().display())));
+            return Err(Error::Usage(format!(
+                "no bundles: {} holds no *.toml",
+                layout.bundles_dir().display()
+            )));
         }
         return Ok(all);
     }
     let mut selected = BTreeSet::new();
     for want in wanted {
-        let by_stem = all.iter().find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == *want));
+        let by_stem = all
+            .iter()
+            .find(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == *want));
         let found = match by_stem {
             Some(p) => Some(p.clone()),
-            None => all.iter().find(|p| BundleFile::load(p).is_ok_and(|f| f.bundle.name.get_ref() == want)).cloned(),
+            None => all
+                .iter()
+                .find(|p| BundleFile::load(p).is_ok_and(|f| f.bundle.name.get_ref() == want))
+                .cloned(),
         };
         match found {
             Some(p) => {
                 selected.insert(p);
             }
             None => {
-                let names: Vec<String> = all.iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
-                return Err(Error::Usage(format!("no bundle {want:?} in {} (have: {})", layout.bundles_dir().display(), names.join(", "))));
+                let names: Vec<String> = all
+                    .iter()
+                    .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .collect();
+                return Err(Error::Usage(format!(
+                    "no bundle {want:?} in {} (have: {})",
+                    layout.bundles_dir().display(),
+                    names.join(", ")
+                )));
             }
         }
     }
@@ -130,24 +152,50 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     let layout = Layout::new(&options.root);
     let out = out_dir(options);
     if options.archive && !options.bundles.is_empty() {
-        return Err(Error::Usage("--archive packs every bundle; drop --bundle".into()));
+        return Err(Error::Usage(
+            "--archive packs every bundle; drop --bundle".into(),
+        ));
     }
     let sources = select_bundles(&layout, &options.bundles)?;
     let time = naming::TimeEnvironment::from_env(&options.root);
     let mut cache = Cache::load(&out);
     let mut cache_dirty = false;
 
-    // 1. Which bundles are stale.
+    // 1. Which bundles are stale (checked in parallel: a no-op build is mostly stat calls).
+    let keys: Vec<String> = sources
+        .iter()
+        .map(|s| layout.relative(s).to_string_lossy().into_owned())
+        .collect();
+    let freshness: Vec<Freshness> = if options.force {
+        keys.iter()
+            .map(|_| Freshness::Stale("--force".into()))
+            .collect()
+    } else {
+        let checked: std::collections::BTreeMap<String, Freshness> = cache
+            .bundles
+            .par_iter_mut()
+            .filter(|(key, _)| keys.contains(key))
+            .map(|(key, record)| {
+                (
+                    key.clone(),
+                    Cache::record_freshness(record, &options.root, &out, &time),
+                )
+            })
+            .collect();
+        keys.iter()
+            .map(|k| {
+                checked
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| Freshness::Stale("never built".into()))
+            })
+            .collect()
+    };
     let mut stale: Vec<(PathBuf, String, String)> = Vec::new(); // (source, key, reason)
-    for source in &sources {
-        let key = layout.relative(source).to_string_lossy().into_owned();
-        if options.force {
-            stale.push((source.clone(), key, "--force".into()));
-            continue;
-        }
-        match cache.freshness(&key, &options.root, &out, &time) {
+    for ((source, key), fresh) in sources.iter().zip(&keys).zip(freshness) {
+        match fresh {
             Freshness::UpToDate { restat } => cache_dirty |= restat,
-            Freshness::Stale(reason) => stale.push((source.clone(), key, reason)),
+            Freshness::Stale(reason) => stale.push((source.clone(), key.clone(), reason)),
         }
     }
 
@@ -157,7 +205,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     if !stale.is_empty() {
         let mut project = Project::load(&options.root)?;
         project.time = time;
-        let results: Vec<Result<CompiledBundle>> = stale.par_iter().map(|(source, _, _)| compile_bundle(&project, source)).collect();
+        let results: Vec<Result<CompiledBundle>> = stale
+            .par_iter()
+            .map(|(source, _, _)| compile_bundle(&project, source))
+            .collect();
         let mut errors = Vec::new();
         for (result, (_, key, reason)) in results.into_iter().zip(&stale) {
             match result {
@@ -171,7 +222,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         let mut zips = BTreeSet::new();
         for (c, key, _) in &compiled {
             if !zips.insert(c.zip_name.clone()) {
-                return Err(Error::Other(format!("{key}: another bundle also writes {}", c.zip_name)));
+                return Err(Error::Other(format!(
+                    "{key}: another bundle also writes {}",
+                    c.zip_name
+                )));
             }
         }
         for (c, _, _) in &compiled {
@@ -179,16 +233,24 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         }
         // Registry entries no bundle uses (only meaningful when every bundle is known).
         if options.bundles.is_empty() {
-            let mut used: BTreeSet<String> = compiled.iter().flat_map(|(c, _, _)| c.used_attributes.iter().cloned()).collect();
+            let mut used: BTreeSet<String> = compiled
+                .iter()
+                .flat_map(|(c, _, _)| c.used_attributes.iter().cloned())
+                .collect();
             let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
             for (key, record) in &cache.bundles {
-                if !rebuilt.contains(key.as_str()) {
+                if keys.contains(key) && !rebuilt.contains(key.as_str()) {
                     used.extend(record.used_attributes.iter().cloned());
                 }
             }
             for entry in project.registry.entries.values() {
                 if !used.contains(&entry.name) {
-                    warnings.push(format!("{}:{}: attribute {} is used by no bundle", layout.relative(&project.registry.path).display(), entry.line, entry.name));
+                    warnings.push(format!(
+                        "{}:{}: attribute {} is used by no bundle",
+                        layout.relative(&project.registry.path).display(),
+                        entry.line,
+                        entry.name
+                    ));
                 }
             }
         }
@@ -202,7 +264,10 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
             let report = crate::bundle::write_bundle(&c.bundle, &path)?;
             let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
             let target = display_path(&layout, &path);
-            cache::write_atomic(&out.join(format!("{}.d", c.zip_name)), cache::depfile_text(&target, &c.inputs).as_bytes())?;
+            cache::write_atomic(
+                &out.join(format!("{}.d", c.zip_name)),
+                cache::depfile_text(&target, &c.inputs).as_bytes(),
+            )?;
             Ok(Record {
                 bundle: c.file.bundle.name.get_ref().clone(),
                 version: c.file.bundle.version.clone(),
@@ -226,10 +291,20 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         cache_dirty = true;
     }
 
+    // Forget bundles whose source is gone (their zips stay: a build never deletes outputs).
+    if options.bundles.is_empty() {
+        let before = cache.bundles.len();
+        cache.bundles.retain(|key, _| keys.contains(key));
+        cache_dirty |= cache.bundles.len() != before;
+    }
+
     let mut bundles = Vec::new();
     for source in &sources {
         let key = layout.relative(source).to_string_lossy().into_owned();
-        let record = cache.bundles.get(&key).ok_or_else(|| Error::other(format!("{key}: no build record")))?;
+        let record = cache
+            .bundles
+            .get(&key)
+            .ok_or_else(|| Error::other(format!("{key}: no build record")))?;
         bundles.push(BundleReport {
             bundle: record.bundle.clone(),
             version: record.version.clone(),
@@ -237,28 +312,65 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
             path: display_path(&layout, &out.join(&record.zip_name)),
             sha256: record.sha256.clone(),
             size: record.size,
-            status: if reasons.contains_key(&key) { Status::Built } else { Status::UpToDate },
+            status: if reasons.contains_key(&key) {
+                Status::Built
+            } else {
+                Status::UpToDate
+            },
             reason: reasons.get(&key).cloned(),
             time_stamp: record.time_stamp.clone(),
             golden_images: record.attachments.clone(),
         });
     }
 
-    let archive = if options.archive { Some(build_archive(&layout, &out, &bundles, &mut cache, &mut cache_dirty, options.force)?) } else { None };
+    let archive = if options.archive {
+        Some(build_archive(
+            &layout,
+            &out,
+            &bundles,
+            &mut cache,
+            &mut cache_dirty,
+            options.force,
+        )?)
+    } else {
+        None
+    };
     if cache_dirty {
         cache.save(&out)?;
     }
-    Ok(BuildReport { tool: cache::tool_version(), bundles, archive, warnings })
+    Ok(BuildReport {
+        tool: cache::tool_version(),
+        bundles,
+        archive,
+        warnings,
+    })
 }
 
-fn build_archive(layout: &Layout, out: &Path, bundles: &[BundleReport], cache: &mut Cache, dirty: &mut bool, force: bool) -> Result<ArchiveReport> {
-    let project = ProjectFile::load(layout)?.map(|(p, _)| p).unwrap_or_default();
+fn build_archive(
+    layout: &Layout,
+    out: &Path,
+    bundles: &[BundleReport],
+    cache: &mut Cache,
+    dirty: &mut bool,
+    force: bool,
+) -> Result<ArchiveReport> {
+    let project = ProjectFile::load(layout)?
+        .map(|(p, _)| p)
+        .unwrap_or_default();
     let name = project.name.unwrap_or_else(|| "bundles".to_string());
     let version = match project.version {
         Some(v) => v,
-        None => bundles.iter().map(|b| b.version.clone()).max().unwrap_or_default(),
+        None => bundles
+            .iter()
+            .map(|b| b.version.clone())
+            .max()
+            .unwrap_or_default(),
     };
-    let file_name = if version.is_empty() { format!("{name}.tar.gz") } else { format!("{name}-{version}.tar.gz") };
+    let file_name = if version.is_empty() {
+        format!("{name}.tar.gz")
+    } else {
+        format!("{name}-{version}.tar.gz")
+    };
     let report = archive::ReleaseReport {
         project: name,
         version,
@@ -268,7 +380,11 @@ fn build_archive(layout: &Layout, out: &Path, bundles: &[BundleReport], cache: &
             .map(|b| archive::ReleaseBundle {
                 bundle: b.bundle.clone(),
                 version: b.version.clone(),
-                file: b.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                file: b
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 sha256: b.sha256.clone(),
                 size: b.size,
                 time_stamp: b.time_stamp.clone(),
@@ -282,15 +398,32 @@ fn build_archive(layout: &Layout, out: &Path, bundles: &[BundleReport], cache: &
         && let Some(record) = &cache.archive
         && record.file_name == file_name
         && record.inputs_digest == digest
-        && std::fs::metadata(&path).is_ok_and(|m| m.len() == record.size && cache::mtime_ns(&m) == record.mtime_ns)
+        && std::fs::metadata(&path)
+            .is_ok_and(|m| m.len() == record.size && cache::mtime_ns(&m) == record.mtime_ns)
     {
-        return Ok(ArchiveReport { path: display_path(layout, &path), sha256: record.sha256.clone(), size: record.size, status: Status::UpToDate });
+        return Ok(ArchiveReport {
+            path: display_path(layout, &path),
+            sha256: record.sha256.clone(),
+            size: record.size,
+            status: Status::UpToDate,
+        });
     }
     let (path, sha256, size) = archive::write_archive(&report, out, &file_name)?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-    cache.archive = Some(ArchiveRecord { file_name, inputs_digest: digest, sha256: sha256.clone(), size, mtime_ns: cache::mtime_ns(&meta) });
+    cache.archive = Some(ArchiveRecord {
+        file_name,
+        inputs_digest: digest,
+        sha256: sha256.clone(),
+        size,
+        mtime_ns: cache::mtime_ns(&meta),
+    });
     *dirty = true;
-    Ok(ArchiveReport { path: display_path(layout, &path), sha256, size, status: Status::Built })
+    Ok(ArchiveReport {
+        path: display_path(layout, &path),
+        sha256,
+        size,
+        status: Status::Built,
+    })
 }
 
 /// A rendered plan script for `render`: the artifact and the bundle it belongs to.
@@ -330,22 +463,48 @@ pub fn render_plan_script(root: &Path, bundle: &str, plan_script: &str) -> Resul
         .scripts
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.artifact_name == plan_script || s.short_name == plan_script || s.source_name == plan_script || s.source_name == template)
+        .filter(|(_, s)| {
+            s.artifact_name == plan_script
+                || s.short_name == plan_script
+                || s.source_name == plan_script
+                || s.source_name == template
+        })
         .map(|(i, _)| i)
         .collect();
     match matches.as_slice() {
         [index] => {
             let id = &compiled.scripts[*index].id;
-            let index = compiled.bundle.plan_scripts.iter().position(|p| &p.id == id).expect("scripts mirror plan_scripts");
-            Ok(RenderedScript { bundle: compiled, index })
+            let index = compiled
+                .bundle
+                .plan_scripts
+                .iter()
+                .position(|p| &p.id == id)
+                .expect("scripts mirror plan_scripts");
+            Ok(RenderedScript {
+                bundle: compiled,
+                index,
+            })
         }
         [] => {
-            let names: Vec<&str> = compiled.scripts.iter().map(|s| s.artifact_name.as_str()).collect();
-            Err(Error::Usage(format!("bundle {bundle:?} has no plan script {plan_script:?} (it has: {})", names.join(", "))))
+            let names: Vec<&str> = compiled
+                .scripts
+                .iter()
+                .map(|s| s.artifact_name.as_str())
+                .collect();
+            Err(Error::Usage(format!(
+                "bundle {bundle:?} has no plan script {plan_script:?} (it has: {})",
+                names.join(", ")
+            )))
         }
         many => {
-            let names: Vec<&str> = many.iter().map(|&i| compiled.scripts[i].artifact_name.as_str()).collect();
-            Err(Error::Usage(format!("{plan_script:?} matches several plan scripts; name one: {}", names.join(", "))))
+            let names: Vec<&str> = many
+                .iter()
+                .map(|&i| compiled.scripts[i].artifact_name.as_str())
+                .collect();
+            Err(Error::Usage(format!(
+                "{plan_script:?} matches several plan scripts; name one: {}",
+                names.join(", ")
+            )))
         }
     }
 }
@@ -354,11 +513,20 @@ impl RenderedScript {
     /// Substitutes placeholders as the appliance would: `values` first, then the build plan's
     /// defaults, then the placeholder's own default. Values are checked against the attribute's
     /// type and constraints. Unresolved placeholders are an error listing them.
-    pub fn substitute(&self, values: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    pub fn substitute(
+        &self,
+        values: &std::collections::BTreeMap<String, String>,
+    ) -> Result<String> {
         let script = self.script();
         let used = crate::placeholder::used_names(&script.content);
         for (name, value) in values {
-            let attribute = self.bundle.bundle.build_plans.iter().flat_map(|p| p.custom_attributes.iter()).find(|a| &a.name == name);
+            let attribute = self
+                .bundle
+                .bundle
+                .build_plans
+                .iter()
+                .flat_map(|p| p.custom_attributes.iter())
+                .find(|a| &a.name == name);
             if let Some(a) = attribute
                 && let Err(problem) = a.check_value(value)
             {
@@ -368,7 +536,11 @@ impl RenderedScript {
         let lookup = |key: &str| -> Option<String> {
             values.get(key).cloned().or_else(|| {
                 let name = key.split('.').next().unwrap_or(key);
-                if key.contains('.') { None } else { self.attribute_default(name) }
+                if key.contains('.') {
+                    None
+                } else {
+                    self.attribute_default(name)
+                }
             })
         };
         crate::placeholder::substitute(&script.content, &lookup).map_err(|missing| {
@@ -377,7 +549,11 @@ impl RenderedScript {
             Error::Usage(format!(
                 "{} has no value for {} (give --attr NAME=VALUE; it uses {})",
                 script.name,
-                names.iter().map(|n| format!("@{n}@")).collect::<Vec<_>>().join(", "),
+                names
+                    .iter()
+                    .map(|n| format!("@{n}@"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 used.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })

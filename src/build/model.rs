@@ -3,7 +3,9 @@
 use super::ids::{IdKind, artifact_id};
 use super::naming::{self, TimeEnvironment, TimeSource};
 use crate::bundle::attribute::check_value;
-use crate::bundle::{Bundle, BuildPlan, BuildStep, CustomAttribute, DeploymentPlan, Manifest, PlanScript};
+use crate::bundle::{
+    BuildPlan, BuildStep, Bundle, CustomAttribute, DeploymentPlan, Manifest, PlanScript,
+};
 use crate::error::{Error, Location, Result};
 use crate::render::attributes::apply_pin;
 use crate::render::{Renderer, ScriptOrigin, StepUse, TemplateStore, derive_attributes};
@@ -27,7 +29,12 @@ impl Project {
         let layout = Layout::new(root);
         let registry = Registry::load(&layout.registry())?;
         let templates = TemplateStore::new(layout.templates_dir());
-        Ok(Project { time: TimeEnvironment::from_env(root), layout, registry, templates })
+        Ok(Project {
+            time: TimeEnvironment::from_env(root),
+            layout,
+            registry,
+            templates,
+        })
     }
 }
 
@@ -115,7 +122,14 @@ struct RenderedScript {
 pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
     let layout = &project.layout;
     let file = BundleFile::load(path)?;
-    let mut inputs = vec![Input::of(layout, path, &file.text), Input::of(layout, &project.registry.path, &project.registry.text)];
+    let mut inputs = vec![Input::of(layout, path, &file.text)];
+    if project.registry.path.is_file() {
+        inputs.push(Input::of(
+            layout,
+            &project.registry.path,
+            &project.registry.text,
+        ));
+    }
     let profile = match &file.bundle.os {
         Some(os) => {
             let profile = OsProfile::load(layout, os.get_ref(), &file.at(os))?;
@@ -139,7 +153,14 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
     for extra in &file.bundle.plan_scripts {
         let stem = extra.get_ref();
         check_plain_exists(layout, stem, &file.at(extra))?;
-        add(ScriptSpec { key: ScriptKey::Plain(stem.clone()), params: toml::Table::new(), named_at: file.at(extra) }, &mut specs);
+        add(
+            ScriptSpec {
+                key: ScriptKey::Plain(stem.clone()),
+                params: toml::Table::new(),
+                named_at: file.at(extra),
+            },
+            &mut specs,
+        );
     }
     for plan in &file.build_plans {
         let mut indices = Vec::new();
@@ -148,19 +169,45 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             let source = step.get_ref();
             let spec = if let Some(template) = &source.template {
                 let name = template_file_name(template);
-                let exists = project.templates.source(&name).map_err(|e| Error::at(at.clone(), e.to_string()))?.is_some();
+                let exists = project
+                    .templates
+                    .source(&name)
+                    .map_err(|e| Error::at(at.clone(), e.to_string()))?
+                    .is_some();
                 if !exists || name.starts_with('_') || name.contains("/_") {
-                    return Err(Error::at(at, format!("unknown template {template:?}: there is no {}", layout.relative(&layout.template(template)).display()))
-                        .with_help(available(&layout.templates_dir(), Layout::TEMPLATE_EXTENSION, "templates")));
+                    return Err(Error::at(
+                        at,
+                        format!(
+                            "unknown template {template:?}: there is no {}",
+                            layout.relative(&layout.template(template)).display()
+                        ),
+                    )
+                    .with_help(available(
+                        &layout.templates_dir(),
+                        Layout::TEMPLATE_EXTENSION,
+                        "templates",
+                    )));
                 }
                 let front = project.templates.front_matter(&name)?;
-                let params = Renderer::merge_params(&front, &source.params).map_err(|m| Error::at(at.clone(), format!("template {template:?}: {m}")))?;
+                let params = Renderer::merge_params(&front, &source.params)
+                    .map_err(|m| Error::at(at.clone(), format!("template {template:?}: {m}")))?;
                 let canonical = serde_json::to_string(&params).unwrap_or_default();
-                ScriptSpec { key: ScriptKey::Template { file: name, params: canonical }, params, named_at: at }
+                ScriptSpec {
+                    key: ScriptKey::Template {
+                        file: name,
+                        params: canonical,
+                    },
+                    params,
+                    named_at: at,
+                }
             } else {
                 let stem = source.plan_script.clone().unwrap_or_default();
                 check_plain_exists(layout, &stem, &at)?;
-                ScriptSpec { key: ScriptKey::Plain(stem), params: toml::Table::new(), named_at: at }
+                ScriptSpec {
+                    key: ScriptKey::Plain(stem),
+                    params: toml::Table::new(),
+                    named_at: at,
+                }
             };
             indices.push(add(spec, &mut specs));
         }
@@ -175,14 +222,22 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         .map(|spec| -> Result<RenderedScript> {
             match &spec.key {
                 ScriptKey::Template { file: name, .. } => {
-                    let r = renderer.render(name, profile.as_ref().map(|p| &p.values), &spec.params, (bundle_name, version))?;
+                    let r = renderer.render(
+                        name,
+                        profile.as_ref().map(|p| &p.values),
+                        &spec.params,
+                        (bundle_name, version),
+                    )?;
                     Ok(RenderedScript {
                         short_name: r.name,
                         plan_type: r.plan_type,
                         description: r.description,
                         content: r.content,
                         pinned_id: None,
-                        origin: ScriptOrigin::Template { file: layout.relative(&project.templates.path_of(name)), sources: Vec::new() },
+                        origin: ScriptOrigin::Template {
+                            file: layout.relative(&project.templates.path_of(name)),
+                            sources: Vec::new(),
+                        },
                         plain_input: None,
                     })
                 }
@@ -196,7 +251,10 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                         description: script.description,
                         content: script.content,
                         pinned_id: script.id,
-                        origin: ScriptOrigin::Plain { file: layout.relative(&path), content_line: script.content_line },
+                        origin: ScriptOrigin::Plain {
+                            file: layout.relative(&path),
+                            content_line: script.content_line,
+                        },
                     })
                 }
             }
@@ -207,14 +265,26 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
     let loaded = renderer.loaded();
     let mut rendered = rendered;
     for script in &mut rendered {
-        if let ScriptOrigin::Template { file: tfile, sources } = &mut script.origin {
+        if let ScriptOrigin::Template {
+            file: tfile,
+            sources,
+        } = &mut script.origin
+        {
             let own = loaded.iter().filter(|s| layout.relative(&s.path) == *tfile);
             let shared = loaded.iter().filter(|s| layout.relative(&s.path) != *tfile);
-            *sources = own.chain(shared).map(|s| (layout.relative(&s.path), s.text.clone())).collect();
+            *sources = own
+                .chain(shared)
+                .map(|s| (layout.relative(&s.path), s.text.clone()))
+                .collect();
         }
     }
     for source in &loaded {
-        inputs.push(Input { path: layout.relative(&source.path), sha256: source.sha256.clone(), size: source.size, mtime_ns: source.mtime_ns });
+        inputs.push(Input {
+            path: layout.relative(&source.path),
+            sha256: source.sha256.clone(),
+            size: source.size,
+            mtime_ns: source.mtime_ns,
+        });
     }
     for script in &rendered {
         if let Some(input) = &script.plain_input {
@@ -234,7 +304,10 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         let name = naming::artifact_display_name(&file, &script.short_name);
         if let Some(&existing) = by_name.get(&name) {
             let other = &plan_scripts[existing];
-            if other.content != script.content || other.plan_type != script.plan_type || other.description.as_deref() != Some(&script.description) {
+            if other.content != script.content
+                || other.plan_type != script.plan_type
+                || other.description.as_deref() != Some(&script.description)
+            {
                 return Err(Error::at(
                     spec.named_at.clone(),
                     format!("this step renders plan script {name:?} differently from {} (same name, other content)", describe(&specs[index_of_spec(&artifact_of_spec, existing)].named_at)),
@@ -246,10 +319,16 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         }
         let id = match &script.pinned_id {
             Some(id) => id.clone(),
-            None => artifact_id(IdKind::PlanScript, &naming::identity_name(&file, &script.short_name)),
+            None => artifact_id(
+                IdKind::PlanScript,
+                &naming::identity_name(&file, &script.short_name),
+            ),
         };
         if let Some(first) = ids.insert(id.clone(), name.clone()) {
-            return Err(Error::at(spec.named_at.clone(), format!("plan script {name:?} has the same id {id} as {first:?}")));
+            return Err(Error::at(
+                spec.named_at.clone(),
+                format!("plan script {name:?} has the same id {id} as {first:?}"),
+            ));
         }
         by_name.insert(name.clone(), plan_scripts.len());
         artifact_of_spec.push(plan_scripts.len());
@@ -263,7 +342,13 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             },
             origin: script.origin.clone(),
         });
-        plan_scripts.push(PlanScript::new(id, name, script.description.clone(), &script.plan_type, script.content.clone()));
+        plan_scripts.push(PlanScript::new(
+            id,
+            name,
+            script.description.clone(),
+            &script.plan_type,
+            script.content.clone(),
+        ));
     }
 
     // 4. Build plans: steps in order, attributes derived (or pinned).
@@ -275,29 +360,50 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         let name = naming::artifact_display_name(&file, plan.name.get_ref());
         let id = match &plan.id {
             Some(id) => id.get_ref().to_ascii_lowercase(),
-            None => artifact_id(IdKind::BuildPlan, &naming::identity_name(&file, plan.name.get_ref())),
+            None => artifact_id(
+                IdKind::BuildPlan,
+                &naming::identity_name(&file, plan.name.get_ref()),
+            ),
         };
         if let Some(first) = ids.insert(id.clone(), name.clone()) {
-            return Err(Error::at(file.at(&plan.name), format!("build plan {name:?} has the same id {id} as {first:?}")));
+            return Err(Error::at(
+                file.at(&plan.name),
+                format!("build plan {name:?} has the same id {id} as {first:?}"),
+            ));
         }
-        let mut built = BuildPlan::new(id, name.clone(), plan.description.clone(), plan.plan_type.get_ref());
+        let mut built = BuildPlan::new(
+            id,
+            name.clone(),
+            plan.description.clone(),
+            plan.plan_type.get_ref(),
+        );
         let mut uses = Vec::new();
         for (serial, &spec_index) in indices.iter().enumerate() {
             let script = &plan_scripts[artifact_of_spec[spec_index]];
             built.steps.push(BuildStep::new(serial + 1, script));
-            uses.push(StepUse { content: &script.content, origin: &rendered[spec_index].origin });
+            uses.push(StepUse {
+                content: &script.content,
+                origin: &rendered[spec_index].origin,
+            });
         }
         let derived = derive_attributes(&name, &uses, &project.registry)?;
         warnings.extend(derived.warnings.iter().cloned());
         used_attributes.extend(derived.used.iter().cloned());
         built.custom_attributes = match &plan.attributes {
             Some(pinned) => {
-                let pins: Vec<_> = pinned.iter().map(|p| (p.get_ref().clone(), file.at(p))).collect();
+                let pins: Vec<_> = pinned
+                    .iter()
+                    .map(|p| (p.get_ref().clone(), file.at(p)))
+                    .collect();
                 let (attributes, drift) = apply_pin(&name, &derived, &pins, &project.registry)?;
                 for pin in &pins {
                     used_attributes.insert(pin.0.name().to_string());
                 }
-                warnings.extend(drift.into_iter().map(|w| format!("{}: {w}", file.at(&plan.name))));
+                warnings.extend(
+                    drift
+                        .into_iter()
+                        .map(|w| format!("{}: {w}", file.at(&plan.name))),
+                );
                 attributes
             }
             None => derived.attributes,
@@ -317,38 +423,73 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             None => artifact_id(IdKind::DeploymentPlan, &identity),
         };
         if let Some(first) = ids.insert(id.clone(), name.clone()) {
-            return Err(Error::at(file.at(&plan.name), format!("deployment plan {name:?} has the same id {id} as {first:?}")));
+            return Err(Error::at(
+                file.at(&plan.name),
+                format!("deployment plan {name:?} has the same id {id} as {first:?}"),
+            ));
         }
         let build_plan_name = naming::artifact_display_name(&file, plan.build_plan.get_ref());
         let golden = match plan.golden_image.as_ref().map(|g| (g, g.get_ref())) {
             None => profile.as_ref().and_then(|p| p.golden_image.clone()),
-            Some((g, toml::Value::Boolean(true))) => match profile.as_ref().and_then(|p| p.golden_image.clone()) {
-                Some(image) => Some(image),
-                None => return Err(Error::at(file.at(g), "golden_image = true, but the bundle's OS profile names no golden_image")),
-            },
+            Some((g, toml::Value::Boolean(true))) => {
+                match profile.as_ref().and_then(|p| p.golden_image.clone()) {
+                    Some(image) => Some(image),
+                    None => {
+                        return Err(Error::at(
+                            file.at(g),
+                            "golden_image = true, but the bundle's OS profile names no golden_image",
+                        ));
+                    }
+                }
+            }
             Some((_, toml::Value::String(s))) if !s.is_empty() => Some(s.clone()),
             _ => None,
         };
         // The bundle never carries golden images built from source: name none inside it and
         // let `publish` attach the image by name on the appliance.
         if let Some(image) = &golden {
-            attachments.push(GoldenImageAttachment { deployment_plan: name.clone(), golden_image: image.clone() });
+            attachments.push(GoldenImageAttachment {
+                deployment_plan: name.clone(),
+                golden_image: image.clone(),
+            });
         }
-        let mut built = DeploymentPlan::new(id, name.clone(), plan.description.clone(), build_plan_name, String::new());
-        let plan_attributes = attributes_of_plan.get(plan.build_plan.get_ref()).cloned().unwrap_or_default();
+        let mut built = DeploymentPlan::new(
+            id,
+            name.clone(),
+            plan.description.clone(),
+            build_plan_name,
+            String::new(),
+        );
+        let plan_attributes = attributes_of_plan
+            .get(plan.build_plan.get_ref())
+            .cloned()
+            .unwrap_or_default();
         for (attr_name, setting) in &plan.attributes {
             if !plan_attributes.iter().any(|a| &a.name == attr_name) {
-                return Err(Error::at(file.at(setting), format!("build plan {:?} has no attribute {attr_name}", plan.build_plan.get_ref())));
+                return Err(Error::at(
+                    file.at(setting),
+                    format!(
+                        "build plan {:?} has no attribute {attr_name}",
+                        plan.build_plan.get_ref()
+                    ),
+                ));
             }
         }
         for attribute in plan_attributes {
             let setting = plan.attributes.get(&attribute.name);
             let mut a = attribute.clone();
-            let secret = project.registry.get(&a.name).is_some_and(|e| e.secret) || a.attribute_type.is_secret();
+            let secret = project.registry.get(&a.name).is_some_and(|e| e.secret)
+                || a.attribute_type.is_secret();
             if let Some(value) = setting.and_then(|s| s.get_ref().value.clone()) {
                 let at = file.at(setting.expect("value comes from a setting"));
                 if secret && !value.is_empty() {
-                    return Err(Error::at(at, format!("{} is secret: its value must not ship in the bundle", a.name)));
+                    return Err(Error::at(
+                        at,
+                        format!(
+                            "{} is secret: its value must not ship in the bundle",
+                            a.name
+                        ),
+                    ));
                 }
                 if !value.is_empty()
                     && let Err(problem) = check_value(&a.attribute_type, &a.constraints, &value)
@@ -359,7 +500,10 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             }
             a.id = Some(match setting.and_then(|s| s.get_ref().id.clone()) {
                 Some(pinned) => pinned.to_ascii_lowercase(),
-                None => artifact_id(IdKind::DeploymentPlanAttribute, &format!("{identity}/{}", a.name)),
+                None => artifact_id(
+                    IdKind::DeploymentPlanAttribute,
+                    &format!("{identity}/{}", a.name),
+                ),
             });
             a.visible = Some(setting.and_then(|s| s.get_ref().visible).unwrap_or(true));
             a.editable = Some(setting.and_then(|s| s.get_ref().editable).unwrap_or(true));
@@ -376,7 +520,12 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             file.bundle.version
         ));
     }
-    let manifest = Manifest::new(&naming::artifact_name(&file), &file.bundle.description, file.bundle.read_only, time_stamp);
+    let manifest = Manifest::new(
+        &naming::artifact_name(&file),
+        &file.bundle.description,
+        file.bundle.read_only,
+        time_stamp,
+    );
     let bundle = Bundle {
         manifest,
         checksum: file.checksum()?,
@@ -399,7 +548,10 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
 }
 
 fn index_of_spec(artifact_of_spec: &[usize], artifact: usize) -> usize {
-    artifact_of_spec.iter().position(|&a| a == artifact).unwrap_or(0)
+    artifact_of_spec
+        .iter()
+        .position(|&a| a == artifact)
+        .unwrap_or(0)
 }
 
 fn describe(location: &Location) -> String {
@@ -409,8 +561,18 @@ fn describe(location: &Location) -> String {
 fn check_plain_exists(layout: &Layout, stem: &str, at: &Location) -> Result<()> {
     let path = layout.plan_script(stem);
     if stem.is_empty() || stem.contains(['/', '\\']) || !path.is_file() {
-        return Err(Error::at(at.clone(), format!("unknown plan script {stem:?}: there is no {}", layout.relative(&path).display()))
-            .with_help(available(&layout.plan_scripts_dir(), Layout::PLAN_SCRIPT_EXTENSION, "plan scripts")));
+        return Err(Error::at(
+            at.clone(),
+            format!(
+                "unknown plan script {stem:?}: there is no {}",
+                layout.relative(&path).display()
+            ),
+        )
+        .with_help(available(
+            &layout.plan_scripts_dir(),
+            Layout::PLAN_SCRIPT_EXTENSION,
+            "plan scripts",
+        )));
     }
     Ok(())
 }
@@ -432,5 +594,13 @@ fn available(dir: &Path, extension: &str, what: &str) -> String {
     }
     let more = names.len().saturating_sub(20);
     names.truncate(20);
-    format!("available {what}: {}{}", names.join(", "), if more > 0 { format!(" (and {more} more)") } else { String::new() })
+    format!(
+        "available {what}: {}{}",
+        names.join(", "),
+        if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        }
+    )
 }

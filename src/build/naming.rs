@@ -10,7 +10,11 @@ use std::sync::OnceLock;
 /// `<name>_<version>`, or `<name>` for a bundle without a version.
 pub fn artifact_name(file: &BundleFile) -> String {
     let name = file.bundle.name.get_ref();
-    if file.bundle.version.is_empty() { name.clone() } else { format!("{name}_{}", file.bundle.version) }
+    if file.bundle.version.is_empty() {
+        name.clone()
+    } else {
+        format!("{name}_{}", file.bundle.version)
+    }
 }
 
 /// The zip file name: the MANIFEST `Artifact Name` + `.zip` (the appliance names an uploaded
@@ -21,7 +25,12 @@ pub fn zip_file_name(file: &BundleFile) -> String {
 
 /// An artifact's name: `<prefix> - <name>` (plus ` - <version>` under the versioned policy).
 pub fn artifact_display_name(file: &BundleFile, name: &str) -> String {
-    let mut out = match file.bundle.artifact_prefix.as_deref().filter(|p| !p.is_empty()) {
+    let mut out = match file
+        .bundle
+        .artifact_prefix
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         Some(prefix) => format!("{prefix} - {name}"),
         None => name.to_string(),
     };
@@ -34,7 +43,12 @@ pub fn artifact_display_name(file: &BundleFile, name: &str) -> String {
 /// The name an artifact's uuid derives from: the display name without any version suffix, so a
 /// new version updates the same artifacts on the appliance.
 pub fn identity_name(file: &BundleFile, name: &str) -> String {
-    match file.bundle.artifact_prefix.as_deref().filter(|p| !p.is_empty()) {
+    match file
+        .bundle
+        .artifact_prefix
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         Some(prefix) => format!("{prefix} - {name}"),
         None => name.to_string(),
     }
@@ -67,7 +81,9 @@ pub struct TimeEnvironment {
 impl TimeEnvironment {
     pub fn from_env(root: &Path) -> Self {
         TimeEnvironment {
-            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().filter(|v| !v.trim().is_empty()),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
             root: root.to_path_buf(),
             git: OnceLock::new(),
         }
@@ -96,8 +112,12 @@ impl TimeEnvironment {
             TimeSource::Pinned => true,
             TimeSource::SourceDateEpoch(v) => self.source_date_epoch.as_deref() == Some(v.as_str()),
             TimeSource::VersionDate => self.source_date_epoch.is_none(),
-            TimeSource::GitCommit(t) => self.source_date_epoch.is_none() && self.git_commit_time() == Some(*t),
-            TimeSource::Fallback => self.source_date_epoch.is_none() && self.git_commit_time().is_none(),
+            TimeSource::GitCommit(t) => {
+                self.source_date_epoch.is_none() && self.git_commit_time() == Some(*t)
+            }
+            TimeSource::Fallback => {
+                self.source_date_epoch.is_none() && self.git_commit_time().is_none()
+            }
         }
     }
 }
@@ -105,10 +125,13 @@ impl TimeEnvironment {
 /// A date at the start of a version: `2026.11.26`, `2018-06-09`, `v2026.11.26-2`.
 fn version_date(version: &str) -> Option<time::OffsetDateTime> {
     static DATE: OnceLock<regex::Regex> = OnceLock::new();
-    let re = DATE.get_or_init(|| regex::Regex::new(r"^v?(\d{4})[-.](\d{1,2})[-.](\d{1,2})(?:$|[^\d])").expect("date pattern"));
+    let re = DATE.get_or_init(|| {
+        regex::Regex::new(r"^v?(\d{4})[-.](\d{1,2})[-.](\d{1,2})(?:$|[^\d])").expect("date pattern")
+    });
     let caps = re.captures(version)?;
     let month = time::Month::try_from(caps[2].parse::<u8>().ok()?).ok()?;
-    let date = time::Date::from_calendar_date(caps[1].parse().ok()?, month, caps[3].parse().ok()?).ok()?;
+    let date =
+        time::Date::from_calendar_date(caps[1].parse().ok()?, month, caps[3].parse().ok()?).ok()?;
     Some(date.midnight().assume_utc())
 }
 
@@ -117,17 +140,34 @@ fn version_date(version: &str) -> Option<time::OffsetDateTime> {
 pub fn time_stamp(file: &BundleFile, env: &TimeEnvironment) -> Result<(String, TimeSource)> {
     if let Some(pinned) = &file.bundle.time_stamp {
         let at = parse_time_stamp(pinned.get_ref()).ok_or_else(|| {
-            Error::at(file.at(pinned), format!("time_stamp {:?} is not an ISO-8601 UTC time such as 2018-06-09T15:09:48.084Z", pinned.get_ref()))
+            Error::at(
+                file.at(pinned),
+                format!(
+                    "time_stamp {:?} is not an ISO-8601 UTC time such as 2018-06-09T15:09:48.084Z",
+                    pinned.get_ref()
+                ),
+            )
         })?;
         // Keep the text when it already is canonical (an imported bundle's exact stamp).
-        let text = if format_time_stamp(at) == *pinned.get_ref() { pinned.get_ref().clone() } else { format_time_stamp(at) };
+        let text = if format_time_stamp(at) == *pinned.get_ref() {
+            pinned.get_ref().clone()
+        } else {
+            format_time_stamp(at)
+        };
         return Ok((text, TimeSource::Pinned));
     }
     if let Some(epoch) = &env.source_date_epoch {
-        let seconds: i64 = epoch.trim().parse().map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")))?;
+        let seconds: i64 = epoch.trim().parse().map_err(|_| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
+            ))
+        })?;
         let at = time::OffsetDateTime::from_unix_timestamp(seconds)
             .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={epoch} is out of range")))?;
-        return Ok((format_time_stamp(at), TimeSource::SourceDateEpoch(epoch.clone())));
+        return Ok((
+            format_time_stamp(at),
+            TimeSource::SourceDateEpoch(epoch.clone()),
+        ));
     }
     if let Some(at) = version_date(&file.bundle.version) {
         return Ok((format_time_stamp(at), TimeSource::VersionDate));
@@ -146,8 +186,14 @@ mod tests {
 
     #[test]
     fn version_dates() {
-        assert_eq!(format_time_stamp(version_date("2026.11.26").unwrap()), "2026-11-26T00:00:00.000Z");
-        assert_eq!(format_time_stamp(version_date("v2018-06-09-rc1").unwrap()), "2018-06-09T00:00:00.000Z");
+        assert_eq!(
+            format_time_stamp(version_date("2026.11.26").unwrap()),
+            "2026-11-26T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_time_stamp(version_date("v2018-06-09-rc1").unwrap()),
+            "2018-06-09T00:00:00.000Z"
+        );
         assert!(version_date("1.2.3").is_none());
         assert!(version_date("2026.13.01").is_none());
     }

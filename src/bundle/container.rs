@@ -243,7 +243,8 @@ pub fn open_entry<'a, R: Read + Seek>(
         METHOD_STORED => Box::new(raw),
         METHOD_DEFLATE => Box::new(flate2::read::DeflateDecoder::new_with_buf(
             raw,
-            vec![0; 256 * 1024],
+            // Sized to the entry: bundles hold thousands of small JSON entries.
+            vec![0; entry.compressed_size.clamp(4096, 256 * 1024) as usize],
         )),
         other => {
             return Err(fail(format!(
@@ -382,6 +383,22 @@ impl<W: Write> ZipWriter<W> {
             dos_time,
             level: flate2::Compression::default(),
         }
+    }
+
+    /// Like [`ZipWriter::add_entry`], but the Deflate stream holds stored blocks: for payloads that
+    /// are already compressed (golden images are zips), where compressing again gains nothing and
+    /// costs minutes per gigabyte on write and Huffman decoding on every verify.
+    pub fn add_precompressed_entry(
+        &mut self,
+        name: &str,
+        data: &mut dyn Read,
+        size_hint: Option<u64>,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<u64> {
+        let level = std::mem::replace(&mut self.level, flate2::Compression::none());
+        let result = self.add_entry(name, data, size_hint, observe);
+        self.level = level;
+        result
     }
 
     /// Streams `data` into a deflated entry; `size_hint` (when known) decides zip64 up front.

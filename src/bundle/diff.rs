@@ -68,7 +68,17 @@ trait Artifact {
     fn id(&self) -> &str;
     fn name(&self) -> &str;
     fn details(old: &Self, new: &Self, context: &Context) -> (Vec<String>, Option<String>);
+    /// How alike two artifacts that share neither uuid nor name are, 0.0..=1.0 (rename detection,
+    /// as git does it). Kinds without a meaningful measure say 0.
+    fn similarity(_old: &Self, _new: &Self, _context: &Context) -> f64 {
+        0.0
+    }
 }
+
+/// Artifacts at least this alike are reported as renamed rather than removed and added.
+const RENAME_SIMILARITY: f64 = 0.5;
+/// Similarity is quadratic in the unmatched artifacts; beyond this many pairs it is skipped.
+const MAX_SIMILARITY_PAIRS: usize = 20_000;
 
 /// What artifact-level comparisons need from the rest of the diff.
 #[derive(Default)]
@@ -106,6 +116,12 @@ fn field(details: &mut Vec<String>, what: &str, old: &str, new: &str) {
 }
 
 impl Artifact for PlanScript {
+    fn similarity(old: &Self, new: &Self, _context: &Context) -> f64 {
+        if old.plan_type != new.plan_type {
+            return 0.0;
+        }
+        f64::from(similar::TextDiff::from_lines(&old.content, &new.content).ratio())
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -198,6 +214,31 @@ fn attribute_details(details: &mut Vec<String>, old: &[CustomAttribute], new: &[
 }
 
 impl Artifact for BuildPlan {
+    /// Shared steps (by plan script identity) over all steps.
+    fn similarity(old: &Self, new: &Self, context: &Context) -> f64 {
+        if !old
+            .build_plan_type
+            .eq_ignore_ascii_case(&new.build_plan_type)
+        {
+            return 0.0;
+        }
+        let a: std::collections::HashSet<String> = old
+            .steps
+            .iter()
+            .map(|s| context.step_key(s, true))
+            .collect();
+        let b: std::collections::HashSet<String> = new
+            .steps
+            .iter()
+            .map(|s| context.step_key(s, false))
+            .collect();
+        let union = a.union(&b).count();
+        if union == 0 {
+            0.0
+        } else {
+            a.intersection(&b).count() as f64 / union as f64
+        }
+    }
     fn id(&self) -> &str {
         &self.id
     }
@@ -333,38 +374,38 @@ fn diff_artifacts<T: Artifact>(
     let mut changes = Vec::new();
     let mut new_matched = vec![false; new.len()];
     let mut old_partner: Vec<Option<usize>> = vec![None; old.len()];
-    // Uuid first, then name among the unmatched.
-    for (i, o) in old.iter().enumerate() {
-        if let Some(j) = new
-            .iter()
-            .enumerate()
-            .position(|(j, n)| !new_matched[j] && n.id().eq_ignore_ascii_case(o.id()))
-        {
-            new_matched[j] = true;
-            old_partner[i] = Some(j);
+    let mut pair = |same: &dyn Fn(&T, &T) -> bool| {
+        for (i, o) in old.iter().enumerate() {
+            if old_partner[i].is_none()
+                && let Some(j) = (0..new.len()).find(|&j| !new_matched[j] && same(o, &new[j]))
+            {
+                new_matched[j] = true;
+                old_partner[i] = Some(j);
+            }
         }
-    }
-    for (i, o) in old.iter().enumerate() {
-        if old_partner[i].is_none()
-            && let Some(j) = new
-                .iter()
-                .enumerate()
-                .position(|(j, n)| !new_matched[j] && n.name() == o.name())
-        {
-            new_matched[j] = true;
-            old_partner[i] = Some(j);
-        }
-    }
+    };
+    pair(&|o, n| n.id().eq_ignore_ascii_case(o.id()));
+    pair(&|o, n| n.name() == o.name());
     // Versioned names ("2018-03-15-X", "X - 2018-03-15") match their unversioned base.
-    for (i, o) in old.iter().enumerate() {
-        if old_partner[i].is_none()
-            && let Some(j) = new
-                .iter()
-                .enumerate()
-                .position(|(j, n)| !new_matched[j] && base_name(n.name()) == base_name(o.name()))
-        {
-            new_matched[j] = true;
-            old_partner[i] = Some(j);
+    pair(&|o, n| base_name(n.name()) == base_name(o.name()));
+    // Then the most alike remaining pairs, best first.
+    let old_left: Vec<usize> = (0..old.len())
+        .filter(|&i| old_partner[i].is_none())
+        .collect();
+    let new_left: Vec<usize> = (0..new.len()).filter(|&j| !new_matched[j]).collect();
+    if old_left.len() * new_left.len() <= MAX_SIMILARITY_PAIRS {
+        let mut scored: Vec<(f64, usize, usize)> = old_left
+            .iter()
+            .flat_map(|&i| new_left.iter().map(move |&j| (i, j)))
+            .map(|(i, j)| (T::similarity(&old[i], &new[j], context), i, j))
+            .filter(|(score, _, _)| *score >= RENAME_SIMILARITY)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (_, i, j) in scored {
+            if old_partner[i].is_none() && !new_matched[j] {
+                new_matched[j] = true;
+                old_partner[i] = Some(j);
+            }
         }
     }
     for (i, o) in old.iter().enumerate() {

@@ -120,6 +120,9 @@ fn attribute_summary(a: &super::CustomAttribute) -> AttributeSummary {
 
 pub fn inspect(loaded: &LoadedBundle) -> InspectReport {
     let bundle = &loaded.bundle;
+    let scripts = bundle.script_index();
+    let build_plans: std::collections::HashSet<&str> =
+        bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
     let verified = verify(loaded);
     let mismatched: Vec<String> = verified
         .problems
@@ -166,7 +169,7 @@ pub fn inspect(loaded: &LoadedBundle) -> InspectReport {
                 name: p.name.clone(),
                 build_plan_type: p.build_plan_type.clone(),
                 description: p.description.clone().unwrap_or_default(),
-                steps: bundle
+                steps: scripts
                     .steps_of(p)
                     .map(|(step, script)| StepSummary {
                         serial: step.serial_number.clone(),
@@ -186,7 +189,7 @@ pub fn inspect(loaded: &LoadedBundle) -> InspectReport {
                 name: p.name.clone(),
                 description: p.description.clone().unwrap_or_default(),
                 build_plan: p.build_plan.clone(),
-                build_plan_in_bundle: bundle.build_plan_by_name(&p.build_plan).is_some(),
+                build_plan_in_bundle: build_plans.contains(p.build_plan.as_str()),
                 golden_image: p.golden_image_name().map(str::to_string),
                 attributes: p.custom_attributes.iter().map(attribute_summary).collect(),
             })

@@ -68,6 +68,7 @@ impl Bundle {
         self.golden_images.iter().find(|g| g.image.name == name)
     }
     /// The plan scripts a build plan's steps point at, in step order (`None` for dangling steps).
+    /// For many plans, build a [`Bundle::script_index`] once instead.
     pub fn steps_of<'a>(
         &'a self,
         plan: &'a BuildPlan,
@@ -79,6 +80,35 @@ impl Bundle {
                     .and_then(|id| self.plan_script_by_id(id)),
             )
         })
+    }
+
+    /// Plan scripts by lower-case id, for resolving the steps of many plans.
+    pub fn script_index(&self) -> ScriptIndex<'_> {
+        ScriptIndex(
+            self.plan_scripts
+                .iter()
+                .map(|p| (p.id.to_ascii_lowercase(), p))
+                .collect(),
+        )
+    }
+}
+
+/// Plan scripts by lower-case id.
+pub struct ScriptIndex<'a>(std::collections::HashMap<String, &'a PlanScript>);
+
+impl<'a> ScriptIndex<'a> {
+    pub fn get(&self, id: &str) -> Option<&'a PlanScript> {
+        self.0.get(&id.to_ascii_lowercase()).copied()
+    }
+
+    /// Like [`Bundle::steps_of`], in constant time per step.
+    pub fn steps_of<'p>(
+        &'p self,
+        plan: &'p BuildPlan,
+    ) -> impl Iterator<Item = (&'p BuildStep, Option<&'a PlanScript>)> + 'p {
+        plan.steps
+            .iter()
+            .map(|step| (step, step.plan_script_id().and_then(|id| self.get(id))))
     }
 }
 

@@ -76,7 +76,8 @@ impl LoadedBundle {
 
 pub fn read_bundle(path: &Path, options: &ReadOptions) -> Result<LoadedBundle> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_bundle_from(BufReader::with_capacity(256 * 1024, file), path, options)
+    // Small: every entry starts with a seek, which empties the buffer; large payload reads bypass it.
+    read_bundle_from(BufReader::with_capacity(32 * 1024, file), path, options)
 }
 
 /// Checks a name against the flat-bundle rules.

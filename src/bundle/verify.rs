@@ -92,6 +92,12 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
                     ),
                 );
             }
+            let in_zip: HashSet<&str> = loaded.entries.iter().map(|e| e.name.as_str()).collect();
+            let listed_digest: std::collections::HashMap<&str, &str> = sums
+                .lines
+                .iter()
+                .map(|l| (l.entry.as_str(), l.digest.as_str()))
+                .collect();
             let mut listed = HashSet::new();
             for line in &sums.lines {
                 if !listed.insert(line.entry.as_str()) {
@@ -112,7 +118,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
                             line.line
                         ),
                     );
-                } else if !loaded.entries.iter().any(|e| e.name == line.entry) {
+                } else if !in_zip.contains(line.entry.as_str()) {
                     report(
                         Error,
                         area,
@@ -129,7 +135,10 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
                 .iter()
                 .filter(|e| e.kind != EntryKind::Checksum)
             {
-                match (sums.digest_of(&entry.name), &entry.digest) {
+                match (
+                    listed_digest.get(entry.name.as_str()).copied(),
+                    &entry.digest,
+                ) {
                     (None, _) => report(
                         Error,
                         area,
@@ -231,9 +240,11 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
     let bundle = &loaded.bundle;
     let entry_of =
         |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
+    let scripts = bundle.script_index();
+    let build_plans: HashSet<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
     for plan in &bundle.build_plans {
         let entry = entry_of(EntryKind::BuildPlan, &plan.id);
-        for (index, (step, script)) in bundle.steps_of(plan).enumerate() {
+        for (index, (step, script)) in scripts.steps_of(plan).enumerate() {
             let expected = (index + 1).to_string();
             if step.serial_number != expected {
                 report(
@@ -275,7 +286,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
     }
     for plan in &bundle.deployment_plans {
         let entry = entry_of(EntryKind::DeploymentPlan, &plan.id);
-        if bundle.build_plan_by_name(&plan.build_plan).is_none() {
+        if !build_plans.contains(plan.build_plan.as_str()) {
             report(
                 Error,
                 area,

@@ -207,7 +207,7 @@ fn copy_payload<W: Write>(
                 .map_err(|e| Error::io(file, e))?
                 .len();
             let mut source = File::open(file).map_err(|e| Error::io(file, e))?;
-            zip.add_entry(name, &mut source, Some(size), observe)
+            zip.add_precompressed_entry(name, &mut source, Some(size), observe)
                 .map_err(|e| Error::io(file, e))?;
         }
         Payload::ZipEntry {
@@ -228,7 +228,7 @@ fn copy_payload<W: Write>(
             })?;
             let mut stream = super::container::open_entry(&mut reader, record, u64::MAX)
                 .map_err(|e| Error::other(format!("{}: {e}", source_zip.display())))?;
-            zip.add_entry(name, &mut stream, Some(*size), observe)
+            zip.add_precompressed_entry(name, &mut stream, Some(*size), observe)
                 .map_err(|e| Error::io(source_zip, e))?;
         }
     }

@@ -25,7 +25,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
-    let options = BuildOptions { root: args.root, out: args.out, bundles: args.bundles, force: args.force, archive: args.archive };
+    let options = BuildOptions {
+        root: args.root,
+        out: args.out,
+        bundles: args.bundles,
+        force: args.force,
+        archive: args.archive,
+    };
     let report = match build(&options) {
         Ok(report) => report,
         Err(crate::Error::Usage(message)) => return Err(crate::Error::Usage(message)),
@@ -39,7 +45,10 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if report.up_to_date() {
@@ -48,13 +57,25 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     }
     for bundle in &report.bundles {
         match bundle.status {
-            Status::Built => println!("built       {}  sha256:{}", bundle.path.display(), bundle.sha256),
+            Status::Built => println!(
+                "built       {}  sha256:{}",
+                bundle.path.display(),
+                bundle.sha256
+            ),
             Status::UpToDate => println!("up to date  {}", bundle.path.display()),
         }
     }
     if let Some(archive) = &report.archive {
-        let verb = if archive.status == Status::Built { "built      " } else { "up to date " };
-        println!("{verb} {}  sha256:{}", archive.path.display(), archive.sha256);
+        let verb = if archive.status == Status::Built {
+            "built      "
+        } else {
+            "up to date "
+        };
+        println!(
+            "{verb} {}  sha256:{}",
+            archive.path.display(),
+            archive.sha256
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,10 +20,17 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         println!("wrote {}", report.bundle_file.display());
-        println!("{} plan script file(s) written, {} reused", report.plan_scripts.len(), report.reused.len());
+        println!(
+            "{} plan script file(s) written, {} reused",
+            report.plan_scripts.len(),
+            report.reused.len()
+        );
         if !report.registry_added.is_empty() {
             println!("registry: added {}", report.registry_added.join(", "));
         }

@@ -1,8 +1,91 @@
+use crate::lint::{self, Config, DenyLevel, LintOptions, cache::Cache};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+}
 
-pub fn run(_args: Args) -> crate::Result<ExitCode> {
-    super::not_yet("lint", 5)
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Project roots (their bundles-src/ is compiled in memory and linted with findings at template
+    /// lines), single bundle sources (bundles-src/NAME.toml), bundle zips, or directories of zips. Default: `.` when it has bundles-src/,
+    /// else dist/.
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Exit 1 when a finding of this severity or worse remains (default: the config's, else error).
+    #[arg(long, value_enum)]
+    pub deny: Option<DenyLevel>,
+    /// Config file with allow lists (default: ./i3s-lint.toml when it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the explanation of a rule (e.g. I3S031) and exit.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+    /// Do not run shellcheck on uploaded shell scripts.
+    #[arg(long)]
+    pub no_shellcheck: bool,
+    /// Do not read or write the result cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Result cache directory (default: $I3S_LINT_CACHE or ~/.cache/i3s-bundle/lint).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> crate::Result<ExitCode> {
+    if let Some(id) = &args.explain {
+        let text = lint::rules::explain(id)
+            .ok_or_else(|| crate::Error::Usage(format!("unknown rule {id:?}")))?;
+        print!("{text}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None if PathBuf::from(lint::config::FILE_NAME).is_file() => {
+            Config::load(lint::config::FILE_NAME.as_ref())?
+        }
+        None => Config::default(),
+    };
+    let deny = args.deny.or(config.deny).unwrap_or_default();
+    let cache = (!args.no_cache)
+        .then(|| Cache::new(args.cache_dir.clone().unwrap_or_else(Cache::default_dir)));
+    let options = LintOptions {
+        config,
+        shellcheck: !args.no_shellcheck,
+        cache_dir: cache.as_ref().map(|c| c.dir.clone()),
+    };
+    let paths = match args.paths.is_empty() {
+        true if lint::sources::is_project(".".as_ref()) => vec![PathBuf::from(".")],
+        true => vec![PathBuf::from("dist")],
+        false => args.paths.clone(),
+    };
+    let report = lint::run(&paths, &options, cache.as_ref())?;
+    let text = match args.format {
+        Format::Human => lint::output::human(&report),
+        Format::Json => lint::output::json(&report),
+        Format::Sarif => lint::sarif::sarif(&report),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).map_err(|e| crate::Error::io(path, e))?,
+        None => print!("{text}"),
+    }
+    if args.format != Format::Human {
+        for notice in &report.notices {
+            eprintln!("notice: {notice}");
+        }
+    }
+    Ok(if report.count_at_least(deny.severity()) > 0 {
+        ExitCode::from(super::EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

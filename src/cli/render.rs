@@ -21,6 +21,9 @@ pub struct Args {
     /// Substitute a placeholder as the appliance would (repeatable).
     #[arg(long = "attr", value_name = "NAME=VALUE")]
     pub attrs: Vec<String>,
+    /// Read NAME=VALUE lines from a file (keeps secrets off the command line); `--attr` wins.
+    #[arg(long, value_name = "FILE")]
+    pub attrs_file: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Where `--format files` writes (created as needed).
@@ -33,8 +36,24 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let mut values = BTreeMap::new();
+    if let Some(file) = &args.attrs_file {
+        let text = std::fs::read_to_string(file).map_err(|e| crate::Error::io(file, e))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // Never echo the line: it may hold a secret.
+            let (name, value) = line.split_once('=').ok_or_else(|| {
+                crate::Error::Usage(format!("{}:{}: expected NAME=VALUE", file.display(), n + 1))
+            })?;
+            values.insert(name.trim().to_string(), value.to_string());
+        }
+    }
     for pair in &args.attrs {
-        let (name, value) = pair.split_once('=').ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
         values.insert(name.to_string(), value.to_string());
     }
     let rendered = match render_plan_script(&args.root, &args.bundle, &args.plan_script) {
@@ -45,16 +64,27 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_PROBLEMS));
         }
     };
-    let content = if values.is_empty() && args.format == Format::Text { rendered.script().content.clone() } else { rendered.substitute(&values)? };
+    let content = if values.is_empty() && args.format == Format::Text {
+        rendered.script().content.clone()
+    } else {
+        rendered.substitute(&values)?
+    };
     match args.format {
         Format::Text => println!("{content}"),
         Format::Files => {
-            let out = args.out.ok_or_else(|| crate::Error::Usage("--format files needs --out DIR".into()))?;
+            let out = args
+                .out
+                .ok_or_else(|| crate::Error::Usage("--format files needs --out DIR".into()))?;
             let label = PathBuf::from(format!("{} (rendered)", rendered.script().name));
             let plan = extract_files(&content, &label)?;
             write_files(&plan, &out, &label)?;
             for f in &plan.files {
-                println!("{:04o}  {}  ({} bytes)", f.mode.unwrap_or(0o644), f.path, f.content.len());
+                println!(
+                    "{:04o}  {}  ({} bytes)",
+                    f.mode.unwrap_or(0o644),
+                    f.path,
+                    f.content.len()
+                );
             }
             for l in &plan.symlinks {
                 println!("link  {} -> {}", l.link, l.target);

@@ -32,6 +32,13 @@ pub struct Args {
     /// The user name accepted at login; the password comes from I3S_SIM_PASSWORD (default "simulator").
     #[arg(long, default_value = "administrator")]
     pub user: String,
+    /// Also run a Consul stand-in here (ACL token from I3S_SIM_CONSUL_TOKEN) whose nodes come up
+    /// by themselves once their server is powered on (for trying `deploy`).
+    #[arg(long, value_name = "ADDR")]
+    pub consul_listen: Option<SocketAddr>,
+    /// Health reads a simulated first boot takes in the Consul stand-in.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub consul_boot_reads: u32,
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
@@ -54,6 +61,22 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         ..SimConfig::default()
     };
     let simulator = Simulator::start(config).map_err(crate::Error::Usage)?;
+    let consul = match args.consul_listen {
+        Some(listen) => {
+            let token = std::env::var("I3S_SIM_CONSUL_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+                crate::Error::Usage("--consul-listen: set I3S_SIM_CONSUL_TOKEN to the ACL token the stand-in accepts".into())
+            })?;
+            let auto = crate::simulator::consul::AutoBoot {
+                appliance: simulator.base_url.clone(),
+                boot_reads: args.consul_boot_reads,
+            };
+            Some(
+                crate::simulator::consul::ConsulStandIn::start_auto(listen, &token, Some(auto))
+                    .map_err(crate::Error::Usage)?,
+            )
+        }
+        None => None,
+    };
     // Written without panicking when the reader has gone (a test keeps only the first line).
     use std::io::Write;
     let mut out = std::io::stdout();
@@ -70,7 +93,15 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         "test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults",
         simulator.base_url
     );
+    if let Some(consul) = &consul {
+        let _ = writeln!(
+            out,
+            "consul stand-in listening on {} (CONSUL_HTTP_ADDR)",
+            consul.base_url
+        );
+    }
     let _ = out.flush();
     simulator.wait();
+    drop(consul);
     Ok(ExitCode::SUCCESS)
 }

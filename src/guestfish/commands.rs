@@ -1,8 +1,14 @@
 //! THE guestfish command table: every command a plan script may use, with its argument counts
 //! and its effect on the image. Keep it the one place that knows guestfish commands.
 //!
-//! Argument counts follow guestfish's signatures; optional arguments (`name:value`) count towards
-//! `max_args`. `None` as `max_args` means "any number".
+//! Two layers: [`COMMANDS`], written by hand for the commands plan scripts use, says what each
+//! does to the image; [`CATALOG`](catalog::CATALOG), generated from guestfish's own help by
+//! `scripts/gen-guestfish-catalog.py`, knows every other guestfish command and alias (effect
+//! [`Effect::Device`]). Argument counts follow guestfish's synopses; optional arguments
+//! (`name:value`) count towards `max_args`; `None` means "any number". A string-list argument
+//! (`command "ls -l /"`) is one word.
+#[path = "catalog.rs"]
+mod catalog;
 
 /// What a command does to the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -22,6 +28,9 @@ pub enum Effect {
     Setup,
     /// Runs another command given as its arguments (`glob`, `time`).
     Prefix,
+    /// Needs the appliance but not a mounted file system (devices, LVM, partitions), or a
+    /// command from the generated catalog whose effect the hand-written table does not record.
+    Device,
 }
 
 /// One guestfish command.
@@ -40,9 +49,12 @@ impl CommandSpec {
     }
     /// Whether the command changes the image.
     pub fn writes_image(&self) -> bool {
-        matches!(self.effect, Effect::Writes | Effect::Mount | Effect::Unmount)
+        matches!(
+            self.effect,
+            Effect::Writes | Effect::Mount | Effect::Unmount
+        )
     }
-    /// Whether the command needs the image's file systems (reads, writes or (un)mounts).
+    /// Whether the command works on the image (its devices or file systems).
     pub fn touches_image(&self) -> bool {
         !matches!(self.effect, Effect::Local | Effect::Setup | Effect::Prefix)
     }
@@ -52,21 +64,35 @@ impl CommandSpec {
         match self.max_args {
             Some(max) if max == self.min_args => format!("{max} argument{}", plural(max)),
             Some(max) => format!("{} to {max} arguments", self.min_args),
-            None => format!("at least {} argument{}", self.min_args, plural(self.min_args)),
+            None => format!(
+                "at least {} argument{}",
+                self.min_args,
+                plural(self.min_args)
+            ),
         }
     }
 }
 
-const fn cmd(name: &'static str, min_args: usize, max_args: Option<usize>, effect: Effect) -> CommandSpec {
-    CommandSpec { name, min_args, max_args, effect }
+const fn cmd(
+    name: &'static str,
+    min_args: usize,
+    max_args: Option<usize>,
+    effect: Effect,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        min_args,
+        max_args,
+        effect,
+    }
 }
 
 use Effect::{Local, Mount, Prefix, Reads, Setup, Unmount, Writes};
 
 /// Every known command, alphabetically.
 pub const COMMANDS: &[CommandSpec] = &[
-    cmd("add", 1, None, Setup),
-    cmd("add-drive", 1, None, Setup),
+    cmd("add", 1, Some(14), Setup),
+    cmd("add-drive", 1, Some(14), Setup),
     cmd("add-ro", 1, Some(1), Setup),
     cmd("aug-close", 0, Some(0), Writes),
     cmd("aug-get", 1, Some(1), Reads),
@@ -81,8 +107,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("checksum", 2, Some(2), Reads),
     cmd("chmod", 2, Some(2), Writes),
     cmd("chown", 3, Some(3), Writes),
-    cmd("command", 1, None, Writes),
-    cmd("command-lines", 1, None, Writes),
+    cmd("command", 1, Some(1), Writes),
+    cmd("command-lines", 1, Some(1), Writes),
     cmd("copy-in", 2, None, Writes),
     cmd("copy-out", 2, None, Reads),
     cmd("cp", 2, Some(2), Writes),
@@ -100,7 +126,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("find", 1, Some(1), Reads),
     cmd("fsck", 2, Some(2), Writes),
     cmd("glob", 1, None, Prefix),
-    cmd("grep", 2, Some(8), Reads),
+    cmd("grep", 2, Some(6), Reads),
     cmd("head", 1, Some(1), Reads),
     cmd("help", 0, Some(1), Local),
     cmd("hexdump", 1, Some(1), Reads),
@@ -120,14 +146,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("ls", 1, Some(1), Reads),
     cmd("lstat", 1, Some(1), Reads),
     cmd("lstatns", 1, Some(1), Reads),
-    cmd("lvcreate", 4, Some(4), Setup),
+    cmd("lvcreate", 3, Some(3), Setup),
     cmd("lvcreate-free", 3, Some(3), Setup),
     cmd("lvs", 0, Some(0), Reads),
     cmd("mkdir", 1, Some(1), Writes),
     cmd("mkdir-mode", 2, Some(2), Writes),
     cmd("mkdir-p", 1, Some(1), Writes),
     cmd("mkdtemp", 1, Some(1), Writes),
-    cmd("mkfs", 2, Some(6), Setup),
+    cmd("mkfs", 2, Some(7), Setup),
     cmd("mkmountpoint", 1, Some(1), Writes),
     cmd("mount", 2, Some(2), Mount),
     cmd("mount-options", 3, Some(3), Mount),
@@ -162,7 +188,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("sync", 0, Some(0), Writes),
     cmd("tail", 1, Some(1), Reads),
     cmd("tar-in", 2, Some(6), Writes),
-    cmd("tar-out", 2, Some(7), Reads),
+    cmd("tar-out", 2, Some(8), Reads),
     cmd("tgz-in", 2, Some(2), Writes),
     cmd("tgz-out", 2, Some(2), Reads),
     cmd("time", 1, None, Prefix),
@@ -181,9 +207,16 @@ pub const COMMANDS: &[CommandSpec] = &[
     cmd("zero", 1, Some(1), Writes),
 ];
 
-/// The command named `name` (exact, case-sensitive as guestfish is).
+/// The command named `name` (exact, case-sensitive as guestfish is): the hand-written entry,
+/// else the generated catalog's.
 pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
-    COMMANDS.binary_search_by(|c| c.name.cmp(name)).ok().map(|i| &COMMANDS[i])
+    let find = |table: &'static [CommandSpec]| {
+        table
+            .binary_search_by(|c| c.name.cmp(name))
+            .ok()
+            .map(|i| &table[i])
+    };
+    find(COMMANDS).or_else(|| find(catalog::CATALOG))
 }
 
 /// For a prefix command (`glob rm-f /x*`), the command it runs and that command's arguments.
@@ -204,7 +237,12 @@ pub fn unprefix<'a>(name: &'a str, args: &'a [String]) -> (&'a str, &'a [String]
 
 /// The known command closest to `name` (for "did you mean"), if any is close.
 pub fn suggest(name: &str) -> Option<&'static str> {
-    COMMANDS.iter().map(|c| (edit_distance(c.name, name), c.name)).filter(|(d, _)| *d <= 2).min().map(|(_, n)| n)
+    COMMANDS
+        .iter()
+        .map(|c| (edit_distance(c.name, name), c.name))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -228,15 +266,41 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_unique() {
-        assert!(COMMANDS.windows(2).all(|w| w[0].name < w[1].name), "COMMANDS must stay sorted");
+        assert!(
+            COMMANDS.windows(2).all(|w| w[0].name < w[1].name),
+            "COMMANDS must stay sorted"
+        );
+    }
+
+    #[test]
+    fn hand_table_agrees_with_guestfish_catalog() {
+        assert!(
+            catalog::CATALOG.windows(2).all(|w| w[0].name < w[1].name),
+            "CATALOG must stay sorted"
+        );
+        assert!(catalog::CATALOG.len() > 500);
+        for spec in COMMANDS {
+            if let Some(generated) = catalog::CATALOG.iter().find(|c| c.name == spec.name) {
+                assert_eq!(
+                    (spec.min_args, spec.max_args),
+                    (generated.min_args, generated.max_args),
+                    "{}",
+                    spec.name
+                );
+            }
+        }
+        // Only in the catalog: known, plausible counts, no effect on mounted files recorded.
+        let vgscan = lookup("vgscan").unwrap();
+        assert_eq!(vgscan.effect, Effect::Device);
+        assert!(!lookup("inspect-get-roots").unwrap().accepts(1));
     }
 
     #[test]
     fn spec_commands_are_known() {
         for name in [
-            "mount", "umount", "upload", "mkdir", "mkdir-p", "ln-s", "ln-sf", "touch", "rm", "rm-f", "rm-rf", "glob",
-            "chmod", "echo", "statvfs", "write", "download", "copy-in", "sh", "command", "mount-ro", "cat", "readlink",
-            "lstatns", "is-file", "ls", "copy-out",
+            "mount", "umount", "upload", "mkdir", "mkdir-p", "ln-s", "ln-sf", "touch", "rm",
+            "rm-f", "rm-rf", "glob", "chmod", "echo", "statvfs", "write", "download", "copy-in",
+            "sh", "command", "mount-ro", "cat", "readlink", "lstatns", "is-file", "ls", "copy-out",
         ] {
             assert!(lookup(name).is_some(), "{name}");
         }

@@ -55,7 +55,10 @@ impl HereDoc {
     }
     /// The body's lines with their 1-based script line numbers.
     pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.body.split('\n').enumerate().map(|(i, l)| (self.body_line + i, l))
+        self.body
+            .split('\n')
+            .enumerate()
+            .map(|(i, l)| (self.body_line + i, l))
     }
 }
 
@@ -139,12 +142,22 @@ pub fn parse(text: &str) -> Script {
         let Some((name, args)) = words.split_first() else {
             continue;
         };
-        let mut command =
-            Command { line: line_no, ignore_errors, name: name.clone(), args: args.to_vec(), heredoc: None };
+        let mut command = Command {
+            line: line_no,
+            ignore_errors,
+            name: name.clone(),
+            args: args.to_vec(),
+            heredoc: None,
+        };
 
         // Here-document start: `-<<TAG`, or the rejected spaced form `- <<TAG`.
-        let heredoc_start = args.iter().position(|a| a.starts_with("-<<")).map(|i| (i, args[i][3..].to_string()));
-        let spaced = args.windows(2).position(|w| w[0] == "-" && w[1].starts_with("<<"));
+        let heredoc_start = args
+            .iter()
+            .position(|a| a.starts_with("-<<"))
+            .map(|i| (i, args[i][3..].to_string()));
+        let spaced = args
+            .windows(2)
+            .position(|w| w[0] == "-" && w[1].starts_with("<<"));
         let (tag_index, tag) = match (heredoc_start, spaced) {
             (Some(found), _) => found,
             (None, Some(i)) => {
@@ -152,7 +165,9 @@ pub fn parse(text: &str) -> Script {
                     line: line_no,
                     column: column_of(line, "- <<"),
                     kind: ProblemKind::SpacedHereDoc,
-                    message: "`- <<` with a space: guestfish rejects it; write `-<<TAG` without a space".into(),
+                    message:
+                        "`- <<` with a space: guestfish rejects it; write `-<<TAG` without a space"
+                            .into(),
                 });
                 (i + 1, args[i + 1][2..].to_string())
             }
@@ -194,7 +209,9 @@ pub fn parse(text: &str) -> Script {
             }
             let body_trimmed = body_line.trim_start_matches([' ', '\t']);
             let body_cmd = body_trimmed.strip_prefix('-').unwrap_or(body_trimmed);
-            if (body_cmd.starts_with("upload ") || body_cmd.starts_with("upload\t")) && body_cmd.contains("<<") {
+            if (body_cmd.starts_with("upload ") || body_cmd.starts_with("upload\t"))
+                && body_cmd.contains("<<")
+            {
                 script.problems.push(ParseProblem {
                     line: index,
                     column: column_of(body_line, "upload"),
@@ -220,18 +237,31 @@ pub fn parse(text: &str) -> Script {
             }
         };
         let body = lines[body_start.min(body_end)..body_end].join("\n");
-        command.heredoc = Some(HereDoc { tag, path, body, body_line: line_no + 1, end_line });
+        command.heredoc = Some(HereDoc {
+            tag,
+            path,
+            body,
+            body_line: line_no + 1,
+            end_line,
+        });
         script.commands.push(command);
     }
     script
 }
 
 fn column_of(line: &str, needle: &str) -> Option<usize> {
-    line.find(needle).map(|byte| line[..byte].chars().count() + 1)
+    line.find(needle)
+        .map(|byte| line[..byte].chars().count() + 1)
 }
 
 /// Splits a command line into words as guestfish does.
-fn split_words(text: &str, line_no: usize, offset: usize, line: &str, problems: &mut Vec<ParseProblem>) -> Vec<String> {
+fn split_words(
+    text: &str,
+    line_no: usize,
+    offset: usize,
+    line: &str,
+    problems: &mut Vec<ParseProblem>,
+) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = text.char_indices().peekable();
     let column = |byte: usize| Some(line[..(offset + byte).min(line.len())].chars().count() + 1);
@@ -276,7 +306,9 @@ fn split_words(text: &str, line_no: usize, offset: usize, line: &str, problems: 
                     line: line_no,
                     column: column(at),
                     kind: ProblemKind::QuoteNotSeparated,
-                    message: "closing quote followed by text: guestfish wants blanks between arguments".into(),
+                    message:
+                        "closing quote followed by text: guestfish wants blanks between arguments"
+                            .into(),
                 });
             }
         } else {
@@ -299,14 +331,22 @@ mod tests {
 
     #[test]
     fn commands_comments_flags_and_quotes() {
-        let s = parse("# c\n\n  mount /dev/cl/root /\n-statvfs /\necho \"a b\" 'c \\d' e\\f\n- rm-f /x");
+        let s = parse(
+            "# c\n\n  mount /dev/cl/root /\n-statvfs /\necho \"a b\" 'c \\d' e\\f\n- rm-f /x",
+        );
         assert!(s.problems.is_empty(), "{:?}", s.problems);
         assert_eq!(s.commands.len(), 4);
-        assert_eq!((s.commands[0].line, s.commands[0].name.as_str()), (3, "mount"));
+        assert_eq!(
+            (s.commands[0].line, s.commands[0].name.as_str()),
+            (3, "mount")
+        );
         assert_eq!(s.commands[0].args, ["/dev/cl/root", "/"]);
         assert!(s.commands[1].ignore_errors && !s.commands[0].ignore_errors);
         assert_eq!(s.commands[2].args, ["a b", "c \\d", "e\\f"]);
-        assert_eq!((s.commands[3].name.as_str(), s.commands[3].ignore_errors), ("rm-f", true));
+        assert_eq!(
+            (s.commands[3].name.as_str(), s.commands[3].ignore_errors),
+            ("rm-f", true)
+        );
     }
 
     #[test]
@@ -319,7 +359,10 @@ mod tests {
         assert_eq!(doc.file_content(), "  a $HOME\n\nb\n");
         assert_eq!((doc.body_line, doc.end_line), (2, Some(5)));
         assert_eq!(doc.lines().nth(2), Some((4, "b")));
-        assert_eq!((s.commands[1].name.as_str(), s.commands[1].line), ("chmod", 6));
+        assert_eq!(
+            (s.commands[1].name.as_str(), s.commands[1].line),
+            ("chmod", 6)
+        );
     }
 
     #[test]
@@ -334,10 +377,16 @@ mod tests {
         let s = parse("upload -<<END /a\nx\nEND \numount /");
         assert_eq!(s.commands.len(), 1);
         let doc = s.commands[0].heredoc.as_ref().unwrap();
-        assert_eq!((doc.end_line, doc.body.as_str()), (None, "x\nEND \numount /"));
+        assert_eq!(
+            (doc.end_line, doc.body.as_str()),
+            (None, "x\nEND \numount /")
+        );
         assert!(matches!(
             kinds(&s)[..],
-            [ProblemKind::TerminatorNotAlone { .. }, ProblemKind::UnterminatedHereDoc { .. }]
+            [
+                ProblemKind::TerminatorNotAlone { .. },
+                ProblemKind::UnterminatedHereDoc { .. }
+            ]
         ));
         assert_eq!(s.problems[0].line, 3);
         assert_eq!(s.problems[1].line, 1);
@@ -345,7 +394,9 @@ mod tests {
 
     #[test]
     fn nested_upload_is_reported_at_its_line() {
-        let s = parse("upload -<<END /a.sh\n#!/bin/bash\nupload -<<END /b\nx\nEND\nupload -<<END /a.sh\ny\nEND");
+        let s = parse(
+            "upload -<<END /a.sh\n#!/bin/bash\nupload -<<END /b\nx\nEND\nupload -<<END /a.sh\ny\nEND",
+        );
         assert_eq!(s.commands.len(), 2);
         assert_eq!(s.problems.len(), 1);
         assert_eq!((s.problems[0].line, s.problems[0].column), (3, Some(1)));
@@ -356,7 +407,10 @@ mod tests {
     #[test]
     fn spaced_heredoc_and_empty_tag() {
         let s = parse("upload - <<END /a\nx\nEND\nupload -<< /b");
-        assert!(matches!(kinds(&s)[..], [ProblemKind::SpacedHereDoc, ProblemKind::EmptyHereDocTag]));
+        assert!(matches!(
+            kinds(&s)[..],
+            [ProblemKind::SpacedHereDoc, ProblemKind::EmptyHereDocTag]
+        ));
         assert_eq!(s.commands[0].heredoc.as_ref().unwrap().body, "x");
         assert_eq!(s.problems[1].line, 4);
     }
@@ -365,21 +419,53 @@ mod tests {
     fn crlf_is_reported_once_and_stripped() {
         let s = parse("mount /dev/cl/root /\r\numount /\r\n");
         assert_eq!(s.problems.len(), 1);
-        assert_eq!((s.problems[0].line, &s.problems[0].kind), (1, &ProblemKind::CarriageReturn));
+        assert_eq!(
+            (s.problems[0].line, &s.problems[0].kind),
+            (1, &ProblemKind::CarriageReturn)
+        );
         assert_eq!(s.commands[1].args, ["/"]);
     }
 
     #[test]
     fn quote_problems() {
         let s = parse("echo \"abc\necho 'a'b");
-        assert_eq!(kinds(&s), [&ProblemKind::UnterminatedQuote, &ProblemKind::QuoteNotSeparated]);
+        assert_eq!(
+            kinds(&s),
+            [
+                &ProblemKind::UnterminatedQuote,
+                &ProblemKind::QuoteNotSeparated
+            ]
+        );
         assert_eq!(s.problems[1].column, Some(9));
     }
 
     #[test]
+    fn never_panics_on_any_prefix() {
+        let script = "-upload -<<END /a\n\"x\" 'y\n upload - <<E\r\nEND \nEND\necho \"é\\\"\" 'ü'z\nupload -<<\n";
+        for (at, _) in script.char_indices() {
+            let parsed = parse(&script[..at]);
+            for problem in &parsed.problems {
+                assert!(problem.line >= 1 && problem.line <= script[..at].split('\n').count());
+            }
+        }
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
-        for text in ["", "-", "- ", "\"", "'", "-<<", "upload -<<", "x -<<E", "\r", "é -<<É /ü\n\"é", "\\", "a \\"]
-        {
+        for text in [
+            "",
+            "-",
+            "- ",
+            "\"",
+            "'",
+            "-<<",
+            "upload -<<",
+            "x -<<E",
+            "\r",
+            "é -<<É /ü\n\"é",
+            "\\",
+            "a \\",
+        ] {
             let _ = parse(text);
         }
     }

@@ -3,8 +3,8 @@
 use crate::bundle::{AttributeType, Constraints, CustomAttribute};
 use crate::error::{Error, Location, Result};
 use crate::placeholder::{Placeholder, scan};
-use crate::source::registry::{Registry, constraints_from_table};
 use crate::source::PinnedAttribute;
+use crate::source::registry::{Registry, constraints_from_table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +13,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub enum ScriptOrigin {
     /// A template and the sources it loaded (itself first, then shared pieces).
-    Template { file: PathBuf, sources: Vec<(PathBuf, Arc<str>)> },
+    Template {
+        file: PathBuf,
+        sources: Vec<(PathBuf, Arc<str>)>,
+    },
     /// A plain plan script whose content starts at `content_line` of `file`.
     Plain { file: PathBuf, content_line: usize },
 }
@@ -77,9 +80,15 @@ pub fn derive_attributes(plan: &str, steps: &[StepUse], registry: &Registry) -> 
             let Some(entry) = registry.get(name) else {
                 return Err(Error::at(
                     step.origin.locate(&placeholder),
-                    format!("placeholder @{}@ has no entry in the attribute registry", placeholder.key()),
+                    format!(
+                        "placeholder @{}@ has no entry in the attribute registry",
+                        placeholder.key()
+                    ),
                 )
-                .with_help(format!("add [{name}] with its type and description to {}", registry.path.display())));
+                .with_help(format!(
+                    "add [{name}] with its type and description to {}",
+                    registry.path.display()
+                )));
             };
             if placeholder.field.is_some() && entry.attribute_type != AttributeType::Nic {
                 derivation.warnings.push(format!(
@@ -93,7 +102,9 @@ pub fn derive_attributes(plan: &str, steps: &[StepUse], registry: &Registry) -> 
                 if entry.secret {
                     return Err(Error::at(
                         step.origin.locate(&placeholder),
-                        format!("@{name}:…@ gives a default to a secret attribute; secrets never ship a default"),
+                        format!(
+                            "@{name}:…@ gives a default to a secret attribute; secrets never ship a default"
+                        ),
                     ));
                 }
                 let here = step.origin.locate(&placeholder);
@@ -101,7 +112,9 @@ pub fn derive_attributes(plan: &str, steps: &[StepUse], registry: &Registry) -> 
                     Some((first, there)) if first != default => {
                         return Err(Error::at(
                             here,
-                            format!("build plan {plan:?}: @{name}:{default}@ conflicts with the default {first:?} given at {there}"),
+                            format!(
+                                "build plan {plan:?}: @{name}:{default}@ conflicts with the default {first:?} given at {there}"
+                            ),
                         ));
                     }
                     Some(_) => {}
@@ -146,15 +159,33 @@ pub fn apply_pin(
     for (pin, at) in pinned {
         let name = pin.name();
         if !seen.insert(name.to_string()) {
-            return Err(Error::at(at.clone(), format!("attribute {name} is pinned twice")));
+            return Err(Error::at(
+                at.clone(),
+                format!("attribute {name} is pinned twice"),
+            ));
         }
         let Some(entry) = registry.get(name) else {
-            return Err(Error::at(at.clone(), format!("pinned attribute {name} has no entry in the attribute registry"))
-                .with_help(format!("add [{name}] to {}", registry.path.display())));
+            return Err(Error::at(
+                at.clone(),
+                format!("pinned attribute {name} has no entry in the attribute registry"),
+            )
+            .with_help(format!("add [{name}] to {}", registry.path.display())));
         };
-        let derived_value = derived.attributes.iter().find(|a| a.name == name).and_then(|a| a.value.clone());
-        let mut attribute = entry.to_attribute(derived_value.as_deref().or(entry.default.as_deref()));
-        if let PinnedAttribute::Full { value, attribute_type, description, constraints, .. } = pin {
+        let derived_value = derived
+            .attributes
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.value.clone());
+        let mut attribute =
+            entry.to_attribute(derived_value.as_deref().or(entry.default.as_deref()));
+        if let PinnedAttribute::Full {
+            value,
+            attribute_type,
+            description,
+            constraints,
+            ..
+        } = pin
+        {
             if let Some(t) = attribute_type {
                 attribute.attribute_type = t.parse().unwrap_or(AttributeType::String);
             }
@@ -164,21 +195,37 @@ pub fn apply_pin(
             match constraints {
                 None => {}
                 Some(toml::Value::String(s)) => {
-                    attribute.constraints = Constraints::decode(s).map_err(|e| Error::at(at.clone(), e))?;
+                    attribute.constraints =
+                        Constraints::decode(s).map_err(|e| Error::at(at.clone(), e))?;
                 }
-                Some(toml::Value::Table(t)) => attribute.constraints = Constraints::new(constraints_from_table(t.clone())),
-                Some(_) => return Err(Error::at(at.clone(), "constraints must be a table or its JSON string form")),
+                Some(toml::Value::Table(t)) => {
+                    attribute.constraints = Constraints::new(constraints_from_table(t.clone()))
+                }
+                Some(_) => {
+                    return Err(Error::at(
+                        at.clone(),
+                        "constraints must be a table or its JSON string form",
+                    ));
+                }
             }
             if let Some(v) = value {
                 if entry.secret && !v.is_empty() {
-                    return Err(Error::at(at.clone(), format!("{name} is secret: a pinned value would ship in the bundle")));
+                    return Err(Error::at(
+                        at.clone(),
+                        format!("{name} is secret: a pinned value would ship in the bundle"),
+                    ));
                 }
                 attribute.value = Some(v.clone());
             }
         }
         attributes.push(attribute);
     }
-    let unpinned: Vec<&str> = derived.used.iter().filter(|n| !seen.contains(*n)).map(String::as_str).collect();
+    let unpinned: Vec<&str> = derived
+        .used
+        .iter()
+        .filter(|n| !seen.contains(*n))
+        .map(String::as_str)
+        .collect();
     if !unpinned.is_empty() {
         warnings.push(format!(
             "build plan {plan:?}: its steps use {} but the pinned attribute list does not declare {}",
@@ -186,9 +233,16 @@ pub fn apply_pin(
             if unpinned.len() == 1 { "it" } else { "them" }
         ));
     }
-    let unused: Vec<&str> = seen.iter().filter(|n| !derived.used.contains(*n)).map(String::as_str).collect();
+    let unused: Vec<&str> = seen
+        .iter()
+        .filter(|n| !derived.used.contains(*n))
+        .map(String::as_str)
+        .collect();
     if !unused.is_empty() {
-        warnings.push(format!("build plan {plan:?}: pinned attributes {} are used by no step", unused.join(", ")));
+        warnings.push(format!(
+            "build plan {plan:?}: pinned attributes {} are used by no step",
+            unused.join(", ")
+        ));
     }
     Ok((attributes, warnings))
 }
@@ -204,15 +258,31 @@ mod tests {
     }
 
     fn plain(file: &str) -> ScriptOrigin {
-        ScriptOrigin::Plain { file: PathBuf::from(file), content_line: 3 }
+        ScriptOrigin::Plain {
+            file: PathBuf::from(file),
+            content_line: 3,
+        }
     }
 
     #[test]
     fn derives_sorted_typed_attributes_with_placeholder_defaults() {
         let (o1, o2) = (plain("one.gf"), plain("two.gf"));
-        let steps = [StepUse { content: "x @VLAN_ID:0@ @A@", origin: &o1 }, StepUse { content: "@PW@ @VLAN_ID:0@", origin: &o2 }];
+        let steps = [
+            StepUse {
+                content: "x @VLAN_ID:0@ @A@",
+                origin: &o1,
+            },
+            StepUse {
+                content: "@PW@ @VLAN_ID:0@",
+                origin: &o2,
+            },
+        ];
         let d = derive_attributes("p", &steps, &registry()).unwrap();
-        let names: Vec<_> = d.attributes.iter().map(|a| (a.name.as_str(), a.value.as_deref().unwrap())).collect();
+        let names: Vec<_> = d
+            .attributes
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_deref().unwrap()))
+            .collect();
         assert_eq!(names, [("A", "x"), ("PW", ""), ("VLAN_ID", "0")]);
         assert_eq!(d.attributes[2].attribute_type, AttributeType::Number);
     }
@@ -220,13 +290,46 @@ mod tests {
     #[test]
     fn missing_entry_conflicting_default_and_secret_default_are_located_errors() {
         let o = plain("one.gf");
-        let e = derive_attributes("p", &[StepUse { content: "ok\n  @NOPE@", origin: &o }], &registry()).unwrap_err();
-        assert!(e.to_string().starts_with("one.gf:4:3: placeholder @NOPE@"), "{e}");
+        let e = derive_attributes(
+            "p",
+            &[StepUse {
+                content: "ok\n  @NOPE@",
+                origin: &o,
+            }],
+            &registry(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("one.gf:4:3: placeholder @NOPE@"),
+            "{e}"
+        );
         let o2 = plain("two.gf");
-        let steps = [StepUse { content: "@VLAN_ID:0@", origin: &o }, StepUse { content: "\n@VLAN_ID:1@", origin: &o2 }];
-        let e = derive_attributes("p", &steps, &registry()).unwrap_err().to_string();
-        assert!(e.starts_with("two.gf:4:1") && e.contains("one.gf:3:1"), "{e}");
-        let e = derive_attributes("p", &[StepUse { content: "@PW:secret@", origin: &o }], &registry()).unwrap_err();
+        let steps = [
+            StepUse {
+                content: "@VLAN_ID:0@",
+                origin: &o,
+            },
+            StepUse {
+                content: "\n@VLAN_ID:1@",
+                origin: &o2,
+            },
+        ];
+        let e = derive_attributes("p", &steps, &registry())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("two.gf:4:1") && e.contains("one.gf:3:1"),
+            "{e}"
+        );
+        let e = derive_attributes(
+            "p",
+            &[StepUse {
+                content: "@PW:secret@",
+                origin: &o,
+            }],
+            &registry(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("secret"), "{e}");
     }
 
@@ -234,19 +337,44 @@ mod tests {
     fn template_placeholders_point_at_the_template_source() {
         let origin = ScriptOrigin::Template {
             file: PathBuf::from("templates/t.j2"),
-            sources: vec![(PathBuf::from("templates/t.j2"), Arc::from("{#- x -#}\nline\n  echo @MISSING@\n"))],
+            sources: vec![(
+                PathBuf::from("templates/t.j2"),
+                Arc::from("{#- x -#}\nline\n  echo @MISSING@\n"),
+            )],
         };
-        let e = derive_attributes("p", &[StepUse { content: "line\n  echo @MISSING@", origin: &origin }], &registry()).unwrap_err();
+        let e = derive_attributes(
+            "p",
+            &[StepUse {
+                content: "line\n  echo @MISSING@",
+                origin: &origin,
+            }],
+            &registry(),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("templates/t.j2:3:8"), "{e}");
     }
 
     #[test]
     fn pins_win_and_drift_warns() {
         let o = plain("one.gf");
-        let d = derive_attributes("p", &[StepUse { content: "@A@ @VLAN_ID:0@", origin: &o }], &registry()).unwrap();
-        let pins = [(PinnedAttribute::Name("A".into()), Location::default()), (PinnedAttribute::Name("PW".into()), Location::default())];
+        let d = derive_attributes(
+            "p",
+            &[StepUse {
+                content: "@A@ @VLAN_ID:0@",
+                origin: &o,
+            }],
+            &registry(),
+        )
+        .unwrap();
+        let pins = [
+            (PinnedAttribute::Name("A".into()), Location::default()),
+            (PinnedAttribute::Name("PW".into()), Location::default()),
+        ];
         let (attrs, warnings) = apply_pin("p", &d, &pins, &registry()).unwrap();
-        assert_eq!(attrs.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["A", "PW"]);
+        assert_eq!(
+            attrs.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["A", "PW"]
+        );
         assert_eq!(warnings.len(), 2, "{warnings:?}");
     }
 }

@@ -39,7 +39,11 @@ pub struct FilesPlan {
 /// swallow the rest of the script.
 pub fn extract_files(content: &str, file: &Path) -> Result<FilesPlan> {
     let script = crate::guestfish::parse(content);
-    if let Some(problem) = script.problems.iter().find(|p| matches!(p.kind, ProblemKind::UnterminatedHereDoc { .. })) {
+    if let Some(problem) = script
+        .problems
+        .iter()
+        .find(|p| matches!(p.kind, ProblemKind::UnterminatedHereDoc { .. }))
+    {
         let mut at = Location::file(file).line(problem.line);
         at.column = problem.column;
         return Err(Error::at(at, problem.message.clone()));
@@ -55,7 +59,15 @@ pub fn extract_files(content: &str, file: &Path) -> Result<FilesPlan> {
                 if heredoc.path.is_empty() {
                     return Err(Error::at(at(), "upload -<<END needs a target path"));
                 }
-                files.insert(heredoc.path.clone(), UploadedFile { path: heredoc.path.clone(), content: heredoc.file_content(), mode: None, line });
+                files.insert(
+                    heredoc.path.clone(),
+                    UploadedFile {
+                        path: heredoc.path.clone(),
+                        content: heredoc.file_content(),
+                        mode: None,
+                        line,
+                    },
+                );
             }
             continue;
         }
@@ -69,7 +81,11 @@ pub fn extract_files(content: &str, file: &Path) -> Result<FilesPlan> {
             }
             ("ln-s" | "ln-sf", [target, link, ..]) => {
                 plan.symlinks.retain(|s| &s.link != link);
-                plan.symlinks.push(Symlink { link: link.clone(), target: target.clone(), line });
+                plan.symlinks.push(Symlink {
+                    link: link.clone(),
+                    target: target.clone(),
+                    line,
+                });
             }
             ("mkdir" | "mkdir-p", [dir, ..]) => plan.directories.push(dir.clone()),
             ("rm" | "rm-f", paths) => {
@@ -82,7 +98,8 @@ pub fn extract_files(content: &str, file: &Path) -> Result<FilesPlan> {
                 for path in paths {
                     let prefix = format!("{}/", path.trim_end_matches('/'));
                     files.retain(|p, _| p != path && !p.starts_with(&prefix));
-                    plan.symlinks.retain(|s| &s.link != path && !s.link.starts_with(&prefix));
+                    plan.symlinks
+                        .retain(|s| &s.link != path && !s.link.starts_with(&prefix));
                 }
             }
             _ => {}
@@ -96,8 +113,15 @@ pub fn extract_files(content: &str, file: &Path) -> Result<FilesPlan> {
 /// `/etc/x` → `<out>/etc/x`, refusing anything that would leave `out`.
 fn inside(out: &Path, image_path: &str, file: &Path, line: usize) -> Result<PathBuf> {
     let relative = Path::new(image_path.trim_start_matches('/'));
-    if !image_path.starts_with('/') || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(Error::at(Location::file(file).line(line), format!("{image_path:?} is not a plain absolute path inside the image")));
+    if !image_path.starts_with('/')
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(Error::at(
+            Location::file(file).line(line),
+            format!("{image_path:?} is not a plain absolute path inside the image"),
+        ));
     }
     Ok(out.join(relative))
 }
@@ -133,7 +157,8 @@ pub fn write_files(plan: &FilesPlan, out: &Path, file: &Path) -> Result<()> {
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))
 }
 #[cfg(not(unix))]
 fn set_mode(_: &Path, _: u32) -> Result<()> {
@@ -146,7 +171,10 @@ fn make_symlink(target: &str, link: &Path) -> Result<()> {
 }
 #[cfg(not(unix))]
 fn make_symlink(_: &str, link: &Path) -> Result<()> {
-    Err(Error::Other(format!("{}: symlinks need a Unix system", link.display())))
+    Err(Error::Other(format!(
+        "{}: symlinks need a Unix system",
+        link.display()
+    )))
 }
 
 #[cfg(test)]

@@ -70,7 +70,11 @@ pub struct RenderedTemplate {
 
 impl TemplateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Arc<Self> {
-        Arc::new(TemplateStore { dir: dir.into(), sources: Mutex::new(HashMap::new()), front_matters: Mutex::new(HashMap::new()) })
+        Arc::new(TemplateStore {
+            dir: dir.into(),
+            sources: Mutex::new(HashMap::new()),
+            front_matters: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -87,8 +91,14 @@ impl TemplateStore {
         if let Some(cached) = self.sources.lock().expect("template cache").get(name) {
             return Ok(cached.clone());
         }
-        if name.is_empty() || name.starts_with('/') || name.contains('\\') || name.split('/').any(|p| p == ".." || p == ".") {
-            return Err(Error::Usage(format!("template name {name:?} must be a relative path inside templates/ without '..'")));
+        if name.is_empty()
+            || name.starts_with('/')
+            || name.contains('\\')
+            || name.split('/').any(|p| p == ".." || p == ".")
+        {
+            return Err(Error::Usage(format!(
+                "template name {name:?} must be a relative path inside templates/ without '..'"
+            )));
         }
         let path = self.path_of(name);
         let loaded = match std::fs::metadata(&path) {
@@ -106,18 +116,31 @@ impl TemplateStore {
             }
             _ => None,
         };
-        self.sources.lock().expect("template cache").insert(name.to_string(), loaded.clone());
+        self.sources
+            .lock()
+            .expect("template cache")
+            .insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }
 
     /// A capability template's front matter (parsed once).
     pub fn front_matter(&self, name: &str) -> Result<Arc<FrontMatter>> {
-        if let Some(fm) = self.front_matters.lock().expect("front matter cache").get(name) {
+        if let Some(fm) = self
+            .front_matters
+            .lock()
+            .expect("front matter cache")
+            .get(name)
+        {
             return Ok(fm.clone());
         }
-        let source = self.source(name)?.ok_or_else(|| Error::Other(format!("template {name} does not exist")))?;
+        let source = self
+            .source(name)?
+            .ok_or_else(|| Error::Other(format!("template {name} does not exist")))?;
         let fm = Arc::new(parse_front_matter(&source.path, &source.text)?);
-        self.front_matters.lock().expect("front matter cache").insert(name.to_string(), fm.clone());
+        self.front_matters
+            .lock()
+            .expect("front matter cache")
+            .insert(name.to_string(), fm.clone());
         Ok(fm)
     }
 
@@ -164,7 +187,11 @@ fn front_matter_text(text: &str) -> Option<(usize, &str)> {
         return None;
     };
     let close = text[open..].find("#}")? + open;
-    let inner_end = if text[..close].ends_with('-') { close - 1 } else { close };
+    let inner_end = if text[..close].ends_with('-') {
+        close - 1
+    } else {
+        close
+    };
     Some((open, &text[open..inner_end]))
 }
 
@@ -183,7 +210,13 @@ pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
     })?;
     let (line, _) = line_column(text, start);
     if !crate::source::plan_script_file::PLAN_TYPES.contains(&raw.plan_type.as_str()) {
-        return Err(Error::at(Location::file(path).line(line), format!("plan_type {:?} is not one of deploy, general, capture", raw.plan_type)));
+        return Err(Error::at(
+            Location::file(path).line(line),
+            format!(
+                "plan_type {:?} is not one of deploy, general, capture",
+                raw.plan_type
+            ),
+        ));
     }
     let mut params = BTreeMap::new();
     for (key, value) in raw.params {
@@ -192,23 +225,43 @@ pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
                 let choices = match t.remove("choices") {
                     None => None,
                     Some(toml::Value::Array(items)) => Some(items),
-                    Some(_) => return Err(Error::at(Location::file(path).line(line), format!("params.{key}.choices must be a list"))),
+                    Some(_) => {
+                        return Err(Error::at(
+                            Location::file(path).line(line),
+                            format!("params.{key}.choices must be a list"),
+                        ));
+                    }
                 };
                 let default = t.remove("default");
                 if let (Some(d), Some(c)) = (&default, &choices)
                     && !c.contains(d)
                 {
-                    return Err(Error::at(Location::file(path).line(line), format!("params.{key}: the default {d} is not one of the choices")));
+                    return Err(Error::at(
+                        Location::file(path).line(line),
+                        format!("params.{key}: the default {d} is not one of the choices"),
+                    ));
                 }
                 ParamSpec { default, choices }
             }
             // A bare value is the default.
-            other => ParamSpec { default: Some(other), choices: None },
+            other => ParamSpec {
+                default: Some(other),
+                choices: None,
+            },
         };
         params.insert(key, spec);
     }
-    Ok(FrontMatter { name: raw.name, plan_type: raw.plan_type, description: raw.description, params, line })
+    Ok(FrontMatter {
+        name: raw.name,
+        plan_type: raw.plan_type,
+        description: raw.description,
+        params,
+        line,
+    })
 }
+
+/// Separates a template name from a front-matter field in loader names (never in a file name).
+const FIELD_SEPARATOR: char = '#';
 
 /// A bundle's minijinja environment. Records the templates it loads.
 pub struct Renderer {
@@ -225,11 +278,25 @@ impl Renderer {
         let loaded = Arc::new(Mutex::new(BTreeSet::new()));
         let (loader_store, loader_loaded) = (store.clone(), loaded.clone());
         env.set_loader(move |name| {
-            let source = loader_store
-                .source(name)
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))?;
+            // `<template>#name` / `#description`: a front-matter field compiled once per bundle.
+            if let Some((template, field)) = name.split_once(FIELD_SEPARATOR) {
+                let fm = loader_store.front_matter(template).map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+                })?;
+                return Ok(Some(if field == "name" {
+                    fm.name.clone()
+                } else {
+                    fm.description.clone()
+                }));
+            }
+            let source = loader_store.source(name).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+            })?;
             Ok(source.map(|s| {
-                loader_loaded.lock().expect("loaded set").insert(name.to_string());
+                loader_loaded
+                    .lock()
+                    .expect("loaded set")
+                    .insert(name.to_string());
                 s.text.to_string()
             }))
         });
@@ -242,27 +309,46 @@ impl Renderer {
 
     /// Every template this environment has loaded so far (capabilities and shared pieces).
     pub fn loaded(&self) -> Vec<Arc<TemplateSource>> {
-        let names: Vec<String> = self.loaded.lock().expect("loaded set").iter().cloned().collect();
-        names.iter().filter_map(|n| self.store.source(n).ok().flatten()).collect()
+        let names: Vec<String> = self
+            .loaded
+            .lock()
+            .expect("loaded set")
+            .iter()
+            .cloned()
+            .collect();
+        names
+            .iter()
+            .filter_map(|n| self.store.source(n).ok().flatten())
+            .collect()
     }
 
     /// Checks step params against the template's declarations and merges them over the defaults.
     /// Errors carry no location; the caller points at the step in the bundle file.
-    pub fn merge_params(fm: &FrontMatter, given: &toml::Table) -> std::result::Result<toml::Table, String> {
+    pub fn merge_params(
+        fm: &FrontMatter,
+        given: &toml::Table,
+    ) -> std::result::Result<toml::Table, String> {
         let mut merged = toml::Table::new();
         for (key, value) in given {
             let Some(spec) = fm.params.get(key) else {
                 let declared: Vec<&str> = fm.params.keys().map(String::as_str).collect();
                 return Err(format!(
                     "parameter `{key}` is not declared by the template (declared: {})",
-                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared.join(", ")
+                    }
                 ));
             };
             if let Some(choices) = &spec.choices
                 && !choices.contains(value)
             {
                 let list: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
-                return Err(format!("parameter `{key}` = {value} is not one of {}", list.join(", ")));
+                return Err(format!(
+                    "parameter `{key}` = {value} is not one of {}",
+                    list.join(", ")
+                ));
             }
             merged.insert(key.clone(), value.clone());
         }
@@ -272,7 +358,11 @@ impl Renderer {
                     Some(default) => {
                         merged.insert(key.clone(), default.clone());
                     }
-                    None => return Err(format!("parameter `{key}` has no default; the step must set it")),
+                    None => {
+                        return Err(format!(
+                            "parameter `{key}` has no default; the step must set it"
+                        ));
+                    }
                 }
             }
         }
@@ -280,26 +370,58 @@ impl Renderer {
     }
 
     /// Renders a capability template (file name such as `mount.j2`) with merged params.
-    pub fn render(&self, template: &str, os: Option<&toml::Table>, params: &toml::Table, bundle: (&str, &str)) -> Result<RenderedTemplate> {
+    pub fn render(
+        &self,
+        template: &str,
+        os: Option<&toml::Table>,
+        params: &toml::Table,
+        bundle: (&str, &str),
+    ) -> Result<RenderedTemplate> {
         let fm = self.store.front_matter(template)?;
         let mut context = BTreeMap::new();
         if let Some(os) = os {
             context.insert("os", table_value(os));
         }
         context.insert("params", table_value(params));
-        context.insert("bundle", Value::from(BTreeMap::from([("name", Value::from(bundle.0)), ("version", Value::from(bundle.1))])));
+        context.insert(
+            "bundle",
+            Value::from(BTreeMap::from([
+                ("name", Value::from(bundle.0)),
+                ("version", Value::from(bundle.1)),
+            ])),
+        );
         let context = Value::from(context);
-        let compiled = self.env.get_template(template).map_err(|e| self.store.error(&e))?;
-        let body = compiled.render(&context).map_err(|e| self.store.error(&e))?;
+        let compiled = self
+            .env
+            .get_template(template)
+            .map_err(|e| self.store.error(&e))?;
+        let body = compiled
+            .render(&context)
+            .map_err(|e| self.store.error(&e))?;
         let path = self.store.path_of(template);
         let field = |label: &str, text: &str| -> Result<String> {
-            self.env.render_str(text, &context).map_err(|e| {
-                Error::at(Location::file(&path).line(fm.line), format!("front matter `{label}`: {}", e.detail().unwrap_or(&e.kind().to_string())))
-            })
+            if !text.contains(['{', '%']) {
+                return Ok(text.to_string());
+            }
+            self.env
+                .get_template(&format!("{template}{FIELD_SEPARATOR}{label}"))
+                .and_then(|t| t.render(&context))
+                .map_err(|e| {
+                    Error::at(
+                        Location::file(&path).line(fm.line),
+                        format!(
+                            "front matter `{label}`: {}",
+                            e.detail().unwrap_or(&e.kind().to_string())
+                        ),
+                    )
+                })
         };
         let name = field("name", &fm.name)?.trim().to_string();
         if name.is_empty() {
-            return Err(Error::at(Location::file(&path).line(fm.line), "front matter `name` renders empty"));
+            return Err(Error::at(
+                Location::file(&path).line(fm.line),
+                "front matter `name` renders empty",
+            ));
         }
         Ok(RenderedTemplate {
             name,
@@ -324,5 +446,10 @@ fn toml_value(value: &toml::Value) -> Value {
 }
 
 fn table_value(table: &toml::Table) -> Value {
-    Value::from(table.iter().map(|(k, v)| (k.clone(), toml_value(v))).collect::<BTreeMap<String, Value>>())
+    Value::from(
+        table
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_value(v)))
+            .collect::<BTreeMap<String, Value>>(),
+    )
 }

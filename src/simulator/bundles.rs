@@ -205,8 +205,15 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
     };
     // The appliance reads the bundle's manifest on upload; an unreadable zip fails the task.
     let read_path = path.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || read_bundle(&read_path, &ReadOptions::default())).await;
+    let loaded = tokio::task::spawn_blocking(move || {
+        // On upload only the listing is read; payload digests are checked by the extract.
+        let options = ReadOptions {
+            hash_payloads: false,
+            ..ReadOptions::default()
+        };
+        read_bundle(&read_path, &options)
+    })
+    .await;
     let mut state = shared.lock();
     let fails = state.next_task_fails("Create");
     let bundle = match loaded {

@@ -6,9 +6,11 @@
 //! issued by the OneView login are accepted on every path, as on a real pair of appliances.
 pub mod admin;
 pub mod bundles;
+pub mod consul;
 pub mod faults;
 pub mod golden_images;
 pub mod server;
+pub mod servers;
 pub mod state;
 
 pub use faults::Faults;

@@ -330,19 +330,19 @@ async fn route(
             }
         }
         // Generic collections.
-        (&Method::GET, ["rest", _]) if is_stored(path) => {
+        (&Method::GET, ["rest", _]) if is_stored(shared, path) => {
             let state = shared.lock();
             collection_response(state.list(path), query, path)
         }
         (&Method::GET, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             match shared.lock().get(path) {
                 Some(v) => json_response(StatusCode::OK, v.clone()),
                 None => not_found(path),
             }
         }
-        (&Method::POST, ["rest", _]) if is_stored(path) => {
+        (&Method::POST, ["rest", _]) if is_stored(shared, path) => {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
                 Ok(body) => create(shared, path, body, version),
@@ -350,7 +350,7 @@ async fn route(
             }
         }
         (&Method::PUT, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             let version = api_version(request.headers(), &shared.lock());
             match read_json(request).await {
@@ -359,16 +359,22 @@ async fn route(
             }
         }
         (&Method::DELETE, ["rest", _, _])
-            if is_stored(state::collection_of(path).unwrap_or_default()) =>
+            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
         {
             delete(shared, path)
         }
-        _ => not_found(raw_path),
+        // Enclosures, server hardware and server profiles (deploy).
+        _ => super::servers::route(shared, method, path, query, request).await,
     }
 }
 
-fn is_stored(collection: &str) -> bool {
-    state::STORED.iter().any(|(p, _, _)| *p == collection)
+/// A collection the generic handlers serve: the built-in ones and any seeded through
+/// `/sim/seed` (so a later feature can add e.g. enclosures without new routes).
+/// Collections with behaviour of their own (`servers.rs`) are never served generically.
+fn is_stored(shared: &Shared, collection: &str) -> bool {
+    !super::servers::OWNED.contains(&collection)
+        && (state::STORED.iter().any(|(p, _, _)| *p == collection)
+            || shared.lock().resources.contains_key(collection))
 }
 
 fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {

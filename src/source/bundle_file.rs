@@ -1,5 +1,5 @@
 //! `bundles-src/<bundle>.toml`: one bundle, its build plans and deployment plans.
-use super::{location_of, read_text, toml_error};
+use super::{read_text, toml_error};
 use crate::bundle::ChecksumFlavour;
 use crate::error::{Error, Location, Result};
 use serde::Deserialize;
@@ -14,6 +14,8 @@ pub struct BundleFile {
     pub bundle: BundleMeta,
     pub build_plans: Vec<BuildPlanSource>,
     pub deployment_plans: Vec<DeploymentPlanSource>,
+    /// Byte offset of each line start: locations in O(log n), as a build asks for one per step.
+    line_starts: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,7 +159,16 @@ impl BundleFile {
 
     pub fn parse(path: &Path, text: String) -> Result<BundleFile> {
         let raw: RawFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-        let file = BundleFile { path: path.to_path_buf(), bundle: raw.bundle, build_plans: raw.build_plan, deployment_plans: raw.deployment_plan, text };
+        let file = BundleFile {
+            path: path.to_path_buf(),
+            bundle: raw.bundle,
+            build_plans: raw.build_plan,
+            deployment_plans: raw.deployment_plan,
+            line_starts: std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+            text,
+        };
         file.check()?;
         Ok(file)
     }
@@ -165,41 +176,86 @@ impl BundleFile {
     /// Where a spanned value sits in this file.
     pub fn at<T>(&self, spanned: &Spanned<T>) -> Location {
         let span = spanned.span();
-        if span.is_empty() && span.start == 0 { Location::file(&self.path) } else { location_of(&self.path, &self.text, span.start) }
+        if span.is_empty() && span.start == 0 {
+            Location::file(&self.path)
+        } else {
+            let offset = span.start.min(self.text.len());
+            let line = self.line_starts.partition_point(|&start| start <= offset);
+            let line_start = self.line_starts[line - 1];
+            let column = self
+                .text
+                .get(line_start..offset)
+                .map_or(1, |t| t.chars().count() + 1);
+            Location::file(&self.path).at(line, column)
+        }
     }
 
     pub fn checksum(&self) -> Result<ChecksumFlavour> {
         match &self.bundle.checksum {
             None => Ok(ChecksumFlavour::Sha256),
-            Some(c) => c.get_ref().parse().map_err(|e: String| Error::at(self.at(c), e)),
+            Some(c) => c
+                .get_ref()
+                .parse()
+                .map_err(|e: String| Error::at(self.at(c), e)),
         }
     }
 
     fn check(&self) -> Result<()> {
         let name = &self.bundle.name;
         if name.get_ref().trim().is_empty() || name.get_ref().contains(['/', '\\']) {
-            return Err(Error::at(self.at(name), format!("bundle name {:?} must be non-empty and contain no '/' or '\\'", name.get_ref())));
+            return Err(Error::at(
+                self.at(name),
+                format!(
+                    "bundle name {:?} must be non-empty and contain no '/' or '\\'",
+                    name.get_ref()
+                ),
+            ));
         }
         if self.bundle.version.contains(['/', '\\']) {
-            return Err(Error::at(Location::file(&self.path), "version must not contain '/' or '\\'"));
+            return Err(Error::at(
+                Location::file(&self.path),
+                "version must not contain '/' or '\\'",
+            ));
         }
         self.checksum()?;
         let mut seen = BTreeMap::new();
         for plan in &self.build_plans {
             if let Some(first) = seen.insert(plan.name.get_ref().clone(), plan.name.span()) {
                 let (line, _) = crate::error::line_column(&self.text, first.start);
-                return Err(Error::at(self.at(&plan.name), format!("a second build plan named {:?} (the first is on line {line})", plan.name.get_ref())));
+                return Err(Error::at(
+                    self.at(&plan.name),
+                    format!(
+                        "a second build plan named {:?} (the first is on line {line})",
+                        plan.name.get_ref()
+                    ),
+                ));
             }
             if !["deploy", "capture"].contains(&plan.plan_type.get_ref().as_str()) {
-                return Err(Error::at(self.at(&plan.plan_type), format!("build plan type {:?} is not deploy or capture", plan.plan_type.get_ref())));
+                return Err(Error::at(
+                    self.at(&plan.plan_type),
+                    format!(
+                        "build plan type {:?} is not deploy or capture",
+                        plan.plan_type.get_ref()
+                    ),
+                ));
             }
             for step in &plan.steps {
                 let s = step.get_ref();
                 match (&s.template, &s.plan_script) {
                     (Some(_), None) => {}
                     (None, Some(_)) if s.params.is_empty() => {}
-                    (None, Some(_)) => return Err(Error::at(self.at(step), "a plain plan script takes no params (only templates do)")),
-                    _ => return Err(Error::at(self.at(step), "a step names exactly one of `template` or `plan_script`")),
+                    (None, Some(_)) => {
+                        return Err(Error::at(
+                            self.at(step),
+                            "a plain plan script takes no params (only templates do)",
+                        ));
+                    }
+                    _ => {
+                        return Err(Error::at(
+                            self.at(step),
+                            "a step names exactly one of `template` or `plan_script`",
+                        ));
+                    }
                 }
             }
             check_uuid(self, plan.id.as_ref())?;
@@ -207,15 +263,34 @@ impl BundleFile {
         let mut seen = BTreeMap::new();
         for plan in &self.deployment_plans {
             if seen.insert(plan.name.get_ref().clone(), ()).is_some() {
-                return Err(Error::at(self.at(&plan.name), format!("a second deployment plan named {:?}", plan.name.get_ref())));
+                return Err(Error::at(
+                    self.at(&plan.name),
+                    format!("a second deployment plan named {:?}", plan.name.get_ref()),
+                ));
             }
-            if !self.build_plans.iter().any(|b| b.name.get_ref() == plan.build_plan.get_ref()) {
-                return Err(Error::at(self.at(&plan.build_plan), format!("no build plan named {:?} in this bundle", plan.build_plan.get_ref())));
+            if !self
+                .build_plans
+                .iter()
+                .any(|b| b.name.get_ref() == plan.build_plan.get_ref())
+            {
+                return Err(Error::at(
+                    self.at(&plan.build_plan),
+                    format!(
+                        "no build plan named {:?} in this bundle",
+                        plan.build_plan.get_ref()
+                    ),
+                ));
             }
             if let Some(g) = &plan.golden_image
-                && !matches!(g.get_ref(), toml::Value::Boolean(_) | toml::Value::String(_))
+                && !matches!(
+                    g.get_ref(),
+                    toml::Value::Boolean(_) | toml::Value::String(_)
+                )
             {
-                return Err(Error::at(self.at(g), "golden_image is true, false or an image name"));
+                return Err(Error::at(
+                    self.at(g),
+                    "golden_image is true, false or an image name",
+                ));
             }
             check_uuid(self, plan.id.as_ref())?;
         }
@@ -227,7 +302,10 @@ fn check_uuid(file: &BundleFile, id: Option<&Spanned<String>>) -> Result<()> {
     if let Some(id) = id
         && !crate::bundle::is_canonical_uuid(&id.get_ref().to_ascii_lowercase())
     {
-        return Err(Error::at(file.at(id), format!("id {:?} is not a uuid (8-4-4-4-12 hex)", id.get_ref())));
+        return Err(Error::at(
+            file.at(id),
+            format!("id {:?} is not a uuid (8-4-4-4-12 hex)", id.get_ref()),
+        ));
     }
     Ok(())
 }
@@ -265,9 +343,17 @@ value = "0"
 
     #[test]
     fn unknown_keys_and_bad_steps_name_the_line() {
-        let e = BundleFile::parse(Path::new("b.toml"), "[bundle]\nname = \"b\"\nbogus = 1\n".into()).unwrap_err();
+        let e = BundleFile::parse(
+            Path::new("b.toml"),
+            "[bundle]\nname = \"b\"\nbogus = 1\n".into(),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("b.toml:3"), "{e}");
-        let e = BundleFile::parse(Path::new("b.toml"), "[bundle]\nname = \"b\"\n[[build_plan]]\nname = \"p\"\nsteps = [\n {}\n]\n".into()).unwrap_err();
+        let e = BundleFile::parse(
+            Path::new("b.toml"),
+            "[bundle]\nname = \"b\"\n[[build_plan]]\nname = \"p\"\nsteps = [\n {}\n]\n".into(),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("b.toml:6"), "{e}");
     }
 }

@@ -33,9 +33,22 @@ fn q(text: &str) -> String {
 
 /// A file stem from an artifact name: `[A-Za-z0-9._-]`, everything else `_`.
 pub fn file_stem(name: &str) -> String {
-    let stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let stem = stem.trim_matches('.').to_string();
-    if stem.is_empty() { "plan-script".to_string() } else { stem }
+    if stem.is_empty() {
+        "plan-script".to_string()
+    } else {
+        stem
+    }
 }
 
 /// `HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09` → (`…_CentOS7.4`, `2018-06-09`).
@@ -50,28 +63,59 @@ pub fn split_artifact_name(artifact_name: &str) -> (String, String) {
 /// Imports `zip` into the project at `into` (created as needed). Refuses to overwrite an existing
 /// bundle TOML; reuses identical plan-script files; appends new registry entries.
 pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
-    let loaded = read_bundle(zip, &ReadOptions { hash_payloads: false, ..ReadOptions::default() })?;
+    let loaded = read_bundle(
+        zip,
+        &ReadOptions {
+            hash_payloads: false,
+            ..ReadOptions::default()
+        },
+    )?;
     let bundle = &loaded.bundle;
     let layout = Layout::new(into);
     let mut report = ImportReport::default();
-    let zip_label = zip.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let zip_label = zip
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
 
     let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
-    let bundle_path = layout.bundles_dir().join(format!("{}.toml", file_stem(&bundle.manifest.artifact_name)));
+    let bundle_path = layout.bundles_dir().join(format!(
+        "{}.toml",
+        file_stem(&bundle.manifest.artifact_name)
+    ));
     if bundle_path.exists() {
-        return Err(Error::Usage(format!("{} already exists; remove it or import into another directory", bundle_path.display())));
+        return Err(Error::Usage(format!(
+            "{} already exists; remove it or import into another directory",
+            bundle_path.display()
+        )));
     }
 
     // Registry: the existing entries, then one new entry per attribute name not yet known.
     let registry_path = layout.registry();
-    let existing = if registry_path.is_file() { Registry::load(&registry_path)? } else { Registry::default() };
+    let existing = if registry_path.is_file() {
+        Registry::load(&registry_path)?
+    } else {
+        Registry::default()
+    };
     let mut new_entries: BTreeMap<String, CustomAttribute> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    let all_attributes = bundle.build_plans.iter().flat_map(|p| &p.custom_attributes).chain(bundle.deployment_plans.iter().flat_map(|p| &p.custom_attributes));
+    let all_attributes = bundle
+        .build_plans
+        .iter()
+        .flat_map(|p| &p.custom_attributes)
+        .chain(
+            bundle
+                .deployment_plans
+                .iter()
+                .flat_map(|p| &p.custom_attributes),
+        );
     for attribute in all_attributes {
         if existing.get(&attribute.name).is_none() && !new_entries.contains_key(&attribute.name) {
             if let AttributeType::Other(other) = &attribute.attribute_type {
-                return Err(Error::Other(format!("{zip_label}: attribute {} has type {other:?}, which the registry does not know", attribute.name)));
+                return Err(Error::Other(format!(
+                    "{zip_label}: attribute {} has type {other:?}, which the registry does not know",
+                    attribute.name
+                )));
             }
             order.push(attribute.name.clone());
             new_entries.insert(attribute.name.clone(), attribute.clone());
@@ -82,7 +126,10 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     let mut undeclared: Vec<String> = Vec::new();
     for script in &bundle.plan_scripts {
         for used in crate::placeholder::used_names(&script.content).into_keys() {
-            if existing.get(&used).is_none() && !new_entries.contains_key(&used) && !undeclared.contains(&used) {
+            if existing.get(&used).is_none()
+                && !new_entries.contains_key(&used)
+                && !undeclared.contains(&used)
+            {
                 undeclared.push(used);
             }
         }
@@ -91,7 +138,17 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     let mut registered: HashMap<String, (AttributeType, String, String, Option<String>)> = existing
         .entries
         .values()
-        .map(|e| (e.name.clone(), (e.attribute_type.clone(), e.description.clone(), e.constraints.encode(), e.default.clone())))
+        .map(|e| {
+            (
+                e.name.clone(),
+                (
+                    e.attribute_type.clone(),
+                    e.description.clone(),
+                    e.constraints.encode(),
+                    e.default.clone(),
+                ),
+            )
+        })
         .collect();
     if !order.is_empty() || !undeclared.is_empty() {
         let _ = writeln!(registry_text, "\n# Imported from {zip_label}");
@@ -109,21 +166,42 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         let constraints = a.constraints.encode();
         let _ = writeln!(registry_text, "\n[{name}]");
         let _ = writeln!(registry_text, "type = {}", q(a.attribute_type.as_str()));
-        let _ = writeln!(registry_text, "description = {}", q(a.description.as_deref().unwrap_or("")));
+        let _ = writeln!(
+            registry_text,
+            "description = {}",
+            q(a.description.as_deref().unwrap_or(""))
+        );
         if constraints != "{}" && !constraints.is_empty() {
             let _ = writeln!(registry_text, "constraints = {}", q(&constraints));
         }
         if let Some(d) = &default {
             let _ = writeln!(registry_text, "default = {}", q(d));
         }
-        registered.insert(name.clone(), (a.attribute_type.clone(), a.description.clone().unwrap_or_default(), constraints, default));
+        registered.insert(
+            name.clone(),
+            (
+                a.attribute_type.clone(),
+                a.description.clone().unwrap_or_default(),
+                constraints,
+                default,
+            ),
+        );
         report.registry_added.push(name.clone());
     }
 
     for name in &undeclared {
-        let _ = writeln!(registry_text, "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle.");
-        let _ = writeln!(registry_text, "[{name}]\ntype = \"string\"\ndescription = \"\"");
-        registered.insert(name.clone(), (AttributeType::String, String::new(), "{}".to_string(), None));
+        let _ = writeln!(
+            registry_text,
+            "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle."
+        );
+        let _ = writeln!(
+            registry_text,
+            "[{name}]\ntype = \"string\"\ndescription = \"\""
+        );
+        registered.insert(
+            name.clone(),
+            (AttributeType::String, String::new(), "{}".to_string(), None),
+        );
         report.registry_added.push(name.clone());
         report.warnings.push(format!("@{name}@ is used by a plan script but declared by no build plan; registered as a string"));
     }
@@ -133,21 +211,37 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     let mut files_to_write: Vec<(PathBuf, String)> = Vec::new();
     let mut taken: Vec<String> = Vec::new();
     for script in &bundle.plan_scripts {
-        let text = PlainPlanScript::render_file(&script.name, &script.plan_type, script.description.as_deref().unwrap_or(""), Some(&script.id), &script.content);
+        let text = PlainPlanScript::render_file(
+            &script.name,
+            &script.plan_type,
+            script.description.as_deref().unwrap_or(""),
+            Some(&script.id),
+            &script.content,
+        );
         let base = file_stem(&script.name);
         let mut n = 1;
         let stem = loop {
-            let stem = if n == 1 { base.clone() } else { format!("{base}-{n}") };
+            let stem = if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            };
             let path = layout.plan_script(&stem);
             if taken.contains(&stem) {
                 n += 1;
                 continue;
             }
             if path.exists() {
-                let same = read_text(&path).ok().and_then(|t| PlainPlanScript::parse(&path, t).ok()).is_some_and(|old| {
-                    old.name == script.name && old.content == script.content && old.id.as_deref() == Some(script.id.as_str())
-                        && old.plan_type == script.plan_type && old.description == script.description.as_deref().unwrap_or("")
-                });
+                let same = read_text(&path)
+                    .ok()
+                    .and_then(|t| PlainPlanScript::parse(&path, t).ok())
+                    .is_some_and(|old| {
+                        old.name == script.name
+                            && old.content == script.content
+                            && old.id.as_deref() == Some(script.id.as_str())
+                            && old.plan_type == script.plan_type
+                            && old.description == script.description.as_deref().unwrap_or("")
+                    });
                 if same {
                     report.reused.push(layout.relative(&path));
                     break stem;
@@ -165,8 +259,14 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
 
     // The bundle TOML.
     let mut toml = String::new();
-    let _ = writeln!(toml, "# Imported from {zip_label} by `i3s-bundle import`: uuids, the Time Stamp and the");
-    let _ = writeln!(toml, "# declared attribute lists are pinned so a build reproduces the bundle.\n");
+    let _ = writeln!(
+        toml,
+        "# Imported from {zip_label} by `i3s-bundle import`: uuids, the Time Stamp and the"
+    );
+    let _ = writeln!(
+        toml,
+        "# declared attribute lists are pinned so a build reproduces the bundle.\n"
+    );
     let _ = writeln!(toml, "[bundle]");
     let _ = writeln!(toml, "name = {}", q(&name));
     let _ = writeln!(toml, "version = {}", q(&version));
@@ -176,14 +276,30 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     let _ = writeln!(toml, "time_stamp = {}", q(&bundle.manifest.time_stamp));
     let _ = writeln!(toml, "plan_scripts = [");
     for script in &bundle.plan_scripts {
-        let _ = writeln!(toml, "  {},", q(&stem_of_id[&script.id.to_ascii_lowercase()]));
+        let _ = writeln!(
+            toml,
+            "  {},",
+            q(&stem_of_id[&script.id.to_ascii_lowercase()])
+        );
     }
     let _ = writeln!(toml, "]");
     for plan in &bundle.build_plans {
         let _ = writeln!(toml, "\n[[build_plan]]");
         let _ = writeln!(toml, "name = {}", q(&plan.name));
-        let _ = writeln!(toml, "type = {}", q(if plan.build_plan_type.is_empty() { "deploy" } else { &plan.build_plan_type }));
-        let _ = writeln!(toml, "description = {}", q(plan.description.as_deref().unwrap_or("")));
+        let _ = writeln!(
+            toml,
+            "type = {}",
+            q(if plan.build_plan_type.is_empty() {
+                "deploy"
+            } else {
+                &plan.build_plan_type
+            })
+        );
+        let _ = writeln!(
+            toml,
+            "description = {}",
+            q(plan.description.as_deref().unwrap_or(""))
+        );
         let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
         let _ = writeln!(toml, "steps = [");
         for step in &plan.steps {
@@ -195,7 +311,11 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         let _ = writeln!(toml, "]");
         let _ = writeln!(toml, "attributes = [");
         for a in &plan.custom_attributes {
-            let _ = writeln!(toml, "  {},", pinned_attribute(a, &registered, &mut report.warnings));
+            let _ = writeln!(
+                toml,
+                "  {},",
+                pinned_attribute(a, &registered, &mut report.warnings)
+            );
         }
         let _ = writeln!(toml, "]");
     }
@@ -203,7 +323,11 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         let _ = writeln!(toml, "\n[[deployment_plan]]");
         let _ = writeln!(toml, "name = {}", q(&plan.name));
         let _ = writeln!(toml, "build_plan = {}", q(&plan.build_plan));
-        let _ = writeln!(toml, "description = {}", q(plan.description.as_deref().unwrap_or("")));
+        let _ = writeln!(
+            toml,
+            "description = {}",
+            q(plan.description.as_deref().unwrap_or(""))
+        );
         let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
         match plan.golden_image_name() {
             Some(image) => {
@@ -231,7 +355,9 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         }
     }
     if bundle.golden_images.iter().any(|g| g.payload.is_some()) {
-        report.warnings.push("the bundle carries golden image payloads; import does not extract them".into());
+        report
+            .warnings
+            .push("the bundle carries golden image payloads; import does not extract them".into());
     }
 
     // Write: plan scripts, registry, then the bundle file.
@@ -239,7 +365,12 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         write_new(path, text)?;
     }
     if !registry_text.is_empty() {
-        let mut text = if registry_path.is_file() { read_text(&registry_path)? } else { "# The attribute registry: every custom attribute (docs/source-format.md).\n".to_string() };
+        let mut text = if registry_path.is_file() {
+            read_text(&registry_path)?
+        } else {
+            "# The attribute registry: every custom attribute (docs/source-format.md).\n"
+                .to_string()
+        };
         text.push_str(&registry_text);
         write_new(&registry_path, &text)?;
     }
@@ -249,11 +380,18 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
 }
 
 /// `{ name = "X", value = "…" }` plus any field that differs from the registry entry.
-fn pinned_attribute(a: &CustomAttribute, registered: &HashMap<String, (AttributeType, String, String, Option<String>)>, warnings: &mut Vec<String>) -> String {
+fn pinned_attribute(
+    a: &CustomAttribute,
+    registered: &HashMap<String, (AttributeType, String, String, Option<String>)>,
+    warnings: &mut Vec<String>,
+) -> String {
     let mut parts = vec![format!("name = {}", q(&a.name))];
     match &a.value {
         Some(v) if a.attribute_type.is_secret() && !v.is_empty() => {
-            warnings.push(format!("{}: a default for a secret attribute is dropped", a.name));
+            warnings.push(format!(
+                "{}: a default for a secret attribute is dropped",
+                a.name
+            ));
         }
         Some(v) => parts.push(format!("value = {}", q(v))),
         None => warnings.push(format!("{}: value null becomes \"\"", a.name)),
@@ -263,7 +401,10 @@ fn pinned_attribute(a: &CustomAttribute, registered: &HashMap<String, (Attribute
             parts.push(format!("type = {}", q(a.attribute_type.as_str())));
         }
         if description != a.description.as_deref().unwrap_or("") {
-            parts.push(format!("description = {}", q(a.description.as_deref().unwrap_or(""))));
+            parts.push(format!(
+                "description = {}",
+                q(a.description.as_deref().unwrap_or(""))
+            ));
         }
         let encoded = a.constraints.encode();
         if *constraints != encoded {

@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 pub fn skeleton(project: &str) -> Vec<(&'static str, String)> {
     vec![
         (".gitignore", "/dist/\n".to_string()),
-        ("project.toml", format!("# Names the release archive: dist/<name>-<version>.tar.gz (build --archive).\nname = {}\nversion = \"2026.11.26\"\n", toml::Value::String(project.to_string()))),
+        (
+            "project.toml",
+            format!(
+                "# Names the release archive: dist/<name>-<version>.tar.gz (build --archive).\nname = {}\nversion = \"2026.11.26\"\n",
+                toml::Value::String(project.to_string())
+            ),
+        ),
         ("attributes.toml", ATTRIBUTES.to_string()),
         ("golden-images/centos7.4/profile.toml", PROFILE.to_string()),
         ("templates/_lib/systemd.j2", SYSTEMD_LIB.to_string()),
@@ -31,7 +37,10 @@ pub fn init_project(dir: &Path) -> Result<Vec<PathBuf>> {
     for (relative, _) in &files {
         let path = dir.join(relative);
         if path.exists() {
-            return Err(Error::Usage(format!("{} already exists; init writes a new skeleton only into a directory without these files", path.display())));
+            return Err(Error::Usage(format!(
+                "{} already exists; init writes a new skeleton only into a directory without these files",
+                path.display()
+            )));
         }
     }
     let mut written = Vec::new();

@@ -8,7 +8,9 @@ pub mod plan_script_file;
 pub mod profile;
 pub mod registry;
 
-pub use bundle_file::{BuildPlanSource, BundleFile, BundleMeta, DeploymentPlanSource, PinnedAttribute, StepSource};
+pub use bundle_file::{
+    BuildPlanSource, BundleFile, BundleMeta, DeploymentPlanSource, PinnedAttribute, StepSource,
+};
 pub use plan_script_file::PlainPlanScript;
 pub use profile::OsProfile;
 pub use registry::{Registry, RegistryEntry};
@@ -54,22 +56,23 @@ impl Layout {
         self.root.join(Self::PROFILES).join(os).join("profile.toml")
     }
     pub fn plan_script(&self, stem: &str) -> PathBuf {
-        self.plan_scripts_dir().join(format!("{stem}.{}", Self::PLAN_SCRIPT_EXTENSION))
+        self.plan_scripts_dir()
+            .join(format!("{stem}.{}", Self::PLAN_SCRIPT_EXTENSION))
     }
     pub fn template(&self, name: &str) -> PathBuf {
         self.templates_dir().join(template_file_name(name))
     }
     /// A path relative to the root, for reports, depfiles and the cache (stable across checkouts).
     pub fn relative(&self, path: &Path) -> PathBuf {
-        path.strip_prefix(&self.root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+        path.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
     }
 
     /// Every `bundles-src/*.toml`, sorted by file name.
     pub fn bundle_files(&self) -> Result<Vec<PathBuf>> {
         let dir = self.bundles_dir();
-        let entries = std::fs::read_dir(&dir).map_err(|e| {
-            Error::io(&dir, e)
-        })?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut files = Vec::new();
         for entry in entries {
             let path = entry.map_err(|e| Error::io(&dir, e))?.path();
@@ -84,14 +87,21 @@ impl Layout {
 
 /// `mount` and `mount.j2` both name `templates/mount.j2`.
 pub fn template_file_name(name: &str) -> String {
-    if name.ends_with(".j2") { name.to_string() } else { format!("{name}.{}", Layout::TEMPLATE_EXTENSION) }
+    if name.ends_with(".j2") {
+        name.to_string()
+    } else {
+        format!("{name}.{}", Layout::TEMPLATE_EXTENSION)
+    }
 }
 
 /// Reads a UTF-8 text file; errors name the file.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
-        let (line, column) = line_column(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
+        let (line, column) = line_column(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
         Error::at(Location::file(path).at(line, column), "is not valid UTF-8")
     })
 }

@@ -52,32 +52,52 @@ impl PlainPlanScript {
                 line_no += 1;
                 break;
             }
-            let Some((key, value)) = header_line(bare) else { break };
-            let value = decode_value(value).map_err(|e| Error::at(Location::file(path).line(line_no), e))?;
+            let Some((key, value)) = header_line(bare) else {
+                break;
+            };
+            let value = decode_value(value)
+                .map_err(|e| Error::at(Location::file(path).line(line_no), e))?;
             if fields.iter().any(|(k, _, _)| *k == key) {
-                return Err(Error::at(Location::file(path).line(line_no), format!("header key `{key}` appears twice")));
+                return Err(Error::at(
+                    Location::file(path).line(line_no),
+                    format!("header key `{key}` appears twice"),
+                ));
             }
             fields.push((key, value, line_no));
             offset += line.len();
             line_no += 1;
         }
-        let get = |key: &str| fields.iter().find(|(k, _, _)| *k == key).map(|(_, v, l)| (v.clone(), *l));
+        let get = |key: &str| {
+            fields
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, v, l)| (v.clone(), *l))
+        };
         let Some((name, _)) = get("name") else {
             return Err(Error::at(Location::file(path).line(1), "a plain plan script needs a `# name: …` header line")
                 .with_help("start the file with `# name: <artifact name>`, `# type: deploy|general|capture`, `# description: …`"));
         };
         if name.trim().is_empty() {
-            return Err(Error::at(Location::file(path).line(1), "the `name` header is empty"));
+            return Err(Error::at(
+                Location::file(path).line(1),
+                "the `name` header is empty",
+            ));
         }
         let (plan_type, type_line) = get("type").unwrap_or_else(|| ("deploy".to_string(), 1));
         if !PLAN_TYPES.contains(&plan_type.as_str()) {
-            return Err(Error::at(Location::file(path).line(type_line), format!("type {plan_type:?} is not one of deploy, general, capture")));
+            return Err(Error::at(
+                Location::file(path).line(type_line),
+                format!("type {plan_type:?} is not one of deploy, general, capture"),
+            ));
         }
         let id = match get("id") {
             Some((id, line)) => {
                 let id = id.to_ascii_lowercase();
                 if !crate::bundle::is_canonical_uuid(&id) {
-                    return Err(Error::at(Location::file(path).line(line), format!("id {id:?} is not a uuid (8-4-4-4-12 hex)")));
+                    return Err(Error::at(
+                        Location::file(path).line(line),
+                        format!("id {id:?} is not a uuid (8-4-4-4-12 hex)"),
+                    ));
                 }
                 Some(id)
             }
@@ -98,7 +118,13 @@ impl PlainPlanScript {
     }
 
     /// The file text for a script (what `import` writes): header, `# ---`, content, newline.
-    pub fn render_file(name: &str, plan_type: &str, description: &str, id: Option<&str>, content: &str) -> String {
+    pub fn render_file(
+        name: &str,
+        plan_type: &str,
+        description: &str,
+        id: Option<&str>,
+        content: &str,
+    ) -> String {
         let mut out = String::new();
         out.push_str(&format!("# name: {}\n", encode_value(name)));
         out.push_str(&format!("# type: {}\n", encode_value(plan_type)));
@@ -123,7 +149,8 @@ fn header_line(line: &str) -> Option<(&'static str, &str)> {
 
 fn decode_value(value: &str) -> std::result::Result<String, String> {
     if value.starts_with('"') {
-        serde_json::from_str::<String>(value).map_err(|e| format!("header value {value} is not a JSON string: {e}"))
+        serde_json::from_str::<String>(value)
+            .map_err(|e| format!("header value {value} is not a JSON string: {e}"))
     } else {
         Ok(value.to_string())
     }
@@ -131,8 +158,14 @@ fn decode_value(value: &str) -> std::result::Result<String, String> {
 
 /// Plain text when it survives a round trip through a header line, else a JSON string.
 fn encode_value(value: &str) -> String {
-    let plain = !value.contains(['\n', '\r']) && !value.starts_with([' ', '"', '\t']) && !value.ends_with([' ', '\t']);
-    if plain { value.to_string() } else { serde_json::Value::String(value.to_string()).to_string() }
+    let plain = !value.contains(['\n', '\r'])
+        && !value.starts_with([' ', '"', '\t'])
+        && !value.ends_with([' ', '\t']);
+    if plain {
+        value.to_string()
+    } else {
+        serde_json::Value::String(value.to_string()).to_string()
+    }
 }
 
 #[cfg(test)]
@@ -141,7 +174,9 @@ mod tests {
 
     #[test]
     fn header_is_stripped_and_parsed() {
-        let text = "# name: mount it\n# type: general\n# description: Mount\nmount /dev/cl/root /\necho\n".to_string();
+        let text =
+            "# name: mount it\n# type: general\n# description: Mount\nmount /dev/cl/root /\necho\n"
+                .to_string();
         let s = PlainPlanScript::parse(Path::new("x.gf"), text).unwrap();
         assert_eq!(s.name, "mount it");
         assert_eq!(s.plan_type, "general");
@@ -152,17 +187,30 @@ mod tests {
     #[test]
     fn rendered_file_round_trips_awkward_values() {
         let content = "# note: a comment that looks like a header\n\ttab\n";
-        let text = PlainPlanScript::render_file(" odd", "deploy", "two\nlines", Some("ed59ff1a-6c19-427c-a36d-5eb527a24ea2"), content);
+        let text = PlainPlanScript::render_file(
+            " odd",
+            "deploy",
+            "two\nlines",
+            Some("ed59ff1a-6c19-427c-a36d-5eb527a24ea2"),
+            content,
+        );
         let s = PlainPlanScript::parse(Path::new("x.gf"), text).unwrap();
-        assert_eq!((s.name.as_str(), s.description.as_str(), s.content.as_str()), (" odd", "two\nlines", content));
-        assert_eq!(s.id.as_deref(), Some("ed59ff1a-6c19-427c-a36d-5eb527a24ea2"));
+        assert_eq!(
+            (s.name.as_str(), s.description.as_str(), s.content.as_str()),
+            (" odd", "two\nlines", content)
+        );
+        assert_eq!(
+            s.id.as_deref(),
+            Some("ed59ff1a-6c19-427c-a36d-5eb527a24ea2")
+        );
     }
 
     #[test]
     fn missing_name_and_bad_type_are_errors_with_lines() {
         let e = PlainPlanScript::parse(Path::new("x.gf"), "mount /\n".into()).unwrap_err();
         assert!(e.to_string().contains("x.gf:1"), "{e}");
-        let e = PlainPlanScript::parse(Path::new("x.gf"), "# name: a\n# type: bogus\n".into()).unwrap_err();
+        let e = PlainPlanScript::parse(Path::new("x.gf"), "# name: a\n# type: bogus\n".into())
+            .unwrap_err();
         assert!(e.to_string().contains("x.gf:2"), "{e}");
     }
 }

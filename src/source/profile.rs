@@ -19,24 +19,34 @@ impl OsProfile {
     /// Loads the profile of `os` (the directory name under `golden-images/`).
     pub fn load(layout: &Layout, os: &str, named_by: &Location) -> Result<OsProfile> {
         if os.is_empty() || os.contains(['/', '\\']) || os == "." || os == ".." {
-            return Err(Error::at(named_by.clone(), format!("{os:?} is not an OS profile name")));
+            return Err(Error::at(
+                named_by.clone(),
+                format!("{os:?} is not an OS profile name"),
+            ));
         }
         let path = layout.profile(os);
         if !path.is_file() {
             let available = available_profiles(layout);
-            return Err(Error::at(named_by.clone(), format!("OS profile {os:?} not found: there is no {}", layout.relative(&path).display()))
-                .with_help(if available.is_empty() {
-                    "create golden-images/<os>/profile.toml (see docs/source-format.md)".to_string()
-                } else {
-                    format!("available profiles: {}", available.join(", "))
-                }));
+            return Err(Error::at(
+                named_by.clone(),
+                format!(
+                    "OS profile {os:?} not found: there is no {}",
+                    layout.relative(&path).display()
+                ),
+            )
+            .with_help(if available.is_empty() {
+                "create golden-images/<os>/profile.toml (see docs/source-format.md)".to_string()
+            } else {
+                format!("available profiles: {}", available.join(", "))
+            }));
         }
         Self::from_file(&path, os)
     }
 
     pub fn from_file(path: &Path, os: &str) -> Result<OsProfile> {
         let text = read_text(path)?;
-        let mut values: toml::Table = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let mut values: toml::Table =
+            toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         let id = match values.get("id") {
             Some(toml::Value::String(id)) => id.clone(),
             Some(_) => return Err(Error::at(Location::file(path), "`id` must be a string")),
@@ -46,15 +56,29 @@ impl OsProfile {
             }
         };
         if id != os {
-            return Err(Error::at(Location::file(path), format!("id = {id:?} but the profile lives in directory {os:?}; make them equal")));
+            return Err(Error::at(
+                Location::file(path),
+                format!("id = {id:?} but the profile lives in directory {os:?}; make them equal"),
+            ));
         }
         let golden_image = match values.get("golden_image") {
             None => None,
             Some(toml::Value::String(s)) if s.is_empty() => None,
             Some(toml::Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(Error::at(Location::file(path), "`golden_image` must be a string")),
+            Some(_) => {
+                return Err(Error::at(
+                    Location::file(path),
+                    "`golden_image` must be a string",
+                ));
+            }
         };
-        Ok(OsProfile { id, golden_image, values, path: path.to_path_buf(), text })
+        Ok(OsProfile {
+            id,
+            golden_image,
+            values,
+            path: path.to_path_buf(),
+            text,
+        })
     }
 }
 

@@ -27,7 +27,11 @@ impl RegistryEntry {
         let mut attribute = CustomAttribute::new(&self.name, self.attribute_type.clone());
         attribute.description = Some(self.description.clone());
         attribute.constraints = self.constraints.clone();
-        attribute.value = Some(if self.secret { String::new() } else { value.unwrap_or_default().to_string() });
+        attribute.value = Some(if self.secret {
+            String::new()
+        } else {
+            value.unwrap_or_default().to_string()
+        });
         attribute
     }
 }
@@ -57,61 +61,104 @@ impl Registry {
     }
 
     pub fn load(path: &Path) -> Result<Registry> {
+        // No registry is an empty one: a project whose scripts use no placeholders needs none,
+        // and any placeholder then fails with "no entry in the attribute registry".
         if !path.is_file() {
-            return Err(Error::at(Location::file(path), "the attribute registry is missing")
-                .with_help("create attributes.toml with one [NAME] table per custom attribute (see docs/source-format.md)"));
+            return Ok(Registry {
+                path: path.to_path_buf(),
+                ..Registry::default()
+            });
         }
         let text = read_text(path)?;
         Self::parse(path, text)
     }
 
     pub fn parse(path: &Path, text: String) -> Result<Registry> {
-        let raw: BTreeMap<String, toml::Spanned<RawEntry>> = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
+        let raw: BTreeMap<String, toml::Spanned<RawEntry>> =
+            toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         let mut entries = BTreeMap::new();
         for (name, spanned) in raw {
-            let line = header_line(&text, &name).unwrap_or_else(|| line_column(&text, spanned.span().start).0);
+            let line = header_line(&text, &name)
+                .unwrap_or_else(|| line_column(&text, spanned.span().start).0);
             let at = Location::file(path).line(line);
             let raw = spanned.into_inner();
             if !crate::placeholder::is_valid_name(&name) {
-                return Err(Error::at(at, format!("{name:?} is not a valid attribute name (letters, digits, _)")));
+                return Err(Error::at(
+                    at,
+                    format!("{name:?} is not a valid attribute name (letters, digits, _)"),
+                ));
             }
-            let attribute_type: AttributeType = raw.attribute_type.parse().unwrap_or(AttributeType::String);
+            let attribute_type: AttributeType =
+                raw.attribute_type.parse().unwrap_or(AttributeType::String);
             if let AttributeType::Other(other) = &attribute_type {
                 let known: Vec<&str> = AttributeType::KNOWN.iter().map(|t| t.as_str()).collect();
-                return Err(Error::at(at, format!("[{name}]: unknown type {other:?} (expected one of {})", known.join(", "))));
+                return Err(Error::at(
+                    at,
+                    format!(
+                        "[{name}]: unknown type {other:?} (expected one of {})",
+                        known.join(", ")
+                    ),
+                ));
             }
             let constraints = match raw.constraints {
                 None => Constraints::default(),
-                Some(toml::Value::String(encoded)) => {
-                    Constraints::decode(&encoded).map_err(|e| Error::at(at.clone(), format!("[{name}]: {e}")))?
-                }
+                Some(toml::Value::String(encoded)) => Constraints::decode(&encoded)
+                    .map_err(|e| Error::at(at.clone(), format!("[{name}]: {e}")))?,
                 Some(toml::Value::Table(table)) => Constraints::new(constraints_from_table(table)),
                 Some(_) => {
-                    return Err(Error::at(at, format!("[{name}]: constraints must be a table or its JSON string form")));
+                    return Err(Error::at(
+                        at,
+                        format!("[{name}]: constraints must be a table or its JSON string form"),
+                    ));
                 }
             };
             let secret = raw.secret.unwrap_or(false) || attribute_type.is_secret();
             if raw.secret == Some(false) && attribute_type.is_secret() {
-                return Err(Error::at(at, format!("[{name}]: a password attribute is always secret")));
+                return Err(Error::at(
+                    at,
+                    format!("[{name}]: a password attribute is always secret"),
+                ));
             }
             let default = raw.default.filter(|d| !d.is_empty());
             if secret && default.is_some() {
-                return Err(Error::at(at, format!("[{name}]: a secret attribute must not have a default (it would ship in the bundle)")));
+                return Err(Error::at(
+                    at,
+                    format!(
+                        "[{name}]: a secret attribute must not have a default (it would ship in the bundle)"
+                    ),
+                ));
             }
             if let Some(value) = &default
                 && let Err(problem) = check_value(&attribute_type, &constraints, value)
             {
                 return Err(Error::at(at, format!("[{name}]: default {problem}")));
             }
-            if attribute_type == AttributeType::Option && constraints.options().is_none_or(|o| o.is_empty()) {
-                return Err(Error::at(at, format!("[{name}]: an option attribute needs constraints.options")));
+            if attribute_type == AttributeType::Option
+                && constraints.options().is_none_or(|o| o.is_empty())
+            {
+                return Err(Error::at(
+                    at,
+                    format!("[{name}]: an option attribute needs constraints.options"),
+                ));
             }
             entries.insert(
                 name.clone(),
-                RegistryEntry { name, attribute_type, description: raw.description, default, constraints, secret, line },
+                RegistryEntry {
+                    name,
+                    attribute_type,
+                    description: raw.description,
+                    default,
+                    constraints,
+                    secret,
+                    line,
+                },
             );
         }
-        Ok(Registry { entries, path: path.to_path_buf(), text })
+        Ok(Registry {
+            entries,
+            path: path.to_path_buf(),
+            text,
+        })
     }
 }
 
@@ -119,11 +166,12 @@ impl Registry {
 fn header_line(text: &str, name: &str) -> Option<usize> {
     let bare = format!("[{name}]");
     let quoted = format!("[\"{name}\"]");
-    text.lines().position(|l| {
-        let l = l.trim();
-        l.starts_with(&bare) || l.starts_with(&quoted)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim();
+            l.starts_with(&bare) || l.starts_with(&quoted)
+        })
+        .map(|i| i + 1)
 }
 
 /// TOML table → the JSON object stored (as a string) in `constraints`. Numbers become strings,
@@ -136,7 +184,9 @@ pub fn constraints_from_table(table: toml::Table) -> serde_json::Map<String, ser
             toml::Value::Float(f) => serde_json::Value::String(f.to_string()),
             toml::Value::Boolean(b) => serde_json::Value::Bool(b),
             toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-            toml::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(convert).collect()),
+            toml::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(convert).collect())
+            }
             toml::Value::Table(t) => serde_json::Value::Object(constraints_from_table(t)),
         }
     }

@@ -2,15 +2,13 @@
 //! sources, render their steps, parse the guestfish plan scripts they produce, and pull the
 //! reference bundles' plan scripts out of the fixtures.
 //!
-//! Rendering follows docs/source-format.md (context `os`, `params`, `bundle`; strict undefined;
-//! TOML front matter in a leading `{#- … -#}` comment), so the content is checked exactly as the
-//! contract describes it.
+//! Plans come from the real build pipeline (`build::compile_bundle`), single templates from its
+//! renderer, so the content is checked exactly as `i3s-bundle build` ships it.
 #![allow(dead_code)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use i3s_bundle::bundle::{AttributeType, Constraints};
-use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Deserialize;
 
 pub fn root() -> PathBuf {
@@ -131,26 +129,6 @@ pub struct Rendered {
     pub content: String,
 }
 
-fn to_value(v: &toml::Value) -> Value {
-    match v {
-        toml::Value::String(s) => Value::from(s.as_str()),
-        toml::Value::Integer(i) => Value::from(*i),
-        toml::Value::Float(f) => Value::from(*f),
-        toml::Value::Boolean(b) => Value::from(*b),
-        toml::Value::Datetime(d) => Value::from(d.to_string()),
-        toml::Value::Array(a) => Value::from(a.iter().map(to_value).collect::<Vec<_>>()),
-        toml::Value::Table(t) => table_value(t),
-    }
-}
-
-fn table_value(t: &toml::Table) -> Value {
-    Value::from(
-        t.iter()
-            .map(|(k, v)| (k.clone(), to_value(v)))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
-
 /// Splits a template into its TOML front matter and body (the comment stays in the body; it
 /// renders to nothing).
 pub fn front_matter(text: &str) -> Result<toml::Table, String> {
@@ -163,144 +141,34 @@ pub fn front_matter(text: &str) -> Result<toml::Table, String> {
     toml::from_str(&start[..end]).map_err(|e| format!("front matter: {e}"))
 }
 
-pub fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    let dir = root().join("templates");
-    env.set_loader(move |name| {
-        let path = dir.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(minijinja::Error::new(
-                minijinja::ErrorKind::InvalidOperation,
-                e.to_string(),
-            )),
-        }
-    });
-    env
-}
-
-/// Renders `templates/<template>.j2` for an OS profile with step parameters.
+/// Renders `templates/<template>.j2` for an OS profile with step parameters, through the real
+/// renderer of the build pipeline (parameters merged over the front matter's defaults).
 pub fn render(template: &str, os: &str, params: &toml::Table) -> Result<Rendered, String> {
+    use i3s_bundle::render::template::{Renderer, TemplateStore};
     let file = format!("{template}.j2");
-    let text = std::fs::read_to_string(root().join("templates").join(&file))
-        .map_err(|e| format!("{file}: {e}"))?;
-    let front = front_matter(&text).map_err(|e| format!("{file}: {e}"))?;
-    let mut merged = toml::Table::new();
-    if let Some(toml::Value::Table(declared)) = front.get("params") {
-        for (key, spec) in declared {
-            let default = spec
-                .get("default")
-                .cloned()
-                .ok_or(format!("{file}: param {key} has no default"))?;
-            merged.insert(key.clone(), default);
-        }
-        for (key, value) in params {
-            let spec = declared
-                .get(key)
-                .ok_or(format!("{file}: undeclared parameter {key}"))?;
-            if let Some(toml::Value::Array(choices)) = spec.get("choices")
-                && !choices.contains(value)
-            {
-                return Err(format!("{file}: {key} = {value} is not one of {choices:?}"));
-            }
-            merged.insert(key.clone(), value.clone());
-        }
-    } else if !params.is_empty() {
-        return Err(format!("{file}: takes no parameters"));
-    }
+    let renderer = Renderer::new(TemplateStore::new(root().join("templates")));
+    let front = renderer
+        .store()
+        .front_matter(&file)
+        .map_err(|e| e.to_string())?;
+    let merged = Renderer::merge_params(&front, params).map_err(|e| format!("{file}: {e}"))?;
     let mut os_table = profile(os);
     os_table.insert("id".into(), toml::Value::String(os.into()));
-    let ctx = minijinja::context! {
-        os => table_value(&os_table),
-        params => table_value(&merged),
-        bundle => minijinja::context! { name => "test-bundle", version => "2026.11.26" },
-    };
-    let env = environment();
-    let field = |key: &str| -> Result<String, String> {
-        let raw = front
-            .get(key)
-            .and_then(|v| v.as_str())
-            .ok_or(format!("{file}: front matter lacks {key}"))?;
-        env.render_str(raw, ctx.clone())
-            .map_err(|e| format!("{file}: {key}: {e:#}"))
-    };
-    let tmpl = env.get_template(&file).map_err(|e| format!("{e:#}"))?;
-    let content = tmpl.render(ctx.clone()).map_err(|e| format!("{e:#}"))?;
+    let r = renderer
+        .render(
+            &file,
+            Some(&os_table),
+            &merged,
+            ("test-bundle", "2026.11.26"),
+        )
+        .map_err(|e| e.to_string())?;
     Ok(Rendered {
         template: template.into(),
-        name: field("name")?,
-        plan_type: front
-            .get("plan_type")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .into(),
-        description: field("description")?,
-        content,
+        name: r.name,
+        plan_type: r.plan_type,
+        description: r.description,
+        content: r.content,
     })
-}
-
-/// A build plan with its steps rendered.
-pub struct RenderedPlan {
-    pub bundle: String,
-    pub os: String,
-    pub name: String,
-    pub kind: String,
-    pub description: String,
-    pub steps: Vec<(StepSource, Rendered)>,
-}
-
-impl RenderedPlan {
-    pub fn label(&self) -> String {
-        format!("{}: {}", self.bundle, self.name)
-    }
-    /// The placeholders every step uses (name → first default).
-    pub fn used_attributes(&self) -> BTreeMap<String, Option<String>> {
-        let mut all = BTreeMap::new();
-        for (_, r) in &self.steps {
-            for (name, default) in i3s_bundle::placeholder::used_names(&r.content) {
-                all.entry(name).or_insert(default);
-            }
-        }
-        all
-    }
-    pub fn step_templates(&self) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|(s, _)| s.template.clone().unwrap_or_default())
-            .collect()
-    }
-}
-
-pub fn rendered_plans() -> Vec<RenderedPlan> {
-    let mut out = Vec::new();
-    for (stem, source) in bundles() {
-        for plan in &source.build_plan {
-            let steps = plan
-                .steps
-                .iter()
-                .map(|step| {
-                    let template = step
-                        .template
-                        .as_deref()
-                        .expect("content bundles use templates only");
-                    let r = render(template, &source.bundle.os, &step.params)
-                        .unwrap_or_else(|e| panic!("{stem}: {}: {e}", plan.name));
-                    (step.clone(), r)
-                })
-                .collect();
-            out.push(RenderedPlan {
-                bundle: stem.clone(),
-                os: source.bundle.os.clone(),
-                name: plan.name.clone(),
-                kind: plan.kind.clone(),
-                description: plan.description.clone(),
-                steps,
-            });
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

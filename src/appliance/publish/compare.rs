@@ -83,7 +83,11 @@ pub fn attribute_changes(current: &[Value], desired: &[Value]) -> Vec<Change> {
                     if !same(h.as_ref(), w.as_ref()) {
                         let hide = secret && field == "value";
                         let show = |v: Option<Value>| {
-                            if hide {
+                            if hide
+                                && v.as_ref()
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|s| !s.is_empty())
+                            {
                                 json!("***")
                             } else {
                                 v.unwrap_or(Value::Null)
@@ -126,7 +130,12 @@ pub fn attribute_changes(current: &[Value], desired: &[Value]) -> Vec<Change> {
 
 fn mask(attribute: &Value, secret: bool) -> Value {
     let mut a = attribute.clone();
-    if secret && let Some(o) = a.as_object_mut() {
+    if secret
+        && let Some(o) = a.as_object_mut()
+        && o.get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    {
         o.insert("value".into(), json!("***"));
     }
     a

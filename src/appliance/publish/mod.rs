@@ -422,6 +422,16 @@ impl Run<'_> {
                 let uri = self
                     .apply_plan(source, &plan_def.name, &inventory)
                     .map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
+                // Show the URIs that were still pending (created by the extract) when planning.
+                if let Ok(applied) = desired_plan(source, &plan_def.name, &inventory, false) {
+                    for change in &mut self.report.objects[*row].changes {
+                        if let Some((_, value)) =
+                            applied.fields.iter().find(|(f, _)| *f == change.field)
+                        {
+                            change.to = value.clone();
+                        }
+                    }
+                }
                 self.report.objects[*row].uri = Some(uri);
                 self.report.objects[*row].applied = true;
             }
@@ -468,6 +478,30 @@ impl Run<'_> {
     /// Uploads (streamed), surviving a lost answer: after a connection error or 5xx it looks the
     /// bundle up by name, and uploads again only when it is not there.
     fn upload(&self, source: &BundleSource) -> Result<Value, ApplianceError> {
+        let size = std::fs::metadata(&source.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let bar = self
+            .options
+            .show_progress
+            .then(|| progress_bar(size, &format!("{}.zip", source.name)));
+        let progress = |sent: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(sent.min(size));
+            }
+        };
+        let result = self.upload_attempts(source, &progress);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        result
+    }
+
+    fn upload_attempts(
+        &self,
+        source: &BundleSource,
+        progress: &dyn Fn(u64),
+    ) -> Result<Value, ApplianceError> {
         let client = self.client;
         let file_name = format!("{}.zip", source.name);
         let manifest_description = &source.bundle.manifest.description;
@@ -477,18 +511,6 @@ impl Run<'_> {
         )
         .trim()
         .to_string();
-        let size = std::fs::metadata(&source.path)
-            .map(|m| m.len())
-            .unwrap_or(0);
-        let bar = self
-            .options
-            .show_progress
-            .then(|| progress_bar(size, &file_name));
-        let progress = |sent: u64| {
-            if let Some(bar) = &bar {
-                bar.set_position(sent.min(size));
-            }
-        };
         let mut failures = 0;
         loop {
             let attempt = client
@@ -498,14 +520,11 @@ impl Run<'_> {
                     &source.path,
                     &file_name,
                     &[("description", &description)],
-                    &progress,
+                    progress,
                 )
                 .and_then(|answer| client.finish(Host::ImageStreamer, answer));
             match attempt {
                 Ok(bundle) => {
-                    if let Some(bar) = &bar {
-                        bar.finish_and_clear();
-                    }
                     // Some appliances answer with the bundle, some with a task: look it up.
                     if bundle
                         .get("uri")
