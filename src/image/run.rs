@@ -492,7 +492,12 @@ impl Batch<'_> {
     /// The job (position in this launch) whose "before" listing job `j` uses: the first one
     /// with the same image and root device.
     fn before_source(&self, j: usize) -> usize {
-        let key = |k: usize| (&self.images[self.jobs[k]], &self.plans[self.jobs[k]].root_device);
+        let key = |k: usize| {
+            (
+                &self.images[self.jobs[k]],
+                &self.plans[self.jobs[k]].root_device,
+            )
+        };
         (0..j).find(|&k| key(k) == key(j)).unwrap_or(j)
     }
 
