@@ -16,6 +16,7 @@ pub enum IdKind {
     DeploymentPlan,
     /// A deployment plan's attribute: named `<deployment plan>/<attribute>`.
     DeploymentPlanAttribute,
+    GoldenImage,
 }
 
 impl IdKind {
@@ -25,6 +26,7 @@ impl IdKind {
             IdKind::BuildPlan => "build-plan",
             IdKind::DeploymentPlan => "deployment-plan",
             IdKind::DeploymentPlanAttribute => "deployment-plan-attribute",
+            IdKind::GoldenImage => "golden-image",
         }
     }
 }

@@ -4,7 +4,8 @@ use super::ids::{IdKind, artifact_id};
 use super::naming::{self, TimeEnvironment, TimeSource};
 use crate::bundle::attribute::check_value;
 use crate::bundle::{
-    BuildPlan, BuildStep, Bundle, CustomAttribute, DeploymentPlan, Manifest, PlanScript,
+    BuildPlan, BuildStep, Bundle, CustomAttribute, DeploymentPlan, GoldenImage, GoldenImageEntry,
+    Manifest, Payload, PlanScript,
 };
 use crate::error::{Error, Location, Result};
 use crate::render::attributes::apply_pin;
@@ -412,6 +413,50 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         build_plans.push(built);
     }
 
+    // 4b. Golden images the bundle carries: metadata plus a payload streamed from disk.
+    let mut golden_images = Vec::new();
+    for source in &file.golden_images {
+        let image_name = source.name.get_ref();
+        if golden_images
+            .iter()
+            .any(|g: &GoldenImageEntry| &g.image.name == image_name)
+        {
+            return Err(Error::at(
+                file.at(&source.name),
+                format!("golden image {image_name:?} is declared twice"),
+            ));
+        }
+        let payload = layout.root.join(source.payload.get_ref());
+        let meta = std::fs::metadata(&payload).map_err(|e| {
+            Error::at(
+                file.at(&source.payload),
+                format!("golden image payload {}: {e}", payload.display()),
+            )
+            .with_help("make it with `i3s-bundle golden-image pack IMAGE --name NAME --out FILE`")
+        })?;
+        if !meta.is_file() {
+            return Err(Error::at(
+                file.at(&source.payload),
+                format!("{} is not a file", payload.display()),
+            ));
+        }
+        let digest = super::cache::hash_file(&payload).map_err(|e| Error::io(&payload, e))?;
+        inputs.push(Input {
+            path: layout.relative(&payload),
+            sha256: digest,
+            size: meta.len(),
+            mtime_ns: super::cache::mtime_ns(&meta),
+        });
+        let id = match &source.id {
+            Some(pinned) => pinned.get_ref().to_ascii_lowercase(),
+            None => artifact_id(IdKind::GoldenImage, image_name),
+        };
+        golden_images.push(GoldenImageEntry {
+            image: GoldenImage::new(id, image_name.clone(), source.description.clone()),
+            payload: Some(Payload::File(payload)),
+        });
+    }
+
     // 5. Deployment plans.
     let mut deployment_plans = Vec::new();
     let mut attachments = Vec::new();
@@ -445,9 +490,12 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             Some((_, toml::Value::String(s))) if !s.is_empty() => Some(s.clone()),
             _ => None,
         };
-        // The bundle never carries golden images built from source: name none inside it and
-        // let `publish` attach the image by name on the appliance.
-        if let Some(image) = &golden {
+        // A deployment plan names its golden image inside the bundle only when the bundle
+        // carries it; otherwise `publish` attaches the image by name on the appliance.
+        let carried = golden
+            .as_ref()
+            .filter(|g| golden_images.iter().any(|c| &c.image.name == *g));
+        if let (Some(image), None) = (&golden, carried) {
             attachments.push(GoldenImageAttachment {
                 deployment_plan: name.clone(),
                 golden_image: image.clone(),
@@ -458,7 +506,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             name.clone(),
             plan.description.clone(),
             build_plan_name,
-            String::new(),
+            carried.cloned().unwrap_or_default(),
         );
         let plan_attributes = attributes_of_plan
             .get(plan.build_plan.get_ref())
@@ -530,7 +578,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         manifest,
         checksum: file.checksum()?,
         plan_scripts,
-        golden_images: Vec::new(),
+        golden_images,
         build_plans,
         deployment_plans,
     };

@@ -14,6 +14,8 @@ pub struct BundleFile {
     pub bundle: BundleMeta,
     pub build_plans: Vec<BuildPlanSource>,
     pub deployment_plans: Vec<DeploymentPlanSource>,
+    /// Golden images the bundle carries (metadata and payload).
+    pub golden_images: Vec<GoldenImageSource>,
     /// Byte offset of each line start: locations in O(log n), as a build asks for one per step.
     line_starts: Vec<usize>,
 }
@@ -26,6 +28,8 @@ struct RawFile {
     build_plan: Vec<BuildPlanSource>,
     #[serde(default)]
     deployment_plan: Vec<DeploymentPlanSource>,
+    #[serde(default)]
+    golden_image: Vec<GoldenImageSource>,
 }
 
 /// How artifact names derive from the bundle (documented in docs/source-format.md).
@@ -142,6 +146,21 @@ pub struct DeploymentPlanSource {
     pub attributes: BTreeMap<String, Spanned<DeploymentAttribute>>,
 }
 
+/// `[[golden_image]]`: a golden image the bundle carries. The payload is the form the appliance
+/// takes (a zip holding the one raw disk image: `i3s-bundle golden-image pack` writes it); it is
+/// streamed into the bundle, never loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenImageSource {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    /// Path of the payload, relative to the project root.
+    pub payload: Spanned<String>,
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentAttribute {
@@ -164,6 +183,7 @@ impl BundleFile {
             bundle: raw.bundle,
             build_plans: raw.build_plan,
             deployment_plans: raw.deployment_plan,
+            golden_images: raw.golden_image,
             line_starts: std::iter::once(0)
                 .chain(text.match_indices('\n').map(|(i, _)| i + 1))
                 .collect(),
