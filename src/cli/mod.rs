@@ -90,15 +90,6 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
     }
 }
 
-/// For subcommands whose issue is still open: a clear message and exit 2, never a fake success.
-/// (Unused once every subcommand is implemented; kept for the next one.)
-#[allow(dead_code)]
-pub(crate) fn not_yet(what: &str, issue: u32) -> crate::Result<ExitCode> {
-    Err(crate::Error::Usage(format!(
-        "`{what}` is not implemented yet (issue #{issue})"
-    )))
-}
-
 /// Limits for reading bundle zips (zip-bomb protection).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadLimits {
