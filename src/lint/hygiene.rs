@@ -25,12 +25,7 @@ pub fn check(target: &Target, sink: &mut Sink) {
 
     // What verify reports as errors, except the reference checks the structure rules own.
     for problem in verify::verify(loaded).problems {
-        let structural = matches!(
-            EntryKind::of(&problem.entry),
-            EntryKind::BuildPlan | EntryKind::DeploymentPlan
-        ) && (problem.message.starts_with("step ")
-            || problem.message.starts_with("build plan "));
-        if problem.severity == VerifySeverity::Error && !structural {
+        if problem.severity == VerifySeverity::Error && problem.area != verify::Area::Reference {
             at_entry(
                 sink,
                 "I3S100",
