@@ -3,8 +3,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    restore_default_sigpipe();
     let cli = i3s_bundle::cli::Cli::parse();
+    // A server must outlive whoever read its first lines (a test, `| head -1`); every other
+    // command ends quietly when its output pipe closes.
+    if !matches!(cli.command, i3s_bundle::cli::Command::Simulate(_)) {
+        restore_default_sigpipe();
+    }
     match i3s_bundle::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
