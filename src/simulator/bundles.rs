@@ -25,6 +25,54 @@ impl Drop for PartialFile {
     }
 }
 
+/// Streams one multipart field to `path`, hashing it on the way: uploads are gigabytes and never
+/// held in memory. With `cut_at`, the connection is dropped once that many bytes have arrived
+/// (the "reset mid-upload" fault). On error the caller removes the file.
+pub(super) async fn store_field(
+    field: &mut axum::extract::multipart::Field<'_>,
+    path: &Path,
+    cut_at: Option<u64>,
+) -> Result<(String, u64), Response> {
+    use tokio::io::AsyncWriteExt;
+    let storage = |e: std::io::Error| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "STORAGE",
+            &format!("cannot store the upload: {e}"),
+            "",
+        )
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(storage)?;
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut size = 0u64;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                sha2::Digest::update(&mut hasher, &chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk).await.map_err(storage)?;
+                if cut_at.is_some_and(|cut| size >= cut) {
+                    // Unwinding out of the handler makes the server close the socket unanswered.
+                    drop(file);
+                    std::panic::resume_unwind(Box::new("simulated connection reset"));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "INCOMPLETE_UPLOAD",
+                    &format!("the upload was interrupted: {e}"),
+                    "",
+                ));
+            }
+        }
+    }
+    // tokio writes in the background: flush before anyone reads the file.
+    file.flush().await.map_err(storage)?;
+    Ok((hex::encode(sha2::Digest::finalize(hasher)), size))
+}
+
 pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
     let is_multipart = request
         .headers()
@@ -115,64 +163,12 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
                 let id = uuid::Uuid::new_v4().to_string();
                 let path = shared.data_dir.join(format!("{id}.zip"));
                 let partial = PartialFile(Some(shared.data_dir.join(format!("{id}.zip.partial"))));
-                let mut file = match tokio::fs::File::create(partial.0.as_ref().expect("set")).await
-                {
-                    Ok(f) => f,
-                    Err(e) => {
-                        return error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "STORAGE",
-                            &format!("cannot store the upload: {e}"),
-                            "",
-                        );
-                    }
-                };
-                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-                let mut size = 0u64;
-                let cut_at = (content_length / 2).max(1);
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            use tokio::io::AsyncWriteExt;
-                            sha2::Digest::update(&mut hasher, &chunk);
-                            size += chunk.len() as u64;
-                            if let Err(e) = file.write_all(&chunk).await {
-                                return error(
-                                    StatusCode::INTERNAL_SERVER_ERROR,
-                                    "STORAGE",
-                                    &format!("cannot store the upload: {e}"),
-                                    "",
-                                );
-                            }
-                            if reset && size >= cut_at {
-                                // Drop the connection mid-body: unwinding out of the handler makes
-                                // the server close the socket without an answer.
-                                drop(file);
-                                drop(partial);
-                                std::panic::resume_unwind(Box::new("simulated connection reset"));
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                "INCOMPLETE_UPLOAD",
-                                &format!("the upload was interrupted: {e}"),
-                                "",
-                            );
-                        }
-                    }
-                }
-                use tokio::io::AsyncWriteExt;
-                if let Err(e) = file.flush().await {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "STORAGE",
-                        &format!("cannot store the upload: {e}"),
-                        "",
-                    );
-                }
-                drop(file);
+                let cut_at = reset.then_some((content_length / 2).max(1));
+                let (sha256, size) =
+                    match store_field(&mut field, partial.0.as_ref().expect("set"), cut_at).await {
+                        Ok(stored) => stored,
+                        Err(response) => return response,
+                    };
                 let mut partial = partial;
                 let temp = partial.0.take().expect("set");
                 if let Err(e) = std::fs::rename(&temp, &path) {
@@ -183,12 +179,7 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
                         "",
                     );
                 }
-                stored = Some((
-                    name,
-                    path,
-                    hex::encode(sha2::Digest::finalize(hasher)),
-                    size,
-                ));
+                stored = Some((name, path, sha256, size));
             }
             _ => {
                 let _ = field.bytes().await;

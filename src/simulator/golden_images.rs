@@ -52,59 +52,13 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
                 let path = shared
                     .data_dir
                     .join(format!("golden-{}.zip", uuid::Uuid::new_v4()));
-                let mut file = match tokio::fs::File::create(&path).await {
-                    Ok(f) => f,
-                    Err(e) => {
-                        return error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "STORAGE",
-                            &format!("cannot store the upload: {e}"),
-                            "",
-                        );
-                    }
-                };
-                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-                let mut size = 0u64;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            use tokio::io::AsyncWriteExt;
-                            sha2::Digest::update(&mut hasher, &chunk);
-                            size += chunk.len() as u64;
-                            if let Err(e) = file.write_all(&chunk).await {
-                                let _ = std::fs::remove_file(&path);
-                                return error(
-                                    StatusCode::INTERNAL_SERVER_ERROR,
-                                    "STORAGE",
-                                    &format!("cannot store the upload: {e}"),
-                                    "",
-                                );
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = std::fs::remove_file(&path);
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                "INCOMPLETE_UPLOAD",
-                                &format!("the upload was interrupted: {e}"),
-                                "",
-                            );
-                        }
+                match super::bundles::store_field(&mut field, &path, None).await {
+                    Ok((sha256, size)) => stored = Some((path, sha256, size)),
+                    Err(response) => {
+                        let _ = std::fs::remove_file(&path);
+                        return response;
                     }
                 }
-                // tokio writes in the background: flush before anyone reads the file.
-                if let Err(e) = tokio::io::AsyncWriteExt::flush(&mut file).await {
-                    let _ = std::fs::remove_file(&path);
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "STORAGE",
-                        &format!("cannot store the upload: {e}"),
-                        "",
-                    );
-                }
-                drop(file);
-                stored = Some((path, hex::encode(sha2::Digest::finalize(hasher)), size));
             }
             _ => {
                 let _ = field.bytes().await;
