@@ -25,6 +25,20 @@ impl Drop for PartialFile {
     }
 }
 
+/// The next part of a multipart upload; a malformed body is the appliance's 400 answer.
+pub(super) async fn next_field<'a>(
+    multipart: &'a mut Multipart,
+) -> Result<Option<axum::extract::multipart::Field<'a>>, Response> {
+    multipart.next_field().await.map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_MULTIPART",
+            &format!("reading the upload: {e}"),
+            "",
+        )
+    })
+}
+
 /// Streams one multipart field to `path`, hashing it on the way: uploads are gigabytes and never
 /// held in memory. With `cut_at`, the connection is dropped once that many bytes have arrived
 /// (the "reset mid-upload" fault). On error the caller removes the file.
@@ -112,17 +126,10 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
     let mut description: Option<String> = None;
     let mut stored: Option<(String, PathBuf, String, u64)> = None;
     loop {
-        let mut field = match multipart.next_field().await {
+        let mut field = match next_field(&mut multipart).await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_MULTIPART",
-                    &format!("reading the upload: {e}"),
-                    "",
-                );
-            }
+            Err(response) => return response,
         };
         match field.name().unwrap_or_default() {
             "description" => description = field.text().await.ok(),

@@ -33,17 +33,10 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
     };
     let mut stored: Option<(std::path::PathBuf, String, u64)> = None;
     loop {
-        let mut field = match multipart.next_field().await {
+        let mut field = match super::bundles::next_field(&mut multipart).await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_MULTIPART",
-                    &format!("reading the upload: {e}"),
-                    "",
-                );
-            }
+            Err(response) => return response,
         };
         match field.name().unwrap_or_default() {
             "name" => name = field.text().await.ok().or(name),
