@@ -80,7 +80,14 @@ fn main() {
                 path.clone(),
                 image.clone(),
                 plan.name.clone(),
-                run::prepare(path, &loaded.bundle, &plan.name, &values).unwrap(),
+                run::prepare(
+                    path,
+                    &loaded.bundle,
+                    &plan.name,
+                    &values,
+                    run::HostAccess::Refuse,
+                )
+                .unwrap(),
             ));
         }
     }

@@ -472,8 +472,14 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         };
         for plan in &loaded.bundle.build_plans {
             let values = run::sample_values(&loaded.bundle, plan);
-            let prepared_plan = run::prepare(path, &loaded.bundle, &plan.name, &values)
-                .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), plan.name));
+            let prepared_plan = run::prepare(
+                path,
+                &loaded.bundle,
+                &plan.name,
+                &values,
+                run::HostAccess::Refuse,
+            )
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), plan.name));
             prepared.push((image.clone(), os_name.clone(), prepared_plan));
         }
     }

@@ -31,6 +31,11 @@ pub struct Args {
     /// Keep the overlays (the results) and the scripts run (secrets blanked) in DIR.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
+    /// Run plans that reach this machine outside the image (`!cmd`, `<!cmd`, `| cmd`, host file
+    /// arguments such as `upload /etc/shadow …`, `lcd`, `edit`…). Refused by default, before
+    /// anything runs: a bundle is untrusted input and these would run as you (often root).
+    #[arg(long)]
+    pub allow_host_commands: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -73,6 +78,14 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         Some(name) => vec![name.clone()],
         None => bundle.build_plans.iter().map(|p| p.name.clone()).collect(),
     };
+    let host = if args.allow_host_commands {
+        eprintln!(
+            "warning: --allow-host-commands: the plans may run commands and read or write files on this machine"
+        );
+        run::HostAccess::Allow
+    } else {
+        run::HostAccess::Refuse
+    };
     let mut prepared = Vec::new();
     for name in &names {
         let mut values = given.clone();
@@ -83,7 +96,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
                 values.entry(key).or_insert(value);
             }
         }
-        prepared.push(run::prepare(&args.bundle, bundle, name, &values)?);
+        prepared.push(run::prepare(&args.bundle, bundle, name, &values, host)?);
     }
     let report = run::run_plans(&args.image, &prepared, args.keep.as_deref())?;
     if args.json {

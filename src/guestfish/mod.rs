@@ -18,7 +18,9 @@
 //! ```
 pub mod commands;
 pub mod driver;
+pub mod host;
 pub mod parse;
+pub mod substitute;
 
 pub use commands::{CommandSpec, Effect};
-pub use parse::{Command, HereDoc, ParseProblem, ProblemKind, Script, parse};
+pub use parse::{Command, HereDoc, HostShell, ParseProblem, ProblemKind, Script, parse};

@@ -6,7 +6,11 @@
 //! - a leading `-` means "ignore this command's error";
 //! - words are separated by blanks; `"…"` quotes with backslash escapes, `'…'` quotes literally;
 //! - an argument `-<<TAG` starts a here-document: the following lines up to a line that is
-//!   exactly `TAG` are the content (literal, no expansion; guestfish adds a final newline).
+//!   exactly `TAG` are the content (literal, no expansion; guestfish adds a final newline);
+//! - three forms reach the host's shell, not the image (guestfish(1), "RUNNING COMMANDS
+//!   LOCALLY", "LOCAL COMMANDS WITH INLINE EXECUTION", "PIPES"): a line starting with `!`, a line
+//!   starting with `<!`, and an unquoted argument starting with `|` (the rest of the line is a
+//!   host command). They are recorded in [`Command::host_shell`]; [`super::host`] judges them.
 //!
 //! Problems never abort parsing: each becomes a [`ParseProblem`] and parsing goes on with the
 //! most likely intent, so a linter can report everything at once.
@@ -30,6 +34,39 @@ pub struct Command {
     /// The arguments after the name, unquoted. A here-document argument stays `-<<TAG`.
     pub args: Vec<String>,
     pub heredoc: Option<HereDoc>,
+    /// The part of the line guestfish hands to the host's shell (`!…`, `<!…`, `… | cmd`).
+    pub host_shell: Option<HostShell>,
+}
+
+/// A line, or the end of one, that guestfish runs with the host's shell (`system(3)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+pub enum HostShell {
+    /// `!cmd`: the line is a host shell command. The command's name is `!`.
+    Bang { command: String },
+    /// `<!cmd`: a host shell command whose output guestfish runs as commands. Name `<!`.
+    Inline { command: String },
+    /// `cmd args | host-cmd`: the guestfish command's output is piped to a host command.
+    Pipe { command: String },
+}
+
+impl HostShell {
+    /// How the construct is written, for messages.
+    pub fn form(&self) -> &'static str {
+        match self {
+            HostShell::Bang { .. } => "!",
+            HostShell::Inline { .. } => "<!",
+            HostShell::Pipe { .. } => "|",
+        }
+    }
+    /// The host command.
+    pub fn command(&self) -> &str {
+        match self {
+            HostShell::Bang { command }
+            | HostShell::Inline { command }
+            | HostShell::Pipe { command } => command,
+        }
+    }
 }
 
 /// The content of an `upload -<<TAG path` here-document.
@@ -138,7 +175,27 @@ pub fn parse(text: &str) -> Script {
             }
             None => (false, trimmed, indent),
         };
-        let words = split_words(rest, line_no, rest_offset, line, &mut script.problems);
+        // guestfish checks for `!` before and after the `-` flag (fish.c: `goto again`).
+        let local = [("<!", true), ("!", false)]
+            .into_iter()
+            .find_map(|(form, inline)| rest.strip_prefix(form).map(|c| (form, inline, c)));
+        if let Some((form, inline, shell)) = local {
+            let command = shell.trim().to_string();
+            script.commands.push(Command {
+                line: line_no,
+                ignore_errors,
+                name: form.to_string(),
+                args: Vec::new(),
+                heredoc: None,
+                host_shell: Some(if inline {
+                    HostShell::Inline { command }
+                } else {
+                    HostShell::Bang { command }
+                }),
+            });
+            continue;
+        }
+        let (words, pipe) = split_words(rest, line_no, rest_offset, line, &mut script.problems);
         let Some((name, args)) = words.split_first() else {
             continue;
         };
@@ -148,6 +205,7 @@ pub fn parse(text: &str) -> Script {
             name: name.clone(),
             args: args.to_vec(),
             heredoc: None,
+            host_shell: pipe.map(|command| HostShell::Pipe { command }),
         };
 
         // Here-document start: `-<<TAG`, or the rejected spaced form `- <<TAG`.
@@ -254,14 +312,15 @@ fn column_of(line: &str, needle: &str) -> Option<usize> {
         .map(|byte| line[..byte].chars().count() + 1)
 }
 
-/// Splits a command line into words as guestfish does.
+/// Splits a command line into words as guestfish does; an unquoted word starting with `|` ends
+/// the words, and the rest of the line (after the `|`) is returned as the host pipe command.
 fn split_words(
     text: &str,
     line_no: usize,
     offset: usize,
     line: &str,
     problems: &mut Vec<ParseProblem>,
-) -> Vec<String> {
+) -> (Vec<String>, Option<String>) {
     let mut words = Vec::new();
     let mut chars = text.char_indices().peekable();
     let column = |byte: usize| Some(line[..(offset + byte).min(line.len())].chars().count() + 1);
@@ -270,6 +329,9 @@ fn split_words(
         let Some(&(start, first)) = chars.peek() else {
             break;
         };
+        if first == '|' {
+            return (words, Some(text[start + 1..].trim().to_string()));
+        }
         let mut word = String::new();
         if first == '"' || first == '\'' {
             chars.next();
@@ -318,7 +380,7 @@ fn split_words(
         }
         words.push(word);
     }
-    words
+    (words, None)
 }
 
 #[cfg(test)]
@@ -437,6 +499,36 @@ mod tests {
             ]
         );
         assert_eq!(s.problems[1].column, Some(9));
+    }
+
+    #[test]
+    fn host_shell_forms() {
+        let s = parse(
+            "!touch /x\n - <! echo ls /\ncat /etc/passwd | awk -F: '{print}'\necho \"|\" a|b\n-!id",
+        );
+        let forms: Vec<_> = s
+            .commands
+            .iter()
+            .map(|c| {
+                (
+                    c.name.as_str(),
+                    c.host_shell.as_ref().map(|h| (h.form(), h.command())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            forms,
+            [
+                ("!", Some(("!", "touch /x"))),
+                ("<!", Some(("<!", "echo ls /"))),
+                ("cat", Some(("|", "awk -F: '{print}'"))),
+                ("echo", None),
+                ("!", Some(("!", "id"))),
+            ]
+        );
+        assert_eq!(s.commands[2].args, ["/etc/passwd"]);
+        assert_eq!(s.commands[3].args, ["|", "a|b"]);
+        assert!(s.commands[1].ignore_errors && s.commands[4].ignore_errors);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::listing::{self, Change, Listing};
 use crate::bundle::{AttributeType, BuildPlan, Bundle, CustomAttribute};
 use crate::error::{Error, Location, Result};
 use crate::guestfish::driver::{self, DiskFormat, Drive, Script};
+use crate::guestfish::substitute::{self, Refusal};
 use crate::guestfish::{self, ProblemKind};
 use crate::placeholder;
 use std::collections::BTreeMap;
@@ -54,12 +55,23 @@ pub struct PreparedPlan {
 /// sub-fields).
 pub type Values = BTreeMap<String, String>;
 
+/// Whether a plan may reach the machine running guestfish (see [`guestfish::host`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAccess {
+    /// Refuse, before launching anything, a plan with `!`, `<!`, `| cmd`, host file arguments or
+    /// host built-ins (the default: a bundle is untrusted input).
+    Refuse,
+    /// Run them (`--allow-host-commands`): only for bundles the user wrote or trusts.
+    Allow,
+}
+
 /// Substitutes and checks a build plan. Errors name the bundle, plan script entry, line and column.
 pub fn prepare(
     bundle_path: &Path,
     bundle: &Bundle,
     plan_name: &str,
     values: &Values,
+    host: HostAccess,
 ) -> Result<PreparedPlan> {
     let plan = bundle.build_plan_by_name(plan_name).ok_or_else(|| {
         let names: Vec<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
@@ -104,6 +116,7 @@ pub fn prepare(
     };
     let mut steps = Vec::new();
     let mut missing: Vec<String> = Vec::new();
+    let mut escapes: Vec<String> = Vec::new();
     for (step, script) in bundle.steps_of(plan) {
         let script = script.ok_or_else(|| {
             Error::at(
@@ -132,9 +145,19 @@ pub fn prepare(
                 ),
             ));
         }
-        let content = match placeholder::substitute(&script.content, &lookup) {
+        for escape in guestfish::host::host_escapes(&parsed) {
+            escapes.push(format!(
+                "{}: step {} ({}): `{}` {}",
+                Location::entry(bundle_path, &entry).line(escape.line),
+                step.serial_number,
+                script.name,
+                escape.construct,
+                escape.effect
+            ));
+        }
+        let content = match substitute::substitute(&script.content, &lookup) {
             Ok(content) => content,
-            Err(unresolved) => {
+            Err(Refusal::Missing(unresolved)) => {
                 for p in unresolved {
                     missing.push(format!(
                         "{}: @{}@ (step {} {})",
@@ -145,6 +168,19 @@ pub fn prepare(
                     ));
                 }
                 script.content.clone()
+            }
+            Err(Refusal::Structure {
+                placeholders,
+                line,
+                change,
+            }) => {
+                return Err(structure_refusal(
+                    Location::entry(bundle_path, &entry),
+                    &format!("step {} ({})", step.serial_number, script.name),
+                    &placeholders,
+                    line,
+                    &change,
+                ));
             }
         };
         let command_ends = parsed
@@ -178,6 +214,13 @@ pub fn prepare(
             heredoc_lines,
         });
     }
+    if host == HostAccess::Refuse && !escapes.is_empty() {
+        return Err(Error::Usage(format!(
+            "build plan {plan_name:?} reaches the machine running guestfish, outside the image; nothing was run:\n  {}\n  help: plan scripts change the image (`upload -<<END path`, `write`, `ln-s`, `rm-f`…); \
+             if you wrote or trust this bundle, pass --allow-host-commands",
+            escapes.join("\n  ")
+        )));
+    }
     if !missing.is_empty() {
         return Err(Error::Usage(format!(
             "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs FILE, or --sample-attrs)",
@@ -198,6 +241,33 @@ pub fn prepare(
         steps,
         secrets,
     })
+}
+
+/// The error for attribute values that would change a plan script's structure. Values are never
+/// shown (they may be secrets); the attribute names, the line and the change are.
+fn structure_refusal(
+    location: Location,
+    step: &str,
+    placeholders: &[placeholder::Placeholder],
+    line: usize,
+    change: &str,
+) -> Error {
+    let names: Vec<String> = placeholders.iter().map(|p| p.key()).collect();
+    let at = placeholders
+        .first()
+        .map_or(location.clone().line(line), |p| {
+            location.clone().at(p.line, p.column)
+        });
+    Error::at(
+        at,
+        format!(
+            "{step}: the value of attribute {} would change the plan script's commands at line {line}: {change}; nothing was run",
+            names.join(", ")
+        ),
+    )
+    .with_help(
+        "a value is substituted into the script's text: where the placeholder stands on a command line, use a value without blanks, quotes, `|` or the here-document's tag, or quote the placeholder in the plan script",
+    )
 }
 
 /// The device a script mounts at `/` (`mount /dev/cl/root /`, also `-mount`, `mount-options`).
@@ -816,7 +886,7 @@ pub fn run_plan(
     image: &Path,
     keep: Option<&Path>,
 ) -> Result<RunReport> {
-    let prepared = prepare(bundle_path, bundle, plan, values)?;
+    let prepared = prepare(bundle_path, bundle, plan, values, HostAccess::Refuse)?;
     run_plans(image, &[prepared], keep)
 }
 
@@ -870,7 +940,7 @@ mod tests {
             vec![vlan],
         );
         let values = Values::from([("HOST".to_string(), "n1".to_string())]);
-        let plan = prepare(Path::new("b.zip"), &b, "P", &values).unwrap();
+        let plan = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse).unwrap();
         assert_eq!(plan.steps[1].content, "echo n1 7 1500");
         assert_eq!(plan.root_device.as_deref(), Some("/dev/cl/root"));
     }
@@ -881,9 +951,15 @@ mod tests {
             &["echo @HOST@", "upload -<<END /x\nbody"],
             vec![CustomAttribute::new("N", AttributeType::Number)],
         );
-        let err = prepare(Path::new("b.zip"), &b, "P", &Values::new())
-            .unwrap_err()
-            .to_string();
+        let err = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &Values::new(),
+            HostAccess::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("never closed")
                 && err.contains("b.zip!00000000-0000-4000-8000-000000000001_planscript.json:1"),
@@ -893,9 +969,15 @@ mod tests {
             &["echo @HOST@ @N@"],
             vec![CustomAttribute::new("N", AttributeType::Number)],
         );
-        let err = prepare(Path::new("b.zip"), &b, "P", &Values::new())
-            .unwrap_err()
-            .to_string();
+        let err = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &Values::new(),
+            HostAccess::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("@HOST@") && err.contains(":1:6") && err.contains("nothing was run"),
             "{err}"
@@ -904,10 +986,101 @@ mod tests {
             ("HOST".to_string(), "h".to_string()),
             ("N".to_string(), "x".to_string()),
         ]);
-        let err = prepare(Path::new("b.zip"), &b, "P", &values)
+        let err = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse)
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a number"), "{err}");
+    }
+
+    #[test]
+    fn host_escapes_are_refused_before_anything_runs() {
+        let b = bundle(
+            &[
+                "mount /dev/cl/root /",
+                "!touch /tmp/i3s-host\ncat /etc/passwd | sh -c id\nupload /etc/shadow /s\nlcd /",
+            ],
+            Vec::new(),
+        );
+        let err = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &Values::new(),
+            HostAccess::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "nothing was run",
+            "_planscript.json:1: step 2 (s1): `!` runs a host shell command (`touch /tmp/i3s-host`)",
+            ":2: step 2 (s1): `|` pipes",
+            ":3: step 2 (s1): `upload` reads or writes the host file \"/etc/shadow\"",
+            ":4: step 2 (s1): `lcd`",
+            "--allow-host-commands",
+        ] {
+            assert!(err.contains(needle), "{needle:?} in {err}");
+        }
+        let allowed = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &Values::new(),
+            HostAccess::Allow,
+        );
+        assert!(allowed.is_ok(), "{allowed:?}");
+    }
+
+    #[test]
+    fn values_that_would_change_the_commands_are_refused_without_showing_them() {
+        let pw = CustomAttribute::new("PW", AttributeType::Password);
+        let b = bundle(
+            &["mount /dev/cl/root /\nmkdir-p @DIR@\nwrite /etc/x \"@PW@\""],
+            vec![pw],
+        );
+        let values = |dir: &str, pw: &str| {
+            Values::from([
+                ("DIR".to_string(), dir.to_string()),
+                ("PW".to_string(), pw.to_string()),
+            ])
+        };
+        assert!(
+            prepare(
+                Path::new("b.zip"),
+                &b,
+                "P",
+                &values("/opt/x", "a b' c"),
+                HostAccess::Refuse
+            )
+            .is_ok()
+        );
+        let err = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &values("/opt | touch /tmp/pwned", "ok"),
+            HostAccess::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("_planscript.json:2:9: step 1 (s0): the value of attribute DIR")
+                && err.contains("host shell command")
+                && !err.contains("pwned"),
+            "{err}"
+        );
+        let err = prepare(
+            Path::new("b.zip"),
+            &b,
+            "P",
+            &values("/opt", "s3cret\" | touch /tmp/x \""),
+            HostAccess::Refuse,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("attribute PW") && !err.contains("s3cret") && !err.contains("touch"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -916,7 +1089,7 @@ mod tests {
         pw.constraints = crate::bundle::Constraints::decode(r#"{"minlen":20}"#).unwrap();
         let b = bundle(&["echo @PW@"], vec![pw]);
         let values = Values::from([("PW".to_string(), "hunter2-short".to_string())]);
-        let err = prepare(Path::new("b.zip"), &b, "P", &values)
+        let err = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse)
             .unwrap_err()
             .to_string();
         assert!(!err.contains("hunter2"), "{err}");
