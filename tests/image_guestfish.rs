@@ -670,12 +670,17 @@ fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
             ),
             ("unknown", "echo before\n\nfrobnicate /etc\necho never"),
             ("umount", "umount /"),
+            // The counter-check of tests/host_escape.rs: what `run` refuses by default really
+            // reaches the host when allowed (same launch as "Bad path").
+            ("host", "!touch @MARKER@"),
         ],
         &[
+            ("Host", &["mount", "host", "umount"]),
             ("Bad path", &["mount", "bad path", "umount"]),
             ("Unknown command", &["mount", "unknown", "umount"]),
         ],
     );
+    let marker = dir.path().join("host-marker");
     let before = sha256_file(&fakes.centos);
     let output = assert_cmd::Command::cargo_bin("i3s-bundle")
         .unwrap()
@@ -683,11 +688,23 @@ fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
             "run",
             bundle.to_str().unwrap(),
             "--all",
+            "--allow-host-commands",
             "--image",
             fakes.centos.to_str().unwrap(),
+            "--attr",
+            &format!("MARKER={}", marker.display()),
         ])
         .output()
         .unwrap();
+    assert!(
+        marker.exists(),
+        "`!touch` under --allow-host-commands ran on the host"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("warning: --allow-host-commands"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),

@@ -580,3 +580,46 @@ fn every_rule_has_a_case() {
         );
     }
 }
+
+// ---- host
+rule_case!(i3s044_no_host_escapes, "I3S044",
+    fail: Case::plan(&[("work", "cat /etc/passwd | mail someone")], vec![]),
+    pass: Case::plan(&[("work", "upload -<<END /etc/motd\nwelcome | not a pipe\nEND")], vec![]));
+rule_case!(i3s045_no_injectable_placeholders, "I3S045",
+fail: Case::plan(&[("work", "mkdir-p @DIR@")], vec![attr("DIR", AttributeType::String, "/opt")]),
+pass: {
+    let mut dir = attr("DIR", AttributeType::String, "/opt");
+    dir.constraints = Constraints::decode(r#"{"regex":"/[A-Za-z0-9_/.-]+"}"#).unwrap();
+    Case::plan(&[("work", "mkdir-p @DIR@\nupload -<<END /etc/motd\n@GREETING@\nEND")],
+        vec![dir, attr("GREETING", AttributeType::String, "hi")])
+});
+
+#[test]
+fn i3s044_names_every_host_form_and_i3s040_leaves_them_to_it() {
+    let c = Case::plan(
+        &[(
+            "w",
+            "!touch /x\n<!echo ls\nupload /etc/shadow /s\ndownload /etc/x -\nlcd /tmp\n@CMD@ /x",
+        )],
+        vec![attr("CMD", AttributeType::String, "ls")],
+    );
+    let found = c.findings();
+    let lines: Vec<usize> = found
+        .iter()
+        .filter(|f| f.rule == "I3S044")
+        .filter_map(|f| f.place.line)
+        .collect();
+    assert_eq!(lines, [1, 2, 3, 5, 6], "{found:#?}");
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.rule == "I3S040" && f.place.line <= Some(2)),
+        "{found:#?}"
+    );
+    // Typed attributes that reject blanks, quotes and `|` are safe on a command line.
+    let c = Case::plan(
+        &[("w", "mkdir-p /srv/@N@")],
+        vec![attr("N", AttributeType::Number, "1")],
+    );
+    assert!(!has(&c, "I3S045"), "{:#?}", c.findings());
+}

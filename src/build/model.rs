@@ -295,6 +295,10 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
     inputs.sort_by(|a, b| a.path.cmp(&b.path));
     inputs.dedup_by(|a, b| a.path == b.path);
 
+    for script in &rendered {
+        reject_host_escapes(script)?;
+    }
+
     // 3. Plan script artifacts: one per distinct name; the same name with other content is an error.
     let mut plan_scripts: Vec<PlanScript> = Vec::new();
     let mut scripts: Vec<ScriptInfo> = Vec::new();
@@ -593,6 +597,28 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         attachments,
         scripts,
     })
+}
+
+/// A plan script must change the image only: constructs that reach the machine running
+/// guestfish (`!`, `<!`, `| cmd`, host file arguments, host built-ins) are build errors.
+fn reject_host_escapes(script: &RenderedScript) -> Result<()> {
+    let parsed = crate::guestfish::parse(&script.content);
+    let Some(escape) = crate::guestfish::host::host_escapes(&parsed)
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    Err(Error::at(
+        script.origin.locate_line(&script.content, escape.line),
+        format!(
+            "plan script {:?} (rendered line {}): `{}` {}",
+            script.short_name, escape.line, escape.construct, escape.effect
+        ),
+    )
+    .with_help(
+        "a plan script changes the image only (`i3s-bundle lint --explain I3S044`): write files with `upload -<<END path`, never run host commands",
+    ))
 }
 
 fn index_of_spec(artifact_of_spec: &[usize], artifact: usize) -> usize {

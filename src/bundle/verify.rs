@@ -19,6 +19,8 @@ pub enum Area {
     Manifest,
     Reference,
     Entry,
+    /// A plan script that reaches the machine running guestfish (`!`, `| cmd`, host files).
+    Script,
 }
 
 /// One problem: which entry, what is wrong.
@@ -327,8 +329,34 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
             "unknown entry (kept, not an artifact)".into(),
         );
     }
+    problems.extend(host_escapes(&loaded.bundle.plan_scripts));
     VerifyReport {
         path: loaded.path.clone(),
         problems,
     }
+}
+
+/// Plan-script constructs that run on the host instead of the image: errors, since a bundle is
+/// untrusted input (an appliance would run them inside itself, `i3s-bundle run` on the user's
+/// machine).
+fn host_escapes(scripts: &[PlanScript]) -> Vec<Problem> {
+    scripts
+        .iter()
+        .flat_map(|script| {
+            let entry = EntryKind::PlanScript
+                .entry_name(&script.id)
+                .unwrap_or_else(|| script.id.clone());
+            crate::guestfish::host::host_escapes(&crate::guestfish::parse(&script.content))
+                .into_iter()
+                .map(move |e| Problem {
+                    severity: Severity::Error,
+                    area: Area::Script,
+                    entry: entry.clone(),
+                    message: format!(
+                        "plan script {:?} line {}: `{}` {}",
+                        script.name, e.line, e.construct, e.effect
+                    ),
+                })
+        })
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! Driving the guestfish binary: drives, environment, one process per run, errors mapped back.
 //!
-//! Facts this relies on (`../shared/spec/guestfish.md`): a script fed on stdin that starts with
+//! Facts this relies on (`docs/guestfish.md`): a script fed on stdin that starts with
 //! `run` launches the appliance once (~20 s under software emulation); guestfish stops at the
 //! first failing command not prefixed with `-`, exits 1, and prints `*stdin*:N: …` on stderr,
 //! where N counts lines over the whole input. Several disks can share one launch: LVM sees only
@@ -116,6 +116,11 @@ pub fn environment(accel: Accel) -> Vec<(&'static str, String)> {
     env
 }
 
+/// Variables guestfish gets from the caller's environment (besides `LIBGUESTFS_*`,
+/// `SUPERMIN_*` and `LC_*`): where programs are, where to write temporary files and the
+/// appliance cache, and the language of messages.
+const KEPT_ENVIRONMENT: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "TERM", "USER", "LOGNAME"];
+
 /// What one guestfish process did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -185,6 +190,18 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
         command.arg(format!("--format={}", drive.format.as_str()));
         command.arg("-a").arg(&drive.path);
     }
+    // Least privilege that works: guestfish and the programs it may start (qemu, supermin, and
+    // under --allow-host-commands a shell, $EDITOR, $PAGER) see only what they need, not the
+    // user's whole environment (tokens, passwords in variables, EDITOR/PAGER/LD_PRELOAD…).
+    command.env_clear();
+    command.envs(std::env::vars_os().filter(|(key, _)| {
+        key.to_str().is_some_and(|k| {
+            KEPT_ENVIRONMENT.contains(&k)
+                || k.starts_with("LIBGUESTFS_")
+                || k.starts_with("SUPERMIN_")
+                || k.starts_with("LC_")
+        })
+    }));
     command.envs(environment(choose_accel()));
     command
         .stdin(Stdio::piped())

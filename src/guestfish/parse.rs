@@ -1,6 +1,6 @@
 //! A tolerant parser for guestfish plan scripts.
 //!
-//! Follows what guestfish itself does (see `../shared/spec/guestfish.md`):
+//! Follows what guestfish itself does (see `docs/guestfish.md`):
 //! - one command per line; blank lines and lines whose first non-blank character is `#` are
 //!   skipped;
 //! - a leading `-` means "ignore this command's error";

@@ -25,7 +25,9 @@ pub fn check(target: &Target, sink: &mut Sink) {
 
     // What verify reports as errors, except the reference checks the structure rules own.
     for problem in verify::verify(loaded).problems {
-        if problem.severity == VerifySeverity::Error && problem.area != verify::Area::Reference {
+        if problem.severity == VerifySeverity::Error
+            && !matches!(problem.area, verify::Area::Reference | verify::Area::Script)
+        {
             at_entry(
                 sink,
                 "I3S100",

@@ -14,6 +14,7 @@ pub mod config;
 pub mod contracts;
 pub mod effects;
 pub mod heredoc;
+pub mod host;
 pub mod hygiene;
 pub mod output;
 pub mod prose;
@@ -286,6 +287,7 @@ pub fn lint_target(target: &Target, options: &LintOptions) -> Report {
     attributes::check(target, &mut sink);
     heredoc::check(target, &mut sink);
     syntax::check(target, &mut sink);
+    host::check(target, &mut sink);
     systemd::check(target, &mut sink);
     contracts::check(target, &mut sink);
     shell::check(target, &mut sink);

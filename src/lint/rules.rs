@@ -264,6 +264,23 @@ pub const RULES: &[Rule] = &[
         "remove the command: the appliance launches guestfish and adds the OS volume itself",
         "The appliance runs plan scripts in a launched guestfish with the OS volume attached; `run`, `launch`,\n`add`, `sparse`, `quit` and the like fail or end the script early.\n\nfails:  run\npasses: (no setup commands)",
     ),
+    // ---- host
+    r(
+        "I3S044",
+        "host-escape",
+        Error,
+        "host",
+        "change the image only: write files with `upload -<<END path` or `write`, never `!`, `<!`, `| cmd`, host file arguments or host built-ins",
+        "guestfish runs `!cmd` and `<!cmd` lines and everything after an unquoted `|` with the host's shell, reads or\nwrites host files for every file argument that is not `-` or a `-<<TAG` here-document (`upload /etc/shadow /x`,\n`download /x /tmp/y`, `tar-in`, `copy-in`…), and has built-ins that act on the host (`lcd`, `edit`, `display`,\n`setenv`, `event`, `set-qemu`…). On an appliance they run inside the appliance; under `i3s-bundle run` on your\nmachine. A bundle is untrusted input: `build` and `verify` reject these, `run` refuses them unless\n--allow-host-commands is given.\n\nfails:  cat /etc/passwd | mail someone\npasses: upload -<<END /etc/motd\n        welcome\n        END",
+    ),
+    r(
+        "I3S045",
+        "injectable-placeholder",
+        Warning,
+        "host",
+        "keep placeholders inside here-document bodies, or give the attribute a type or regex that rejects blanks, quotes and `|`",
+        "The appliance substitutes attribute values into the plan script's text before guestfish parses it. On a\nguestfish command line a value with a blank or a quote changes the argument count, one starting with `|` hands\nthe rest of the line to the host's shell, and an empty one removes an argument. A placeholder there is safe only\nwhen its attribute rejects such values (number, ipv4, hostname, fqdn, options without blanks, or a regex).\n\nfails:  mkdir-p @DIR@                      (DIR: string)\npasses: upload -<<END /etc/motd           (the value stays data in the body)\n        @GREETING@\n        END",
+    ),
     // ---- systemd
     r(
         "I3S050",

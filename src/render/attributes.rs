@@ -44,6 +44,31 @@ impl ScriptOrigin {
         }
     }
 
+    /// The source location of line `line` (1-based) of the rendered text: the same line of a
+    /// plain script; for a template, the first source line with the same text, else the template.
+    pub fn locate_line(&self, rendered: &str, line: usize) -> Location {
+        match self {
+            ScriptOrigin::Plain { file, content_line } => {
+                Location::file(file).line(line + content_line - 1)
+            }
+            ScriptOrigin::Template { file, sources } => {
+                let wanted = rendered
+                    .split('\n')
+                    .nth(line.saturating_sub(1))
+                    .map(str::trim);
+                for (path, text) in sources {
+                    if let Some(found) = text
+                        .split('\n')
+                        .position(|l| wanted.is_some_and(|w| !w.is_empty() && l.trim() == w))
+                    {
+                        return Location::file(path).line(found + 1);
+                    }
+                }
+                Location::file(file)
+            }
+        }
+    }
+
     /// The source location of a placeholder found in the rendered text.
     pub fn locate(&self, placeholder: &Placeholder) -> Location {
         match self {
