@@ -660,14 +660,17 @@ fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
     let _guard = lock();
     let fakes = fakes();
     let dir = tempfile::tempdir().unwrap();
+    // A megabyte after the failing line: guestfish exits while the runner is still writing the
+    // script, which must be reported, not end the tool with SIGPIPE and no output (#11).
+    let bad_path = format!(
+        "# a step with a bad path\nupload -<<END /etc/ok\nfine\nEND\nrm /etc/does-not-exist\necho never\nupload -<<END /etc/big\n{}END",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n".repeat(16 * 1024)
+    );
     let bundle = small_bundle(
         dir.path(),
         &[
             ("mount", "mount /dev/cl/root /"),
-            (
-                "bad path",
-                "# a step with a bad path\nupload -<<END /etc/ok\nfine\nEND\nrm /etc/does-not-exist\necho never",
-            ),
+            ("bad path", &bad_path),
             ("unknown", "echo before\n\nfrobnicate /etc\necho never"),
             ("umount", "umount /"),
             // The counter-check of tests/host_escape.rs: what `run` refuses by default really

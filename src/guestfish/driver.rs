@@ -216,6 +216,11 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
     let input = script.to_string();
     // Write on a thread: guestfish may print a lot before it has read all its input.
     let writer = std::thread::spawn(move || {
+        // guestfish stops reading at the first failing command; the rest of a long script then
+        // meets a closed pipe. The CLI restores the default SIGPIPE action (so `| head` ends
+        // quietly), which would kill the whole process here with no report: block SIGPIPE on
+        // this thread only, so the write fails with EPIPE and the failure is reported.
+        block_sigpipe_on_this_thread();
         let _ = stdin.write_all(input.as_bytes());
     });
     let output = child
@@ -229,6 +234,21 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         elapsed: started.elapsed(),
     })
+}
+
+/// Blocks SIGPIPE for the calling thread: a write to a closed pipe then returns EPIPE. A SIGPIPE
+/// raised for a thread is directed at it (pthread_sigmask(3), signal(7)), so other threads and
+/// the process's disposition are unaffected.
+fn block_sigpipe_on_this_thread() {
+    #[cfg(unix)]
+    // SAFETY: sigemptyset/sigaddset initialise a local set; pthread_sigmask only changes this
+    // thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Quotes a word for a guestfish command line (double quotes, backslash escapes).
