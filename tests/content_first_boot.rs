@@ -5,7 +5,7 @@
 mod content_support;
 use content_support::*;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -484,6 +484,7 @@ fn container_bind_mounts_are_labelled_and_uploads_are_relabelled() {
 ///   https://kubernetes.io/docs/reference/networking/ports-and-protocols/
 /// - Flannel's VXLAN backend: 8472/udp on every node
 ///   https://github.com/flannel-io/flannel/blob/master/Documentation/backends.md#vxlan
+///
 /// OpenStack: packstack writes its own iptables rules for the services it installs
 /// (https://www.rdoproject.org/install/packstack/), so only Consul's port is ours to open there.
 fn documented_ports(template: &str) -> &'static [&'static str] {
@@ -1408,6 +1409,3 @@ fn init_example_keeps_the_root_password_out_of_scripts_and_deletes_it() {
     );
     assert!(!fake.exists(), "the password file survives its use");
 }
-
-#[allow(dead_code)]
-fn _unused(_: BTreeMap<(), ()>) {}
