@@ -96,7 +96,11 @@ fn render_reads_attributes_from_a_file_so_secrets_stay_off_the_command_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("echo 'root:s3cret-pass' | chpasswd"));
+    // The password goes into a root-only file the first-boot script reads on stdin (init's example).
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("upload -<<END /root/.firstboot/root-password\nroot:s3cret-pass\nEND")
+    );
     std::fs::write(&file, "ROOT_PASSWORD short\n").unwrap();
     let bad = bin()
         .current_dir(dir.path())
@@ -123,7 +127,7 @@ fn render_substitutes_attributes_and_names_missing_ones() {
         text.contains("upload -<<END /etc/hostname\nnode1.example.org\nEND"),
         "{text}"
     );
-    assert!(text.contains("echo 'root:s3cret-pass' | chpasswd"));
+    assert!(text.contains("upload -<<END /root/.firstboot/root-password\nroot:s3cret-pass\nEND"));
     assert!(!text.contains('@'), "{text}");
     let missing = bin()
         .current_dir(dir.path())
@@ -209,6 +213,7 @@ fn render_files_writes_what_the_here_documents_upload() {
             "etc/hostname",
             "etc/systemd/system/multi-user.target.wants/set-root-password.service",
             "etc/systemd/system/set-root-password.service",
+            "root/.firstboot/root-password",
             "usr/local/bin/set-root-password.sh"
         ]
     );
@@ -223,8 +228,16 @@ fn render_files_writes_what_the_here_documents_upload() {
             .starts_with("[Unit]\nDescription=Set the root password\n")
             && files[2].1.ends_with("WantedBy=multi-user.target\n")
     );
-    assert_eq!(files[3].2, 0o755);
-    assert!(files[3].1.contains("echo 'root:s3cret-pass' | chpasswd\n"));
+    // The secret sits in a 0600 file; the 0755 script only names it.
+    assert_eq!(files[3].2, 0o600);
+    assert_eq!(files[3].1, "root:s3cret-pass\n");
+    assert_eq!(files[4].2, 0o755);
+    assert!(
+        files[4]
+            .1
+            .contains("chpasswd </root/.firstboot/root-password\n")
+    );
+    assert!(!files[4].1.contains("s3cret-pass"));
 }
 
 /// The real check: run the substituted plan script with guestfish on a scratch disk, copy the
@@ -257,7 +270,7 @@ fn render_files_equal_what_guestfish_uploads() {
     let image_dir = dir.path().join("image");
     std::fs::create_dir_all(&image_dir).unwrap();
     let session = format!(
-        "sparse {disk} 64M\nrun\npart-disk /dev/sda mbr\nmkfs ext4 /dev/sda1\nmount /dev/sda1 /\nmkdir-p /etc/systemd/system\nmkdir-p /usr/local/bin\n{script}\ncopy-out /etc /usr {out}\n",
+        "sparse {disk} 64M\nrun\npart-disk /dev/sda mbr\nmkfs ext4 /dev/sda1\nmount /dev/sda1 /\nmkdir-p /etc/systemd/system\nmkdir-p /usr/local/bin\n{script}\ncopy-out /etc /usr /root {out}\n",
         disk = dir.path().join("disk.img").display(),
         out = image_dir.display()
     );

@@ -137,7 +137,8 @@ fn dhcp_bond_untagged_and_tagged() {
 
 #[test]
 fn static_bond_addresses_the_vlan_interface_and_writes_resolv_conf() {
-    let script = bond_script("OpenStack all-in-one");
+    // The compute node's bond (the all-in-one's is untagged: see the test below).
+    let script = bond_script("OpenStack compute");
     let (files, _, ok) = run_bond(&script, "120", &["ens3f0", "ens3f1"]);
     assert!(ok);
     let vlan = &files["ifcfg-bond0.120"];
@@ -178,4 +179,25 @@ fn bond_refuses_anything_but_two_data_nics() {
     );
     let (_, _, ok) = run_bond(&script, "0", &["ens3f0", "ens3f1", "ens3f2"]);
     assert!(!ok, "three NICs must fail");
+}
+
+#[test]
+fn all_in_one_bond_is_untagged_whatever_the_vlan() {
+    // br-ex takes bond0 as its port, so the address stays on bond0 itself.
+    let script = bond_script("OpenStack all-in-one");
+    assert!(
+        !script.contains("@VLAN_ID"),
+        "the all-in-one bond still reads VLAN_ID"
+    );
+    let (files, _, ok) = run_bond(&script, "120", &["ens3f0", "ens3f1"]);
+    assert!(ok);
+    assert!(
+        has_line(&files["ifcfg-bond0"], "IPADDR=10.0.0.21"),
+        "{}",
+        files["ifcfg-bond0"]
+    );
+    assert!(
+        !files.keys().any(|f| f.starts_with("ifcfg-bond0.")),
+        "{files:?}"
+    );
 }

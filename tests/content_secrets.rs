@@ -1,7 +1,8 @@
 //! Consul and OpenStack helpers run for real. Secrets leave the node's root-only files only on stdin: the rendered `consul_api` and
 //! `keystone_create_user` functions run here with the real bash and curl against a loopback HTTP
 //! server, which checks the token and password arrived intact, while a `ps`-style snapshot of the
-//! curl command line never shows them. And the readiness marker logic of node-status.sh.
+//! curl command line never shows them. (The readiness logic of node-status.sh is tested in
+//! content_first_boot.rs.)
 mod common;
 mod content_support;
 use content_support::*;
@@ -195,81 +196,5 @@ fn tenant_password_reaches_keystone_in_the_body_never_as_an_argument() {
     assert!(
         !args.contains("w'rd") && !args.contains("gAAAAA"),
         "a secret appeared on curl's command line: {args}"
-    );
-}
-
-/// The node's readiness marker: `first_boot_status` from the rendered node-status.sh, run with a
-/// stub systemctl that answers like systemd does for succeeded, skipped and failed oneshot units.
-#[test]
-fn node_status_is_ready_only_when_every_first_boot_unit_succeeded() {
-    let script = script_of("Docker CE", "Consul agent", "/usr/local/bin/node-status.sh");
-    let functions = format!(
-        "{}\n{}",
-        bash_function(&script, "unit_ok").expect("unit_ok"),
-        bash_function(&script, "first_boot_status").expect("first_boot_status")
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let wants = dir.path().join("runlast.target.wants");
-    std::fs::create_dir(&wants).unwrap();
-    for unit in [
-        "network-bond.service",
-        "das-cleanup.service",
-        "docker-install.service",
-        "consul-install.service",
-        "node-status.service",
-    ] {
-        std::fs::write(wants.join(unit), "").unwrap();
-    }
-    // The stub answers `systemctl show -p ActiveState -p ConditionResult UNIT` from state files.
-    let stub = write(
-        dir.path(),
-        "systemctl",
-        &format!(
-            "#!/bin/sh\nfor u; do :; done\ncat {}/state-$u 2>/dev/null || printf 'ActiveState=inactive\\nConditionResult=yes\\n'\n",
-            dir.path().display()
-        ),
-    );
-    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let state = |unit: &str, active: &str, condition: &str| {
-        std::fs::write(
-            dir.path().join(format!("state-{unit}")),
-            format!("ActiveState={active}\nConditionResult={condition}\n"),
-        )
-        .unwrap();
-    };
-    let status = || {
-        let out = run(Command::new("bash")
-            .arg("-c")
-            .arg(format!(
-                "set -euo pipefail\n{functions}\nfirst_boot_status {}",
-                wants.display()
-            ))
-            .env(
-                "PATH",
-                format!(
-                    "{}:{}",
-                    dir.path().display(),
-                    std::env::var("PATH").unwrap()
-                ),
-            ));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    state("network-bond.service", "active", "yes");
-    state("das-cleanup.service", "inactive", "no"); // skipped by its condition: fine
-    state("docker-install.service", "active", "yes");
-    state("consul-install.service", "active", "yes");
-    assert_eq!(status(), "ready");
-    state("docker-install.service", "failed", "yes");
-    assert_eq!(status(), "failed: docker-install.service");
-    // Never started (a dependency failed): inactive with its condition met is a failure too.
-    state("consul-install.service", "inactive", "yes");
-    assert_eq!(
-        status(),
-        "failed: consul-install.service docker-install.service"
     );
 }

@@ -131,7 +131,15 @@ upload -<<END /etc/hostname
 @SERVER_FQDN@
 END
 {% if params.root == "password" -%}
-{{ systemd.first_boot_unit("set-root-password", "Set the root password", "echo 'root:@ROOT_PASSWORD@' | chpasswd") }}
+{#- A secret goes into a 0600 file in a 0700 directory, never into a script: the first-boot script
+reads it on stdin and deletes it, however it ends. -#}
+mkdir-p /root/.firstboot
+chmod 0700 /root/.firstboot
+upload -<<END /root/.firstboot/root-password
+root:@ROOT_PASSWORD@
+END
+chmod 0600 /root/.firstboot/root-password
+{{ systemd.first_boot_unit("set-root-password", "Set the root password", "trap 'rm -f /root/.firstboot/root-password' EXIT\nchpasswd </root/.firstboot/root-password") }}
 {% endif -%}
 echo "hostname set"
 "#;

@@ -187,6 +187,7 @@ pub fn sample_value(name: &str, entry: &RegistryEntry) -> String {
         "CONSUL_GOSSIP_KEY" => Some("pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="),
         "CONSUL_ACL_TOKEN" => Some("5f4f2b9e-7a64-4d1c-9a3e-0f5c1c2d3e4f"),
         "VLAN_ID" => Some("120"),
+        "OS_REPO_URL" => Some("https://mirror.example.org/os"),
         _ => None,
     };
     let value = match specific {
