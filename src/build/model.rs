@@ -79,6 +79,8 @@ pub struct ScriptInfo {
     /// `mount.j2` for templates; the file stem for plain plan scripts.
     pub source_name: String,
     pub origin: ScriptOrigin,
+    /// The template's capability contract (empty for plain plan scripts).
+    pub contract: crate::source::contract::Contract,
 }
 
 /// A bundle compiled from source, ready to write.
@@ -117,6 +119,7 @@ struct RenderedScript {
     pinned_id: Option<String>,
     origin: ScriptOrigin,
     plain_input: Option<Input>,
+    contract: crate::source::contract::Contract,
 }
 
 /// Compiles one `bundles-src/*.toml`.
@@ -234,6 +237,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                         plan_type: r.plan_type,
                         description: r.description,
                         content: r.content,
+                        contract: r.contract,
                         pinned_id: None,
                         origin: ScriptOrigin::Template {
                             file: layout.relative(&project.templates.path_of(name)),
@@ -251,6 +255,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                         plan_type: script.plan_type,
                         description: script.description,
                         content: script.content,
+                        contract: Default::default(),
                         pinned_id: script.id,
                         origin: ScriptOrigin::Plain {
                             file: layout.relative(&path),
@@ -346,6 +351,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                 ScriptKey::Plain(stem) => stem.clone(),
             },
             origin: script.origin.clone(),
+            contract: script.contract.clone(),
         });
         plan_scripts.push(PlanScript::new(
             id,

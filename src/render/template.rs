@@ -46,6 +46,8 @@ pub struct FrontMatter {
     pub params: BTreeMap<String, ParamSpec>,
     /// 1-based line where the front matter's TOML starts.
     pub line: usize,
+    /// The `{#- contract … -#}` block (empty when there is none).
+    pub contract: crate::source::contract::Contract,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -66,6 +68,7 @@ pub struct RenderedTemplate {
     pub plan_type: String,
     pub description: String,
     pub content: String,
+    pub contract: crate::source::contract::Contract,
 }
 
 impl TemplateStore {
@@ -257,6 +260,7 @@ pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
         description: raw.description,
         params,
         line,
+        contract: crate::source::contract::parse_contract(path, text)?.unwrap_or_default(),
     })
 }
 
@@ -428,6 +432,7 @@ impl Renderer {
             plan_type: fm.plan_type.clone(),
             description: field("description", &fm.description)?,
             content: body.trim_end_matches('\n').to_string(),
+            contract: fm.contract.clone(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! scripts with headers, and (for `import`/`init`) writing such a project. See
 //! `docs/source-format.md`, the contract this module implements.
 pub mod bundle_file;
+pub mod contract;
 pub mod import;
 pub mod init;
 pub mod plan_script_file;

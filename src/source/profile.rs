@@ -13,6 +13,65 @@ pub struct OsProfile {
     pub path: PathBuf,
     /// The file's text, for the build's input hashes.
     pub text: String,
+    /// `[posture]`: the security posture the golden image ships with, if declared.
+    pub posture: Option<Posture>,
+}
+
+/// An image's security posture (`[posture]` of `profile.toml`): what lint holds the plans to and
+/// `golden-image check` verifies on an image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Posture {
+    /// `enforcing`, `permissive` or `disabled` (`SELINUX=` of /etc/selinux/config).
+    pub selinux: SelinuxMode,
+    /// The firewall service the image enables: `firewalld`, `iptables` or `none`.
+    pub firewall: Firewall,
+    /// What the image's firewall lets in before any plan runs (`22/tcp`, …).
+    #[serde(default)]
+    pub open: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelinuxMode {
+    Enforcing,
+    Permissive,
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Firewall {
+    Firewalld,
+    Iptables,
+    None,
+}
+
+impl Posture {
+    /// Reads `[posture]` from a profile's values; errors name the file.
+    pub fn from_values(path: &Path, values: &toml::Table) -> Result<Option<Posture>> {
+        let Some(table) = values.get("posture") else {
+            return Ok(None);
+        };
+        let posture: Posture = table.clone().try_into().map_err(|e: toml::de::Error| {
+            Error::at(
+                Location::file(path),
+                format!("[posture]: {}", e.message()),
+            )
+            .with_help("selinux = \"enforcing|permissive|disabled\", firewall = \"firewalld|iptables|none\", open = [\"22/tcp\"]")
+        })?;
+        for port in &posture.open {
+            if super::contract::PortRange::parse(port).is_none() {
+                return Err(Error::at(
+                    Location::file(path),
+                    format!(
+                        "[posture] open: {port:?} is not PORT/tcp, PORT/udp or FIRST-LAST/PROTO"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(posture))
+    }
 }
 
 impl OsProfile {
@@ -72,9 +131,11 @@ impl OsProfile {
                 ));
             }
         };
+        let posture = Posture::from_values(path, &values)?;
         Ok(OsProfile {
             id,
             golden_image,
+            posture,
             values,
             path: path.to_path_buf(),
             text,
