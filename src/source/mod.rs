@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub root: PathBuf,
+    /// The root with every symlink resolved, once (see [`Layout::check_inside`]).
+    canonical_root: std::sync::OnceLock<PathBuf>,
 }
 
 impl Layout {
@@ -35,7 +37,10 @@ impl Layout {
     pub const TEMPLATE_EXTENSION: &'static str = "j2";
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Layout { root: root.into() }
+        Layout {
+            root: root.into(),
+            canonical_root: std::sync::OnceLock::new(),
+        }
     }
     pub fn registry(&self) -> PathBuf {
         self.root.join(Self::REGISTRY)
@@ -67,6 +72,57 @@ impl Layout {
         path.strip_prefix(&self.root)
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Refuses any of `paths` that resolves outside the project root, naming the file, the
+    /// symlink that leads out and its target (issue #19: a template linked to /etc/passwd must not
+    /// land in a bundle). Symlinks that stay inside the project are fine. Called before each
+    /// source file is read (bundle TOML, registry, OS profile, template, plain plan script,
+    /// golden image payload), so nothing outside is even parsed.
+    pub fn check_inside(&self, paths: impl IntoIterator<Item = impl AsRef<Path>>) -> Result<()> {
+        let root = match self.canonical_root.get() {
+            Some(root) => root,
+            None => {
+                let given = if self.root.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    &self.root
+                };
+                let root = given.canonicalize().map_err(|e| Error::io(given, e))?;
+                self.canonical_root.get_or_init(|| root)
+            }
+        };
+        for path in paths {
+            let path = path.as_ref();
+            let resolved = path.canonicalize().map_err(|e| Error::io(path, e))?;
+            if resolved.starts_with(root) {
+                continue;
+            }
+            // The file itself or the first directory on its way inside the project that is a link.
+            let link = path
+                .ancestors()
+                .take_while(|p| p.starts_with(&self.root))
+                .find(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()))
+                .and_then(|l| std::fs::read_link(l).ok().map(|target| (l, target)));
+            let how = match link {
+                Some((link, target)) => format!(
+                    "{} is a symlink to {}",
+                    self.relative(link).display(),
+                    target.display()
+                ),
+                None => "its path leads out of the project".to_string(),
+            };
+            return Err(Error::at(
+                Location::file(self.relative(path)),
+                format!(
+                    "resolves to {}, outside the project {} ({how}); a build reads only files inside the project",
+                    resolved.display(),
+                    root.display()
+                ),
+            )
+            .with_help("copy the file into the project, or link to a file inside it"));
+        }
+        Ok(())
     }
 
     /// Every `bundles-src/*.toml`, sorted by file name.
