@@ -35,7 +35,9 @@ fn two_group_project(root: &Path) {
 
 fn build_group(root: &Path, group: &str) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("i3s-bundle"));
-    cmd.current_dir(root).arg("build").env_remove("SOURCE_DATE_EPOCH");
+    cmd.current_dir(root)
+        .arg("build")
+        .env_remove("SOURCE_DATE_EPOCH");
     for n in 0..PER_GROUP {
         cmd.args(["--bundle", &format!("{group}{n:02}")]);
     }

@@ -45,8 +45,13 @@ fn zip_of(dir: &Path, name: &str, entries: &[(String, Vec<u8>)]) -> PathBuf {
     );
     let mut sums = String::new();
     for (entry, bytes) in entries {
-        zip.add_entry(entry, &mut &bytes[..], Some(bytes.len() as u64), &mut |_| {})
-            .unwrap();
+        zip.add_entry(
+            entry,
+            &mut &bytes[..],
+            Some(bytes.len() as u64),
+            &mut |_| {},
+        )
+        .unwrap();
         sums.push_str(&format!(
             "{entry}\t{}\n",
             hex::encode(sha2::Sha256::digest(bytes))
@@ -187,7 +192,11 @@ fn every_entry_whose_content_differs_counts() {
     let reordered = zip_of(
         dir.path(),
         "reordered.zip",
-        &with(&base, &script_entry, &serde_json::to_vec(&reordered).unwrap()),
+        &with(
+            &base,
+            &script_entry,
+            &serde_json::to_vec(&reordered).unwrap(),
+        ),
     );
     let (code, text, _) = diff(&plain, &reordered);
     assert_eq!(code, 0, "{text}");

@@ -43,13 +43,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn script(id: &str, name: &str, content: &str) -> PlanScript {
-    PlanScript::new(
-        id.into(),
-        name.into(),
-        "".into(),
-        "general",
-        content.into(),
-    )
+    PlanScript::new(id.into(), name.into(), "".into(), "general", content.into())
 }
 
 /// A bundle whose one build plan runs `scripts` in order and declares `attributes`.
@@ -313,9 +307,11 @@ fn long_and_case_colliding_names_get_stable_safe_file_names() {
         );
         // Nothing of the stage is left behind.
         assert!(
-            std::fs::read_dir(&root)
+            std::fs::read_dir(&root).unwrap().all(|e| !e
                 .unwrap()
-                .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with('.')),
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')),
             "{:?}",
             snapshot(&root).keys().collect::<Vec<_>>()
         );

@@ -97,10 +97,7 @@ fn a_plan_script_linked_to_etc_passwd_is_refused_by_build_lint_and_render() {
     );
 
     let cache = dir.path().join("lint-cache");
-    let text = refused(
-        root,
-        &["lint", "--cache-dir", cache.to_str().unwrap()],
-    );
+    let text = refused(root, &["lint", "--cache-dir", cache.to_str().unwrap()]);
     assert!(
         text.contains("plan-scripts/passwd.gf is a symlink to /etc/passwd"),
         "{text}"
@@ -133,7 +130,9 @@ fn every_source_kind_linked_outside_is_refused_naming_link_and_target() {
         ),
     ];
     for (rel, text) in cases {
-        let root = dir.path().join(format!("project-{}", rel.replace('/', "-")));
+        let root = dir
+            .path()
+            .join(format!("project-{}", rel.replace('/', "-")));
         // Every file in place and valid; the one under test replaced by a link to an outside copy.
         for (other, other_text) in cases {
             if other != rel {

@@ -558,13 +558,13 @@ pub fn diff_loaded(old: &LoadedBundle, new: &LoadedBundle) -> BundleDiff {
     changes
 }
 
-fn entry_changes(old: &LoadedBundle, new: &LoadedBundle, modelled: &BundleDiff) -> Vec<EntryChange> {
+fn entry_changes(
+    old: &LoadedBundle,
+    new: &LoadedBundle,
+    modelled: &BundleDiff,
+) -> Vec<EntryChange> {
     fn by_name(loaded: &LoadedBundle) -> BTreeMap<String, &EntryRecord> {
-        loaded
-            .entries
-            .iter()
-            .map(|e| (e.name.clone(), e))
-            .collect()
+        loaded.entries.iter().map(|e| (e.name.clone(), e)).collect()
     }
     let (a, b) = (by_name(old), by_name(new));
     let mut found = Vec::new();
@@ -611,7 +611,10 @@ fn explained_entries(modelled: &BundleDiff) -> HashSet<String> {
         for change in changes {
             for detail in &change.details {
                 // `uuid: OLD → NEW`: the old entry is accounted for as well.
-                if let Some((old_id, _)) = detail.strip_prefix("uuid: ").and_then(|d| d.split_once(" → ")) {
+                if let Some((old_id, _)) = detail
+                    .strip_prefix("uuid: ")
+                    .and_then(|d| d.split_once(" → "))
+                {
                     names.extend(kind.entry_name(old_id));
                 }
             }
@@ -646,11 +649,13 @@ fn checksum_difference(old: &LoadedBundle, new: &LoadedBundle, name: &str) -> Op
         return Some("lists other entries".to_string());
     }
     let record = |loaded: &LoadedBundle, entry: &str| {
-        loaded
-            .entries
-            .iter()
-            .find(|e| e.name == entry)
-            .map(|e| (e.size, e.zip.crc32, loaded.raw_entry(entry).map(<[u8]>::to_vec)))
+        loaded.entries.iter().find(|e| e.name == entry).map(|e| {
+            (
+                e.size,
+                e.zip.crc32,
+                loaded.raw_entry(entry).map(<[u8]>::to_vec),
+            )
+        })
     };
     a.iter()
         .find(|(entry, digest)| {

@@ -353,7 +353,10 @@ pub fn identity_problems(loaded: &LoadedBundle) -> Vec<Problem> {
     // The entry name carries the kind (`<uuid>_planscript.json`), so it alone is the key.
     let mut first_of: HashMap<String, &str> = HashMap::new();
     for entry in &loaded.entries {
-        if !EntryKind::ARTIFACTS.iter().any(|(k, _, _)| *k == entry.kind) {
+        if !EntryKind::ARTIFACTS
+            .iter()
+            .any(|(k, _, _)| *k == entry.kind)
+        {
             continue;
         }
         let key = entry.name.to_ascii_lowercase();

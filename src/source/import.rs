@@ -37,16 +37,15 @@ fn q(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// A TOML key: bare when TOML allows it, else a quoted (escaped) key.
+/// A TOML key as the `toml` crate's serializer writes it: bare when TOML allows, else quoted and
+/// escaped on one line (a multi-line string, fine for values, is not a valid key).
 fn key(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        name.to_string()
-    } else {
-        q(name)
+    let mut table = toml::Table::new();
+    table.insert(name.to_string(), toml::Value::Boolean(true));
+    let line = toml::to_string(&table).unwrap_or_default();
+    match line.trim_end().strip_suffix(" = true") {
+        Some(key) => key.to_string(),
+        None => unreachable!("a one-key table serializes as `KEY = true`: {line:?}"),
     }
 }
 
@@ -83,10 +82,7 @@ pub fn file_stem(name: &str) -> String {
     }
     if stem.len() > MAX_STEM {
         let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
-        stem = format!(
-            "{}-{hash}",
-            stem[..MAX_STEM - 9].trim_end_matches('.')
-        );
+        stem = format!("{}-{hash}", stem[..MAX_STEM - 9].trim_end_matches('.'));
     }
     let device = stem.split('.').next().unwrap_or("").to_ascii_uppercase();
     let reserved = matches!(device.as_str(), "CON" | "PRN" | "AUX" | "NUL")
@@ -581,4 +577,41 @@ fn commit(root: &Path, files: &[(PathBuf, String)]) -> Result<()> {
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_comments_cannot_change_the_toml_structure() {
+        let evil = "ZZ]\ndefault = \"injected\"\n[SERVER_FQDN";
+        let text = format!(
+            "# {}\n[{}]\ntype = {}\n",
+            comment_text("a\n[x]\nb"),
+            key(evil),
+            q("string")
+        );
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table.len(), 1, "{text}");
+        assert_eq!(table[evil]["type"].as_str(), Some("string"));
+        assert_eq!(key("SERVER_FQDN"), "SERVER_FQDN");
+        for name in ["a\u{7f}\"b'c", "x = 1", "", "é\t\\"] {
+            let table: toml::Table = toml::from_str(&format!("{} = 1", key(name))).unwrap();
+            assert_eq!(table.keys().collect::<Vec<_>>(), [name]);
+        }
+    }
+
+    #[test]
+    fn file_stems_are_bounded_stable_and_avoid_device_names() {
+        let long = "é".repeat(3000);
+        let stem = file_stem(&long);
+        assert_eq!(stem.len(), MAX_STEM);
+        assert_eq!(stem, file_stem(&long));
+        assert_ne!(stem, file_stem(&format!("{long}x")));
+        assert_eq!(file_stem("nul.txt"), "nul.txt_");
+        assert_eq!(file_stem("COM1"), "COM1_");
+        assert_eq!(file_stem("COMMON"), "COMMON");
+        assert_eq!(file_stem(".."), "plan-script");
+    }
 }

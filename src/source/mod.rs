@@ -102,7 +102,10 @@ impl Layout {
             let link = path
                 .ancestors()
                 .take_while(|p| p.starts_with(&self.root))
-                .find(|p| p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()))
+                .find(|p| {
+                    p.symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                })
                 .and_then(|l| std::fs::read_link(l).ok().map(|target| (l, target)));
             let how = match link {
                 Some((link, target)) => format!(
