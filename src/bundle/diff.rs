@@ -9,7 +9,7 @@ use super::{
     BuildPlan, Bundle, CustomAttribute, DeploymentPlan, EntryKind, GoldenImageEntry, PlanScript,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BundleDiff {
@@ -558,24 +558,52 @@ pub fn diff_loaded(old: &LoadedBundle, new: &LoadedBundle) -> BundleDiff {
     changes
 }
 
+/// One bundle's entries by name, for constant-time lookups (bundles may hold 100,000 entries).
+struct Side<'a> {
+    loaded: &'a LoadedBundle,
+    records: BTreeMap<&'a str, &'a EntryRecord>,
+    raw: HashMap<&'a str, &'a [u8]>,
+}
+
+impl<'a> Side<'a> {
+    fn new(loaded: &'a LoadedBundle) -> Self {
+        Side {
+            loaded,
+            records: loaded
+                .entries
+                .iter()
+                .map(|e| (e.name.as_str(), e))
+                .collect(),
+            raw: loaded
+                .raw
+                .iter()
+                .map(|(n, b)| (n.as_str(), b.as_slice()))
+                .collect(),
+        }
+    }
+    /// What decides whether an entry's bytes are the same: size, CRC-32 and the bytes when held.
+    fn identity(&self, entry: &str) -> Option<(u64, u32, Option<&'a [u8]>)> {
+        self.records
+            .get(entry)
+            .map(|e| (e.size, e.zip.crc32, self.raw.get(entry).copied()))
+    }
+}
+
 fn entry_changes(
     old: &LoadedBundle,
     new: &LoadedBundle,
     modelled: &BundleDiff,
 ) -> Vec<EntryChange> {
-    fn by_name(loaded: &LoadedBundle) -> BTreeMap<String, &EntryRecord> {
-        loaded.entries.iter().map(|e| (e.name.clone(), e)).collect()
-    }
-    let (a, b) = (by_name(old), by_name(new));
+    let (a, b) = (Side::new(old), Side::new(new));
     let mut found = Vec::new();
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
-    names.sort();
+    let mut names: Vec<&str> = a.records.keys().chain(b.records.keys()).copied().collect();
+    names.sort_unstable();
     names.dedup();
     for name in names {
-        let (change, detail) = match (a.get(name), b.get(name)) {
+        let (change, detail) = match (a.records.get(name), b.records.get(name)) {
             (Some(_), None) => (ChangeKind::Removed, "only in the old bundle".to_string()),
             (None, Some(_)) => (ChangeKind::Added, "only in the new bundle".to_string()),
-            (Some(x), Some(y)) => match content_difference(old, x, new, y) {
+            (Some(x), Some(y)) => match content_difference(&a, x, &b, y) {
                 Some(detail) => (ChangeKind::Changed, detail),
                 None => continue,
             },
@@ -583,7 +611,7 @@ fn entry_changes(
         };
         found.push(EntryChange {
             change,
-            entry: name.clone(),
+            entry: name.to_string(),
             detail,
         });
     }
@@ -635,9 +663,9 @@ fn explained_entries(modelled: &BundleDiff) -> HashSet<String> {
 /// How two checksum files of one flavour differ: other entries listed, or another digest for an
 /// entry whose bytes are the same in both bundles (a digest of an entry that differs follows from
 /// that entry, which is compared itself).
-fn checksum_difference(old: &LoadedBundle, new: &LoadedBundle, name: &str) -> Option<String> {
-    let lines = |loaded: &LoadedBundle| -> BTreeMap<String, String> {
-        loaded
+fn checksum_difference(old: &Side, new: &Side, name: &str) -> Option<String> {
+    let lines = |side: &Side| -> BTreeMap<String, String> {
+        side.loaded
             .checksum_files
             .iter()
             .filter(|f| f.flavour.file_name() == name)
@@ -648,56 +676,42 @@ fn checksum_difference(old: &LoadedBundle, new: &LoadedBundle, name: &str) -> Op
     if !a.keys().eq(b.keys()) {
         return Some("lists other entries".to_string());
     }
-    let record = |loaded: &LoadedBundle, entry: &str| {
-        loaded.entries.iter().find(|e| e.name == entry).map(|e| {
-            (
-                e.size,
-                e.zip.crc32,
-                loaded.raw_entry(entry).map(<[u8]>::to_vec),
-            )
-        })
-    };
     a.iter()
         .find(|(entry, digest)| {
             b.get(*entry) != Some(*digest)
-                && record(old, entry).is_some()
-                && record(old, entry) == record(new, entry)
+                && old.identity(entry).is_some()
+                && old.identity(entry) == new.identity(entry)
         })
         .map(|(entry, _)| format!("lists another digest for {entry}, whose bytes are the same"))
 }
 
 /// Why two same-named entries differ, or `None` when their content is the same.
-fn content_difference(
-    old: &LoadedBundle,
-    a: &EntryRecord,
-    new: &LoadedBundle,
-    b: &EntryRecord,
-) -> Option<String> {
+fn content_difference(old: &Side, a: &EntryRecord, new: &Side, b: &EntryRecord) -> Option<String> {
+    let (bytes_a, bytes_b) = (old.raw.get(a.name.as_str()), new.raw.get(b.name.as_str()));
     let is_artifact = EntryKind::ARTIFACTS.iter().any(|(k, _, _)| *k == a.kind);
     if is_artifact && a.kind == b.kind {
-        let parse = |loaded: &LoadedBundle, name: &str| {
-            loaded
-                .raw_entry(name)
-                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        if bytes_a == bytes_b {
+            return None;
+        }
+        let parse = |bytes: Option<&&[u8]>| {
+            bytes.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         };
-        return match (parse(old, &a.name), parse(new, &b.name)) {
+        return match (parse(bytes_a), parse(bytes_b)) {
             (Some(x), Some(y)) if x == y => None,
             (Some(_), Some(_)) => {
                 Some("JSON content differs (no modelled field shows it)".to_string())
             }
-            _ => (old.raw_entry(&a.name) != new.raw_entry(&b.name))
-                .then(|| "bytes differ".to_string()),
+            _ => Some("bytes differ".to_string()),
         };
     }
     if a.kind == EntryKind::Checksum && b.kind == EntryKind::Checksum {
         return checksum_difference(old, new, &a.name);
     }
     if a.kind == EntryKind::Manifest {
-        return (old.raw_entry(&a.name) != new.raw_entry(&b.name))
-            .then(|| "bytes differ".to_string());
+        return (bytes_a != bytes_b).then(|| "bytes differ".to_string());
     }
     let same_digest = match (&a.digest, &b.digest) {
-        (Some(x), Some(y)) if old.bundle.checksum == new.bundle.checksum => x == y,
+        (Some(x), Some(y)) if old.loaded.bundle.checksum == new.loaded.bundle.checksum => x == y,
         _ => true,
     };
     if a.size != b.size {
