@@ -254,6 +254,20 @@ fn uuids_that_differ_only_in_case_are_a_duplicate_verify_names_and_import_refuse
         "{line}"
     );
 
+    // lint of the zip reports it too (I3S100: what verify reports).
+    let out = bin()
+        .arg("lint")
+        .arg("--cache-dir")
+        .arg(dir.path().join("lint-cache"))
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("I3S100") && text.contains("same uuid"),
+        "{text}"
+    );
+
     let root = dir.path().join("fresh");
     let out = import(&zip, &root);
     let stderr = String::from_utf8_lossy(&out.stderr);

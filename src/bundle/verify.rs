@@ -19,6 +19,8 @@ pub enum Area {
     Manifest,
     Reference,
     Entry,
+    /// Custom attribute declarations (names a placeholder cannot spell).
+    Attribute,
 }
 
 /// One problem: which entry, what is wrong.
@@ -390,7 +392,7 @@ pub fn identity_problems(loaded: &LoadedBundle) -> Vec<Problem> {
             if !crate::placeholder::is_valid_name(&attribute.name) {
                 problems.push(Problem {
                     severity: Severity::Error,
-                    area: Area::Entry,
+                    area: Area::Attribute,
                     entry: kind.entry_name(id).unwrap_or_else(|| id.clone()),
                     message: format!(
                         "custom attribute name {:?} is not valid: names are letters, digits and '_' (what @NAME@ can spell)",
