@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const CACHE_FILE: &str = ".i3s-bundle-cache.json";
+/// Held (an advisory exclusive lock) while a build merges its records into [`CACHE_FILE`].
+pub const LOCK_FILE: &str = ".i3s-bundle-cache.lock";
 
 /// Bumped when the build's output for the same inputs may change (part of the tool version).
 const CACHE_FORMAT: u32 = 1;
@@ -96,6 +98,42 @@ impl Cache {
         let bytes = serde_json::to_vec(&copy)
             .map_err(|e| Error::other(format!("serializing the build cache: {e}")))?;
         write_atomic(&Self::path(out), &bytes)
+    }
+
+    /// Saves what this run changed relative to `base` (the cache as this run loaded it) without
+    /// losing what another build saved meanwhile: under an exclusive lock on [`LOCK_FILE`], the
+    /// cache on disk is re-read and only this run's changes (records written, re-statted or
+    /// forgotten; the archive record) are applied to it. Two builds of disjoint `--bundle` sets at
+    /// the same time both keep their records. The lock is `std::fs::File::lock` (flock(2) on
+    /// Unix, LockFileEx on Windows; stable since Rust 1.89), released when the file is closed, so
+    /// a killed build never leaves it held; the lock file itself stays (deleting it would race).
+    pub fn save_merged(&self, base: &Cache, out: &Path) -> Result<()> {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let lock_path = out.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        let mut merged = Cache::load(out);
+        for (key, record) in &self.bundles {
+            if base.bundles.get(key) != Some(record) {
+                merged.bundles.insert(key.clone(), record.clone());
+            }
+        }
+        for key in base.bundles.keys() {
+            if !self.bundles.contains_key(key) {
+                merged.bundles.remove(key);
+            }
+        }
+        if self.archive != base.archive {
+            merged.archive = self.archive.clone();
+        }
+        let saved = merged.save(out);
+        drop(lock);
+        saved
     }
 
     /// Checks a bundle source against its record; updates recorded stats of touched-but-unchanged

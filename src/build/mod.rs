@@ -159,6 +159,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     let sources = select_bundles(&layout, &options.bundles)?;
     let time = naming::TimeEnvironment::from_env(&options.root);
     let mut cache = Cache::load(&out);
+    // What this run started from: only its own changes are merged into the cache at the end.
+    let loaded_cache = cache.clone();
     let mut cache_dirty = false;
 
     // 1. Which bundles are stale (checked in parallel: a no-op build is mostly stat calls).
@@ -336,7 +338,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         None
     };
     if cache_dirty {
-        cache.save(&out)?;
+        cache.save_merged(&loaded_cache, &out)?;
     }
     Ok(BuildReport {
         tool: cache::tool_version(),

@@ -28,6 +28,9 @@ pub struct Project {
 impl Project {
     pub fn load(root: &Path) -> Result<Project> {
         let layout = Layout::new(root);
+        if layout.registry().exists() {
+            layout.check_inside([layout.registry()])?;
+        }
         let registry = Registry::load(&layout.registry())?;
         let templates = TemplateStore::new(layout.templates_dir());
         Ok(Project {
@@ -125,6 +128,7 @@ struct RenderedScript {
 /// Compiles one `bundles-src/*.toml`.
 pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
     let layout = &project.layout;
+    layout.check_inside([path])?;
     let file = BundleFile::load(path)?;
     let mut inputs = vec![Input::of(layout, path, &file.text)];
     if project.registry.path.is_file() {
@@ -248,6 +252,7 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                 }
                 ScriptKey::Plain(stem) => {
                     let path = layout.plan_script(stem);
+                    layout.check_inside([&path])?;
                     let script = PlainPlanScript::load(&path)?;
                     Ok(RenderedScript {
                         plain_input: Some(Input::of(layout, &path, &script.text)),
@@ -437,6 +442,11 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
             ));
         }
         let payload = layout.root.join(source.payload.get_ref());
+        if payload.exists() {
+            layout
+                .check_inside([&payload])
+                .map_err(|e| Error::at(file.at(&source.payload), e.to_string()))?;
+        }
         let meta = std::fs::metadata(&payload).map_err(|e| {
             Error::at(
                 file.at(&source.payload),

@@ -1,7 +1,15 @@
 //! `diff`: artifact-level changes between two bundles. Artifacts are matched by uuid first, then
 //! by name among the unmatched; a uuid match under a new name is a rename.
-use super::{BuildPlan, Bundle, CustomAttribute, DeploymentPlan, GoldenImageEntry, PlanScript};
+//!
+//! Every entry counts ([`diff_loaded`]): an entry only one bundle has, or one whose content differs
+//! where no modelled field shows it (an unknown `payload.sh`, a JSON key the model keeps as
+//! `extra`), is an entry change, so two bundles are equal only when every entry is.
+use super::read::{EntryRecord, LoadedBundle};
+use super::{
+    BuildPlan, Bundle, CustomAttribute, DeploymentPlan, EntryKind, GoldenImageEntry, PlanScript,
+};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BundleDiff {
@@ -10,6 +18,17 @@ pub struct BundleDiff {
     pub build_plans: Vec<ArtifactChange>,
     pub deployment_plans: Vec<ArtifactChange>,
     pub golden_images: Vec<ArtifactChange>,
+    /// Entries added, removed or changed that no change above accounts for.
+    pub entries: Vec<EntryChange>,
+}
+
+/// A zip entry only one bundle has, or whose content differs outside the modelled fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryChange {
+    /// `added`, `removed` or `changed`.
+    pub change: ChangeKind,
+    pub entry: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +69,7 @@ impl BundleDiff {
             && self.build_plans.is_empty()
             && self.deployment_plans.is_empty()
             && self.golden_images.is_empty()
+            && self.entries.is_empty()
     }
 
     /// The artifact changes of every kind, with the kind's name.
@@ -522,6 +542,184 @@ pub fn diff(old: &Bundle, new: &Bundle) -> BundleDiff {
         build_plans: diff_artifacts(&old.build_plans, &new.build_plans, &context).0,
         deployment_plans: diff_artifacts(&old.deployment_plans, &new.deployment_plans, &context).0,
         golden_images: diff_artifacts(&old.golden_images, &new.golden_images, &context).0,
+        entries: Vec::new(),
+    }
+}
+
+/// [`diff`] of two bundles as read, plus every entry change the artifact-level diff does not
+/// account for. Content is compared per kind: JSON artifacts as JSON values (key order and
+/// whitespace are not content; every key is), the checksum file by the entries it lists (its
+/// digests follow from the entries, compared themselves), MANIFEST.MF and unknown entries byte
+/// for byte (by digest when both were hashed in one flavour, else by size and CRC-32), golden
+/// image payloads by size, CRC-32 and, when hashed, digest.
+pub fn diff_loaded(old: &LoadedBundle, new: &LoadedBundle) -> BundleDiff {
+    let mut changes = diff(&old.bundle, &new.bundle);
+    changes.entries = entry_changes(old, new, &changes);
+    changes
+}
+
+/// One bundle's entries by name, for constant-time lookups (bundles may hold 100,000 entries).
+struct Side<'a> {
+    loaded: &'a LoadedBundle,
+    records: BTreeMap<&'a str, &'a EntryRecord>,
+    raw: HashMap<&'a str, &'a [u8]>,
+}
+
+impl<'a> Side<'a> {
+    fn new(loaded: &'a LoadedBundle) -> Self {
+        Side {
+            loaded,
+            records: loaded
+                .entries
+                .iter()
+                .map(|e| (e.name.as_str(), e))
+                .collect(),
+            raw: loaded
+                .raw
+                .iter()
+                .map(|(n, b)| (n.as_str(), b.as_slice()))
+                .collect(),
+        }
+    }
+    /// What decides whether an entry's bytes are the same: size, CRC-32 and the bytes when held.
+    fn identity(&self, entry: &str) -> Option<(u64, u32, Option<&'a [u8]>)> {
+        self.records
+            .get(entry)
+            .map(|e| (e.size, e.zip.crc32, self.raw.get(entry).copied()))
+    }
+}
+
+fn entry_changes(
+    old: &LoadedBundle,
+    new: &LoadedBundle,
+    modelled: &BundleDiff,
+) -> Vec<EntryChange> {
+    let (a, b) = (Side::new(old), Side::new(new));
+    let mut found = Vec::new();
+    let mut names: Vec<&str> = a.records.keys().chain(b.records.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let (change, detail) = match (a.records.get(name), b.records.get(name)) {
+            (Some(_), None) => (ChangeKind::Removed, "only in the old bundle".to_string()),
+            (None, Some(_)) => (ChangeKind::Added, "only in the new bundle".to_string()),
+            (Some(x), Some(y)) => match content_difference(&a, x, &b, y) {
+                Some(detail) => (ChangeKind::Changed, detail),
+                None => continue,
+            },
+            (None, None) => continue,
+        };
+        found.push(EntryChange {
+            change,
+            entry: name.to_string(),
+            detail,
+        });
+    }
+    // What the artifact-level diff already shows is not repeated.
+    let explained = explained_entries(modelled);
+    let membership_changed = found.iter().any(|c| c.change != ChangeKind::Changed);
+    found.retain(|c| {
+        let kind = EntryKind::of(&c.entry);
+        !(explained.contains(&c.entry.to_ascii_lowercase())
+            || (kind == EntryKind::Checksum && membership_changed))
+    });
+    found
+}
+
+/// Entry names (lower case) the artifact and manifest changes account for.
+fn explained_entries(modelled: &BundleDiff) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let kinds = [
+        (EntryKind::PlanScript, &modelled.plan_scripts),
+        (EntryKind::BuildPlan, &modelled.build_plans),
+        (EntryKind::DeploymentPlan, &modelled.deployment_plans),
+        (EntryKind::GoldenImage, &modelled.golden_images),
+    ];
+    for (kind, changes) in kinds {
+        for change in changes {
+            for detail in &change.details {
+                // `uuid: OLD → NEW`: the old entry is accounted for as well.
+                if let Some((old_id, _)) = detail
+                    .strip_prefix("uuid: ")
+                    .and_then(|d| d.split_once(" → "))
+                {
+                    names.extend(kind.entry_name(old_id));
+                }
+            }
+            names.extend(kind.entry_name(&change.id));
+            if kind == EntryKind::GoldenImage {
+                // The payload entry is named after the image.
+                names.insert(change.name.to_ascii_lowercase());
+                names.extend(change.old_name.as_ref().map(|n| n.to_ascii_lowercase()));
+            }
+        }
+    }
+    if !modelled.manifest.is_empty() {
+        names.insert(super::manifest::MANIFEST_ENTRY.to_ascii_lowercase());
+    }
+    names
+}
+
+/// How two checksum files of one flavour differ: other entries listed, or another digest for an
+/// entry whose bytes are the same in both bundles (a digest of an entry that differs follows from
+/// that entry, which is compared itself).
+fn checksum_difference(old: &Side, new: &Side, name: &str) -> Option<String> {
+    let lines = |side: &Side| -> BTreeMap<String, String> {
+        side.loaded
+            .checksum_files
+            .iter()
+            .filter(|f| f.flavour.file_name() == name)
+            .flat_map(|f| f.lines.iter().map(|l| (l.entry.clone(), l.digest.clone())))
+            .collect()
+    };
+    let (a, b) = (lines(old), lines(new));
+    if !a.keys().eq(b.keys()) {
+        return Some("lists other entries".to_string());
+    }
+    a.iter()
+        .find(|(entry, digest)| {
+            b.get(*entry) != Some(*digest)
+                && old.identity(entry).is_some()
+                && old.identity(entry) == new.identity(entry)
+        })
+        .map(|(entry, _)| format!("lists another digest for {entry}, whose bytes are the same"))
+}
+
+/// Why two same-named entries differ, or `None` when their content is the same.
+fn content_difference(old: &Side, a: &EntryRecord, new: &Side, b: &EntryRecord) -> Option<String> {
+    let (bytes_a, bytes_b) = (old.raw.get(a.name.as_str()), new.raw.get(b.name.as_str()));
+    let is_artifact = EntryKind::ARTIFACTS.iter().any(|(k, _, _)| *k == a.kind);
+    if is_artifact && a.kind == b.kind {
+        if bytes_a == bytes_b {
+            return None;
+        }
+        let parse = |bytes: Option<&&[u8]>| {
+            bytes.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        };
+        return match (parse(bytes_a), parse(bytes_b)) {
+            (Some(x), Some(y)) if x == y => None,
+            (Some(_), Some(_)) => {
+                Some("JSON content differs (no modelled field shows it)".to_string())
+            }
+            _ => Some("bytes differ".to_string()),
+        };
+    }
+    if a.kind == EntryKind::Checksum && b.kind == EntryKind::Checksum {
+        return checksum_difference(old, new, &a.name);
+    }
+    if a.kind == EntryKind::Manifest {
+        return (bytes_a != bytes_b).then(|| "bytes differ".to_string());
+    }
+    let same_digest = match (&a.digest, &b.digest) {
+        (Some(x), Some(y)) if old.loaded.bundle.checksum == new.loaded.bundle.checksum => x == y,
+        _ => true,
+    };
+    if a.size != b.size {
+        Some(format!("{} → {} bytes", a.size, b.size))
+    } else if a.zip.crc32 != b.zip.crc32 || !same_digest {
+        Some("bytes differ (same size)".to_string())
+    } else {
+        None
     }
 }
 
@@ -550,6 +748,14 @@ impl std::fmt::Display for BundleDiff {
                     writeln!(f, "    {line}")?;
                 }
             }
+        }
+        for c in &self.entries {
+            let change = match c.change {
+                ChangeKind::Added => "added",
+                ChangeKind::Removed => "removed",
+                _ => "changed",
+            };
+            writeln!(f, "entry {change}: {:?} ({})", c.entry, c.detail)?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 use super::read::LoadedBundle;
 use super::{EntryKind, PlanScript};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +21,8 @@ pub enum Area {
     Entry,
     /// A plan script that reaches the machine running guestfish (`!`, `| cmd`, host files).
     Script,
+    /// Custom attribute declarations (names a placeholder cannot spell).
+    Attribute,
 }
 
 /// One problem: which entry, what is wrong.
@@ -321,6 +323,17 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
         }
     }
     area = Area::Entry;
+    for problem in identity_problems(loaded) {
+        problems.push(problem);
+    }
+    let mut report = |severity: Severity, area: Area, entry: &str, message: String| {
+        problems.push(Problem {
+            severity,
+            area,
+            entry: entry.to_string(),
+            message,
+        })
+    };
     for entry in loaded.unknown_entries() {
         report(
             Warning,
@@ -359,4 +372,63 @@ fn host_escapes(scripts: &[PlanScript]) -> Vec<Problem> {
                 })
         })
         .collect()
+}
+
+/// Problems that make a bundle ambiguous to import or publish: two artifacts of one kind whose
+/// uuids differ only in letter case (uuids are case-insensitive: the appliance and our own
+/// indexes treat them as one), and custom attribute names a placeholder cannot spell (they would
+/// also corrupt a TOML registry). `import` refuses a bundle with any of these.
+pub fn identity_problems(loaded: &LoadedBundle) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    // The entry name carries the kind (`<uuid>_planscript.json`), so it alone is the key.
+    let mut first_of: HashMap<String, &str> = HashMap::new();
+    for entry in &loaded.entries {
+        if !EntryKind::ARTIFACTS
+            .iter()
+            .any(|(k, _, _)| *k == entry.kind)
+        {
+            continue;
+        }
+        let key = entry.name.to_ascii_lowercase();
+        match first_of.get(&key) {
+            Some(first) => problems.push(Problem {
+                severity: Severity::Error,
+                area: Area::Entry,
+                entry: entry.name.clone(),
+                message: format!(
+                    "has the same uuid as {first} (uuids are case-insensitive): two artifacts, one identity; keep one of them or give the other a new uuid"
+                ),
+            }),
+            None => {
+                first_of.insert(key, &entry.name);
+            }
+        }
+    }
+    let bundle = &loaded.bundle;
+    let attributes = bundle
+        .build_plans
+        .iter()
+        .map(|p| (EntryKind::BuildPlan, &p.id, &p.custom_attributes))
+        .chain(
+            bundle
+                .deployment_plans
+                .iter()
+                .map(|p| (EntryKind::DeploymentPlan, &p.id, &p.custom_attributes)),
+        );
+    for (kind, id, list) in attributes {
+        for attribute in list {
+            if !crate::placeholder::is_valid_name(&attribute.name) {
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    area: Area::Attribute,
+                    entry: kind.entry_name(id).unwrap_or_else(|| id.clone()),
+                    message: format!(
+                        "custom attribute name {:?} is not valid: names are letters, digits and '_' (what @NAME@ can spell)",
+                        attribute.name
+                    ),
+                });
+            }
+        }
+    }
+    problems
 }

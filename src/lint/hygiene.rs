@@ -23,10 +23,14 @@ pub fn check(target: &Target, sink: &mut Sink) {
         )
     };
 
-    // What verify reports as errors, except the reference checks the structure rules own.
+    // What verify reports as errors, except the reference checks the structure rules own and the
+    // attribute names I3S023 owns.
     for problem in verify::verify(loaded).problems {
         if problem.severity == VerifySeverity::Error
-            && !matches!(problem.area, verify::Area::Reference | verify::Area::Script)
+            && !matches!(
+                problem.area,
+                verify::Area::Reference | verify::Area::Attribute | verify::Area::Script
+            )
         {
             at_entry(
                 sink,

@@ -106,6 +106,10 @@ impl TemplateStore {
         let path = self.path_of(name);
         let loaded = match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => {
+                // templates/ lives in the project root; nothing outside it is read (issue #19).
+                if let Some(root) = self.dir.parent() {
+                    crate::source::Layout::new(root).check_inside([&path])?;
+                }
                 let text = crate::source::read_text(&path)?;
                 let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
                 Some(Arc::new(TemplateSource {

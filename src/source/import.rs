@@ -4,13 +4,19 @@
 //! The source pins what the appliance already knows — every uuid, the MANIFEST Time Stamp and each
 //! build plan's declared attribute list (hand-made and sometimes wrong) — so `build` of the
 //! imported source gives an equivalent bundle; later edits then warn about attribute drift.
+//!
+//! A bundle is untrusted input (issue #19): import refuses what it cannot write faithfully
+//! (uuids that differ only in case, attribute names a placeholder cannot spell), escapes every
+//! string it writes into TOML, derives file names that are safe on every file system, and is
+//! transactional: everything is staged in a temp dir inside the project, then moved into place;
+//! on any failure what was moved is taken back, so the project is left as it was.
 use super::plan_script_file::PlainPlanScript;
 use super::registry::Registry;
 use super::{Layout, read_text};
 use crate::bundle::attribute::check_value;
 use crate::bundle::{AttributeType, CustomAttribute, ReadOptions, read_bundle};
-use crate::error::{Error, Result};
-use std::collections::{BTreeMap, HashMap};
+use crate::error::{Error, Location, Result};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -26,13 +32,40 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-/// A TOML string literal.
+/// A TOML string literal (the `toml` crate's own escaping).
 fn q(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
-/// A file stem from an artifact name: `[A-Za-z0-9._-]`, everything else `_`.
+/// A TOML key as the `toml` crate's serializer writes it: bare when TOML allows, else quoted and
+/// escaped on one line (a multi-line string, fine for values, is not a valid key).
+fn key(name: &str) -> String {
+    let mut table = toml::Table::new();
+    table.insert(name.to_string(), toml::Value::Boolean(true));
+    let line = toml::to_string(&table).unwrap_or_default();
+    match line.trim_end().strip_suffix(" = true") {
+        Some(key) => key.to_string(),
+        None => unreachable!("a one-key table serializes as `KEY = true`: {line:?}"),
+    }
+}
+
+/// Text for a `#` comment line: control characters (a newline would end the comment) become `?`.
+fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The longest stem [`file_stem`] returns: far below every file system's 255-byte name limit,
+/// leaving room for an extension and a `-N` collision suffix.
+pub const MAX_STEM: usize = 100;
+
+/// A file stem from an artifact name, safe on every file system: `[A-Za-z0-9._-]`, everything
+/// else `_`; no leading or trailing dot; longer than [`MAX_STEM`] → the first 91 characters, `-`
+/// and 8 hex digits of the SHA-256 of the whole name (stable, and distinct names stay distinct);
+/// a Windows device name (`CON`, `nul`, `COM1`, …) gets a trailing `_`.
 pub fn file_stem(name: &str) -> String {
+    use sha2::Digest;
     let stem: String = name
         .chars()
         .map(|c| {
@@ -43,12 +76,23 @@ pub fn file_stem(name: &str) -> String {
             }
         })
         .collect();
-    let stem = stem.trim_matches('.').to_string();
+    let mut stem = stem.trim_matches('.').to_string();
     if stem.is_empty() {
-        "plan-script".to_string()
-    } else {
-        stem
+        stem = "plan-script".to_string();
     }
+    if stem.len() > MAX_STEM {
+        let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+        stem = format!("{}-{hash}", stem[..MAX_STEM - 9].trim_end_matches('.'));
+    }
+    let device = stem.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = matches!(device.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((device.starts_with("COM") || device.starts_with("LPT"))
+            && device.len() == 4
+            && device.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        stem.push('_');
+    }
+    stem
 }
 
 /// `HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09` → (`…_CentOS7.4`, `2018-06-09`).
@@ -70,23 +114,41 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             ..ReadOptions::default()
         },
     )?;
+    // What import cannot write faithfully is refused before anything is decided.
+    let problems = crate::bundle::verify::identity_problems(&loaded);
+    if let Some(first) = problems.first() {
+        let all: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.entry, p.message))
+            .collect();
+        return Err(Error::at(
+            Location::entry(zip, &first.entry),
+            format!(
+                "cannot import this bundle faithfully, nothing was written:\n  {}",
+                all.join("\n  ")
+            ),
+        )
+        .with_help("`i3s-bundle verify` lists every problem; fix the bundle, then import again"));
+    }
     let bundle = &loaded.bundle;
     let layout = Layout::new(into);
     let mut report = ImportReport::default();
-    let zip_label = zip
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let zip_label = comment_text(
+        &zip.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
 
     let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
     let bundle_path = layout.bundles_dir().join(format!(
         "{}.toml",
         file_stem(&bundle.manifest.artifact_name)
     ));
-    if bundle_path.exists() {
+    // Case-insensitively: on macOS and Windows `X.toml` and `x.toml` are one file.
+    if let Some(existing) = existing_case_insensitive(&bundle_path) {
         return Err(Error::Usage(format!(
             "{} already exists; remove it or import into another directory",
-            bundle_path.display()
+            existing.display()
         )));
     }
 
@@ -164,7 +226,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             default = None;
         }
         let constraints = a.constraints.encode();
-        let _ = writeln!(registry_text, "\n[{name}]");
+        let _ = writeln!(registry_text, "\n[{}]", key(name));
         let _ = writeln!(registry_text, "type = {}", q(a.attribute_type.as_str()));
         let _ = writeln!(
             registry_text,
@@ -196,7 +258,8 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
         );
         let _ = writeln!(
             registry_text,
-            "[{name}]\ntype = \"string\"\ndescription = \"\""
+            "[{}]\ntype = \"string\"\ndescription = \"\"",
+            key(name)
         );
         registered.insert(
             name.clone(),
@@ -209,7 +272,10 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     // Plan scripts: one file each, reusing an identical existing file.
     let mut stem_of_id: HashMap<String, String> = HashMap::new();
     let mut files_to_write: Vec<(PathBuf, String)> = Vec::new();
-    let mut taken: Vec<String> = Vec::new();
+    // Stems compare case-insensitively (one file on macOS and Windows): a later script whose stem
+    // differs only in case from a taken one, or from another file already there, gets `-2`, `-3`….
+    let mut taken: HashSet<String> = HashSet::new();
+    let on_disk = existing_files(&layout.plan_scripts_dir())?;
     for script in &bundle.plan_scripts {
         let text = PlainPlanScript::render_file(
             &script.name,
@@ -226,12 +292,17 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             } else {
                 format!("{base}-{n}")
             };
-            let path = layout.plan_script(&stem);
-            if taken.contains(&stem) {
+            let file_name = layout
+                .plan_script(&stem)
+                .file_name()
+                .map(|f| f.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if taken.contains(&stem.to_ascii_lowercase()) {
                 n += 1;
                 continue;
             }
-            if path.exists() {
+            if let Some(existing) = on_disk.get(&file_name) {
+                let path = layout.plan_scripts_dir().join(existing);
                 let same = read_text(&path)
                     .ok()
                     .and_then(|t| PlainPlanScript::parse(&path, t).ok())
@@ -244,16 +315,20 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
                     });
                 if same {
                     report.reused.push(layout.relative(&path));
-                    break stem;
+                    break existing
+                        .strip_suffix(&format!(".{}", Layout::PLAN_SCRIPT_EXTENSION))
+                        .unwrap_or(existing)
+                        .to_string();
                 }
                 n += 1;
                 continue;
             }
+            let path = layout.plan_script(&stem);
             files_to_write.push((path.clone(), text.clone()));
             report.plan_scripts.push(layout.relative(&path));
             break stem;
         };
-        taken.push(stem.clone());
+        taken.insert(stem.to_ascii_lowercase());
         stem_of_id.insert(script.id.to_ascii_lowercase(), stem);
     }
 
@@ -339,7 +414,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             }
         }
         for a in &plan.custom_attributes {
-            let _ = writeln!(toml, "[deployment_plan.attributes.{}]", a.name);
+            let _ = writeln!(toml, "[deployment_plan.attributes.{}]", key(&a.name));
             if let Some(v) = &a.value {
                 let _ = writeln!(toml, "value = {}", q(v));
             }
@@ -360,10 +435,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             .push("the bundle carries golden image payloads; import does not extract them".into());
     }
 
-    // Write: plan scripts, registry, then the bundle file.
-    for (path, text) in &files_to_write {
-        write_new(path, text)?;
-    }
+    // Write: plan scripts, registry, then the bundle file, all or nothing.
     if !registry_text.is_empty() {
         let mut text = if registry_path.is_file() {
             read_text(&registry_path)?
@@ -372,9 +444,10 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
                 .to_string()
         };
         text.push_str(&registry_text);
-        write_new(&registry_path, &text)?;
+        files_to_write.push((registry_path.clone(), text));
     }
-    write_new(&bundle_path, &toml)?;
+    files_to_write.push((bundle_path.clone(), toml));
+    commit(into, &files_to_write)?;
     report.bundle_file = layout.relative(&bundle_path);
     Ok(report)
 }
@@ -414,9 +487,131 @@ fn pinned_attribute(
     format!("{{ {} }}", parts.join(", "))
 }
 
-fn write_new(path: &Path, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+/// File names in `dir` by lower-case name (empty when `dir` does not exist yet).
+fn existing_files(dir: &Path) -> Result<HashMap<String, String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut names = HashMap::new();
+    for entry in entries {
+        let name = entry
+            .map_err(|e| Error::io(dir, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        names.insert(name.to_ascii_lowercase(), name);
     }
-    crate::build::cache::write_atomic(path, text.as_bytes())
+    Ok(names)
+}
+
+/// The existing file that `path` would be on a case-insensitive file system.
+fn existing_case_insensitive(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    existing_files(dir)
+        .ok()?
+        .get(&name)
+        .map(|existing| dir.join(existing))
+}
+
+/// Writes `files` all or nothing: stages each in a temp dir inside `root` (same file system, so
+/// the moves are renames), then moves them into place in order. On a failure, files moved so far
+/// are removed (or, for one that replaced a file, the old bytes put back), directories made for
+/// them removed again, and the stage dropped, so the project is as it was.
+fn commit(root: &Path, files: &[(PathBuf, String)]) -> Result<()> {
+    let made_root = !root.exists();
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    let stage = match tempfile::Builder::new()
+        .prefix(".i3s-bundle-import-")
+        .tempdir_in(root)
+    {
+        Ok(stage) => stage,
+        Err(e) => {
+            if made_root {
+                let _ = std::fs::remove_dir(root);
+            }
+            return Err(Error::io(root, e));
+        }
+    };
+    let mut done: Vec<(PathBuf, Option<Vec<u8>>)> = Vec::new();
+    let mut made_dirs: Vec<PathBuf> = Vec::new();
+    let result = (|| -> Result<()> {
+        let mut staged = Vec::new();
+        for (index, (_, text)) in files.iter().enumerate() {
+            let path = stage.path().join(index.to_string());
+            crate::build::cache::write_atomic(&path, text.as_bytes())?;
+            staged.push(path);
+        }
+        for ((target, _), staged) in files.iter().zip(&staged) {
+            if let Some(parent) = target.parent()
+                && !parent.exists()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                made_dirs.push(parent.to_path_buf());
+            }
+            let previous = match std::fs::read(target) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(target, e)),
+            };
+            std::fs::rename(staged, target).map_err(|e| Error::io(target, e))?;
+            done.push((target.clone(), previous));
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (target, previous) in done.iter().rev() {
+            let _ = match previous {
+                Some(bytes) => crate::build::cache::write_atomic(target, bytes),
+                None => std::fs::remove_file(target).map_err(|e| Error::io(target, e)),
+            };
+        }
+        for dir in made_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        drop(stage);
+        if made_root {
+            let _ = std::fs::remove_dir(root);
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_comments_cannot_change_the_toml_structure() {
+        let evil = "ZZ]\ndefault = \"injected\"\n[SERVER_FQDN";
+        let text = format!(
+            "# {}\n[{}]\ntype = {}\n",
+            comment_text("a\n[x]\nb"),
+            key(evil),
+            q("string")
+        );
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table.len(), 1, "{text}");
+        assert_eq!(table[evil]["type"].as_str(), Some("string"));
+        assert_eq!(key("SERVER_FQDN"), "SERVER_FQDN");
+        for name in ["a\u{7f}\"b'c", "x = 1", "", "é\t\\"] {
+            let table: toml::Table = toml::from_str(&format!("{} = 1", key(name))).unwrap();
+            assert_eq!(table.keys().collect::<Vec<_>>(), [name]);
+        }
+    }
+
+    #[test]
+    fn file_stems_are_bounded_stable_and_avoid_device_names() {
+        let long = "é".repeat(3000);
+        let stem = file_stem(&long);
+        assert_eq!(stem.len(), MAX_STEM);
+        assert_eq!(stem, file_stem(&long));
+        assert_ne!(stem, file_stem(&format!("{long}x")));
+        assert_eq!(file_stem("nul.txt"), "nul.txt_");
+        assert_eq!(file_stem("COM1"), "COM1_");
+        assert_eq!(file_stem("COMMON"), "COMMON");
+        assert_eq!(file_stem(".."), "plan-script");
+    }
 }

@@ -23,6 +23,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub root: PathBuf,
+    /// The root with every symlink resolved, once (see [`Layout::check_inside`]).
+    canonical_root: std::sync::OnceLock<PathBuf>,
+    /// Directories known to resolve inside the root (a plain file in one is inside: one lstat
+    /// instead of a full path resolution, which matters for 100,000 plan scripts).
+    inside_dirs: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl Layout {
@@ -36,7 +41,11 @@ impl Layout {
     pub const TEMPLATE_EXTENSION: &'static str = "j2";
 
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Layout { root: root.into() }
+        Layout {
+            root: root.into(),
+            canonical_root: std::sync::OnceLock::new(),
+            inside_dirs: Default::default(),
+        }
     }
     pub fn registry(&self) -> PathBuf {
         self.root.join(Self::REGISTRY)
@@ -68,6 +77,87 @@ impl Layout {
         path.strip_prefix(&self.root)
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Refuses any of `paths` that resolves outside the project root, naming the file, the
+    /// symlink that leads out and its target (issue #19: a template linked to /etc/passwd must not
+    /// land in a bundle). Symlinks that stay inside the project are fine. Called before each
+    /// source file is read (bundle TOML, registry, OS profile, template, plain plan script,
+    /// golden image payload), so nothing outside is even parsed.
+    pub fn check_inside(&self, paths: impl IntoIterator<Item = impl AsRef<Path>>) -> Result<()> {
+        let root = match self.canonical_root.get() {
+            Some(root) => root,
+            None => {
+                let given = if self.root.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    &self.root
+                };
+                let root = given.canonicalize().map_err(|e| Error::io(given, e))?;
+                self.canonical_root.get_or_init(|| root)
+            }
+        };
+        for path in paths {
+            let path = path.as_ref();
+            if self.plain_file_in_inside_dir(root, path) {
+                continue;
+            }
+            let resolved = path.canonicalize().map_err(|e| Error::io(path, e))?;
+            if resolved.starts_with(root) {
+                continue;
+            }
+            // The file itself or the first directory on its way inside the project that is a link.
+            let link = path
+                .ancestors()
+                .take_while(|p| p.starts_with(&self.root))
+                .find(|p| {
+                    p.symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                })
+                .and_then(|l| std::fs::read_link(l).ok().map(|target| (l, target)));
+            let how = match link {
+                Some((link, target)) => format!(
+                    "{} is a symlink to {}",
+                    self.relative(link).display(),
+                    target.display()
+                ),
+                None => "its path leads out of the project".to_string(),
+            };
+            return Err(Error::at(
+                Location::file(self.relative(path)),
+                format!(
+                    "resolves to {}, outside the project {} ({how}); a build reads only files inside the project",
+                    resolved.display(),
+                    root.display()
+                ),
+            )
+            .with_help("copy the file into the project, or link to a file inside it"));
+        }
+        Ok(())
+    }
+
+    /// The fast path of [`Layout::check_inside`]: `path` names, without `..`, a file that is not
+    /// a symlink, in a directory that resolves inside the root (remembered per directory).
+    fn plain_file_in_inside_dir(&self, root: &Path, path: &Path) -> bool {
+        let lexically_inside = path.strip_prefix(&self.root).is_ok_and(|rel| {
+            rel.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        });
+        let plain_file = path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_file());
+        let Some(dir) = path.parent().filter(|_| lexically_inside && plain_file) else {
+            return false;
+        };
+        let known = |dirs: &std::collections::HashSet<PathBuf>| dirs.contains(dir);
+        if self.inside_dirs.lock().is_ok_and(|dirs| known(&dirs)) {
+            return true;
+        }
+        let inside = dir.canonicalize().is_ok_and(|d| d.starts_with(root));
+        if inside && let Ok(mut dirs) = self.inside_dirs.lock() {
+            dirs.insert(dir.to_path_buf());
+        }
+        inside
     }
 
     /// Every `bundles-src/*.toml`, sorted by file name.

@@ -99,6 +99,7 @@ impl OsProfile {
                 format!("available profiles: {}", available.join(", "))
             }));
         }
+        layout.check_inside([&path])?;
         Self::from_file(&path, os)
     }
 
