@@ -169,7 +169,7 @@ impl Lab {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
         cmd.args(args)
-            .args(["--poll-interval", "10", "--retry-delay", "10"])
+            .args(["--poll-interval", "10", "--retry-delay", "10", "--insecure"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ONEVIEWSDK_IP", &self.sim.base_url)
@@ -860,6 +860,7 @@ fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
                 "50ms",
                 "--wait",
                 "20s",
+                "--insecure",
             ])
             .env("ONEVIEWSDK_IP", &appliance)
             .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &appliance)

@@ -236,11 +236,20 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
+    let (description, checksum) = if state.faults.drop_bundle_tag {
+        (bundle.manifest.description.clone(), "0".to_string())
+    } else {
+        (
+            description
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| bundle.manifest.description.clone()),
+            sha256,
+        )
+    };
     let mut resource = json!({
-        "type": "ArtifactsBundle", "name": name,
-        "description": description.filter(|d| !d.is_empty()).unwrap_or_else(|| bundle.manifest.description.clone()),
+        "type": "ArtifactsBundle", "name": name, "description": description,
         "artifactsbundleID": id, "readOnly": bundle.manifest.read_only, "importbundle": true, "recoverBundle": false,
-        "backupService": false, "checkSum": sha256, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
+        "backupService": false, "checkSum": checksum, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
         "lastBackUpDownload": null,
     });
     bundle_listing(resource.as_object_mut().expect("object"), &bundle);
@@ -252,7 +261,16 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
 
 pub async fn download(shared: &Arc<Shared>, id: &str) -> Response {
     let found = {
-        let state = shared.lock();
+        let mut state = shared.lock();
+        if state.faults.download_failures > 0 {
+            state.faults.download_failures -= 1;
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The download service is busy (injected fault).",
+                "Try again later.",
+            );
+        }
         state.bundle_files.get(id).cloned().zip(
             state
                 .get(&format!("{ARTIFACT_BUNDLES}/{id}"))
