@@ -106,3 +106,74 @@ fn the_bundle_download_is_retried_after_a_503_and_publish_succeeds() {
         "the new content is on the appliance: {state}"
     );
 }
+
+/// `test_bundle` plus a carried golden image (a real payload from `golden-image pack`), under a
+/// file name of its own (so no sidecar applies).
+fn bundle_with_image(dir: &std::path::Path, file_name: &str) -> std::path::PathBuf {
+    use i3s_bundle::bundle::{GoldenImage, GoldenImageEntry, Payload, ReadOptions, read_bundle};
+    let plain = test_bundle(dir, "1.0", "node1");
+    let mut bundle = read_bundle(&plain, &ReadOptions::default()).unwrap().bundle;
+    let raw = dir.join("carried.img");
+    std::fs::write(&raw, vec![5u8; 1 << 20]).unwrap();
+    let payload = dir.join("carried.zip");
+    i3s_bundle::image::pack::pack(&raw, "Carried Image", &payload).unwrap();
+    bundle.golden_images.push(GoldenImageEntry {
+        image: GoldenImage::new(
+            "0b8e7a52-2c52-4c5e-9a55-6f0f0c1e0d01".into(),
+            "Carried Image".into(),
+            "carried in the bundle".into(),
+        ),
+        payload: Some(Payload::File(payload)),
+    });
+    let path = dir.join(file_name);
+    i3s_bundle::bundle::write_bundle(&bundle, &path).unwrap();
+    path
+}
+
+#[test]
+fn a_bundle_carrying_a_golden_image_is_compared_by_checksums_not_downloaded() {
+    let sim = untagged_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_with_image(dir.path(), "img-bundle_1.0.zip");
+    let bundle = bundle.to_str().unwrap();
+    let first = publish(&sim, &[bundle]);
+    assert!(first.status.success(), "{}", text(&first));
+    let images = get(&sim, "/sim/state")["resources"]["/rest/golden-images"].clone();
+    assert!(
+        images
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "Carried Image"
+                && i["checkSum"].as_str().is_some_and(|c| c.len() == 64)),
+        "{images}"
+    );
+    reset_requests(&sim);
+    let again = publish(&sim, &[bundle, "--json", "-v"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["changed"], json!(false), "{report}");
+    assert!(
+        downloads(&sim).is_empty(),
+        "no gigabytes fetched to compare: {:?}",
+        requests(&sim)["counts"]
+    );
+}
+
+#[test]
+fn other_artifacts_under_the_same_name_are_refused_without_a_download() {
+    let sim = untagged_sim();
+    let dir = tempfile::tempdir().unwrap();
+    let first = test_bundle(dir.path(), "1.0", "node1");
+    let out = publish(&sim, &[first.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The same file name, one artifact more: the appliance's listing already tells them apart.
+    let other_dir = tempfile::tempdir().unwrap();
+    let second = bundle_with_image(other_dir.path(), "t-bundle_1.0.zip");
+    reset_requests(&sim);
+    let out = publish(&sim, &[second.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("with other content"), "{}", text(&out));
+    assert!(downloads(&sim).is_empty(), "{:?}", requests(&sim)["counts"]);
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+}

@@ -10,8 +10,10 @@
 //!    `buildPlans`, `deploymentPlans`, `goldenimage`). Other names there: other content. The same
 //!    names, with every plan script and build plan of the appliance equal to ours (content, type,
 //!    steps, attributes) and every deployment plan listed with our build plan and golden image:
-//!    the same as far as publishing goes — extracting ours would change nothing. Golden images
-//!    carried in the bundle cannot be compared this way (no documented content checksum).
+//!    the same as far as publishing goes — extracting ours would change nothing. A golden image
+//!    the bundle carries counts as the same when the appliance's `checkSum` for it equals the
+//!    sha256 of our payload (what a real appliance puts there is unconfirmed: anything else
+//!    leaves the question open).
 use super::compare::{attribute_changes, field_changes};
 use super::inventory::{Inventory, by_name};
 use super::source::{self, BundleSource};
@@ -105,10 +107,25 @@ fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) ->
             Some(_) => {}
         }
     }
-    if !ours.golden_images.is_empty() {
-        return Verdict::Unknown("it carries golden images".into());
-    }
     let unknown = |what: String| Verdict::Unknown(format!("{what} differs on the appliance"));
+    for image in &ours.golden_images {
+        let name = &image.image.name;
+        let theirs = by_name(&inventory.golden_images, name, "golden image")
+            .ok()
+            .flatten()
+            .and_then(|i| i.get("checkSum"))
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase);
+        match (theirs, source.payload_sha256.get(name)) {
+            (Some(theirs), Some(ours)) if theirs == *ours => {}
+            (Some(_), Some(_)) => return unknown(format!("golden image {name:?}")),
+            _ => {
+                return Verdict::Unknown(format!(
+                    "golden image {name:?} has no checksum to compare on both sides"
+                ));
+            }
+        }
+    }
     for script in &ours.plan_scripts {
         let Ok(Some(current)) = by_name(&inventory.plan_scripts, &script.name, "plan script")
         else {
