@@ -242,8 +242,9 @@ fn a_stalled_upload_ends_within_the_stall_window_with_exit_1_naming_the_bytes_se
         "{sent} of {total}: {all}"
     );
     assert!(
-        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
-        "given up on after the 2 s window, not long after: {elapsed:?}"
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(6),
+        "given up on once no byte moved for the 2 s window (after the kernel's buffers took what \
+         they could, which on loopback trickles on for a moment), not later: {elapsed:?}"
     );
     assert!(!all.contains(PASSWORD));
 }

@@ -37,8 +37,8 @@ pub struct Timing {
     /// Limit for the answer to start, and for each read of an answer's body (a download may
     /// take long, but no read waits longer than this).
     pub read_timeout: Duration,
-    /// Limit for each write: an upload the appliance stops taking data of is given up on
-    /// after this long without progress (however long the whole upload takes).
+    /// An upload the appliance stops taking data of is given up on once no byte moved for this
+    /// long (however long the whole upload takes); other writes have the same bound.
     pub stall_timeout: Duration,
 }
 
@@ -116,7 +116,10 @@ impl Client {
             .timeout_connect(Some(timing.connect_timeout))
             .timeout_recv_response(Some(timing.read_timeout))
             .timeout_per_read(Some(timing.read_timeout))
-            .timeout_per_write(Some(timing.stall_timeout))
+            // A blocked send that times out after moving some bytes returns that partial count,
+            // and only the next one fails (EAGAIN; socket(7), SO_SNDTIMEO): a stall costs two
+            // write timeouts, so each is half the window.
+            .timeout_per_write(Some(timing.stall_timeout / 2))
             .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Client {
