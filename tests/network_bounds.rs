@@ -19,7 +19,12 @@ enum Misbehaviour {
     /// Answers the version check and login like an appliance, lists no golden images, and reads
     /// this many bytes of an upload's body before it stops reading (the socket stays open).
     StopsReadingUploadAfter(u64),
+    /// Lists one artifact bundle and sends its download in this many 64 KiB pieces, with this
+    /// long a pause before each: slow, but never silent for long.
+    SlowDownload(usize, Duration),
 }
+
+const SLOW_PIECE: usize = 64 << 10;
 
 /// A hand-written HTTP/1.1 server on loopback: one thread per connection, kept alive.
 struct RawServer {
@@ -101,10 +106,13 @@ fn serve(
                     .then(|| value.trim().parse().ok())?
             })
             .unwrap_or(0);
-        let Misbehaviour::StopsReadingUploadAfter(limit) = mode else {
+        if mode == Misbehaviour::NeverAnswers {
             hold();
-        };
-        if method == "POST" && path.starts_with("/rest/golden-images") {
+        }
+        if let Misbehaviour::StopsReadingUploadAfter(limit) = mode
+            && method == "POST"
+            && path.starts_with("/rest/golden-images")
+        {
             let mut chunk = vec![0u8; 64 << 10];
             let mut read = 0u64;
             while read < limit.min(length) {
@@ -119,6 +127,22 @@ fn serve(
             hold();
         }
         std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink()).unwrap();
+        if let Misbehaviour::SlowDownload(pieces, pause) = mode
+            && path.starts_with("/rest/artifact-bundles/download/")
+        {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nContent-Length: {}\r\n\r\n",
+                pieces * SLOW_PIECE
+            );
+            writer.write_all(head.as_bytes()).unwrap();
+            for _ in 0..pieces {
+                std::thread::sleep(pause);
+                if writer.write_all(&[b'z'; SLOW_PIECE]).is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
         let (status, body) = match (method.as_str(), path.split('?').next().unwrap_or_default()) {
             ("GET", "/rest/version") => {
                 ("200 OK", r#"{"currentVersion":2000,"minimumVersion":300}"#)
@@ -126,6 +150,10 @@ fn serve(
             ("POST", "/rest/login-sessions") => ("200 OK", r#"{"sessionID":"raw-session"}"#),
             ("DELETE", "/rest/login-sessions") => ("204 No Content", ""),
             ("GET", "/rest/golden-images") => ("200 OK", r#"{"members":[],"nextPageUri":null}"#),
+            ("GET", "/rest/artifact-bundles") => (
+                "200 OK",
+                r#"{"members":[{"name":"slow","uri":"/rest/artifact-bundles/1","downloadURI":"/rest/artifact-bundles/download/1"}],"nextPageUri":null}"#,
+            ),
             _ => ("404 Not Found", r#"{"message":"not here"}"#),
         };
         let answer = format!(
@@ -284,6 +312,75 @@ fn a_server_that_accepts_and_never_answers_is_given_up_on_after_the_read_timeout
         ["GET /rest/version"],
         "a timed-out request is not repeated"
     );
+}
+
+#[test]
+fn a_download_slower_than_the_read_timeout_in_total_completes_while_data_keeps_coming() {
+    const PIECES: usize = 6;
+    let server = RawServer::start(Misbehaviour::SlowDownload(
+        PIECES,
+        Duration::from_millis(400),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("slow.zip");
+    let (output, elapsed) = run_bounded(
+        &server.url(),
+        &[
+            "pull",
+            "slow",
+            "--out",
+            out.to_str().unwrap(),
+            "--insecure",
+            "--read-timeout",
+            "1s",
+        ],
+        Duration::from_secs(60),
+    );
+    eprintln!("slow download took {elapsed:?}");
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(elapsed > Duration::from_millis(2400), "{elapsed:?}");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        (PIECES * SLOW_PIECE) as u64,
+        "the whole download, though it took longer than the read timeout"
+    );
+}
+
+#[test]
+fn a_download_that_stops_coming_ends_after_the_read_timeout_without_retries() {
+    let server = RawServer::start(Misbehaviour::SlowDownload(3, Duration::from_secs(30)));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stuck.zip");
+    let (output, elapsed) = run_bounded(
+        &server.url(),
+        &[
+            "pull",
+            "slow",
+            "--out",
+            out.to_str().unwrap(),
+            "--insecure",
+            "--read-timeout",
+            "1s",
+        ],
+        Duration::from_secs(60),
+    );
+    let all = text(&output);
+    eprintln!("stuck download given up on after {elapsed:?}");
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("gave up waiting for the next part of the download after 1s"),
+        "{all}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let downloads = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("GET /rest/artifact-bundles/download/"))
+        .count();
+    assert_eq!(downloads, 1, "a timed-out download is not repeated");
+    assert!(!out.exists(), "no partial file is left as the output");
 }
 
 #[test]

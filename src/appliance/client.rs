@@ -627,7 +627,12 @@ impl Client {
         }
         let mut reader = response.into_body().into_reader();
         std::io::copy(&mut reader, out).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::TimedOut {
+            // ureq hands its own errors through io::Error::other.
+            let ureq_timeout = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
+            if ureq_timeout || e.kind() == std::io::ErrorKind::TimedOut {
                 ApplianceError::Timeout {
                     method: "GET".into(),
                     url: url.to_string(),
