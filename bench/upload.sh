@@ -58,7 +58,7 @@ URL="$(head -1 "$WORK/sim.out" | awk '{print $NF}')"
 export ONEVIEWSDK_IP="$URL" ONEVIEWSDK_IMAGE_STREAMER_IP="$URL" ONEVIEWSDK_USERNAME=administrator ONEVIEWSDK_PASSWORD="$I3S_SIM_PASSWORD" CI=true
 
 # 1. i3s-bundle publish: the upload's own duration comes from its -v log line; RSS from GNU time.
-/usr/bin/time -f "%e %M" -o "$WORK/time" "$EXE" publish "$ZIP" -v --poll-interval 50 >"$WORK/publish.out" 2>"$WORK/publish.err" \
+/usr/bin/time -f "%e %M" -o "$WORK/time" "$EXE" publish "$ZIP" -v --poll-interval 50 --insecure >"$WORK/publish.out" 2>"$WORK/publish.err" \
   || { cat "$WORK/publish.out" "$WORK/publish.err"; exit 1; }
 UPLOAD_MS="$(grep -E '^← 202 POST .*/rest/artifact-bundles \(' "$WORK/publish.err" | sed -E 's/.*\(([0-9]+) ms\)/\1/' | head -1)"
 read -r PUBLISH_S RSS_KB <"$WORK/time"
@@ -71,7 +71,7 @@ CURL_S="$(curl -s -o /dev/null -w '%{time_total}' -H "auth: $SESSION" -H 'X-API-
 
 # 3. A publish with nothing to change: count its requests.
 curl -s -X DELETE "$URL/sim/requests" >/dev/null
-"$EXE" publish "$ZIP" --json --poll-interval 50 >"$WORK/again.json"
+"$EXE" publish "$ZIP" --json --poll-interval 50 --insecure >"$WORK/again.json"
 COUNTS="$(curl -s "$URL/sim/requests" | python3 -c 'import json,sys; c=json.load(sys.stdin)["counts"]; print(", ".join(f"{k} ×{v}" for k,v in sorted(c.items())))')"
 
 python3 - "$SIZE_MIB" "$UPLOAD_MS" "$CURL_S" "$RSS_KB" "$PUBLISH_S" <<'PY'

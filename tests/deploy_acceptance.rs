@@ -169,7 +169,7 @@ impl Lab {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
         cmd.args(args)
-            .args(["--poll-interval", "10", "--retry-delay", "10"])
+            .args(["--poll-interval", "10", "--retry-delay", "10", "--insecure"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ONEVIEWSDK_IP", &self.sim.base_url)
@@ -802,7 +802,7 @@ fn an_unreadable_use_case_is_a_usage_error_naming_the_line() {
 /// The simulator as users run it (`i3s-bundle simulate --consul-listen`): nodes come up by
 /// themselves once deploy powers their server on; no test driver involved.
 #[test]
-fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
+fn deploy_undeploy_deploy_against_the_simulate_command_with_its_consul_stand_in() {
     use std::io::BufRead;
     /// Stops the simulator process however the test ends.
     struct Stop(std::process::Child);
@@ -853,14 +853,7 @@ fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
             .args(args)
-            .args([
-                "--poll-interval",
-                "10",
-                "--consul-poll",
-                "50ms",
-                "--wait",
-                "20s",
-            ])
+            .args(["--poll-interval", "10", "--insecure"])
             .env("ONEVIEWSDK_IP", &appliance)
             .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &appliance)
             .env("ONEVIEWSDK_USERNAME", "administrator")
@@ -871,15 +864,40 @@ fn deploy_against_the_simulate_command_with_its_consul_stand_in() {
             .output()
             .unwrap()
     };
-    let output = run(&["deploy", file.to_str().unwrap()]);
+    let output = run(&[
+        "deploy",
+        file.to_str().unwrap(),
+        "--consul-poll",
+        "50ms",
+        "--wait",
+        "20s",
+    ]);
     let all = text(&output);
-    drop(simulate);
     assert_eq!(output.status.code(), Some(0), "{all}");
     assert!(
         all.contains("first boot in progress") && all.contains("reports ready"),
         "{all}"
     );
     assert_no_secrets(&all);
+    // A redeploy: the node's old `ready` is stale once its profile is gone, and the fresh boot
+    // is the verdict (issue #19: this ended in exit 3 waiting on the old report).
+    let output = run(&["undeploy", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = run(&[
+        "deploy",
+        file.to_str().unwrap(),
+        "--consul-poll",
+        "50ms",
+        "--wait",
+        "20s",
+    ]);
+    let all = text(&output);
+    drop(simulate);
+    assert_eq!(output.status.code(), Some(0), "redeploy: {all}");
+    assert!(
+        all.contains("first boot in progress") && all.contains("reports ready"),
+        "{all}"
+    );
 }
 
 #[test]

@@ -577,6 +577,7 @@ fn the_password_appears_nowhere_even_at_the_most_verbose_level() {
             "-vvv",
             "--attempts",
             "1",
+            "--insecure",
         ])
         .env("ONEVIEWSDK_IP", &sim.base_url)
         .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &sim.base_url)
@@ -617,6 +618,7 @@ fn config_file_credentials_and_permissions() {
                 "--poll-interval",
                 "5",
                 "-vvv",
+                "--insecure",
             ])
             .env_remove("ONEVIEWSDK_IP")
             .env_remove("ONEVIEWSDK_IMAGE_STREAMER_IP")
@@ -947,7 +949,7 @@ fn upload_progress_shows_on_a_terminal_only() {
         seed_appliance(&sim);
         let exe = env!("CARGO_BIN_EXE_i3s-bundle");
         let command = format!(
-            "{exe} publish {} --poll-interval 5 {extra}",
+            "{exe} publish {} --poll-interval 5 --insecure {extra}",
             bundle.display()
         );
         let mut cmd = std::process::Command::new("script");

@@ -203,6 +203,10 @@ pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process
             cmd.args([flag, value]);
         }
     }
+    // The simulator serves plain http unless told otherwise: a cleartext login needs --insecure.
+    if sim.base_url.starts_with("http://") && !args.contains(&"--insecure") {
+        cmd.arg("--insecure");
+    }
     for (key, _) in std::env::vars() {
         if key.starts_with("ONEVIEWSDK_") {
             cmd.env_remove(key);

@@ -32,8 +32,14 @@ pub struct Timing {
     pub poll_max: Duration,
     /// Overall limit for one task.
     pub task_timeout: Duration,
-    /// Per-request connect/read limit (uploads excepted: they get no overall limit).
-    pub request_timeout: Duration,
+    /// Limit for opening a connection (TCP and TLS handshake).
+    pub connect_timeout: Duration,
+    /// Limit for the answer to start, and for each read of an answer's body (a download may
+    /// take long, but no read waits longer than this).
+    pub read_timeout: Duration,
+    /// An upload the appliance stops taking data of is given up on once no byte moved for this
+    /// long (however long the whole upload takes); other writes have the same bound.
+    pub stall_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -45,7 +51,9 @@ impl Default for Timing {
             poll_initial: Duration::from_secs(1),
             poll_max: Duration::from_secs(10),
             task_timeout: Duration::from_secs(30 * 60),
-            request_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -103,9 +111,15 @@ impl Client {
             .http_status_as_error(false)
             .tls_config(tls)
             .max_redirects(0)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(timing.request_timeout))
-            .timeout_recv_body(Some(timing.request_timeout))
+            // Every phase has a bound; none is an overall limit on a transfer's length, which
+            // depends on its size: a multi-gigabyte upload or download runs as long as it moves.
+            .timeout_connect(Some(timing.connect_timeout))
+            .timeout_recv_response(Some(timing.read_timeout))
+            .timeout_per_read(Some(timing.read_timeout))
+            // A blocked send that times out after moving some bytes returns that partial count,
+            // and only the next one fails (EAGAIN; socket(7), SO_SNDTIMEO): a stall costs two
+            // write timeouts, so each is half the window.
+            .timeout_per_write(Some(timing.stall_timeout / 2))
             .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
             .build();
         Ok(Client {
@@ -285,19 +299,17 @@ impl Client {
             let outcome = self.agent.run(request);
             let retry_reason = match outcome {
                 Err(e) => {
-                    let error = ApplianceError::Connect {
-                        method: method.to_string(),
-                        url: url.clone(),
-                        message: e.to_string(),
-                    };
                     self.log.at(1, || format!("← {method} {url}: {e}"));
-                    if failures + 1 >= attempts {
+                    let reason = e.to_string();
+                    let error = transport_error(&self.timing, method.as_str(), &url, e);
+                    // A timeout already waited as long as allowed: repeating it multiplies that.
+                    if !error.is_connection_error() || failures + 1 >= attempts {
                         return Err(error);
                     }
-                    e.to_string()
+                    reason
                 }
                 Ok(response) => {
-                    let answer = read_answer(response, &method, &url)?;
+                    let answer = read_answer(response, &self.timing, &method, &url)?;
                     self.log.at(1, || {
                         format!(
                             "← {} {method} {url} ({} ms)",
@@ -524,15 +536,24 @@ impl Client {
             )
         });
         let started = Instant::now();
-        let response = self
-            .agent
-            .run(request)
-            .map_err(|e| ApplianceError::Connect {
-                method: "POST".into(),
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
-        let answer = read_answer(response, &Method::POST, &url)?;
+        let outcome = self.agent.run(request);
+        let response = match outcome {
+            Ok(response) => response,
+            Err(ureq::Error::Timeout(ureq::Timeout::PerWrite | ureq::Timeout::SendBody)) => {
+                self.log.at(1, || {
+                    format!("← POST {url}: stalled after {} bytes", body.sent)
+                });
+                return Err(ApplianceError::Stalled {
+                    url,
+                    file: file.display().to_string(),
+                    sent: body.sent,
+                    total: length,
+                    window: self.timing.stall_timeout,
+                });
+            }
+            Err(e) => return Err(transport_error(&self.timing, "POST", &url, e)),
+        };
+        let answer = read_answer(response, &self.timing, &Method::POST, &url)?;
         self.log.at(1, || {
             format!(
                 "← {} POST {url} ({} ms)",
@@ -551,36 +572,131 @@ impl Client {
         Ok(answer)
     }
 
-    /// Streams a GET into `out` (never held in memory). Returns the byte count.
-    pub fn download(&self, host: Host, path: &str, out: &mut dyn Write) -> Result<u64> {
+    /// Streams a GET into `out` (never held in memory). Returns the byte count. A GET is safe to
+    /// repeat: on a connection error, a reset mid-body or a 5xx it is retried like any other
+    /// (`out` restarted first), timeouts and 4xx end it.
+    pub fn download(&self, host: Host, path: &str, out: &mut dyn Sink) -> Result<u64> {
         let url = self.url(host, path);
+        let attempts = self.timing.attempts.max(1);
+        let mut failures = 0;
+        loop {
+            let error = match self.download_once(&url, out) {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => e,
+            };
+            let retry = error.is_connection_error() || error.status().is_some_and(|s| s >= 500);
+            failures += 1;
+            if !retry || failures >= attempts {
+                return Err(error);
+            }
+            out.restart().map_err(|e| {
+                ApplianceError::Io(format!("restarting the download of {url}: {e}"))
+            })?;
+            let delay = self.backoff(failures);
+            self.log.at(1, || {
+                format!(
+                    "  retrying GET {url} (download) in {} ms ({error})",
+                    delay.as_millis()
+                )
+            });
+            std::thread::sleep(delay);
+        }
+    }
+
+    fn download_once(&self, url: &str, out: &mut dyn Sink) -> Result<u64> {
         let request = self
-            .builder(Method::GET, &url, None)
+            .builder(Method::GET, url, None)
             .body(())
             .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
         self.log.at(1, || format!("→ GET {url} (download)"));
-        let connect = |e: ureq::Error| ApplianceError::Connect {
-            method: "GET".into(),
-            url: url.clone(),
-            message: e.to_string(),
-        };
-        let response = self.agent.run(request).map_err(connect)?;
+        let response = self
+            .agent
+            .run(request)
+            .map_err(|e| transport_error(&self.timing, "GET", url, e))?;
         let status = response.status().as_u16();
+        self.log
+            .at(1, || format!("← {status} GET {url} (download)"));
         if status >= 400 {
-            let answer = read_answer(response, &Method::GET, &url)?;
+            let answer = read_answer(response, &self.timing, &Method::GET, url)?;
             return Err(ApplianceError::Http {
                 method: "GET".into(),
-                url,
+                url: url.to_string(),
                 status,
                 body: Box::new(ErrorBody::from_json(&answer.body)),
             });
         }
         let mut reader = response.into_body().into_reader();
-        std::io::copy(&mut reader, out).map_err(|e| ApplianceError::Connect {
-            method: "GET".into(),
-            url: url.clone(),
-            message: e.to_string(),
+        std::io::copy(&mut reader, out).map_err(|e| {
+            // ureq hands its own errors through io::Error::other.
+            let ureq_timeout = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+                .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)));
+            if ureq_timeout || e.kind() == std::io::ErrorKind::TimedOut {
+                ApplianceError::Timeout {
+                    method: "GET".into(),
+                    url: url.to_string(),
+                    waiting_for: "the next part of the download".into(),
+                    limit: self.timing.read_timeout,
+                    flag: "--read-timeout",
+                }
+            } else {
+                ApplianceError::Connect {
+                    method: "GET".into(),
+                    url: url.to_string(),
+                    message: format!("reading the download: {e}"),
+                }
+            }
         })
+    }
+}
+
+/// Where a download goes. `restart` empties it, so that a retried download starts clean.
+pub trait Sink: Write {
+    fn restart(&mut self) -> std::io::Result<()>;
+}
+
+/// A file written from its start (a temporary file being filled).
+impl Sink for std::io::BufWriter<&mut std::fs::File> {
+    fn restart(&mut self) -> std::io::Result<()> {
+        use std::io::Seek;
+        self.flush()?;
+        let file = self.get_mut();
+        file.set_len(0)?;
+        file.rewind()
+    }
+}
+
+/// A ureq failure without an answer: a timeout names the bound and its setting; anything else
+/// (refused, reset, TLS) is a connection error, which safe requests retry.
+fn transport_error(timing: &Timing, method: &str, url: &str, e: ureq::Error) -> ApplianceError {
+    let timeout =
+        |waiting_for: &str, limit: Duration, flag: &'static str| ApplianceError::Timeout {
+            method: method.to_string(),
+            url: url.to_string(),
+            waiting_for: waiting_for.to_string(),
+            limit,
+            flag,
+        };
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => timeout(
+            "the connection",
+            timing.connect_timeout,
+            "--connect-timeout",
+        ),
+        ureq::Error::Timeout(
+            ureq::Timeout::PerWrite | ureq::Timeout::SendRequest | ureq::Timeout::SendBody,
+        ) => timeout(
+            "the appliance to take the request",
+            timing.stall_timeout,
+            "--stall-timeout",
+        ),
+        ureq::Error::Timeout(_) => timeout("the answer", timing.read_timeout, "--read-timeout"),
+        other => ApplianceError::Connect {
+            method: method.to_string(),
+            url: url.to_string(),
+            message: other.to_string(),
+        },
     }
 }
 
@@ -592,6 +708,7 @@ impl Drop for Client {
 
 fn read_answer(
     response: ureq::http::Response<ureq::Body>,
+    timing: &Timing,
     method: &Method,
     url: &str,
 ) -> Result<Answer> {
@@ -606,10 +723,17 @@ fn read_answer(
         .with_config()
         .limit(64 << 20)
         .read_to_string()
-        .map_err(|e| ApplianceError::Connect {
-            method: method.to_string(),
-            url: url.to_string(),
-            message: format!("reading the answer: {e}"),
+        .map_err(|e| match transport_error(timing, method.as_str(), url, e) {
+            ApplianceError::Connect {
+                method,
+                url,
+                message,
+            } => ApplianceError::Connect {
+                method,
+                url,
+                message: format!("reading the answer: {message}"),
+            },
+            timeout => timeout,
         })?;
     let body = if text.trim().is_empty() {
         Value::Null

@@ -2,6 +2,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
+use std::time::Duration;
 
 /// An appliance error body (api.md §2.4), also the shape of `taskErrors[]` items.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -92,6 +93,26 @@ pub enum ApplianceError {
         waited_secs: u64,
         state: String,
     },
+    /// A time bound ran out: connecting, or waiting for (part of) an answer. Not retried: the
+    /// wait was already as long as the user allows.
+    Timeout {
+        method: String,
+        url: String,
+        /// What was being waited for: "connecting", "the answer", …
+        waiting_for: String,
+        limit: Duration,
+        /// The setting that raises the bound.
+        flag: &'static str,
+    },
+    /// An upload the appliance stopped taking data of for `window` (e.g. its disk is full).
+    Stalled {
+        url: String,
+        file: String,
+        /// Bytes handed to the connection before it stopped moving (some may still be buffered).
+        sent: u64,
+        total: u64,
+        window: Duration,
+    },
     /// An answer that does not have the expected shape.
     Protocol(String),
     Io(String),
@@ -149,6 +170,34 @@ impl fmt::Display for ApplianceError {
                     "task {uri} still {state} after {waited_secs} s (raise --task-timeout)"
                 )
             }
+            ApplianceError::Timeout {
+                method,
+                url,
+                waiting_for,
+                limit,
+                flag,
+            } => write!(
+                f,
+                "{method} {url}: no answer: gave up waiting for {waiting_for} after {} \
+                 (check that the address is the appliance and it is up; raise {flag} if it is just slow)",
+                humantime::format_duration(*limit)
+            ),
+            ApplianceError::Stalled {
+                url,
+                file,
+                sent,
+                total,
+                window,
+            } => write!(
+                f,
+                "upload of {file} to {url} stalled: the appliance took no data for {} after {} of {} \
+                 ({}%); the upload was abandoned. Check the appliance (free space, load, tasks) and the \
+                 network, then run again; raise --stall-timeout if the link is only slow",
+                humantime::format_duration(*window),
+                bytes(*sent),
+                bytes(*total),
+                sent.saturating_mul(100).checked_div(*total).unwrap_or(0)
+            ),
             ApplianceError::Protocol(message) => write!(f, "unexpected answer: {message}"),
             ApplianceError::Io(message) => write!(f, "{message}"),
         }
@@ -156,3 +205,8 @@ impl fmt::Display for ApplianceError {
 }
 
 impl std::error::Error for ApplianceError {}
+
+/// `20971520` → `20971520 bytes (20.0 MiB)`.
+fn bytes(n: u64) -> String {
+    format!("{n} bytes ({:.1} MiB)", n as f64 / (1u64 << 20) as f64)
+}

@@ -58,6 +58,19 @@ impl Endpoint {
     }
 }
 
+impl Settings {
+    /// The addresses a login would reach over plain http (allowed only with --insecure).
+    pub fn cleartext(&self) -> Vec<&str> {
+        let mut bases: Vec<&str> = [&self.oneview, &self.image_streamer]
+            .into_iter()
+            .filter(|e| !e.is_https())
+            .map(|e| e.base.as_str())
+            .collect();
+        bases.dedup();
+        bases
+    }
+}
+
 /// How TLS certificates are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
@@ -137,6 +150,20 @@ pub fn load(
             .to_string()
     })?)
     .map_err(|e| format!("Image Streamer address: {e}"))?;
+    // The login sends the password, and every request the session token: over http both cross
+    // the network readable by anyone on the path. Only an explicit --insecure allows that.
+    if !overrides.insecure
+        && let Some((what, endpoint)) = [("OneView", &oneview), ("Image Streamer", &image_streamer)]
+            .into_iter()
+            .find(|(_, e)| !e.is_https())
+    {
+        return Err(format!(
+            "the {what} address {} is plain http: the password and session token would cross the \
+             network unencrypted; use https:// (the default when no scheme is written), or pass \
+             --insecure to accept that (labs and simulators only)",
+            endpoint.base
+        ));
+    }
     let user_name = user_name
         .ok_or("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config")?;
     let password = password.ok_or("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)")?;
@@ -291,7 +318,10 @@ mod tests {
     #[test]
     fn environment_variables() {
         let s = load(
-            &SettingsOverrides::default(),
+            &SettingsOverrides {
+                insecure: true,
+                ..Default::default()
+            },
             &env(&[
                 ("ONEVIEWSDK_IP", "ov"),
                 ("ONEVIEWSDK_IMAGE_STREAMER_IP", "http://i3s:81"),
@@ -305,7 +335,33 @@ mod tests {
         assert_eq!(s.image_streamer.base, "http://i3s:81");
         assert_eq!(s.api_version, Some(800));
         assert_eq!(s.password.expose(), "pw");
-        assert_eq!(s.tls, TlsMode::Verified);
+        assert_eq!(s.tls, TlsMode::Insecure);
+        assert_eq!(s.cleartext(), ["http://i3s:81"]);
+    }
+
+    #[test]
+    fn a_cleartext_address_is_refused_without_insecure() {
+        let vars = env(&[
+            ("ONEVIEWSDK_IP", "http://ov.lab"),
+            ("ONEVIEWSDK_IMAGE_STREAMER_IP", "i3s.lab"),
+            ("ONEVIEWSDK_USERNAME", "admin"),
+            ("ONEVIEWSDK_PASSWORD", "pw-never-shown"),
+        ]);
+        let e = load(&SettingsOverrides::default(), &vars).unwrap_err();
+        assert!(
+            e.contains("OneView address http://ov.lab is plain http")
+                && e.contains("--insecure")
+                && !e.contains("pw-never-shown"),
+            "{e}"
+        );
+        let insecure = SettingsOverrides {
+            insecure: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            load(&insecure, &vars).unwrap().cleartext(),
+            ["http://ov.lab"]
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use super::publish::ConnectionArgs;
+use super::publish::{ConnectionArgs, parse_duration};
 use crate::deploy::flow::Event;
 use crate::deploy::{self, DeployOptions, Outcome, Report, usecase};
 use std::path::PathBuf;
@@ -39,26 +39,6 @@ pub struct UndeployArgs {
     pub json: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
-}
-
-/// `90`, `90s`, `500ms`, `30m`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 30m, 1h)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m, h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn print_event(event: &Event) {
@@ -122,20 +102,4 @@ pub fn undeploy(args: UndeployArgs) -> crate::Result<ExitCode> {
     };
     let report = deploy::undeploy(&client, &use_case, &mut events);
     finish(&report, args.json, false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
-    }
 }

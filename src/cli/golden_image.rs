@@ -149,15 +149,24 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             } else {
                 indicatif::ProgressBar::hidden()
             };
-            let report = image::upload::upload_checked(
+            let result = image::upload::upload_checked(
                 &client,
                 &file,
                 digest,
                 &name,
                 description.as_deref(),
                 &|sent| bar.set_position(sent),
-            )?;
+            );
             bar.finish_and_clear();
+            let report = match result {
+                Ok(report) => report,
+                // Logged in, then refused or failed on the appliance (README: exit 1).
+                Err(e @ crate::Error::Other(_)) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(super::EXIT_PROBLEMS));
+                }
+                Err(e) => return Err(e),
+            };
             if json {
                 super::print_json(&report)?;
             } else {

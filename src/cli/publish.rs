@@ -16,15 +16,27 @@ pub struct ConnectionArgs {
     /// Trust only this CA certificate (PEM), e.g. the appliance's self-signed one.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
-    /// Do not verify TLS certificates (prints a warning). Only for labs.
+    /// Do not verify TLS certificates, and allow plain http:// addresses (the password then
+    /// crosses the network unencrypted); prints a warning. Only for labs and simulators.
     #[arg(long)]
     pub insecure: bool,
     /// More log lines on stderr: -v requests, -vv headers, -vvv bodies (secrets always redacted).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Overall limit for one appliance task, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
-    pub task_timeout: u64,
+    /// Overall limit for one appliance task (e.g. 90s, 30m, 1h; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub task_timeout: Duration,
+    /// Limit for opening a connection to an appliance (TCP and TLS handshake).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Limit for an answer to start, and for each read of it (a long download goes on as long
+    /// as data keeps coming). A server that accepts and never answers is given up on after this.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub read_timeout: Duration,
+    /// An upload the appliance takes no data of for this long is abandoned (exit 1), however
+    /// long the whole upload takes.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub stall_timeout: Duration,
     /// First interval between task polls, in milliseconds (grows to 10 s).
     #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
     pub poll_interval: u64,
@@ -46,9 +58,16 @@ impl ConnectionArgs {
         let env = std::env::vars().collect();
         let settings = settings::load(&overrides, &env).map_err(crate::Error::Usage)?;
         if self.insecure {
-            eprintln!(
-                "warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password"
-            );
+            for base in settings.cleartext() {
+                eprintln!(
+                    "WARNING: --insecure: {base} is plain http: the password and session token go over the network UNENCRYPTED"
+                );
+            }
+            if settings.oneview.is_https() || settings.image_streamer.is_https() {
+                eprintln!(
+                    "warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password"
+                );
+            }
         }
         Ok(settings)
     }
@@ -61,8 +80,10 @@ impl ConnectionArgs {
             retry_max: Duration::from_secs(10).max(Duration::from_millis(self.retry_delay)),
             poll_initial: poll,
             poll_max: Duration::from_secs(10).max(poll),
-            task_timeout: Duration::from_secs(self.task_timeout),
-            ..Timing::default()
+            task_timeout: self.task_timeout,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            stall_timeout: self.stall_timeout,
         }
     }
 
@@ -102,6 +123,22 @@ pub struct Args {
     pub profile_templates: Vec<(String, String)>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// A duration flag: `90s`, `500ms`, `30m`, `1h 30m` (humantime's syntax), or a bare number of
+/// seconds (what `--task-timeout` always took). Zero is refused: it would mean "no bound" to the
+/// HTTP client, or give up at once.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let parsed = match text.parse::<f64>() {
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}")),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?} is not a duration (e.g. 90s, 500ms, 30m, 1h): {e}")),
+    }?;
+    if parsed.is_zero() {
+        return Err(format!("{text:?}: a duration must be more than zero"));
+    }
+    Ok(parsed)
 }
 
 fn pair(text: &str) -> Result<(String, String), String> {
@@ -169,4 +206,22 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed => ExitCode::from(super::EXIT_PROBLEMS),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-3").is_err());
+    }
 }

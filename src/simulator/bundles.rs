@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -236,11 +236,20 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
+    let (description, checksum) = if state.faults.drop_bundle_tag {
+        (bundle.manifest.description.clone(), "0".to_string())
+    } else {
+        (
+            description
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| bundle.manifest.description.clone()),
+            sha256,
+        )
+    };
     let mut resource = json!({
-        "type": "ArtifactsBundle", "name": name,
-        "description": description.filter(|d| !d.is_empty()).unwrap_or_else(|| bundle.manifest.description.clone()),
+        "type": "ArtifactsBundle", "name": name, "description": description,
         "artifactsbundleID": id, "readOnly": bundle.manifest.read_only, "importbundle": true, "recoverBundle": false,
-        "backupService": false, "checkSum": sha256, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
+        "backupService": false, "checkSum": checksum, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
         "lastBackUpDownload": null,
     });
     bundle_listing(resource.as_object_mut().expect("object"), &bundle);
@@ -252,7 +261,16 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
 
 pub async fn download(shared: &Arc<Shared>, id: &str) -> Response {
     let found = {
-        let state = shared.lock();
+        let mut state = shared.lock();
+        if state.faults.download_failures > 0 {
+            state.faults.download_failures -= 1;
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "The download service is busy (injected fault).",
+                "Try again later.",
+            );
+        }
         state.bundle_files.get(id).cloned().zip(
             state
                 .get(&format!("{ARTIFACT_BUNDLES}/{id}"))
@@ -406,26 +424,29 @@ pub async fn extract(shared: &Arc<Shared>, uri: &str, extract: bool, force: bool
             })
             .collect(),
         Ok(_) if fails => vec![],
-        Ok(bundle) => match materialise(&mut state, &bundle, uri, &name, force) {
-            Ok(()) => vec![],
-            Err(conflicts) => conflicts
-                .iter()
-                .map(|c| {
-                    error_body(
-                        "ARTIFACT_EXISTS",
-                        c,
-                        "",
-                        &["Extract with forceImport=true to replace it."],
-                    )
-                })
-                .collect(),
-        },
+        Ok((bundle, digests)) => {
+            match materialise(&mut state, &bundle, &digests, uri, &name, force) {
+                Ok(()) => vec![],
+                Err(conflicts) => conflicts
+                    .iter()
+                    .map(|c| {
+                        error_body(
+                            "ARTIFACT_EXISTS",
+                            c,
+                            "",
+                            &["Extract with forceImport=true to replace it."],
+                        )
+                    })
+                    .collect(),
+            }
+        }
     };
     accepted(state.task("Extract", uri, &name, fails, errors, false))
 }
 
 /// What the appliance checks before importing: the zip reads, checksums and references verify.
-fn read_and_verify(path: &Path) -> Result<Bundle, Vec<String>> {
+/// Also gives the sha256 of each carried golden image payload (sha256 bundles only).
+fn read_and_verify(path: &Path) -> Result<(Bundle, BTreeMap<String, String>), Vec<String>> {
     let loaded = read_bundle(path, &ReadOptions::default()).map_err(|e| vec![e.to_string()])?;
     let report = verify(&loaded);
     if !report.is_clean() {
@@ -434,7 +455,8 @@ fn read_and_verify(path: &Path) -> Result<Bundle, Vec<String>> {
             .map(|p| format!("{}: {}", p.entry, p.message))
             .collect());
     }
-    Ok(loaded.bundle)
+    let digests = crate::appliance::publish::source::payload_sha256(&loaded);
+    Ok((loaded.bundle, digests))
 }
 
 /// Creates (or, with forceImport, replaces) every artifact of the bundle, rewriting the bundle's
@@ -442,6 +464,7 @@ fn read_and_verify(path: &Path) -> Result<Bundle, Vec<String>> {
 fn materialise(
     state: &mut State,
     bundle: &Bundle,
+    payload_sha256: &BTreeMap<String, String>,
     bundle_uri: &str,
     bundle_name: &str,
     force: bool,
@@ -536,6 +559,10 @@ fn materialise(
             ("size", json!(size)),
         ] {
             object.insert(key.into(), v);
+        }
+        // Like an uploaded image (golden_images.rs), the imported one carries its payload's hash.
+        if let Some(digest) = payload_sha256.get(&entry.image.name) {
+            object.insert("checkSum".into(), json!(digest));
         }
         let uri = upsert(state, GOLDEN_IMAGES, value, &entry.image.id);
         image_uris.insert(entry.image.name.clone(), uri);

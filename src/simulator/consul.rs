@@ -13,7 +13,8 @@
 //! Auto-boot ([`ConsulStandIn::start_auto`], `i3s-bundle simulate --consul-listen`): a node nobody
 //! set by hand comes up by itself once the appliance simulator holds a server profile carrying the
 //! node name as a custom attribute value on powered-on hardware — `warning` for a few reads, then
-//! `passing` — and reports `TTL expired` once that server is off again.
+//! `passing` — and reports `TTL expired` once that server is off again or its profile is gone
+//! (undeploy), so that a redeploy boots it afresh.
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -262,7 +263,7 @@ async fn handle(
         if token_ok && !manual {
             let (node, appliance) = (node.to_string(), auto.appliance.clone());
             let probe = node.clone();
-            let powered = tokio::task::spawn_blocking(move || server_is_on(&appliance, &probe))
+            let powered = tokio::task::spawn_blocking(move || server_state(&appliance, &probe))
                 .await
                 .unwrap_or(None);
             auto_boot(
@@ -361,9 +362,18 @@ fn control(data: &Arc<Mutex<Data>>, node: &str, body: &[u8]) -> Response {
     reply(StatusCode::OK, json!({"node": node}), None)
 }
 
+/// What auto-boot sees of a node's server on the appliance simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    On,
+    Off,
+    /// No server profile names the node (never deployed, or undeployed since).
+    NoProfile,
+}
+
 /// Auto-boot: is a server whose profile names `node` (as a custom attribute value) powered on?
-/// `None`: no such profile (or the appliance simulator does not answer).
-fn server_is_on(appliance: &str, node: &str) -> Option<bool> {
+/// `None`: the appliance simulator does not answer (then nothing changes).
+fn server_state(appliance: &str, node: &str) -> Option<Server> {
     // Its sibling on loopback, possibly with a throw-away self-signed certificate.
     let tls = ureq::tls::TlsConfig::builder()
         .disable_verification(true)
@@ -382,38 +392,47 @@ fn server_is_on(appliance: &str, node: &str) -> Option<bool> {
         .read_json()
         .ok()?;
     let resources = &state["resources"];
-    let profile = resources["/rest/server-profiles"]
-        .as_array()?
-        .iter()
-        .find(|p| {
-            p.pointer("/osDeploymentSettings/osCustomAttributes")
-                .and_then(Value::as_array)
-                .is_some_and(|attributes| {
-                    attributes.iter().any(|a| {
-                        a["value"]
-                            .as_str()
-                            .is_some_and(|v| v.eq_ignore_ascii_case(node))
-                    })
+    let profiles = resources["/rest/server-profiles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(profile) = profiles.iter().find(|p| {
+        p.pointer("/osDeploymentSettings/osCustomAttributes")
+            .and_then(Value::as_array)
+            .is_some_and(|attributes| {
+                attributes.iter().any(|a| {
+                    a["value"]
+                        .as_str()
+                        .is_some_and(|v| v.eq_ignore_ascii_case(node))
                 })
-        })?;
+            })
+    }) else {
+        return Some(Server::NoProfile);
+    };
     let hardware = resources["/rest/server-hardware"]
         .as_array()?
         .iter()
         .find(|h| h["uri"] == profile["serverHardwareUri"])?;
-    Some(hardware["powerState"] == "On")
+    Some(if hardware["powerState"] == "On" {
+        Server::On
+    } else {
+        Server::Off
+    })
 }
 
 /// Moves an auto-booted node along: powered on and unknown (or expired) → booting, ready after
-/// `boot_reads` reads; powered off after it was up → `TTL expired`; no profile → left as it is.
-fn auto_boot(data: &mut Data, node: &str, powered: Option<bool>, boot_reads: u32) {
+/// `boot_reads` reads; powered off, or its profile deleted (undeploy), after it was up → `TTL
+/// expired`, as a real agent that stops reporting: the node stays registered with a stale check
+/// until the next deploy boots it again (a redeploy). Appliance unreadable → left as it is.
+fn auto_boot(data: &mut Data, node: &str, server: Option<Server>, boot_reads: u32) {
     let current = data.nodes.get(node).and_then(|n| n.state.clone());
-    match (powered, current) {
-        (Some(true), None | Some(NodeState::Absent) | Some(NodeState::Expired)) => {
+    match (server, current) {
+        (Some(Server::On), None | Some(NodeState::Absent) | Some(NodeState::Expired)) => {
             data.set(node, NodeState::Booting);
             data.nodes.get_mut(node).expect("just set").after_reads =
                 Some((boot_reads.max(1), NodeState::Ready));
         }
-        (Some(false), Some(NodeState::Booting | NodeState::Ready)) => {
+        (Some(Server::Off | Server::NoProfile), Some(NodeState::Booting | NodeState::Ready)) => {
             data.set(node, NodeState::Expired);
             data.nodes.get_mut(node).expect("just set").after_reads = None;
         }

@@ -1,4 +1,4 @@
-//! Fault injection: `--faults "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=2s,etag-race=1,seed=7"`.
+//! Fault injection: `--faults "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=2s,etag-race=1,fail-download=1,drop-bundle-tag=1,seed=7"`.
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,6 +20,12 @@ pub struct Faults {
     /// The next N server profile template PUTs find the template changed by "another writer"
     /// (eTag bumped, description changed) just before the check, and get 412.
     pub etag_races: u32,
+    /// The next N bundle downloads (`GET …/artifact-bundles/download/{id}`) are answered 503.
+    pub download_failures: u32,
+    /// Uploaded bundles keep the zip's own description, not the one sent with the upload (so
+    /// publish's `[i3s-bundle sha256:…]` tag is lost), and carry no content checksum (`checkSum`
+    /// "0", as in the SDK examples): whether a real appliance keeps either is unconfirmed.
+    pub drop_bundle_tag: bool,
     pub seed: u64,
 }
 
@@ -54,6 +60,8 @@ impl Faults {
                 "reset-upload" => faults.upload_resets = count()?,
                 "slow-tasks" => faults.slow_task_ms = duration_ms(value)?,
                 "etag-race" => faults.etag_races = count()?,
+                "fail-download" => faults.download_failures = count()?,
+                "drop-bundle-tag" => faults.drop_bundle_tag = count()? > 0,
                 "seed" => {
                     faults.seed = value
                         .parse()
@@ -61,7 +69,7 @@ impl Faults {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, seed)"
+                        "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, fail-download, drop-bundle-tag, seed)"
                     ));
                 }
             }
@@ -111,6 +119,8 @@ mod tests {
             "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=1.5s,etag-race=2,seed=9",
         )
         .unwrap();
+        let more = Faults::parse("fail-download=2,drop-bundle-tag=1").unwrap();
+        assert_eq!((more.download_failures, more.drop_bundle_tag), (2, true));
         assert_eq!(
             (
                 f.latency_ms,

@@ -8,6 +8,7 @@
 pub mod compare;
 pub mod inventory;
 pub mod report;
+pub mod sameness;
 pub mod source;
 
 use super::client::{Client, Host};
@@ -163,7 +164,7 @@ impl Run<'_> {
         let existing = by_name(&found, &source.name, "artifact bundle")?.cloned();
         let (action, note) = match &existing {
             None => (Action::Upload, None),
-            Some(bundle) => match self.same_content(bundle, source)? {
+            Some(bundle) => match self.same_content(bundle, source, inventory)? {
                 true => (Action::Unchanged, None),
                 false if self.options.replace => (
                     Action::Replace,
@@ -340,15 +341,35 @@ impl Run<'_> {
         })
     }
 
-    /// Same content: the hash publish left in the description, or (no tag) the downloaded bytes.
-    fn same_content(&self, bundle: &Value, source: &BundleSource) -> Result<bool, String> {
-        let description = bundle
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if let Some(hash) = source::tagged_sha256(description) {
-            return Ok(hash == source.sha256);
-        }
+    /// Same content: decided from what the appliance says (see `sameness`), else by downloading
+    /// the bundle and hashing it.
+    fn same_content(
+        &self,
+        bundle: &Value,
+        source: &BundleSource,
+        inventory: &Inventory,
+    ) -> Result<bool, String> {
+        let reason = match sameness::decide(bundle, source, inventory) {
+            sameness::Verdict::Same(by) => {
+                self.client.log.at(1, || {
+                    format!("  bundle {:?}: same content ({by})", source.name)
+                });
+                return Ok(true);
+            }
+            sameness::Verdict::Different(why) => {
+                self.client.log.at(1, || {
+                    format!("  bundle {:?}: other content ({why})", source.name)
+                });
+                return Ok(false);
+            }
+            sameness::Verdict::Unknown(why) => why,
+        };
+        self.client.log.at(1, || {
+            format!(
+                "  bundle {:?}: {reason}; downloading it to compare",
+                source.name
+            )
+        });
         let id = bundle
             .get("uri")
             .and_then(Value::as_str)
@@ -827,6 +848,12 @@ fn progress_bar(size: u64, name: &str) -> indicatif::ProgressBar {
 }
 
 struct HashWriter(sha2::Sha256);
+impl crate::appliance::client::Sink for HashWriter {
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.0 = <sha2::Sha256 as sha2::Digest>::new();
+        Ok(())
+    }
+}
 impl std::io::Write for HashWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         sha2::Digest::update(&mut self.0, buf);

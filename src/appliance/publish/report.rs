@@ -181,7 +181,10 @@ impl Report {
                     .objects
                     .iter()
                     .filter(|o| o.applied && o.action.is_change())
-                    .map(|o| format!("{} {:?} {}", o.kind.label(), o.action, o.name).to_lowercase())
+                    .map(|o| {
+                        let action = format!("{:?}", o.action).to_lowercase();
+                        format!("{} {action} {}", o.kind.label(), o.name)
+                    })
                     .collect();
                 let _ = writeln!(
                     out,

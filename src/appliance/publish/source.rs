@@ -1,6 +1,8 @@
 //! What one bundle zip asks for: its name on the appliance, its content hash, its artifacts, and
 //! the golden image each deployment plan attaches.
-use crate::bundle::{Bundle, ReadOptions, read_bundle, verify::verify};
+use crate::bundle::{
+    Bundle, ChecksumFlavour, LoadedBundle, Payload, ReadOptions, read_bundle, verify::verify,
+};
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,6 +20,34 @@ pub struct BundleSource {
     pub golden_images: BTreeMap<String, Option<String>>,
     /// Where each golden image choice came from, for messages.
     pub golden_image_origin: BTreeMap<String, String>,
+    /// Golden image name → sha256 of its payload, for the images the bundle carries (known when
+    /// the bundle's checksum flavour is sha256: reading it hashed them).
+    pub payload_sha256: BTreeMap<String, String>,
+}
+
+/// Golden image name → sha256 of the payload the bundle carries for it, taken from the digests
+/// computed while reading (only for sha256 bundles; other flavours give none).
+pub fn payload_sha256(loaded: &LoadedBundle) -> BTreeMap<String, String> {
+    if loaded.bundle.checksum != ChecksumFlavour::Sha256 {
+        return BTreeMap::new();
+    }
+    loaded
+        .bundle
+        .golden_images
+        .iter()
+        .filter_map(|g| match &g.payload {
+            Some(Payload::ZipEntry { entry, .. }) => {
+                let digest = loaded
+                    .entries
+                    .iter()
+                    .find(|e| &e.name == entry)?
+                    .digest
+                    .clone()?;
+                Some((g.image.name.clone(), digest.to_ascii_lowercase()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The sidecar a build writes next to `X.zip`: `X.publish.json`, holding what the zip cannot say
@@ -90,6 +120,7 @@ pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> 
         path: path.to_path_buf(),
         name,
         sha256,
+        payload_sha256: payload_sha256(&loaded),
         bundle: loaded.bundle,
         golden_images,
         golden_image_origin,
