@@ -127,91 +127,18 @@ fn templates_of(plan: &Plan) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 // 1. Consul ACL: every endpoint the scripts call is granted by the role's shipped policy
 
-/// What Consul's HTTP API documents as the ACL each endpoint needs ("ACL Required" column):
-/// - GET  /v1/agent/self                 agent:read   https://developer.hashicorp.com/consul/api-docs/agent#read-configuration
-/// - PUT  /v1/agent/service/register     service:write https://developer.hashicorp.com/consul/api-docs/agent/service#register-service
-/// - PUT  /v1/agent/check/register       node:write (node check) / service:write (service check)
-/// - PUT  /v1/agent/check/update/:id     node:write / service:write
-///   https://developer.hashicorp.com/consul/api-docs/agent/check#register-check and #ttl-check-update
-/// - GET  /v1/kv/:key                    key:read     https://developer.hashicorp.com/consul/api-docs/kv#read-key
-/// - PUT  /v1/kv/:key                    key:write    https://developer.hashicorp.com/consul/api-docs/kv#create-update-key
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Need {
-    resource: &'static str,
-    name: String,
-    level: u8, // 1 read, 2 write
-}
+// The endpoint → ACL table (with the Consul documentation it comes from) and the policy
+// matching rules live in the library, where lint rule I3S113 uses them too: `lint::consul`.
+use i3s_bundle::lint::consul::{self, Level, Need, Policy};
 
 const NODE: &str = "node01.example.org";
 
 fn needs_of(method: &str, path: &str, services: &[String]) -> Result<Vec<Need>, String> {
-    let path = path.split('?').next().unwrap();
-    let need = |resource, name: &str, level| Need {
-        resource,
-        name: name.to_string(),
-        level,
-    };
-    Ok(match (method, path) {
-        ("GET", "/v1/agent/self") => vec![need("agent", NODE, 1)],
-        ("PUT", "/v1/agent/service/register") => {
-            services.iter().map(|s| need("service", s, 2)).collect()
-        }
-        ("PUT", "/v1/agent/check/register") => vec![need("node", NODE, 2)],
-        ("PUT", p) if p.starts_with("/v1/agent/check/update/") => {
-            let id = &p["/v1/agent/check/update/".len()..];
-            match id.strip_prefix("service:") {
-                Some(s) => vec![need("service", s, 2)],
-                None => vec![need("node", NODE, 2)],
-            }
-        }
-        ("GET", p) if p.starts_with("/v1/kv/") => vec![need("key", &p[7..], 1)],
-        ("PUT", p) if p.starts_with("/v1/kv/") => vec![need("key", &p[7..], 2)],
-        _ => {
-            return Err(format!(
-                "{method} {path}: not in the endpoint table; add it with the ACL Consul documents for it"
-            ));
-        }
+    consul::needs_of(method, path, NODE, services).ok_or_else(|| {
+        format!(
+            "{method} {path}: not in the endpoint table (lint::consul); add it with the ACL Consul documents for it"
+        )
     })
-}
-
-/// A Consul policy: (resource, name, is_prefix) → level (0 deny, 1 read, 2 write).
-struct Policy(Vec<(String, String, bool, u8)>);
-
-impl Policy {
-    fn parse(text: &str) -> Policy {
-        let re = regex::Regex::new(
-            r#"(?m)^\s*([a-z]+?)(_prefix)?\s+"([^"]*)"\s*\{\s*policy\s*=\s*"(read|write|deny)"\s*\}"#,
-        )
-        .unwrap();
-        Policy(
-            re.captures_iter(text)
-                .map(|c| {
-                    let level = match &c[4] {
-                        "write" => 2,
-                        "read" => 1,
-                        _ => 0,
-                    };
-                    (
-                        c[1].to_string(),
-                        c[3].to_string(),
-                        c.get(2).is_some(),
-                        level,
-                    )
-                })
-                .collect(),
-        )
-    }
-    /// Consul's rule matching: an exact rule wins, else the longest matching prefix rule.
-    fn grants(&self, need: &Need) -> bool {
-        let rules = self.0.iter().filter(|r| r.0 == need.resource);
-        let exact = rules.clone().find(|r| !r.2 && r.1 == need.name);
-        let best = exact.or_else(|| {
-            rules
-                .filter(|r| r.2 && need.name.starts_with(&r.1))
-                .max_by_key(|r| r.1.len())
-        });
-        best.is_some_and(|r| r.3 >= need.level)
-    }
 }
 
 /// The Consul endpoints a plan's rendered scripts call, with the ACL each needs.
@@ -295,14 +222,7 @@ fn denied(needs: &BTreeSet<Need>, policy: &Policy) -> Vec<String> {
     needs
         .iter()
         .filter(|n| !policy.grants(n))
-        .map(|n| {
-            format!(
-                "{}:{} on {:?}",
-                n.resource,
-                if n.level == 2 { "write" } else { "read" },
-                n.name
-            )
-        })
+        .map(|n| n.to_string())
         .collect()
 }
 
@@ -328,14 +248,14 @@ fn every_consul_endpoint_the_scripts_call_is_granted_by_the_role_policy() {
             file.display()
         );
         // Least privilege: the whole-keyspace and agent write are never granted.
-        for rule in &policy.0 {
+        for (resource, name, _, level) in policy.rules() {
             assert!(
-                !(rule.0 == "key" && rule.1.is_empty() && rule.3 > 0),
+                !(resource == "key" && name.is_empty() && level > Level::Deny),
                 "{}: grants the whole KV store",
                 file.display()
             );
             assert!(
-                !(rule.0 == "agent" && rule.3 > 1),
+                !(resource == "agent" && level > Level::Read),
                 "{}: grants agent:write",
                 file.display()
             );
@@ -354,10 +274,13 @@ fn every_consul_endpoint_the_scripts_call_is_granted_by_the_role_policy() {
     let join = Need {
         resource: "key",
         name: "k8s/prod/join".into(),
-        level: 2,
+        level: Level::Write,
     };
     assert!(!worker.grants(&join) && master.grants(&join));
-    assert!(worker.grants(&Need { level: 1, ..join }));
+    assert!(worker.grants(&Need {
+        level: Level::Read,
+        ..join
+    }));
 
     // The policy the README documented before: no agent rule, so GET /v1/agent/self got 403.
     let documented = Policy::parse(

@@ -623,3 +623,226 @@ fn i3s044_names_every_host_form_and_i3s040_leaves_them_to_it() {
     );
     assert!(!has(&c, "I3S045"), "{:#?}", c.findings());
 }
+
+// ---- capability (sources only: the target carries contracts and the OS posture)
+mod capability {
+    use super::*;
+    use i3s_bundle::lint::target::SourceFacts;
+    use i3s_bundle::source::contract::Contract;
+    use i3s_bundle::source::profile::{Firewall, Posture, SelinuxMode};
+
+    /// Findings of `case` linted as if from sources: `contracts` by plan-script name.
+    pub fn findings(
+        case: &Case,
+        contracts: &[(&str, Contract)],
+        policies: &std::path::Path,
+    ) -> Vec<Finding> {
+        let bundle = case.bundle();
+        let mut target = Target::new(
+            "test.zip".into(),
+            &bundle,
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        target.sources = Some(SourceFacts {
+            contracts: bundle
+                .plan_scripts
+                .iter()
+                .map(|s| {
+                    let c = contracts
+                        .iter()
+                        .find(|(n, _)| *n == s.name)
+                        .map(|(_, c)| c.clone());
+                    (
+                        c.unwrap_or_default(),
+                        Some(format!("templates/{}.j2", s.name).into()),
+                    )
+                })
+                .collect(),
+            os: Some("centos7.4".into()),
+            posture: Some(Posture {
+                selinux: SelinuxMode::Enforcing,
+                firewall: Firewall::Firewalld,
+                open: vec!["22/tcp".into()],
+            }),
+            consul_policies: policies.to_path_buf(),
+        });
+        lint::lint_target(&target, &LintOptions::default()).findings
+    }
+
+    pub fn contract(ports: &[&str], secrets: &[&str], consul: &[&str]) -> Contract {
+        let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        Contract {
+            ports: own(ports),
+            secret_paths: own(secrets),
+            consul_endpoints: own(consul),
+        }
+    }
+
+    pub fn assert_rule(id: &str, fail: Vec<Finding>, pass: Vec<Finding>) {
+        assert!(
+            fail.iter().any(|f| f.rule == id),
+            "{id} not reported: {fail:#?}"
+        );
+        assert!(
+            !pass.iter().any(|f| f.rule == id),
+            "{id} reported on the passing example: {pass:#?}"
+        );
+    }
+}
+
+#[test]
+fn i3s110_ports_are_opened_on_a_firewalled_image() {
+    use capability::*;
+    let dir = tempfile::tempdir().unwrap();
+    let listens = [("consul", contract(&["8301/tcp", "8301/udp"], &[], &[]))];
+    let fail = Case::plan(
+        &[(
+            "consul",
+            "upload -<<END /usr/local/bin/c.sh\nfirewall-cmd --permanent --add-port=8301/tcp\nEND",
+        )],
+        vec![],
+    );
+    let pass = Case::plan(
+        &[(
+            "consul",
+            "upload -<<END /usr/local/bin/c.sh\nfirewall-cmd --permanent --add-port=8301/tcp\nopen_ports 8301/udp\nEND",
+        )],
+        vec![],
+    );
+    let found = findings(&fail, &listens, dir.path());
+    assert_rule(
+        "I3S110",
+        found.clone(),
+        findings(&pass, &listens, dir.path()),
+    );
+    assert!(
+        found.iter().any(|f| f
+            .message
+            .contains("8301/udp (declared by templates/consul.j2)")),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.message.contains("8301/tcp")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn i3s111_bind_mounts_are_labelled_on_an_enforcing_image() {
+    use capability::*;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |opts: &str| {
+        Case::plan(
+            &[(
+                "consul",
+                &*format!(
+                    "upload -<<END /usr/local/bin/c.sh\ndocker run -d \\\n  -v /var/lib/consul:/consul/data{opts} \\\n  hashicorp/consul\nEND"
+                ),
+            )],
+            vec![],
+        )
+    };
+    assert_rule(
+        "I3S111",
+        findings(&run(""), &[], dir.path()),
+        findings(&run(":Z"), &[], dir.path()),
+    );
+}
+
+#[test]
+fn i3s112_capture_removes_every_secret_the_deploy_plans_write() {
+    use capability::*;
+    let dir = tempfile::tempdir().unwrap();
+    let with_capture = |removes: &str| {
+        let mut case = Case::plan(&[("consul", "touch /etc/consul.d/token")], vec![]);
+        let capture = Case::plan_with("capture", "", &[("generalize", removes)], vec![]);
+        let mut plan = capture.plans[0].clone();
+        plan.build_plan_type = "capture".into();
+        case.plans.push(plan);
+        case.scripts.extend(
+            capture
+                .scripts
+                .into_iter()
+                .filter(|s| s.name == "generalize"),
+        );
+        case
+    };
+    let secrets = [(
+        "consul",
+        contract(&[], &["/etc/consul.d", "/root/kubeadm-init.log"], &[]),
+    )];
+    let fail = findings(&with_capture("rm-rf /etc/consul.d"), &secrets, dir.path());
+    assert!(
+        fail.iter()
+            .any(|f| f.rule == "I3S112" && f.message.contains("/root/kubeadm-init.log")),
+        "{fail:#?}"
+    );
+    assert!(
+        !fail
+            .iter()
+            .any(|f| f.rule == "I3S112" && f.message.contains("/etc/consul.d")),
+        "{fail:#?}"
+    );
+    assert_rule(
+        "I3S112",
+        fail,
+        findings(
+            &with_capture("rm-rf /etc/consul.d\nglob rm-f /root/kubeadm-*"),
+            &secrets,
+            dir.path(),
+        ),
+    );
+}
+
+#[test]
+fn i3s113_consul_calls_are_granted_by_the_role_policy() {
+    use capability::*;
+    let dir = tempfile::tempdir().unwrap();
+    let calls = [(
+        "consul",
+        contract(
+            &[],
+            &[],
+            &[
+                "GET /v1/agent/self",
+                "PUT /v1/kv/<PREFIX>/nodes/<host>/status",
+            ],
+        ),
+    )];
+    let mut prefix = attr("PREFIX", AttributeType::String, "synergy");
+    prefix.description = Some("KV prefix".into());
+    let case = Case::plan(&[("consul", "touch /etc/x\n# @PREFIX@")], vec![prefix]);
+    // No policy file at all, then one without agent:read, then the least-privilege one.
+    let missing = findings(&case, &calls, dir.path());
+    assert!(
+        missing
+            .iter()
+            .any(|f| f.rule == "I3S113" && f.message.contains("ships no ACL policy")),
+        "{missing:#?}"
+    );
+    std::fs::write(
+        dir.path().join("plan.hcl"),
+        "key_prefix \"synergy/nodes/\" { policy = \"write\" }\n",
+    )
+    .unwrap();
+    let denied = findings(&case, &calls, dir.path());
+    assert!(
+        denied
+            .iter()
+            .any(|f| f.rule == "I3S113" && f.message.contains("agent:read")),
+        "{denied:#?}"
+    );
+    assert!(
+        !denied.iter().any(|f| f.message.contains("key:write")),
+        "{denied:#?}"
+    );
+    let denied = denied.clone();
+    std::fs::write(
+        dir.path().join("plan.hcl"),
+        "agent_prefix \"\" { policy = \"read\" }\nkey_prefix \"synergy/nodes/\" { policy = \"write\" }\n",
+    )
+    .unwrap();
+    assert_rule("I3S113", denied, findings(&case, &calls, dir.path()));
+}

@@ -10,7 +10,9 @@
 //! [`run`] for a list of paths with the result cache ([`cache`]).
 pub mod attributes;
 pub mod cache;
+pub mod capability;
 pub mod config;
+pub mod consul;
 pub mod contracts;
 pub mod effects;
 pub mod heredoc;
@@ -301,6 +303,7 @@ pub fn lint_target(target: &Target, options: &LintOptions) -> Report {
     }
     prose::check(target, &mut sink);
     secrets::check(target, &mut sink);
+    capability::check(target, &mut sink);
     hygiene::check(target, &mut sink);
 
     let mut seen = std::collections::HashSet::new();

@@ -447,6 +447,39 @@ pub const RULES: &[Rule] = &[
         "rebuild the bundle with `i3s-bundle build` to get the canonical form",
         "Tolerated deviations from the appliance's form: manifest keys out of order or unknown, checksum lines not in\nentry order or without a final newline, unknown entries, a zip named differently from its Artifact Name.\n\nwarns:  checksum lines not in zip entry order\npasses: canonical bundle",
     ),
+    // ---- capability (sources only: contracts and the OS posture)
+    r(
+        "I3S110",
+        "port-not-opened",
+        Error,
+        "capability",
+        "open the port in a first-boot script (`firewall-cmd --permanent --add-port=P/tcp`, or `open_ports P/tcp` from _lib/sh.j2), or list it in the profile's [posture] open",
+        "A capability's contract lists the ports it listens on. On an image whose posture has a firewall (firewalld or\niptables), a port nobody opens is unreachable: Consul's LAN gossip (8301/tcp+udp) closed makes serfHealth\ncritical and every check on the node with it; kubelet's 10250 closed keeps the control plane from the node.\nOpened means: the image's [posture] open list, or `--add-port=` / `open_ports` in a step of the same plan.\n\nfails:  contract ports = [\"8301/udp\"], posture firewall = \"firewalld\", no step opens it\npasses: a step runs `firewall-cmd --permanent --add-port=8301/udp` (then `--reload`)",
+    ),
+    r(
+        "I3S111",
+        "unlabelled-bind-mount",
+        Error,
+        "capability",
+        "add an SELinux label option to the bind mount: `-v /host:/ctr:Z` (private) or `:z` (shared)",
+        "On an image that enforces SELinux, a container may not read or write a host directory that is not labelled\nfor containers; Docker and Podman relabel it when the mount has the `z` (shared) or `Z` (private) option (Docker's\n`docker run -v` reference, \"Configure the SELinux label\"). Without it the Consul agent cannot write its data\ndirectory. Named volumes are labelled by the engine and pass.\n\nfails:  docker run -v /var/lib/consul:/consul/data hashicorp/consul\npasses: docker run -v /var/lib/consul:/consul/data:Z hashicorp/consul",
+    ),
+    r(
+        "I3S112",
+        "capture-keeps-secret",
+        Error,
+        "capability",
+        "remove the path in the capture plan's generalize step (`rm-rf PATH`), or a parent of it",
+        "A capture plan turns a deployed node into a golden image. Every secret path the contracts of the same bundle's\ndeploy plans declare (Consul token and keyring, DataDog key, root's authorized_keys, kubeadm and packstack\ncredentials, first-boot state) must be removed by it, or every node deployed from that image inherits them.\n`golden-image check --captured` checks the same on an image.\n\nfails:  contract secret_paths = [\"/etc/consul.d\"], capture plan removes nothing there\npasses: the capture plan runs `rm-rf /etc/consul.d`",
+    ),
+    r(
+        "I3S113",
+        "consul-acl",
+        Error,
+        "capability",
+        "grant the permission in templates/consul-policies/<plan>.hcl (least privilege), or stop calling the endpoint",
+        "With ACLs on and `default_policy = deny`, a Consul call whose token lacks the permission its endpoint needs gets\n403: `GET /v1/agent/self` needs agent:read, a TTL check update node:write, `PUT /v1/kv/K` key:write on K\n(Consul's API docs, \"ACL Required\"). The endpoints come from the capabilities' contracts (`<ATTRIBUTE>` takes the\nplan's default), the policy from templates/consul-policies/<last part of the plan name, slugged>.hcl.\n\nfails:  consul_endpoints = [\"GET /v1/agent/self\"], policy grants no agent rule\npasses: the policy has `agent_prefix \"\" { policy = \"read\" }`",
+    ),
 ];
 
 /// The rule with this id.

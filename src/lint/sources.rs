@@ -1,11 +1,12 @@
 //! Linting a project's sources: every `bundles-src/*.toml` is compiled in memory through the
 //! build pipeline (`build::compile_bundle`, nothing written) and linted like a zip, with findings
 //! mapped back to the template, plan-script file or bundle TOML line they came from.
-use super::target::{Origin, Target};
+use super::target::{Origin, SourceFacts, Target};
 use super::{LintOptions, Report, lint_target};
 use crate::build::{CompiledBundle, Project, compile_bundle};
 use crate::render::ScriptOrigin;
 use crate::source::Layout;
+use crate::source::profile::OsProfile;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -143,19 +144,63 @@ pub struct CompiledSource {
     script_origins: Vec<Origin>,
     build_plan_origins: Vec<Origin>,
     deployment_plan_origins: Vec<Origin>,
+    facts: SourceFacts,
 }
 
 impl CompiledSource {
     /// The lint target of this bundle.
     pub fn target(&self) -> Target<'_> {
-        Target::new(
+        let mut target = Target::new(
             self.path.clone(),
             &self.compiled.bundle,
             self.script_origins.clone(),
             self.build_plan_origins.clone(),
             self.deployment_plan_origins.clone(),
-        )
+        );
+        target.sources = Some(self.facts.clone());
+        target
     }
+}
+
+/// Contracts, posture and policy location of a compiled bundle source.
+fn source_facts(
+    project: &Project,
+    root: &Path,
+    compiled: &CompiledBundle,
+) -> crate::Result<SourceFacts> {
+    let contracts = compiled
+        .bundle
+        .plan_scripts
+        .iter()
+        .map(|s| match compiled.scripts.iter().find(|i| i.id == s.id) {
+            Some(info) => (
+                info.contract.clone(),
+                match &info.origin {
+                    ScriptOrigin::Template { file, .. } if root == Path::new(".") => {
+                        Some(file.clone())
+                    }
+                    ScriptOrigin::Template { file, .. } => Some(root.join(file)),
+                    ScriptOrigin::Plain { .. } => None,
+                },
+            ),
+            None => Default::default(),
+        })
+        .collect();
+    let file = &compiled.file;
+    let profile = match &file.bundle.os {
+        Some(os) => Some(OsProfile::load(
+            &project.layout,
+            os.get_ref(),
+            &file.at(os),
+        )?),
+        None => None,
+    };
+    Ok(SourceFacts {
+        contracts,
+        os: profile.as_ref().map(|p| p.id.clone()),
+        posture: profile.and_then(|p| p.posture),
+        consul_policies: project.layout.templates_dir().join("consul-policies"),
+    })
 }
 
 /// Compiles the project's bundle sources (only `only` when given) in memory.
@@ -201,7 +246,9 @@ pub fn compile_project(root: &Path, only: Option<&Path>) -> crate::Result<Vec<Co
             .chain(std::iter::repeat_with(|| line_of(Default::default())))
             .take(bundle.deployment_plans.len())
             .collect();
+        let facts = source_facts(&project, root, &compiled)?;
         compiled_sources.push(CompiledSource {
+            facts,
             path: path.clone(),
             script_origins,
             build_plan_origins,

@@ -4,6 +4,8 @@ use super::{Finding, Place};
 use crate::bundle::read::LoadedBundle;
 use crate::bundle::{BuildPlan, Bundle, EntryKind, PlanScript};
 use crate::guestfish::{self, Script};
+use crate::source::contract::Contract;
+use crate::source::profile::Posture;
 use std::path::PathBuf;
 
 /// Where an artifact came from.
@@ -100,6 +102,21 @@ pub struct Target<'a> {
     pub deployment_plan_origins: Vec<Origin>,
     /// The zip as read, when linting a zip (format hygiene rules need it).
     pub loaded: Option<&'a LoadedBundle>,
+    /// What only a project's sources know (contracts, the OS posture); `None` for a zip.
+    pub sources: Option<SourceFacts>,
+}
+
+/// What a bundle's sources know beyond the bundle itself (the capability rules need it).
+#[derive(Debug, Clone, Default)]
+pub struct SourceFacts {
+    /// One per `bundle.plan_scripts`, same order: the template's contract (empty for plain plan
+    /// scripts) and the template file that declares it.
+    pub contracts: Vec<(Contract, Option<PathBuf>)>,
+    /// The OS profile's id and `[posture]`.
+    pub os: Option<String>,
+    pub posture: Option<Posture>,
+    /// The project's `templates/consul-policies/` directory (role policies, `<plan slug>.hcl`).
+    pub consul_policies: PathBuf,
 }
 
 impl<'a> Target<'a> {
@@ -161,6 +178,7 @@ impl<'a> Target<'a> {
             build_plan_origins,
             deployment_plan_origins,
             loaded: None,
+            sources: None,
         }
     }
 
