@@ -283,6 +283,17 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(true);
+        // `fail("…")`: a template meets a value it does not implement (an OS fact's value, say) and
+        // stops the build with an error at its own file and line instead of rendering a wrong script.
+        env.add_function(
+            "fail",
+            |message: String| -> std::result::Result<Value, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    message,
+                ))
+            },
+        );
         let loaded = Arc::new(Mutex::new(BTreeSet::new()));
         let (loader_store, loader_loaded) = (store.clone(), loaded.clone());
         env.set_loader(move |name| {
