@@ -214,11 +214,13 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             image: fakes.centos.clone(),
             os: &centos,
             captured: false,
+            extra: &[],
         },
         i3s_bundle::image::check::CheckJob {
             image: fakes.fedora.clone(),
             os: &fedora,
             captured: false,
+            extra: &[],
         },
     ];
     for ((path, _), (_, def, _, _, _)) in broken.iter().zip(&cases) {
@@ -226,6 +228,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             image: path.clone(),
             os: def,
             captured: false,
+            extra: &[],
         });
     }
     let started = Instant::now();
@@ -589,6 +592,7 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
             image: p.clone(),
             os: d,
             captured: true,
+            extra: &[],
         })
         .collect();
     for report in check_many(&jobs).unwrap() {
