@@ -9,6 +9,8 @@ use i3s_bundle::bundle::{
 };
 use i3s_bundle::guestfish::{self, driver};
 use i3s_bundle::image::listing::{Change, ChangeKind, FileType, glob_match};
+use i3s_bundle::image::needs::{Need, bundle_needs};
+use i3s_bundle::image::requirements::Requirement;
 use i3s_bundle::image::run::{self, PreparedPlan, StepStatus};
 use i3s_bundle::image::{OsDefinition, check_many, fake};
 use sha2::{Digest, Sha256};
@@ -180,6 +182,24 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             true,
         ),
         ("c-root-locked", &centos, vec![mount_c.clone(), "write /etc/shadow \"root:!!:17470::::::\\n\"".into()], "root-password", true),
+        // The profile's [posture] (#11): SELinux mode and the firewall service.
+        (
+            "c-selinux-permissive",
+            &centos,
+            vec![mount_c.clone(), "write /etc/selinux/config \"SELINUX=permissive\\nSELINUXTYPE=targeted\\n\"".into()],
+            "posture-selinux",
+            true,
+        ),
+        (
+            "c-firewalld-off",
+            &centos,
+            vec![mount_c.clone(), "rm /etc/systemd/system/multi-user.target.wants/firewalld.service".into()],
+            "posture-firewall",
+            true,
+        ),
+        // What the plans need (derived, covered by requirements.toml): the Docker CE plan's
+        // `upload /etc/sysctl.d/40-ipv6.conf` (#11).
+        ("c-no-sysctl-d", &centos, vec![mount_c.clone(), "rm-rf /etc/sysctl.d".into()], "sysctl-d", true),
         ("f-vg-renamed", &fedora, vec!["vg-activate false fedora".into(), "vgrename fedora fc".into()], "root-lv", false),
         (
             "f-networkmanager",
@@ -189,6 +209,13 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             true,
         ),
         ("f-root-ext3", &fedora, vec!["mkfs ext3 /dev/fedora/root".into()], "root-ext4", false),
+        (
+            "f-selinux-permissive",
+            &fedora,
+            vec![mount_f.clone(), "write /etc/selinux/config \"SELINUX=permissive\\n\"".into()],
+            "posture-selinux",
+            true,
+        ),
     ];
     let broken: Vec<(PathBuf, Vec<String>)> = cases
         .iter()
@@ -209,16 +236,32 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
         started.elapsed().as_secs_f64()
     );
 
+    // The fakes also hold every path the repository's bundles need (derived from their plans).
+    let dist = tempfile::tempdir().unwrap();
+    let repository = repository_bundles(dist.path());
+    let needs_of = |os_name: &str| -> Vec<Requirement> {
+        let bundles: Vec<Bundle> = repository
+            .iter()
+            .filter(|(_, o)| o == os_name)
+            .map(|(p, _)| read_bundle(p, &ReadOptions::default()).unwrap().bundle)
+            .collect();
+        let refs: Vec<&Bundle> = bundles.iter().collect();
+        bundle_needs(&refs).iter().map(Need::requirement).collect()
+    };
+    let (centos_needs, fedora_needs) = (needs_of("centos7.4"), needs_of("fedora27"));
+    assert!(!centos_needs.is_empty() && !fedora_needs.is_empty());
     let mut jobs = vec![
         i3s_bundle::image::check::CheckJob {
             image: fakes.centos.clone(),
             os: &centos,
             captured: false,
+            extra: &centos_needs,
         },
         i3s_bundle::image::check::CheckJob {
             image: fakes.fedora.clone(),
             os: &fedora,
             captured: false,
+            extra: &fedora_needs,
         },
     ];
     for ((path, _), (_, def, _, _, _)) in broken.iter().zip(&cases) {
@@ -226,6 +269,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             image: path.clone(),
             os: def,
             captured: false,
+            extra: &[],
         });
     }
     let started = Instant::now();
@@ -248,6 +292,14 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             report.os,
             report.results.len()
         );
+        for id in ["posture-selinux", "posture-firewall"] {
+            assert!(report.result(id).is_some(), "{}: no {id}", report.os);
+        }
+        assert!(
+            report.results.iter().any(|r| r.id.starts_with("need:")),
+            "{}: derived needs checked",
+            report.os
+        );
     }
     for (report, (name, _, _, expected, isolated)) in reports[2..].iter().zip(&cases) {
         let result = report
@@ -258,6 +310,9 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             "{name}: {expected} should fail, found: {}",
             result.found
         );
+        if *name == "c-selinux-permissive" {
+            assert_eq!(result.found, "SELINUX=permissive in /etc/selinux/config");
+        }
         if *isolated {
             let others: Vec<_> = report
                 .results
@@ -463,7 +518,7 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         ));
     }
     let mut prepared = Vec::new();
-    for (path, os_name) in &bundles {
+    for (b, (path, os_name)) in bundles.iter().enumerate() {
         let loaded = read_bundle(path, &ReadOptions::default()).unwrap();
         let image = if os_name == "fedora27" {
             &fakes.fedora
@@ -480,7 +535,7 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
                 run::HostAccess::Refuse,
             )
             .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), plan.name));
-            prepared.push((image.clone(), os_name.clone(), prepared_plan));
+            prepared.push((image.clone(), os_name.clone(), prepared_plan, b));
         }
     }
     let repository_plans = prepared.len() - 14;
@@ -488,8 +543,10 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         "{} build plans of bundles-src/ and 14 of the reference bundles",
         repository_plans
     );
-    let jobs: Vec<(&Path, &PreparedPlan)> =
-        prepared.iter().map(|(i, _, p)| (i.as_path(), p)).collect();
+    let jobs: Vec<(&Path, &PreparedPlan)> = prepared
+        .iter()
+        .map(|(i, _, p, _)| (i.as_path(), p))
+        .collect();
     let keep = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let report = run::run_jobs(&jobs, Some(keep.path())).unwrap();
@@ -512,7 +569,7 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
     );
 
     let mut captured = Vec::new();
-    for (result, (_, os_name, plan)) in report.plans.iter().zip(&prepared) {
+    for (result, (_, os_name, plan, _)) in report.plans.iter().zip(&prepared) {
         if plan.name == "2018-03-15-HudsonAlpha_Docker_CentOS7.4" {
             // A bug the lab shipped: umount is step 1 and mount the last step.
             let failure = result
@@ -581,23 +638,104 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         "one capture plan per bundle"
     );
     // The capture plans remove what the captured-image checks look for.
-    let defs: Vec<(PathBuf, OsDefinition)> =
-        captured.iter().map(|(p, o)| (p.clone(), os(o))).collect();
-    let jobs: Vec<_> = defs
+    // Capture after deploy (#11): each repository deploy plan's result (its kept overlay) is
+    // captured by its bundle's capture plan, all in one launch. The captured images must hold
+    // none of the secret paths the deploy plans' contracts declare (requirements.toml's
+    // captured-phase `absent` checks cover them all: tests/image_requirements.rs), while the
+    // deploy-only images fail those checks.
+    let mut after: Vec<(PathBuf, &PreparedPlan, String, String)> = Vec::new();
+    for (result, (_, os_name, plan, b)) in report.plans.iter().zip(&prepared) {
+        if *b < repository.len() && !plan.capture {
+            let (_, _, capture, _) = prepared
+                .iter()
+                .find(|(_, _, p, bb)| bb == b && p.capture)
+                .expect("the bundle has a capture plan");
+            let overlay = result.overlay.clone().expect("kept");
+            after.push((overlay, capture, os_name.clone(), plan.name.clone()));
+        }
+    }
+    assert!(after.len() >= 5, "{} deploy plans", after.len());
+    let capture_jobs: Vec<(&Path, &PreparedPlan)> =
+        after.iter().map(|(o, p, _, _)| (o.as_path(), *p)).collect();
+    let keep_after = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let after_report = run::run_jobs(&capture_jobs, Some(keep_after.path())).unwrap();
+    eprintln!(
+        "{} capture plans on deployed images: {} launch(es), {:.1} s",
+        after_report.plans.len(),
+        after_report.launches,
+        started.elapsed().as_secs_f64()
+    );
+    for (r, (_, _, _, deployed)) in after_report.plans.iter().zip(&after) {
+        assert!(r.succeeded(), "capture after {deployed}: {:?}", r.failure);
+    }
+
+    // One launch checks: capture on the plain fakes, deploy-only images, deploy + capture.
+    #[derive(PartialEq)]
+    enum Expect {
+        Pass,
+        LeaksSecrets,
+    }
+    let mut images: Vec<(PathBuf, String, Expect, String)> = captured
         .iter()
-        .map(|(p, d)| i3s_bundle::image::check::CheckJob {
+        .map(|(p, o)| {
+            (
+                p.clone(),
+                o.clone(),
+                Expect::Pass,
+                "capture of the fake".into(),
+            )
+        })
+        .collect();
+    let mut leak_checked: Vec<&str> = Vec::new();
+    for ((deployed, _, os_name, plan), r) in after.iter().zip(&after_report.plans) {
+        // One deploy-only image per OS shows the check finds what capture removes (each more
+        // image costs ~6 s in the launch).
+        if !leak_checked.contains(&os_name.as_str()) {
+            leak_checked.push(os_name);
+            images.push((
+                deployed.clone(),
+                os_name.clone(),
+                Expect::LeaksSecrets,
+                plan.clone(),
+            ));
+        }
+        images.push((
+            r.overlay.clone().expect("kept"),
+            os_name.clone(),
+            Expect::Pass,
+            format!("{plan}, then captured"),
+        ));
+    }
+    let defs: Vec<OsDefinition> = images.iter().map(|(_, o, _, _)| os(o)).collect();
+    let jobs: Vec<_> = images
+        .iter()
+        .zip(&defs)
+        .map(|((p, _, _, _), d)| i3s_bundle::image::check::CheckJob {
             image: p.clone(),
             os: d,
             captured: true,
+            extra: &[],
         })
         .collect();
-    for report in check_many(&jobs).unwrap() {
-        let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
-        assert!(
-            failed.is_empty(),
-            "{} after capture: {failed:#?}",
-            report.image.display()
-        );
+    let started = Instant::now();
+    let reports = check_many(&jobs).unwrap();
+    eprintln!(
+        "{} images checked --captured in one launch: {:.1} s",
+        reports.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(leak_checked.len(), 2, "a deploy-only image of each OS");
+    for (report, (_, _, expect, what)) in reports.iter().zip(&images) {
+        if *expect == Expect::Pass {
+            let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
+            assert!(failed.is_empty(), "{what}: {failed:#?}");
+        } else {
+            // Every deploy plan installs the Consul agent: its config and token are on disk.
+            let consul = report.result("generalized-consul").expect("a secret check");
+            assert!(!consul.passed, "{what}: {consul:?}");
+            assert!(consul.found.contains("/etc/consul.d"), "{what}: {consul:?}");
+        }
     }
 }
 
@@ -771,4 +909,139 @@ fn an_unterminated_here_document_and_a_missing_value_stop_before_anything_runs()
         assert!(stderr.contains(expected), "{plan}: {stderr}");
         assert!(stderr.contains("nothing was run"), "{stderr}");
     }
+}
+
+#[test]
+fn an_image_missing_a_path_the_plans_need_fails_check_bundle_and_run_all_reports_every_plan() {
+    if !have_guestfish() {
+        return;
+    }
+    let _guard = lock();
+    let fakes = fakes();
+    let dist = tempfile::tempdir().unwrap();
+    let (bundle, _) = repository_bundles(dist.path())
+        .into_iter()
+        .find(|(_, os)| os == "centos7.4")
+        .expect("a CentOS bundle");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("no-sysctl-d.qcow2");
+    run::create_overlay(
+        &fakes.centos,
+        driver::DiskFormat::detect(&fakes.centos).unwrap(),
+        &broken,
+    )
+    .unwrap();
+    let started = Instant::now();
+    modify(&[(
+        broken.clone(),
+        vec!["mount /dev/cl/root /".into(), "rm-rf /etc/sysctl.d".into()],
+    )]);
+    let modify_secs = started.elapsed().as_secs_f64();
+
+    // `golden-image check --bundle`: the derived need fails, naming the path and the plans.
+    let started = Instant::now();
+    let output = assert_cmd::Command::cargo_bin("i3s-bundle")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["golden-image", "check"])
+        .arg(&broken)
+        .args(["--os", "centos7.4", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    let check_secs = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("need:/etc/sysctl.d"))
+        .unwrap_or_else(|| panic!("no need:/etc/sysctl.d line:\n{stdout}"));
+    assert!(line.starts_with("FAIL "), "{line}");
+    assert!(
+        line.contains("\"i3s-bundle - CentOS 7.4 - Docker CE\" step 7")
+            && line.contains("upload -<<END /etc/sysctl.d/40-ipv6.conf")
+            && line.contains("found: /etc/sysctl.d does not exist"),
+        "{line}"
+    );
+    let failing: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(
+        failing.len(),
+        2,
+        "only sysctl-d and its need fail: {failing:#?}"
+    );
+
+    // `run --all --json` on it: every plan is reported — ran, or failed at a step and line with
+    // the steps after it not run — never a silent death.
+    let started = Instant::now();
+    let output = assert_cmd::Command::cargo_bin("i3s-bundle")
+        .unwrap()
+        .args(["run"])
+        .arg(&bundle)
+        .args(["--all", "--sample-attrs", "--json", "--image"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    let run_secs = started.elapsed().as_secs_f64();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let loaded = read_bundle(&bundle, &ReadOptions::default()).unwrap();
+    let names: Vec<&str> = report["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["plan"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = loaded
+        .bundle
+        .build_plans
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, expected, "every plan, in order");
+    let mut failed = 0;
+    for plan in report["plans"].as_array().unwrap() {
+        let name = plan["plan"].as_str().unwrap();
+        let statuses: Vec<&str> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap())
+            .collect();
+        if plan["capture"].as_bool().unwrap() {
+            assert!(plan["failure"].is_null(), "{name}: {plan}");
+            assert!(statuses.iter().all(|s| *s == "ok"), "{name}: {statuses:?}");
+            continue;
+        }
+        let failure = &plan["failure"];
+        assert_eq!(failure["serial"], "7", "{name}: {failure}");
+        assert!(failure["line"].as_u64().is_some(), "{name}: {failure}");
+        assert!(
+            failure["command"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("/etc/sysctl.d/40-ipv6.conf"),
+            "{name}: {failure}"
+        );
+        let at = statuses.iter().position(|s| *s == "failed").unwrap();
+        assert_eq!(at, 6, "{name}: {statuses:?}");
+        assert!(
+            statuses[..at].iter().all(|s| *s == "ok"),
+            "{name}: {statuses:?}"
+        );
+        assert!(
+            statuses[at + 1..].iter().all(|s| *s == "not_run"),
+            "{name}: {statuses:?}"
+        );
+        failed += 1;
+    }
+    assert_eq!(failed, expected.len() - 1, "every deploy plan fails");
+    eprintln!(
+        "no /etc/sysctl.d: modify {modify_secs:.1} s, check --bundle {check_secs:.1} s, run --all {run_secs:.1} s ({} launches)",
+        report["launches"]
+    );
 }

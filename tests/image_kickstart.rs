@@ -91,3 +91,95 @@ fn kickstarts_build_what_the_profile_and_requirements_say() {
         assert!(has("device-mapper-multipath"), "{os}: multipath package");
     }
 }
+
+/// What a kickstart's `selinux` and `firewall` commands make of the image, in the terms of a
+/// profile's `[posture]`: (selinux mode, firewall, open ports). Kickstart reference:
+/// https://pykickstart.readthedocs.io/en/latest/kickstart-docs.html (`selinux`, `firewall`:
+/// `--enabled` is firewalld on RHEL 7 and Fedora, `--service=ssh` opens firewalld's ssh service,
+/// 22/tcp per /usr/lib/firewalld/services/ssh.xml, `--port=PORT:PROTO`).
+fn ks_posture(ks: &str) -> (Option<String>, Option<String>, Vec<String>) {
+    let (mut selinux, mut firewall, mut open) = (None, None, Vec::new());
+    for line in ks.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("selinux") => {
+                selinux = words.find_map(|w| w.strip_prefix("--")).map(str::to_string);
+            }
+            Some("firewall") => {
+                for w in words {
+                    match w {
+                        "--enabled" | "--enable" => firewall = Some("firewalld".to_string()),
+                        "--disabled" | "--disable" => firewall = Some("none".to_string()),
+                        _ => {
+                            if let Some(services) = w.strip_prefix("--service=") {
+                                for s in services.split(',') {
+                                    let port = match s {
+                                        "ssh" => "22/tcp",
+                                        other => panic!("firewalld service {other}: add its ports"),
+                                    };
+                                    open.push(port.to_string());
+                                }
+                            } else if let Some(ports) = w.strip_prefix("--port=") {
+                                open.extend(ports.split(',').map(|p| p.replace(':', "/")));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (selinux, firewall, open)
+}
+
+/// Where the kickstart and the profile's `[posture]` disagree.
+fn posture_mismatches(def: &OsDefinition, ks: &str) -> Vec<String> {
+    let posture = def
+        .posture
+        .as_ref()
+        .expect("the profile declares [posture]");
+    let wanted = serde_json::to_value(posture).unwrap();
+    let (selinux, firewall, mut open) = ks_posture(ks);
+    let mut declared: Vec<String> = posture.open.clone();
+    declared.sort();
+    open.sort();
+    let mut out = Vec::new();
+    if selinux.as_deref() != wanted["selinux"].as_str() {
+        out.push(format!(
+            "ks.cfg selinux --{selinux:?}, profile selinux = {}",
+            wanted["selinux"]
+        ));
+    }
+    if firewall.as_deref() != wanted["firewall"].as_str() {
+        out.push(format!(
+            "ks.cfg firewall {firewall:?}, profile firewall = {}",
+            wanted["firewall"]
+        ));
+    }
+    if open != declared {
+        out.push(format!(
+            "ks.cfg opens {open:?}, profile open = {declared:?}"
+        ));
+    }
+    out
+}
+
+#[test]
+fn kickstarts_install_the_posture_their_profile_declares() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images");
+    for (os, _) in OSES {
+        let def = OsDefinition::load(&root.join(os)).unwrap();
+        let ks = std::fs::read_to_string(root.join(os).join("ks.cfg")).unwrap();
+        assert_eq!(posture_mismatches(&def, &ks), Vec::<String>::new(), "{os}");
+        // The comparison really compares: each changed line is a mismatch.
+        for (from, to) in [
+            ("selinux --enforcing", "selinux --permissive"),
+            ("firewall --enabled", "firewall --disabled"),
+            ("--service=ssh", "--service=ssh --port=8301:tcp"),
+        ] {
+            assert!(ks.contains(from), "{os}: ks.cfg has {from}");
+            let broken = ks.replace(from, to);
+            assert_eq!(posture_mismatches(&def, &broken).len(), 1, "{os}: {to}");
+        }
+    }
+}

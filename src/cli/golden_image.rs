@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Check a raw or qcow2 image (read-only) against the OS's golden image requirements.
-    /// One line per requirement. Exit 0 all pass, 1 some fail, 2 could not run.
+    /// Check a raw or qcow2 image (read-only) against the OS's golden image requirements and
+    /// the posture of its profile. One line per requirement. Exit 0 all pass, 1 some fail, 2
+    /// could not run.
     Check {
         image: PathBuf,
         /// The OS: a name under golden-images/ (e.g. centos7.4) or a path to its directory.
@@ -14,6 +15,10 @@ pub enum Command {
         /// Also check that generalize did its job (a captured golden image).
         #[arg(long)]
         captured: bool,
+        /// Also check every path this bundle's build plans need before they run (derived from
+        /// their plan scripts). Repeatable.
+        #[arg(long = "bundle", value_name = "B.zip")]
+        bundles: Vec<PathBuf>,
         /// Repository holding golden-images/ (default: the current directory or a parent).
         #[arg(long)]
         repo: Option<PathBuf>,
@@ -65,11 +70,21 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             image,
             os,
             captured,
+            bundles,
             repo,
             json,
         } => {
             let os = OsDefinition::find(&os, repo.as_deref())?;
-            let report = image::check(&image, &os, captured)?;
+            let mut loaded = Vec::new();
+            for path in &bundles {
+                loaded.push(crate::bundle::read_bundle(path, &Default::default())?.bundle);
+            }
+            let refs: Vec<&crate::bundle::Bundle> = loaded.iter().collect();
+            let needs: Vec<_> = image::needs::bundle_needs(&refs)
+                .iter()
+                .map(image::needs::Need::requirement)
+                .collect();
+            let report = image::check(&image, &os, captured, &needs)?;
             if json {
                 super::print_json(&report)?;
             } else {

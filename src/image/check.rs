@@ -1,8 +1,12 @@
 //! `golden-image check`: read an image (raw or qcow2) read-only with guestfish and evaluate the
-//! OS's requirements. Several images share one launch (one appliance start is ~20 s).
+//! OS's requirements: those of `requirements.toml`, the profile's `[posture]`
+//! ([`posture_requirements`]) and, with `--bundle`, what the bundles' plans need
+//! ([`super::needs`]). Several images share one launch (one appliance start is ~20 s).
 use super::listing::{self, Listing};
 use super::os::OsDefinition;
-use super::requirements::{CheckResult, ImageFacts, Phase, evaluate};
+use super::requirements::{
+    CheckResult, ImageFacts, Phase, Requirement, evaluate, posture_requirements,
+};
 use crate::error::{Error, Result};
 use crate::guestfish::driver::{self, DiskFormat, Drive, Script};
 use std::path::{Path, PathBuf};
@@ -32,13 +36,40 @@ pub struct CheckJob<'a> {
     pub os: &'a OsDefinition,
     /// Also check what generalize must have removed.
     pub captured: bool,
+    /// More requirements (what bundles' plans need: [`super::needs::Need::requirement`]).
+    pub extra: &'a [Requirement],
 }
 
-pub fn check(image: &Path, os: &OsDefinition, captured: bool) -> Result<CheckReport> {
+impl CheckJob<'_> {
+    /// Everything this image is checked against, in report order: `requirements.toml` (image
+    /// phase, then captured with `--captured`), the posture, the extra requirements.
+    fn requirements(&self) -> Vec<Requirement> {
+        let mut all: Vec<Requirement> = self
+            .os
+            .requirements
+            .iter()
+            .filter(|r| r.phase == Phase::Image || self.captured)
+            .cloned()
+            .collect();
+        if let Some(posture) = &self.os.posture {
+            all.extend(posture_requirements(posture));
+        }
+        all.extend(self.extra.iter().cloned());
+        all
+    }
+}
+
+pub fn check(
+    image: &Path,
+    os: &OsDefinition,
+    captured: bool,
+    extra: &[Requirement],
+) -> Result<CheckReport> {
     Ok(check_many(&[CheckJob {
         image: image.to_path_buf(),
         os,
         captured,
+        extra,
     }])?
     .remove(0))
 }
@@ -170,10 +201,8 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
             }
         }
         let results = job
-            .os
-            .requirements
+            .requirements()
             .iter()
-            .filter(|r| r.phase == Phase::Image || job.captured)
             .map(|r| evaluate(r, &facts, &job.os.profile.root_lv, &job.os.profile.vg))
             .collect();
         reports.push(CheckReport {
@@ -188,8 +217,7 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
 
 fn needed_files(job: &CheckJob<'_>) -> Vec<String> {
     let mut files: Vec<String> = job
-        .os
-        .requirements
+        .requirements()
         .iter()
         .flat_map(|r| r.test.files_needed())
         .collect();

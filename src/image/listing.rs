@@ -123,6 +123,47 @@ impl Listing {
         self.entries.get(path)
     }
 
+    /// The entry `path` names after following symlinks in every component, as a process in the
+    /// image sees it (absolute targets are inside the image). `None`: missing or a loop.
+    pub fn resolve(&self, path: &str) -> Option<&Entry> {
+        let mut pending: Vec<String> = components(path).into_iter().rev().collect();
+        let mut current: Vec<String> = Vec::new();
+        let mut entry = None;
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            match part.as_str() {
+                "." => continue,
+                ".." => {
+                    current.pop();
+                    entry = None;
+                    continue;
+                }
+                _ => {}
+            }
+            current.push(part);
+            let here = format!("/{}", current.join("/"));
+            let found = self.entries.get(&here)?;
+            if let (FileType::Symlink, Some(target)) = (found.file_type, &found.target) {
+                hops += 1;
+                if hops > 40 {
+                    return None; // ELOOP, as the kernel's limit
+                }
+                current.pop();
+                if target.starts_with('/') {
+                    current.clear();
+                }
+                pending.extend(components(target).into_iter().rev());
+                entry = None;
+                continue;
+            }
+            entry = Some(found);
+        }
+        if current.is_empty() {
+            return None; // the root itself has no entry
+        }
+        entry.or_else(|| self.entries.get(&format!("/{}", current.join("/"))))
+    }
+
     /// Entries whose path matches a shell-style pattern (`*` and `?` within one path component).
     pub fn matching<'a>(&'a self, pattern: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries
@@ -133,6 +174,13 @@ impl Listing {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `*` matches any run of characters except `/`, `?` one character except `/`.
@@ -273,6 +321,31 @@ mod tests {
         f\t755\t0\t0\t9\t2.0\t2.0\tetc/motd\t\n\
         l\t777\t0\t0\t30\t2.0\t2.0\tetc/default.target\t/etc/systemd/system/runlast.target\n\
         f\t644\t0\t0\t4\t2.0\t2.0\tetc/new file\t\n";
+
+    #[test]
+    fn resolves_symlinks_in_every_component() {
+        let listing = Listing::parse(concat!(
+            "d\t755\t0\t0\t1\t1\t1\tetc\t\n",
+            "d\t755\t0\t0\t1\t1\t1\tetc/rc.d\t\n",
+            "d\t755\t0\t0\t1\t1\t1\tetc/rc.d/init.d\t\n",
+            "f\t755\t0\t0\t1\t1\t1\tetc/rc.d/init.d/network\t\n",
+            "l\t755\t0\t0\t1\t1\t1\tetc/init.d\trc.d/init.d\n",
+            "l\t755\t0\t0\t1\t1\t1\tetc/abs\t/etc/rc.d\n",
+            "l\t755\t0\t0\t1\t1\t1\tetc/loop\t/etc/loop\n",
+            "l\t755\t0\t0\t1\t1\t1\tetc/dangling\t/nowhere\n",
+        ));
+        let kind = |p: &str| listing.resolve(p).map(|e| e.file_type);
+        assert_eq!(kind("/etc/init.d"), Some(FileType::Directory));
+        assert_eq!(kind("/etc/init.d/network"), Some(FileType::File));
+        assert_eq!(
+            kind("/etc/abs/init.d/../init.d/network"),
+            Some(FileType::File)
+        );
+        assert_eq!(kind("/etc/loop"), None);
+        assert_eq!(kind("/etc/dangling"), None);
+        assert_eq!(kind("/etc/init.d/missing"), None);
+        assert!(listing.get("/etc/init.d/network").is_none());
+    }
 
     #[test]
     fn parses_and_diffs() {

@@ -1,11 +1,13 @@
 //! Golden images: the per-OS requirements and fake images (`golden-images/<os>/`), `check`,
-//! `fake`, `pack`, `upload`, and the local plan runner (`run`).
+//! `fake`, `pack`, `upload`, and the local plan runner (`run`); what bundles' plans need from an
+//! image (`needs`).
 //!
 //! Everything that touches a disk image goes through guestfish ([`crate::guestfish::driver`]),
 //! one process per operation, because one appliance launch costs ~20 s under emulation.
 pub mod check;
 pub mod fake;
 pub mod listing;
+pub mod needs;
 pub mod os;
 pub mod pack;
 pub mod requirements;

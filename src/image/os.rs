@@ -3,6 +3,7 @@
 //! fake image holds (`fake.toml`).
 use super::requirements::Requirement;
 use crate::error::{Error, Location, Result};
+use crate::source::profile::Posture;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -66,12 +67,17 @@ pub struct OsDefinition {
     pub profile: Profile,
     pub requirements: Vec<Requirement>,
     pub fake: FakeSkeleton,
+    /// `[posture]` of the profile (parsed by the source's own parser): `check` verifies it.
+    pub posture: Option<Posture>,
 }
 
 impl OsDefinition {
     /// Loads `dir` (a `golden-images/<os>` directory).
     pub fn load(dir: &Path) -> Result<OsDefinition> {
-        let profile: Profile = read_toml(&dir.join("profile.toml"))?;
+        let profile_path = dir.join("profile.toml");
+        let profile: Profile = read_toml(&profile_path)?;
+        let values: toml::Table = read_toml(&profile_path)?;
+        let posture = Posture::from_values(&profile_path, &values)?;
         let (vg, lv) = split_lv(&profile.root_lv).ok_or_else(|| {
             Error::at(
                 Location::file(dir.join("profile.toml")),
@@ -99,6 +105,7 @@ impl OsDefinition {
             profile,
             requirements: requirements.requirements,
             fake,
+            posture,
         })
     }
 
@@ -166,6 +173,7 @@ mod tests {
             assert_eq!(def.profile.id, os);
             assert!(!def.requirements.is_empty());
             assert!(!def.fake.files.is_empty());
+            assert!(def.posture.is_some(), "{os} declares [posture]");
         }
     }
 

@@ -1,6 +1,7 @@
 //! Golden image requirements as data (`golden-images/<os>/requirements.toml`) and their
 //! evaluation against what was read from an image. Evaluation is pure: no guestfish here.
 use super::listing::{FileType, Listing, glob_match};
+use crate::source::profile::{Firewall, Posture, SelinuxMode};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -57,6 +58,8 @@ pub enum Test {
     Empty { pattern: String },
     /// The user has a password hash in /etc/shadow (the hash is never shown).
     PasswordSet { user: String },
+    /// `SELINUX=` of /etc/selinux/config is this mode (no file counts as disabled).
+    Selinux { mode: SelinuxMode },
 }
 
 impl Test {
@@ -65,9 +68,61 @@ impl Test {
         match self {
             Test::Contains { path, .. } => vec![path.clone()],
             Test::PasswordSet { .. } => vec!["/etc/shadow".to_string()],
+            Test::Selinux { .. } => vec![SELINUX_CONFIG.to_string()],
             _ => Vec::new(),
         }
     }
+}
+
+/// Where SELinux's boot-time mode lives (selinux_config(5): `SELINUX=enforcing|permissive|disabled`).
+pub const SELINUX_CONFIG: &str = "/etc/selinux/config";
+
+/// The checks an OS profile's `[posture]` stands for (ids `posture-*`, phase image): the SELinux
+/// mode, and the firewall service enabled at boot — or, for `none`, neither firewalld nor
+/// iptables enabled. The open ports are lint's business (the plans open what they listen on).
+pub fn posture_requirements(posture: &Posture) -> Vec<Requirement> {
+    let mode = match posture.selinux {
+        SelinuxMode::Enforcing => "enforcing",
+        SelinuxMode::Permissive => "permissive",
+        SelinuxMode::Disabled => "disabled",
+    };
+    let requirement = |id: &str, description: String, test: Test| Requirement {
+        id: id.to_string(),
+        description,
+        phase: Phase::Image,
+        test,
+    };
+    let mut out = vec![requirement(
+        "posture-selinux",
+        format!("SELinux is {mode} at boot ([posture] selinux of profile.toml)"),
+        Test::Selinux {
+            mode: posture.selinux,
+        },
+    )];
+    match posture.firewall {
+        Firewall::Firewalld | Firewall::Iptables => {
+            let unit = if posture.firewall == Firewall::Firewalld {
+                "firewalld"
+            } else {
+                "iptables"
+            };
+            out.push(requirement(
+                "posture-firewall",
+                format!("the {unit} service is enabled ([posture] firewall of profile.toml)"),
+                Test::Enabled { unit: unit.into() },
+            ));
+        }
+        Firewall::None => {
+            for unit in ["firewalld", "iptables"] {
+                out.push(requirement(
+                    &format!("posture-firewall-{unit}"),
+                    format!("{unit} is not enabled ([posture] firewall = \"none\")"),
+                    Test::Disabled { unit: unit.into() },
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// What was read from one image.
@@ -143,7 +198,19 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
             if let Some(e) = unmounted() {
                 return (false, e);
             }
-            match facts.listing.get(path) {
+            // The link itself when a symlink is asked for, else what a process would open
+            // (symlinks followed: `/etc/init.d/x` is `/etc/rc.d/init.d/x` on CentOS).
+            let entry = match facts.listing.get(path) {
+                Some(e)
+                    if e.file_type == FileType::Symlink
+                        && file_type.as_deref() != Some("symlink") =>
+                {
+                    facts.listing.resolve(path)
+                }
+                Some(e) => Some(e),
+                None => facts.listing.resolve(path),
+            };
+            match entry {
                 None => (false, format!("{path} does not exist")),
                 Some(entry) => {
                     let ok = file_type
@@ -242,7 +309,40 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
                 Some(_) => (false, format!("{user} has no password")),
             }
         }
+        Test::Selinux { mode } => {
+            let wanted = match mode {
+                SelinuxMode::Enforcing => "enforcing",
+                SelinuxMode::Permissive => "permissive",
+                SelinuxMode::Disabled => "disabled",
+            };
+            let Some(bytes) = facts.files.get(SELINUX_CONFIG) else {
+                if let Some(e) = unmounted() {
+                    return (false, e);
+                }
+                // Without the config no policy is loaded at boot: SELinux is off.
+                return (
+                    *mode == SelinuxMode::Disabled,
+                    format!("{SELINUX_CONFIG} does not exist (SELinux disabled)"),
+                );
+            };
+            let text = String::from_utf8_lossy(bytes);
+            match selinux_setting(&text) {
+                Some(found) => (
+                    found == wanted,
+                    format!("SELINUX={found} in {SELINUX_CONFIG}"),
+                ),
+                None => (false, format!("{SELINUX_CONFIG} sets no SELINUX=")),
+            }
+        }
     }
+}
+
+/// The mode `SELINUX=` sets (the last assignment wins, as in a sourced shell file).
+fn selinux_setting(text: &str) -> Option<&str> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("SELINUX="))
+        .map(|v| v.trim().trim_matches('"'))
+        .next_back()
 }
 
 fn first_line(text: &str) -> &str {
@@ -295,6 +395,50 @@ mod tests {
             listing,
             files,
         }
+    }
+
+    #[test]
+    fn selinux_mode_and_posture_checks() {
+        let mut f = facts();
+        let selinux = |mode| Test::Selinux { mode };
+        let (ok, found) = run_test(&selinux(SelinuxMode::Disabled), &f, "/dev/cl/root", "cl");
+        assert!(ok && found.contains("does not exist"), "{found}");
+        f.files.insert(
+            SELINUX_CONFIG.into(),
+            b"# SELINUX=disabled\nSELINUX=permissive\nSELINUXTYPE=targeted\n".to_vec(),
+        );
+        let (ok, found) = run_test(&selinux(SelinuxMode::Enforcing), &f, "/dev/cl/root", "cl");
+        assert!(!ok);
+        assert_eq!(found, "SELINUX=permissive in /etc/selinux/config");
+        assert!(run_test(&selinux(SelinuxMode::Permissive), &f, "/dev/cl/root", "cl").0);
+
+        let posture = |firewall| Posture {
+            selinux: SelinuxMode::Enforcing,
+            firewall,
+            open: vec![],
+        };
+        let ids = |p: &Posture| -> Vec<String> {
+            posture_requirements(p).into_iter().map(|r| r.id).collect()
+        };
+        assert_eq!(
+            ids(&posture(Firewall::Firewalld)),
+            ["posture-selinux", "posture-firewall"]
+        );
+        // firewall = "none": an enabled firewalld fails it (the listing enables NetworkManager
+        // only, so both pass here; a firewalld link makes the firewalld one fail).
+        let none = posture_requirements(&posture(Firewall::None));
+        assert_eq!(none.len(), 3);
+        assert!(
+            none[1..]
+                .iter()
+                .all(|r| run_test(&r.test, &f, "/dev/cl/root", "cl").0)
+        );
+        f.listing = Listing::parse(
+            "l\t777\t0\t0\t1\t1\t1\tetc/systemd/system/multi-user.target.wants/firewalld.service\t/usr/lib/systemd/system/firewalld.service\n",
+        );
+        assert!(!run_test(&none[1].test, &f, "/dev/cl/root", "cl").0);
+        let enabled = &posture_requirements(&posture(Firewall::Firewalld))[1];
+        assert!(run_test(&enabled.test, &f, "/dev/cl/root", "cl").0);
     }
 
     fn check(test: Test) -> (bool, String) {
