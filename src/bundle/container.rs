@@ -348,6 +348,25 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+/// One deflate call: compresses from `input` into `buf`, writes what it produced to `out`;
+/// returns the input bytes consumed and whether the stream ended.
+fn deflate_into(
+    deflater: &mut flate2::Compress,
+    input: &[u8],
+    buf: &mut [u8],
+    out: &mut impl Write,
+    flush: flate2::FlushCompress,
+) -> io::Result<(usize, bool)> {
+    let (in_before, out_before) = (deflater.total_in(), deflater.total_out());
+    let status = deflater
+        .compress(input, buf, flush)
+        .map_err(io::Error::other)?;
+    let consumed = (deflater.total_in() - in_before) as usize;
+    let produced = (deflater.total_out() - out_before) as usize;
+    out.write_all(&buf[..produced])?;
+    Ok((consumed, status == flate2::Status::StreamEnd))
+}
+
 struct WrittenEntry {
     name: String,
     crc32: u32,
@@ -365,6 +384,11 @@ pub struct ZipWriter<W: Write> {
     dos_date: u16,
     dos_time: u16,
     level: flate2::Compression,
+    /// One deflater per level, reset between entries, and the buffers, reused: a deflater per
+    /// entry (~300 KiB of state) left the allocator holding gigabytes for 100,000 entries.
+    deflaters: Vec<(u32, flate2::Compress)>,
+    read_buf: Vec<u8>,
+    out_buf: Vec<u8>,
 }
 
 /// Entries at least this large get zip64 records (sizes cannot be known before streaming).
@@ -382,6 +406,9 @@ impl<W: Write> ZipWriter<W> {
             dos_date,
             dos_time,
             level: flate2::Compression::default(),
+            deflaters: Vec::new(),
+            read_buf: vec![0u8; 256 * 1024],
+            out_buf: vec![0u8; 256 * 1024],
         }
     }
 
@@ -435,10 +462,21 @@ impl<W: Write> ZipWriter<W> {
         let mut crc = crc32fast::Hasher::new();
         let mut size = 0u64;
         {
-            let mut encoder = flate2::write::DeflateEncoder::new(&mut self.out, self.level);
-            let mut buf = vec![0u8; 256 * 1024];
+            let level = self.level.level();
+            let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
+                Some(at) => at,
+                None => {
+                    // Raw Deflate (no zlib header), as zip entries hold it.
+                    let deflater = flate2::Compress::new(self.level, false);
+                    self.deflaters.push((level, deflater));
+                    self.deflaters.len() - 1
+                }
+            };
+            let deflater = &mut self.deflaters[at].1;
+            deflater.reset();
+            let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
             loop {
-                let n = match data.read(&mut buf) {
+                let n = match data.read(buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -446,10 +484,15 @@ impl<W: Write> ZipWriter<W> {
                 };
                 crc.update(&buf[..n]);
                 observe(&buf[..n]);
-                encoder.write_all(&buf[..n])?;
+                let mut input = &buf[..n];
+                while !input.is_empty() {
+                    let (consumed, _) =
+                        deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
+                    input = &input[consumed..];
+                }
                 size += n as u64;
             }
-            encoder.finish()?;
+            while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
         }
         let compressed_size = self.out.written - data_start;
         if !zip64 && (size >= 0xFFFF_FFFF || compressed_size >= 0xFFFF_FFFF) {
