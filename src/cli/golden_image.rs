@@ -149,14 +149,24 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             } else {
                 indicatif::ProgressBar::hidden()
             };
-            let report = image::upload::upload_checked(
+            let report = match image::upload::upload_checked(
                 &client,
                 &file,
                 digest,
                 &name,
                 description.as_deref(),
                 &|sent| bar.set_position(sent),
-            )?;
+            ) {
+                Ok(report) => report,
+                Err(error @ crate::Error::Usage(_)) => return Err(error),
+                // Refused (the name holds other content) or failed on the way: exit 1, as for
+                // every operation that ran and did not succeed.
+                Err(error) => {
+                    bar.finish_and_clear();
+                    eprintln!("error: {error}");
+                    return Ok(ExitCode::from(super::EXIT_PROBLEMS));
+                }
+            };
             bar.finish_and_clear();
             if json {
                 super::print_json(&report)?;

@@ -38,16 +38,10 @@ impl Cache {
     /// Stores a report; a cache that cannot be written is silently skipped (it is only a cache).
     pub fn put(&self, key: &str, report: &Report) {
         let path = self.path(key);
-        if std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).is_err() {
-            return;
-        }
         let Ok(bytes) = serde_json::to_vec(report) else {
             return;
         };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        let _ = crate::fs::write_atomic(&path, &bytes);
     }
 }
 
