@@ -4,6 +4,7 @@ use super::{Finding, Place};
 use crate::bundle::read::LoadedBundle;
 use crate::bundle::{BuildPlan, Bundle, EntryKind, PlanScript};
 use crate::guestfish::{self, Script};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -109,8 +110,9 @@ pub struct Target<'a> {
 /// See [`Target::index`].
 #[derive(Debug, Clone, Default)]
 struct Index<'a> {
-    /// `scripts` index by lower-case plan script id (the first, like a scan would find).
-    script_ids: HashMap<String, usize>,
+    /// `scripts` index by lower-case plan script id (the first, like a scan would find);
+    /// borrowed when the id already is lower case (the usual case).
+    script_ids: HashMap<Cow<'a, str>, usize>,
     /// `scripts` indices by plan script name.
     script_names: HashMap<&'a str, Vec<usize>>,
     /// `scripts` indices of plan scripts no build plan step points at (by exact id).
@@ -129,10 +131,11 @@ impl<'a> Index<'a> {
             .flat_map(|p| p.steps.iter().filter_map(|s| s.plan_script_id()))
             .collect();
         for (i, script) in bundle.plan_scripts.iter().enumerate() {
-            index
-                .script_ids
-                .entry(script.id.to_ascii_lowercase())
-                .or_insert(i);
+            let id = match script.id.bytes().any(|b| b.is_ascii_uppercase()) {
+                true => Cow::Owned(script.id.to_ascii_lowercase()),
+                false => Cow::Borrowed(script.id.as_str()),
+            };
+            index.script_ids.entry(id).or_insert(i);
             index
                 .script_names
                 .entry(script.name.as_str())
@@ -199,11 +202,16 @@ impl<'a> Target<'a> {
                     .into_iter()
                     .chain(std::iter::repeat_with(Origin::default)),
             )
-            .map(|(script, origin)| ScriptView {
-                script,
-                parsed: guestfish::parse(&script.content),
-                allows: inline_allows(&script.content),
-                origin,
+            .map(|(script, origin)| {
+                let mut parsed = guestfish::parse(&script.content);
+                // Held for every plan script while linting: no room left over from growing.
+                parsed.commands.shrink_to_fit();
+                ScriptView {
+                    script,
+                    parsed,
+                    allows: inline_allows(&script.content),
+                    origin,
+                }
             })
             .collect();
         Target {
@@ -239,7 +247,13 @@ impl<'a> Target<'a> {
 
     /// The parsed view of the plan script a step points at.
     pub fn script_by_id(&self, id: &str) -> Option<&ScriptView<'a>> {
-        let index = *self.index.script_ids.get(&id.to_ascii_lowercase())?;
+        let index = match id.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => *self
+                .index
+                .script_ids
+                .get(id.to_ascii_lowercase().as_str())?,
+            false => *self.index.script_ids.get(id)?,
+        };
         self.scripts.get(index)
     }
 
