@@ -52,13 +52,17 @@ fn main() {
             ""
         };
         println!(
-            "lint    of {n:>7} plan scripts: {secs:6.2} s, peak RSS {:4} MiB{target}",
+            "lint    of {n:>7} plan scripts: {:6.2} s (CPU {:5.2} s), peak RSS {:4} MiB{target}",
+            secs.0,
+            secs.1,
             kib / 1024
         );
         for command in ["verify", "inspect"] {
             let (secs, kib) = measure(exe, &[command, "--json", zip]);
             println!(
-                "{command:<7} of {n:>7} plan scripts: {secs:6.2} s, peak RSS {:4} MiB",
+                "{command:<7} of {n:>7} plan scripts: {:6.2} s (CPU {:5.2} s), peak RSS {:4} MiB",
+                secs.0,
+                secs.1,
                 kib / 1024
             );
         }
@@ -130,11 +134,12 @@ fn generated(n: usize, name: &str) -> Bundle {
     }
 }
 
-/// Wall time and peak RSS (KiB) of one run, via GNU time. Lint findings exit 1; that is fine.
-fn measure(program: &str, args: &[&str]) -> (f64, u64) {
+/// (Wall, user + system CPU) seconds and peak RSS (KiB) of one run, via GNU time (CPU time says
+/// more than wall time on a loaded machine). Lint findings exit 1; that is fine.
+fn measure(program: &str, args: &[&str]) -> ((f64, f64), u64) {
     let out = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%e %M")
+        .arg("%e %M %U %S")
         .arg(program)
         .args(args)
         .stdout(std::process::Stdio::null())
@@ -147,7 +152,12 @@ fn measure(program: &str, args: &[&str]) -> (f64, u64) {
     );
     let last = stderr.lines().last().unwrap_or_default();
     let mut parts = last.split_whitespace();
-    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    let kib = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    (secs, kib)
+    let mut number = || {
+        parts
+            .next()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (wall, kib, user, system) = (number(), number(), number(), number());
+    ((wall, user + system), kib as u64)
 }
