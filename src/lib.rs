@@ -4,7 +4,9 @@
 //! `source` (the project on disk) → `render` (minijinja, placeholders) → `build` (bundle model,
 //! dist/) → `bundle` (THE format: read, write, verify, inspect, diff) → `appliance` (REST client,
 //! publish, deploy) ← `simulator`. `guestfish` is the plan-script language (parser and driver),
-//! used by `lint`, `render` and `image` (golden images, the local plan runner).
+//! used by `lint`, `render` and `image` (golden images, the local plan runner). At the bottom,
+//! `fs`: every file we write goes through its temporary files, and it removes those a killed run
+//! left behind.
 // Errors carry their location (file, entry, line, column) by value; they are built on cold paths
 // only, so their size does not matter and boxing would only add noise at every construction.
 #![allow(clippy::result_large_err)]
@@ -15,6 +17,7 @@ pub mod bundle;
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod fs;
 pub mod guestfish;
 pub mod image;
 pub mod lint;

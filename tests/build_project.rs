@@ -731,3 +731,88 @@ fn a_project_without_registry_or_profile_builds_plain_scripts_and_stays_up_to_da
         "{e}"
     );
 }
+
+/// Sets a file's mtime `seconds` in the past.
+fn age(path: &Path, seconds: u64) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(seconds))
+        .unwrap();
+}
+
+/// A separate process (`flock FILE sleep 120`) holding the exclusive lock on `file`, as a live
+/// run holds its temporary file's; returns once the lock is held.
+fn lock_holder(file: &Path) -> std::process::Child {
+    let mut child = std::process::Command::new("flock")
+        .arg(file)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("flock (util-linux) runs");
+    for _ in 0..500 {
+        if let Ok(handle) = std::fs::File::open(file)
+            && matches!(handle.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+        {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("flock did not lock {}", file.display());
+}
+
+#[test]
+fn a_build_removes_temp_files_a_killed_build_left_and_keeps_a_live_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("p");
+    init(&root);
+    build_json(&root, &[]);
+    let dist = root.join("dist");
+    let before = snapshot(&dist);
+
+    // What `kill -9` during a zip write leaves: a temporary file nobody holds, untouched since.
+    let dead_pid = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let killed = dist.join(format!(".i3s-bundle-tmp-{dead_pid}-Ab12Cd34-example.zip"));
+    std::fs::write(&killed, vec![0u8; 4096]).unwrap();
+    age(&killed, 3600);
+    // The same from a version before the naming rule.
+    let legacy = dist.join(".i3s-bundle-x1Y2z3.zip.tmp");
+    std::fs::write(&legacy, b"PK").unwrap();
+    age(&legacy, 3 * 24 * 3600);
+    // A live run's temporary file: locked by another process (untouched for a while, too).
+    let live = dist.join(format!(
+        ".i3s-bundle-tmp-{}-Zz98Yy76-example.zip",
+        std::process::id()
+    ));
+    let mut holder = lock_holder(&live);
+    age(&live, 3600);
+    // Not ours, whatever its age.
+    let foreign = dist.join("notes.tmp");
+    std::fs::write(&foreign, b"mine").unwrap();
+    age(&foreign, 3 * 24 * 3600);
+
+    // The next build, although it has nothing to rebuild.
+    bin()
+        .current_dir(&root)
+        .arg("build")
+        .assert()
+        .success()
+        .stdout("up to date\n");
+    let still_there = live.exists();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(!killed.exists(), "the killed build's temp file was left");
+    assert!(!legacy.exists(), "the old-style temp file was left");
+    assert!(still_there, "a live run's temp file was removed");
+    assert!(foreign.exists());
+    std::fs::remove_file(&live).unwrap();
+    std::fs::remove_file(&foreign).unwrap();
+    assert_eq!(snapshot(&dist), before, "outputs are untouched");
+}

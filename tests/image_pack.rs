@@ -99,3 +99,141 @@ fn pack_converts_qcow2_to_raw() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
+
+/// `golden-image pack IMAGE --name N --out OUT --json` with `SOURCE_DATE_EPOCH` as given.
+fn pack_cli(
+    image: &std::path::Path,
+    out: &std::path::Path,
+    epoch: Option<&str>,
+) -> std::process::Output {
+    let mut cmd = assert_cmd::Command::cargo_bin("i3s-bundle").unwrap();
+    cmd.env_remove("SOURCE_DATE_EPOCH");
+    if let Some(epoch) = epoch {
+        cmd.env("SOURCE_DATE_EPOCH", epoch);
+    }
+    cmd.args(["golden-image", "pack"])
+        .arg(image)
+        .args(["--name", "CentOS 7.4 Golden Image", "--out"])
+        .arg(out)
+        .arg("--json")
+        .output()
+        .unwrap()
+}
+
+/// The entries' `date_time` as Python's zipfile reads them.
+fn python_date_times(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.date_time)",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn pack_is_reproducible_and_stamps_source_date_epoch_or_1980() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("disk.img");
+    std::fs::write(&image, vec![0x5au8; 1 << 20]).unwrap();
+    let first = dir.path().join("first.zip");
+    let second = dir.path().join("second.zip");
+    assert!(pack_cli(&image, &first, None).status.success());
+    // Zip times have a 2-second resolution: a clock-stamped entry would differ now.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let touched = std::fs::File::options().write(true).open(&image).unwrap();
+    touched.set_modified(std::time::SystemTime::now()).unwrap();
+    assert!(pack_cli(&image, &second, None).status.success());
+    assert_eq!(
+        Sha256::digest(std::fs::read(&first).unwrap()),
+        Sha256::digest(std::fs::read(&second).unwrap()),
+        "re-packing the same image gave other bytes"
+    );
+    assert_eq!(python_date_times(&first), "(1980, 1, 1, 0, 0, 0)");
+
+    let stamped = dir.path().join("stamped.zip");
+    let output = pack_cli(&image, &stamped, Some("1700000000"));
+    assert!(output.status.success());
+    // 2023-11-14 22:13:20 UTC.
+    assert_eq!(python_date_times(&stamped), "(2023, 11, 14, 22, 13, 20)");
+
+    let output = pack_cli(&image, &dir.path().join("bad.zip"), Some("yesterday"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("SOURCE_DATE_EPOCH=\"yesterday\""),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!dir.path().join("bad.zip").exists());
+}
+
+#[test]
+fn pack_removes_payload_temp_files_of_killed_packs_and_keeps_a_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("disk.img");
+    std::fs::write(&image, vec![1u8; 1 << 20]).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let old = |path: &std::path::Path, seconds: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(seconds))
+            .unwrap()
+    };
+    // Left by `kill -9` of a pack: the payload being written and a qcow2 → raw conversion.
+    let killed = out_dir.join(".i3s-bundle-tmp-4194000-Ab12Cd34-payload.zip");
+    let killed_raw = out_dir.join(".i3s-bundle-tmp-4194000-Ef56Gh78-payload.zip.raw");
+    // Left by an earlier version (1.14 GB of these after four killed packs in issue 19).
+    let legacy = out_dir.join(".i3s-payload-Qw12Er");
+    for path in [&killed, &killed_raw, &legacy] {
+        std::fs::write(path, vec![0u8; 8192]).unwrap();
+        old(path, 3 * 24 * 3600);
+    }
+    // A pack that is still running (another process holds its lock).
+    let live = out_dir.join(".i3s-bundle-tmp-1-Zz98Yy76-other.zip");
+    std::fs::write(&live, b"").unwrap();
+    old(&live, 3600);
+    let mut holder = std::process::Command::new("flock")
+        .arg(&live)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("flock (util-linux) runs");
+    let locked = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        matches!(
+            std::fs::File::open(&live).unwrap().try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    });
+    if !locked {
+        let _ = holder.kill();
+        let _ = holder.wait();
+        panic!("flock did not take the lock");
+    }
+
+    let output = pack_cli(&image, &out_dir.join("payload.zip"), None);
+    let live_kept = live.exists();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(live_kept, "a running pack's temp file was removed");
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".i3s-bundle-tmp-1-Zz98Yy76-other.zip", "payload.zip"],
+        "stale temp files were left"
+    );
+}

@@ -73,9 +73,26 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
         writes(&sim)
     );
 
+    // The same image packed again later (pack is reproducible): still the same content.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let repacked = payload(dir.path(), "a", 7);
+    let again = run(&repacked);
+    assert!(again.status.success(), "{}", text(&again));
+    let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        report["action"], "unchanged",
+        "a re-pack uploads as unchanged"
+    );
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+
     let other = payload(dir.path(), "b", 9);
     let refused = run(&other);
-    assert!(!refused.status.success());
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a refusal exits 1 (README): {}",
+        text(&refused)
+    );
     assert!(
         text(&refused).contains("already exists on the appliance"),
         "{}",

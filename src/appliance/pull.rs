@@ -25,22 +25,14 @@ pub fn pull(client: &Client, name: &str, out: &Path) -> Result<PullReport, Strin
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".i3s-bundle-pull-")
-        .tempfile_in(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut temp = crate::fs::TempFile::for_target(out).map_err(|e| e.to_string())?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
     let bytes = client
         .download(Host::ImageStreamer, &path, &mut writer)
         .map_err(|e| e.to_string())?;
     std::io::Write::flush(&mut writer).map_err(|e| format!("{}: {e}", out.display()))?;
     drop(writer);
-    temp.persist(out)
-        .map_err(|e| format!("{}: {}", out.display(), e.error))?;
+    temp.persist(out).map_err(|e| e.to_string())?;
     Ok(PullReport {
         name: name.to_string(),
         uri,

@@ -157,6 +157,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         ));
     }
     let sources = select_bundles(&layout, &options.bundles)?;
+    // Temporary files of a killed earlier build, even when this one has nothing to write.
+    crate::fs::sweep_stale(&out);
     let time = naming::TimeEnvironment::from_env(&options.root);
     let mut cache = Cache::load(&out);
     // What this run started from: only its own changes are merged into the cache at the end.

@@ -157,13 +157,7 @@ pub fn time_stamp(file: &BundleFile, env: &TimeEnvironment) -> Result<(String, T
         return Ok((text, TimeSource::Pinned));
     }
     if let Some(epoch) = &env.source_date_epoch {
-        let seconds: i64 = epoch.trim().parse().map_err(|_| {
-            Error::Usage(format!(
-                "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
-            ))
-        })?;
-        let at = time::OffsetDateTime::from_unix_timestamp(seconds)
-            .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={epoch} is out of range")))?;
+        let at = crate::bundle::manifest::source_date_epoch(epoch)?;
         return Ok((
             format_time_stamp(at),
             TimeSource::SourceDateEpoch(epoch.clone()),

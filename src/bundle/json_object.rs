@@ -78,10 +78,25 @@ macro_rules! json_object {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 use serde::de::Error as _;
                 let map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-                let key_order: Vec<String> = map.keys().cloned().collect();
+                // Keys exactly in the newest order (the common case): `arrange` writes that order,
+                // with `null` for unset newest keys, for an empty order anyway, so neither the
+                // order nor those nulls are kept: ~2 KiB less per plan script, same bytes out.
+                let canonical = map.keys().map(String::as_str).eq(Self::NEWEST_KEY_ORDER.iter().copied());
+                let key_order: Vec<String> = match canonical {
+                    true => Vec::new(),
+                    false => map.keys().cloned().collect(),
+                };
                 let mirror: $module::Mirror = serde_json::from_value(serde_json::Value::Object(map))
                     .map_err(D::Error::custom)?;
-                Ok($name { $( $field: mirror.$field, )* extra: mirror.extra, key_order })
+                // Collected again at its exact size (the flattened map grew by doubling).
+                let extra = mirror
+                    .extra
+                    .into_iter()
+                    .filter(|(key, value)| {
+                        !(canonical && value.is_null() && Self::NEWEST_KEY_ORDER.contains(&key.as_str()))
+                    })
+                    .collect();
+                Ok($name { $( $field: mirror.$field, )* extra, key_order })
             }
         }
 

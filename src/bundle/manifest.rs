@@ -144,6 +144,18 @@ pub fn parse_time_stamp(text: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// The instant a `SOURCE_DATE_EPOCH` value (seconds since 1970, reproducible-builds.org) names;
+/// a value that is not one is a usage error, never silently ignored.
+pub fn source_date_epoch(value: &str) -> crate::Result<time::OffsetDateTime> {
+    let seconds: i64 = value.trim().parse().map_err(|_| {
+        crate::Error::Usage(format!(
+            "SOURCE_DATE_EPOCH={value:?} is not a number of seconds"
+        ))
+    })?;
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .map_err(|_| crate::Error::Usage(format!("SOURCE_DATE_EPOCH={value} is out of range")))
+}
+
 /// Formats a time as the appliance does: `2018-06-09T15:09:48.084Z`.
 pub fn format_time_stamp(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);

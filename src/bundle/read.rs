@@ -134,21 +134,34 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(
         .filter_map(|e| ChecksumFlavour::from_file_name(&e.name))
         .collect();
     let flavour = flavours.first().copied();
+    // Exact capacities: grown by doubling, the artifact vectors of a bundle with 100,000 plan
+    // scripts held up to twice their size (and both copies while growing).
+    let count = |kind: EntryKind| {
+        zip_entries
+            .iter()
+            .filter(|e| EntryKind::of(&e.name) == kind)
+            .count()
+    };
+    let (scripts, build_plans, deployment_plans) = (
+        count(EntryKind::PlanScript),
+        count(EntryKind::BuildPlan),
+        count(EntryKind::DeploymentPlan),
+    );
 
     let mut loaded = LoadedBundle {
         path: path.to_path_buf(),
         bundle: Bundle {
             manifest: Manifest::new("", "", false, String::new()),
             checksum: flavour.unwrap_or_default(),
-            plan_scripts: Vec::new(),
+            plan_scripts: Vec::with_capacity(scripts),
             golden_images: Vec::new(),
-            build_plans: Vec::new(),
-            deployment_plans: Vec::new(),
+            build_plans: Vec::with_capacity(build_plans),
+            deployment_plans: Vec::with_capacity(deployment_plans),
         },
         entries: Vec::with_capacity(zip_entries.len()),
         checksum_files: Vec::new(),
         manifest_quirks: ManifestQuirks::default(),
-        raw: Vec::new(),
+        raw: Vec::with_capacity(zip_entries.len()),
         warnings: Vec::new(),
     };
     let mut manifest_seen = false;

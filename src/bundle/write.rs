@@ -22,16 +22,7 @@ pub struct WriteReport {
 /// Writes `bundle` to `path` atomically: a temporary file in the same directory, renamed over
 /// the target only when complete, so an error never leaves a partial zip nor destroys the old one.
 pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".i3s-bundle-")
-        .suffix(".zip.tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let temp = crate::fs::TempFile::for_target(path)?;
     let file = temp
         .as_file()
         .try_clone()
@@ -55,8 +46,8 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
     temp.as_file()
         .sync_all()
         .map_err(|e| Error::io(temp.path(), e))?;
-    set_readable(temp.path())?;
-    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    crate::fs::set_mode_644(temp.path())?;
+    temp.persist(path)?;
     use sha2::Digest;
     Ok(WriteReport {
         path: path.to_path_buf(),
@@ -64,17 +55,6 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
         sha256: hex::encode(hasher.finalize()),
         entries,
     })
-}
-
-#[cfg(unix)]
-fn set_readable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| Error::io(path, e))
-}
-#[cfg(not(unix))]
-fn set_readable(_: &Path) -> Result<()> {
-    Ok(())
 }
 
 struct HashingWriter<W> {

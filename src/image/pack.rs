@@ -1,6 +1,11 @@
 //! `golden-image pack`: the golden image payload the appliance takes — a zip holding exactly one
 //! entry, the raw disk image (named by a uuid). Streamed: a multi-gigabyte image never sits in
 //! memory. A qcow2 image is converted to raw first (into a sparse temporary file).
+//!
+//! Reproducible: the same image packs to the same bytes (so a re-pack uploads as "unchanged").
+//! The entry's time stamp is `SOURCE_DATE_EPOCH` when set, else [`FIXED_TIME`] (1980-01-01
+//! 00:00:00 UTC, the zip epoch) — never the clock nor the image's mtime; the entry name is a
+//! uuid v5 of the golden image name.
 use crate::bundle::container::ZipWriter;
 use crate::error::{Error, Result};
 use crate::guestfish::driver::DiskFormat;
@@ -22,6 +27,17 @@ pub struct PackReport {
     /// Bytes and sha256 of the payload zip itself (what a bundle's checksum file lists).
     pub payload_size: u64,
     pub payload_sha256: String,
+}
+
+/// The entry time stamp without `SOURCE_DATE_EPOCH`: the earliest a zip can express.
+pub const FIXED_TIME: time::OffsetDateTime = time::macros::datetime!(1980-01-01 00:00:00 UTC);
+
+/// The time stamp of the payload's entry (see the module docs).
+pub fn entry_time() -> Result<time::OffsetDateTime> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if !value.trim().is_empty() => crate::bundle::manifest::source_date_epoch(&value),
+        _ => Ok(FIXED_TIME),
+    }
 }
 
 /// Namespace for payload entry uuids (uuid v5 over the golden image name).
@@ -53,19 +69,15 @@ pub fn pack(image: &Path, name: &str, out: &Path) -> Result<PackReport> {
     if name.trim().is_empty() {
         return Err(Error::Usage("--name must not be empty".to_string()));
     }
+    let time_stamp = entry_time()?;
     let converted;
     let raw: &Path = match DiskFormat::detect(image)? {
         DiskFormat::Raw => image,
         DiskFormat::Qcow2 => {
-            converted = tempfile::Builder::new()
-                .prefix(".i3s-pack-")
-                .suffix(".raw")
-                .tempfile_in(
-                    out.parent()
-                        .filter(|p| !p.as_os_str().is_empty())
-                        .unwrap_or(Path::new(".")),
-                )
-                .map_err(|e| Error::io(out, e))?;
+            // Named after the output so that a leftover says whose it was.
+            let mut raw_name = out.file_name().unwrap_or_default().to_os_string();
+            raw_name.push(".raw");
+            converted = crate::fs::TempFile::for_target(&out.with_file_name(raw_name))?;
             let status = std::process::Command::new("qemu-img")
                 .args(["convert", "-q", "-O", "raw"])
                 .arg(image)
@@ -86,21 +98,14 @@ pub fn pack(image: &Path, name: &str, out: &Path) -> Result<PackReport> {
     let source = File::open(raw).map_err(|e| Error::io(raw, e))?;
     let size = source.metadata().map_err(|e| Error::io(raw, e))?.len();
     let entry = uuid::Uuid::new_v5(&PAYLOAD_NAMESPACE, name.as_bytes()).to_string();
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new()
-        .prefix(".i3s-payload-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(out, e))?;
-    let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
+    let temp = crate::fs::TempFile::for_target(out)?;
+    let file = temp.reopen()?;
     let counting = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, file),
         hasher: Sha256::new(),
         written: 0,
     };
-    let mut zip = ZipWriter::new(counting, time::OffsetDateTime::now_utc());
+    let mut zip = ZipWriter::new(counting, time_stamp);
     let mut image_hasher = Sha256::new();
     let mut reader = BufReader::with_capacity(1 << 20, source);
     let image_size = zip
@@ -118,7 +123,7 @@ pub fn pack(image: &Path, name: &str, out: &Path) -> Result<PackReport> {
             .into_inner()
             .map_err(|e| Error::io(temp.path(), e.into_error()))?,
     );
-    temp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    temp.persist(out)?;
     Ok(PackReport {
         out: out.to_path_buf(),
         entry,

@@ -139,7 +139,7 @@ pub fn check(target: &Target, sink: &mut Sink) {
             &origin,
             sink,
         );
-        if let Some(build_plan) = target.bundle.build_plan_by_name(&plan.build_plan) {
+        if let Some(build_plan) = target.build_plan_by_name(&plan.build_plan) {
             for attribute in &plan.custom_attributes {
                 if !build_plan
                     .custom_attributes

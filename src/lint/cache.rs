@@ -38,16 +38,10 @@ impl Cache {
     /// Stores a report; a cache that cannot be written is silently skipped (it is only a cache).
     pub fn put(&self, key: &str, report: &Report) {
         let path = self.path(key);
-        if std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).is_err() {
-            return;
-        }
         let Ok(bytes) = serde_json::to_vec(report) else {
             return;
         };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, bytes).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
+        let _ = crate::fs::write_atomic(&path, &bytes);
     }
 }
 
@@ -89,11 +83,31 @@ pub fn options_key(options: &LintOptions) -> String {
 
 /// The key of one input file.
 pub fn input_key(options_key: &str, path: &Path, bytes: &[u8]) -> String {
+    let mut hasher = key_hasher(options_key, path);
+    hasher.update(bytes);
+    hex::encode(hasher.finalize())
+}
+
+/// [`input_key`] of a file's content, streamed: a bundle may carry gigabytes of golden image.
+pub fn file_key(options_key: &str, path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut hasher = key_hasher(options_key, path);
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buffer)? {
+            0 => break,
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn key_hasher(options_key: &str, path: &Path) -> Sha256 {
     let mut hasher = Sha256::new();
     hasher.update(options_key.as_bytes());
     hasher.update([0]);
     hasher.update(path.to_string_lossy().as_bytes());
     hasher.update([0]);
-    hasher.update(bytes);
-    hex::encode(hasher.finalize())
+    hasher
 }

@@ -424,8 +424,7 @@ pub fn run(
                 cache::input_key(&key_base, input, sources::sources_key(root).as_bytes())
             }
             Unit::Zip(zip) => {
-                let bytes = std::fs::read(zip).map_err(|e| crate::Error::io(zip, e))?;
-                cache::input_key(&key_base, zip, &bytes)
+                cache::file_key(&key_base, zip).map_err(|e| crate::Error::io(zip, e))?
             }
         };
         let hit = cache.and_then(|c| c.get(&key));

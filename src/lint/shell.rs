@@ -9,7 +9,7 @@ use crate::placeholder;
 use regex::Regex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{LazyLock, Mutex};
@@ -271,10 +271,11 @@ fn fetch(
         |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
     let mut results: HashMap<String, Vec<Comment>> = HashMap::new();
     let mut missing: Vec<&(String, String)> = Vec::new();
+    let mut missing_keys: HashSet<&str> = HashSet::new();
     {
         let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
         for item in items {
-            if results.contains_key(&item.0) || missing.iter().any(|m| m.0 == item.0) {
+            if results.contains_key(&item.0) || missing_keys.contains(item.0.as_str()) {
                 continue;
             }
             let cached = memo.get(&item.0).cloned().or_else(|| {
@@ -286,7 +287,10 @@ fn fetch(
                 Some(comments) => {
                     results.insert(item.0.clone(), comments);
                 }
-                None => missing.push(item),
+                None => {
+                    missing_keys.insert(item.0.as_str());
+                    missing.push(item);
+                }
             }
         }
     }
@@ -295,8 +299,8 @@ fn fetch(
         let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
         for (key, comments) in fresh {
             if let Some(path) = cache_path(&key) {
-                let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
-                let _ = std::fs::write(&path, serde_json::to_vec(&comments).unwrap_or_default());
+                let bytes = serde_json::to_vec(&comments).unwrap_or_default();
+                let _ = crate::fs::write_atomic(&path, &bytes);
             }
             memo.insert(key.clone(), comments.clone());
             results.insert(key, comments);

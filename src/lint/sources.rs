@@ -216,10 +216,15 @@ pub fn compile_project(root: &Path, only: Option<&Path>) -> crate::Result<Vec<Co
     {
         let compiled = compile_bundle(&project, &path)?;
         let bundle = &compiled.bundle;
+        // By id, first wins (as a scan would): one lookup per script keeps this linear.
+        let mut infos = std::collections::HashMap::new();
+        for info in &compiled.scripts {
+            infos.entry(info.id.as_str()).or_insert(info);
+        }
         let script_origins = bundle
             .plan_scripts
             .iter()
-            .map(|s| match compiled.scripts.iter().find(|i| i.id == s.id) {
+            .map(|s| match infos.get(s.id.as_str()) {
                 Some(info) => script_origin(root, &info.origin, &s.content),
                 None => Origin {
                     file: path.clone(),

@@ -284,7 +284,7 @@ fn deployment_plans(target: &Target, sink: &mut Sink) {
     let bundle = target.bundle;
     for (index, plan) in bundle.deployment_plans.iter().enumerate() {
         let origin = target.deployment_plan_origin(index);
-        if bundle.build_plan_by_name(&plan.build_plan).is_none() {
+        if target.build_plan_by_name(&plan.build_plan).is_none() {
             sink.at_artifact(
                 "I3S008",
                 ArtifactKind::DeploymentPlan,
@@ -297,7 +297,7 @@ fn deployment_plans(target: &Target, sink: &mut Sink) {
             );
         }
         if let Some(image) = plan.golden_image_name()
-            && bundle.golden_image_by_name(image).is_none()
+            && !target.carries_golden_image(image)
         {
             sink.at_artifact(
                 "I3S009",

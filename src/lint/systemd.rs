@@ -153,12 +153,19 @@ fn parse_unit<'v>(write: &FileWrite<'v>) -> Option<Unit<'v>> {
 pub fn check(target: &Target, sink: &mut Sink) {
     // Units any plan script of the bundle writes: an ordering dependency (After=/Before=) on one
     // of them is fine even when this build plan does not include it.
-    let all_views: Vec<&ScriptView> = target.scripts.iter().collect();
-    let everywhere: HashSet<String> = Effects::of(&all_views)
-        .files
+    // Script by script: the effects of all scripts at once (every here-document copied) cost
+    // tens of MiB for 100,000 plan scripts, only to keep a few unit names.
+    let everywhere: HashSet<String> = target
+        .scripts
         .iter()
-        .filter(|f| is_unit_path(&f.path))
-        .map(|f| basename(&f.path).to_string())
+        .flat_map(|view| {
+            Effects::of(&[view])
+                .files
+                .iter()
+                .filter(|f| is_unit_path(&f.path))
+                .map(|f| basename(&f.path).to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     for plan in &target.bundle.build_plans {
         let steps: Vec<&ScriptView> = target.steps(plan).into_iter().flatten().collect();

@@ -6,6 +6,8 @@ use crate::bundle::{BuildPlan, Bundle, EntryKind, PlanScript};
 use crate::guestfish::{self, Script};
 use crate::source::contract::Contract;
 use crate::source::profile::Posture;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// Where an artifact came from.
@@ -104,6 +106,9 @@ pub struct Target<'a> {
     pub loaded: Option<&'a LoadedBundle>,
     /// What only a project's sources know (contracts, the OS posture); `None` for a zip.
     pub sources: Option<SourceFacts>,
+    /// Lookups the rules make per step, per finding or per plan, built once so that lint stays
+    /// linear in the number of artifacts (a scan per lookup made 100,000 plan scripts take minutes).
+    index: Index<'a>,
 }
 
 /// What a bundle's sources know beyond the bundle itself (the capability rules need it).
@@ -117,6 +122,56 @@ pub struct SourceFacts {
     pub posture: Option<Posture>,
     /// The project's `templates/consul-policies/` directory (role policies, `<plan slug>.hcl`).
     pub consul_policies: PathBuf,
+}
+
+/// See [`Target::index`].
+#[derive(Debug, Clone, Default)]
+struct Index<'a> {
+    /// `scripts` index by lower-case plan script id (the first, like a scan would find);
+    /// borrowed when the id already is lower case (the usual case).
+    script_ids: HashMap<Cow<'a, str>, usize>,
+    /// `scripts` indices by plan script name.
+    script_names: HashMap<&'a str, Vec<usize>>,
+    /// `scripts` indices of plan scripts no build plan step points at (by exact id).
+    unused: Vec<usize>,
+    /// `bundle.build_plans` index by name (the first).
+    build_plans: HashMap<&'a str, usize>,
+    golden_images: HashSet<&'a str>,
+}
+
+impl<'a> Index<'a> {
+    fn of(bundle: &'a Bundle) -> Self {
+        let mut index = Index::default();
+        let step_ids: HashSet<&str> = bundle
+            .build_plans
+            .iter()
+            .flat_map(|p| p.steps.iter().filter_map(|s| s.plan_script_id()))
+            .collect();
+        for (i, script) in bundle.plan_scripts.iter().enumerate() {
+            let id = match script.id.bytes().any(|b| b.is_ascii_uppercase()) {
+                true => Cow::Owned(script.id.to_ascii_lowercase()),
+                false => Cow::Borrowed(script.id.as_str()),
+            };
+            index.script_ids.entry(id).or_insert(i);
+            index
+                .script_names
+                .entry(script.name.as_str())
+                .or_default()
+                .push(i);
+            if !step_ids.contains(script.id.as_str()) {
+                index.unused.push(i);
+            }
+        }
+        for (i, plan) in bundle.build_plans.iter().enumerate() {
+            index.build_plans.entry(plan.name.as_str()).or_insert(i);
+        }
+        index.golden_images = bundle
+            .golden_images
+            .iter()
+            .map(|g| g.image.name.as_str())
+            .collect();
+        index
+    }
 }
 
 impl<'a> Target<'a> {
@@ -164,11 +219,16 @@ impl<'a> Target<'a> {
                     .into_iter()
                     .chain(std::iter::repeat_with(Origin::default)),
             )
-            .map(|(script, origin)| ScriptView {
-                script,
-                parsed: guestfish::parse(&script.content),
-                allows: inline_allows(&script.content),
-                origin,
+            .map(|(script, origin)| {
+                let mut parsed = guestfish::parse(&script.content);
+                // Held for every plan script while linting: no room left over from growing.
+                parsed.commands.shrink_to_fit();
+                ScriptView {
+                    script,
+                    parsed,
+                    allows: inline_allows(&script.content),
+                    origin,
+                }
             })
             .collect();
         Target {
@@ -179,6 +239,7 @@ impl<'a> Target<'a> {
             deployment_plan_origins,
             loaded: None,
             sources: None,
+            index: Index::of(bundle),
         }
     }
 
@@ -204,9 +265,35 @@ impl<'a> Target<'a> {
 
     /// The parsed view of the plan script a step points at.
     pub fn script_by_id(&self, id: &str) -> Option<&ScriptView<'a>> {
-        self.scripts
-            .iter()
-            .find(|v| v.script.id.eq_ignore_ascii_case(id))
+        let index = match id.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => *self
+                .index
+                .script_ids
+                .get(id.to_ascii_lowercase().as_str())?,
+            false => *self.index.script_ids.get(id)?,
+        };
+        self.scripts.get(index)
+    }
+
+    /// The plan scripts named `name`.
+    fn scripts_named(&self, name: &str) -> impl Iterator<Item = &ScriptView<'a>> {
+        let indices = self
+            .index
+            .script_names
+            .get(name)
+            .map_or(&[][..], Vec::as_slice);
+        indices.iter().filter_map(|&i| self.scripts.get(i))
+    }
+
+    /// The (first) build plan named `name`.
+    pub fn build_plan_by_name(&self, name: &str) -> Option<&'a BuildPlan> {
+        let bundle: &'a Bundle = self.bundle;
+        bundle.build_plans.get(*self.index.build_plans.get(name)?)
+    }
+
+    /// Whether the bundle carries a golden image named `name`.
+    pub fn carries_golden_image(&self, name: &str) -> bool {
+        self.index.golden_images.contains(name)
     }
 
     /// A build plan's steps as script views, in step order (`None` for dangling steps).
@@ -219,15 +306,10 @@ impl<'a> Target<'a> {
 
     /// Plan scripts no build plan uses (linted on their own by cross-step rules).
     pub fn unused_scripts(&self) -> Vec<&ScriptView<'a>> {
-        self.scripts
+        self.index
+            .unused
             .iter()
-            .filter(|v| {
-                !self.bundle.build_plans.iter().any(|p| {
-                    p.steps
-                        .iter()
-                        .any(|s| s.plan_script_id() == Some(&v.script.id))
-                })
-            })
+            .filter_map(|&i| self.scripts.get(i))
             .collect()
     }
 
@@ -241,25 +323,17 @@ impl<'a> Target<'a> {
         let Some((script, content_line)) = &finding.in_script else {
             // A finding about a plan script as a whole: only `allow-file` applies.
             return finding.artifact_kind == super::ArtifactKind::PlanScript
-                && self
-                    .scripts
-                    .iter()
-                    .filter(|v| v.script.name == finding.artifact)
-                    .any(|v| {
-                        v.allows
-                            .iter()
-                            .any(|(_, ids, whole)| *whole && matches_rule(ids))
-                    });
+                && self.scripts_named(&finding.artifact).any(|v| {
+                    v.allows
+                        .iter()
+                        .any(|(_, ids, whole)| *whole && matches_rule(ids))
+                });
         };
-        self.scripts
-            .iter()
-            .filter(|view| view.script.name == *script)
-            .any(|view| {
-                view.allows.iter().any(|(line, ids, whole)| {
-                    matches_rule(ids)
-                        && (*whole || *content_line == *line || *content_line == line + 1)
-                })
+        self.scripts_named(script).any(|view| {
+            view.allows.iter().any(|(line, ids, whole)| {
+                matches_rule(ids) && (*whole || *content_line == *line || *content_line == line + 1)
             })
+        })
     }
 }
 

@@ -76,15 +76,10 @@ impl Shared {
     pub fn persist(&self) {
         let Some(path) = &self.state_file else { return };
         let snapshot = self.lock().snapshot();
-        let temp = path.with_extension("tmp");
-        if std::fs::write(
-            &temp,
-            serde_json::to_vec_pretty(&snapshot).unwrap_or_default(),
-        )
-        .is_ok()
-        {
-            let _ = std::fs::rename(&temp, path);
-        }
+        let _ = crate::fs::write_atomic(
+            path,
+            &serde_json::to_vec_pretty(&snapshot).unwrap_or_default(),
+        );
     }
 }
 
