@@ -1043,40 +1043,25 @@ mod tests {
                 ("PW".to_string(), pw.to_string()),
             ])
         };
-        assert!(
+        let run = |dir: &str, pw: &str| {
             prepare(
                 Path::new("b.zip"),
                 &b,
                 "P",
-                &values("/opt/x", "a b' c"),
-                HostAccess::Refuse
+                &values(dir, pw),
+                HostAccess::Refuse,
             )
-            .is_ok()
-        );
-        let err = prepare(
-            Path::new("b.zip"),
-            &b,
-            "P",
-            &values("/opt | touch /tmp/pwned", "ok"),
-            HostAccess::Refuse,
-        )
-        .unwrap_err()
-        .to_string();
+            .map_err(|e| e.to_string())
+        };
+        assert!(run("/opt/x", "a b' c").is_ok());
+        let err = run("/opt | touch /tmp/pwned", "ok").unwrap_err();
         assert!(
             err.contains("_planscript.json:2:9: step 1 (s0): the value of attribute DIR")
                 && err.contains("host shell command")
                 && !err.contains("pwned"),
             "{err}"
         );
-        let err = prepare(
-            Path::new("b.zip"),
-            &b,
-            "P",
-            &values("/opt", "s3cret\" | touch /tmp/x \""),
-            HostAccess::Refuse,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = run("/opt", "s3cret\" | touch /tmp/x \"").unwrap_err();
         assert!(
             err.contains("attribute PW") && !err.contains("s3cret") && !err.contains("touch"),
             "{err}"

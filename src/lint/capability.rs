@@ -67,6 +67,18 @@ fn steps_with_contracts<'t, 'a>(
         .collect()
 }
 
+/// A finding about build plan `index` as a whole (it points at the plan's declaration).
+fn plan_finding(sink: &mut Sink, rule: &str, target: &Target, index: usize, message: String) {
+    let plan = &target.bundle.build_plans[index];
+    sink.at_artifact(
+        rule,
+        ArtifactKind::BuildPlan,
+        &plan.name,
+        &target.build_plan_origin(index),
+        message,
+    );
+}
+
 fn declared_by(file: Option<&Path>) -> String {
     file.map(|f| format!(" (declared by {})", f.display()))
         .unwrap_or_default()
@@ -125,11 +137,11 @@ fn ports_are_opened(
             if opened.iter().any(|o| port.within(o)) {
                 continue;
             }
-            sink.at_artifact(
+            plan_finding(
+                sink,
                 "I3S110",
-                ArtifactKind::BuildPlan,
-                &plan.name,
-                &target.build_plan_origin(index),
+                target,
+                index,
                 format!(
                     "build plan {:?}: {port}{} is not opened on the {os} image's firewall, so nothing can reach it",
                     plan.name,
@@ -267,11 +279,11 @@ fn capture_removes_secrets(
                 if removed.iter().any(|r| covers(r, secret)) || !reported.insert(secret.clone()) {
                     continue;
                 }
-                sink.at_artifact(
+                plan_finding(
+                    sink,
                     "I3S112",
-                    ArtifactKind::BuildPlan,
-                    &plan.name,
-                    &target.build_plan_origin(index),
+                    target,
+                    index,
                     format!(
                         "capture plan {:?} does not remove {secret}, which deploy plan {:?} writes{}: every golden image captured from such a node would carry it",
                         plan.name,
