@@ -30,6 +30,20 @@ fn bond_script(plan_suffix: &str) -> String {
 
 /// Runs the script with VLAN_ID substituted; returns the files it wrote and the systemctl calls.
 fn run_bond(script: &str, vlan: &str, nics: &[&str]) -> (BTreeMap<String, String>, String, bool) {
+    let run = run_bond_full(script, vlan, nics);
+    (run.files, run.calls, run.ok)
+}
+
+/// What one run of network-bond.sh left: files (and their modes) in CONF_DIR plus resolv.conf,
+/// the systemctl and nmcli calls, and whether it succeeded.
+struct BondRun {
+    files: BTreeMap<String, String>,
+    modes: BTreeMap<String, u32>,
+    calls: String,
+    ok: bool,
+}
+
+fn run_bond_full(script: &str, vlan: &str, nics: &[&str]) -> BondRun {
     let dir = tempfile::tempdir().unwrap();
     let sys = dir.path().join("sys");
     let conf = dir.path().join("conf");
@@ -42,12 +56,15 @@ fn run_bond(script: &str, vlan: &str, nics: &[&str]) -> (BTreeMap<String, String
         }
     }
     let log = dir.path().join("systemctl.log");
-    let stub = write(
-        dir.path(),
-        "systemctl",
-        &format!("#!/bin/sh\necho \"systemctl $*\" >>{}\n", log.display()),
-    );
-    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for tool in ["systemctl", "nmcli"] {
+        let stub = write(
+            dir.path(),
+            tool,
+            &format!("#!/bin/sh\necho \"{tool} $*\" >>{}\n", log.display()),
+        );
+        std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
     let text = substitute_samples(script).replace("VLAN_ID='120'", &format!("VLAN_ID='{vlan}'"));
     let script_path = write(dir.path(), "network-bond.sh", &text);
     let out = Command::new("bash")
@@ -66,12 +83,13 @@ fn run_bond(script: &str, vlan: &str, nics: &[&str]) -> (BTreeMap<String, String
         .output()
         .unwrap();
     let mut files = BTreeMap::new();
+    let mut modes = BTreeMap::new();
     for entry in std::fs::read_dir(&conf).unwrap() {
         let path = entry.unwrap().path();
-        files.insert(
-            path.file_name().unwrap().to_string_lossy().into_owned(),
-            std::fs::read_to_string(&path).unwrap(),
-        );
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&path.metadata().unwrap().permissions());
+        modes.insert(name.clone(), mode & 0o7777);
+        files.insert(name, std::fs::read_to_string(&path).unwrap());
     }
     if Path::new(&dir.path().join("resolv.conf")).exists() {
         files.insert(
@@ -80,7 +98,12 @@ fn run_bond(script: &str, vlan: &str, nics: &[&str]) -> (BTreeMap<String, String
         );
     }
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
-    (files, calls, out.status.success())
+    BondRun {
+        files,
+        modes,
+        calls,
+        ok: out.status.success(),
+    }
 }
 
 fn has_line(file: &str, line: &str) -> bool {
@@ -200,4 +223,171 @@ fn all_in_one_bond_is_untagged_whatever_the_vlan() {
         !files.keys().any(|f| f.starts_with("ifcfg-bond0.")),
         "{files:?}"
     );
+}
+
+/// network-bond.sh rendered for a NetworkManager profile (the Fedora 27 profile with
+/// `network_stack = "networkmanager"`: the template branches on that fact alone).
+fn nm_bond_script(addressing: &str) -> String {
+    use i3s_bundle::render::template::{Renderer, TemplateStore};
+    let renderer = Renderer::new(TemplateStore::new(root().join("templates")));
+    let front = renderer.store().front_matter("nic-bond.j2").unwrap();
+    let mut params = toml::Table::new();
+    params.insert("addressing".into(), addressing.into());
+    let params = Renderer::merge_params(&front, &params).unwrap();
+    let mut os = profile("fedora27");
+    os.insert("id".into(), "fedora27".into());
+    os.insert("network_stack".into(), "networkmanager".into());
+    let rendered = renderer
+        .render(
+            "nic-bond.j2",
+            Some(&os),
+            &params,
+            ("test-bundle", "2026.11.26"),
+        )
+        .unwrap();
+    parse_script(&rendered.content)
+        .unwrap()
+        .uploads
+        .into_iter()
+        .find(|u| u.path == "/usr/local/bin/network-bond.sh")
+        .unwrap()
+        .content
+}
+
+/// A keyfile parsed as INI (GLib key file: `[section]`, `key=value`, `#` comments):
+/// section -> key -> value. A malformed line or a duplicate key fails the test.
+fn parse_keyfile(name: &str, text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            assert!(
+                out.insert(name.to_string(), BTreeMap::new()).is_none(),
+                "section [{name}] twice"
+            );
+            section = Some(name.to_string());
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{name}: not key=value: {line:?}"));
+        let section = section
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: {line:?} outside a section"));
+        let previous = out
+            .get_mut(section)
+            .unwrap()
+            .insert(key.to_string(), value.to_string());
+        assert!(previous.is_none(), "{name}: [{section}] {key} twice");
+    }
+    out
+}
+
+fn get<'a>(
+    ini: &'a BTreeMap<String, BTreeMap<String, String>>,
+    section: &str,
+    key: &str,
+) -> &'a str {
+    ini.get(section)
+        .and_then(|s| s.get(key))
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no [{section}] {key} in {ini:?}"))
+}
+
+/// Checks the bond and port keyfiles of a run; returns the parsed keyfiles by connection id.
+fn nm_connections(run: &BondRun) -> BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> {
+    assert!(run.ok, "network-bond.sh failed");
+    let mut out = BTreeMap::new();
+    for (file, text) in &run.files {
+        let id = file
+            .strip_suffix(".nmconnection")
+            .unwrap_or_else(|| panic!("{file} is not a keyfile"));
+        assert_eq!(
+            run.modes[file], 0o600,
+            "{file}: NetworkManager ignores it unless 0600"
+        );
+        let ini = parse_keyfile(file, text);
+        assert_eq!(get(&ini, "connection", "id"), id);
+        out.insert(id.to_string(), ini);
+    }
+    let bond = &out["bond0"];
+    assert_eq!(get(bond, "connection", "type"), "bond");
+    assert_eq!(get(bond, "connection", "interface-name"), "bond0");
+    assert_eq!(get(bond, "bond", "mode"), "active-backup");
+    assert_eq!(get(bond, "bond", "miimon"), "100");
+    for nic in ["ens3f0", "ens3f1"] {
+        let port = &out[&format!("bond0-port-{nic}")];
+        assert_eq!(get(port, "connection", "type"), "ethernet");
+        assert_eq!(get(port, "connection", "interface-name"), nic);
+        assert_eq!(get(port, "connection", "master"), "bond0");
+        assert_eq!(get(port, "connection", "slave-type"), "bond");
+        assert!(!port.contains_key("ipv4"), "a bond port carries no address");
+    }
+    out
+}
+
+#[test]
+fn networkmanager_bond_keyfiles_for_dhcp_and_static_tagged_and_untagged() {
+    let nics = ["ens3f0", "ens3f1"];
+    // DHCP, untagged: the bond carries the address; three connections, nothing else.
+    let dhcp = nm_bond_script("dhcp");
+    assert!(dhcp.contains("CONF_DIR=${CONF_DIR:-/etc/NetworkManager/system-connections}"));
+    let run = run_bond_full(&dhcp, "0", &nics);
+    let conns = nm_connections(&run);
+    assert_eq!(
+        conns.keys().collect::<Vec<_>>(),
+        ["bond0", "bond0-port-ens3f0", "bond0-port-ens3f1"]
+    );
+    assert_eq!(get(&conns["bond0"], "ipv4", "method"), "auto");
+    assert_eq!(
+        run.calls,
+        "nmcli connection reload\nnmcli connection up bond0\n\
+         nmcli connection up bond0-port-ens3f0\nnmcli connection up bond0-port-ens3f1\n"
+    );
+
+    // DHCP, VLAN 120: the vlan connection on bond0 carries the address, the bond none.
+    let run = run_bond_full(&dhcp, "120", &nics);
+    let conns = nm_connections(&run);
+    let vlan = &conns["bond0.120"];
+    assert_eq!(get(vlan, "connection", "type"), "vlan");
+    assert_eq!(get(vlan, "vlan", "id"), "120");
+    assert_eq!(get(vlan, "vlan", "parent"), "bond0");
+    assert_eq!(get(vlan, "ipv4", "method"), "auto");
+    assert_eq!(get(&conns["bond0"], "ipv4", "method"), "disabled");
+    assert!(
+        run.calls.ends_with("nmcli connection up bond0.120\n"),
+        "{}",
+        run.calls
+    );
+
+    // Static, VLAN 120: address/prefix, gateway and both name servers on the vlan connection.
+    let stat = nm_bond_script("static");
+    let run = run_bond_full(&stat, "120", &nics);
+    let conns = nm_connections(&run);
+    let vlan = &conns["bond0.120"];
+    assert_eq!(get(vlan, "vlan", "id"), "120");
+    assert_eq!(get(vlan, "ipv4", "method"), "manual");
+    assert_eq!(get(vlan, "ipv4", "address1"), "10.0.0.21/24");
+    assert_eq!(get(vlan, "ipv4", "gateway"), "10.0.0.1");
+    assert_eq!(get(vlan, "ipv4", "dns"), "10.0.0.2;10.0.0.3;");
+    assert_eq!(get(&conns["bond0"], "ipv4", "method"), "disabled");
+    assert!(
+        !run.files.contains_key("resolv.conf"),
+        "NetworkManager owns resolv.conf"
+    );
+
+    // Static, untagged: the bond itself is addressed.
+    let run = run_bond_full(&stat, "0", &nics);
+    let conns = nm_connections(&run);
+    assert_eq!(conns.len(), 3, "{:?}", conns.keys());
+    assert_eq!(get(&conns["bond0"], "ipv4", "method"), "manual");
+    assert_eq!(get(&conns["bond0"], "ipv4", "address1"), "10.0.0.21/24");
+
+    // A mask that is no netmask fails before a keyfile is written.
+    let bad = stat.replace("SERVER_MASK='@SERVER_MASK@'", "SERVER_MASK='255.0.255.0'");
+    let run = run_bond_full(&bad, "0", &nics);
+    assert!(!run.ok && run.files.is_empty(), "{:?}", run.files);
 }

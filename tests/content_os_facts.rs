@@ -269,13 +269,9 @@ fn render_with(template: &str, facts: &[(&str, toml::Value)]) -> Result<String, 
 #[test]
 fn a_fact_value_a_template_does_not_implement_fails_the_render_naming_the_fact() {
     let cases: [(&str, &str, toml::Value); 4] = [
-        ("nic-bond", "network_stack", "networkmanager".into()),
+        ("nic-bond", "network_stack", "wicked".into()),
         ("generalize", "network_stack", "wicked".into()),
-        (
-            "hostname-ssh",
-            "sshd_dropin_dir",
-            "/etc/ssh/sshd_config.d".into(),
-        ),
+        ("hostname-ssh", "sshd_dropin_dir", "sshd_config.d".into()),
         ("openstack-aio", "openstack_release_package", "".into()),
     ];
     for (template, key, value) in cases {
@@ -318,4 +314,27 @@ fn capture_follows_the_network_stack_the_devices_file_and_the_logger() {
             );
         }
     }
+}
+
+#[test]
+fn key_only_ssh_goes_into_the_drop_in_directory_when_the_profile_names_one() {
+    let modern = render_with(
+        "hostname-ssh",
+        &[("sshd_dropin_dir", "/etc/ssh/sshd_config.d".into())],
+    )
+    .unwrap();
+    for line in [
+        "install -d -m 0755 /etc/ssh/sshd_config.d\n",
+        "    \"PasswordAuthentication no\" \"KbdInteractiveAuthentication no\" \\\n",
+        "mv -f /etc/ssh/sshd_config.d/40-i3s.conf.new /etc/ssh/sshd_config.d/40-i3s.conf\n",
+        "sshd -t\n",
+    ] {
+        assert!(modern.contains(line), "{line:?} missing:\n{modern}");
+    }
+    assert!(!modern.contains("harden_sshd /etc/ssh/sshd_config\n"));
+    assert!(!modern.contains("ChallengeResponseAuthentication no\""));
+
+    let legacy = render_with("hostname-ssh", &[]).unwrap();
+    assert!(legacy.contains("harden_sshd /etc/ssh/sshd_config\n"));
+    assert!(!legacy.contains("sshd_config.d"));
 }
