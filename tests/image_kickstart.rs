@@ -22,7 +22,31 @@ fn ksvalidator(version: &str, file: &Path) -> (bool, String) {
     )
 }
 
-const OSES: [(&str, &str); 2] = [("centos7.4", "RHEL7"), ("fedora27", "F27")];
+/// Every OS under golden-images/, with the pykickstart version its ks.cfg names in its
+/// "Checked by `ksvalidator -v VERSION`" comment (so a new OS is covered without editing this).
+fn oses() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let ks = std::fs::read_to_string(dir.join("ks.cfg"))
+            .unwrap_or_else(|e| panic!("{}: every OS has a ks.cfg: {e}", dir.display()));
+        let version = ks
+            .lines()
+            .find_map(|l| l.split("`ksvalidator -v ").nth(1))
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or_else(|| {
+                panic!("{}/ks.cfg names no `ksvalidator -v VERSION`", dir.display())
+            });
+        out.push((
+            dir.file_name().unwrap().to_string_lossy().into_owned(),
+            version.to_string(),
+        ));
+    }
+    out.sort();
+    assert!(out.len() >= 4, "{out:?}");
+    out
+}
 
 #[test]
 fn kickstarts_validate_for_their_os_version() {
@@ -30,33 +54,43 @@ fn kickstarts_validate_for_their_os_version() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images");
-    for (os, version) in OSES {
-        let (ok, output) = ksvalidator(version, &root.join(os).join("ks.cfg"));
+    let dir = tempfile::tempdir().unwrap();
+    for (os, version) in oses() {
+        let (ok, output) = ksvalidator(&version, &root.join(&os).join("ks.cfg"));
         assert!(
             ok,
             "{os}: ksvalidator -v {version} rejects ks.cfg:\n{output}"
         );
+        // The validator really validates for this version: a broken copy fails.
+        let def = OsDefinition::load(&root.join(&os)).unwrap();
+        let (vg, lv) = def.root_lv_parts();
+        let text = std::fs::read_to_string(root.join(&os).join("ks.cfg")).unwrap();
+        let from = format!("logvol / --vgname={vg} --name={lv}");
+        assert!(text.contains(&from), "{os}: {from}");
+        let broken = dir.path().join(format!("{os}-broken.cfg"));
+        std::fs::write(
+            &broken,
+            text.replace(&from, &format!("logvol / --vgname={vg}")),
+        )
+        .unwrap();
+        let (ok, output) = ksvalidator(&version, &broken);
+        assert!(
+            !ok,
+            "{os}: a logvol without --name must be rejected:\n{output}"
+        );
     }
-    // The validator really validates: a broken copy fails.
-    let dir = tempfile::tempdir().unwrap();
-    let broken = dir.path().join("broken.cfg");
-    let text = std::fs::read_to_string(root.join("centos7.4/ks.cfg")).unwrap();
-    std::fs::write(
-        &broken,
-        text.replace("logvol / --vgname=cl --name=root", "logvol / --vgname=cl"),
-    )
-    .unwrap();
-    let (ok, output) = ksvalidator("RHEL7", &broken);
-    assert!(!ok, "a logvol without --name must be rejected:\n{output}");
 }
 
 #[test]
 fn kickstarts_build_what_the_profile_and_requirements_say() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images");
-    for (os, _) in OSES {
-        let def = OsDefinition::load(&root.join(os)).unwrap();
-        let ks = std::fs::read_to_string(root.join(os).join("ks.cfg")).unwrap();
+    for (os, _) in oses() {
+        let def = OsDefinition::load(&root.join(&os)).unwrap();
+        let ks = std::fs::read_to_string(root.join(&os).join("ks.cfg")).unwrap();
         let (vg, lv) = def.root_lv_parts();
+        let profile: toml::Table =
+            toml::from_str(&std::fs::read_to_string(root.join(&os).join("profile.toml")).unwrap())
+                .unwrap();
         let lines: Vec<&str> = ks
             .lines()
             .map(str::trim)
@@ -77,10 +111,20 @@ fn kickstarts_build_what_the_profile_and_requirements_say() {
                 .any(|l| l.starts_with("bootloader") && l.contains("rd.iscsi.ibft=1")),
             "{os}: rd.iscsi.ibft=1"
         );
+        // The network stack the profile names is the one the kickstart enables.
+        let services = match profile["network_stack"].as_str().unwrap() {
+            "network-scripts" => |l: &str| {
+                l.contains("--disabled=NetworkManager") && l.contains("network,multipathd")
+            },
+            "networkmanager" => |l: &str| {
+                l.contains("--enabled=NetworkManager,multipathd") && !l.contains("--disabled")
+            },
+            other => panic!("{os}: network_stack {other}"),
+        };
         assert!(
-            lines.iter().any(|l| l.starts_with("services")
-                && l.contains("--disabled=NetworkManager")
-                && l.contains("network,multipathd")),
+            lines
+                .iter()
+                .any(|l| l.starts_with("services") && services(l)),
             "{os}: services"
         );
         assert!(
@@ -167,9 +211,9 @@ fn posture_mismatches(def: &OsDefinition, ks: &str) -> Vec<String> {
 #[test]
 fn kickstarts_install_the_posture_their_profile_declares() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images");
-    for (os, _) in OSES {
-        let def = OsDefinition::load(&root.join(os)).unwrap();
-        let ks = std::fs::read_to_string(root.join(os).join("ks.cfg")).unwrap();
+    for (os, _) in oses() {
+        let def = OsDefinition::load(&root.join(&os)).unwrap();
+        let ks = std::fs::read_to_string(root.join(&os).join("ks.cfg")).unwrap();
         assert_eq!(posture_mismatches(&def, &ks), Vec::<String>::new(), "{os}");
         // The comparison really compares: each changed line is a mismatch.
         for (from, to) in [
