@@ -23,7 +23,8 @@ fn repository_bundles_build_and_verify() {
         "build warnings: {:?}",
         report.warnings
     );
-    assert_eq!(report.bundles.len(), 2);
+    assert_eq!(report.bundles.len(), bundles().len());
+    assert!(report.bundles.len() >= 4, "{:?}", report.bundles);
     for b in &report.bundles {
         let path = if b.path.is_absolute() {
             b.path.clone()
@@ -82,6 +83,16 @@ fn bundles_hold_the_expected_use_cases() {
             .any(|(n, k)| n.ends_with("Docker CE") && k == "deploy"),
         "{fedora:?}"
     );
+    // The current releases (issue #12): capture and a container host each.
+    for (stem, host) in [("centos-stream10", "Docker CE"), ("fedora45", "Docker")] {
+        let plans = names(stem);
+        for (want, kind) in [("capture", "capture"), (host, "deploy")] {
+            assert!(
+                plans.iter().any(|(n, k)| n.ends_with(want) && k == kind),
+                "{stem} lacks {want} ({kind}): {plans:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -8,10 +8,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+/// network-bond.sh of the CentOS 7.4 plan ending with `plan_suffix` (ifcfg files).
 fn bond_script(plan_suffix: &str) -> String {
+    bond_script_of("centos7.4", plan_suffix)
+}
+
+fn bond_script_of(bundle: &str, plan_suffix: &str) -> String {
     let plan = our_plans()
         .into_iter()
-        .find(|p| p.name.ends_with(plan_suffix))
+        .find(|p| p.bundle == bundle && p.name.ends_with(plan_suffix))
         .unwrap();
     let step = &plan
         .steps
@@ -225,8 +230,8 @@ fn all_in_one_bond_is_untagged_whatever_the_vlan() {
     );
 }
 
-/// network-bond.sh rendered for a NetworkManager profile (the Fedora 27 profile with
-/// `network_stack = "networkmanager"`: the template branches on that fact alone).
+/// network-bond.sh rendered for the CentOS Stream 10 profile (`network_stack =
+/// "networkmanager"`) with the given addressing (the bundle's plan uses DHCP only).
 fn nm_bond_script(addressing: &str) -> String {
     use i3s_bundle::render::template::{Renderer, TemplateStore};
     let renderer = Renderer::new(TemplateStore::new(root().join("templates")));
@@ -234,9 +239,8 @@ fn nm_bond_script(addressing: &str) -> String {
     let mut params = toml::Table::new();
     params.insert("addressing".into(), addressing.into());
     let params = Renderer::merge_params(&front, &params).unwrap();
-    let mut os = profile("fedora27");
-    os.insert("id".into(), "fedora27".into());
-    os.insert("network_stack".into(), "networkmanager".into());
+    let mut os = profile("centos-stream10");
+    os.insert("id".into(), "centos-stream10".into());
     let rendered = renderer
         .render(
             "nic-bond.j2",
@@ -335,6 +339,9 @@ fn networkmanager_bond_keyfiles_for_dhcp_and_static_tagged_and_untagged() {
     // DHCP, untagged: the bond carries the address; three connections, nothing else.
     let dhcp = nm_bond_script("dhcp");
     assert!(dhcp.contains("CONF_DIR=${CONF_DIR:-/etc/NetworkManager/system-connections}"));
+    // The shipped bundles' scripts are these renders.
+    assert_eq!(bond_script_of("centos-stream10", "Docker CE"), dhcp);
+    assert_eq!(bond_script_of("fedora45", "Docker"), dhcp);
     let run = run_bond_full(&dhcp, "0", &nics);
     let conns = nm_connections(&run);
     assert_eq!(

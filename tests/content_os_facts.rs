@@ -268,7 +268,10 @@ fn render_with(template: &str, facts: &[(&str, toml::Value)]) -> Result<String, 
 
 #[test]
 fn a_fact_value_a_template_does_not_implement_fails_the_render_naming_the_fact() {
-    let cases: [(&str, &str, toml::Value); 4] = [
+    let cases: [(&str, &str, toml::Value); 7] = [
+        ("docker-ce", "docker_ce_version", "".into()),
+        ("docker-ce", "docker_ce_storage", "zfs".into()),
+        ("docker", "docker_package", "".into()),
         ("nic-bond", "network_stack", "wicked".into()),
         ("generalize", "network_stack", "wicked".into()),
         ("hostname-ssh", "sshd_dropin_dir", "sshd_config.d".into()),

@@ -114,8 +114,9 @@ fn declared_attributes_equal_the_placeholders_used() {
 
 fn description_matches_addressing(plan: &Plan) -> Result<(), String> {
     let text = plan.contents().join("\n");
-    let dhcp = text.contains("BOOTPROTO=dhcp");
-    let is_static = text.contains("IPADDR=");
+    // ifcfg files, or NetworkManager keyfiles ([ipv4] method=auto / method=manual).
+    let dhcp = text.contains("BOOTPROTO=dhcp") || text.contains("\"method=auto\"");
+    let is_static = text.contains("IPADDR=") || text.contains("\"method=manual\"");
     let says_dhcp = plan.description.contains("DHCP");
     let says_static = plan.description.to_lowercase().contains("static");
     if says_dhcp && (!dhcp || is_static) {

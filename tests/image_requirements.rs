@@ -32,7 +32,7 @@ fn bundles_by_os() -> BTreeMap<String, Vec<CompiledBundle>> {
     }
     assert_eq!(
         out.keys().collect::<Vec<_>>(),
-        ["centos7.4", "fedora27"],
+        ["centos-stream10", "centos7.4", "fedora27", "fedora45"],
         "the OSes with bundles"
     );
     out
