@@ -1,6 +1,6 @@
 //! Golden images and local plan runs with the real guestfish (software emulation, ~20 s per
 //! appliance launch). One test binary; every test takes GUESTFISH (a mutex) so launches never
-//! run in parallel, and the fake images are made once per run (one launch for both OSes).
+//! run in parallel, and the fake images are made once per run (one launch for every OS).
 mod common;
 use common::*;
 use i3s_bundle::bundle::{
@@ -30,7 +30,19 @@ fn lock() -> MutexGuard<'static, ()> {
 struct Fakes {
     _dir: tempfile::TempDir,
     centos: PathBuf,
-    fedora: PathBuf,
+    /// Every OS under golden-images/ (the two above included), by OS name.
+    by_os: BTreeMap<String, PathBuf>,
+}
+
+/// Every OS directory under golden-images/.
+fn os_names() -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    names.sort();
+    names
 }
 
 fn os(name: &str) -> OsDefinition {
@@ -47,31 +59,36 @@ fn fakes() -> &'static Fakes {
     static FAKES: OnceLock<Fakes> = OnceLock::new();
     FAKES.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let (centos_os, fedora_os) = (os("centos7.4"), os("fedora27"));
-        let centos = dir.path().join("centos7.4.img");
-        let fedora = dir.path().join("fedora27.qcow2");
+        let names = os_names();
+        let defs: Vec<OsDefinition> = names.iter().map(|n| os(n)).collect();
+        // centos7.4 stays raw (the raw path is tested too), the others are qcow2.
+        let by_os: BTreeMap<String, PathBuf> = names
+            .iter()
+            .map(|n| {
+                let ext = if n == "centos7.4" { "img" } else { "qcow2" };
+                (n.clone(), dir.path().join(format!("{n}.{ext}")))
+            })
+            .collect();
+        let jobs: Vec<fake::FakeJob> = defs
+            .iter()
+            .zip(&names)
+            .map(|(def, n)| fake::FakeJob {
+                os: def,
+                out: by_os[n].clone(),
+                size: fake::DEFAULT_SIZE,
+            })
+            .collect();
         let started = Instant::now();
-        fake::fake_many(&[
-            fake::FakeJob {
-                os: &centos_os,
-                out: centos.clone(),
-                size: fake::DEFAULT_SIZE,
-            },
-            fake::FakeJob {
-                os: &fedora_os,
-                out: fedora.clone(),
-                size: fake::DEFAULT_SIZE,
-            },
-        ])
-        .unwrap();
+        fake::fake_many(&jobs).unwrap();
         eprintln!(
-            "fake images for both OSes in one launch: {:.1} s",
+            "fake images for {} OSes in one launch: {:.1} s",
+            jobs.len(),
             started.elapsed().as_secs_f64()
         );
         Fakes {
             _dir: dir,
-            centos,
-            fedora,
+            centos: by_os["centos7.4"].clone(),
+            by_os,
         }
     })
 }
@@ -130,6 +147,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
     let _guard = lock();
     let fakes = fakes();
     let (centos, fedora) = (os("centos7.4"), os("fedora27"));
+    let (stream, f45) = (os("centos-stream10"), os("fedora45"));
     let dir = tempfile::tempdir().unwrap();
     let overlay = |base: &Path, name: &str| {
         let path = dir.path().join(format!("{name}.qcow2"));
@@ -138,6 +156,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
     };
     let mount_c = "mount /dev/cl/root /".to_string();
     let mount_f = "mount /dev/fedora/root /".to_string();
+    let mount_s = "mount /dev/cs/root /".to_string();
     // (image, OS, commands that break it, the check that must fail, whether the break is isolated)
     let cases: Vec<(&str, &OsDefinition, Vec<String>, &str, bool)> = vec![
         ("c-vg-renamed", &centos, vec!["vg-activate false cl".into(), "vgrename cl centos".into()], "root-lv", false),
@@ -216,15 +235,55 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             "posture-selinux",
             true,
         ),
+        // The modern layout (#12): NetworkManager with keyfiles, no network-scripts, sshd drop-ins.
+        (
+            "s-networkmanager-off",
+            &stream,
+            vec![mount_s.clone(), "rm /etc/systemd/system/multi-user.target.wants/NetworkManager.service".into()],
+            "networkmanager-enabled",
+            true,
+        ),
+        (
+            "s-no-keyfile-dir",
+            &stream,
+            vec![mount_s.clone(), "rm-rf /etc/NetworkManager/system-connections".into()],
+            "networkmanager-keyfiles-dir",
+            true,
+        ),
+        (
+            "s-network-scripts",
+            &stream,
+            vec![mount_s.clone(), "mkdir-p /etc/rc.d/init.d".into(), "touch /etc/rc.d/init.d/network".into()],
+            "no-network-scripts",
+            true,
+        ),
+        (
+            "s-ifcfg",
+            &stream,
+            vec![mount_s.clone(), "mkdir-p /etc/sysconfig/network-scripts".into(), "touch /etc/sysconfig/network-scripts/ifcfg-eth0".into()],
+            "no-ifcfg-files",
+            true,
+        ),
+        (
+            "s-no-sshd-include",
+            &stream,
+            vec![mount_s.clone(), "write /etc/ssh/sshd_config \"PermitRootLogin prohibit-password\\n\"".into()],
+            "sshd-dropin-dir",
+            true,
+        ),
+        ("f45-no-dnf5-cache", &f45, vec![mount_f.clone(), "rm-rf /var/cache/libdnf5".into()], "dnf-cache", true),
+        (
+            "f45-networkmanager-off",
+            &f45,
+            vec![mount_f.clone(), "rm /etc/systemd/system/multi-user.target.wants/NetworkManager.service".into()],
+            "networkmanager-enabled",
+            true,
+        ),
     ];
     let broken: Vec<(PathBuf, Vec<String>)> = cases
         .iter()
         .map(|(name, def, commands, _, _)| {
-            let base = if def.profile.id == "centos7.4" {
-                &fakes.centos
-            } else {
-                &fakes.fedora
-            };
+            let base = &fakes.by_os[&def.profile.id];
             (overlay(base, name), commands.clone())
         })
         .collect();
@@ -248,22 +307,22 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
         let refs: Vec<&Bundle> = bundles.iter().collect();
         bundle_needs(&refs).iter().map(Need::requirement).collect()
     };
-    let (centos_needs, fedora_needs) = (needs_of("centos7.4"), needs_of("fedora27"));
-    assert!(!centos_needs.is_empty() && !fedora_needs.is_empty());
-    let mut jobs = vec![
-        i3s_bundle::image::check::CheckJob {
-            image: fakes.centos.clone(),
-            os: &centos,
+    let names = os_names();
+    let defs: Vec<OsDefinition> = names.iter().map(|n| os(n)).collect();
+    let needs: Vec<Vec<Requirement>> = names.iter().map(|n| needs_of(n)).collect();
+    for (n, need) in names.iter().zip(&needs) {
+        assert!(!need.is_empty(), "{n}: no bundle needs");
+    }
+    let mut jobs: Vec<i3s_bundle::image::check::CheckJob> = names
+        .iter()
+        .zip(defs.iter().zip(&needs))
+        .map(|(n, (def, need))| i3s_bundle::image::check::CheckJob {
+            image: fakes.by_os[n].clone(),
+            os: def,
             captured: false,
-            extra: &centos_needs,
-        },
-        i3s_bundle::image::check::CheckJob {
-            image: fakes.fedora.clone(),
-            os: &fedora,
-            captured: false,
-            extra: &fedora_needs,
-        },
-    ];
+            extra: need,
+        })
+        .collect();
     for ((path, _), (_, def, _, _, _)) in broken.iter().zip(&cases) {
         jobs.push(i3s_bundle::image::check::CheckJob {
             image: path.clone(),
@@ -279,7 +338,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
         reports.len(),
         started.elapsed().as_secs_f64()
     );
-    for report in &reports[..2] {
+    for report in &reports[..names.len()] {
         let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
         assert!(
             failed.is_empty(),
@@ -301,7 +360,7 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             report.os
         );
     }
-    for (report, (name, _, _, expected, isolated)) in reports[2..].iter().zip(&cases) {
+    for (report, (name, _, _, expected, isolated)) in reports[names.len()..].iter().zip(&cases) {
         let result = report
             .result(expected)
             .unwrap_or_else(|| panic!("{name}: no check {expected}"));
@@ -503,7 +562,11 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
     }
     let _guard = lock();
     let fakes = fakes();
-    let (centos_sum, fedora_sum) = (sha256_file(&fakes.centos), sha256_file(&fakes.fedora));
+    let sums: BTreeMap<&String, String> = fakes
+        .by_os
+        .iter()
+        .map(|(n, p)| (n, sha256_file(p)))
+        .collect();
     let dist = tempfile::tempdir().unwrap();
     let repository = repository_bundles(dist.path());
     let mut bundles: Vec<(PathBuf, String)> = repository.clone();
@@ -520,11 +583,7 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
     let mut prepared = Vec::new();
     for (b, (path, os_name)) in bundles.iter().enumerate() {
         let loaded = read_bundle(path, &ReadOptions::default()).unwrap();
-        let image = if os_name == "fedora27" {
-            &fakes.fedora
-        } else {
-            &fakes.centos
-        };
+        let image = &fakes.by_os[os_name];
         for plan in &loaded.bundle.build_plans {
             let values = run::sample_values(&loaded.bundle, plan);
             let prepared_plan = run::prepare(
@@ -557,16 +616,9 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         report.elapsed.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(
-        sha256_file(&fakes.centos),
-        centos_sum,
-        "the CentOS image changed"
-    );
-    assert_eq!(
-        sha256_file(&fakes.fedora),
-        fedora_sum,
-        "the Fedora image changed"
-    );
+    for (n, sum) in &sums {
+        assert_eq!(&sha256_file(&fakes.by_os[*n]), sum, "the {n} fake changed");
+    }
 
     let mut captured = Vec::new();
     for (result, (_, os_name, plan, _)) in report.plans.iter().zip(&prepared) {
@@ -725,7 +777,11 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
         reports.len(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(leak_checked.len(), 2, "a deploy-only image of each OS");
+    assert_eq!(
+        leak_checked.len(),
+        os_names().len(),
+        "a deploy-only image of each OS"
+    );
     for (report, (_, _, expect, what)) in reports.iter().zip(&images) {
         if *expect == Expect::Pass {
             let failed: Vec<_> = report.results.iter().filter(|r| !r.passed).collect();
@@ -735,6 +791,14 @@ fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its
             let consul = report.result("generalized-consul").expect("a secret check");
             assert!(!consul.passed, "{what}: {consul:?}");
             assert!(consul.found.contains("/etc/consul.d"), "{what}: {consul:?}");
+            // NetworkManager OSes (#12): the node's keyfiles and the LVM devices file are
+            // found on a deployed image and removed by capture (the Pass images above).
+            if report.result("generalized-nm-connections").is_some() {
+                for id in ["generalized-nm-connections", "generalized-lvm-devices-file"] {
+                    let r = report.result(id).unwrap();
+                    assert!(!r.passed, "{what}: {id}: {r:?}");
+                }
+            }
         }
     }
 }
