@@ -1,5 +1,6 @@
-//! Runs every build plan of the repository's bundles with the real guestfish against synthetic
-//! CentOS 7.4 (VG cl) and Fedora 27 (VG fedora) disks, in one appliance launch, with typed sample
+//! Runs every build plan of the repository's bundles with the real guestfish against a synthetic
+//! disk per OS (its profile's VG, the directories of its fake.toml), in one appliance launch
+//! (`lvm-set-filter` shows LVM one disk at a time: two OSes may share a VG name), with typed sample
 //! values substituted as the appliance would. After each plan the test copies the image's files
 //! out and checks that they are exactly what the plan's uploads, chmods and links describe.
 mod common;
@@ -24,16 +25,35 @@ const BASE_DIRS: [&str; 10] = [
     "/home",
 ];
 
-fn image_setup(device: &str, vg: &str) -> String {
+/// The network configuration an installed system of `os` has (what capture must remove).
+fn network_file(os: &str) -> &'static str {
+    match profile(os)["network_stack"].as_str() {
+        Some("network-scripts") => "/etc/sysconfig/network-scripts/ifcfg-ens3f0",
+        _ => "/etc/NetworkManager/system-connections/ens3f0.nmconnection",
+    }
+}
+
+fn image_setup(device: &str, vg: &str, extra_dirs: &[String], network_file: &str) -> String {
     let mut s = format!(
-        "part-disk {device} mbr\npvcreate {device}1\nvgcreate {vg} {device}1\nlvcreate-free root {vg} 100\nmkfs ext4 /dev/{vg}/root\nmount /dev/{vg}/root /\n"
+        "lvm-set-filter {device}\npart-disk {device} mbr\npvcreate {device}1\nvgcreate {vg} {device}1\nlvcreate-free root {vg} 100\nmkfs ext4 /dev/{vg}/root\nmount /dev/{vg}/root /\n"
     );
-    for dir in BASE_DIRS {
+    for dir in BASE_DIRS
+        .iter()
+        .copied()
+        .chain(extra_dirs.iter().map(String::as_str))
+    {
         s.push_str(&format!("mkdir-p {dir}\n"));
     }
     // What an installed system has that the capture plan generalizes.
     s.push_str("touch /etc/machine-id\ntouch /etc/hostname\ntouch /etc/resolv.conf\ntouch /etc/ssh/ssh_host_rsa_key\n");
-    s.push_str("touch /etc/sysconfig/network-scripts/ifcfg-ens3f0\ntouch /var/log/messages\ntouch /root/.bash_history\n");
+    let network_dir = Path::new(network_file)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    s.push_str(&format!(
+        "mkdir-p {network_dir}\ntouch {network_file}\ntouch /var/log/messages\ntouch /root/.bash_history\n"
+    ));
     s.push_str("ln-s /usr/lib/systemd/system/multi-user.target /etc/systemd/system/default.target\numount /\n");
     s
 }
@@ -88,23 +108,36 @@ fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let images = [
-        ("centos7.4", "/dev/sda", "cl"),
-        ("fedora27", "/dev/sdb", "fedora"),
-    ];
+    let plans = our_plans();
+    let sources = bundles();
+    // One disk per OS the bundles use: /dev/sda, /dev/sdb, … in name order.
+    let oses: std::collections::BTreeSet<String> =
+        sources.values().map(|s| s.bundle.os.clone()).collect();
+    let device_of = |os: &str| {
+        let index = oses.iter().position(|o| o == os).unwrap();
+        format!("/dev/sd{}", (b'a' + index as u8) as char)
+    };
     let mut script = String::new();
-    for (os, _, _) in images {
+    for os in &oses {
         script.push_str(&format!("sparse {}/{os}.img 256M\n", work.path().display()));
     }
     script.push_str("run\n");
-    for (_, device, vg) in images {
-        script.push_str(&image_setup(device, vg));
+    for os in &oses {
+        let vg = profile(os)["vg"].as_str().unwrap().to_string();
+        let fake = i3s_bundle::image::OsDefinition::load(&root().join("golden-images").join(os))
+            .unwrap()
+            .fake;
+        script.push_str(&image_setup(
+            &device_of(os),
+            &vg,
+            &fake.directories,
+            network_file(os),
+        ));
     }
-    let plans = our_plans();
-    let sources = bundles();
     for (i, plan) in plans.iter().enumerate() {
         let os = &sources[&plan.bundle].bundle.os;
         let root_lv = profile(os)["root_lv"].as_str().unwrap().to_string();
+        script.push_str(&format!("lvm-set-filter {}\n", device_of(os)));
         script.push_str(&format!("echo '=== plan {i}: {}'\n", plan.label()));
         for (_, content) in &plan.steps {
             script.push_str(&substitute_samples(content));
@@ -174,11 +207,12 @@ fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
                 .map(|p| format!("{}: {p}", plan.label())),
         );
         if plan.kind == "capture" {
+            let network = network_file(&sources[&plan.bundle].bundle.os).trim_start_matches('/');
             for gone in [
                 "etc/hostname",
                 "etc/resolv.conf",
                 "etc/ssh/ssh_host_rsa_key",
-                "etc/sysconfig/network-scripts/ifcfg-ens3f0",
+                network,
                 "root/.bash_history",
             ] {
                 assert!(
