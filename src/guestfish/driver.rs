@@ -121,6 +121,16 @@ pub fn environment(accel: Accel) -> Vec<(&'static str, String)> {
 /// appliance cache, and the language of messages.
 const KEPT_ENVIRONMENT: &[&str] = &["PATH", "HOME", "TMPDIR", "LANG", "TERM", "USER", "LOGNAME"];
 
+/// Whether guestfish gets the caller's variable `key`.
+fn kept(key: &std::ffi::OsStr) -> bool {
+    key.to_str().is_some_and(|k| {
+        KEPT_ENVIRONMENT.contains(&k)
+            || k.starts_with("LIBGUESTFS_")
+            || k.starts_with("SUPERMIN_")
+            || k.starts_with("LC_")
+    })
+}
+
 /// What one guestfish process did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -194,14 +204,7 @@ pub fn run_script(drives: &[Drive], script: &str) -> Result<Outcome> {
     // under --allow-host-commands a shell, $EDITOR, $PAGER) see only what they need, not the
     // user's whole environment (tokens, passwords in variables, EDITOR/PAGER/LD_PRELOAD…).
     command.env_clear();
-    command.envs(std::env::vars_os().filter(|(key, _)| {
-        key.to_str().is_some_and(|k| {
-            KEPT_ENVIRONMENT.contains(&k)
-                || k.starts_with("LIBGUESTFS_")
-                || k.starts_with("SUPERMIN_")
-                || k.starts_with("LC_")
-        })
-    }));
+    command.envs(std::env::vars_os().filter(|(key, _)| kept(key)));
     command.envs(environment(choose_accel()));
     command
         .stdin(Stdio::piped())
@@ -330,6 +333,32 @@ impl<O: Clone> Script<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guestfish_gets_only_what_it_needs_of_the_environment() {
+        let kept = |k: &str| super::kept(std::ffi::OsStr::new(k));
+        for k in [
+            "PATH",
+            "HOME",
+            "TMPDIR",
+            "LANG",
+            "LC_ALL",
+            "LIBGUESTFS_BACKEND",
+            "SUPERMIN_KERNEL",
+        ] {
+            assert!(kept(k), "{k}");
+        }
+        for k in [
+            "EDITOR",
+            "PAGER",
+            "LD_PRELOAD",
+            "ONEVIEWSDK_PASSWORD",
+            "CONSUL_HTTP_TOKEN",
+            "SHELL",
+        ] {
+            assert!(!kept(k), "{k}");
+        }
+    }
 
     #[test]
     fn device_names_follow_the_appliance() {

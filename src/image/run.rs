@@ -895,6 +895,11 @@ mod tests {
     use super::*;
     use crate::bundle::{BuildStep, Manifest, PlanScript};
 
+    /// `prepare` of plan "P" of `b.zip` as `run` does by default (host access refused).
+    fn refusing(b: &Bundle, values: &Values) -> Result<PreparedPlan> {
+        prepare(Path::new("b.zip"), b, "P", values, HostAccess::Refuse)
+    }
+
     fn bundle(steps: &[&str], attributes: Vec<CustomAttribute>) -> Bundle {
         let scripts: Vec<PlanScript> = steps
             .iter()
@@ -940,7 +945,7 @@ mod tests {
             vec![vlan],
         );
         let values = Values::from([("HOST".to_string(), "n1".to_string())]);
-        let plan = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse).unwrap();
+        let plan = refusing(&b, &values).unwrap();
         assert_eq!(plan.steps[1].content, "echo n1 7 1500");
         assert_eq!(plan.root_device.as_deref(), Some("/dev/cl/root"));
     }
@@ -951,15 +956,7 @@ mod tests {
             &["echo @HOST@", "upload -<<END /x\nbody"],
             vec![CustomAttribute::new("N", AttributeType::Number)],
         );
-        let err = prepare(
-            Path::new("b.zip"),
-            &b,
-            "P",
-            &Values::new(),
-            HostAccess::Refuse,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refusing(&b, &Values::new()).unwrap_err().to_string();
         assert!(
             err.contains("never closed")
                 && err.contains("b.zip!00000000-0000-4000-8000-000000000001_planscript.json:1"),
@@ -969,15 +966,7 @@ mod tests {
             &["echo @HOST@ @N@"],
             vec![CustomAttribute::new("N", AttributeType::Number)],
         );
-        let err = prepare(
-            Path::new("b.zip"),
-            &b,
-            "P",
-            &Values::new(),
-            HostAccess::Refuse,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refusing(&b, &Values::new()).unwrap_err().to_string();
         assert!(
             err.contains("@HOST@") && err.contains(":1:6") && err.contains("nothing was run"),
             "{err}"
@@ -986,9 +975,7 @@ mod tests {
             ("HOST".to_string(), "h".to_string()),
             ("N".to_string(), "x".to_string()),
         ]);
-        let err = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse)
-            .unwrap_err()
-            .to_string();
+        let err = refusing(&b, &values).unwrap_err().to_string();
         assert!(err.contains("not a number"), "{err}");
     }
 
@@ -1001,15 +988,7 @@ mod tests {
             ],
             Vec::new(),
         );
-        let err = prepare(
-            Path::new("b.zip"),
-            &b,
-            "P",
-            &Values::new(),
-            HostAccess::Refuse,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refusing(&b, &Values::new()).unwrap_err().to_string();
         for needle in [
             "nothing was run",
             "_planscript.json:1: step 2 (s1): `!` runs a host shell command (`touch /tmp/i3s-host`)",
@@ -1043,16 +1022,7 @@ mod tests {
                 ("PW".to_string(), pw.to_string()),
             ])
         };
-        let run = |dir: &str, pw: &str| {
-            prepare(
-                Path::new("b.zip"),
-                &b,
-                "P",
-                &values(dir, pw),
-                HostAccess::Refuse,
-            )
-            .map_err(|e| e.to_string())
-        };
+        let run = |dir: &str, pw: &str| refusing(&b, &values(dir, pw)).map_err(|e| e.to_string());
         assert!(run("/opt/x", "a b' c").is_ok());
         let err = run("/opt | touch /tmp/pwned", "ok").unwrap_err();
         assert!(
@@ -1074,9 +1044,7 @@ mod tests {
         pw.constraints = crate::bundle::Constraints::decode(r#"{"minlen":20}"#).unwrap();
         let b = bundle(&["echo @PW@"], vec![pw]);
         let values = Values::from([("PW".to_string(), "hunter2-short".to_string())]);
-        let err = prepare(Path::new("b.zip"), &b, "P", &values, HostAccess::Refuse)
-            .unwrap_err()
-            .to_string();
+        let err = refusing(&b, &values).unwrap_err().to_string();
         assert!(!err.contains("hunter2"), "{err}");
     }
 

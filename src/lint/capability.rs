@@ -30,14 +30,31 @@ pub fn check(target: &Target, sink: &mut Sink) {
     };
     for (index, plan) in target.bundle.build_plans.iter().enumerate() {
         let steps = steps_with_contracts(target, facts, plan);
+        let checked = Checked {
+            target,
+            facts,
+            index,
+            plan,
+            steps: &steps,
+        };
         if plan.is_capture() {
-            capture_removes_secrets(target, facts, index, plan, &steps, sink);
+            capture_removes_secrets(&checked, sink);
             continue;
         }
-        ports_are_opened(target, facts, index, plan, &steps, sink);
-        bind_mounts_are_labelled(facts, &steps, sink);
-        consul_calls_are_granted(target, facts, index, plan, &steps, sink);
+        ports_are_opened(&checked, sink);
+        bind_mounts_are_labelled(&checked, sink);
+        consul_calls_are_granted(&checked, sink);
     }
+}
+
+/// The build plan a rule looks at, with what the sources know about it.
+struct Checked<'c, 't, 'a> {
+    target: &'c Target<'a>,
+    facts: &'c SourceFacts,
+    /// Index in `bundle.build_plans` (for the finding's place).
+    index: usize,
+    plan: &'c BuildPlan,
+    steps: &'c [Step<'t, 'a>],
 }
 
 /// A step's script view with its capability's contract and the template declaring it.
@@ -109,14 +126,14 @@ fn opened_ports(content: &str) -> Vec<PortRange> {
     ports
 }
 
-fn ports_are_opened(
-    target: &Target,
-    facts: &SourceFacts,
-    index: usize,
-    plan: &BuildPlan,
-    steps: &[Step],
-    sink: &mut Sink,
-) {
+fn ports_are_opened(checked: &Checked, sink: &mut Sink) {
+    let Checked {
+        target,
+        facts,
+        index,
+        plan,
+        steps,
+    } = *checked;
     let Some(posture) = &facts.posture else {
         return;
     };
@@ -185,7 +202,8 @@ fn unlabelled_bind_mounts(command_line: &str) -> Vec<String> {
     found
 }
 
-fn bind_mounts_are_labelled(facts: &SourceFacts, steps: &[Step], sink: &mut Sink) {
+fn bind_mounts_are_labelled(checked: &Checked, sink: &mut Sink) {
+    let Checked { facts, steps, .. } = *checked;
     if facts
         .posture
         .as_ref()
@@ -263,14 +281,14 @@ fn covers(removed: &str, secret: &str) -> bool {
     }
 }
 
-fn capture_removes_secrets(
-    target: &Target,
-    facts: &SourceFacts,
-    index: usize,
-    plan: &BuildPlan,
-    steps: &[Step],
-    sink: &mut Sink,
-) {
+fn capture_removes_secrets(checked: &Checked, sink: &mut Sink) {
+    let Checked {
+        target,
+        facts,
+        index,
+        plan,
+        steps,
+    } = *checked;
     let removed = removed_paths(steps);
     let mut reported = std::collections::BTreeSet::new();
     for deploy in target.bundle.build_plans.iter().filter(|p| !p.is_capture()) {
@@ -331,14 +349,14 @@ fn concrete(path: &str, plan: &BuildPlan) -> String {
         .into_owned()
 }
 
-fn consul_calls_are_granted(
-    target: &Target,
-    facts: &SourceFacts,
-    index: usize,
-    plan: &BuildPlan,
-    steps: &[Step],
-    sink: &mut Sink,
-) {
+fn consul_calls_are_granted(checked: &Checked, sink: &mut Sink) {
+    let Checked {
+        target,
+        facts,
+        index,
+        plan,
+        steps,
+    } = *checked;
     let calls: Vec<(&String, Option<&Path>)> = steps
         .iter()
         .flat_map(|(_, c, file)| c.consul_endpoints.iter().map(move |e| (e, *file)))
