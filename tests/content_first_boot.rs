@@ -5,7 +5,7 @@
 mod content_support;
 use content_support::*;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -610,26 +610,17 @@ fn os_repositories_are_an_attribute_defaulting_to_the_archives() {
     }
 }
 
+/// The placeholder defaults of a script: `@NAME:default@` → (NAME, default).
+fn placeholder_defaults(content: &str) -> BTreeMap<String, String> {
+    i3s_bundle::placeholder::scan(content)
+        .into_iter()
+        .filter_map(|p| Some((p.key(), p.default?)))
+        .collect()
+}
+
 #[test]
 fn kubernetes_comes_from_pkgs_k8s_io_with_containerd_and_a_maintained_cni() {
     let registry = registry();
-    let version = registry["K8S_VERSION"].default.clone().unwrap();
-    let minor: Vec<u32> = version
-        .split('.')
-        .take(2)
-        .map(|p| p.parse().unwrap())
-        .collect();
-    // dockershim was removed in 1.24: the version needs a CRI runtime.
-    assert!(minor[0] == 1 && minor[1] >= 24, "{version}");
-    // The community-owned repositories are per minor version:
-    // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/install-kubeadm/
-    let repo = registry["K8S_REPO_URL"].default.clone().unwrap();
-    assert_eq!(
-        repo,
-        format!("https://pkgs.k8s.io/core:/stable:/v1.{}/rpm/", minor[1])
-    );
-    let key = registry["K8S_REPO_GPGKEY"].default.clone().unwrap();
-    assert_eq!(key, format!("{repo}repodata/repomd.xml.key"));
     let cni = registry["CNI_MANIFEST_URL"].default.clone().unwrap();
     assert!(
         regex::Regex::new(r"^https://github\.com/flannel-io/flannel/releases/download/v[0-9]+\.[0-9]+\.[0-9]+/kube-flannel\.yml$")
@@ -637,19 +628,75 @@ fn kubernetes_comes_from_pkgs_k8s_io_with_containerd_and_a_maintained_cni() {
             .is_match(&cni),
         "{cni}"
     );
-    for name in ["Kubernetes master", "Kubernetes worker"] {
-        let plan = our_plan(name);
-        let scripts = bash_scripts(&plan);
+    let sources = bundles();
+    let plans: Vec<Plan> = our_plans()
+        .into_iter()
+        .filter(|p| p.name.contains("Kubernetes"))
+        .collect();
+    // The reference lab's CentOS 7.4 and the current CentOS Stream 10 both run Kubernetes.
+    for stem in ["centos7.4", "centos-stream10"] {
+        let roles = plans.iter().filter(|p| p.bundle == stem).count();
+        assert_eq!(roles, 2, "{stem}: {roles} Kubernetes plans");
+    }
+    for plan in &plans {
+        let os = profile(&sources[&plan.bundle].bundle.os);
+        let pin = |key: &str| os[key].as_str().unwrap().to_string();
+        let k8s_step = plan
+            .steps
+            .iter()
+            .find(|(name, _)| name.contains("Kubernetes"))
+            .unwrap_or_else(|| panic!("{}: no Kubernetes step", plan.label()));
+        // The profile owns the pins: they are the placeholders' defaults.
+        let defaults = placeholder_defaults(&k8s_step.1);
+        let version = pin("k8s_version");
+        assert_eq!(defaults["K8S_VERSION"], version, "{}", plan.label());
+        assert_eq!(
+            defaults["CONTAINERD_VERSION"],
+            pin("containerd_version"),
+            "{}",
+            plan.label()
+        );
+        let minor: Vec<u32> = version
+            .split('.')
+            .take(2)
+            .map(|p| p.parse().unwrap())
+            .collect();
+        // dockershim was removed in 1.24: the version needs a CRI runtime.
+        assert!(minor[0] == 1 && minor[1] >= 24, "{version}");
+        // The community-owned repositories are per minor version:
+        // https://kubernetes.io/docs/setup/production-environment/tools/kubeadm/install-kubeadm/
+        let repo = &defaults["K8S_REPO_URL"];
+        assert_eq!(
+            repo,
+            &format!("https://pkgs.k8s.io/core:/stable:/v1.{}/rpm/", minor[1]),
+            "{}",
+            plan.label()
+        );
+        assert_eq!(
+            defaults["K8S_REPO_GPGKEY"],
+            format!("{repo}repodata/repomd.xml.key")
+        );
+        let scripts = bash_scripts(plan);
         let k8s = &scripts.iter().find(|(p, _)| p.contains("k8s-")).unwrap().1;
         assert!(
+            k8s.contains(&format!(
+                "CONTAINERD_VERSION='{}'",
+                pin("containerd_version")
+            )),
+            "{}: the containerd pin is not what the script installs",
+            plan.label()
+        );
+        assert!(
             k8s.contains("install -y \"containerd.io-$CONTAINERD_VERSION\""),
-            "{name}: containerd is not installed"
+            "{}: containerd is not installed",
+            plan.label()
         );
         assert!(
             k8s.contains("criSocket: unix:///run/containerd/containerd.sock"),
-            "{name}: kubeadm is not pointed at containerd"
+            "{}: kubeadm is not pointed at containerd",
+            plan.label()
         );
-        assert!(!k8s.contains("weave"), "{name}");
+        assert!(!k8s.contains("weave"), "{}", plan.label());
     }
 }
 

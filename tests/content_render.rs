@@ -155,7 +155,6 @@ fn downloads_are_pinned_and_lab_constants_are_gone() {
     for name in [
         "CONSUL_VERSION",
         "DATADOG_AGENT_VERSION",
-        "K8S_VERSION",
         "CNI_MANIFEST_URL",
     ] {
         let d = registry[name].default.clone().unwrap_or_default();
@@ -163,6 +162,17 @@ fn downloads_are_pinned_and_lab_constants_are_gone() {
             d.chars().any(|c| c.is_ascii_digit()),
             "{name} default {d:?} names no version"
         );
+    }
+    for os in ["centos7.4", "centos-stream10"] {
+        for key in ["k8s_version", "containerd_version"] {
+            let v = profile(os)[key].as_str().unwrap().to_string();
+            assert!(
+                regex::Regex::new(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+                    .unwrap()
+                    .is_match(&v),
+                "{os}: {key} {v:?} is no pinned version"
+            );
+        }
     }
     for os in ["centos7.4", "fedora27"] {
         let v = profile(os)["docker_ce_version"]
@@ -178,8 +188,12 @@ fn downloads_are_pinned_and_lab_constants_are_gone() {
 
 /// Capabilities an OS cannot have, as its profile says: (template, os, the fact whose value makes
 /// the template refuse). RDO ships packstack for CentOS only (`openstack_release_package = ""`).
-const REFUSALS: [(&str, &str, &str); 1] =
-    [("openstack-aio", "fedora27", "openstack_release_package")];
+/// Fedora 27 has no Kubernetes pins (`k8s_version = ""`): the Kubernetes capabilities refuse.
+const REFUSALS: [(&str, &str, &str); 3] = [
+    ("openstack-aio", "fedora27", "openstack_release_package"),
+    ("k8s-master", "fedora27", "k8s_version"),
+    ("k8s-worker", "fedora27", "k8s_version"),
+];
 
 #[test]
 fn templates_render_for_both_profiles_with_every_parameter_choice() {
@@ -232,4 +246,52 @@ fn templates_render_for_both_profiles_with_every_parameter_choice() {
     }
     assert!(count >= 32, "rendered {count} variants");
     assert_eq!(refused.len(), REFUSALS.len(), "refusals seen: {refused:?}");
+}
+
+/// docs/versions.md is the one list of every pin: each version and repository a profile or the
+/// registry pins appears there (in backquotes), so the page cannot fall behind the content.
+#[test]
+fn docs_list_every_pin() {
+    let page = std::fs::read_to_string(root().join("docs/versions.md")).unwrap();
+    let mut missing = Vec::new();
+    let mut check = |what: String, value: &str| {
+        if !value.is_empty() && !page.contains(&format!("`{value}`")) {
+            missing.push(format!("{what} = {value:?}"));
+        }
+    };
+    let mut oses = 0;
+    for entry in std::fs::read_dir(root().join("golden-images")).unwrap() {
+        let os = entry.unwrap().file_name().to_string_lossy().to_string();
+        let facts = profile(&os);
+        oses += 1;
+        for key in [
+            "os_repo_default",
+            "docker_ce_repo",
+            "docker_ce_version",
+            "docker_package",
+            "k8s_version",
+            "containerd_version",
+        ] {
+            // A Docker CE repository matters only where Docker CE is pinned.
+            if key == "docker_ce_repo" && facts["docker_ce_version"].as_str() == Some("") {
+                continue;
+            }
+            let value = facts.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+            check(format!("{os}: {key}"), value);
+        }
+    }
+    assert!(oses >= 4, "{oses} OS profiles");
+    for (name, entry) in registry() {
+        let Some(default) = entry.default.as_deref() else {
+            continue;
+        };
+        if default.contains("://") || name.ends_with("_VERSION") || name.ends_with("_RELEASE") {
+            check(format!("attributes.toml: {name}"), default);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/versions.md lacks these pins (add a row with where each comes from):\n{}",
+        missing.join("\n")
+    );
 }

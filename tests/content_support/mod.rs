@@ -187,6 +187,8 @@ pub fn sample_value(name: &str, entry: &RegistryEntry) -> String {
         "CONSUL_GOSSIP_KEY" => Some("pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s="),
         "CONSUL_ACL_TOKEN" => Some("5f4f2b9e-7a64-4d1c-9a3e-0f5c1c2d3e4f"),
         "VLAN_ID" => Some("120"),
+        // Versions the OS profile pins (the plan scripts carry them as placeholder defaults).
+        "K8S_VERSION" | "CONTAINERD_VERSION" => Some("1.2.3"),
         "OS_REPO_URL" => Some("https://mirror.example.org/os"),
         _ => None,
     };
@@ -219,10 +221,18 @@ pub fn sample_value(name: &str, entry: &RegistryEntry) -> String {
     value
 }
 
-/// The content with every placeholder substituted by a typed sample value.
+/// The content with every placeholder substituted: its own default (`@NAME:default@`, as the
+/// appliance does when no value is given), else a typed sample value.
 pub fn substitute_samples(content: &str) -> String {
     let registry = registry();
+    let defaults: BTreeMap<String, String> = i3s_bundle::placeholder::scan(content)
+        .into_iter()
+        .filter_map(|p| Some((p.key(), p.default?)))
+        .collect();
     i3s_bundle::placeholder::substitute(content, &|key| {
+        if let Some(default) = defaults.get(key) {
+            return Some(default.clone());
+        }
         let name = key.split('.').next().unwrap();
         registry.get(name).map(|e| sample_value(name, e))
     })
