@@ -233,14 +233,22 @@ fn all_in_one_bond_is_untagged_whatever_the_vlan() {
 /// network-bond.sh rendered for the CentOS Stream 10 profile (`network_stack =
 /// "networkmanager"`) with the given addressing (the bundle's plan uses DHCP only).
 fn nm_bond_script(addressing: &str) -> String {
+    bond_script_for("centos-stream10", None, addressing)
+}
+
+/// network-bond.sh rendered for an OS profile, optionally with another `network_stack`.
+fn bond_script_for(os_id: &str, network_stack: Option<&str>, addressing: &str) -> String {
     use i3s_bundle::render::template::{Renderer, TemplateStore};
     let renderer = Renderer::new(TemplateStore::new(root().join("templates")));
     let front = renderer.store().front_matter("nic-bond.j2").unwrap();
     let mut params = toml::Table::new();
     params.insert("addressing".into(), addressing.into());
     let params = Renderer::merge_params(&front, &params).unwrap();
-    let mut os = profile("centos-stream10");
-    os.insert("id".into(), "centos-stream10".into());
+    let mut os = profile(os_id);
+    os.insert("id".into(), os_id.into());
+    if let Some(stack) = network_stack {
+        os.insert("network_stack".into(), stack.into());
+    }
     let rendered = renderer
         .render(
             "nic-bond.j2",
@@ -394,6 +402,95 @@ fn networkmanager_bond_keyfiles_for_dhcp_and_static_tagged_and_untagged() {
     assert_eq!(get(&conns["bond0"], "ipv4", "address1"), "10.0.0.21/24");
 
     // A mask that is no netmask fails before a keyfile is written.
+    let bad = stat.replace("SERVER_MASK='@SERVER_MASK@'", "SERVER_MASK='255.0.255.0'");
+    let run = run_bond_full(&bad, "0", &nics);
+    assert!(!run.ok && run.files.is_empty(), "{:?}", run.files);
+}
+
+/// Checks the bond and port files of a systemd-networkd run; returns them parsed by file name.
+fn networkd_units(run: &BondRun) -> BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>> {
+    assert!(run.ok, "network-bond.sh failed");
+    let mut out = BTreeMap::new();
+    for (file, text) in &run.files {
+        if file == "resolv.conf" {
+            continue;
+        }
+        assert!(
+            file.ends_with(".netdev") || file.ends_with(".network"),
+            "{file} is neither a .netdev nor a .network file"
+        );
+        assert_eq!(run.modes[file], 0o644, "{file}");
+        out.insert(file.clone(), parse_keyfile(file, text));
+    }
+    let bond = &out["10-bond0.netdev"];
+    assert_eq!(get(bond, "NetDev", "Name"), "bond0");
+    assert_eq!(get(bond, "NetDev", "Kind"), "bond");
+    assert_eq!(get(bond, "Bond", "Mode"), "active-backup");
+    assert_eq!(get(bond, "Bond", "MIIMonitorSec"), "100ms");
+    for nic in ["ens3f0", "ens3f1"] {
+        let port = &out[&format!("10-bond0-port-{nic}.network")];
+        assert_eq!(get(port, "Match", "Name"), nic);
+        assert_eq!(get(port, "Network", "Bond"), "bond0");
+        assert_eq!(port["Network"].len(), 1, "a bond port carries no address");
+    }
+    assert_eq!(get(&out["10-bond0.network"], "Match", "Name"), "bond0");
+    assert_eq!(
+        run.calls,
+        "systemctl enable systemd-networkd\nsystemctl restart systemd-networkd\n"
+    );
+    out
+}
+
+#[test]
+fn networkd_bond_files_for_dhcp_and_static_tagged_and_untagged() {
+    let nics = ["ens3f0", "ens3f1"];
+    let dhcp = bond_script_for("centos-stream10", Some("networkd"), "dhcp");
+    assert!(dhcp.contains("CONF_DIR=${CONF_DIR:-/etc/systemd/network}"));
+
+    // DHCP, untagged: the bond carries the address.
+    let units = networkd_units(&run_bond_full(&dhcp, "0", &nics));
+    assert_eq!(units.len(), 4, "{:?}", units.keys());
+    let bond = &units["10-bond0.network"];
+    assert_eq!(get(bond, "Network", "DHCP"), "ipv4");
+    assert_eq!(get(bond, "Network", "IPv6AcceptRA"), "no");
+
+    // DHCP, VLAN 120: a vlan netdev attached to the bond carries the address, the bond none.
+    let units = networkd_units(&run_bond_full(&dhcp, "120", &nics));
+    let vlan_dev = &units["10-bond0.120.netdev"];
+    assert_eq!(get(vlan_dev, "NetDev", "Name"), "bond0.120");
+    assert_eq!(get(vlan_dev, "NetDev", "Kind"), "vlan");
+    assert_eq!(get(vlan_dev, "VLAN", "Id"), "120");
+    assert_eq!(
+        get(&units["10-bond0.network"], "Network", "VLAN"),
+        "bond0.120"
+    );
+    assert!(!units["10-bond0.network"]["Network"].contains_key("DHCP"));
+    let vlan = &units["10-bond0.120.network"];
+    assert_eq!(get(vlan, "Match", "Name"), "bond0.120");
+    assert_eq!(get(vlan, "Network", "DHCP"), "ipv4");
+
+    // Static, VLAN 120: address/prefix, gateway and both name servers on the VLAN; resolv.conf
+    // is written (networkd leaves it alone without systemd-resolved).
+    let stat = bond_script_for("centos-stream10", Some("networkd"), "static");
+    let run = run_bond_full(&stat, "120", &nics);
+    let units = networkd_units(&run);
+    let vlan = &units["10-bond0.120.network"];
+    assert_eq!(get(vlan, "Network", "Address"), "10.0.0.21/24");
+    assert_eq!(get(vlan, "Network", "Gateway"), "10.0.0.1");
+    assert_eq!(get(vlan, "Network", "DNS"), "10.0.0.2 10.0.0.3");
+    assert_eq!(
+        run.files["resolv.conf"],
+        "nameserver 10.0.0.2\nnameserver 10.0.0.3\n"
+    );
+
+    // Static, untagged: the bond itself is addressed.
+    let units = networkd_units(&run_bond_full(&stat, "0", &nics));
+    assert_eq!(
+        get(&units["10-bond0.network"], "Network", "Address"),
+        "10.0.0.21/24"
+    );
+
+    // A mask that is no netmask fails before a file is written.
     let bad = stat.replace("SERVER_MASK='@SERVER_MASK@'", "SERVER_MASK='255.0.255.0'");
     let run = run_bond_full(&bad, "0", &nics);
     assert!(!run.ok && run.files.is_empty(), "{:?}", run.files);
