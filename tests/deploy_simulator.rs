@@ -684,3 +684,102 @@ fn consul_kv_answers_as_consul_does() {
     assert_eq!(agent.call("PUT", "/v1/kv/synergy/big", "kv", &big).0, 413);
     assert_eq!(agent.call("POST", "/v1/kv/synergy/root", "kv", "").0, 405);
 }
+
+/// `i3s-bundle simulate` with a stand-in agent for a node, its tokens from a file and the
+/// shipped policies: what a boot test runs.
+#[test]
+fn simulate_runs_a_consul_agent_per_node_with_tokens_mapped_to_policies() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "# role token\ndocker 7d1e-docker\n").unwrap();
+    let policies =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/consul-policies");
+    let simulate = |agent: &str, tokens: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
+        command
+            .args([
+                "simulate",
+                "--listen",
+                "127.0.0.1:0",
+                "--consul-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--consul-agent", agent, "--consul-tokens"])
+            .arg(tokens)
+            .arg("--consul-policies")
+            .arg(&policies)
+            .env_remove("I3S_SIM_CONSUL_TOKEN");
+        command
+    };
+    let mut child = Stop(
+        simulate("node01=127.0.0.1:0", &tokens)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let agent = loop {
+        let line = lines.next().expect("a line from simulate").unwrap();
+        if let Some(url) = line.strip_prefix("consul agent of node node01 listening on ") {
+            break url.to_string();
+        }
+    };
+    let token = [("X-Consul-Token", "7d1e-docker")];
+    let (status, body) = call("GET", &format!("{agent}/v1/agent/self"), &token, None);
+    assert_eq!(
+        (status, body["Config"]["NodeName"].as_str()),
+        (200, Some("node01"))
+    );
+    // docker.hcl grants synergy/nodes/ write and synergy/datadog read only.
+    let (status, text, _) = raw(
+        "PUT",
+        &format!("{agent}/v1/kv/synergy/nodes/node01/status"),
+        &token,
+        b"ready",
+    );
+    assert_eq!((status, text.as_str()), (200, "true"));
+    let (status, text, _) = raw(
+        "PUT",
+        &format!("{agent}/v1/kv/synergy/datadog"),
+        &token,
+        b"x",
+    );
+    assert_eq!(status, 403, "{text}");
+    assert!(
+        text.contains("lacks permission 'key:write' on \"synergy/datadog\""),
+        "{text}"
+    );
+    drop(child);
+
+    // Refused before anything listens: an agent off loopback, a token line that is not
+    // `POLICY TOKEN`, a policy that is not there.
+    let out = simulate("node01=192.0.2.1:8500", &tokens).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("loopback"),
+        "{stderr}"
+    );
+    std::fs::write(&tokens, "docker\n").unwrap();
+    let out = simulate("node01=127.0.0.1:0", &tokens).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("tokens:1"),
+        "{stderr}"
+    );
+    std::fs::write(&tokens, "no-such-role 7d1e\n").unwrap();
+    let out = simulate("node01=127.0.0.1:0", &tokens).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("no-such-role"),
+        "{stderr}"
+    );
+}

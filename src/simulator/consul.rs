@@ -543,15 +543,18 @@ async fn handle(
             );
         }
     };
-    let known = ctx.tokens.resolve(token.as_deref()).is_ok_and(|c| c.known);
+    let known = ctx
+        .tokens
+        .resolve(token.as_deref())
+        .is_some_and(|c| c.known);
     if let Some(node) = path.strip_prefix("/v1/health/node/") {
         prepare_auto_boot(&ctx, &agent::percent_decode(node), known).await;
     }
     let mut data = ctx.lock();
     let response = match ctx.tokens.resolve(token.as_deref()) {
         // Consul resolves the token before anything else.
-        Err(()) => text(StatusCode::FORBIDDEN, "ACL not found"),
-        Ok(caller) => route(
+        None => text(StatusCode::FORBIDDEN, "ACL not found"),
+        Some(caller) => route(
             &mut data,
             &ctx,
             &caller,

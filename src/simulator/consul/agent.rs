@@ -34,10 +34,13 @@ pub(super) struct Call<'a> {
 /// (<https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size>).
 const KV_MAX_VALUE: usize = 512 * 1024;
 
+/// An endpoint's handler.
+type Answer = fn(&mut Data, &Call<'_>) -> Response;
+
 /// Answers an agent or KV call; `None`: not an endpoint the stand-in serves.
 pub(super) fn handle(data: &mut Data, call: &Call<'_>) -> Option<Response> {
     let path = call.path;
-    let (methods, answer): (&[&str], fn(&mut Data, &Call<'_>) -> Response) = match path {
+    let (methods, answer): (&[&str], Answer) = match path {
         "/v1/agent/self" => (&["GET"], agent_self),
         "/v1/agent/service/register" => (&["PUT"], service_register),
         "/v1/agent/check/register" => (&["PUT"], check_register),

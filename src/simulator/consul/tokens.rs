@@ -107,11 +107,11 @@ impl AclTokens {
         Ok(())
     }
 
-    /// The caller of a request presenting `token` (`None` or empty: anonymous); `Err`: Consul
+    /// The caller of a request presenting `token` (`None` or empty: anonymous); `None`: Consul
     /// does not know the token (`ACL not found`).
-    pub fn resolve(&self, token: Option<&str>) -> Result<Caller<'_>, ()> {
+    pub fn resolve(&self, token: Option<&str>) -> Option<Caller<'_>> {
         match token.filter(|t| !t.is_empty()) {
-            None => Ok(Caller {
+            None => Some(Caller {
                 accessor: ANONYMOUS_ACCESSOR,
                 access: None,
                 known: false,
@@ -124,8 +124,7 @@ impl AclTokens {
                     accessor: &t.accessor,
                     access: Some(&t.access),
                     known: true,
-                })
-                .ok_or(()),
+                }),
         }
     }
 }
