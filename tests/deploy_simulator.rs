@@ -779,7 +779,16 @@ fn simulate_runs_a_consul_agent_per_node_with_tokens_mapped_to_policies() {
     let out = simulate("node01=127.0.0.1:0", &tokens).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("no-such-role"),
+        !out.status.success() && stderr.contains("tokens:1") && stderr.contains("docker, "),
         "{stderr}"
     );
+    // A line written the wrong way round must not print the token.
+    std::fs::write(&tokens, "7d1e-secret docker\n").unwrap();
+    let out = simulate("node01=127.0.0.1:0", &tokens).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("tokens:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("7d1e"), "the token leaked: {stderr}");
 }

@@ -88,19 +88,25 @@ impl AclTokens {
             let access = if policy == "global-management" {
                 Access::Management
             } else {
+                // The first word is echoed nowhere: a line written TOKEN POLICY would leak it.
                 let Some(dir) = policies else {
-                    return Err(
-                        Error::at(at(), format!("policy {policy:?}: no policy directory"))
-                            .with_help(
-                                "pass --consul-policies DIR (e.g. templates/consul-policies)",
-                            ),
-                    );
+                    return Err(Error::at(at(), "the policy names no policy directory")
+                        .with_help("pass --consul-policies DIR (e.g. templates/consul-policies)"));
                 };
                 let path = dir.join(format!("{policy}.hcl"));
-                let rules = std::fs::read_to_string(&path).map_err(|e| {
-                    Error::at(at(), format!("policy {policy:?}: {}: {e}", path.display()))
-                })?;
-                Access::Policy(Policy::parse(&rules))
+                match std::fs::read_to_string(&path) {
+                    Ok(rules) => Access::Policy(Policy::parse(&rules)),
+                    Err(_) => {
+                        return Err(Error::at(
+                            at(),
+                            format!(
+                                "the policy (first word) is not a .hcl file in {}",
+                                dir.display()
+                            ),
+                        )
+                        .with_help(format!("policies there: {}", policy_names(dir))));
+                    }
+                }
             };
             self.add(secret, access);
         }
@@ -126,6 +132,24 @@ impl AclTokens {
                     known: true,
                 }),
         }
+    }
+}
+
+/// The policies of a directory (`NAME.hcl` → NAME), for messages.
+fn policy_names(dir: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".hcl").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    match names.is_empty() {
+        true => "none".into(),
+        false => names.join(", "),
     }
 }
 
