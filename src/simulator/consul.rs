@@ -543,15 +543,13 @@ async fn handle(
             );
         }
     };
-    let known = ctx
-        .tokens
-        .resolve(token.as_deref())
-        .is_some_and(|c| c.known);
+    let caller = ctx.tokens.resolve(token.as_deref());
+    let known = caller.as_ref().is_some_and(|c| c.known);
     if let Some(node) = path.strip_prefix("/v1/health/node/") {
         prepare_auto_boot(&ctx, &agent::percent_decode(node), known).await;
     }
     let mut data = ctx.lock();
-    let response = match ctx.tokens.resolve(token.as_deref()) {
+    let response = match caller {
         // Consul resolves the token before anything else.
         None => text(StatusCode::FORBIDDEN, "ACL not found"),
         Some(caller) => route(
