@@ -6,7 +6,8 @@
 //! publish, deploy) ← `simulator`. `guestfish` is the plan-script language (parser and driver),
 //! used by `lint`, `render` and `image` (golden images, the local plan runner). At the bottom,
 //! `fs`: every file we write goes through its temporary files, and it removes those a killed run
-//! left behind.
+//! left behind; beside it `consul`, Consul's documented ACL facts (lint checks policies against
+//! them, the simulator's Consul stand-in enforces them).
 // Errors carry their location (file, entry, line, column) by value; they are built on cold paths
 // only, so their size does not matter and boxing would only add noise at every construction.
 #![allow(clippy::result_large_err)]
@@ -15,6 +16,7 @@ pub mod appliance;
 pub mod build;
 pub mod bundle;
 pub mod cli;
+pub mod consul;
 pub mod deploy;
 pub mod error;
 pub mod fs;

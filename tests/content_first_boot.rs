@@ -142,15 +142,28 @@ fn needs_of(method: &str, path: &str, services: &[String]) -> Result<Vec<Need>, 
     })
 }
 
-/// The Consul endpoints a plan's rendered scripts call, with the ACL each needs.
-fn consul_needs(plan: &Plan) -> Result<BTreeSet<Need>, String> {
-    let services: Vec<String> = uploads(plan)
-        .iter()
+/// The role services a plan declares: (name, definition JSON, whether a `.unit` file makes it
+/// a TTL check that consul-health.sh updates).
+fn role_services(plan: &Plan) -> Vec<(String, String, bool)> {
+    let all = uploads(plan);
+    all.iter()
         .filter(|u| u.path.starts_with("/etc/consul-services.d/") && u.path.ends_with(".json"))
         .map(|u| {
             let json: serde_json::Value = serde_json::from_str(&u.content).unwrap();
-            json["Name"].as_str().unwrap().to_string()
+            let name = json["Name"].as_str().unwrap().to_string();
+            let unit = format!("/etc/consul-services.d/{name}.unit");
+            let ttl = all.iter().any(|o| o.path == unit);
+            (name, substitute_samples(&u.content), ttl)
         })
+        .collect()
+}
+
+/// The Consul calls a plan's rendered scripts make: (method, path), variables resolved.
+fn consul_calls(plan: &Plan) -> Result<BTreeSet<(String, String)>, String> {
+    let ttl_services: Vec<String> = role_services(plan)
+        .into_iter()
+        .filter(|(_, _, ttl)| *ttl)
+        .map(|(name, _, _)| name)
         .collect();
     let api = regex::Regex::new(r#"consul_api\s+(GET|PUT)\s+"?([^"\s]+)"#).unwrap();
     let kv = regex::Regex::new(r#"consul_kv_(get|put)\s+"?([^"\s)]+)"#).unwrap();
@@ -177,7 +190,8 @@ fn consul_needs(plan: &Plan) -> Result<BTreeSet<Need>, String> {
             for c in update.captures_iter(line) {
                 let id = c[1].replace("$service", "*");
                 if id == "service:*" {
-                    for s in &services {
+                    // consul-health.sh updates the TTL checks: the services with a .unit file.
+                    for s in &ttl_services {
                         calls.push(("PUT".into(), format!("/v1/agent/check/update/service:{s}")));
                     }
                 } else {
@@ -195,12 +209,20 @@ fn consul_needs(plan: &Plan) -> Result<BTreeSet<Need>, String> {
                         "{path}: endpoint {endpoint} has an unresolved variable"
                     ));
                 }
-                for need in
-                    needs_of(&method, &endpoint, &services).map_err(|e| format!("{path}: {e}"))?
-                {
-                    out.insert(need);
-                }
+                out.insert((method, endpoint));
             }
+        }
+    }
+    Ok(out)
+}
+
+/// The Consul endpoints a plan's rendered scripts call, with the ACL each needs.
+fn consul_needs(plan: &Plan) -> Result<BTreeSet<Need>, String> {
+    let services: Vec<String> = role_services(plan).into_iter().map(|(n, _, _)| n).collect();
+    let mut out = BTreeSet::new();
+    for (method, endpoint) in consul_calls(plan)? {
+        for need in needs_of(&method, &endpoint, &services)? {
+            out.insert(need);
         }
     }
     Ok(out)
@@ -355,6 +377,327 @@ fn consul_health_fails_when_the_agent_refuses_the_token() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("403"), "{stderr}");
+}
+
+// The same calls against the simulator's Consul stand-in: the local agent of node NODE with the
+// role's shipped policy behind the node token, Consul's ACL rules enforced.
+use i3s_bundle::simulator::consul::{AclTokens, ConsulStandIn};
+
+const ROLE_TOKEN: &str = "3f1c7a52-role";
+const ADMIN_TOKEN: &str = "9b2e44d0-admin";
+
+/// A stand-in whose tokens are ROLE_TOKEN with `policy` of templates/consul-policies (or of
+/// `dir`) and ADMIN_TOKEN with global management, and the agent of NODE; returns its URL.
+fn stand_in(policy: &str, dir: Option<&Path>) -> (ConsulStandIn, String) {
+    let temp = tempfile::tempdir().unwrap();
+    let file = write(
+        temp.path(),
+        "tokens",
+        &format!("# POLICY TOKEN\n{policy} {ROLE_TOKEN}\nglobal-management {ADMIN_TOKEN}\n"),
+    );
+    let shipped = root().join("templates/consul-policies");
+    let mut tokens = AclTokens::default();
+    tokens.load(&file, Some(dir.unwrap_or(&shipped))).unwrap();
+    let mut consul =
+        ConsulStandIn::start_with("127.0.0.1:0".parse().unwrap(), tokens, None).unwrap();
+    let agent = consul
+        .add_agent("127.0.0.1:0".parse().unwrap(), NODE)
+        .unwrap();
+    (consul, agent)
+}
+
+/// One HTTP call with a token: (status, body).
+fn consul_call(method: &str, url: &str, token: &str, body: &[u8]) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("X-Consul-Token", token)
+        .body(body.to_vec())
+        .unwrap();
+    let mut response = agent.run(request).expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// The policy name of a plan's role (templates/consul-policies/<name>.hcl).
+fn policy_name(plan: &Plan) -> String {
+    let file = policy_file(plan);
+    file.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// The body consul-health.sh registers the first-boot check with.
+fn first_boot_registration(plan: &Plan) -> String {
+    let script = file_of(plan, "/usr/local/bin/consul-health.sh");
+    let line = logical_lines(&script)
+        .into_iter()
+        .find(|l| l.contains("/v1/agent/check/register"))
+        .expect("consul-health.sh registers the first-boot check");
+    line.split('\'')
+        .nth(1)
+        .expect("a quoted JSON body")
+        .to_string()
+}
+
+#[test]
+fn every_consul_call_of_a_plan_succeeds_against_the_stand_in_agent_with_the_role_policy() {
+    let mut checked = 0;
+    for plan in deploy_plans() {
+        let (consul, agent) = stand_in(&policy_name(&plan), None);
+        let mut calls: Vec<(String, String)> = consul_calls(&plan).unwrap().into_iter().collect();
+        // A node's order: the agent probe, its services, its first-boot check, then the rest.
+        calls.sort_by_key(|(_, path)| match path.as_str() {
+            "/v1/agent/self" => 0,
+            "/v1/agent/service/register" => 1,
+            "/v1/agent/check/register" => 2,
+            _ => 3,
+        });
+        for (method, path) in calls {
+            let bodies: Vec<String> = match path.as_str() {
+                "/v1/agent/service/register" => role_services(&plan)
+                    .into_iter()
+                    .map(|(_, d, _)| d)
+                    .collect(),
+                "/v1/agent/check/register" => vec![first_boot_registration(&plan)],
+                p if p.starts_with("/v1/agent/check/update/") => {
+                    vec![r#"{"Status": "passing", "Output": "ok"}"#.to_string()]
+                }
+                _ => vec!["value".to_string()],
+            };
+            if method == "GET" && path.starts_with("/v1/kv/") {
+                // The operator, or a peer node, wrote the key before.
+                let url = format!("{}{path}", consul.base_url);
+                assert_eq!(consul_call("PUT", &url, ADMIN_TOKEN, b"seed").0, 200);
+            }
+            for body in bodies {
+                let (status, answer) = consul_call(
+                    &method,
+                    &format!("{agent}{path}"),
+                    ROLE_TOKEN,
+                    body.as_bytes(),
+                );
+                assert_eq!(
+                    status,
+                    200,
+                    "{}: {method} {path} with the token of {}.hcl: {answer}",
+                    plan.label(),
+                    policy_name(&plan)
+                );
+            }
+            checked += 1;
+        }
+        // Nothing was refused, and the node registered its first-boot check.
+        assert!(
+            consul.requests().iter().all(|r| r.status == 200),
+            "{}",
+            plan.label()
+        );
+        let health = consul_call(
+            "GET",
+            &format!("{}/v1/health/node/{NODE}", consul.base_url),
+            ADMIN_TOKEN,
+            b"",
+        );
+        assert!(
+            health.1.contains("\"CheckID\":\"first-boot\""),
+            "{}: {health:?}",
+            plan.label()
+        );
+    }
+    assert!(checked > 20, "only {checked} calls");
+}
+
+/// consul-health.sh of the Docker CE plan with its services, the status file, the token file and
+/// the agent address pointed into `dir` and at `agent`, and a systemctl that says `active`.
+fn consul_health_script(dir: &Path, agent: &str) -> PathBuf {
+    let plan = our_plan("Docker CE");
+    let services = dir.join("services");
+    std::fs::create_dir_all(&services).unwrap();
+    for upload in uploads(&plan) {
+        if let Some(name) = upload.path.strip_prefix("/etc/consul-services.d/") {
+            write(&services, name, &substitute_samples(&upload.content));
+        }
+    }
+    let token = write(dir, "acl-token", &format!("{ROLE_TOKEN}\n"));
+    executable(
+        dir,
+        "systemctl",
+        "#!/bin/bash\n[[ $1 == is-active ]] && echo active\n",
+    );
+    let script = substitute_samples(&file_of(&plan, "/usr/local/bin/consul-health.sh"))
+        .replace("http://127.0.0.1:8500", agent)
+        .replace("/etc/consul.d/acl-token", token.to_str().unwrap())
+        .replace("/var/lib/node-status", dir.to_str().unwrap())
+        .replace("/run/", &format!("{}/", dir.display()))
+        .replace("/etc/consul-services.d", services.to_str().unwrap());
+    write(dir, "consul-health.sh", &script)
+}
+
+/// What `deploy` reads for NODE from the stand-in.
+fn deploy_reads(consul: &ConsulStandIn) -> i3s_bundle::deploy::consul::Readiness {
+    use i3s_bundle::deploy::consul::{ConsulClient, readiness};
+    let client = ConsulClient::new(
+        &consul.base_url,
+        i3s_bundle::appliance::Secret::new(ADMIN_TOKEN),
+        std::time::Duration::from_secs(5),
+        None,
+        i3s_bundle::appliance::log::Log::new(0),
+    )
+    .unwrap();
+    readiness(&client.first_boot(NODE).unwrap())
+}
+
+#[test]
+fn consul_health_reports_through_the_agent_what_deploy_reads() {
+    use i3s_bundle::deploy::consul::Readiness;
+    let (consul, agent) = stand_in("docker", None);
+    let dir = tempfile::tempdir().unwrap();
+    let script = consul_health_script(dir.path(), &agent);
+    let bash = |status: &str| {
+        write(dir.path(), "status", &format!("{status}\n"));
+        run(Command::new("bash")
+            .arg(&script)
+            .env("PATH", path_with(dir.path())))
+    };
+    let out = bash("ready");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(deploy_reads(&consul), Readiness::Ready);
+    let health = consul_call(
+        "GET",
+        &format!("{}/v1/health/node/{NODE}", consul.base_url),
+        ADMIN_TOKEN,
+        b"",
+    )
+    .1;
+    let checks: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let docker = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["CheckID"] == "service:docker")
+        .unwrap_or_else(|| panic!("no service check in {health}"));
+    assert_eq!(docker["Status"], "passing", "{health}");
+    assert_eq!(docker["ServiceName"], "docker", "{health}");
+
+    let out = bash("failed: docker-install.service");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        deploy_reads(&consul),
+        Readiness::Failed(vec!["docker-install.service".into()])
+    );
+}
+
+#[test]
+fn consul_health_fails_the_boot_when_the_policy_lacks_agent_read() {
+    // The Docker role's shipped policy without its agent rule.
+    let policies = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(root().join("templates/consul-policies/docker.hcl")).unwrap();
+    let without: String = shipped
+        .lines()
+        .filter(|l| !l.starts_with("agent"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, shipped);
+    write(policies.path(), "docker.hcl", &without);
+    let (consul, agent) = stand_in("docker", Some(policies.path()));
+    let dir = tempfile::tempdir().unwrap();
+    let script = consul_health_script(dir.path(), &agent);
+    write(dir.path(), "status", "ready\n");
+    let out = run(Command::new("bash")
+        .arg(&script)
+        .env("PATH", path_with(dir.path())));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "consul-health.sh passed without agent:read"
+    );
+    assert!(
+        stderr.contains("403") && stderr.contains("agent:read"),
+        "{stderr}"
+    );
+    // The stand-in refused the probe with Consul's answer, and the node never reported.
+    let refused: Vec<_> = consul
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].path, "/v1/agent/self");
+    let (status, body) = consul_call("GET", &format!("{agent}/v1/agent/self"), ROLE_TOKEN, b"");
+    assert_eq!(status, 403);
+    assert!(
+        body.starts_with("Permission denied: token with AccessorID '")
+            && body.ends_with(&format!("lacks permission 'agent:read' on \"{NODE}\"")),
+        "{body}"
+    );
+    assert!(matches!(
+        deploy_reads(&consul),
+        i3s_bundle::deploy::consul::Readiness::Waiting(_)
+    ));
+}
+
+#[test]
+fn consul_kv_functions_store_and_read_through_the_agent() {
+    let plan = our_plan("Docker CE");
+    let (consul, agent) = stand_in("docker", None);
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "acl-token", &format!("{ROLE_TOKEN}\n"));
+    let script = file_of(&plan, "/usr/local/bin/node-status.sh");
+    let functions: String = ["consul_api", "consul_kv_get", "consul_kv_put"]
+        .iter()
+        .map(|f| bash_function(&script, f).unwrap_or_else(|| panic!("{f} in node-status.sh")))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("http://127.0.0.1:8500", &agent);
+    let value = write(dir.path(), "value", "failed: kubelet.service\n");
+    // The readiness marker node-status writes, then the operator's root key hostname-ssh reads
+    // (set beforehand with the management token), then a key outside the policy.
+    let root_key = format!("{}/v1/kv/synergy/root", consul.base_url);
+    assert_eq!(
+        consul_call("PUT", &root_key, ADMIN_TOKEN, b"ssh-ed25519 AAAA").0,
+        200
+    );
+    let out = run(Command::new("bash").arg("-c").arg(format!(
+        "set -e\nCONSUL_TOKEN_FILE={}\nsleep() {{ :; }}\n{functions}\n\
+         consul_kv_put synergy/nodes/{NODE}/status {}\nconsul_kv_get synergy/root 1\n\
+         if consul_kv_get synergy/other 1; then exit 9; fi",
+        token.display(),
+        value.display()
+    )));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "ssh-ed25519 AAAA");
+    assert_eq!(
+        consul.kv(&format!("synergy/nodes/{NODE}/status")),
+        Some(b"failed: kubelet.service\n".to_vec())
+    );
+    // The denied read was refused, not missing.
+    assert!(
+        consul
+            .requests()
+            .iter()
+            .any(|r| r.path == "/v1/kv/synergy/other" && r.status == 403)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

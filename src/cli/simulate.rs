@@ -32,17 +32,79 @@ pub struct Args {
     /// The user name accepted at login; the password comes from I3S_SIM_PASSWORD (default "simulator").
     #[arg(long, default_value = "administrator")]
     pub user: String,
-    /// Also run a Consul stand-in here (ACL token from I3S_SIM_CONSUL_TOKEN) whose nodes come up
-    /// by themselves once their server is powered on (for trying `deploy`).
+    /// Also run a Consul stand-in here. Its ACL tokens: I3S_SIM_CONSUL_TOKEN (a management
+    /// token, what `deploy` reads with) and/or --consul-tokens. Nodes no agent serves come up by
+    /// themselves once their server is powered on (for trying `deploy`).
     #[arg(long, value_name = "ADDR")]
     pub consul_listen: Option<SocketAddr>,
     /// Health reads a simulated first boot takes in the Consul stand-in.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub consul_boot_reads: u32,
+    /// A local Consul agent for node NODE on loopback address ADDR (repeatable), e.g.
+    /// node01=127.0.0.2:8500: the agent API a node's first-boot scripts call (agent self, service
+    /// and check registration, TTL updates, KV) acting for NODE; what it registers is what
+    /// `deploy` reads for NODE. Needs --consul-listen.
+    #[arg(long, value_name = "NODE=ADDR", requires = "consul_listen", value_parser = parse_agent)]
+    pub consul_agent: Vec<(String, SocketAddr)>,
+    /// ACL tokens of the Consul stand-in, one a line: `POLICY TOKEN`, where POLICY names
+    /// DIR/POLICY.hcl of --consul-policies (or is global-management). Every other token is
+    /// refused ("ACL not found"); the default policy is deny. Keep the file private (chmod 600).
+    #[arg(long, value_name = "FILE", requires = "consul_listen")]
+    pub consul_tokens: Option<PathBuf>,
+    /// Directory of Consul ACL policies (HCL rules, one POLICY.hcl each), e.g.
+    /// templates/consul-policies.
+    #[arg(long, value_name = "DIR", requires = "consul_tokens")]
+    pub consul_policies: Option<PathBuf>,
+}
+
+/// `NODE=ADDR` of --consul-agent, on loopback only.
+fn parse_agent(text: &str) -> Result<(String, SocketAddr), String> {
+    let (node, addr) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NODE=ADDR, e.g. node01=127.0.0.2:8500"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("{addr:?}: not an address with a port ({e})"))?;
+    if node.is_empty() || node.contains('/') {
+        return Err(format!("{node:?}: expected a node name (no '/')"));
+    }
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr}: the stand-in agent listens on loopback addresses only (127.0.0.0/8, ::1)"
+        ));
+    }
+    Ok((node.to_string(), addr))
+}
+
+/// The Consul stand-in's tokens: the management token from the environment and the file's.
+fn consul_tokens(args: &Args) -> crate::Result<crate::simulator::consul::AclTokens> {
+    use crate::simulator::consul::{Access, AclTokens};
+    let mut tokens = AclTokens::default();
+    let management = std::env::var("I3S_SIM_CONSUL_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(token) = &management {
+        tokens.add(token, Access::Management);
+    }
+    match &args.consul_tokens {
+        Some(file) => tokens.load(file, args.consul_policies.as_deref())?,
+        None if management.is_none() => {
+            return Err(crate::Error::Usage(
+                "--consul-listen: set I3S_SIM_CONSUL_TOKEN to the ACL token the stand-in accepts, or give --consul-tokens FILE".into(),
+            ));
+        }
+        None => {}
+    }
+    Ok(tokens)
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let faults = Faults::parse(&args.faults).map_err(crate::Error::Usage)?;
+    // Read before anything starts: a bad token file changes nothing.
+    let tokens = match args.consul_listen {
+        Some(_) => Some(consul_tokens(&args)?),
+        None => None,
+    };
     let data_dir = args
         .data_dir
         .clone()
@@ -61,22 +123,26 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         ..SimConfig::default()
     };
     let simulator = Simulator::start(config).map_err(crate::Error::Usage)?;
-    let consul = match args.consul_listen {
-        Some(listen) => {
-            let token = std::env::var("I3S_SIM_CONSUL_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
-                crate::Error::Usage("--consul-listen: set I3S_SIM_CONSUL_TOKEN to the ACL token the stand-in accepts".into())
-            })?;
+    let mut consul = match (args.consul_listen, tokens) {
+        (Some(listen), Some(tokens)) => {
             let auto = crate::simulator::consul::AutoBoot {
                 appliance: simulator.base_url.clone(),
                 boot_reads: args.consul_boot_reads,
             };
-            Some(
-                crate::simulator::consul::ConsulStandIn::start_auto(listen, &token, Some(auto))
-                    .map_err(crate::Error::Usage)?,
-            )
+            Some(crate::simulator::consul::ConsulStandIn::start_with(
+                listen,
+                tokens,
+                Some(auto),
+            )?)
         }
-        None => None,
+        _ => None,
     };
+    let mut agents = Vec::new();
+    if let Some(consul) = consul.as_mut() {
+        for (node, listen) in &args.consul_agent {
+            agents.push((node.clone(), consul.add_agent(*listen, node)?));
+        }
+    }
     // Written without panicking when the reader has gone (a test keeps only the first line).
     use std::io::Write;
     let mut out = std::io::stdout();
@@ -99,6 +165,9 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             "consul stand-in listening on {} (CONSUL_HTTP_ADDR)",
             consul.base_url
         );
+    }
+    for (node, url) in &agents {
+        let _ = writeln!(out, "consul agent of node {node} listening on {url}");
     }
     let _ = out.flush();
     simulator.wait();

@@ -1,27 +1,51 @@
-//! A Consul stand-in: its own small HTTP server on loopback speaking the part of Consul's HTTP API
-//! that `deploy` waits on — `GET /v1/health/node/<node>` — with ACL token checking, and test
-//! controls that make a node join, come up ready, report a failed first-boot unit, or never come up.
+//! A Consul stand-in: small HTTP servers on loopback speaking the part of Consul's HTTP API our
+//! pipeline uses, with Consul's ACL enforcement and test controls.
+//!
+//! - The read `deploy` waits on: `GET /v1/health/node/<node>` (checks the token may not read are
+//!   left out, as Consul does).
+//! - The local agent API the plan scripts call (`agent` submodule): agent self, service and check
+//!   registration and deregistration, TTL check updates (`update`, `pass`, `warn`, `fail`), KV.
+//!   A real agent acts for the node it runs on, so the stand-in runs **one agent listener per
+//!   node**: [`ConsulStandIn::add_agent`] (`simulate --consul-agent NODE=ADDR`) listens on ADDR
+//!   and every agent call there acts for NODE. The agent joins (its node gets Consul's
+//!   `serfHealth` check) on its first call; the checks it registers and updates are what the
+//!   health read reports for NODE. The first listener is the "server" agent, node `consul-server`.
+//! - ACLs (`tokens` submodule): each token maps to a policy (the shipped
+//!   `templates/consul-policies/*.hcl`, any directory of them, or global management); the
+//!   default policy is deny; what each endpoint requires is [`crate::consul::acl`]'s table.
 //!
 //! What a node reports follows the readiness contract of `templates/consul-agent.j2`: a TTL check
 //! with ID `first-boot` that is `warning` while first boot runs, `passing` with output `ready`, or
-//! `critical` with output `failed: <units>`; plus Consul's own `serfHealth` check.
+//! `critical` with output `failed: <units>`; plus Consul's own `serfHealth` check. TTL checks an
+//! agent registered turn `critical` ("TTL expired") when not updated within their TTL.
 //!
 //! Controls: the Rust API ([`ConsulStandIn::set_node`], …) or, without a token, `PUT /sim/nodes/<node>`
 //! with `{"state": "absent|booting|ready|failed|expired", "units": "x.service"}` and
-//! `GET /sim/requests` (the requests seen, each with whether its token was accepted).
+//! `GET /sim/requests` (the requests seen, each with whether its token was known and the status).
 //!
 //! Auto-boot ([`ConsulStandIn::start_auto`], `i3s-bundle simulate --consul-listen`): a node nobody
-//! set by hand comes up by itself once the appliance simulator holds a server profile carrying the
-//! node name as a custom attribute value on powered-on hardware — `warning` for a few reads, then
-//! `passing` — and reports `TTL expired` once that server is off again or its profile is gone
-//! (undeploy), so that a redeploy boots it afresh.
+//! set by hand and no stand-in agent serves comes up by itself once the appliance simulator holds a
+//! server profile carrying the node name as a custom attribute value on powered-on hardware —
+//! `warning` for a few reads, then `passing` — and reports `TTL expired` once that server is off
+//! again or its profile is gone (undeploy), so that a redeploy boots it afresh.
+mod agent;
+pub mod tokens;
+
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+pub use tokens::{Access, AclTokens};
+
+/// The node name of the stand-in's first listener (a server agent).
+pub const SERVER_NODE: &str = "consul-server";
+
+/// The datacenter the stand-in reports.
+pub const DATACENTER: &str = "dc1";
 
 /// What a node reports in Consul.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,26 +67,100 @@ pub enum NodeState {
 pub struct SeenRequest {
     pub method: String,
     pub path: String,
-    /// The `X-Consul-Token` header matched the ACL token.
+    /// The request presented a token the stand-in knows.
     pub token_ok: bool,
+    /// The HTTP status it got.
+    pub status: u16,
+    /// The node of the agent listener that answered.
+    pub agent: String,
+}
+
+/// One health check as Consul keeps it.
+#[derive(Debug, Clone)]
+struct Check {
+    id: String,
+    name: String,
+    status: String,
+    output: String,
+    notes: String,
+    service_id: String,
+    service_name: String,
+    service_tags: Vec<String>,
+    /// Consul's `Type`: `ttl`, `http`, `tcp`, or empty for `serfHealth`.
+    kind: &'static str,
+    ttl: Option<Duration>,
+    /// When a TTL check was last updated (its TTL clock).
+    updated: Instant,
+    create_index: u64,
+    modify_index: u64,
+}
+
+impl Check {
+    fn new(id: &str, name: &str, status: &str, kind: &'static str) -> Check {
+        Check {
+            id: id.to_string(),
+            name: name.to_string(),
+            status: status.to_string(),
+            output: String::new(),
+            notes: String::new(),
+            service_id: String::new(),
+            service_name: String::new(),
+            service_tags: Vec::new(),
+            kind,
+            ttl: None,
+            updated: Instant::now(),
+            create_index: 0,
+            modify_index: 0,
+        }
+    }
+
+    fn json(&self, node: &str) -> Value {
+        json!({"Node": node, "CheckID": self.id, "Name": self.name, "Status": self.status,
+               "Notes": self.notes, "Output": self.output, "ServiceID": self.service_id,
+               "ServiceName": self.service_name, "ServiceTags": self.service_tags,
+               "Type": self.kind, "CreateIndex": self.create_index, "ModifyIndex": self.modify_index})
+    }
+}
+
+/// A service an agent registered.
+#[derive(Debug, Clone)]
+struct Service {
+    name: String,
+    tags: Vec<String>,
 }
 
 #[derive(Debug, Default)]
 struct Node {
+    /// The state last set through the controls or auto-boot.
     state: Option<NodeState>,
-    /// Raft index of the last change to the node's checks (Consul's `ModifyIndex`).
-    modify_index: u64,
+    checks: BTreeMap<String, Check>,
+    /// By service ID.
+    services: BTreeMap<String, Service>,
     /// After this many more health reads, switch to `then` (for scripted boots).
     after_reads: Option<(u32, NodeState)>,
+}
+
+/// A KV entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Vec<u8>,
+    flags: u64,
+    create_index: u64,
+    modify_index: u64,
 }
 
 #[derive(Debug, Default)]
 struct Data {
     nodes: BTreeMap<String, Node>,
+    /// Consul's Raft index: every write moves it on.
     index: u64,
+    kv: BTreeMap<String, Entry>,
     requests: Vec<SeenRequest>,
     /// Nodes set through the controls: auto-boot leaves them alone.
-    manual: std::collections::BTreeSet<String>,
+    manual: BTreeSet<String>,
+    /// Nodes a stand-in agent serves: they report what their agent registers; auto-boot leaves
+    /// them alone too.
+    agents: BTreeSet<String>,
 }
 
 /// Where auto-boot looks for powered-on servers, and how many reads a boot takes.
@@ -74,47 +172,139 @@ pub struct AutoBoot {
     pub boot_reads: u32,
 }
 
+const FIRST_BOOT: &str = "first-boot";
+
 impl Data {
-    fn set(&mut self, node: &str, state: NodeState) {
+    fn next_index(&mut self) -> u64 {
         self.index += 1;
-        let index = self.index;
-        let entry = self.nodes.entry(node.to_string()).or_default();
-        if entry.state.as_ref() != Some(&state) {
-            entry.modify_index = index;
+        self.index
+    }
+
+    /// The node joins: it exists with a passing `serfHealth` check.
+    fn join(&mut self, node: &str) {
+        if self
+            .nodes
+            .get(node)
+            .is_some_and(|n| n.checks.contains_key("serfHealth"))
+        {
+            return;
         }
-        entry.state = Some(state);
+        let mut serf = Check::new("serfHealth", "Serf Health Status", "passing", "");
+        serf.output = "Agent alive and reachable".into();
+        self.put_check(node, serf);
+    }
+
+    /// Registers (or replaces) a check; its ModifyIndex moves only when something changed.
+    fn put_check(&mut self, node: &str, mut check: Check) {
+        let index = self.next_index();
+        let entry = self.nodes.entry(node.to_string()).or_default();
+        match entry.checks.get(&check.id) {
+            Some(old) => {
+                check.create_index = old.create_index;
+                let same = old.status == check.status
+                    && old.output == check.output
+                    && old.name == check.name
+                    && old.service_id == check.service_id;
+                check.modify_index = if same { old.modify_index } else { index };
+            }
+            None => (check.create_index, check.modify_index) = (index, index),
+        }
+        entry.checks.insert(check.id.clone(), check);
+    }
+
+    /// Sets a check's status and output and restarts its TTL clock.
+    fn update_check(&mut self, node: &str, id: &str, status: &str, output: &str) {
+        let Some(mut check) = self.nodes.get(node).and_then(|n| n.checks.get(id)).cloned() else {
+            return;
+        };
+        check.status = status.to_string();
+        check.output = output.to_string();
+        check.updated = Instant::now();
+        self.put_check(node, check);
+    }
+
+    /// TTL checks not updated within their TTL turn critical, as Consul's `CheckTTL` does
+    /// ("TTL expired", followed by the last output when there was one).
+    fn expire(&mut self, node: &str) {
+        let now = Instant::now();
+        let expired: Vec<Check> = self
+            .nodes
+            .get(node)
+            .into_iter()
+            .flat_map(|n| n.checks.values())
+            .filter(|c| c.ttl.is_some_and(|ttl| now.duration_since(c.updated) > ttl))
+            .filter(|c| !c.output.starts_with("TTL expired"))
+            .cloned()
+            .collect();
+        for mut check in expired {
+            check.output = match check.output.as_str() {
+                "" => "TTL expired".to_string(),
+                last => format!("TTL expired (last output before timeout follows): {last}"),
+            };
+            check.status = "critical".into();
+            self.put_check(node, check);
+        }
+    }
+
+    /// The controls: the node reports `state` through its `first-boot` check.
+    fn set(&mut self, node: &str, state: NodeState) {
+        let (status, output) = match &state {
+            NodeState::Absent => {
+                self.next_index();
+                let entry = self.nodes.entry(node.to_string()).or_default();
+                entry.checks.clear();
+                entry.services.clear();
+                entry.state = Some(state);
+                return;
+            }
+            NodeState::Booting => ("warning", "first boot in progress".to_string()),
+            NodeState::Ready => ("passing", "ready".to_string()),
+            NodeState::Failed(units) => ("critical", format!("failed: {units}")),
+            NodeState::Expired => ("critical", "TTL expired".to_string()),
+        };
+        self.join(node);
+        let mut check = Check::new(FIRST_BOOT, "first boot", status, "ttl");
+        check.output = output;
+        self.put_check(node, check);
+        self.nodes.get_mut(node).expect("just joined").state = Some(state);
     }
 }
 
-/// A running stand-in.
-pub struct ConsulStandIn {
-    pub addr: SocketAddr,
-    /// `http://127.0.0.1:PORT`.
-    pub base_url: String,
+/// What each listener serves.
+#[derive(Clone)]
+struct Ctx {
     data: Arc<Mutex<Data>>,
+    tokens: Arc<AclTokens>,
+    auto: Arc<Option<AutoBoot>>,
+    /// The node this listener's agent acts for.
+    node: Arc<str>,
+    addr: SocketAddr,
+}
+
+impl Ctx {
+    fn lock(&self) -> MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One HTTP listener on its own thread.
+struct Listener {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl ConsulStandIn {
-    /// Listens on `listen` (port 0: any free port); requests need `X-Consul-Token: <token>`.
-    pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
-        Self::start_auto(listen, token, None)
-    }
-
-    /// Like [`start`](Self::start), with nodes booting by themselves when their server is on.
-    pub fn start_auto(
+impl Listener {
+    fn start(
         listen: SocketAddr,
-        token: &str,
-        auto: Option<AutoBoot>,
-    ) -> Result<ConsulStandIn, String> {
-        let listener = std::net::TcpListener::bind(listen)
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let data = Arc::new(Mutex::new(Data::default()));
-        let shared = (data.clone(), Arc::new(token.to_string()), Arc::new(auto));
-        let router = axum::Router::new().fallback(handle).with_state(shared);
+        ctx: impl FnOnce(SocketAddr) -> Ctx,
+    ) -> crate::Result<(SocketAddr, Listener)> {
+        let refuse = |e: std::io::Error| {
+            crate::Error::Usage(format!("Consul stand-in: cannot listen on {listen}: {e}"))
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(refuse)?;
+        listener.set_nonblocking(true).map_err(refuse)?;
+        let addr = listener.local_addr().map_err(refuse)?;
+        let router = axum::Router::new().fallback(handle).with_state(ctx(addr));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
@@ -144,16 +334,106 @@ impl ConsulStandIn {
                     .await;
             });
         });
-        ready_rx
+        let started = ready_rx
             .recv()
-            .map_err(|_| "the Consul stand-in thread ended before listening".to_string())??;
-        Ok(ConsulStandIn {
+            .unwrap_or_else(|_| Err("its thread ended before listening".into()));
+        started.map_err(|e| crate::Error::Usage(format!("Consul stand-in on {addr}: {e}")))?;
+        Ok((
             addr,
-            base_url: format!("http://{addr}"),
+            Listener {
+                shutdown: Some(stop_tx),
+                thread: Some(thread),
+            },
+        ))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running stand-in.
+pub struct ConsulStandIn {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    data: Arc<Mutex<Data>>,
+    tokens: Arc<AclTokens>,
+    auto: Arc<Option<AutoBoot>>,
+    /// The server listener first, then one per agent.
+    listeners: Vec<Listener>,
+}
+
+impl ConsulStandIn {
+    /// Listens on `listen` (port 0: any free port) with one management token.
+    pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
+        Self::start_auto(listen, token, None)
+    }
+
+    /// Like [`start`](Self::start), with nodes booting by themselves when their server is on.
+    pub fn start_auto(
+        listen: SocketAddr,
+        token: &str,
+        auto: Option<AutoBoot>,
+    ) -> Result<ConsulStandIn, String> {
+        Self::start_with(listen, AclTokens::management(token), auto).map_err(|e| e.to_string())
+    }
+
+    /// Listens on `listen` with these tokens (see [`AclTokens::load`]).
+    pub fn start_with(
+        listen: SocketAddr,
+        tokens: AclTokens,
+        auto: Option<AutoBoot>,
+    ) -> crate::Result<ConsulStandIn> {
+        let data = Arc::new(Mutex::new(Data::default()));
+        let (tokens, auto) = (Arc::new(tokens), Arc::new(auto));
+        let mut standin = ConsulStandIn {
+            addr: listen,
+            base_url: String::new(),
             data,
-            shutdown: Some(stop_tx),
-            thread: Some(thread),
-        })
+            tokens,
+            auto,
+            listeners: Vec::new(),
+        };
+        let addr = standin.listen(listen, SERVER_NODE)?;
+        standin.addr = addr;
+        standin.base_url = format!("http://{addr}");
+        Ok(standin)
+    }
+
+    /// Starts the local agent of `node` on `listen` (e.g. `127.0.0.2:8500`, so that a node's
+    /// scripts find it where they expect it); returns its base URL. Its agent calls act for
+    /// `node`, sharing this stand-in's catalog, KV and tokens.
+    pub fn add_agent(&mut self, listen: SocketAddr, node: &str) -> crate::Result<String> {
+        if node.is_empty() || node.contains('/') {
+            return Err(crate::Error::Usage(format!(
+                "Consul agent node name {node:?}: give a node name without '/'"
+            )));
+        }
+        let addr = self.listen(listen, node)?;
+        self.lock().agents.insert(node.to_string());
+        Ok(format!("http://{addr}"))
+    }
+
+    fn listen(&mut self, listen: SocketAddr, node: &str) -> crate::Result<SocketAddr> {
+        let (data, tokens, auto) = (self.data.clone(), self.tokens.clone(), self.auto.clone());
+        let node: Arc<str> = Arc::from(node);
+        let (addr, listener) = Listener::start(listen, |addr| Ctx {
+            data,
+            tokens,
+            auto,
+            node,
+            addr,
+        })?;
+        self.listeners.push(listener);
+        Ok(addr)
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -189,20 +469,21 @@ impl ConsulStandIn {
             .filter(|r| r.path == path)
             .count()
     }
+
+    /// The value stored under a KV key, if any.
+    pub fn kv(&self, key: &str) -> Option<Vec<u8>> {
+        self.lock().kv.get(key).map(|e| e.value.clone())
+    }
 }
 
 impl Drop for ConsulStandIn {
     fn drop(&mut self) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // Agents first, the server last (each listener joins its thread).
+        while let Some(listener) = self.listeners.pop() {
+            drop(listener);
         }
     }
 }
-
-type SharedData = (Arc<Mutex<Data>>, Arc<String>, Arc<Option<AutoBoot>>);
 
 fn reply(status: StatusCode, body: Value, index: Option<u64>) -> Response {
     let mut response = (
@@ -217,94 +498,145 @@ fn reply(status: StatusCode, body: Value, index: Option<u64>) -> Response {
     response
 }
 
-/// Consul answers ACL failures with 403 and a plain-text reason.
-fn forbidden() -> Response {
+/// Consul's errors: a status and a plain-text reason.
+fn text(status: StatusCode, reason: impl Into<String>) -> Response {
     (
-        StatusCode::FORBIDDEN,
-        [(header::CONTENT_TYPE, "text/plain")],
-        "ACL not found",
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        reason.into(),
     )
         .into_response()
 }
 
+/// Largest request body read (Consul's KV limit is 512 KiB; agent definitions are small).
+const BODY_LIMIT: usize = 1 << 20;
+
 async fn handle(
-    axum::extract::State((data, token, auto)): axum::extract::State<SharedData>,
+    axum::extract::State(ctx): axum::extract::State<Ctx>,
     request: Request,
 ) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
     if let Some(node) = path.strip_prefix("/sim/nodes/") {
-        let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        let body = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
             .unwrap_or_default();
-        return control(&data, node, &body);
+        return control(&ctx.data, node, &body);
     }
     if path == "/sim/requests" {
-        let data = data.lock().unwrap_or_else(|p| p.into_inner());
+        let data = ctx.lock();
         let list: Vec<Value> = data
             .requests
             .iter()
-            .map(|r| json!({"method": r.method, "path": r.path, "tokenOk": r.token_ok}))
+            .map(|r| json!({"method": r.method, "path": r.path, "tokenOk": r.token_ok, "status": r.status, "agent": r.agent}))
             .collect();
         return reply(StatusCode::OK, Value::Array(list), None);
     }
-    let token_ok = request
-        .headers()
-        .get("X-Consul-Token")
-        .and_then(|v| v.to_str().ok())
-        == Some(token.as_str());
-    if let (Some(auto), Some(node)) = (auto.as_ref().clone(), path.strip_prefix("/v1/health/node/"))
-    {
-        let manual = data
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .manual
-            .contains(node);
-        if token_ok && !manual {
-            let (node, appliance) = (node.to_string(), auto.appliance.clone());
-            let probe = node.clone();
-            let powered = tokio::task::spawn_blocking(move || server_state(&appliance, &probe))
-                .await
-                .unwrap_or(None);
-            auto_boot(
-                &mut data.lock().unwrap_or_else(|p| p.into_inner()),
-                &node,
-                powered,
-                auto.boot_reads,
+    let token = tokens::presented(request.headers(), query.as_deref());
+    let body = match axum::body::to_bytes(request.into_body(), BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large, max size: {BODY_LIMIT} bytes"),
             );
         }
+    };
+    let caller = ctx.tokens.resolve(token.as_deref());
+    let known = caller.as_ref().is_some_and(|c| c.known);
+    if let Some(node) = path.strip_prefix("/v1/health/node/") {
+        prepare_auto_boot(&ctx, &agent::percent_decode(node), known).await;
     }
-    let mut data = data.lock().unwrap_or_else(|p| p.into_inner());
+    let mut data = ctx.lock();
+    let response = match caller {
+        // Consul resolves the token before anything else.
+        None => text(StatusCode::FORBIDDEN, "ACL not found"),
+        Some(caller) => route(
+            &mut data,
+            &ctx,
+            &caller,
+            &method,
+            &path,
+            query.as_deref(),
+            &body,
+        ),
+    };
     data.requests.push(SeenRequest {
-        method: method.clone(),
-        path: path.clone(),
-        token_ok,
+        method,
+        path,
+        token_ok: known,
+        status: response.status().as_u16(),
+        agent: ctx.node.to_string(),
     });
-    if !token_ok {
-        return forbidden();
-    }
-    match (method.as_str(), path.strip_prefix("/v1/health/node/")) {
-        ("GET", Some(node)) if !node.is_empty() && !node.contains('/') => {
-            let checks = health(&mut data, node);
-            let index = data.index;
-            reply(StatusCode::OK, checks, Some(index))
-        }
-        _ => (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain")],
-            format!("Unsupported path {path}"),
-        )
-            .into_response(),
-    }
+    response
 }
 
-/// The node's checks as Consul lists them, advancing a scripted node by one read.
-fn health(data: &mut Data, node: &str) -> Value {
-    let Some(entry) = data.nodes.get_mut(node) else {
-        return json!([]);
+fn route(
+    data: &mut Data,
+    ctx: &Ctx,
+    caller: &tokens::Caller<'_>,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Response {
+    if let Some(node) = path.strip_prefix("/v1/health/node/") {
+        let node = agent::percent_decode(node);
+        if method != "GET" {
+            return agent::not_allowed(method, &["GET"]);
+        }
+        if node.is_empty() || node.contains('/') {
+            return text(StatusCode::NOT_FOUND, format!("Unsupported path {path}"));
+        }
+        return health_read(data, caller, &node);
+    }
+    let call = agent::Call {
+        node: &ctx.node,
+        addr: ctx.addr,
+        caller,
+        method,
+        path,
+        query,
+        body,
     };
-    let state = entry.state.clone().unwrap_or(NodeState::Absent);
-    let modify_index = entry.modify_index;
+    agent::handle(data, &call)
+        .unwrap_or_else(|| text(StatusCode::NOT_FOUND, format!("Unsupported path {path}")))
+}
+
+/// `GET /v1/health/node/<node>`: the node's checks the caller may read (Consul filters, it does
+/// not refuse, and says so in `X-Consul-Results-Filtered-By-ACLs`):
+/// <https://developer.hashicorp.com/consul/api-docs/health#list-checks-for-node>.
+fn health_read(data: &mut Data, caller: &tokens::Caller<'_>, node: &str) -> Response {
+    let checks = health(data, node);
+    let visible: Vec<Value> = checks
+        .iter()
+        .filter(|c| {
+            caller.may(&crate::consul::acl::check_read_need(
+                node,
+                Some(c.service_name.as_str()),
+            ))
+        })
+        .map(|c| c.json(node))
+        .collect();
+    let filtered = visible.len() < checks.len();
+    let mut response = reply(StatusCode::OK, Value::Array(visible), Some(data.index));
+    if filtered {
+        response.headers_mut().insert(
+            "X-Consul-Results-Filtered-By-ACLs",
+            HeaderValue::from_static("true"),
+        );
+    }
+    response
+}
+
+/// The node's checks (TTLs applied), advancing a scripted node by one read.
+fn health(data: &mut Data, node: &str) -> Vec<Check> {
+    data.expire(node);
+    let Some(entry) = data.nodes.get_mut(node) else {
+        return Vec::new();
+    };
+    let checks: Vec<Check> = entry.checks.values().cloned().collect();
     if let Some((reads, then)) = entry.after_reads.take() {
         if reads <= 1 {
             data.set(node, then);
@@ -312,27 +644,27 @@ fn health(data: &mut Data, node: &str) -> Value {
             entry.after_reads = Some((reads - 1, then));
         }
     }
-    let (status, output) = match &state {
-        NodeState::Absent => return json!([]),
-        NodeState::Booting => ("warning", "first boot in progress".to_string()),
-        NodeState::Ready => ("passing", "ready".to_string()),
-        NodeState::Failed(units) => ("critical", format!("failed: {units}")),
-        NodeState::Expired => ("critical", "TTL expired".to_string()),
+    checks
+}
+
+/// Auto-boot, before a health read: asks the appliance simulator (outside the lock) whether the
+/// node's server is on, for nodes neither the controls nor an agent drive.
+async fn prepare_auto_boot(ctx: &Ctx, node: &str, known_token: bool) {
+    let Some(auto) = ctx.auto.as_ref().clone() else {
+        return;
     };
-    let check = |id: &str, name: &str, status: &str, output: &str| {
-        json!({"Node": node, "CheckID": id, "Name": name, "Status": status, "Notes": "", "Output": output,
-               "ServiceID": "", "ServiceName": "", "ServiceTags": [], "Type": if id == "serfHealth" { "" } else { "ttl" },
-               "CreateIndex": 1, "ModifyIndex": modify_index})
+    let driven = {
+        let data = ctx.lock();
+        data.manual.contains(node) || data.agents.contains(node)
     };
-    json!([
-        check(
-            "serfHealth",
-            "Serf Health Status",
-            "passing",
-            "Agent alive and reachable"
-        ),
-        check("first-boot", "first boot", status, &output)
-    ])
+    if !known_token || driven {
+        return;
+    }
+    let (probe, appliance) = (node.to_string(), auto.appliance.clone());
+    let powered = tokio::task::spawn_blocking(move || server_state(&appliance, &probe))
+        .await
+        .unwrap_or(None);
+    auto_boot(&mut ctx.lock(), node, powered, auto.boot_reads);
 }
 
 fn control(data: &Arc<Mutex<Data>>, node: &str, body: &[u8]) -> Response {
