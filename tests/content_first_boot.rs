@@ -886,22 +886,25 @@ fn open_ports_uses_firewalld_permanently_or_the_iptables_service() {
 
 #[test]
 fn os_repositories_are_an_attribute_defaulting_to_the_archives() {
-    // End-of-life releases: their archive; current releases: their mirror tree.
-    let archives = [
+    // End-of-life releases: their archive (current releases: their mirror tree). Every OS's
+    // default is its profile's os_repo_default, so a new OS needs no edit here.
+    for (os, archive) in [
         ("centos7.4", "https://vault.centos.org/7.4.1708"),
         (
             "fedora27",
             "https://archives.fedoraproject.org/pub/archive/fedora/linux",
         ),
-        (
-            "centos-stream10",
-            "https://mirror.stream.centos.org/10-stream",
-        ),
-        ("fedora45", "https://dl.fedoraproject.org/pub/fedora/linux"),
-    ];
+    ] {
+        assert_eq!(
+            profile(os)["os_repo_default"].as_str(),
+            Some(archive),
+            "{os}"
+        );
+    }
     for plan in deploy_plans() {
         let os = &bundles()[&plan.bundle].bundle.os;
-        let archive = archives.iter().find(|(o, _)| o == os).unwrap().1;
+        let archive = profile(os)["os_repo_default"].as_str().unwrap().to_string();
+        let archive = archive.as_str();
         let repos: Vec<Upload> = uploads(&plan)
             .into_iter()
             .filter(|u| u.path.starts_with("/etc/yum.repos.d/"))

@@ -18,19 +18,24 @@ fn bond_script_of(bundle: &str, plan_suffix: &str) -> String {
         .into_iter()
         .find(|p| p.bundle == bundle && p.name.ends_with(plan_suffix))
         .unwrap();
+    bond_script_in(&plan).unwrap()
+}
+
+/// The network-bond.sh a plan's NIC bonding step uploads (None: the plan bonds no NICs).
+fn bond_script_in(plan: &Plan) -> Option<String> {
     let step = &plan
         .steps
         .iter()
-        .find(|(n, _)| n.contains("NIC bonding"))
-        .unwrap()
+        .find(|(n, _)| n.contains("NIC bonding"))?
         .1;
-    parse_script(step)
+    let script = parse_script(step)
         .unwrap()
         .uploads
         .into_iter()
         .find(|u| u.path == "/usr/local/bin/network-bond.sh")
         .unwrap()
-        .content
+        .content;
+    Some(script)
 }
 
 /// Runs the script with VLAN_ID substituted; returns the files it wrote and the systemctl calls.
@@ -347,9 +352,26 @@ fn networkmanager_bond_keyfiles_for_dhcp_and_static_tagged_and_untagged() {
     // DHCP, untagged: the bond carries the address; three connections, nothing else.
     let dhcp = nm_bond_script("dhcp");
     assert!(dhcp.contains("CONF_DIR=${CONF_DIR:-/etc/NetworkManager/system-connections}"));
-    // The shipped bundles' scripts are these renders.
-    assert_eq!(bond_script_of("centos-stream10", "Docker CE"), dhcp);
-    assert_eq!(bond_script_of("fedora45", "Docker"), dhcp);
+    // The shipped bundles' scripts are these renders: every plan of every NetworkManager OS
+    // (so a new OS is covered without editing this test).
+    let stat = nm_bond_script("static");
+    let mut shipped = Vec::new();
+    for plan in our_plans() {
+        let os = &bundles()[&plan.bundle].bundle.os;
+        if profile(os)["network_stack"].as_str() != Some("networkmanager") {
+            continue;
+        }
+        if let Some(script) = bond_script_in(&plan) {
+            assert!(
+                script == dhcp || script == stat,
+                "{}: network-bond.sh is not the tested render",
+                plan.label()
+            );
+            shipped.push(plan.bundle.clone());
+        }
+    }
+    shipped.dedup();
+    assert!(shipped.len() >= 3, "NetworkManager bundles: {shipped:?}");
     let run = run_bond_full(&dhcp, "0", &nics);
     let conns = nm_connections(&run);
     assert_eq!(
@@ -379,7 +401,6 @@ fn networkmanager_bond_keyfiles_for_dhcp_and_static_tagged_and_untagged() {
     );
 
     // Static, VLAN 120: address/prefix, gateway and both name servers on the vlan connection.
-    let stat = nm_bond_script("static");
     let run = run_bond_full(&stat, "120", &nics);
     let conns = nm_connections(&run);
     let vlan = &conns["bond0.120"];
