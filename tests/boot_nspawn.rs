@@ -5,7 +5,7 @@
 //! One test binary, one test, two runs (each one plan launch, one export launch, one boot): the
 //! "failed" exit code with the text report, and the "timed out" one with `--json`. The rootfs tarball
 //! and the disk are cached per suite in `$I3S_BOOT_CACHE` (default: the target's tmp dir), so
-//! debootstrap runs once per CI cache. Needs root, systemd-nspawn (systemd-container),
+//! debootstrap runs once per CI cache (from deb.debian.org, or `$I3S_DEBIAN_MIRROR`). Needs root, systemd-nspawn (systemd-container),
 //! debootstrap and guestfish; under CI=true they are required, elsewhere the test is skipped
 //! loudly.
 mod common;
@@ -360,6 +360,10 @@ fn first_boot_units_run_under_systemd_and_are_reported() {
 
     // The input image was never written, and no exported tree was left behind.
     assert_eq!(sha256(&image), image_hash, "the input image changed");
-    assert_eq!(exported_trees(), exported, "an exported tree was left behind");
+    assert_eq!(
+        exported_trees(),
+        exported,
+        "an exported tree was left behind"
+    );
     eprintln!("boot test: {:.1} s in all", started.elapsed().as_secs_f64());
 }
