@@ -655,7 +655,9 @@ fn judge(
             .unwrap_or(0)
             > 0;
         let exit_status = ran.then(|| get("ExecMainStatus").parse().ok()).flatten();
-        let status = if let Some(reason) = skip.get(unit) {
+        // Not exercised only when the mask held: a declared unit that ran is judged like any other.
+        let masked = get("LoadState") == "masked";
+        let status = if let Some(reason) = skip.get(unit).filter(|_| masked) {
             UnitStatus::NotExercised {
                 reason: reason.clone(),
             }
@@ -694,10 +696,16 @@ fn judge(
             status,
             UnitStatus::NotExercised { .. } | UnitStatus::NotRun { .. }
         );
-        let note = required(props)
-            .into_iter()
-            .find(|dep| started && skip.contains_key(*dep))
-            .map(|dep| format!("ran without {dep}, which was not exercised"));
+        let note = match skip.get(unit) {
+            Some(reason) if !masked => Some(format!(
+                "declared not exercised ({reason}), but the mask did not hold: LoadState={}",
+                get("LoadState")
+            )),
+            _ => required(props)
+                .into_iter()
+                .find(|dep| started && skip.contains_key(*dep))
+                .map(|dep| format!("ran without {dep}, which was not exercised")),
+        };
         reports.push(UnitReport {
             unit: unit.clone(),
             status,
@@ -861,6 +869,14 @@ mod tests {
             &[("Id", "bond.service"), ("LoadState", "masked")],
             &[
                 loaded[0],
+                ("Id", "unmasked.service"),
+                ("ActiveState", "failed"),
+                ("Result", "exit-code"),
+                ("ExecMainStartTimestampMonotonic", "3"),
+                ("ExecMainStatus", "1"),
+            ],
+            &[
+                loaded[0],
                 ("Id", "ran-anyway.service"),
                 ("ActiveState", "active"),
                 ("SubState", "exited"),
@@ -887,11 +903,15 @@ mod tests {
             "stamped.service",
             "missing.service",
             "ran-anyway.service",
+            "unmasked.service",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let skip = BTreeMap::from([("bond.service".to_string(), "needs NICs".to_string())]);
+        let skip = BTreeMap::from([
+            ("bond.service".to_string(), "needs NICs".to_string()),
+            ("unmasked.service".to_string(), "needs DAS".to_string()),
+        ]);
         let entries = parse_journal(
             "{\"_SYSTEMD_UNIT\":\"bad.service\",\"MESSAGE\":\"about to fail\",\"SYSLOG_IDENTIFIER\":\"sh\"}\n\
              {\"_SYSTEMD_UNIT\":\"init.scope\",\"UNIT\":\"bad.service\",\"MESSAGE\":[70,97,105,108,101,100],\"SYSLOG_IDENTIFIER\":\"systemd\"}\n",
@@ -935,6 +955,14 @@ mod tests {
             Some("ran without bond.service, which was not exercised")
         );
         assert!(r[0].note.is_none() && r[3].note.is_none());
+        // Declared, but it ran: reported as it went, never as "not exercised".
+        assert!(matches!(&status[8], UnitStatus::Failed { .. }));
+        assert!(
+            r[8].note
+                .as_deref()
+                .unwrap()
+                .contains("the mask did not hold")
+        );
         let report = BootReport {
             outcome: BootOutcome::Finished,
             units: r,
@@ -943,7 +971,12 @@ mod tests {
         };
         assert_eq!(
             report.failed(),
-            ["bad.service", "missing.service", "after-bad.service"]
+            [
+                "bad.service",
+                "missing.service",
+                "unmasked.service",
+                "after-bad.service"
+            ]
         );
         assert!(!report.succeeded());
     }
