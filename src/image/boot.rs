@@ -743,20 +743,23 @@ fn explain_not_run(
         };
         let empty = BTreeMap::new();
         let props = shown.get(&report.unit).unwrap_or(&empty);
-        let reason = required(props).iter().find_map(|dep| {
-            if let Some(why) = skip.get(*dep) {
-                return Some(format!(
-                    "it requires {dep}, which was not exercised ({why})"
-                ));
-            }
-            match fate.get(*dep) {
-                Some(UnitStatus::Failed { .. }) => Some(format!("it requires {dep}, which failed")),
-                Some(UnitStatus::NotRun { .. }) => {
-                    Some(format!("it requires {dep}, which did not run"))
-                }
-                _ => None,
-            }
-        });
+        // What became of the dependency decides; a declared skip only when its mask held (or it
+        // is not one of the watched units).
+        let reason =
+            required(props)
+                .iter()
+                .find_map(|dep| match (fate.get(*dep), skip.get(*dep)) {
+                    (Some(UnitStatus::Failed { .. }), _) => {
+                        Some(format!("it requires {dep}, which failed"))
+                    }
+                    (Some(UnitStatus::NotRun { .. }), _) => {
+                        Some(format!("it requires {dep}, which did not run"))
+                    }
+                    (Some(UnitStatus::NotExercised { .. }) | None, Some(why)) => Some(format!(
+                        "it requires {dep}, which was not exercised ({why})"
+                    )),
+                    _ => None,
+                });
         *because = reason.unwrap_or_else(|| {
             "it never started (nothing pulled it in, or its start job was dropped)".to_string()
         });
@@ -877,6 +880,13 @@ mod tests {
             ],
             &[
                 loaded[0],
+                ("Id", "after-unmasked.service"),
+                ("ActiveState", "inactive"),
+                ("Result", "success"),
+                ("Requires", "unmasked.service"),
+            ],
+            &[
+                loaded[0],
                 ("Id", "ran-anyway.service"),
                 ("ActiveState", "active"),
                 ("SubState", "exited"),
@@ -904,6 +914,7 @@ mod tests {
             "missing.service",
             "ran-anyway.service",
             "unmasked.service",
+            "after-unmasked.service",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -975,7 +986,8 @@ mod tests {
                 "bad.service",
                 "missing.service",
                 "unmasked.service",
-                "after-bad.service"
+                "after-bad.service",
+                "after-unmasked.service"
             ]
         );
         assert!(!report.succeeded());
