@@ -677,6 +677,7 @@ mod capability {
             ports: own(ports),
             secret_paths: own(secrets),
             consul_endpoints: own(consul),
+            ..Default::default()
         }
     }
 

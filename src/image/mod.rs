@@ -4,6 +4,7 @@
 //!
 //! Everything that touches a disk image goes through guestfish ([`crate::guestfish::driver`]),
 //! one process per operation, because one appliance launch costs ~20 s under emulation.
+pub mod boot;
 pub mod check;
 pub mod fake;
 pub mod listing;

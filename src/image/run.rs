@@ -403,6 +403,9 @@ pub struct PlanReport {
     /// The overlay holding the result, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overlay: Option<PathBuf>,
+    /// The boot of the result (`run --boot`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot: Option<super::boot::BootReport>,
 }
 
 impl PlanReport {
@@ -449,6 +452,20 @@ pub fn run_plans(image: &Path, plans: &[PreparedPlan], keep: Option<&Path>) -> R
 /// Runs each plan against its own image (e.g. every OS's plans against that OS's fake), all in
 /// one launch when no plan fails.
 pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<RunReport> {
+    run_jobs_kept(jobs, keep).map(|ran| ran.report)
+}
+
+/// Plans that ran, with their overlays still on disk until this is dropped (`run --boot` boots
+/// them).
+pub struct Ran {
+    pub report: RunReport,
+    /// One per plan, in order: the overlay holding its result.
+    pub overlays: Vec<PathBuf>,
+    _temp: tempfile::TempDir,
+}
+
+/// [`run_jobs`], keeping the overlays for the caller.
+pub fn run_jobs_kept(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<Ran> {
     let temp = tempfile::Builder::new()
         .prefix("i3s-run-")
         .tempdir()
@@ -503,10 +520,14 @@ pub fn run_jobs(jobs: &[(&Path, &PreparedPlan)], keep: Option<&Path>) -> Result<
             report.overlay = Some(overlay.clone());
         }
     }
-    Ok(RunReport {
-        plans: plans_out,
-        launches,
-        elapsed,
+    Ok(Ran {
+        report: RunReport {
+            plans: plans_out,
+            launches,
+            elapsed,
+        },
+        overlays,
+        _temp: temp,
     })
 }
 
@@ -812,6 +833,7 @@ impl Batch<'_> {
                     changes,
                     readback_note,
                     overlay: None,
+                    boot: None,
                 },
             ));
         }

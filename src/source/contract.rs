@@ -7,11 +7,14 @@
 //! ports = ["8301/tcp", "8301/udp"]            # what it listens on: a firewalled image must open them
 //! secret_paths = ["/etc/consul.d"]            # what it writes that holds secrets: capture removes them
 //! consul_endpoints = ["GET /v1/agent/self"]   # Consul HTTP calls: the role's ACL policy must grant them
+//! boot_skip = { "network-bond.service" = "needs the server's NICs" }  # units a container cannot run
 //! -#}
 //! ```
 //! `lint` checks build plans against these (I3S110–I3S113) and the tests check the content, so a
 //! user's own capability gets the same protection as ours by declaring its contract.
+//! `run --boot` masks the `boot_skip` units in its container and reports them "not exercised".
 use crate::error::{Error, Location, Result, line_column};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 const OPEN: &str = "{#- contract";
@@ -30,12 +33,47 @@ pub struct Contract {
     /// variable parts).
     #[serde(default)]
     pub consul_endpoints: Vec<String>,
+    /// Units (`name.service`, `.timer`, …) that cannot run in a container (`run --boot`): they
+    /// need the server's NICs, multipath disks, a hypervisor. Unit name → why. The boot masks them
+    /// and reports them "not exercised: <why>", never as passed.
+    #[serde(default)]
+    pub boot_skip: BTreeMap<String, String>,
 }
 
 impl Contract {
     pub fn is_empty(&self) -> bool {
-        self.ports.is_empty() && self.secret_paths.is_empty() && self.consul_endpoints.is_empty()
+        self.ports.is_empty()
+            && self.secret_paths.is_empty()
+            && self.consul_endpoints.is_empty()
+            && self.boot_skip.is_empty()
     }
+}
+
+/// Suffixes of the unit types `boot_skip` may name (systemd.unit(5), "Description").
+const UNIT_SUFFIXES: [&str; 11] = [
+    ".service",
+    ".socket",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".target",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
+];
+
+/// Whether `name` is a plain unit name: `prefix.suffix` with a known suffix, made of the
+/// characters systemd.unit(5) allows ("ASCII letters, digits, ':', '-', '_', '.', and '\'", `@`
+/// for templates) minus `\` (escapes): safe to put on a command line unquoted.
+pub fn is_unit_name(name: &str) -> bool {
+    UNIT_SUFFIXES
+        .iter()
+        .any(|s| name.len() > s.len() && name.ends_with(s))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '@'))
 }
 
 /// A port range with its protocol, parsed from `8301/tcp` or `2379-2380/tcp`.
@@ -101,7 +139,7 @@ pub fn parse_contract(path: &Path, text: &str) -> Result<Option<Contract>> {
             location = location.at(l, c);
         }
         Error::at(location, format!("contract: {}", e.message())).with_help(
-            "a contract lists `ports` (\"8301/tcp\"), `secret_paths` (absolute) and `consul_endpoints` (\"GET /v1/agent/self\")",
+            "a contract lists `ports` (\"8301/tcp\"), `secret_paths` (absolute), `consul_endpoints` (\"GET /v1/agent/self\") and `boot_skip` ({ \"x.service\" = \"why\" })",
         )
     })?;
     for port in &contract.ports {
@@ -131,6 +169,22 @@ pub fn parse_contract(path: &Path, text: &str) -> Result<Option<Contract>> {
             ));
         }
     }
+    for (unit, why) in &contract.boot_skip {
+        if !is_unit_name(unit) {
+            return Err(Error::at(
+                Location::file(path).line(line),
+                format!(
+                    "contract: boot_skip {unit:?} is not a unit name (e.g. \"network-bond.service\")"
+                ),
+            ));
+        }
+        if why.trim().is_empty() {
+            return Err(Error::at(
+                Location::file(path).line(line),
+                format!("contract: boot_skip {unit:?} needs a reason (what the container lacks)"),
+            ));
+        }
+    }
     Ok(Some(contract))
 }
 
@@ -144,7 +198,14 @@ mod tests {
         let c = parse_contract(Path::new("t.j2"), text).unwrap().unwrap();
         assert_eq!(c.ports.len(), 2);
         assert_eq!(c.secret_paths, ["/etc/x"]);
-        assert!(c.consul_endpoints.is_empty());
+        assert!(c.consul_endpoints.is_empty() && c.boot_skip.is_empty());
+        let text = "{#- contract\nboot_skip = { \"network-bond.service\" = \"needs the server's NICs\" }\n-#}";
+        let c = parse_contract(Path::new("t.j2"), text).unwrap().unwrap();
+        assert_eq!(
+            c.boot_skip["network-bond.service"],
+            "needs the server's NICs"
+        );
+        assert!(!c.is_empty());
         assert!(
             parse_contract(Path::new("t.j2"), "{#- x -#}\nbody")
                 .unwrap()
@@ -169,6 +230,18 @@ mod tests {
             ),
             ("{#- contract\nport = []\n-#}", "t.j2:2"),
             ("{#- contract\nports = []", "never closed"),
+            (
+                "{#- contract\nboot_skip = { \"bond\" = \"needs NICs\" }\n-#}",
+                "boot_skip \"bond\" is not a unit name",
+            ),
+            (
+                "{#- contract\nboot_skip = { \"bond.service\" = \" \" }\n-#}",
+                "needs a reason",
+            ),
+            (
+                "{#- contract\nboot_skip = { \"a';x'.service\" = \"why\" }\n-#}",
+                "is not a unit name",
+            ),
         ] {
             let err = parse_contract(Path::new("t.j2"), text)
                 .unwrap_err()
