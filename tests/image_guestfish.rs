@@ -311,7 +311,9 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
     let defs: Vec<OsDefinition> = names.iter().map(|n| os(n)).collect();
     let needs: Vec<Vec<Requirement>> = names.iter().map(|n| needs_of(n)).collect();
     for (n, need) in names.iter().zip(&needs) {
-        assert!(!need.is_empty(), "{n}: no bundle needs");
+        // An OS no repository bundle uses yet (debian12 until its bundle lands) has no needs.
+        let has_bundle = repository.iter().any(|(_, o)| o == n);
+        assert_eq!(!need.is_empty(), has_bundle, "{n}: bundle needs");
     }
     let mut jobs: Vec<i3s_bundle::image::check::CheckJob> = names
         .iter()
@@ -355,7 +357,8 @@ fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
             assert!(report.result(id).is_some(), "{}: no {id}", report.os);
         }
         assert!(
-            report.results.iter().any(|r| r.id.starts_with("need:")),
+            report.results.iter().any(|r| r.id.starts_with("need:"))
+                || !repository.iter().any(|(_, o)| *o == report.os),
             "{}: derived needs checked",
             report.os
         );
