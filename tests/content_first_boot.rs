@@ -905,12 +905,41 @@ fn os_repositories_are_an_attribute_defaulting_to_the_archives() {
         let os = &bundles()[&plan.bundle].bundle.os;
         let archive = profile(os)["os_repo_default"].as_str().unwrap().to_string();
         let archive = archive.as_str();
+        let facts = profile(os);
+        let repo_dir = format!("{}/", facts["repo_dir"].as_str().unwrap());
         let repos: Vec<Upload> = uploads(&plan)
             .into_iter()
-            .filter(|u| u.path.starts_with("/etc/yum.repos.d/"))
+            .filter(|u| u.path.starts_with(&repo_dir))
             .collect();
         assert!(!repos.is_empty(), "{}: no OS repository file", plan.label());
         let mut enabled = 0;
+        if facts["repo_format"].as_str() == Some("deb822") {
+            // deb822 stanzas (sources.list(5)): each one's URIs is OS_REPO_URL's placeholder.
+            for repo in &repos {
+                for stanza in repo.content.split("\n\n").filter(|s| !s.trim().is_empty()) {
+                    enabled += 1;
+                    let uris = stanza
+                        .lines()
+                        .find_map(|l| l.strip_prefix("URIs: "))
+                        .unwrap_or_else(|| panic!("{}: stanza without URIs", plan.label()));
+                    let placeholder = i3s_bundle::placeholder::scan(uris).into_iter().next();
+                    let placeholder = placeholder.unwrap_or_else(|| {
+                        panic!("{}: URIs {uris} is not an attribute", plan.label())
+                    });
+                    assert_eq!(placeholder.name, "OS_REPO_URL");
+                    assert_eq!(placeholder.default.as_deref(), Some(archive));
+                    for key in ["Types: deb", "Suites: ", "Components: ", "Signed-By: /"] {
+                        assert!(
+                            stanza.contains(key),
+                            "{}: no {key} in {stanza}",
+                            plan.label()
+                        );
+                    }
+                }
+            }
+            assert!(enabled >= 2, "{}: {enabled} sources", plan.label());
+            continue;
+        }
         for repo in &repos {
             for section in repo
                 .content
@@ -1496,6 +1525,9 @@ fn smaller_first_boot_defects_are_gone() {
         );
         // das-cleanup runs after the bond is up (it restarts multipathd and udev).
         let units = units(&plan.tree());
+        if !units.contains_key("das-cleanup.service") {
+            continue;
+        }
         assert!(
             unit_values(&units["das-cleanup.service"], "After")
                 .contains(&"network-bond.service".to_string()),
@@ -1605,7 +1637,8 @@ fn capture_removes_every_secret_path_the_deploy_plans_write() {
                 checked += 1;
             }
         }
-        assert!(checked >= 8, "{}: checked {checked} paths", capture.label());
+        // Every bundle writes at least the Consul agent's and hostname-ssh's secrets.
+        assert!(checked >= 5, "{}: checked {checked} paths", capture.label());
     }
 }
 

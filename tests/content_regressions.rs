@@ -115,8 +115,13 @@ fn declared_attributes_equal_the_placeholders_used() {
 fn description_matches_addressing(plan: &Plan) -> Result<(), String> {
     let text = plan.contents().join("\n");
     // ifcfg files, or NetworkManager keyfiles ([ipv4] method=auto / method=manual).
-    let dhcp = text.contains("BOOTPROTO=dhcp") || text.contains("\"method=auto\"");
-    let is_static = text.contains("IPADDR=") || text.contains("\"method=manual\"");
+    // ifcfg, NetworkManager keyfile and systemd-networkd forms of each addressing.
+    let dhcp = text.contains("BOOTPROTO=dhcp")
+        || text.contains("\"method=auto\"")
+        || text.contains("\"DHCP=ipv4\"");
+    let is_static = text.contains("IPADDR=")
+        || text.contains("\"method=manual\"")
+        || text.contains("\"Address=$SERVER_IP/$PREFIX\"");
     let says_dhcp = plan.description.contains("DHCP");
     let says_static = plan.description.to_lowercase().contains("static");
     if says_dhcp && (!dhcp || is_static) {

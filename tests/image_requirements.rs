@@ -142,8 +142,9 @@ fn captured_requirements_cover_every_secret_path_of_the_deploy_plans() {
                 }
             }
         }
+        // Every deploy plan has the Consul agent (config, data, node status) and hostname-ssh.
         assert!(
-            secrets.len() >= 5,
+            secrets.len() >= 4,
             "{os_name}: only {} secret paths declared",
             secrets.len()
         );

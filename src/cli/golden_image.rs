@@ -25,6 +25,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build a real golden image of the OS from its distribution's archive, following
+    /// golden-images/<os>/recipe.toml (mmdebstrap, then one guestfish launch: disk layout of the
+    /// profile, the tree, fstab, grub-pc). `.qcow2` names give qcow2, others raw. Writes
+    /// IMG.manifest (packages, hashes) and IMG.files (file list) next to the image.
+    Build {
+        #[arg(long)]
+        os: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Archive to install from instead of the recipe's mirror/snapshot.
+        #[arg(long)]
+        mirror: Option<String>,
+        /// Directory keeping the downloaded .debs between builds.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        #[arg(long)]
+        repo: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a small image with the OS's golden image structure (partitions, LVM, ext4 root,
     /// the files the plans touch), without a real OS. `.qcow2` names give qcow2, others raw.
     Fake {
@@ -110,6 +130,31 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             } else {
                 ExitCode::from(super::EXIT_PROBLEMS)
             })
+        }
+        Command::Build {
+            os,
+            out,
+            mirror,
+            cache,
+            repo,
+            json,
+        } => {
+            let os = OsDefinition::find(&os, repo.as_deref())?;
+            let report = build_with_progress(&os, out, mirror, cache)?;
+            if json {
+                super::print_json(&report)?;
+            } else {
+                println!(
+                    "{}: {} {} image, {} bytes, {} packages (manifest {})",
+                    report.image.display(),
+                    os.profile.id,
+                    report.format.as_str(),
+                    report.image_bytes,
+                    report.packages,
+                    report.manifest.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Fake {
             os,
@@ -197,4 +242,54 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Runs the build with one progress line per phase on stderr (a spinner while it runs when stderr
+/// is a terminal), and each phase's time when it ends.
+fn build_with_progress(
+    os: &OsDefinition,
+    out: PathBuf,
+    mirror: Option<String>,
+    cache: Option<PathBuf>,
+) -> crate::Result<image::build::BuildReport> {
+    use std::cell::RefCell;
+    use std::time::Instant;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let spinner = if terminal {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let current: RefCell<Option<(String, Instant)>> = RefCell::new(None);
+    let finish = |current: &mut Option<(String, Instant)>| {
+        if let Some((line, started)) = current.take() {
+            spinner.suspend(|| {
+                eprintln!(
+                    "{line}: done ({})",
+                    image::build::seconds(started.elapsed())
+                )
+            });
+        }
+    };
+    let options = image::build::BuildOptions {
+        os,
+        out,
+        mirror,
+        cache,
+    };
+    let result = image::build::build(&options, &|_phase, line| {
+        finish(&mut current.borrow_mut());
+        if !terminal {
+            eprintln!("{line} ...");
+        }
+        spinner.set_message(line.to_string());
+        *current.borrow_mut() = Some((line.to_string(), Instant::now()));
+    });
+    if result.is_ok() {
+        finish(&mut current.borrow_mut());
+    }
+    spinner.finish_and_clear();
+    result
 }
