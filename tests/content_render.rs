@@ -163,13 +163,12 @@ fn downloads_are_pinned_and_lab_constants_are_gone() {
             "{name} default {d:?} names no version"
         );
     }
+    let version = regex::Regex::new(r"^[0-9]+\.[0-9]+\.[0-9]+$").unwrap();
     for os in ["centos7.4", "centos-stream10"] {
         for key in ["k8s_version", "containerd_version"] {
             let v = profile(os)[key].as_str().unwrap().to_string();
             assert!(
-                regex::Regex::new(r"^[0-9]+\.[0-9]+\.[0-9]+$")
-                    .unwrap()
-                    .is_match(&v),
+                version.is_match(&v),
                 "{os}: {key} {v:?} is no pinned version"
             );
         }
