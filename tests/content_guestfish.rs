@@ -29,7 +29,9 @@ const BASE_DIRS: [&str; 10] = [
 fn network_file(os: &str) -> &'static str {
     match profile(os)["network_stack"].as_str() {
         Some("network-scripts") => "/etc/sysconfig/network-scripts/ifcfg-ens3f0",
-        _ => "/etc/NetworkManager/system-connections/ens3f0.nmconnection",
+        Some("networkmanager") => "/etc/NetworkManager/system-connections/ens3f0.nmconnection",
+        Some("networkd") => "/etc/systemd/network/10-ens3f0.network",
+        other => panic!("{os}: network_stack {other:?} has no installed-system file here"),
     }
 }
 
