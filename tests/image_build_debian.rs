@@ -145,7 +145,7 @@ fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_pac
         ("no-kernel-link", vec![root_mount.clone(), "rm /vmlinuz".into()], "kernel"),
         ("no-grub-pc", vec![root_mount.clone(), "rm-rf /usr/lib/grub/i386-pc".into()], "grub-pc"),
         ("no-networkd-dir", vec![root_mount.clone(), "rm-rf /etc/systemd/network".into()], "networkd-dir"),
-        ("ifupdown", vec![root_mount.clone(), "write /etc/network/interfaces \"auto lo\\n\"".into()], "no-ifupdown"),
+        ("ifupdown", vec![root_mount.clone(), "mkdir-p /etc/network".into(), "write /etc/network/interfaces \"auto lo\\n\"".into()], "no-ifupdown"),
         ("ssh-off", vec![root_mount.clone(), "rm /etc/systemd/system/multi-user.target.wants/ssh.service".into()], "ssh-enabled"),
         ("no-host-key-unit", vec![root_mount.clone(), "rm /etc/systemd/system/multi-user.target.wants/ssh-host-keys.service".into()], "ssh-host-keys-on-first-boot"),
         ("no-ping", vec![root_mount.clone(), "rm /usr/bin/ping".into()], "ping"),
