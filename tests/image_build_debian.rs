@@ -287,4 +287,135 @@ fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_pac
         sector.windows(4).any(|w| w == b"GRUB"),
         "no GRUB boot code in the MBR"
     );
+
+    first_boot_of_the_debian_deploy_plan(&first, dir.path());
+}
+
+/// The Debian bundle's deploy plan on the image just built, booted under systemd
+/// (`run --boot`), with the Consul stand-in as the node's local agent on 127.0.0.1:8500
+/// enforcing the shipped `docker.hcl` policy: every first-boot unit is reported, the units the
+/// capabilities declare unrunnable in a container are "not exercised", and the node itself
+/// reports to Consul, through the ACL, that those did not run (never "ready").
+fn first_boot_of_the_debian_deploy_plan(image: &Path, work: &Path) {
+    use i3s_bundle::consul::acl::Policy;
+    use i3s_bundle::simulator::consul::{Access, AclTokens, ConsulStandIn};
+    if !nix_is_root() {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "run --boot needs root under CI"
+        );
+        eprintln!("\n*** SKIPPED: the Debian first boot needs root (systemd-nspawn) ***\n");
+        return;
+    }
+    assert!(require_tool("systemd-nspawn"), "systemd-nspawn is missing");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (node_token, admin) = ("3c5e1f0a-node-token", "9d2b7c4e-admin-token");
+    let mut tokens = AclTokens::default();
+    let rules = std::fs::read_to_string(root.join("templates/consul-policies/docker.hcl")).unwrap();
+    tokens.add(node_token, Access::Policy(Policy::parse(&rules)));
+    tokens.add(admin, Access::Management);
+    let mut consul =
+        ConsulStandIn::start_with("127.0.0.1:0".parse().unwrap(), tokens, None).unwrap();
+    // The scripts call the local agent on 127.0.0.1:8500; the container shares this network.
+    let agent = consul
+        .add_agent("127.0.0.1:8500".parse().unwrap(), "node01")
+        .expect("127.0.0.1:8500 must be free for the node's Consul agent");
+    let put = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-X", "PUT", "-H"])
+        .arg(format!("X-Consul-Token: {admin}"))
+        .args([
+            "--data-binary",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBootTestKey root@test",
+        ])
+        .arg(format!("{agent}/v1/kv/synergy/root"))
+        .status()
+        .unwrap();
+    assert!(put.success(), "seeding the root key in KV");
+    let attrs = work.join("attrs.toml");
+    std::fs::write(
+        &attrs,
+        format!(
+            "SERVER_FQDN = \"node01.example.org\"\nCONSUL_ACL_TOKEN = \"{node_token}\"\n\
+             CONSUL_KV_PREFIX = \"synergy\"\nCONSUL_FQDN = \"consul.example.org\"\n\
+             VLAN_ID = \"0\"\nNETWORK_PROBE_HOST = \"127.0.0.1\"\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+        .current_dir(root)
+        .args([
+            "run",
+            "bundles-src/debian12.toml",
+            "i3s-bundle - Debian 12 - Docker",
+        ])
+        .arg("--image")
+        .arg(image)
+        .arg("--attrs")
+        .arg(&attrs)
+        .args(["--sample-attrs", "--boot", "--boot-timeout", "5m", "--json"])
+        .output()
+        .unwrap();
+    eprintln!(
+        "Debian deploy plan run and booted: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let plan = &report["plans"][0];
+    let unit = |name: &str| -> serde_json::Value {
+        plan["boot"]["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["unit"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not reported: {plan:#}"))
+    };
+    for skipped in [
+        "network-bond.service",
+        "docker-install.service",
+        "consul-install.service",
+    ] {
+        assert_eq!(
+            unit(skipped)["status"],
+            "not-exercised",
+            "{skipped}: {plan:#}"
+        );
+    }
+    for ran in ["root_ssh_setup.service", "node-status.service"] {
+        assert_eq!(unit(ran)["status"], "succeeded", "{ran}: {plan:#}");
+    }
+    // What the node told Consul through the ACL: its first boot is not complete, naming the
+    // units that did not run here; the readiness marker went to KV under the policy's prefix,
+    // keyed by the host name hostname-ssh gave the node (SERVER_FQDN).
+    let first_boot = consul
+        .kv("synergy/nodes/node01/status")
+        .map(|v| String::from_utf8(v).unwrap());
+    let marker =
+        first_boot.unwrap_or_else(|| panic!("no readiness marker in KV: {:?}", consul.requests()));
+    assert_eq!(
+        marker.trim(),
+        "failed: consul-install.service docker-install.service network-bond.service"
+    );
+    let refused: Vec<_> = consul
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the shipped policy refused: {refused:?}"
+    );
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
