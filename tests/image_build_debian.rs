@@ -396,7 +396,7 @@ fn first_boot_of_the_debian_deploy_plan(image: &Path, work: &Path) {
     // units that did not run here; the readiness marker went to KV under the policy's prefix,
     // keyed by the host name hostname-ssh gave the node (SERVER_FQDN).
     let first_boot = consul
-        .kv("synergy/nodes/node01/status")
+        .kv("synergy/nodes/node01.example.org/status")
         .map(|v| String::from_utf8(v).unwrap());
     let marker =
         first_boot.unwrap_or_else(|| panic!("no readiness marker in KV: {:?}", consul.requests()));
