@@ -294,3 +294,25 @@ fn docs_list_every_pin() {
         missing.join("\n")
     );
 }
+
+/// `run --boot` stands in for a unit a container cannot run by writing its done-stamp where
+/// `firstboot` units write theirs (and node-status looks): the two must name the same directory.
+#[test]
+fn the_boot_stand_in_writes_the_done_stamp_the_firstboot_macro_uses() {
+    let dir = i3s_bundle::image::boot::DONE_STAMP_DIR;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let systemd = std::fs::read_to_string(root.join("templates/_lib/systemd.j2")).unwrap();
+    assert!(
+        systemd.contains(&format!("ConditionPathExists=!{dir}/\" ~ name ~ \".done")),
+        "firstboot's condition no longer names {dir}/<name>.done"
+    );
+    assert!(
+        systemd.contains(&format!("STAMP_DIR=${{STAMP_DIR:-{dir}}}")),
+        "firstboot's script no longer stamps into {dir}"
+    );
+    let agent = std::fs::read_to_string(root.join("templates/consul-agent.j2")).unwrap();
+    assert!(
+        agent.contains(&format!("STAMP_DIR=${{STAMP_DIR:-{dir}}}")),
+        "node-status no longer reads the stamps from {dir}"
+    );
+}

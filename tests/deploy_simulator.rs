@@ -792,3 +792,49 @@ fn simulate_runs_a_consul_agent_per_node_with_tokens_mapped_to_policies() {
     );
     assert!(!stderr.contains("7d1e"), "the token leaked: {stderr}");
 }
+
+/// A simulated server's boot points the agent on 127.0.0.1:8500 at the node that boots
+/// (`AgentHandle::act_for`): from then on its calls act for that node, and what it registers is
+/// reported for that node only.
+#[test]
+fn an_agent_listener_retargeted_acts_for_the_new_node() {
+    let agent = Agent::start(&[]);
+    let addr: std::net::SocketAddr = agent.url.trim_start_matches("http://").parse().unwrap();
+    let handle = agent.consul.agent(addr).expect("the agent's listener");
+    let name = |agent: &Agent| -> String {
+        let (status, body) = agent.call("GET", "/v1/agent/self", ADMIN, "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["Config"]["NodeName"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(name(&agent), "n1");
+    handle.act_for("node02.example.org");
+    assert_eq!(name(&agent), "node02.example.org");
+    let (status, _) = agent.call(
+        "PUT",
+        "/v1/agent/check/register",
+        ADMIN,
+        r#"{"ID": "first-boot", "Name": "first boot", "TTL": "90s"}"#,
+    );
+    assert_eq!(status, 200);
+    let checks = |node: &str| -> Vec<String> {
+        let (status, checks) = call(
+            "GET",
+            &format!("{}/v1/health/node/{node}", agent.consul.base_url),
+            &[("X-Consul-Token", ADMIN)],
+            None,
+        );
+        assert_eq!(status, 200);
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["CheckID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(checks("node02.example.org").contains(&"first-boot".to_string()));
+    assert!(!checks("n1").contains(&"first-boot".to_string()));
+    assert!(agent.consul.agent("127.0.0.1:1".parse().unwrap()).is_none());
+}

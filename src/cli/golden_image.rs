@@ -40,6 +40,10 @@ pub enum Command {
         /// Directory keeping the downloaded .debs between builds.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Build the tree and write only IMG.manifest and IMG.files (no disk, no guestfish):
+        /// compare them with an earlier build's to check a rebuild is the same.
+        #[arg(long)]
+        manifest_only: bool,
         #[arg(long)]
         repo: Option<PathBuf>,
         #[arg(long)]
@@ -136,13 +140,22 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             out,
             mirror,
             cache,
+            manifest_only,
             repo,
             json,
         } => {
             let os = OsDefinition::find(&os, repo.as_deref())?;
-            let report = build_with_progress(&os, out, mirror, cache)?;
+            let report = build_with_progress(&os, out, mirror, cache, manifest_only)?;
             if json {
                 super::print_json(&report)?;
+            } else if manifest_only {
+                println!(
+                    "{}: {} tree of {} packages, no disk (--manifest-only); files {}",
+                    report.manifest.display(),
+                    os.profile.id,
+                    report.packages,
+                    report.files.display()
+                );
             } else {
                 println!(
                     "{}: {} {} image, {} bytes, {} packages (manifest {})",
@@ -251,6 +264,7 @@ fn build_with_progress(
     out: PathBuf,
     mirror: Option<String>,
     cache: Option<PathBuf>,
+    manifest_only: bool,
 ) -> crate::Result<image::build::BuildReport> {
     use std::cell::RefCell;
     use std::time::Instant;
@@ -278,6 +292,7 @@ fn build_with_progress(
         out,
         mirror,
         cache,
+        manifest_only,
     };
     let result = image::build::build(&options, &|_phase, line| {
         finish(&mut current.borrow_mut());

@@ -211,6 +211,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             skip: extra_skips.clone(),
             nspawn_args: args.nspawn_args.clone(),
             keep: args.keep.clone(),
+            stop: None,
         };
         // Deploy plans that ran through and mount a root: capture plans make images, not nodes.
         let bootable: Vec<usize> = (0..report.plans.len())
@@ -273,6 +274,7 @@ fn print_boot(boot: &BootReport) {
     let outcome = match boot.outcome {
         BootOutcome::Finished => "finished",
         BootOutcome::TimedOut => "TIMED OUT (units judged from the journal up to the timeout)",
+        BootOutcome::PoweredOff => "POWERED OFF (units judged from the journal up to then)",
     };
     println!(
         "boot: {outcome} in {:.1} s, {} first-boot unit(s)",

@@ -1,7 +1,16 @@
-use crate::simulator::{Faults, SimConfig, Simulator};
+use crate::image::boot::{self, BootOptions};
+use crate::simulator::consul::{AutoBoot, ConsulStandIn};
+use crate::simulator::machines::{MachineConfig, Machines};
+use crate::simulator::{Faults, SimConfig, Simulator, demo};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// Where a node's first-boot scripts find their Consul agent (templates/_lib/sh.j2's
+/// `consul_api`); a booting simulated server's agent listens here.
+const NODE_AGENT: &str = "127.0.0.1:8500";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,9 +41,20 @@ pub struct Args {
     /// The user name accepted at login; the password comes from I3S_SIM_PASSWORD (default "simulator").
     #[arg(long, default_value = "administrator")]
     pub user: String,
+    /// Seed a small lab from the project (-C): enclosure frame1 with four bays of server
+    /// hardware, a golden image stand-in for each OS profile's golden image, a server profile
+    /// template named after each deployment plan of bundles-src/ (wire it with publish
+    /// --profile-template); and run the Consul stand-in on 127.0.0.1:8500 unless
+    /// --consul-listen says where.
+    #[arg(long)]
+    pub demo: bool,
+    /// The project (bundles-src/, golden-images/, templates/) for --demo and --boot-image.
+    #[arg(long, short = 'C', default_value = ".")]
+    pub root: PathBuf,
     /// Also run a Consul stand-in here. Its ACL tokens: I3S_SIM_CONSUL_TOKEN (a management
-    /// token, what `deploy` reads with) and/or --consul-tokens. Nodes no agent serves come up by
-    /// themselves once their server is powered on (for trying `deploy`).
+    /// token, what `deploy` reads with) and/or --consul-tokens. Without --boot-image, nodes no
+    /// agent serves come up by themselves once their server is powered on (for trying
+    /// `deploy`).
     #[arg(long, value_name = "ADDR")]
     pub consul_listen: Option<SocketAddr>,
     /// Health reads a simulated first boot takes in the Consul stand-in.
@@ -44,17 +64,33 @@ pub struct Args {
     /// node01=127.0.0.2:8500: the agent API a node's first-boot scripts call (agent self, service
     /// and check registration, TTL updates, KV) acting for NODE; what it registers is what
     /// `deploy` reads for NODE. Needs --consul-listen.
-    #[arg(long, value_name = "NODE=ADDR", requires = "consul_listen", value_parser = parse_agent)]
+    #[arg(long, value_name = "NODE=ADDR", value_parser = parse_agent)]
     pub consul_agent: Vec<(String, SocketAddr)>,
     /// ACL tokens of the Consul stand-in, one a line: `POLICY TOKEN`, where POLICY names
     /// DIR/POLICY.hcl of --consul-policies (or is global-management). Every other token is
     /// refused ("ACL not found"); the default policy is deny. Keep the file private (chmod 600).
-    #[arg(long, value_name = "FILE", requires = "consul_listen")]
+    #[arg(long, value_name = "FILE")]
     pub consul_tokens: Option<PathBuf>,
     /// Directory of Consul ACL policies (HCL rules, one POLICY.hcl each), e.g.
     /// templates/consul-policies.
     #[arg(long, value_name = "DIR", requires = "consul_tokens")]
     pub consul_policies: Option<PathBuf>,
+    /// Servers deploy and boot for real (as root; guestfish, systemd-nspawn): OS=FILE or
+    /// "GOLDEN IMAGE NAME=FILE", FILE a disk image (qcow2 or raw) playing that golden image, e.g.
+    /// debian12=d12.qcow2 (`golden-image build`). Powering on a server whose profile names an
+    /// OS deployment plan runs the plan's build plan on an overlay of FILE with the profile's
+    /// attributes, then boots the result under systemd with the Consul stand-in's agent on
+    /// 127.0.0.1:8500 acting for the node; powering it on again reboots it. Repeatable.
+    /// Progress on standard error and at GET /sim/machines.
+    #[arg(long = "boot-image", value_name = "NAME=FILE")]
+    pub boot_images: Vec<String>,
+    /// The bound on each boot of a simulated server: 90s, 5m (humantime), or seconds.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::publish::parse_duration)]
+    pub boot_timeout: Duration,
+    /// A unit the container cannot run, UNIT=REASON (adds to the boot_skip of the project's
+    /// templates/ contracts): it gets a stand-in that writes its done-stamp. Repeatable.
+    #[arg(long = "boot-skip", value_name = "UNIT=REASON")]
+    pub boot_skip: Vec<String>,
 }
 
 /// `NODE=ADDR` of --consul-agent, on loopback only.
@@ -90,7 +126,7 @@ fn consul_tokens(args: &Args) -> crate::Result<crate::simulator::consul::AclToke
         Some(file) => tokens.load(file, args.consul_policies.as_deref())?,
         None if management.is_none() => {
             return Err(crate::Error::Usage(
-                "--consul-listen: set I3S_SIM_CONSUL_TOKEN to the ACL token the stand-in accepts, or give --consul-tokens FILE".into(),
+                "the Consul stand-in (--consul-listen or --demo): set I3S_SIM_CONSUL_TOKEN to the ACL token it accepts, or give --consul-tokens FILE".into(),
             ));
         }
         None => {}
@@ -100,10 +136,30 @@ fn consul_tokens(args: &Args) -> crate::Result<crate::simulator::consul::AclToke
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let faults = Faults::parse(&args.faults).map_err(crate::Error::Usage)?;
-    // Read before anything starts: a bad token file changes nothing.
-    let tokens = match args.consul_listen {
+    let consul_listen = args
+        .consul_listen
+        .or_else(|| args.demo.then(|| NODE_AGENT.parse().expect("address")));
+    if consul_listen.is_none()
+        && (!args.consul_agent.is_empty()
+            || args.consul_tokens.is_some()
+            || !args.boot_images.is_empty())
+    {
+        return Err(crate::Error::Usage(
+            "--consul-agent, --consul-tokens and --boot-image need the Consul stand-in: add --consul-listen ADDR (or --demo)".into(),
+        ));
+    }
+    // Read and checked before anything starts: bad input changes nothing.
+    let tokens = match consul_listen {
         Some(_) => Some(consul_tokens(&args)?),
         None => None,
+    };
+    let seed = match args.demo {
+        true => Some(demo::seed(&args.root)?),
+        false => None,
+    };
+    let machines = match args.boot_images.is_empty() {
+        true => None,
+        false => Some(machine_settings(&args)?),
     };
     let data_dir = args
         .data_dir
@@ -123,17 +179,17 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         ..SimConfig::default()
     };
     let simulator = Simulator::start(config).map_err(crate::Error::Usage)?;
-    let mut consul = match (args.consul_listen, tokens) {
+    if let Some(seed) = &seed {
+        simulator.seed(seed)?;
+    }
+    let mut consul = match (consul_listen, tokens) {
         (Some(listen), Some(tokens)) => {
-            let auto = crate::simulator::consul::AutoBoot {
+            // Simulated servers that really boot report through their agent; nothing fakes them.
+            let auto = machines.is_none().then(|| AutoBoot {
                 appliance: simulator.base_url.clone(),
                 boot_reads: args.consul_boot_reads,
-            };
-            Some(crate::simulator::consul::ConsulStandIn::start_with(
-                listen,
-                tokens,
-                Some(auto),
-            )?)
+            });
+            Some(ConsulStandIn::start_with(listen, tokens, auto)?)
         }
         _ => None,
     };
@@ -142,6 +198,24 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         for (node, listen) in &args.consul_agent {
             agents.push((node.clone(), consul.add_agent(*listen, node)?));
         }
+    }
+    if let (Some(settings), Some(consul)) = (machines, consul.as_mut()) {
+        let node_agent: SocketAddr = NODE_AGENT.parse().expect("address");
+        let agent = match consul.agent(node_agent) {
+            Some(agent) => agent,
+            None => {
+                consul.add_agent(node_agent, "unbooted")?;
+                consul.agent(node_agent).expect("just added")
+            }
+        };
+        let work = simulator.data_dir().join("machines");
+        std::fs::create_dir_all(&work).map_err(|e| crate::Error::io(&work, e))?;
+        simulator.attach_machines(Machines::new(MachineConfig {
+            images: settings.images,
+            boot: settings.boot,
+            agent,
+            work,
+        }));
     }
     // Written without panicking when the reader has gone (a test keeps only the first line).
     use std::io::Write;
@@ -156,9 +230,21 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     }
     let _ = writeln!(
         out,
-        "test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults",
+        "test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults, GET {0}/sim/machines",
         simulator.base_url
     );
+    if seed.is_some() {
+        let _ = writeln!(
+            out,
+            "demo lab: enclosure {} with {} server bays, golden image stand-ins: {}",
+            demo::ENCLOSURE,
+            demo::BAYS,
+            demo::golden_image_names(&args.root)?
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if let Some(consul) = &consul {
         let _ = writeln!(
             out,
@@ -173,4 +259,70 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     simulator.wait();
     drop(consul);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--boot-image` and its options make of the servers.
+struct MachineSettings {
+    images: BTreeMap<String, PathBuf>,
+    boot: BootOptions,
+}
+
+/// `--boot-image NAME=FILE`s (NAME an OS of the project or a golden image name), the stand-ins
+/// (the project's contracts' `boot_skip`, then `--boot-skip`); checks the host can boot.
+fn machine_settings(args: &Args) -> crate::Result<MachineSettings> {
+    boot::check_environment()?;
+    let mut images = BTreeMap::new();
+    for pair in &args.boot_images {
+        let (name, file) = pair.split_once('=').ok_or_else(|| {
+            crate::Error::Usage(format!(
+                "--boot-image {pair:?}: expected NAME=FILE, e.g. debian12=d12.qcow2"
+            ))
+        })?;
+        let file = std::fs::canonicalize(file).map_err(|e| crate::Error::io(file, e))?;
+        let golden_image = demo::golden_image_of(&args.root, name)?.unwrap_or(name.to_string());
+        images.insert(golden_image, file);
+    }
+    let mut skip = project_boot_skips(&args.root.join("templates"))?;
+    for pair in &args.boot_skip {
+        let (unit, reason) = pair.split_once('=').ok_or_else(|| {
+            crate::Error::Usage(format!(
+                "--boot-skip {pair:?}: expected UNIT=REASON, e.g. network-bond.service=\"needs the server's NICs\""
+            ))
+        })?;
+        skip.insert(unit.to_string(), reason.to_string());
+    }
+    eprintln!(
+        "warning: --boot-image runs the deployed nodes' first-boot units as root in containers that are no security boundary: boot only bundles you trust"
+    );
+    Ok(MachineSettings {
+        images,
+        boot: BootOptions {
+            timeout: args.boot_timeout,
+            skip,
+            nspawn_args: Vec::new(),
+            keep: None,
+            stop: None,
+        },
+    })
+}
+
+/// The `boot_skip` of every template's contract under `dir` (none when there is no such
+/// directory: a simulator started outside a project).
+fn project_boot_skips(dir: &Path) -> crate::Result<BTreeMap<String, String>> {
+    let mut skip = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(skip);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "j2"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+        if let Some(contract) = crate::source::contract::parse_contract(&path, &text)? {
+            skip.extend(contract.boot_skip);
+        }
+    }
+    Ok(skip)
 }

@@ -7,8 +7,10 @@
 //!   /etc/systemd/system (its read-back changes); without a read-back, the units in
 //!   `runlast.target.wants` of the exported tree (templates/_lib/systemd.j2's `firstboot`).
 //! - **Skipped units.** Units the capabilities' contracts declare in `boot_skip` (they need NICs,
-//!   multipath disks, a hypervisor) are masked in the copy and reported "not exercised: <why>";
-//!   a unit that never ran because it requires one of them is reported as such.
+//!   multipath disks, a hypervisor) get a stand-in in the copy: a drop-in replaces what the unit
+//!   runs with writing its done-stamp ([`DONE_STAMP_DIR`]), so the units ordered after it run and
+//!   node-status judges the node as if it had succeeded; the report says "not exercised: <why>",
+//!   never "succeeded". (A unit other than a service is masked instead.)
 //! - **Boot.** `systemd-nspawn --boot` with systemd as PID 1, in a private mount namespace (see
 //!   [`nspawn_command`]). A collector unit added to the copy, ordered after the default target
 //!   and every first-boot unit, writes `systemctl show` of the units and the boot's journal into a
@@ -26,6 +28,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Where the collector writes inside the container (bind-mounted from the host).
@@ -34,12 +38,18 @@ const OUT_IN_CONTAINER: &str = "/run/i3s-boot";
 const COLLECTOR: &str = "i3s-boot-collect.service";
 /// Journal lines shown per unit.
 const JOURNAL_TAIL: usize = 20;
+/// Where first-boot units leave their done-stamps: templates/_lib/systemd.j2's `firstboot`
+/// ends each unit's script with `touch <dir>/<name>.done`, and node-status counts a unit as
+/// succeeded only with it (content_render checks the template still says so).
+pub const DONE_STAMP_DIR: &str = "/var/lib/node-status";
+/// The drop-in that replaces a not-exercised unit's work with its done-stamp.
+const STAND_IN: &str = "i3s-boot-stand-in.conf";
 /// How long a container gets to power off after the timeout before it is killed.
 const GRACE: Duration = Duration::from_secs(15);
 /// `systemctl show` properties the report is made of (systemd.exec(5), systemd.service(5),
 /// org.freedesktop.systemd1(5): `ExecMainStartTimestampMonotonic` is 0 for a service that never
 /// started, `ConditionTimestampMonotonic` 0 for a unit whose conditions were never checked).
-const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainStartTimestampMonotonic,ConditionResult,ConditionTimestampMonotonic,Requires,Requisite,BindsTo";
+const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,ExecMainStatus,ExecMainStartTimestampMonotonic,ConditionResult,ConditionTimestampMonotonic,Requires,Requisite,BindsTo,DropInPaths";
 
 /// How to boot.
 #[derive(Debug, Clone)]
@@ -53,6 +63,9 @@ pub struct BootOptions {
     pub nspawn_args: Vec<String>,
     /// Keep the exported trees, the collector's output and the console log here.
     pub keep: Option<PathBuf>,
+    /// Set from elsewhere to end a boot early (a simulated machine powered off): the container
+    /// is asked to power off, like at the timeout, and the boot is reported `powered-off`.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// A plan's result to boot.
@@ -78,7 +91,8 @@ pub enum UnitStatus {
     Failed {
         result: String,
     },
-    /// Declared by a contract as impossible in a container: masked, never ran.
+    /// Declared by a contract as impossible in a container: its stand-in ran instead (or it
+    /// was masked); its own work never ran.
     NotExercised {
         reason: String,
     },
@@ -102,9 +116,8 @@ pub struct UnitReport {
     /// The main process's exit status, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<i32>,
-    /// For a unit that ran although a unit it requires was masked (not exercised): systemd
-    /// starts it anyway (a masked requirement is logged and ignored), so its result was reached
-    /// without that unit having done its work.
+    /// For a unit that ran after a required unit's stand-in (not exercised): its result was
+    /// reached without that unit having done its work.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The unit's last journal lines (its own output and systemd's messages about it).
@@ -118,6 +131,8 @@ pub enum BootOutcome {
     Finished,
     /// The bound passed first; units were judged from the journal up to that moment.
     TimedOut,
+    /// Stopped from outside ([`BootOptions::stop`]) before it finished; judged like a timeout.
+    PoweredOff,
 }
 
 /// One boot of one plan's result.
@@ -240,6 +255,14 @@ pub fn boot_plans(items: &[Bootable<'_>], options: &BootOptions) -> Result<Vec<B
     Ok(reports)
 }
 
+/// Exports one overlay's root file system into `tree` (one read-only guestfish launch).
+pub fn export_tree(overlay: &Path, root_device: &str, tree: &Path) -> Result<()> {
+    let tar = tree.with_extension("tar");
+    export_roots(&[(overlay, root_device, &tar)])?;
+    unpack(&tar, tree)?;
+    std::fs::remove_file(&tar).map_err(|e| Error::io(&tar, e))
+}
+
 fn file_safe(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -280,7 +303,9 @@ pub fn export_roots(jobs: &[(&Path, &str, &Path)]) -> Result<()> {
     Ok(())
 }
 
-fn unpack(tar: &Path, tree: &Path) -> Result<()> {
+/// Unpacks a tar made by `tar-out` (or the run's changes tar) into `tree`, as root keeps them:
+/// numeric owners, modes, xattrs, ACLs.
+pub fn unpack(tar: &Path, tree: &Path) -> Result<()> {
     std::fs::create_dir_all(tree).map_err(|e| Error::io(tree, e))?;
     let output = Command::new("tar")
         .args([
@@ -353,8 +378,9 @@ pub fn first_boot_units(report: &PlanReport, tree: &Path) -> Vec<String> {
     units
 }
 
-/// Boots `tree` (an exported root file system, changed here: masks and the collector are added)
-/// and judges `units`. `out` receives the collector's files and the console log.
+/// Boots `tree` (an exported root file system, changed here: stand-ins and the collector are
+/// added) and judges `units`. `out` receives the collector's files and the console log. Booting
+/// the same tree again is a reboot: what the last boot left (done-stamps, state) is kept.
 pub fn boot_tree(
     tree: &Path,
     out: &Path,
@@ -373,7 +399,11 @@ pub fn boot_tree(
     }
     let system = tree.join("etc/systemd/system");
     for unit in skip.keys() {
-        mask(&system, unit)?;
+        stand_in(&system, unit)?;
+    }
+    // The previous boot's results (a reboot) must not be taken for this one's.
+    for file in ["units", "journal.json", "console.log"] {
+        let _ = std::fs::remove_file(out.join(file));
     }
     install_collector(tree, units)?;
     // journald keeps the journal on disk when /var/log/journal exists (journald.conf(5),
@@ -395,8 +425,15 @@ pub fn boot_tree(
     let mut child = command
         .spawn()
         .map_err(|e| Error::other(format!("cannot start systemd-nspawn: {e}")))?;
-    let deadline = started + options.timeout;
+    let mut deadline = started + options.timeout;
     let mut timed_out_at: Option<SystemTime> = None;
+    let stopped = || {
+        options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+    };
+    let mut powered_off = false;
     let status = loop {
         if let Some(status) = child
             .try_wait()
@@ -405,7 +442,9 @@ pub fn boot_tree(
             break status;
         }
         let now = Instant::now();
-        if timed_out_at.is_none() && now >= deadline {
+        if timed_out_at.is_none() && (now >= deadline || stopped()) {
+            powered_off = now < deadline;
+            deadline = now;
             timed_out_at = Some(SystemTime::now());
             signal(child.id(), libc::SIGTERM);
         } else if timed_out_at.is_some() && now >= deadline + GRACE {
@@ -421,7 +460,11 @@ pub fn boot_tree(
     let mut entries = read_persistent_journal(&journal_dir, booted, until);
     let mut report = match timed_out_at {
         Some(_) => BootReport {
-            outcome: BootOutcome::TimedOut,
+            outcome: if powered_off {
+                BootOutcome::PoweredOff
+            } else {
+                BootOutcome::TimedOut
+            },
             units: judge_from_journal(units, skip, &entries),
             elapsed: started.elapsed(),
             kept: None,
@@ -495,6 +538,29 @@ pub fn nspawn_command(tree: &Path, out: &Path, extra: &[String]) -> Command {
         .arg(format!("--bind={}:{OUT_IN_CONTAINER}", out.display()))
         .args(extra);
     command
+}
+
+/// A stand-in for a not-exercised service: a drop-in (systemd.unit(5), "<unit>.d/*.conf") that
+/// empties `ExecStartPre=`/`ExecStartPost=` and replaces `ExecStart=` (an empty assignment resets
+/// the list, systemd.service(5)) with writing the unit's done-stamp. Its conditions still apply,
+/// so on a reboot it is skipped like the unit would be. Any other kind of unit is masked.
+fn stand_in(system: &Path, unit: &str) -> Result<()> {
+    let Some(name) = unit.strip_suffix(".service") else {
+        return mask(system, unit);
+    };
+    let dir = system.join(format!("{unit}.d"));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(STAND_IN);
+    let text = format!(
+        "# i3s-bundle run --boot: {unit} cannot run in a container (its capability's boot_skip).
+         [Service]
+ExecStartPre=
+ExecStartPost=
+ExecStart=
+         ExecStart=/bin/sh -c 'echo \"not exercised in this container: its done-stamp stands in for it\"; mkdir -p {DONE_STAMP_DIR} && touch {DONE_STAMP_DIR}/{name}.done'
+"
+    );
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
 /// Masks `unit` in the copy: /etc/systemd/system/<unit> → /dev/null (systemctl(1) `mask`), which
@@ -655,11 +721,12 @@ fn judge(
             .unwrap_or(0)
             > 0;
         let exit_status = ran.then(|| get("ExecMainStatus").parse().ok()).flatten();
-        // Not exercised only when the mask held: a declared unit that ran is judged like any other.
-        let masked = get("LoadState") == "masked";
-        let status = if let Some(reason) = skip.get(unit).filter(|_| masked) {
+        // Not exercised only when the stand-in (or mask) held: a declared unit whose own work
+        // ran is judged like any other, and so is a stand-in that failed.
+        let stood_in = get("LoadState") == "masked" || get("DropInPaths").contains(STAND_IN);
+        let status = if get("LoadState") == "masked" {
             UnitStatus::NotExercised {
-                reason: reason.clone(),
+                reason: skip.get(unit).cloned().unwrap_or_default(),
             }
         } else if get("LoadState") != "loaded" {
             UnitStatus::Failed {
@@ -692,19 +759,32 @@ fn judge(
                 because: String::new(),
             }
         };
+        let status = match (skip.get(unit), status) {
+            (Some(reason), UnitStatus::Succeeded | UnitStatus::ConditionFailed) if stood_in => {
+                UnitStatus::NotExercised {
+                    reason: reason.clone(),
+                }
+            }
+            (_, status) => status,
+        };
         let started = !matches!(
             status,
             UnitStatus::NotExercised { .. } | UnitStatus::NotRun { .. }
         );
         let note = match skip.get(unit) {
-            Some(reason) if !masked => Some(format!(
-                "declared not exercised ({reason}), but the mask did not hold: LoadState={}",
-                get("LoadState")
+            Some(reason) if !stood_in => Some(format!(
+                "declared not exercised ({reason}), but its stand-in did not hold: LoadState={}, DropInPaths={}",
+                get("LoadState"),
+                get("DropInPaths")
             )),
-            _ => required(props)
+            Some(_) if matches!(status, UnitStatus::Failed { .. }) => {
+                Some("its stand-in (writing the done-stamp) failed".to_string())
+            }
+            Some(_) => None,
+            None => required(props)
                 .into_iter()
                 .find(|dep| started && skip.contains_key(*dep))
-                .map(|dep| format!("ran without {dep}, which was not exercised")),
+                .map(|dep| format!("ran after {dep}'s stand-in: {dep} was not exercised")),
         };
         reports.push(UnitReport {
             unit: unit.clone(),
@@ -903,6 +983,31 @@ mod tests {
                 ("ConditionTimestampMonotonic", "7"),
                 ("ConditionResult", "no"),
             ],
+            &[
+                loaded[0],
+                ("Id", "nic.service"),
+                ("ActiveState", "active"),
+                ("SubState", "exited"),
+                ("Result", "success"),
+                ("ExecMainStartTimestampMonotonic", "4"),
+                ("ExecMainStatus", "0"),
+                (
+                    "DropInPaths",
+                    "/etc/systemd/system/nic.service.d/i3s-boot-stand-in.conf",
+                ),
+            ],
+            &[
+                loaded[0],
+                ("Id", "das.service"),
+                ("ActiveState", "failed"),
+                ("Result", "exit-code"),
+                ("ExecMainStartTimestampMonotonic", "4"),
+                ("ExecMainStatus", "1"),
+                (
+                    "DropInPaths",
+                    "/etc/systemd/system/das.service.d/i3s-boot-stand-in.conf",
+                ),
+            ],
         ]);
         let units: Vec<String> = [
             "ok.service",
@@ -915,6 +1020,8 @@ mod tests {
             "ran-anyway.service",
             "unmasked.service",
             "after-unmasked.service",
+            "nic.service",
+            "das.service",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -922,6 +1029,8 @@ mod tests {
         let skip = BTreeMap::from([
             ("bond.service".to_string(), "needs NICs".to_string()),
             ("unmasked.service".to_string(), "needs DAS".to_string()),
+            ("nic.service".to_string(), "needs NICs".to_string()),
+            ("das.service".to_string(), "needs DAS".to_string()),
         ]);
         let entries = parse_journal(
             "{\"_SYSTEMD_UNIT\":\"bad.service\",\"MESSAGE\":\"about to fail\",\"SYSLOG_IDENTIFIER\":\"sh\"}\n\
@@ -963,7 +1072,7 @@ mod tests {
         assert_eq!(status[7], &UnitStatus::Succeeded);
         assert_eq!(
             r[7].note.as_deref(),
-            Some("ran without bond.service, which was not exercised")
+            Some("ran after bond.service's stand-in: bond.service was not exercised")
         );
         assert!(r[0].note.is_none() && r[3].note.is_none());
         // Declared, but it ran: reported as it went, never as "not exercised".
@@ -972,7 +1081,21 @@ mod tests {
             r[8].note
                 .as_deref()
                 .unwrap()
-                .contains("the mask did not hold")
+                .contains("its stand-in did not hold")
+        );
+        // The stand-in ran (its done-stamp written): not exercised, never "succeeded"; a
+        // stand-in that failed is a failure.
+        assert_eq!(
+            status[10],
+            &UnitStatus::NotExercised {
+                reason: "needs NICs".into()
+            }
+        );
+        assert!(r[10].note.is_none());
+        assert!(matches!(&status[11], UnitStatus::Failed { .. }));
+        assert_eq!(
+            r[11].note.as_deref(),
+            Some("its stand-in (writing the done-stamp) failed")
         );
         let report = BootReport {
             outcome: BootOutcome::Finished,
@@ -986,6 +1109,7 @@ mod tests {
                 "bad.service",
                 "missing.service",
                 "unmasked.service",
+                "das.service",
                 "after-bad.service",
                 "after-unmasked.service"
             ]

@@ -34,6 +34,9 @@ pub struct BuildOptions<'a> {
     pub mirror: Option<String>,
     /// Keeps downloaded .debs between builds.
     pub cache: Option<PathBuf>,
+    /// Stop after the tree: write IMG.manifest and IMG.files, make no disk (a rebuild compared
+    /// for reproducibility costs no guestfish launch).
+    pub manifest_only: bool,
 }
 
 /// The phases a build goes through, for progress output.
@@ -116,6 +119,28 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     let mut packages: Vec<&str> = packages_text.lines().filter(|l| !l.is_empty()).collect();
     packages.sort_unstable();
     let listing = list_tar(&tar)?;
+    let manifest = sibling(out, "manifest");
+    let files = sibling(out, "files");
+    let manifest_text = manifest_toml(os, &recipe, &mirror, &packages, &listing);
+    if options.manifest_only {
+        write_atomically(&files, &listing.lines.join("\n"))?;
+        write_atomically(&manifest, &manifest_text)?;
+        return Ok(BuildReport {
+            image: out.clone(),
+            manifest,
+            files,
+            format: DiskFormat::Raw,
+            image_bytes: 0,
+            mirror,
+            packages: packages.len(),
+            root_tar_sha256: listing.tar_sha256,
+            files_sha256: listing.files_sha256,
+            paths_sha256: listing.paths_sha256,
+            bootstrap_seconds,
+            guestfish_seconds: 0.0,
+            total_seconds: started.elapsed().as_secs_f64(),
+        });
+    }
 
     progress(
         Phase::Disk,
@@ -148,9 +173,6 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     }
     let guestfish_seconds = outcome.elapsed.as_secs_f64();
 
-    let manifest = sibling(out, "manifest");
-    let files = sibling(out, "files");
-    let manifest_text = manifest_toml(os, &recipe, &mirror, &packages, &listing);
     write_atomically(&files, &listing.lines.join("\n"))?;
     write_atomically(&manifest, &manifest_text)?;
     std::fs::rename(&temp, out).map_err(|e| Error::io(out, e))?;

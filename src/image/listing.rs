@@ -34,6 +34,24 @@ pub fn hash_changed_command(name: &str, local: &Path) -> String {
     )
 }
 
+/// Writes to `local` a tar of the entries (directories without their contents) whose ctime is
+/// newer than the stamp `name`: what the plan created or changed. Made in the appliance (its
+/// GNU tar, with numeric owners, xattrs and ACLs, as `tar-out` makes them) inside the mounted
+/// image, downloaded, then removed: the image is the plan's disposable overlay.
+pub fn changes_tar_commands(name: &str, local: &Path) -> Vec<String> {
+    let inside = format!("/.i3s-changes-{name}.tar");
+    vec![
+        format!(
+            "-debug sh \"cd /sysroot && find . -xdev -cnewer /tmp/i3s-stamp-{name} -print0 > /tmp/i3s-changes-{name} && tar -c --null --no-recursion --numeric-owner --xattrs --acls -T /tmp/i3s-changes-{name} -f /sysroot{inside}\""
+        ),
+        format!(
+            "-download {inside} {}",
+            crate::guestfish::driver::quote(&local.display().to_string())
+        ),
+        format!("-rm {inside}"),
+    ]
+}
+
 /// What kind of file an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

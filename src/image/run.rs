@@ -47,6 +47,10 @@ pub struct PreparedPlan {
     pub steps: Vec<PreparedStep>,
     /// The device the plan mounts at `/` (read back before and after).
     pub root_device: Option<String>,
+    /// With a root device: also write here a tar of every entry the plan created or changed
+    /// ([`listing::changes_tar_commands`]), in the same launch; removed entries are in the
+    /// report's changes. Unset by [`prepare`].
+    pub changes_tar: Option<PathBuf>,
     /// Values never shown in output (password attributes).
     secrets: Vec<String>,
 }
@@ -239,6 +243,7 @@ pub fn prepare(
         capture: plan.is_capture(),
         root_device: steps.iter().find_map(|s| root_mount(&s.content)),
         steps,
+        changes_tar: None,
         secrets,
     })
 }
@@ -651,6 +656,11 @@ impl Batch<'_> {
                     listing::hash_changed_command(&format!("{j}"), &self.local(j, "hashes")),
                     Origin::ReadBack(j),
                 );
+                if let Some(tar) = &plan.changes_tar {
+                    for line in listing::changes_tar_commands(&format!("{j}"), tar) {
+                        script.line(line, Origin::ReadBack(j));
+                    }
+                }
             }
             script.line("-umount-all", Origin::Runner);
         }

@@ -3,6 +3,8 @@
 //!   `DELETE /sim/requests` resets both.
 //! - `GET /sim/state`: every stored resource; `POST /sim/seed`: `{"/rest/<collection>": [objects]}`.
 //! - `GET|PUT /sim/faults`: the fault settings (see `faults.rs`).
+//! - `GET /sim/machines`: the servers that really deploy and boot (`machines.rs`), each with its
+//!   phase, node name and boot reports.
 use super::Shared;
 use super::faults::{Faults, Rng};
 use super::server::{error, json_response};
@@ -53,6 +55,12 @@ pub async fn handle(
             json_response(StatusCode::OK, json!({}))
         }
         (Method::GET, "/sim/state") => json_response(StatusCode::OK, state.snapshot()),
+        (Method::GET, "/sim/machines") => json_response(
+            StatusCode::OK,
+            shared
+                .machines()
+                .map_or_else(|| json!([]), |machines| machines.snapshot()),
+        ),
         (Method::POST, "/sim/seed") => match state.seed(&body) {
             Ok(created) => json_response(StatusCode::CREATED, json!({"created": created})),
             Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &message, ""),

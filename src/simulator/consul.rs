@@ -276,14 +276,41 @@ struct Ctx {
     data: Arc<Mutex<Data>>,
     tokens: Arc<AclTokens>,
     auto: Arc<Option<AutoBoot>>,
-    /// The node this listener's agent acts for.
-    node: Arc<str>,
+    /// The node this listener's agent acts for (an [`AgentHandle`] may change it).
+    node: Arc<Mutex<Arc<str>>>,
     addr: SocketAddr,
 }
 
 impl Ctx {
     fn lock(&self) -> MutexGuard<'_, Data> {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn node(&self) -> Arc<str> {
+        self.node.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// One agent listener, to make it act for another node: a simulated machine's boot points the
+/// agent on 127.0.0.1:8500 at the node that is booting (a real node runs its own agent there).
+#[derive(Clone)]
+pub struct AgentHandle {
+    data: Arc<Mutex<Data>>,
+    node: Arc<Mutex<Arc<str>>>,
+    /// `http://ADDR` of the listener.
+    pub base_url: String,
+}
+
+impl AgentHandle {
+    /// From now on the listener's agent calls act for `node`, which only its agent drives
+    /// (auto-boot leaves it alone).
+    pub fn act_for(&self, node: &str) {
+        *self.node.lock().unwrap_or_else(|p| p.into_inner()) = Arc::from(node);
+        self.data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .agents
+            .insert(node.to_string());
     }
 }
 
@@ -369,6 +396,8 @@ pub struct ConsulStandIn {
     auto: Arc<Option<AutoBoot>>,
     /// The server listener first, then one per agent.
     listeners: Vec<Listener>,
+    /// Each listener's address and the node its agent acts for.
+    agent_nodes: Vec<(SocketAddr, Arc<Mutex<Arc<str>>>)>,
 }
 
 impl ConsulStandIn {
@@ -401,6 +430,7 @@ impl ConsulStandIn {
             tokens,
             auto,
             listeners: Vec::new(),
+            agent_nodes: Vec::new(),
         };
         let addr = standin.listen(listen, SERVER_NODE)?;
         standin.addr = addr;
@@ -424,7 +454,8 @@ impl ConsulStandIn {
 
     fn listen(&mut self, listen: SocketAddr, node: &str) -> crate::Result<SocketAddr> {
         let (data, tokens, auto) = (self.data.clone(), self.tokens.clone(), self.auto.clone());
-        let node: Arc<str> = Arc::from(node);
+        let node = Arc::new(Mutex::new(Arc::from(node)));
+        let cell = node.clone();
         let (addr, listener) = Listener::start(listen, |addr| Ctx {
             data,
             tokens,
@@ -433,7 +464,20 @@ impl ConsulStandIn {
             addr,
         })?;
         self.listeners.push(listener);
+        self.agent_nodes.push((addr, cell));
         Ok(addr)
+    }
+
+    /// The listener on `addr` (the server listener or an agent's), to retarget it.
+    pub fn agent(&self, addr: SocketAddr) -> Option<AgentHandle> {
+        self.agent_nodes
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(a, node)| AgentHandle {
+                data: self.data.clone(),
+                node: node.clone(),
+                base_url: format!("http://{a}"),
+            })
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -567,7 +611,7 @@ async fn handle(
         path,
         token_ok: known,
         status: response.status().as_u16(),
-        agent: ctx.node.to_string(),
+        agent: ctx.node().to_string(),
     });
     response
 }
@@ -591,8 +635,9 @@ fn route(
         }
         return health_read(data, caller, &node);
     }
+    let node = ctx.node();
     let call = agent::Call {
-        node: &ctx.node,
+        node: &node,
         addr: ctx.addr,
         caller,
         method,

@@ -7,8 +7,10 @@
 pub mod admin;
 pub mod bundles;
 pub mod consul;
+pub mod demo;
 pub mod faults;
 pub mod golden_images;
+pub mod machines;
 pub mod server;
 pub mod servers;
 pub mod state;
@@ -62,6 +64,8 @@ pub struct Shared {
     state: Mutex<State>,
     pub data_dir: PathBuf,
     state_file: Option<PathBuf>,
+    /// Servers that really deploy and boot (`simulate --boot-image`), once attached.
+    machines: std::sync::OnceLock<Arc<machines::Machines>>,
 }
 
 impl Shared {
@@ -70,6 +74,10 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn machines(&self) -> Option<&Arc<machines::Machines>> {
+        self.machines.get()
     }
 
     /// Saves the state to `--state FILE` (atomically), if one was given.
@@ -89,6 +97,7 @@ pub struct Simulator {
     /// `http://127.0.0.1:PORT` or `https://localhost:PORT`.
     pub base_url: String,
     pub ca_cert: Option<PathBuf>,
+    shared: Arc<Shared>,
     handle: axum_server::Handle<SocketAddr>,
     thread: Option<std::thread::JoinHandle<()>>,
     _temp: Option<tempfile::TempDir>,
@@ -129,7 +138,9 @@ impl Simulator {
             state: Mutex::new(state),
             data_dir: data_dir.clone(),
             state_file: config.state_file.clone(),
+            machines: std::sync::OnceLock::new(),
         });
+        let kept = shared.clone();
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -211,10 +222,32 @@ impl Simulator {
             addr,
             base_url,
             ca_cert,
+            shared: kept,
             handle,
             thread: Some(thread),
             _temp: temp,
         })
+    }
+
+    /// From now on, powering on a server with a profile deploys and boots it for real.
+    pub fn attach_machines(&self, machines: Arc<machines::Machines>) {
+        let _ = self.shared.machines.set(machines);
+    }
+
+    /// Where uploads (and simulated servers' OS volumes) are stored.
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.data_dir
+    }
+
+    /// Adds resources, as `POST /sim/seed` does.
+    pub fn seed(&self, seed: &serde_json::Value) -> crate::Result<()> {
+        self.shared
+            .lock()
+            .seed(seed)
+            .map(|_| ())
+            .map_err(|e| crate::Error::other(format!("seeding the simulator: {e}")))?;
+        self.shared.persist();
+        Ok(())
     }
 
     /// Blocks until the server stops (the `simulate` command).

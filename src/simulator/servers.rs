@@ -62,11 +62,20 @@ pub async fn route(
         },
         (&Method::PUT, ["rest", "server-hardware", _, "powerState"]) => {
             match read_json(request).await {
-                Ok(body) => power(
-                    &mut shared.lock(),
-                    path.trim_end_matches("/powerState"),
-                    &body,
-                ),
+                Ok(body) => {
+                    let hardware = path.trim_end_matches("/powerState");
+                    let mut state = shared.lock();
+                    let before = power_state(&state, hardware);
+                    let response = power(&mut state, hardware, &body);
+                    let after = power_state(&state, hardware);
+                    if let Some(machines) = shared.machines().filter(|_| before != after) {
+                        match after.as_str() {
+                            "On" => machines.power_on(&state, hardware),
+                            _ => machines.power_off(hardware),
+                        }
+                    }
+                    response
+                }
                 Err(response) => response,
             }
         }
@@ -75,10 +84,27 @@ pub async fn route(
             Err(response) => response,
         },
         (&Method::DELETE, ["rest", "server-profiles", _]) => {
-            delete_profile(&mut shared.lock(), path)
+            let mut state = shared.lock();
+            let hardware = state
+                .get(path)
+                .map(|p| text(p, "serverHardwareUri").to_string());
+            let response = delete_profile(&mut state, path);
+            if let (Some(machines), Some(hardware)) = (shared.machines(), hardware)
+                && state.get(path).is_none()
+            {
+                machines.profile_deleted(&hardware);
+            }
+            response
         }
         _ => not_found(path),
     }
+}
+
+fn power_state(state: &State, hardware: &str) -> String {
+    state
+        .get(hardware)
+        .map(|h| text(h, "powerState").to_string())
+        .unwrap_or_default()
 }
 
 fn not_found(path: &str) -> Response {
