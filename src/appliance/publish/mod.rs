@@ -599,10 +599,16 @@ impl Run<'_> {
                     if failures >= client.timing.attempts {
                         return Err(e);
                     }
-                    client.log.at(1, || {
-                        format!("  upload failed ({e}); the bundle is not there, uploading again")
-                    });
-                    std::thread::sleep(client.timing.retry_base.saturating_mul(failures));
+                    let delay = client.timing.retry_base.saturating_mul(failures);
+                    // Shown as it happens, like every retry (client::announce_retry).
+                    client.log.warn(&format!(
+                        "uploading {}: attempt {failures} of {} failed: {}; the bundle is not there, uploading again in {}",
+                        source.path.display(),
+                        client.timing.attempts,
+                        e.reason(),
+                        humantime::format_duration(delay)
+                    ));
+                    std::thread::sleep(delay);
                 }
                 Err(e) => return Err(e),
             }
