@@ -470,14 +470,15 @@ fn a_task_in_error_is_reported_with_the_appliance_words_and_what_was_applied() {
     );
 
     // A connection reset half-way through the upload is survived within one run: the client
-    // finds no bundle of that name and uploads again.
+    // finds no bundle of that name and uploads again, and says so without -v.
     let sim = start(sim_config());
     seed_appliance(&sim);
     put(&sim, "/sim/faults", &json!({"uploadResets": 1}));
-    let out = publish(&sim, &[bundle.to_str().unwrap(), "-v"]);
+    let out = publish(&sim, &[bundle.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("uploading again"),
+        String::from_utf8_lossy(&out.stderr).contains("attempt 1 of 6 failed")
+            && String::from_utf8_lossy(&out.stderr).contains("uploading again in"),
         "{}",
         text(&out)
     );

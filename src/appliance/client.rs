@@ -1,5 +1,6 @@
 //! The REST client: one OneView login session used on both hosts (api.md §1.3), JSON requests,
 //! retries for requests that are safe to repeat, task polling, collections, streamed transfers.
+use super::diagnose::{Diagnosis, diagnose};
 use super::error::{ApplianceError, ErrorBody};
 use super::log::Log;
 use super::secret::Secret;
@@ -72,6 +73,8 @@ pub struct Client {
     image_streamer: String,
     pub api_version: u32,
     session: Option<Secret>,
+    /// How certificates are checked: named in what a TLS failure tells the user to do.
+    tls: TlsMode,
     pub timing: Timing,
     pub log: Log,
 }
@@ -128,6 +131,7 @@ impl Client {
             image_streamer: settings.image_streamer.base.clone(),
             api_version: settings.api_version.unwrap_or(0),
             session: None,
+            tls: settings.tls.clone(),
             timing,
             log,
         })
@@ -160,6 +164,10 @@ impl Client {
                 "the Image Streamer at {} does not answer ({message}); check ONEVIEWSDK_IMAGE_STREAMER_IP",
                 client.image_streamer
             )),
+            ApplianceError::Unusable { url, problem } => ApplianceError::Unusable {
+                url,
+                problem: format!("the Image Streamer address (ONEVIEWSDK_IMAGE_STREAMER_IP): {problem}"),
+            },
             other => other,
         })?;
         let body = json!({
@@ -244,6 +252,40 @@ impl Client {
             .min(self.timing.retry_max)
     }
 
+    /// A ureq failure without an answer, its cause named when `diagnose` can: one a repeat
+    /// cannot cure becomes `Unusable` (not retried), anything else a connection error or timeout.
+    fn no_answer(&self, method: &str, url: &str, e: ureq::Error) -> ApplianceError {
+        let probe_timeout = self.timing.connect_timeout.min(Duration::from_secs(5));
+        match diagnose(&e, url, &self.tls, probe_timeout) {
+            Some(Diagnosis::Final(problem)) => ApplianceError::Unusable {
+                url: url.to_string(),
+                problem,
+            },
+            Some(Diagnosis::Transient(message)) => ApplianceError::Connect {
+                method: method.to_string(),
+                url: url.to_string(),
+                message,
+            },
+            None => transport_error(&self.timing, method, url, e),
+        }
+    }
+
+    /// Says, as it happens, that attempt `failures` of `attempts` failed and when the next
+    /// one starts: a wait the user can see is not a hang.
+    fn announce_retry(
+        &self,
+        what: &str,
+        failures: u32,
+        attempts: u32,
+        reason: &str,
+        delay: Duration,
+    ) {
+        self.log.warn(&format!(
+            "{what}: attempt {failures} of {attempts} failed: {reason}; trying again in {}",
+            humantime::format_duration(delay)
+        ));
+    }
+
     /// Sends one JSON (or empty) request. `safe`: repeat it on connection errors and 5xx.
     pub fn request(
         &self,
@@ -274,6 +316,7 @@ impl Client {
         let url = self.url(host, path);
         let attempts = if safe { self.timing.attempts.max(1) } else { 1 };
         let mut failures = 0;
+        let first_attempt = Instant::now();
         loop {
             let mut builder = self.builder(method.clone(), &url, content_type);
             for (name, value) in headers {
@@ -300,13 +343,12 @@ impl Client {
             let retry_reason = match outcome {
                 Err(e) => {
                     self.log.at(1, || format!("← {method} {url}: {e}"));
-                    let reason = e.to_string();
-                    let error = transport_error(&self.timing, method.as_str(), &url, e);
+                    let error = self.no_answer(method.as_str(), &url, e);
                     // A timeout already waited as long as allowed: repeating it multiplies that.
                     if !error.is_connection_error() || failures + 1 >= attempts {
-                        return Err(error);
+                        return Err(error.after_attempts(failures + 1, first_attempt.elapsed()));
                     }
-                    reason
+                    error.reason()
                 }
                 Ok(response) => {
                     let answer = read_answer(response, &self.timing, &method, &url)?;
@@ -333,17 +375,18 @@ impl Client {
                     if answer.status < 500 || failures + 1 >= attempts {
                         return Err(error);
                     }
-                    format!("HTTP {}", answer.status)
+                    error.reason()
                 }
             };
             failures += 1;
             let delay = self.backoff(failures);
-            self.log.at(1, || {
-                format!(
-                    "  retrying {method} {url} in {} ms ({retry_reason})",
-                    delay.as_millis()
-                )
-            });
+            self.announce_retry(
+                &format!("{method} {url}"),
+                failures,
+                attempts,
+                &retry_reason,
+                delay,
+            );
             std::thread::sleep(delay);
         }
     }
@@ -551,7 +594,7 @@ impl Client {
                     window: self.timing.stall_timeout,
                 });
             }
-            Err(e) => return Err(transport_error(&self.timing, "POST", &url, e)),
+            Err(e) => return Err(self.no_answer("POST", &url, e)),
         };
         let answer = read_answer(response, &self.timing, &Method::POST, &url)?;
         self.log.at(1, || {
@@ -579,6 +622,7 @@ impl Client {
         let url = self.url(host, path);
         let attempts = self.timing.attempts.max(1);
         let mut failures = 0;
+        let first_attempt = Instant::now();
         loop {
             let error = match self.download_once(&url, out) {
                 Ok(bytes) => return Ok(bytes),
@@ -587,18 +631,19 @@ impl Client {
             let retry = error.is_connection_error() || error.status().is_some_and(|s| s >= 500);
             failures += 1;
             if !retry || failures >= attempts {
-                return Err(error);
+                return Err(error.after_attempts(failures, first_attempt.elapsed()));
             }
             out.restart().map_err(|e| {
                 ApplianceError::Io(format!("restarting the download of {url}: {e}"))
             })?;
             let delay = self.backoff(failures);
-            self.log.at(1, || {
-                format!(
-                    "  retrying GET {url} (download) in {} ms ({error})",
-                    delay.as_millis()
-                )
-            });
+            self.announce_retry(
+                &format!("GET {url} (download)"),
+                failures,
+                attempts,
+                &error.reason(),
+                delay,
+            );
             std::thread::sleep(delay);
         }
     }
@@ -612,7 +657,7 @@ impl Client {
         let response = self
             .agent
             .run(request)
-            .map_err(|e| transport_error(&self.timing, "GET", url, e))?;
+            .map_err(|e| self.no_answer("GET", url, e))?;
         let status = response.status().as_u16();
         self.log
             .at(1, || format!("← {status} GET {url} (download)"));

@@ -73,6 +73,13 @@ pub enum ApplianceError {
         url: String,
         message: String,
     },
+    /// The address answers, but not as the settings say (the other scheme; a certificate that is
+    /// not trusted or not for that name): a repeat fails the same way, so it is not retried.
+    /// `problem` names the address and what to change.
+    Unusable {
+        url: String,
+        problem: String,
+    },
     /// An HTTP error status with the appliance's error body.
     Http {
         method: String,
@@ -122,6 +129,37 @@ impl ApplianceError {
     pub fn is_connection_error(&self) -> bool {
         matches!(self, ApplianceError::Connect { .. })
     }
+    /// What failed, without the request it failed for: the line a retry shows.
+    pub fn reason(&self) -> String {
+        match self {
+            ApplianceError::Connect { message, .. } => message.clone(),
+            ApplianceError::Http { status, body, .. } if body.message.is_empty() => {
+                format!("HTTP {status}")
+            }
+            ApplianceError::Http { status, body, .. } => format!("HTTP {status}: {}", body.message),
+            other => other.to_string(),
+        }
+    }
+
+    /// A connection error that outlasted its retries says how long it was tried.
+    pub fn after_attempts(self, attempts: u32, elapsed: Duration) -> Self {
+        match self {
+            ApplianceError::Connect {
+                method,
+                url,
+                message,
+            } if attempts > 1 => ApplianceError::Connect {
+                method,
+                url,
+                message: format!(
+                    "{message} (gave up after {attempts} attempts over {})",
+                    humantime::format_duration(Duration::from_millis(elapsed.as_millis() as u64))
+                ),
+            },
+            other => other,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ApplianceError::Http { status, .. } => Some(*status),
@@ -138,6 +176,7 @@ impl fmt::Display for ApplianceError {
                 url,
                 message,
             } => write!(f, "{method} {url}: no answer: {message}"),
+            ApplianceError::Unusable { problem, .. } => write!(f, "{problem}"),
             ApplianceError::Http {
                 method,
                 url,

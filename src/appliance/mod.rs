@@ -1,6 +1,7 @@
 //! Talking to an appliance: connection settings, the REST client, and what is built on it
 //! (`publish`, `pull`; `deploy` later). The simulator in `crate::simulator` speaks the other side.
 pub mod client;
+pub mod diagnose;
 pub mod error;
 pub mod log;
 pub mod publish;

@@ -309,7 +309,7 @@ impl Run<'_> {
         for plan in &source.bundle.deployment_plans {
             let current = by_name(&inventory.deployment_plans, &plan.name, "deployment plan")?;
             let desired = desired_plan(source, &plan.name, inventory, extract)?;
-            let (action, changes) = match current {
+            let (mut action, changes) = match current {
                 None => (Action::Create, desired.changes_from(&json!({}))),
                 Some(c) => {
                     let changes = desired.changes_from(c);
@@ -323,13 +323,24 @@ impl Run<'_> {
                     )
                 }
             };
-            plan_rows.push(self.row(
+            // The extract replaces the plan with the zip's, which may attach another golden
+            // image (or none) than the one chosen for it: it is attached again afterwards.
+            let chosen = source.golden_images.get(&plan.name).cloned().flatten();
+            let reset =
+                (extract && current.is_some() && chosen.as_deref() != plan.golden_image_name())
+                    .then(|| extract_resets(&source.name, &["goldenImageURI"]));
+            if reset.is_some() && action == Action::Unchanged {
+                action = Action::Update;
+            }
+            let row = self.row(
                 Kind::DeploymentPlan,
                 &plan.name,
                 action,
                 current.and_then(uri_of),
                 changes,
-            ));
+            );
+            self.report.objects[row].note = reset;
+            plan_rows.push(row);
         }
         Ok(BundlePlan {
             action,
@@ -440,7 +451,7 @@ impl Run<'_> {
             };
 
             for (plan_def, row) in source.bundle.deployment_plans.iter().zip(&plan.plan_rows) {
-                let uri = self
+                let (uri, written) = self
                     .apply_plan(source, &plan_def.name, &inventory)
                     .map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
                 // Show the URIs that were still pending (created by the extract) when planning.
@@ -453,8 +464,13 @@ impl Run<'_> {
                         }
                     }
                 }
-                self.report.objects[*row].uri = Some(uri);
-                self.report.objects[*row].applied = true;
+                let object = &mut self.report.objects[*row];
+                object
+                    .changes
+                    .retain(|c| !compare::same(Some(&c.from), Some(&c.to)));
+                settle_plan_row(object, &source.name, &written);
+                object.uri = Some(uri);
+                object.applied = true;
             }
         }
         // Templates last: they point at deployment plans that now exist.
@@ -583,10 +599,16 @@ impl Run<'_> {
                     if failures >= client.timing.attempts {
                         return Err(e);
                     }
-                    client.log.at(1, || {
-                        format!("  upload failed ({e}); the bundle is not there, uploading again")
-                    });
-                    std::thread::sleep(client.timing.retry_base.saturating_mul(failures));
+                    let delay = client.timing.retry_base.saturating_mul(failures);
+                    // Shown as it happens, like every retry (client::announce_retry).
+                    client.log.warn(&format!(
+                        "uploading {}: attempt {failures} of {} failed: {}; the bundle is not there, uploading again in {}",
+                        source.path.display(),
+                        client.timing.attempts,
+                        e.reason(),
+                        humantime::format_duration(delay)
+                    ));
+                    std::thread::sleep(delay);
                 }
                 Err(e) => return Err(e),
             }
@@ -635,21 +657,24 @@ impl Run<'_> {
         }
     }
 
-    /// Makes one deployment plan as wanted: PUT of the full resource when something differs.
+    /// Makes one deployment plan as wanted: PUT of the full resource when something differs
+    /// (compared after names are resolved to URIs), nothing otherwise. Returns its URI and the
+    /// changes written (none: no request was sent).
     fn apply_plan(
         &self,
         source: &BundleSource,
         name: &str,
         inventory: &Inventory,
-    ) -> Result<String, String> {
+    ) -> Result<(String, Vec<Change>), String> {
         let client = self.client;
         let desired = desired_plan(source, name, inventory, false)?;
         let current = by_name(&inventory.deployment_plans, name, "deployment plan")?.cloned();
         match current {
             Some(current) => {
                 let uri = uri_of(&current).ok_or("the appliance gave no uri")?;
-                if desired.changes_from(&current).is_empty() {
-                    return Ok(uri);
+                let written = desired.changes_from(&current);
+                if written.is_empty() {
+                    return Ok((uri, written));
                 }
                 let body = desired.full_resource(&current, client.api_version);
                 // A full-resource PUT is idempotent: safe to repeat after a lost answer.
@@ -659,9 +684,10 @@ impl Run<'_> {
                 client
                     .finish(Host::ImageStreamer, answer)
                     .map_err(|e| e.to_string())?;
-                Ok(uri)
+                Ok((uri, written))
             }
             None => {
+                let written = desired.changes_from(&json!({}));
                 let body = desired.full_resource(
                     &json!({ "name": name, "hpProvided": false }),
                     client.api_version,
@@ -672,20 +698,52 @@ impl Run<'_> {
                     DEPLOYMENT_PLANS,
                     Some(&body),
                 ) {
-                    Ok(created) => {
-                        uri_of(&created).ok_or_else(|| "the appliance gave no uri".to_string())
-                    }
+                    Ok(created) => uri_of(&created)
+                        .map(|uri| (uri, written))
+                        .ok_or_else(|| "the appliance gave no uri".to_string()),
                     Err(e) => {
                         // The answer may be lost after the plan was created: look before failing.
                         let found = client
                             .list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(name))
                             .map_err(|e| e.to_string())?;
-                        found.first().and_then(uri_of).ok_or_else(|| e.to_string())
+                        found
+                            .first()
+                            .and_then(uri_of)
+                            .map(|uri| (uri, written))
+                            .ok_or_else(|| e.to_string())
                     }
                 }
             }
         }
     }
+}
+
+/// What the extract of `bundle` resets on a deployment plan, set again after it.
+fn extract_resets(bundle: &str, fields: &[&str]) -> String {
+    format!(
+        "the extract of {bundle} replaces this plan with the zip's, whose {} is not the one wanted: set again after it",
+        fields.join(", ")
+    )
+}
+
+/// A deployment plan's row after applying: `changes` (before publish → wanted) as planned;
+/// the action says whether a request was sent: `update` with no change left and nothing written
+/// is `unchanged`, and fields written that were not planned (reset by the extract) are named.
+fn settle_plan_row(object: &mut ObjectReport, bundle: &str, written: &[Change]) {
+    if object.action == Action::Create {
+        return;
+    }
+    let extra: Vec<&str> = written
+        .iter()
+        .filter(|w| !object.changes.iter().any(|c| c.field == w.field))
+        .map(|w| w.field.as_str())
+        .collect();
+    object.note = (!extra.is_empty()).then(|| extract_resets(bundle, &extra));
+    object.action = if written.is_empty() && object.changes.is_empty() {
+        Action::Unchanged
+    } else {
+        Action::Update
+    };
 }
 
 fn artifact_action(exists: bool, changes: &[Change]) -> Action {
@@ -778,15 +836,19 @@ fn desired_plan(
         .iter()
         .find(|p| p.name == name)
         .ok_or_else(|| format!("{name:?} is not in {}", source.path.display()))?;
+    // A name resolves to the URI of the object of that name on the appliance, even when the
+    // pending extract carries it: forceImport replaces an object of an existing name in place
+    // (the simulator keeps its URI). Comparing a pending marker instead made every plan look
+    // changed. Should an appliance give the object a new URI, `apply` compares again after the
+    // extract and writes what differs. Only an object that does not exist yet is pending.
     let carried_build_plan = source.bundle.build_plan_by_name(&plan.build_plan).is_some();
     let build_plan_uri = match by_name(&inventory.build_plans, &plan.build_plan, "build plan")?
         .and_then(uri_of)
     {
-        Some(uri) if !(extract_pending && carried_build_plan) => json!(uri),
-        _ if carried_build_plan && extract_pending => {
+        Some(uri) => json!(uri),
+        None if carried_build_plan && extract_pending => {
             pending(&format!("build plan {:?}", plan.build_plan))
         }
-        Some(uri) => json!(uri),
         None => {
             return Err(format!(
                 "deployment plan {name:?} uses build plan {:?}, which is neither in {} nor on the appliance",
@@ -801,8 +863,8 @@ fn desired_plan(
         Some(image) => {
             let carried = source.bundle.golden_image_by_name(image).is_some();
             match by_name(&inventory.golden_images, image, "golden image")?.and_then(uri_of) {
-                _ if carried && extract_pending => pending(&format!("golden image {image:?}")),
                 Some(uri) => json!(uri),
+                None if carried && extract_pending => pending(&format!("golden image {image:?}")),
                 None => {
                     return Err(format!(
                         "deployment plan {name:?} attaches golden image {image:?} (from {}), but no golden image of that name is on the appliance \

@@ -139,13 +139,23 @@ impl Report {
                     .unwrap_or_default()
             );
             for c in &o.changes {
-                let _ = writeln!(
-                    out,
-                    "    {}: {} → {}",
-                    c.field,
-                    short(&c.to_string_from()),
-                    short(&c.to.to_string())
-                );
+                match text_diff(c) {
+                    Some(diff) => {
+                        let _ = writeln!(out, "    {}:", c.field);
+                        for line in diff.lines() {
+                            let _ = writeln!(out, "      {line}");
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(
+                            out,
+                            "    {}: {} → {}",
+                            c.field,
+                            short(&c.from.to_string()),
+                            short(&c.to.to_string())
+                        );
+                    }
+                }
             }
             if let Some(note) = &o.note {
                 let _ = writeln!(out, "    note: {note}");
@@ -202,16 +212,61 @@ impl Report {
     }
 }
 
-impl Change {
-    fn to_string_from(&self) -> String {
-        self.from.to_string()
+/// A text too long for one line (a plan script's content) as a unified diff, appliance side
+/// first: both values cut to their first 120 characters would often look the same.
+fn text_diff(change: &Change) -> Option<String> {
+    let (from, to) = (change.from.as_str()?, change.to.as_str()?);
+    let long = |s: &str| s.contains('\n') || s.chars().count() > SHORT;
+    if !long(from) && !long(to) {
+        return None;
+    }
+    Some(
+        similar::TextDiff::from_lines(from, to)
+            .unified_diff()
+            .context_radius(3)
+            .header("on the appliance", "in the bundle")
+            .to_string(),
+    )
+}
+
+/// Values longer than this many characters are cut in the human report.
+const SHORT: usize = 120;
+
+fn short(text: &str) -> String {
+    if text.chars().count() > SHORT {
+        format!("{}…", text.chars().take(SHORT).collect::<String>())
+    } else {
+        text.to_string()
     }
 }
 
-fn short(text: &str) -> String {
-    if text.chars().count() > 120 {
-        format!("{}…", text.chars().take(120).collect::<String>())
-    } else {
-        text.to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_long_text_change_shows_both_sides_where_they_differ() {
+        let start = "x".repeat(SHORT + 10);
+        let mut report = Report::new(true);
+        report.objects.push(ObjectReport {
+            kind: Kind::PlanScript,
+            name: "s".into(),
+            action: Action::Update,
+            uri: None,
+            changes: vec![Change {
+                field: "content".into(),
+                from: json!(format!("{start} old")),
+                to: json!(format!("{start} new")),
+            }],
+            applied: false,
+            note: None,
+        });
+        let text = report.render();
+        assert!(
+            text.contains(&format!("      -{start} old\n"))
+                && text.contains(&format!("      +{start} new\n")),
+            "{text}"
+        );
     }
 }
