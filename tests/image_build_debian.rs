@@ -400,6 +400,7 @@ impl Lab {
             .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &self.url)
             .env("ONEVIEWSDK_USERNAME", "administrator")
             .env("ONEVIEWSDK_PASSWORD", "simulator")
+            .env("CONSUL_HTTP_ADDR", "http://127.0.0.1:8500")
             .env("CONSUL_HTTP_TOKEN", ADMIN_TOKEN)
             .env("DEBIAN01_CONSUL_ACL_TOKEN", NODE_TOKEN)
             .env("NO_AGENT_READ_TOKEN", NO_AGENT_READ_TOKEN)

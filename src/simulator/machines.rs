@@ -179,6 +179,15 @@ impl Machines {
         std::thread::spawn(move || machines.bring_up(&hardware, deployment));
     }
 
+    /// The simulator stops: every boot still running is powered off (its container stopped)
+    /// before this returns.
+    pub fn shutdown(&self) {
+        for machine in self.lock().values() {
+            machine.stop.store(true, Ordering::SeqCst);
+        }
+        drop(self.booting.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     /// The hardware was powered off: a boot still running is stopped.
     pub fn power_off(&self, hardware_uri: &str) {
         if let Some(machine) = self.lock().get(hardware_uri) {
@@ -235,13 +244,24 @@ impl Machines {
         eprintln!("simulated server {hardware}: booting");
         match self.boot(&volume, &dir, stop) {
             Ok((node, report)) => {
+                // What its verdict rests on: never "ready" without saying what did not run.
+                let stood_in: Vec<&str> = report
+                    .units
+                    .iter()
+                    .filter(|u| matches!(u.status, boot::UnitStatus::NotExercised { .. }))
+                    .map(|u| u.unit.as_str())
+                    .collect();
                 eprintln!(
-                    "simulated server {hardware}: node {node} booted ({:?}, {:.0} s){}",
+                    "simulated server {hardware}: node {node} booted ({:?}, {:.0} s){}{}",
                     report.outcome,
                     report.elapsed.as_secs_f64(),
                     match report.failed() {
                         failed if failed.is_empty() => String::new(),
                         failed => format!("; failed: {}", failed.join(", ")),
+                    },
+                    match stood_in.is_empty() {
+                        true => String::new(),
+                        false => format!("; not exercised (stood in): {}", stood_in.join(", ")),
                     }
                 );
                 self.update(hardware, |m| {

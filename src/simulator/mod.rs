@@ -250,11 +250,30 @@ impl Simulator {
         Ok(())
     }
 
-    /// Blocks until the server stops (the `simulate` command).
+    /// Blocks until the server stops or the process gets SIGINT or SIGTERM (the `simulate`
+    /// command); then stops running boots and the server, and removes the temporary data
+    /// directory (uploads, OS volumes).
     pub fn wait(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            });
         }
+        eprintln!("simulate: stopping");
+        if let Some(machines) = self.shared.machines() {
+            machines.shutdown();
+        }
+        self.stop();
     }
 
     pub fn shutdown(mut self) {
