@@ -473,6 +473,16 @@ fn disk_script(
     // first (without it grub-probe saw a stale /boot and refused: "embedding is not possible").
     script.line("sync", ());
     script.line("drop-caches 3", ());
+    // Under load grub-install has still failed now and then ("embedding is not possible, but
+    // this is required for cross-disk install": it found no BIOS boot partition to embed in),
+    // as if the partitions' device nodes were not all there yet: let the appliance's udev
+    // settle, and give a failed first attempt (ignored, leading "-") a second, decisive one.
+    script.line("-debug sh \"udevadm settle --timeout=30\"", ());
+    script.line(
+        format!("-command \"grub-install --target=i386-pc {disk}\""),
+        (),
+    );
+    script.line("sync", ());
     script.line(
         format!("command \"grub-install --target=i386-pc {disk}\""),
         (),
