@@ -291,11 +291,15 @@ impl Agent {
         (status, text)
     }
 
-    /// The node's checks as the server reports them to a management token: id → (status, output).
+    /// Node n1's checks as the server reports them to a management token: id → (status, output).
     fn health(&self) -> std::collections::BTreeMap<String, (String, String)> {
+        self.health_of("n1")
+    }
+
+    fn health_of(&self, node: &str) -> std::collections::BTreeMap<String, (String, String)> {
         let (status, checks) = call(
             "GET",
-            &format!("{}/v1/health/node/n1", self.consul.base_url),
+            &format!("{}/v1/health/node/{node}", self.consul.base_url),
             &[("X-Consul-Token", ADMIN)],
             None,
         );
@@ -819,22 +823,11 @@ fn an_agent_listener_retargeted_acts_for_the_new_node() {
         r#"{"ID": "first-boot", "Name": "first boot", "TTL": "90s"}"#,
     );
     assert_eq!(status, 200);
-    let checks = |node: &str| -> Vec<String> {
-        let (status, checks) = call(
-            "GET",
-            &format!("{}/v1/health/node/{node}", agent.consul.base_url),
-            &[("X-Consul-Token", ADMIN)],
-            None,
-        );
-        assert_eq!(status, 200);
-        checks
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["CheckID"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert!(checks("node02.example.org").contains(&"first-boot".to_string()));
-    assert!(!checks("n1").contains(&"first-boot".to_string()));
+    assert!(
+        agent
+            .health_of("node02.example.org")
+            .contains_key("first-boot")
+    );
+    assert!(!agent.health().contains_key("first-boot"));
     assert!(agent.consul.agent("127.0.0.1:1".parse().unwrap()).is_none());
 }

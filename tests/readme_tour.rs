@@ -1,6 +1,8 @@
 //! README's "Try it without hardware" block, run as written (bash, in a copy of the project, the
 //! tool built by this test run on PATH): build → simulate --demo → publish → deploy must end with
 //! the node reported ready. The block uses the simulator's default ports (8443, Consul 8500).
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -63,11 +65,7 @@ fn the_readme_tour_deploys_a_node_that_reports_ready() {
         )
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::output_text(&output);
     assert!(output.status.success(), "{script}\n---\n{text}");
     assert!(
         text.contains("debian-01: deployed, the node reports ready"),

@@ -1,6 +1,8 @@
 //! Every sample use case the repository ships (`deployments/*.toml`) is valid against the bundle
 //! that defines its template's deployment plan: in the `simulate --demo` lab, with that bundle
 //! built from `bundles-src/` and published wiring the template, `deploy --dry-run` passes.
+mod common;
+
 use i3s_bundle::simulator::consul::ConsulStandIn;
 use i3s_bundle::simulator::{SimConfig, Simulator, demo};
 use std::path::{Path, PathBuf};
@@ -38,8 +40,10 @@ fn every_sample_use_case_validates_against_its_bundle() {
     let sim = Simulator::start(SimConfig::default()).unwrap();
     sim.seed(&demo::seed(root).unwrap()).unwrap();
     let consul = ConsulStandIn::start("127.0.0.1:0".parse().unwrap(), ADMIN).unwrap();
-    let cli = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
+    // The binary in the repository, against the demo lab and the Consul stand-in.
+    let command = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
+        command
             .current_dir(root)
             .args(args)
             .env("ONEVIEWSDK_IP", &sim.base_url)
@@ -47,15 +51,12 @@ fn every_sample_use_case_validates_against_its_bundle() {
             .env("ONEVIEWSDK_USERNAME", "administrator")
             .env("ONEVIEWSDK_PASSWORD", "simulator")
             .env("CONSUL_HTTP_ADDR", &consul.base_url)
-            .env("CONSUL_HTTP_TOKEN", ADMIN)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code(), text)
+            .env("CONSUL_HTTP_TOKEN", ADMIN);
+        command
+    };
+    let cli = |args: &[&str]| {
+        let output = command(args).output().unwrap();
+        (output.status.code(), common::output_text(&output))
     };
     let mut samples: Vec<PathBuf> = std::fs::read_dir(root.join("deployments"))
         .unwrap()
@@ -92,21 +93,12 @@ fn every_sample_use_case_validates_against_its_bundle() {
         ]);
         assert_eq!(code, Some(0), "publish for {}: {text}", sample.display());
         // Every [secrets] variable set to a placeholder: the check is of the file, not of secrets.
-        let mut deploy = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
-        deploy
-            .current_dir(root)
-            .args([
-                "deploy",
-                sample.to_str().unwrap(),
-                "--dry-run",
-                "--insecure",
-            ])
-            .env("ONEVIEWSDK_IP", &sim.base_url)
-            .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &sim.base_url)
-            .env("ONEVIEWSDK_USERNAME", "administrator")
-            .env("ONEVIEWSDK_PASSWORD", "simulator")
-            .env("CONSUL_HTTP_ADDR", &consul.base_url)
-            .env("CONSUL_HTTP_TOKEN", ADMIN);
+        let mut deploy = command(&[
+            "deploy",
+            sample.to_str().unwrap(),
+            "--dry-run",
+            "--insecure",
+        ]);
         for secret in case["secrets"]
             .as_table()
             .into_iter()
@@ -120,10 +112,9 @@ fn every_sample_use_case_validates_against_its_bundle() {
         assert_eq!(
             output.status.code(),
             Some(0),
-            "{} is not valid against {plan:?}:\n{}{}",
+            "{} is not valid against {plan:?}:\n{}",
             sample.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+            common::output_text(&output)
         );
     }
 }

@@ -150,6 +150,15 @@ pub struct ErrorLine {
     pub message: String,
 }
 
+/// guestfish's error lines in `stderr`, joined with "; ": the one-line reason of a failed launch.
+pub fn error_summary(stderr: &str) -> String {
+    error_lines(stderr)
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Splits stderr into error lines. Continuation lines (a multi-line message) join the previous one.
 pub fn error_lines(stderr: &str) -> Vec<ErrorLine> {
     let mut out: Vec<ErrorLine> = Vec::new();

@@ -122,61 +122,40 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     let manifest = sibling(out, "manifest");
     let files = sibling(out, "files");
     let manifest_text = manifest_toml(os, &recipe, &mirror, &packages, &listing);
-    if options.manifest_only {
-        write_atomically(&files, &listing.lines.join("\n"))?;
-        write_atomically(&manifest, &manifest_text)?;
-        return Ok(BuildReport {
-            image: out.clone(),
-            manifest,
-            files,
-            format: DiskFormat::Raw,
-            image_bytes: 0,
-            mirror,
-            packages: packages.len(),
-            root_tar_sha256: listing.tar_sha256,
-            files_sha256: listing.files_sha256,
-            paths_sha256: listing.paths_sha256,
-            bootstrap_seconds,
-            guestfish_seconds: 0.0,
-            total_seconds: started.elapsed().as_secs_f64(),
-        });
-    }
-
-    progress(
-        Phase::Disk,
-        &format!(
-            "guestfish: {} disk, VG {}, tree in, grub-pc",
-            recipe.recipe.disk.size, os.profile.vg
-        ),
-    );
     let format = if out.extension().is_some_and(|e| e == "qcow2") {
         DiskFormat::Qcow2
     } else {
         DiskFormat::Raw
     };
-    let temp = parent.join(format!(".{name}.partial"));
-    let _ = std::fs::remove_file(&temp);
-    let script = disk_script(os, &recipe, &temp, format, size, &tar)?;
-    let outcome = driver::run_script(&[], &script.text())?;
-    if !outcome.success {
-        let _ = std::fs::remove_file(&temp);
-        let errors = driver::error_lines(&outcome.stderr);
-        let message = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::other(format!(
-            "guestfish could not make the disk of {}: {message}",
-            out.display()
-        )));
-    }
-    let guestfish_seconds = outcome.elapsed.as_secs_f64();
+    // The disk, next to the output until it is complete (none with --manifest-only).
+    let disk = match options.manifest_only {
+        true => None,
+        false => {
+            progress(
+                Phase::Disk,
+                &format!(
+                    "guestfish: {} disk, VG {}, tree in, grub-pc",
+                    recipe.recipe.disk.size, os.profile.vg
+                ),
+            );
+            let temp = parent.join(format!(".{name}.partial"));
+            let _ = std::fs::remove_file(&temp);
+            let script = disk_script(os, &recipe, &temp, format, size, &tar)?;
+            let seconds = make_disk(&script, &temp, out)?;
+            Some((temp, seconds))
+        }
+    };
 
     write_atomically(&files, &listing.lines.join("\n"))?;
     write_atomically(&manifest, &manifest_text)?;
-    std::fs::rename(&temp, out).map_err(|e| Error::io(out, e))?;
-    let image_bytes = std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len();
+    let (image_bytes, guestfish_seconds) = match disk {
+        Some((temp, seconds)) => {
+            std::fs::rename(&temp, out).map_err(|e| Error::io(out, e))?;
+            let bytes = std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len();
+            (bytes, seconds)
+        }
+        None => (0, 0.0),
+    };
     Ok(BuildReport {
         image: out.clone(),
         manifest,
@@ -192,6 +171,20 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
         guestfish_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs the disk script (it writes `temp`; removed again on failure); the launch's seconds.
+fn make_disk(script: &Script<()>, temp: &Path, out: &Path) -> Result<f64> {
+    let outcome = driver::run_script(&[], &script.text())?;
+    if !outcome.success {
+        let _ = std::fs::remove_file(temp);
+        return Err(Error::other(format!(
+            "guestfish could not make the disk of {}: {}",
+            out.display(),
+            driver::error_summary(&outcome.stderr)
+        )));
+    }
+    Ok(outcome.elapsed.as_secs_f64())
 }
 
 /// `IMG` → `IMG.<suffix>`.

@@ -53,3 +53,12 @@ pub fn unzip_test(path: &std::path::Path) -> Result<(), String> {
         Err(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
+
+/// A finished command's standard output followed by its standard error, as text.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
