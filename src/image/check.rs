@@ -155,13 +155,9 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
     let outcome = driver::run_script(&drives, &script.text())?;
     let errors = driver::error_lines(&outcome.stderr);
     if !outcome.success {
-        let message = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
         return Err(Error::other(format!(
-            "guestfish could not read the image(s): {message}"
+            "guestfish could not read the image(s): {}",
+            driver::error_summary(&outcome.stderr)
         )));
     }
     let read =

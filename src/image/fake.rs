@@ -129,14 +129,9 @@ pub fn fake_many(jobs: &[FakeJob<'_>]) -> Result<FakeReport> {
         for temp in &temps {
             let _ = std::fs::remove_file(temp);
         }
-        let errors = driver::error_lines(&outcome.stderr);
-        let message = errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
         return Err(Error::other(format!(
-            "guestfish could not make the fake image: {message}"
+            "guestfish could not make the fake image: {}",
+            driver::error_summary(&outcome.stderr)
         )));
     }
     for (temp, job) in temps.iter().zip(jobs) {
