@@ -69,6 +69,7 @@ fn outside_any_project_commands_say_where_they_searched_and_what_to_do() {
         &["build"][..],
         &["render", "example", "hostname"],
         &["lint"],
+        &["simulate", "--demo"],
     ] {
         let out = bin(outside.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: could not run");
