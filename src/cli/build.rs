@@ -4,9 +4,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Project root (holds bundles-src/, templates/, attributes.toml).
-    #[arg(long, short = 'C', default_value = ".")]
-    pub root: PathBuf,
+    #[command(flatten)]
+    pub root: super::project::RootArg,
     /// Output directory (default: <root>/dist).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -26,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let options = BuildOptions {
-        root: args.root,
+        root: args.root.resolve()?,
         out: args.out,
         bundles: args.bundles,
         force: args.force,

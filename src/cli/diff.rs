@@ -8,7 +8,9 @@ use std::process::ExitCode;
 /// the modelled fields). Exit 0 when equal (every entry), 1 when they differ, 2 when one cannot be read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The older bundle zip.
     pub old: PathBuf,
+    /// The newer bundle zip.
     pub new: PathBuf,
     /// Print the changes as JSON.
     #[arg(long)]

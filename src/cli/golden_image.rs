@@ -7,9 +7,14 @@ pub enum Command {
     /// Check a raw or qcow2 image (read-only) against the OS's golden image requirements and
     /// the posture of its profile. One line per requirement. Exit 0 all pass, 1 some fail, 2
     /// could not run.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle golden-image check disk.qcow2 --os centos7.4 --bundle dist/docker.zip"
+    )]
     Check {
+        /// The raw or qcow2 disk image to check (opened read-only).
         image: PathBuf,
         /// The OS: a name under golden-images/ (e.g. centos7.4) or a path to its directory.
+        /// The OS: a directory name under golden-images/ (e.g. centos7.4).
         #[arg(long)]
         os: String,
         /// Also check that generalize did its job (a captured golden image).
@@ -20,8 +25,11 @@ pub enum Command {
         #[arg(long = "bundle", value_name = "B.zip")]
         bundles: Vec<PathBuf>,
         /// Repository holding golden-images/ (default: the current directory or a parent).
-        #[arg(long)]
+        /// The project directory (holds golden-images/; default: the current directory or the
+        /// nearest parent that is a project). `--repo` is an old spelling.
+        #[arg(long = "root", short = 'C', alias = "repo", value_name = "DIR")]
         repo: Option<PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -29,9 +37,14 @@ pub enum Command {
     /// golden-images/<os>/recipe.toml (mmdebstrap, then one guestfish launch: disk layout of the
     /// profile, the tree, fstab, grub-pc). `.qcow2` names give qcow2, others raw. Writes
     /// IMG.manifest (packages, hashes) and IMG.files (file list) next to the image.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle golden-image build --os debian12 --out debian12.qcow2 --cache ~/.cache/debs"
+    )]
     Build {
+        /// The OS: a directory name under golden-images/ (e.g. centos7.4).
         #[arg(long)]
         os: String,
+        /// The image or payload file to write.
         #[arg(long)]
         out: PathBuf,
         /// Archive to install from instead of the recipe's mirror/snapshot.
@@ -44,45 +57,69 @@ pub enum Command {
         /// compare them with an earlier build's to check a rebuild is the same.
         #[arg(long)]
         manifest_only: bool,
-        #[arg(long)]
+        /// The project directory (holds golden-images/; default: the current directory or the
+        /// nearest parent that is a project). `--repo` is an old spelling.
+        #[arg(long = "root", short = 'C', alias = "repo", value_name = "DIR")]
         repo: Option<PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Create a small image with the OS's golden image structure (partitions, LVM, ext4 root,
     /// the files the plans touch), without a real OS. `.qcow2` names give qcow2, others raw.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle golden-image fake --os centos7.4 --out disk.qcow2 --size 512M"
+    )]
     Fake {
+        /// The OS: a directory name under golden-images/ (e.g. centos7.4).
         #[arg(long)]
         os: String,
+        /// The image or payload file to write.
         #[arg(long)]
         out: PathBuf,
+        /// The disk size (K, M, G suffixes).
         #[arg(long, default_value = "256M")]
         size: String,
-        #[arg(long)]
+        /// The project directory (holds golden-images/; default: the current directory or the
+        /// nearest parent that is a project). `--repo` is an old spelling.
+        #[arg(long = "root", short = 'C', alias = "repo", value_name = "DIR")]
         repo: Option<PathBuf>,
     },
     /// Write the golden image payload the appliance takes: a zip holding the one raw disk image.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle golden-image pack disk.raw --name centos7.4 --out centos7.4.zip"
+    )]
     Pack {
+        /// The raw disk image to pack.
         image: PathBuf,
         /// The golden image name (the payload entry in a bundle is named exactly like it).
         #[arg(long)]
         name: String,
+        /// The image or payload file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Upload a golden image payload (from `pack`) to the appliance, streamed, with a progress
     /// bar. Idempotent: the same name and content again changes nothing; the same name with
     /// other content is refused. Connection settings as for `publish`.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle golden-image upload centos7.4.zip --name centos7.4 --appliance https://i3s.example"
+    )]
     Upload {
+        /// The payload zip written by `golden-image pack`.
         file: PathBuf,
+        /// The golden image name on the appliance.
         #[arg(long)]
         name: String,
+        /// The golden image description on the appliance.
         #[arg(long)]
         description: Option<String>,
         #[command(flatten)]
         connection: super::publish::ConnectionArgs,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },

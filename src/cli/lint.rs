@@ -15,9 +15,12 @@ pub struct Args {
     /// lines), single bundle sources (bundles-src/NAME.toml), bundle zips, or directories of zips. Default: `.` when it has bundles-src/,
     /// else dist/.
     pub paths: Vec<PathBuf>,
-    /// Output format.
+    /// Output format (`--json` is the same as `--format json`).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
+    /// Print the report as JSON (the spelling every other command uses).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Exit 1 when a finding of this severity or worse remains (default: the config's, else error).
     #[arg(long, value_enum)]
     pub deny: Option<DenyLevel>,
@@ -63,13 +66,18 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         shellcheck: !args.no_shellcheck,
         cache_dir: cache.as_ref().map(|c| c.dir.clone()),
     };
+    // No paths: the project found from here upwards (like build), else ./dist of zips.
     let paths = match args.paths.is_empty() {
-        true if lint::sources::is_project(".".as_ref()) => vec![PathBuf::from(".")],
-        true => vec![PathBuf::from("dist")],
+        true => match super::project::find_from_cwd() {
+            Ok(root) => vec![root],
+            Err(_) if PathBuf::from("dist").is_dir() => vec![PathBuf::from("dist")],
+            Err(error) => return Err(error),
+        },
         false => args.paths.clone(),
     };
+    let format = if args.json { Format::Json } else { args.format };
     let report = lint::run(&paths, &options, cache.as_ref())?;
-    let text = match args.format {
+    let text = match format {
         Format::Human => lint::output::human(&report),
         Format::Json => lint::output::json(&report),
         Format::Sarif => lint::sarif::sarif(&report),
@@ -78,7 +86,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         Some(path) => std::fs::write(path, &text).map_err(|e| crate::Error::io(path, e))?,
         None => print!("{text}"),
     }
-    if args.format != Format::Human {
+    if format != Format::Human {
         for notice in &report.notices {
             eprintln!("notice: {notice}");
         }

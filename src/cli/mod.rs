@@ -10,6 +10,8 @@ pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod lint;
+pub mod manual;
+pub mod project;
 pub mod publish;
 pub mod pull;
 pub mod render;
@@ -38,36 +40,87 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what a bundle zip holds: manifest, checksums, plan scripts, plans, golden images.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle inspect dist/docker.zip\n  i3s-bundle inspect dist/docker.zip --json"
+    )]
     Inspect(inspect::Args),
     /// Check bundle zips: checksums, manifest, serial numbers, references. Exit 0 clean, 1 problems, 2 unreadable.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle verify dist/*.zip\n  i3s-bundle verify --json dist/docker.zip"
+    )]
     Verify(verify::Args),
     /// Compare two bundles artifact by artifact. Exit 0 equal, 1 different, 2 unreadable.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle diff old/docker.zip dist/docker.zip\n  i3s-bundle diff --json old/docker.zip dist/docker.zip"
+    )]
     Diff(diff::Args),
     /// Build the bundles of bundles-src/ into dist/ (only what changed).
+    #[command(
+        after_help = "Examples:\n  i3s-bundle build                 # from anywhere inside the project\n  i3s-bundle build --bundle docker --json\n  i3s-bundle build -C ~/bundles --archive"
+    )]
     Build(build::Args),
     /// Print one rendered plan script, or write the files it would upload.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle render docker hostname --attr HOSTNAME=web1\n  i3s-bundle render docker nic-bond --attrs-file secrets.env --format files --out /tmp/files"
+    )]
     Render(render::Args),
     /// Turn an exported bundle zip into source (bundle TOML, plan scripts, registry entries).
+    #[command(after_help = "Examples:\n  i3s-bundle import exported.zip --into .")]
     Import(import::Args),
     /// Create a new repository skeleton with one working example bundle.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle init my-bundles && cd my-bundles && i3s-bundle build"
+    )]
     Init(init::Args),
     /// Check plan scripts, build plans and bundles for the mistakes appliances only find at deploy time.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle lint                  # the project found from here upwards\n  i3s-bundle lint --json dist/\n  i3s-bundle lint --explain I3S031"
+    )]
     Lint(lint::Args),
     /// Upload bundles to an appliance, extract them, and create or update deployment plans.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle publish --appliance https://i3s.example --all\n  i3s-bundle publish --appliance http://127.0.0.1:8443 dist/docker.zip --json"
+    )]
     Publish(publish::Args),
     /// Download a bundle from the appliance.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle pull --appliance https://i3s.example docker --out docker.zip"
+    )]
     Pull(pull::Args),
     /// Run the appliance simulator (Image Streamer + OneView subset) on loopback.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle simulate --listen 127.0.0.1:8443 --tls off\n  i3s-bundle simulate --demo -C ."
+    )]
     Simulate(simulate::Args),
     /// Golden images: check, fake, pack, upload.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  i3s-bundle golden-image fake --os centos7.4 --out disk.qcow2\n  i3s-bundle golden-image check disk.qcow2 --os centos7.4"
+    )]
     GoldenImage(golden_image::Command),
     /// Run a build plan against a disk image with guestfish and show what it changed.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle run dist/docker.zip docker-host --image disk.qcow2 --attr HOSTNAME=web1\n  i3s-bundle run bundles-src/docker.toml --all --image disk.raw --json"
+    )]
     Run(run::Args),
     /// Provision a server from a use-case file and wait until it is up.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle deploy deployments/docker-03.toml\n  i3s-bundle deploy deployments/docker-03.toml --dry-run"
+    )]
     Deploy(deploy::Args),
     /// Power off and delete the server profile of a use-case file.
+    #[command(after_help = "Examples:\n  i3s-bundle undeploy deployments/docker-03.toml")]
     Undeploy(deploy::UndeployArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(
+        after_help = "Examples:\n  source <(i3s-bundle completions bash)\n  i3s-bundle completions zsh > ~/.zfunc/_i3s-bundle"
+    )]
+    Completions(manual::CompletionsArgs),
+    /// Write man pages, one per command (i3s-bundle.1, i3s-bundle-build.1, ...).
+    #[command(
+        after_help = "Examples:\n  i3s-bundle man --out target/man && man -l target/man/i3s-bundle-build.1"
+    )]
+    Man(manual::ManArgs),
 }
 
 pub fn run(cli: Cli) -> crate::Result<ExitCode> {
@@ -87,6 +140,8 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Deploy(args) => deploy::run(args),
         Command::Undeploy(args) => deploy::undeploy(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     }
 }
 

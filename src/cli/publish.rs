@@ -104,6 +104,7 @@ pub struct Args {
     /// Publish every zip in --dist.
     #[arg(long, conflicts_with = "bundles")]
     pub all: bool,
+    /// Where the built bundle zips are (for --all).
     #[arg(long, value_name = "DIR", default_value = "dist")]
     pub dist: PathBuf,
     /// Show the full plan (create / update with a field diff / unchanged); write nothing.

@@ -9,6 +9,7 @@ pub struct Args {
     /// Where to write the zip (default NAME.zip).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

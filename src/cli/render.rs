@@ -24,14 +24,14 @@ pub struct Args {
     /// Read NAME=VALUE lines from a file (keeps secrets off the command line); `--attr` wins.
     #[arg(long, value_name = "FILE")]
     pub attrs_file: Option<PathBuf>,
+    /// What to print: the rendered script, or the files it would upload.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Where `--format files` writes (created as needed).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Project root.
-    #[arg(long, short = 'C', default_value = ".")]
-    pub root: PathBuf,
+    #[command(flatten)]
+    pub root: super::project::RootArg,
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
@@ -56,7 +56,8 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
         values.insert(name.to_string(), value.to_string());
     }
-    let rendered = match render_plan_script(&args.root, &args.bundle, &args.plan_script) {
+    let root = args.root.resolve()?;
+    let rendered = match render_plan_script(&root, &args.bundle, &args.plan_script) {
         Ok(r) => r,
         Err(crate::Error::Usage(m)) => return Err(crate::Error::Usage(m)),
         Err(e) => {

@@ -21,6 +21,7 @@ pub struct Args {
     /// The build plan's name; with --all, every build plan of the bundle (one launch).
     #[arg(required_unless_present = "all")]
     pub build_plan: Option<String>,
+    /// Run every build plan of the bundle, one after the other on one image.
     #[arg(long, conflicts_with = "build_plan")]
     pub all: bool,
     /// The disk image (raw or qcow2), e.g. from `golden-image fake`.
@@ -43,6 +44,7 @@ pub struct Args {
     /// anything runs: a bundle is untrusted input and these would run as you (often root).
     #[arg(long)]
     pub allow_host_commands: bool,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     /// After each deploy plan ran, boot its result with systemd as PID 1 (systemd-nspawn, as

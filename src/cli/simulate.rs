@@ -49,7 +49,8 @@ pub struct Args {
     #[arg(long)]
     pub demo: bool,
     /// The project (bundles-src/, golden-images/, templates/) for --demo and --boot-image.
-    #[arg(long, short = 'C', default_value = ".")]
+    /// Default: the current directory or the nearest parent holding bundles-src/.
+    #[arg(long, short = 'C', value_name = "DIR", default_value = ".")]
     pub root: PathBuf,
     /// Also run a Consul stand-in here. Its ACL tokens: I3S_SIM_CONSUL_TOKEN (a management
     /// token, what `deploy` reads with) and/or --consul-tokens. Without --boot-image, nodes no
@@ -134,7 +135,11 @@ fn consul_tokens(args: &Args) -> crate::Result<crate::simulator::consul::AclToke
     Ok(tokens)
 }
 
-pub fn run(args: Args) -> crate::Result<ExitCode> {
+pub fn run(mut args: Args) -> crate::Result<ExitCode> {
+    // Only --demo and --boot-image read the project; found upwards like every other command.
+    if args.root == Path::new(".") && (args.demo || !args.boot_images.is_empty()) {
+        args.root = super::project::find_from_cwd()?;
+    }
     let faults = Faults::parse(&args.faults).map_err(crate::Error::Usage)?;
     let consul_listen = args
         .consul_listen
