@@ -225,3 +225,46 @@ fn man_pages_are_written_per_command_and_render() {
         String::from_utf8_lossy(&render.stderr)
     );
 }
+
+/// Every example line of every command's help parses with the real definitions: no invented
+/// flag, no missing value, no unknown subcommand (what it would do is the command's own tests').
+#[test]
+fn every_example_parses_with_the_real_arguments() {
+    let mut examples = Vec::new();
+    collect_examples(&i3s_bundle::cli::Cli::command(), &mut examples);
+    assert!(examples.len() > 20, "{examples:?}");
+    let mut problems = Vec::new();
+    for line in &examples {
+        // One command line: from "i3s-bundle" to a shell operator or a comment.
+        let Some(start) = line.find("i3s-bundle ") else {
+            continue;
+        };
+        let command = line[start..]
+            .split(['|', '>', '#', ')'])
+            .next()
+            .unwrap()
+            .split("&&")
+            .next()
+            .unwrap();
+        let words = shlex::split(command).unwrap_or_else(|| panic!("unbalanced quotes: {line}"));
+        if let Err(e) = <i3s_bundle::cli::Cli as clap::Parser>::try_parse_from(&words) {
+            problems.push(format!(
+                "{line}\n    {}",
+                e.to_string().lines().next().unwrap_or("")
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn collect_examples(command: &clap::Command, out: &mut Vec<String>) {
+    for help in [command.get_after_help(), command.get_after_long_help()]
+        .into_iter()
+        .flatten()
+    {
+        out.extend(help.to_string().lines().map(str::to_string));
+    }
+    for sub in command.get_subcommands() {
+        collect_examples(sub, out);
+    }
+}

@@ -106,7 +106,7 @@ pub enum Command {
     /// bar. Idempotent: the same name and content again changes nothing; the same name with
     /// other content is refused. Connection settings as for `publish`.
     #[command(
-        after_help = "Examples:\n  i3s-bundle golden-image upload centos7.4.zip --name centos7.4 --appliance https://i3s.example"
+        after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle golden-image pack d12.qcow2 --name \"Debian 12 Golden Image\" --out d12.zip\n  i3s-bundle golden-image upload d12.zip --name \"Debian 12 Golden Image\""
     )]
     Upload {
         /// The payload zip written by `golden-image pack`.

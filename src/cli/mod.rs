@@ -61,7 +61,7 @@ pub enum Command {
     Build(build::Args),
     /// Print one rendered plan script, or write the files it would upload.
     #[command(
-        after_help = "Examples:\n  i3s-bundle render docker hostname --attr HOSTNAME=web1\n  i3s-bundle render docker nic-bond --attrs-file secrets.env --format files --out /tmp/files"
+        after_help = "Examples:\n  i3s-bundle render debian12 hostname-ssh --attr SERVER_FQDN=web1.example.org\n  i3s-bundle render centos7.4 nic-bond --attrs-file attrs.env --format files --out /tmp/files"
     )]
     Render(render::Args),
     /// Turn an exported bundle zip into source (bundle TOML, plan scripts, registry entries).
@@ -79,17 +79,17 @@ pub enum Command {
     Lint(lint::Args),
     /// Upload bundles to an appliance, extract them, and create or update deployment plans.
     #[command(
-        after_help = "Examples:\n  i3s-bundle publish --appliance https://i3s.example --all\n  i3s-bundle publish --appliance http://127.0.0.1:8443 dist/docker.zip --json"
+        after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle publish dist/i3s-bundle-Debian12_*.zip --profile-template \"Docker Debian 12=i3s-bundle - Debian 12 - Docker Debian 12\"\n  i3s-bundle publish --config config.json --ca-cert appliance-ca.pem dist/*.zip --json"
     )]
     Publish(publish::Args),
     /// Download a bundle from the appliance.
     #[command(
-        after_help = "Examples:\n  i3s-bundle pull --appliance https://i3s.example docker --out docker.zip"
+        after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle pull i3s-bundle-Debian12_2026.12.01 --out pulled.zip"
     )]
     Pull(pull::Args),
     /// Run the appliance simulator (Image Streamer + OneView subset) on loopback.
     #[command(
-        after_help = "Examples:\n  i3s-bundle simulate --listen 127.0.0.1:8443 --tls off\n  i3s-bundle simulate --demo -C ."
+        after_help = "Examples:\n  I3S_SIM_CONSUL_TOKEN=demo-token i3s-bundle simulate --demo\n  i3s-bundle simulate --listen 127.0.0.1:8443 --tls --ca-cert-out ca.pem --state sim.json\n  i3s-bundle simulate --demo --boot-image debian12=d12.qcow2 --consul-tokens tokens --consul-policies templates/consul-policies"
     )]
     Simulate(simulate::Args),
     /// Golden images: check, fake, pack, upload.
@@ -100,12 +100,12 @@ pub enum Command {
     GoldenImage(golden_image::Command),
     /// Run a build plan against a disk image with guestfish and show what it changed.
     #[command(
-        after_help = "Examples:\n  i3s-bundle run dist/docker.zip docker-host --image disk.qcow2 --attr HOSTNAME=web1\n  i3s-bundle run bundles-src/docker.toml --all --image disk.raw --json"
+        after_help = "Examples:\n  i3s-bundle run bundles-src/debian12.toml \"i3s-bundle - Debian 12 - Docker\" --image d12.qcow2 --sample-attrs --boot\n  i3s-bundle run dist/i3s-bundle-CentOS7.4_2026.11.26.zip --all --image disk.qcow2 --sample-attrs --json"
     )]
     Run(run::Args),
     /// Provision a server from a use-case file and wait until it is up.
     #[command(
-        after_help = "Examples:\n  i3s-bundle deploy deployments/docker-03.toml\n  i3s-bundle deploy deployments/docker-03.toml --dry-run"
+        after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle deploy deployments/debian-01.toml --wait 15m\n  i3s-bundle deploy deployments/docker-03.toml --dry-run"
     )]
     Deploy(deploy::Args),
     /// Power off and delete the server profile of a use-case file.

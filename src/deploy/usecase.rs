@@ -403,24 +403,14 @@ mod tests {
 
     #[test]
     fn the_sample_file_reads_without_problems() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deployments/docker-03.toml");
-        let dir = tempfile::tempdir().unwrap();
-        // Point the gossip key at a private file in a copy of the sample.
-        let key = dir.path().join("gossip.key");
-        std::fs::write(&key, "a2V5LWZvci10ZXN0cw==\n").unwrap();
-        #[cfg(unix)]
-        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("/etc/i3s-bundle/consul-gossip.key", "gossip.key");
-        let copy = dir.path().join("docker-03.toml");
-        std::fs::write(&copy, text).unwrap();
+        let copy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deployments/docker-03.toml");
         let (use_case, problems) = load(
             &copy,
             &env(&[
                 ("DOCKER03_CONSUL_ACL_TOKEN", "t1"),
+                ("CONSUL_GOSSIP_KEY", "a2V5LWZvci10ZXN0cw=="),
                 ("CONSUL_HTTP_TOKEN", "t2"),
+                ("CONSUL_HTTP_ADDR", "https://consul.example.org:8501"),
             ]),
         )
         .unwrap();
@@ -451,7 +441,14 @@ mod tests {
         // Without the variables: each named, with its line.
         let (_, problems) = load(&copy, &env(&[])).unwrap();
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["secrets.CONSUL_ACL_TOKEN", "consul.token_env"]);
+        assert_eq!(
+            keys,
+            [
+                "secrets.CONSUL_ACL_TOKEN",
+                "secrets.CONSUL_GOSSIP_KEY",
+                "consul.token_env"
+            ]
+        );
         assert!(problems.iter().all(|p| p.line.is_some()));
     }
 
