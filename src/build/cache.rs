@@ -24,7 +24,7 @@ const CACHE_FORMAT: u32 = 1;
 /// every change to the code that renders (committed or not, a new rustc or dependency too), so a
 /// changed tool rebuilds everything, and the same binary, wherever it is copied, rebuilds nothing.
 /// A commit + dirty flag would miss a second edit of an already dirty tree. Hashed once per run
-/// (~20 MB, tens of milliseconds with sha2 optimised).
+/// by `build` (a 208 MB debug binary with debug info: 0.6 s by sha256sum; a release one far less).
 pub fn tool_version() -> String {
     static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IDENTITY
