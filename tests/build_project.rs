@@ -816,3 +816,62 @@ fn a_build_removes_temp_files_a_killed_build_left_and_keeps_a_live_runs() {
     std::fs::remove_file(&foreign).unwrap();
     assert_eq!(snapshot(&dist), before, "outputs are untouched");
 }
+
+/// The cache is keyed on the tool's own build, not its version string (#15 point 3): a copy of
+/// the binary with one byte appended (still the same version, still runs: the loader ignores
+/// trailing bytes) is another tool and rebuilds every bundle; run again, it rebuilds nothing.
+#[cfg(unix)]
+#[test]
+fn a_changed_tool_rebuilds_every_bundle_and_the_same_tool_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    std::fs::create_dir(&root).unwrap();
+    three_bundle_project(&root);
+    let first = build_json(&root, &[]);
+    assert!(statuses(&first).values().all(|s| s == "built"), "{first}");
+
+    let changed = dir.path().join("i3s-bundle-changed");
+    let mut bytes = std::fs::read(env!("CARGO_BIN_EXE_i3s-bundle")).unwrap();
+    bytes.push(0);
+    std::fs::write(&changed, bytes).unwrap();
+    std::fs::set_permissions(&changed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |exe: &Path| -> Value {
+        let out = Command::new(exe)
+            .current_dir(&root)
+            .args(["build", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let rebuilt = run(&changed);
+    assert_eq!(statuses(&rebuilt).len(), 3, "{rebuilt}");
+    assert!(
+        statuses(&rebuilt).values().all(|s| s == "built"),
+        "{rebuilt}"
+    );
+    let again = run(&changed);
+    assert!(
+        statuses(&again).values().all(|s| s == "up_to_date"),
+        "{again}"
+    );
+}
+
+#[test]
+fn version_shows_the_commit_it_was_built_from() {
+    let out = bin().arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        regex::Regex::new(
+            r"^i3s-bundle \d+\.\d+\.\d+ \((commit [0-9a-f]{12}(-dirty)?|unknown commit)\)\n$"
+        )
+        .unwrap()
+        .is_match(&text),
+        "{text}"
+    );
+}

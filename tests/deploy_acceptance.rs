@@ -954,3 +954,105 @@ fn a_deployment_plan_alone_gives_a_bare_profile_with_nic_fields_from_the_use_cas
     );
     assert!(lab.writes().is_empty());
 }
+
+/// An https front for the Consul stand-in, its certificate signed by a fresh CA (a corporate
+/// one, say) written to `ca_path`: one request per connection, passed on to `backend` and its
+/// answer back. Returns the front's `https://127.0.0.1:PORT`.
+fn tls_front(backend: &str, ca_path: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use std::io::{Read, Write};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "corporate CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    std::fs::write(ca_path, ca_params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let backend = backend.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let (config, backend) = (config.clone(), backend.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return, // e.g. the client refused the certificate
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let (line, rest) = head.split_once("\r\n").unwrap();
+                let mut upstream = std::net::TcpStream::connect(&backend).unwrap();
+                write!(upstream, "{line}\r\nConnection: close\r\n{rest}").unwrap();
+                let mut answer = Vec::new();
+                upstream.read_to_end(&mut answer).unwrap();
+                tls.write_all(&answer).unwrap();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    url
+}
+
+/// Deploy's Consul client trusts a CA that is only in the platform's trust store, without
+/// `consul.ca_cert` (#15 point 2). The machine's store is left alone: on Linux the roots come
+/// from rustls-native-certs, which reads only `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is
+/// set (rustls-native-certs 0.8 src/lib.rs `load_native_certs`, called by
+/// rustls-platform-verifier 0.7 src/verification/others.rs).
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn consul_signed_by_a_ca_in_the_system_trust_store_is_trusted() {
+    let lab = Lab::new();
+    let corporate_ca = lab.dir.path().join("corporate-ca.pem");
+    let front = tls_front(&lab.consul.base_url, &corporate_ca);
+    let file = lab.use_case("docker-03", &VALID.replace("@CONSUL@", &front));
+    let other_ca = lab.dir.path().join("other-ca.pem");
+    tls_front(&lab.consul.base_url, &other_ca);
+    let dry_run = |store: &std::path::Path| {
+        lab.command(&["deploy", file.to_str().unwrap(), "--dry-run", "--json"])
+            .env("SSL_CERT_FILE", store)
+            .output()
+            .unwrap()
+    };
+    let refused = dry_run(&other_ca);
+    assert_ne!(refused.status.code(), Some(0), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("consul.address")
+            && text(&refused).contains("invalid peer certificate"),
+        "{}",
+        text(&refused)
+    );
+    let trusted = dry_run(&corporate_ca);
+    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
+    let report: Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(report["outcome"], "valid");
+    assert!(
+        lab.consul.health_reads(NODE) > 0,
+        "Consul was read through the front"
+    );
+}

@@ -686,6 +686,58 @@ fn tls_fails_without_the_ca_certificate_and_succeeds_with_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT verified"));
 }
 
+/// A CA installed only in the platform's trust store is trusted without --ca-cert (#15 point 2).
+/// The machine's real store is left alone: on Linux the platform verifier's roots come from
+/// rustls-native-certs, which reads only `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is set
+/// (rustls-native-certs 0.8 src/lib.rs, `load_native_certs`; rustls-platform-verifier 0.7
+/// src/verification/others.rs calls it).
+#[cfg(all(unix, not(target_os = "macos")))]
+#[test]
+fn a_ca_in_the_system_trust_store_is_trusted_without_ca_cert() {
+    let sim = start(i3s_bundle::simulator::SimConfig {
+        tls: true,
+        ..sim_config()
+    });
+    seed_appliance(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = test_bundle(dir.path(), "1.0", "node1");
+    let bundle = bundle.to_str().unwrap();
+    // A store holding another CA only: refused, and the advice names the trust store.
+    let other = start(i3s_bundle::simulator::SimConfig {
+        tls: true,
+        ..sim_config()
+    });
+    let other_store = other.ca_cert.clone().unwrap();
+    let out = publish_support::command_with_env(
+        &sim,
+        "publish",
+        &[bundle],
+        &[("SSL_CERT_FILE", &other_store)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not trusted") && text(&out).contains("trust store"),
+        "{}",
+        text(&out)
+    );
+    assert!(requests(&sim)["log"].as_array().unwrap().is_empty());
+    // A store (a bundle, as /etc/ssl/certs/ca-certificates.crt is) holding the simulator's CA.
+    let store = dir.path().join("ca-bundle.crt");
+    let mut pem = std::fs::read(&other_store).unwrap();
+    pem.extend(std::fs::read(sim.ca_cert.as_ref().unwrap()).unwrap());
+    std::fs::write(&store, pem).unwrap();
+    let out =
+        publish_support::command_with_env(&sim, "publish", &[bundle], &[("SSL_CERT_FILE", &store)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        canonical_state(&sim)["/rest/deployment-plans"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 #[test]
 fn a_template_etag_race_is_retried_and_never_overwrites_the_other_writer() {
     let sim = start(sim_config());

@@ -190,6 +190,16 @@ pub fn publish(sim: &Simulator, args: &[&str]) -> std::process::Output {
 }
 
 pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process::Output {
+    command_with_env(sim, subcommand, args, &[])
+}
+
+/// [`command`] with extra environment variables (e.g. `SSL_CERT_FILE`).
+pub fn command_with_env(
+    sim: &Simulator,
+    subcommand: &str,
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
     cmd.arg(subcommand).args(args);
     // Fast timings unless the test sets its own.
@@ -217,6 +227,7 @@ pub fn command(sim: &Simulator, subcommand: &str, args: &[&str]) -> std::process
         .env("ONEVIEWSDK_USERNAME", "administrator")
         .env("ONEVIEWSDK_PASSWORD", PASSWORD)
         .env("CI", "true");
+    cmd.envs(env.iter().copied());
     cmd.output().expect("i3s-bundle runs")
 }
 

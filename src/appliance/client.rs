@@ -86,30 +86,14 @@ const TASK_FAILURE: [&str; 4] = ["Error", "Terminated", "Killed", "Interrupted"]
 impl Client {
     /// Builds the HTTP agent (TLS as configured) without talking to anyone yet.
     pub fn new(settings: &Settings, timing: Timing, log: Log) -> Result<Client> {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig};
         let tls = match &settings.tls {
-            TlsMode::Verified => TlsConfig::builder().build(),
-            TlsMode::Insecure => TlsConfig::builder().disable_verification(true).build(),
-            TlsMode::CaCert(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| ApplianceError::Io(format!("{}: {e}", path.display())))?;
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(ApplianceError::Io(format!(
-                        "{}: no PEM certificate in the file",
-                        path.display()
-                    )));
-                }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&certs))
-                    .build()
-            }
-        };
+            TlsMode::Verified => super::trust::verified(None),
+            TlsMode::CaCert(path) => super::trust::verified(Some(path)),
+            TlsMode::Insecure => Ok(ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build()),
+        }
+        .map_err(ApplianceError::Io)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)

@@ -71,6 +71,15 @@ pub fn diagnose(
                 "the certificate of {authority} is refused ({tls_error}): give the appliance a \
                  valid certificate, or pass --ca-cert FILE with the CA that signed it"
             ))),
+            // rustls-platform-verifier's words when the platform store holds no CA at all
+            // (src/verification/others.rs): a minimal container without ca-certificates.
+            E::General(message) if message.contains("No CA certificates") => {
+                Some(Diagnosis::Final(format!(
+                    "the certificate of {authority} cannot be checked: this machine's trust store \
+                     holds no CA certificate ({message}): install the ca-certificates package, \
+                     set SSL_CERT_FILE to a PEM bundle, or pass --ca-cert FILE"
+                )))
+            }
             // The first bytes back are no TLS record: "HTTP/1.1 400 …" from a plain-HTTP server.
             E::InvalidMessage(_) | E::PeerSentOversizedRecord if scheme == "https" => Some(
                 Diagnosis::Final(if answers(&format!("http://{authority}"), probe_timeout) {
@@ -133,8 +142,8 @@ fn plain_http(authority: &str, tls: &TlsMode) -> String {
     format!("{authority} speaks plain HTTP, not HTTPS: write http://{authority}{insecure}")
 }
 
-/// Without --ca-cert ureq trusts the Mozilla roots built into it (webpki-roots), not the
-/// system's store (ureq's `RootCerts::WebPki`, its default): installing a CA there would not help.
+/// Without --ca-cert the platform's trust store is used (`super::trust`): a CA installed there
+/// (on Linux the distribution's bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set) is trusted.
 fn untrusted(authority: &str, tls: &TlsMode, why: &str) -> String {
     match tls {
         TlsMode::CaCert(path) => format!(
@@ -145,8 +154,8 @@ fn untrusted(authority: &str, tls: &TlsMode, why: &str) -> String {
         _ => format!(
             "the appliance's certificate at {authority} is not trusted ({why}): pass \
              --ca-cert FILE, the CA certificate (PEM) that signed it (`i3s-bundle simulate --tls` \
-             writes its own to --ca-cert-out); without it only the public CAs built into \
-             i3s-bundle are trusted, not the system's store"
+             writes its own to --ca-cert-out), or install that CA in this machine's trust store \
+             (on Linux SSL_CERT_FILE or SSL_CERT_DIR, when set, take its place)"
         ),
     }
 }

@@ -9,6 +9,7 @@ pub mod pull;
 pub mod secret;
 pub mod settings;
 pub mod template;
+pub mod trust;
 pub mod types;
 
 pub use client::{Client, Host, Timing};

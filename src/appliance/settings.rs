@@ -74,7 +74,7 @@ impl Settings {
 /// How TLS certificates are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsMode {
-    /// The system's trusted roots (webpki roots).
+    /// The platform's trust store (`super::trust`).
     Verified,
     /// Only certificates signed by this PEM file (e.g. the appliance's self-signed one).
     CaCert(PathBuf),

@@ -31,7 +31,7 @@ pub const EXIT_TIMEOUT: u8 = 3;
 /// Exit codes: 0 success, 1 problems found (or differences, or a failed operation),
 /// 2 could not run (bad arguments, unreadable input), 3 timed out waiting.
 #[derive(Debug, Parser)]
-#[command(name = "i3s-bundle", version, about, long_about)]
+#[command(name = "i3s-bundle", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("I3S_BUNDLE_COMMIT"), ")"), about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

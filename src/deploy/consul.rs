@@ -56,7 +56,8 @@ pub struct ConsulClient {
 
 impl ConsulClient {
     /// `base`: `http(s)://host:port`. Each request is limited to `timeout`. `ca_cert`: trust only
-    /// this PEM CA for https (a lab Consul's own CA); otherwise the system's roots.
+    /// this PEM CA for https (a lab Consul's own CA); otherwise the platform's trust store
+    /// (`appliance::trust`).
     pub fn new(
         base: &str,
         token: Secret,
@@ -64,28 +65,7 @@ impl ConsulClient {
         ca_cert: Option<&Path>,
         log: Log,
     ) -> Result<ConsulClient, String> {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig};
-        let tls = match ca_cert {
-            None => TlsConfig::builder().build(),
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    return Err(format!(
-                        "{}: no PEM certificate in the file",
-                        path.display()
-                    ));
-                }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&certs))
-                    .build()
-            }
-        };
+        let tls = crate::appliance::trust::verified(ca_cert)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)

@@ -1,0 +1,38 @@
+//! Which certificates every HTTPS client of the tool trusts (the appliances and Consul): the
+//! platform's trust store by default, so a CA an operator installed there (a corporate CA) is
+//! trusted as it is by curl and the browser; or only the CA in a given PEM file.
+//!
+//! The platform store is reached through ureq's `RootCerts::PlatformVerifier` (its
+//! `platform-verifier` feature, the `rustls-platform-verifier` crate maintained by the rustls
+//! project): on Windows and macOS the OS verifier itself; on Linux and other Unixes the roots
+//! `rustls-native-certs` loads — the distribution's bundle (e.g. /etc/ssl/certs), or only
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is set, as OpenSSL does
+//! (rustls-native-certs 0.8 `load_native_certs`; rustls-platform-verifier 0.7
+//! src/verification/others.rs).
+use std::path::Path;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+/// Verified TLS: the platform's trust store, or with `ca_cert` only the CA(s) in that PEM file.
+/// Errors name the file.
+pub fn verified(ca_cert: Option<&Path>) -> Result<TlsConfig, String> {
+    let roots = match ca_cert {
+        None => RootCerts::PlatformVerifier,
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(format!(
+                    "{}: no PEM certificate in the file",
+                    path.display()
+                ));
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+    };
+    Ok(TlsConfig::builder().root_certs(roots).build())
+}
