@@ -3,8 +3,8 @@
 //! requirement each breaks, and a second build (from the .deb cache, tree only) with the same
 //! package set and file list. Then the image is deployed end to end: `build` → `simulate --demo
 //! --boot-image` → `publish` → `deploy`, the simulated servers deploying and booting it under
-//! systemd. Slow (minutes): one build, one tree-only rebuild, one launch for the broken copies,
-//! one for the checks, three deploy-plan runs and four boots. Under CI=true it must run;
+//! systemd. Slow (minutes): one build, one tree-only rebuild (beside the launches that break and
+//! check copies), three deploy-plan runs and four boots. Under CI=true it must run;
 //! elsewhere it skips loudly without mmdebstrap, guestfish, the archive or root.
 mod common;
 
@@ -142,6 +142,16 @@ fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_pac
         "the cache keeps the .debs"
     );
 
+    // The second build (same recipe, .debs from the cache), tree only: the tree and its manifest
+    // are what reproducibility is about; the disk around it is the same code. It runs while
+    // guestfish breaks and checks copies of the first (mmdebstrap and the appliance each keep
+    // one core busy).
+    let second = dir.path().join("again.img");
+    let rebuild = {
+        let (os, second, cache) = (os.clone(), second.clone(), cache.clone());
+        std::thread::spawn(move || build_once(&os, &second, &cache, true))
+    };
+
     // Broken copies (qcow2 overlays), one per new kind of requirement, in one launch.
     let root_mount = "mount /dev/debian/root /".to_string();
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
@@ -186,12 +196,6 @@ fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_pac
     let outcome = driver::run_script(&drives, &script).unwrap();
     assert!(outcome.success, "breaking the copies: {}", outcome.stderr);
 
-    // The second build (same recipe, .debs from the cache) while nothing else runs: the tree
-    // and its manifest are what reproducibility is about; the disk around it is the same code.
-    let second = dir.path().join("again.img");
-    let b = build_once(&os, &second, &cache, true);
-    assert!(!second.exists(), "--manifest-only makes no disk");
-
     // One launch checks the build (also as a captured image: the build generalizes) and the
     // broken copies.
     let mut jobs = vec![CheckJob {
@@ -215,6 +219,8 @@ fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_pac
         reports.len(),
         started.elapsed().as_secs_f64()
     );
+    let b = rebuild.join().expect("the second build");
+    assert!(!second.exists(), "--manifest-only makes no disk");
     // Reproducibility: the same packages and the same paths; report what else differs.
     let (ma, mb) = (manifest(&a.manifest), manifest(&b.manifest));
     assert_eq!(ma["packages"], mb["packages"], "package sets differ");
