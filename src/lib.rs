@@ -24,6 +24,7 @@ pub mod guestfish;
 pub mod image;
 pub mod lint;
 pub mod placeholder;
+pub mod publish;
 pub mod render;
 pub mod simulator;
 pub mod source;

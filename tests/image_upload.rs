@@ -45,7 +45,9 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     assert!(output.status.success(), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["action"], "created");
-    let digest = i3s_bundle::image::upload::payload_digest(&first).unwrap().0;
+    let digest = i3s_bundle::appliance::golden_image::payload_digest(&first)
+        .unwrap()
+        .0;
     let stored = images(&sim);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["name"], "CentOS 7.4 Golden Image");

@@ -300,7 +300,7 @@ fn the_golden_image_can_come_from_the_build_record() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = test_bundle(dir.path(), "1.0", "node1");
     std::fs::remove_file(bundle.with_extension("publish.json")).unwrap();
-    let sha = i3s_bundle::appliance::publish::source::file_sha256(&bundle).unwrap();
+    let sha = i3s_bundle::publish::source::file_sha256(&bundle).unwrap();
     // The shape `i3s-bundle build` keeps in dist/.i3s-bundle-cache.json.
     let record = |sha: &str| {
         json!({"tool": "i3s-bundle", "bundles": {"bundles-src/t.toml": {"zip_name": "t-bundle_1.0.zip", "sha256": sha,

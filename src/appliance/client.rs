@@ -124,7 +124,7 @@ impl Client {
     /// Checks both appliances answer, settles the API version and logs in to OneView.
     pub fn connect(settings: &Settings, timing: Timing, log: Log) -> Result<Client> {
         let mut client = Client::new(settings, timing, log)?;
-        let version = client.get(Host::OneView, "/rest/version")?;
+        let version = client.get(Host::OneView, super::api::VERSION)?;
         let current = version
             .get("currentVersion")
             .and_then(Value::as_u64)
@@ -143,7 +143,7 @@ impl Client {
                 )));
             }
         };
-        client.get(Host::ImageStreamer, "/rest/version").map_err(|e| match e {
+        client.get(Host::ImageStreamer, super::api::VERSION).map_err(|e| match e {
             ApplianceError::Connect { message, .. } => ApplianceError::Protocol(format!(
                 "the Image Streamer at {} does not answer ({message}); check ONEVIEWSDK_IMAGE_STREAMER_IP",
                 client.image_streamer
@@ -164,7 +164,7 @@ impl Client {
         let answer = client.request(
             Method::POST,
             Host::OneView,
-            "/rest/login-sessions",
+            super::api::LOGIN_SESSIONS,
             Some(&body),
             true,
         )?;
@@ -185,7 +185,7 @@ impl Client {
             if let Err(e) = self.request(
                 Method::DELETE,
                 Host::OneView,
-                "/rest/login-sessions",
+                super::api::LOGIN_SESSIONS,
                 None,
                 false,
             ) {

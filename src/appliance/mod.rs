@@ -1,14 +1,15 @@
-//! Talking to an appliance: connection settings, the REST client, and what is built on it
-//! (`publish`, `pull`; `deploy` later). The simulator in `crate::simulator` speaks the other side.
+//! Talking to an appliance: connection settings, TLS trust, secrets, the REST client and the calls
+//! the stages above make (`oneview` for deploy, `golden_image` for uploads). `crate::publish` and
+//! `crate::deploy` build on it; the simulator speaks the other side.
+pub mod api;
 pub mod client;
 pub mod diagnose;
 pub mod error;
+pub mod golden_image;
 pub mod log;
-pub mod publish;
-pub mod pull;
+pub mod oneview;
 pub mod secret;
 pub mod settings;
-pub mod template;
 pub mod trust;
 pub mod types;
 

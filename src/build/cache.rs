@@ -43,13 +43,6 @@ pub fn tool_version() -> String {
         .clone()
 }
 
-pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos())
-}
-
 /// What one bundle source last produced.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
@@ -213,22 +206,7 @@ impl Cache {
     }
 }
 
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-pub use crate::fs::write_atomic;
+pub use crate::fs::{hash_file, mtime_ns, write_atomic};
 
 /// A make-compatible depfile: `<target>: <input> <input> …` (spaces escaped), so a Makefile rule
 /// with `-include dist/*.d` rebuilds exactly when `i3s-bundle build` would.

@@ -21,6 +21,9 @@ fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::E
 }
 
 /// The URI prefix by which build steps reference plan scripts.
+/// How a build plan in a bundle refers to its plan scripts. It is the appliance's plan-script
+/// collection (`crate::appliance::api::PLAN_SCRIPTS`), spelled here because the bundle format sits
+/// below the appliance layer; a test in `appliance::api` keeps the two equal.
 pub const PLAN_SCRIPT_URI_PREFIX: &str = "/rest/plan-scripts/";
 
 json_object! {

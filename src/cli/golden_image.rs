@@ -251,7 +251,7 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             connection,
             json,
         } => {
-            let digest = image::upload::payload_digest(&file)?;
+            let digest = crate::appliance::golden_image::payload_digest(&file)?;
             let size = digest.1;
             let client = connection.connect()?;
             let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -259,7 +259,7 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             } else {
                 indicatif::ProgressBar::hidden()
             };
-            let result = image::upload::upload_checked(
+            let result = crate::appliance::golden_image::upload_checked(
                 &client,
                 &file,
                 digest,
@@ -281,8 +281,10 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
                 super::print_json(&report)?;
             } else {
                 let action = match report.action {
-                    image::upload::UploadAction::Created => "uploaded",
-                    image::upload::UploadAction::Unchanged => "already there, unchanged",
+                    crate::appliance::golden_image::UploadAction::Created => "uploaded",
+                    crate::appliance::golden_image::UploadAction::Unchanged => {
+                        "already there, unchanged"
+                    }
                 };
                 println!(
                     "{name}: {action} ({}, {} bytes, sha256 {})",

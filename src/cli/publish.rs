@@ -1,5 +1,5 @@
-use crate::appliance::publish::{self, Outcome, PublishOptions};
 use crate::appliance::{Client, Settings, SettingsOverrides, Timing, log::Log, settings};
+use crate::publish::{self, Outcome, PublishOptions};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

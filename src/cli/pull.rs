@@ -22,7 +22,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
     let client = args.connection.connect()?;
-    match crate::appliance::pull::pull(&client, &args.name, &out) {
+    match crate::publish::pull::pull(&client, &args.name, &out) {
         Ok(report) if args.json => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")

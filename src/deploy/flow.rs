@@ -2,9 +2,9 @@
 //! at once; then the writes, each waited for; then the wait for the node's own verdict in Consul.
 use super::attributes::{self, OsAttribute};
 use super::consul::{ConsulClient, ConsulError, FirstBoot, Readiness, readiness};
-use super::oneview::{self, text};
 use super::usecase::{Server, UseCase};
 use super::{Outcome, Phase, Problem, Report};
+use crate::appliance::oneview::{self, text};
 use crate::appliance::{Client, Host};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //!
 //! - [`usecase`]: the `deployments/<name>.toml` files (format in README.md).
 //! - [`attributes`]: the profile's custom attributes, checked against the deployment plan as published.
-//! - [`oneview`]: the appliance calls (through the publish client, `crate::appliance`).
+//! The appliance calls it makes live in [`crate::appliance::oneview`].
 //! - [`consul`]: the Consul client and the readiness contract of the content templates.
 //! - [`flow`]: the phases — validate, (replace), create profile, power on, wait until ready.
 //!
@@ -10,7 +10,6 @@
 pub mod attributes;
 pub mod consul;
 pub mod flow;
-pub mod oneview;
 pub mod usecase;
 
 pub use flow::{DeployOptions, deploy, undeploy};

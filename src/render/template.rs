@@ -116,7 +116,7 @@ impl TemplateStore {
                     name: name.to_string(),
                     path,
                     size: meta.len(),
-                    mtime_ns: crate::build::cache::mtime_ns(&meta),
+                    mtime_ns: crate::fs::mtime_ns(&meta),
                     text: Arc::from(text),
                     sha256,
                 }))

@@ -455,7 +455,7 @@ fn read_and_verify(path: &Path) -> Result<(Bundle, BTreeMap<String, String>), Ve
             .map(|p| format!("{}: {}", p.entry, p.message))
             .collect());
     }
-    let digests = crate::appliance::publish::source::payload_sha256(&loaded);
+    let digests = crate::publish::source::payload_sha256(&loaded);
     Ok((loaded.bundle, digests))
 }
 

@@ -19,18 +19,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub const ENCLOSURES: &str = "/rest/enclosures";
-pub const SERVER_HARDWARE: &str = "/rest/server-hardware";
-pub const SERVER_PROFILES: &str = "/rest/server-profiles";
+pub use crate::appliance::api::{ENCLOSURES, SERVER_HARDWARE, SERVER_PROFILES};
 
 const POWER_CONTROLS: [&str; 4] = ["MomentaryPress", "PressAndHold", "ColdBoot", "Reset"];
 
 /// The collections this module serves; the generic handlers leave them alone.
-pub const OWNED: [&str; 3] = [
-    "/rest/enclosures",
-    "/rest/server-hardware",
-    "/rest/server-profiles",
-];
+pub const OWNED: [&str; 3] = [ENCLOSURES, SERVER_HARDWARE, SERVER_PROFILES];
 
 /// Handles the paths above; anything else is a 404 in the appliance's shape.
 pub async fn route(

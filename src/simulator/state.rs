@@ -6,13 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub const PLAN_SCRIPTS: &str = "/rest/plan-scripts";
-pub const BUILD_PLANS: &str = "/rest/build-plans";
-pub const DEPLOYMENT_PLANS: &str = "/rest/deployment-plans";
-pub const GOLDEN_IMAGES: &str = "/rest/golden-images";
-pub const ARTIFACT_BUNDLES: &str = "/rest/artifact-bundles";
-pub const SERVER_PROFILE_TEMPLATES: &str = "/rest/server-profile-templates";
-pub const OS_DEPLOYMENT_PLANS: &str = "/rest/os-deployment-plans";
+pub use crate::appliance::api::{
+    ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS,
+    PLAN_SCRIPTS, SERVER_PROFILE_TEMPLATES,
+};
 
 /// Collections stored as such, with their `category` and default `type`.
 pub const STORED: [(&str, &str, &str); 6] = [

@@ -541,7 +541,7 @@ fn commit(root: &Path, files: &[(PathBuf, String)]) -> Result<()> {
         let mut staged = Vec::new();
         for (index, (_, text)) in files.iter().enumerate() {
             let path = stage.path().join(index.to_string());
-            crate::build::cache::write_atomic(&path, text.as_bytes())?;
+            crate::fs::write_atomic(&path, text.as_bytes())?;
             staged.push(path);
         }
         for ((target, _), staged) in files.iter().zip(&staged) {
@@ -564,7 +564,7 @@ fn commit(root: &Path, files: &[(PathBuf, String)]) -> Result<()> {
     if result.is_err() {
         for (target, previous) in done.iter().rev() {
             let _ = match previous {
-                Some(bytes) => crate::build::cache::write_atomic(target, bytes),
+                Some(bytes) => crate::fs::write_atomic(target, bytes),
                 None => std::fs::remove_file(target).map_err(|e| Error::io(target, e)),
             };
         }

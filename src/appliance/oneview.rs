@@ -1,16 +1,15 @@
 //! The OneView (and Image Streamer) calls `deploy` makes: finding the server, the template, the
 //! deployment plan and existing profiles (reads only), then creating and deleting the profile and
 //! switching the power (writes, each a task that is waited for).
-use crate::appliance::{ApplianceError, Client, Host};
+use super::{ApplianceError, Client, Host};
 use crate::bundle::CustomAttribute;
 use serde_json::{Value, json};
 use ureq::http::Method;
 
-pub const ENCLOSURES: &str = "/rest/enclosures";
-pub const SERVER_HARDWARE: &str = "/rest/server-hardware";
-pub const SERVER_PROFILES: &str = "/rest/server-profiles";
-pub const TEMPLATES: &str = "/rest/server-profile-templates";
-pub const OS_DEPLOYMENT_PLANS: &str = "/rest/os-deployment-plans/";
+pub use super::api::{
+    ENCLOSURES, OS_DEPLOYMENT_PLANS_AS_SDK as OS_DEPLOYMENT_PLANS, SERVER_HARDWARE,
+    SERVER_PROFILE_TEMPLATES as TEMPLATES, SERVER_PROFILES,
+};
 
 pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()

@@ -1,6 +1,6 @@
 //! `pull`: download a bundle by exact name, streamed to a temporary file renamed when complete.
-use super::client::{Client, Host};
-use super::publish::inventory::{ARTIFACT_BUNDLES, by_name, uri_of};
+use super::inventory::{ARTIFACT_BUNDLES, by_name, uri_of};
+use crate::appliance::client::{Client, Host};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -3,11 +3,9 @@
 use crate::appliance::client::{Client, Host, Result};
 use serde_json::Value;
 
-pub const PLAN_SCRIPTS: &str = "/rest/plan-scripts";
-pub const BUILD_PLANS: &str = "/rest/build-plans";
-pub const GOLDEN_IMAGES: &str = "/rest/golden-images";
-pub const DEPLOYMENT_PLANS: &str = "/rest/deployment-plans";
-pub const ARTIFACT_BUNDLES: &str = "/rest/artifact-bundles";
+pub use crate::appliance::api::{
+    ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {

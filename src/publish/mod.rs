@@ -7,14 +7,15 @@
 //! marks each one applied, so a failure report says exactly what was done before it.
 pub mod compare;
 pub mod inventory;
+pub mod pull;
 pub mod report;
 pub mod sameness;
 pub mod source;
+pub mod template;
 
-use super::client::{Client, Host};
-use super::error::ApplianceError;
-use super::template;
-use super::types;
+use crate::appliance::client::{Client, Host};
+use crate::appliance::error::ApplianceError;
+use crate::appliance::types;
 use compare::{attribute_changes, field_changes};
 use inventory::{ARTIFACT_BUNDLES, DEPLOYMENT_PLANS, Inventory, by_name, uri_of};
 pub use report::{Action, Change, Kind, ObjectReport, Outcome, Report};

@@ -1,14 +1,15 @@
 //! OneView server profile templates: point `osDeploymentSettings` at a deployment plan (through
 //! its OneView `/rest/os-deployment-plans/` URI, api.md §8.1) with the plan's attributes, using the
 //! template's eTag so that a concurrent change is never silently overwritten.
-use super::client::{Client, Host};
-use super::error::ApplianceError;
-use super::publish::report::Change;
+use super::report::Change;
+use crate::appliance::client::{Client, Host};
+use crate::appliance::error::ApplianceError;
 use serde_json::{Value, json};
 use ureq::http::Method;
 
-pub const TEMPLATES: &str = "/rest/server-profile-templates";
-pub const OS_DEPLOYMENT_PLANS: &str = "/rest/os-deployment-plans/";
+pub use crate::appliance::api::{
+    OS_DEPLOYMENT_PLANS_AS_SDK as OS_DEPLOYMENT_PLANS, SERVER_PROFILE_TEMPLATES as TEMPLATES,
+};
 /// How many times a write losing an eTag race is re-read and re-tried before giving up.
 pub const MAX_RACES: u32 = 3;
 

@@ -5,14 +5,14 @@
 //! appliance puts in `checkSum` is not documented; an image with the same name whose description
 //! or `checkSum` carries the same hash is left alone, one with a different hash is an error
 //! (nothing is replaced behind the user's back).
-use crate::appliance::{Client, Host};
+use super::{Client, Host};
 use crate::error::{Error, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
 
-const COLLECTION: &str = "/rest/golden-images";
+use super::api::GOLDEN_IMAGES as COLLECTION;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
