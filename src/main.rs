@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(i3s_bundle::cli::EXIT_UNUSABLE)
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Acceptance: lint reports every defect the reference lab shipped in its 2018-06-09 bundles
-//! (../shared/reference/hudsonalpha-notes.md §5, §8), by rule id and artifact name, and nothing
+//! (docs/reference-bundles.md §5, §8), by rule id and artifact name, and nothing
 //! structural on the bundle where those defects were not yet present.
 mod common;
 

@@ -342,7 +342,7 @@ fn bundle_upload_extract_download_and_tasks() {
         "a bundle name exists once"
     );
 
-    // Without ?extract=true the extract never finishes (api.md §10 #1).
+    // Without ?extract=true the extract never finishes (docs/appliance-api.md §10 #1).
     let (status, location, _) =
         api.send("PUT", &bundle_uri, None, &[("Content-Type", "text/plain")]);
     assert_eq!(status, 202);

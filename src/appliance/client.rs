@@ -1,5 +1,6 @@
-//! The REST client: one OneView login session used on both hosts (api.md §1.3), JSON requests,
-//! retries for requests that are safe to repeat, task polling, collections, streamed transfers.
+//! The REST client: one OneView login session used on both hosts (docs/appliance-api.md §1.3), JSON
+//! requests, retries for requests that are safe to repeat, task polling, collections, streamed
+//! transfers.
 use super::diagnose::{Diagnosis, diagnose};
 use super::error::{ApplianceError, ErrorBody};
 use super::log::Log;
@@ -79,7 +80,7 @@ pub struct Client {
     pub log: Log,
 }
 
-/// States in which a task is finished (api.md §2.2); `Warning` counts as success.
+/// States in which a task is finished (docs/appliance-api.md §2.2); `Warning` counts as success.
 const TASK_SUCCESS: [&str; 2] = ["Completed", "Warning"];
 const TASK_FAILURE: [&str; 4] = ["Error", "Terminated", "Killed", "Interrupted"];
 

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod client;
 pub mod diagnose;
-pub mod error;
 pub mod golden_image;
 pub mod log;
 pub mod oneview;
@@ -13,7 +12,8 @@ pub mod settings;
 pub mod trust;
 pub mod types;
 
+/// What can go wrong talking to an appliance: defined with the crate's one error type.
+pub use crate::error::appliance::{self as error, ApplianceError, ErrorBody};
 pub use client::{Client, Host, Timing};
-pub use error::{ApplianceError, ErrorBody};
 pub use secret::Secret;
 pub use settings::{Endpoint, Settings, SettingsOverrides, TlsMode};

@@ -68,7 +68,8 @@ pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Val
 }
 
 /// The deployment plan behind a OneView OS deployment plan: its published custom attributes,
-/// read from the Image Streamer (`nativePlanUri`), falling back to OneView's `additionalParameters`.
+/// read from the Image Streamer (`nativePlanUri`), falling back to OneView's
+/// `additionalParameters`.
 pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttribute>, String> {
     let native = text(osdp, "nativePlanUri");
     if !native.is_empty() {
@@ -79,7 +80,7 @@ pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttrib
         return serde_json::from_value(attributes)
             .map_err(|e| format!("deployment plan {native}: custom attributes: {e}"));
     }
-    // OneView spells the same data with `ca` prefixes (api.md §8.1).
+    // OneView spells the same data with `ca` prefixes (docs/appliance-api.md §8.1).
     let parameters = osdp
         .get("additionalParameters")
         .and_then(Value::as_array)

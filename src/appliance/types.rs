@@ -1,4 +1,5 @@
-//! The one place that maps an API version to the resource `type` values (api.md §1.5).
+//! The one place that maps an API version to the resource `type` values (docs/appliance-api.md
+//! §1.5).
 
 /// The lowest API version at which the `V5` types are used.
 const V5_FROM: u32 = 500;

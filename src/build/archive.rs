@@ -2,9 +2,9 @@
 //! `SHA256SUMS` (coreutils format) and the JSON release report. Deterministic: entries sorted by
 //! name, mode 0644, owner 0:0 with empty names, mtime = the newest bundle Time Stamp, and a gzip
 //! header without file name or time.
-use super::cache::write_atomic;
 use crate::bundle::manifest::parse_time_stamp;
 use crate::error::{Error, Result};
+use crate::fs::write_atomic;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -1,13 +1,15 @@
 //! The make-style rebuild cache (`<out>/.i3s-bundle-cache.json`) and depfiles.
 //!
 //! For each bundle source it records what the output was built from: every input file (path,
-//! size, mtime, SHA-256), the tool's identity (`tool_version`: its build, not its version string), where the Time Stamp came from, and the output's own
-//! size, mtime and SHA-256. A bundle is up to date when every input still has the recorded
-//! content (stat first; a changed stat is re-hashed, so a touched-but-unchanged file rebuilds
-//! nothing), the time source still gives the same stamp, and the output is intact.
+//! size, mtime, SHA-256), the tool's identity (`tool_version`: its build, not its version string),
+//! where the Time Stamp came from, and the output's own size, mtime and SHA-256. A bundle is up to
+//! date when every input still has the recorded content (stat first; a changed stat is re-hashed,
+//! so a touched-but-unchanged file rebuilds nothing), the time source still gives the same stamp,
+//! and the output is intact.
 use super::model::{GoldenImageAttachment, Input};
 use super::naming::{TimeEnvironment, TimeSource};
 use crate::error::{Error, Result};
+use crate::fs::{hash_file, mtime_ns, write_atomic};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,8 +207,6 @@ impl Cache {
         Freshness::UpToDate { restat }
     }
 }
-
-pub use crate::fs::{hash_file, mtime_ns, write_atomic};
 
 /// A make-compatible depfile: `<target>: <input> <input> …` (spaces escaped), so a Makefile rule
 /// with `-include dist/*.d` rebuilds exactly when `i3s-bundle build` would.

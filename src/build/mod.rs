@@ -6,7 +6,8 @@
 //! - [`archive`]: the deterministic release tar.gz.
 //!
 //! A build renders and validates every bundle that needs it before writing any: an error leaves
-//! every earlier output (and the cache) as it was. Each zip is written atomically by the core writer.
+//! every earlier output (and the cache) as it was. Each zip is written atomically by the core
+//! writer.
 pub mod archive;
 pub mod cache;
 pub mod ids;
@@ -268,7 +269,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
             let report = crate::bundle::write_bundle(&c.bundle, &path)?;
             let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
             let target = display_path(&layout, &path);
-            cache::write_atomic(
+            crate::fs::write_atomic(
                 &out.join(format!("{}.d", c.zip_name)),
                 cache::depfile_text(&target, &c.inputs).as_bytes(),
             )?;
@@ -280,7 +281,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
                 time_source: c.time_source.clone(),
                 sha256: report.sha256,
                 size: report.size,
-                mtime_ns: cache::mtime_ns(&meta),
+                mtime_ns: crate::fs::mtime_ns(&meta),
                 inputs: c.inputs.clone(),
                 used_attributes: c.used_attributes.iter().cloned().collect(),
                 attachments: c.attachments.clone(),
@@ -403,7 +404,7 @@ fn build_archive(
         && record.file_name == file_name
         && record.inputs_digest == digest
         && std::fs::metadata(&path)
-            .is_ok_and(|m| m.len() == record.size && cache::mtime_ns(&m) == record.mtime_ns)
+            .is_ok_and(|m| m.len() == record.size && crate::fs::mtime_ns(&m) == record.mtime_ns)
     {
         return Ok(ArchiveReport {
             path: display_path(layout, &path),
@@ -419,7 +420,7 @@ fn build_archive(
         inputs_digest: digest,
         sha256: sha256.clone(),
         size,
-        mtime_ns: cache::mtime_ns(&meta),
+        mtime_ns: crate::fs::mtime_ns(&meta),
     });
     *dirty = true;
     Ok(ArchiveReport {

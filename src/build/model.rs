@@ -59,7 +59,7 @@ impl Input {
             path: layout.relative(path),
             sha256: hex::encode(Sha256::digest(text.as_bytes())),
             size: meta.as_ref().map_or(text.len() as u64, |m| m.len()),
-            mtime_ns: meta.as_ref().map_or(0, super::cache::mtime_ns),
+            mtime_ns: meta.as_ref().map_or(0, crate::fs::mtime_ns),
         }
     }
 }
@@ -309,7 +309,8 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         reject_host_escapes(script)?;
     }
 
-    // 3. Plan script artifacts: one per distinct name; the same name with other content is an error.
+    // 3. Plan script artifacts: one per distinct name; the same name with other content is an
+    //    error.
     let mut plan_scripts: Vec<PlanScript> = Vec::new();
     let mut scripts: Vec<ScriptInfo> = Vec::new();
     let mut artifact_of_spec: Vec<usize> = Vec::with_capacity(specs.len());
@@ -460,12 +461,12 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
                 format!("{} is not a file", payload.display()),
             ));
         }
-        let digest = super::cache::hash_file(&payload).map_err(|e| Error::io(&payload, e))?;
+        let digest = crate::fs::hash_file(&payload).map_err(|e| Error::io(&payload, e))?;
         inputs.push(Input {
             path: layout.relative(&payload),
             sha256: digest,
             size: meta.len(),
-            mtime_ns: super::cache::mtime_ns(&meta),
+            mtime_ns: crate::fs::mtime_ns(&meta),
         });
         let id = match &source.id {
             Some(pinned) => pinned.get_ref().to_ascii_lowercase(),

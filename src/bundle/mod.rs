@@ -1,5 +1,5 @@
 //! THE model of the artifact bundle format: types, read, write, verify, inspect, diff.
-//! See `../shared/spec/bundle-format.md`; every other module goes through this one.
+//! See `docs/bundle-format.md`; every other module goes through this one.
 pub mod attribute;
 pub mod checksum;
 pub mod container;

@@ -19,12 +19,9 @@ pub mod run;
 pub mod simulate;
 pub mod verify;
 
-/// Exit code: the command ran and found problems, differences or failures.
-pub const EXIT_PROBLEMS: u8 = 1;
-/// Exit code: the command could not run (bad arguments, unreadable input, configuration).
-pub const EXIT_UNUSABLE: u8 = 2;
-/// Exit code: gave up waiting (deploy).
-pub const EXIT_TIMEOUT: u8 = 3;
+pub use crate::error::exit::{
+    PROBLEMS as EXIT_PROBLEMS, TIMEOUT as EXIT_TIMEOUT, UNUSABLE as EXIT_UNUSABLE,
+};
 
 /// Build, check and publish HPE Synergy Image Streamer artifact bundles from source in git.
 ///

@@ -225,7 +225,8 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         let items: Vec<Bootable> = bootable
             .iter()
             .map(|&i| Bootable {
-                report: &report.plans[i],
+                plan: &report.plans[i].plan,
+                changes: report.plans[i].changes.as_deref(),
                 overlay: &ran.overlays[i],
                 root_device: prepared[i].root_device.as_deref().expect("filtered"),
                 skip: plan_skips(

@@ -5,7 +5,8 @@
 //! A value comes from the use case (`[attributes]`, `[secrets]`), else the template (its
 //! new-profile skeleton), else the plan's default. An attribute with none of these is missing: an
 //! empty plan value counts as "no default", so an intentionally empty value is written out
-//! (`NAME = ""`). NIC attributes are flattened to `NAME.field` entries (api.md §8.2).
+//! (`NAME = ""`). NIC attributes are flattened to `NAME.field` entries (docs/appliance-api.md
+//! §8.2).
 use super::Problem;
 use super::usecase::{Given, GivenValue};
 use crate::bundle::attribute::check_value;
@@ -13,7 +14,8 @@ use crate::bundle::{AttributeType, CustomAttribute};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The NIC fields OneView's `osCustomAttributes` carry (api.md §8.2; the i3s UI's NIC editor).
+/// The NIC fields OneView's `osCustomAttributes` carry (docs/appliance-api.md §8.2; the i3s UI's
+/// NIC editor).
 const NIC_FIELDS: [&str; 12] = [
     "connectionid",
     "constraint",

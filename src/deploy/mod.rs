@@ -1,12 +1,13 @@
 //! `deploy` / `undeploy`: provision a server from a use-case file and wait until it is really up.
 //!
 //! - [`usecase`]: the `deployments/<name>.toml` files (format in README.md).
-//! - [`attributes`]: the profile's custom attributes, checked against the deployment plan as published.
-//! The appliance calls it makes live in [`crate::appliance::oneview`].
+//! - [`attributes`]: the profile's custom attributes, checked against the deployment plan as
+//!   published.
 //! - [`consul`]: the Consul client and the readiness contract of the content templates.
 //! - [`flow`]: the phases — validate, (replace), create profile, power on, wait until ready.
 //!
-//! Nothing is written before every check passed; every problem is reported at once.
+//! The appliance calls deploy makes live in [`crate::appliance::oneview`]. Nothing is written
+//! before every check passed; every problem is reported at once.
 pub mod attributes;
 pub mod consul;
 pub mod flow;

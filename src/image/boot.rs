@@ -20,7 +20,7 @@
 //! - **Timeout.** Past the bound the container is asked to power off (SIGTERM to nspawn), then
 //!   killed; the units are then judged from that journal up to the moment of the timeout, never
 //!   from the collector (which a shutdown may still start).
-use super::run::PlanReport;
+use super::listing::{Change, ChangeKind, FileType};
 use crate::error::{Error, Result};
 use crate::guestfish::driver::{self, DiskFormat, Drive};
 use crate::source::contract::is_unit_name;
@@ -71,7 +71,10 @@ pub struct BootOptions {
 /// A plan's result to boot.
 #[derive(Debug, Clone)]
 pub struct Bootable<'a> {
-    pub report: &'a PlanReport,
+    /// The plan's name (names the kept files).
+    pub plan: &'a str,
+    /// The plan's read-back changes to the root file system, when they could be read.
+    pub changes: Option<&'a [Change]>,
     /// The plan's overlay (the result of the plan).
     pub overlay: &'a Path,
     /// The device the plan mounts at `/`.
@@ -220,13 +223,7 @@ pub fn boot_plans(items: &[Bootable<'_>], options: &BootOptions) -> Result<Vec<B
     let dirs: Vec<PathBuf> = items
         .iter()
         .enumerate()
-        .map(|(i, item)| {
-            work.join(format!(
-                "boot-{:02}-{}",
-                i + 1,
-                file_safe(&item.report.plan)
-            ))
-        })
+        .map(|(i, item)| work.join(format!("boot-{:02}-{}", i + 1, file_safe(item.plan))))
         .collect();
     let tars: Vec<PathBuf> = dirs.iter().map(|d| d.with_extension("tar")).collect();
     let jobs: Vec<(&Path, &str, &Path)> = items
@@ -242,7 +239,7 @@ pub fn boot_plans(items: &[Bootable<'_>], options: &BootOptions) -> Result<Vec<B
         unpack(tar, &tree)?;
         let _ = std::fs::remove_file(tar);
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-        let units = first_boot_units(item.report, &tree);
+        let units = first_boot_units(item.changes, &tree);
         let mut report = boot_tree(&tree, &out, &units, &item.skip, options)?;
         if options.keep.is_some() {
             report.kept = Some(dir.clone());
@@ -335,19 +332,17 @@ pub fn unpack(tar: &Path, tree: &Path) -> Result<()> {
 /// The units the plan installed for the boot: linked into a `.wants/`/`.requires/` directory of
 /// /etc/systemd/system by the plan (its read-back changes), in path order without repeats. Without
 /// a read-back, the `runlast.target.wants` links of the exported tree.
-pub fn first_boot_units(report: &PlanReport, tree: &Path) -> Vec<String> {
+pub fn first_boot_units(changes: Option<&[Change]>, tree: &Path) -> Vec<String> {
     let mut units: Vec<String> = Vec::new();
     let mut add = |name: &str| {
         if is_unit_name(name) && name != COLLECTOR && !units.iter().any(|u| u == name) {
             units.push(name.to_string());
         }
     };
-    match &report.changes {
+    match changes {
         Some(changes) => {
             for change in changes {
-                if change.kind == super::listing::ChangeKind::Removed
-                    || change.file_type != super::listing::FileType::Symlink
-                {
+                if change.kind == ChangeKind::Removed || change.file_type != FileType::Symlink {
                     continue;
                 }
                 let Some(rest) = change.path.strip_prefix("/etc/systemd/system/") else {
@@ -898,7 +893,7 @@ fn judge_from_journal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::listing::{Change, ChangeKind, FileType};
+    use crate::image::run::PlanReport;
 
     fn show(blocks: &[&[(&str, &str)]]) -> BTreeMap<String, BTreeMap<String, String>> {
         let text: Vec<String> = blocks
@@ -1184,7 +1179,7 @@ mod tests {
         ]));
         let tree = tempfile::tempdir().unwrap();
         assert_eq!(
-            first_boot_units(&plan, tree.path()),
+            first_boot_units(plan.changes.as_deref(), tree.path()),
             ["a.service", "consul.service", "x.socket"]
         );
         // No read-back: the firstboot macro's links in the tree.
@@ -1194,7 +1189,7 @@ mod tests {
             std::os::unix::fs::symlink("/dev/null", wants.join(name)).unwrap();
         }
         assert_eq!(
-            first_boot_units(&report(None), tree.path()),
+            first_boot_units(None, tree.path()),
             ["a.service", "b.service"]
         );
     }

@@ -1,5 +1,6 @@
 //! Field-by-field comparison of what the appliance holds with what the source wants, in the
-//! spirit of oneview-ansible's `compare` (api.md §9): a missing key equals "", null or false.
+//! spirit of oneview-ansible's `compare` (docs/appliance-api.md §9): a missing key equals "", null
+//! or false.
 use super::report::Change;
 use serde_json::{Value, json};
 

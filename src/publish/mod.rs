@@ -1,4 +1,4 @@
-//! `publish`: bundle zips → the appliance, changing only what differs (api.md §9).
+//! `publish`: bundle zips → the appliance, changing only what differs (docs/appliance-api.md §9).
 //!
 //! Two phases. *Planning* only reads: it finds every object by exact name and decides an action
 //! (upload / replace / extract / create / update / unchanged) with a field diff; anything that

@@ -5,15 +5,15 @@
 //! In order:
 //! 1. the `[i3s-bundle sha256:…]` tag publish leaves in the description;
 //! 2. `checkSum` equal to the zip's sha256 (what the appliance computes there is unconfirmed,
-//!    api.md §3.1, so only an exact match counts, a mismatch proves nothing);
-//! 3. the artifacts: the bundle resource lists what its zip holds (api.md §3.1 `planScripts`,
-//!    `buildPlans`, `deploymentPlans`, `goldenimage`). Other names there: other content. The same
-//!    names, with every plan script and build plan of the appliance equal to ours (content, type,
-//!    steps, attributes) and every deployment plan listed with our build plan and golden image:
-//!    the same as far as publishing goes — extracting ours would change nothing. A golden image
-//!    the bundle carries counts as the same when the appliance's `checkSum` for it equals the
-//!    sha256 of our payload (what a real appliance puts there is unconfirmed: anything else
-//!    leaves the question open).
+//!    docs/appliance-api.md §3.1, so only an exact match counts, a mismatch proves nothing);
+//! 3. the artifacts: the bundle resource lists what its zip holds (docs/appliance-api.md §3.1
+//!    `planScripts`, `buildPlans`, `deploymentPlans`, `goldenimage`). Other names there: other
+//!    content. The same names, with every plan script and build plan of the appliance equal to ours
+//!    (content, type, steps, attributes) and every deployment plan listed with our build plan and
+//!    golden image: the same as far as publishing goes — extracting ours would change nothing. A
+//!    golden image the bundle carries counts as the same when the appliance's `checkSum` for it
+//!    equals the sha256 of our payload (what a real appliance puts there is unconfirmed: anything
+//!    else leaves the question open).
 use super::compare::{attribute_changes, field_changes};
 use super::inventory::{Inventory, by_name};
 use super::source::{self, BundleSource};

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct BundleSource {
     pub path: PathBuf,
-    /// The bundle's name on the appliance: the upload file name without `.zip` (api.md §3.3).
+    /// The bundle's name on the appliance: the upload file name without `.zip`
+    /// (docs/appliance-api.md §3.3).
     pub name: String,
     pub sha256: String,
     pub bundle: Bundle,

@@ -1,6 +1,6 @@
 //! OneView server profile templates: point `osDeploymentSettings` at a deployment plan (through
-//! its OneView `/rest/os-deployment-plans/` URI, api.md §8.1) with the plan's attributes, using the
-//! template's eTag so that a concurrent change is never silently overwritten.
+//! its OneView `/rest/os-deployment-plans/` URI, docs/appliance-api.md §8.1) with the plan's
+//! attributes, using the template's eTag so that a concurrent change is never silently overwritten.
 use super::report::Change;
 use crate::appliance::client::{Client, Host};
 use crate::appliance::error::ApplianceError;

@@ -1,13 +1,14 @@
 //! `/sim/*`: the test and CI hooks, outside the appliance API (no auth, never faulted).
 //! - `GET /sim/requests`: `{"counts": {"GET /rest/x": n}, "log": [{"method","path","status"}]}`;
 //!   `DELETE /sim/requests` resets both.
-//! - `GET /sim/state`: every stored resource; `POST /sim/seed`: `{"/rest/<collection>": [objects]}`.
+//! - `GET /sim/state`: every stored resource; `POST /sim/seed`: `{"/rest/<collection>":
+//!   [objects]}`.
 //! - `GET|PUT /sim/faults`: the fault settings (see `faults.rs`).
 //! - `GET /sim/machines`: the servers that really deploy and boot (`machines.rs`), each with its
 //!   phase, node name and boot reports.
 use super::Shared;
 use super::faults::{Faults, Rng};
-use super::server::{error, json_response};
+use super::http::{error, json_response};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;

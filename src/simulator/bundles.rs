@@ -1,7 +1,7 @@
 //! Artifact bundles: streamed multipart upload, extract (a real read + verify of the zip, then
-//! the artifacts it holds), download, rename, delete (api.md §3).
+//! the artifacts it holds), download, rename, delete (docs/appliance-api.md §3).
 use super::Shared;
-use super::server::{accepted, error, file_body};
+use super::http::{accepted, error, file_body};
 use super::state::{
     ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS, State,
     bundle_listing, error_body,
@@ -373,7 +373,7 @@ pub fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
 }
 
 /// `PUT {bundle}?extract=true&forceImport=true`. Without `extract=true` the task never finishes,
-/// like the appliance waiting for a UI confirmation (api.md §10 #1).
+/// like the appliance waiting for a UI confirmation (docs/appliance-api.md §10 #1).
 pub async fn extract(shared: &Arc<Shared>, uri: &str, extract: bool, force: bool) -> Response {
     let (file, name) = {
         let state = shared.lock();

@@ -1,8 +1,9 @@
-//! Golden image upload (api.md row 31): `POST /rest/golden-images?name=..&description=..`,
-//! multipart field `file` (the payload zip), name/description also accepted as form fields.
-//! Streamed to disk; the stored resource carries `checkSum` (sha256 of the upload) and `size`.
+//! Golden image upload (docs/appliance-api.md §0 row 31): `POST
+//! /rest/golden-images?name=..&description=..`, multipart field `file` (the payload zip),
+//! name/description also accepted as form fields. Streamed to disk; the stored resource carries
+//! `checkSum` (sha256 of the upload) and `size`.
 use super::Shared;
-use super::server::{accepted, error, query_pairs};
+use super::http::{accepted, error, query_pairs};
 use super::state::GOLDEN_IMAGES;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;

@@ -349,7 +349,7 @@ impl Machines {
             (started.elapsed() - ran_at).as_secs_f64()
         );
         Ok(Volume {
-            units: boot::first_boot_units(report, &tree),
+            units: boot::first_boot_units(report.changes.as_deref(), &tree),
             tree,
         })
     }

@@ -1,5 +1,5 @@
 //! The appliance simulator: a real HTTP(S) server on loopback speaking the Image Streamer and
-//! OneView subset of `../shared/spec/api.md` §11, with fault injection and request counters.
+//! OneView subset of `docs/appliance-api.md` §11, with fault injection and request counters.
 //! Tests start it in-process ([`Simulator::start`]); users run `i3s-bundle simulate`.
 //!
 //! One server plays both hosts (OneView and Image Streamer paths do not overlap); sessions
@@ -10,6 +10,7 @@ pub mod consul;
 pub mod demo;
 pub mod faults;
 pub mod golden_images;
+pub mod http;
 pub mod machines;
 pub mod server;
 pub mod servers;

@@ -1,135 +1,19 @@
 //! Request dispatch: authentication, counters, fault injection, then one handler per resource.
 use super::Shared;
 use super::bundles;
+use super::http::{
+    accepted, api_version, error, is_multipart, json_response, not_found, query_pairs, read_json,
+};
 use super::state::{
     self, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS, PLAN_SCRIPTS,
-    SERVER_PROFILE_TEMPLATES, State, error_body,
+    SERVER_PROFILE_TEMPLATES, State,
 };
 use crate::appliance::types;
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-pub fn json_response(status: StatusCode, value: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
-}
-
-pub fn error(status: StatusCode, code: &str, message: &str, details: &str) -> Response {
-    let actions: &[&str] = match status {
-        StatusCode::UNAUTHORIZED => &["Log in again and retry."],
-        StatusCode::NOT_FOUND => &["Verify the URI and try again."],
-        StatusCode::PRECONDITION_FAILED => {
-            &["Get the resource again and retry with its current eTag."]
-        }
-        _ => &["Verify parameters and try again."],
-    };
-    json_response(status, error_body(code, message, details, actions))
-}
-
-/// `202 Accepted`, `Location: <task>`, the task in the body (api.md §2.1, satisfies every SDK).
-pub fn accepted(task: Value) -> Response {
-    let location = task["uri"].as_str().unwrap_or_default().to_string();
-    let mut response = json_response(StatusCode::ACCEPTED, task);
-    if let Ok(value) = location.parse() {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
-}
-
-fn not_found(path: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "RESOURCE_NOT_FOUND",
-        &format!("The resource {path} was not found."),
-        "",
-    )
-}
-
-pub fn api_version(headers: &HeaderMap, state: &State) -> u32 {
-    headers
-        .get("x-api-version")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(state.current_version)
-}
-
-fn is_multipart(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("multipart/form-data"))
-}
-
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn read_json(request: Request) -> Result<Value, Response> {
-    let bytes = axum::body::to_bytes(request.into_body(), 64 << 20)
-        .await
-        .map_err(|e| {
-            error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                &format!("could not read the body: {e}"),
-                "",
-            )
-        })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            &format!("The request body is not valid JSON: {e}"),
-            "",
-        )
-    })
-}
 
 /// Every request goes through here.
 pub async fn dispatch(
@@ -425,7 +309,7 @@ fn expected_type(collection: &str, version: u32) -> Option<&'static str> {
     }
 }
 
-/// Checks `type` and the references a resource makes (api.md §11 item 8).
+/// Checks `type` and the references a resource makes (docs/appliance-api.md §11 item 8).
 fn validate(state: &State, collection: &str, body: &Value, version: u32) -> Result<(), Response> {
     let bad = |message: String| {
         Err(error(
@@ -659,25 +543,4 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
     }
     let task = state.task("Update", uri, &name, fails, vec![], false);
     accepted(task)
-}
-
-/// Streams a file as a response body.
-pub async fn file_body(path: &std::path::Path) -> Result<Body, std::io::Error> {
-    let file = tokio::fs::File::open(path).await?;
-    let stream = futures_util::stream::unfold(file, |mut file| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buffer = vec![0u8; 256 * 1024];
-        match file.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((
-                    Ok::<_, std::io::Error>(axum::body::Bytes::from(buffer)),
-                    file,
-                ))
-            }
-            Err(e) => Some((Err(e), file)),
-        }
-    });
-    Ok(Body::from_stream(stream))
 }

@@ -1,8 +1,9 @@
 //! OneView's server side, as `deploy` uses it: enclosures with device bays, server hardware with a
-//! power state, and server profiles created from templates (api.md §8, hudsonalpha-notes §3a).
+//! power state, and server profiles created from templates (docs/appliance-api.md §8.4;
+//! docs/reference-bundles.md §3a).
 //!
-//! - `GET /rest/enclosures`, `/rest/server-hardware`, `/rest/server-profiles` (filter, sort, paging)
-//!   and `GET …/{id}`; seed enclosures and hardware with `POST /sim/seed`.
+//! - `GET /rest/enclosures`, `/rest/server-hardware`, `/rest/server-profiles` (filter, sort,
+//!   paging) and `GET …/{id}`; seed enclosures and hardware with `POST /sim/seed`.
 //! - `PUT /rest/server-hardware/{id}/powerState` `{"powerState":"On|Off","powerControl":…}` → task.
 //! - `POST /rest/server-profiles` → task; the hardware must exist, be powered off and have no
 //!   profile; `osDeploymentSettings` (with `osCustomAttributes`) is kept as sent.
@@ -11,7 +12,7 @@
 //! Like the rest of the simulator, a change is applied when its task is created; an injected task
 //! error (`task-error=N`) leaves everything unchanged.
 use super::Shared;
-use super::server::{accepted, error, json_response, query_pairs};
+use super::http::{accepted, error, json_response, query_pairs};
 use super::state::{self, State};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};

@@ -35,7 +35,7 @@ pub struct Task {
     pub polls_left: u32,
     pub ready_at: Instant,
     pub fails: bool,
-    /// Never finishes (the pre-2020 extract without `?extract=true`, api.md §10 #1).
+    /// Never finishes (the pre-2020 extract without `?extract=true`, docs/appliance-api.md §10 #1).
     pub hangs: bool,
 }
 
@@ -277,8 +277,9 @@ impl State {
         Some(task.value.clone())
     }
 
-    /// OneView's view of the Image Streamer deployment plans (api.md §8.1), computed on read.
-    /// The OneView id differs from the Image Streamer id on purpose: clients must resolve it.
+    /// OneView's view of the Image Streamer deployment plans (docs/appliance-api.md §8.1), computed
+    /// on read. The OneView id differs from the Image Streamer id on purpose: clients must resolve
+    /// it.
     pub fn os_deployment_plans(&self) -> Vec<Value> {
         self.list(DEPLOYMENT_PLANS)
             .iter()
@@ -326,7 +327,8 @@ impl State {
         Ok(())
     }
 
-    /// Adds resources from `{"<collection path>": [objects]}` (tests, `POST /sim/seed`, state files).
+    /// Adds resources from `{"<collection path>": [objects]}` (tests, `POST /sim/seed`, state
+    /// files).
     pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>, String> {
         let object = seed
             .as_object()
@@ -364,14 +366,15 @@ pub fn collection_of(uri: &str) -> Option<&str> {
     (index > "/rest".len()).then(|| &uri[..index])
 }
 
-/// The appliance's error body (api.md §2.4).
+/// The appliance's error body (docs/appliance-api.md §2.4).
 pub fn error_body(code: &str, message: &str, details: &str, actions: &[&str]) -> Value {
     json!({"errorCode": code, "message": message, "details": details, "recommendedActions": actions,
            "nestedErrors": [], "errorSource": null, "data": {}})
 }
 
-/// Filter, sort and page a collection (api.md §2.5): `name='X'` (with or without surrounding
-/// double quotes, any field), `name matches 'X%'`, `sort=name:asc|desc`, `start`, `count`.
+/// Filter, sort and page a collection (docs/appliance-api.md §2.5): `name='X'` (with or without
+/// surrounding double quotes, any field), `name matches 'X%'`, `sort=name:asc|desc`, `start`,
+/// `count`.
 pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Result<Value, String> {
     let mut selected: Vec<&Value> = members.iter().collect();
     for (key, value) in params {
@@ -495,7 +498,8 @@ impl Filter {
     }
 }
 
-/// Fills the bundle listing keys the SDKs read (api.md §3.1), including both golden image keys.
+/// Fills the bundle listing keys the SDKs read (docs/appliance-api.md §3.1), including both golden
+/// image keys.
 pub fn bundle_listing(object: &mut Map<String, Value>, bundle: &crate::bundle::Bundle) {
     let plan_scripts: Vec<Value> = bundle.plan_scripts.iter().map(|p| json!({"psID": p.id, "planScriptName": p.name, "description": p.description, "readOnly": bundle.manifest.read_only})).collect();
     let build_plans: Vec<Value> = bundle

@@ -1,6 +1,7 @@
 //! The local agent API our plan scripts call (`templates/_lib/sh.j2` `consul_api`,
 //! `templates/consul-agent.j2`), acting for the listener's node, with Consul's answers:
-//! - `GET /v1/agent/self`: <https://developer.hashicorp.com/consul/api-docs/agent#read-configuration>
+//! - `GET /v1/agent/self`:
+//!   <https://developer.hashicorp.com/consul/api-docs/agent#read-configuration>
 //! - `PUT /v1/agent/service/register`, `PUT /v1/agent/service/deregister/:id`:
 //!   <https://developer.hashicorp.com/consul/api-docs/agent/service>
 //! - `PUT /v1/agent/check/register`, `…/deregister/:id`, `…/update/:id`, `…/pass|warn|fail/:id`:
@@ -232,7 +233,7 @@ fn service_register(data: &mut Data, call: &Call<'_>) -> Response {
     if let Err(refused) = permitted(call, &services, Owner::FromId) {
         return refused;
     }
-    let replace = super::super::server::query_pairs(call.query)
+    let replace = super::super::http::query_pairs(call.query)
         .iter()
         .any(|(k, v)| k == "replace-existing-checks" && v != "false");
     let entry = data.nodes.entry(node.to_string()).or_default();
@@ -364,7 +365,7 @@ fn check_call(data: &mut Data, call: &Call<'_>) -> Response {
         }
         "deregister" => (String::new(), String::new()),
         verb => {
-            let note = super::super::server::query_pairs(call.query)
+            let note = super::super::http::query_pairs(call.query)
                 .into_iter()
                 .find(|(k, _)| k == "note")
                 .map(|(_, v)| v)
@@ -418,7 +419,7 @@ fn check_call(data: &mut Data, call: &Call<'_>) -> Response {
 /// `false` when a `?cas=` index does not match) and `DELETE` (`true`) of one key.
 fn kv(data: &mut Data, call: &Call<'_>) -> Response {
     let key = percent_decode(&call.path["/v1/kv/".len()..]);
-    let params = super::super::server::query_pairs(call.query);
+    let params = super::super::http::query_pairs(call.query);
     let param = |name: &str| {
         params
             .iter()

@@ -177,7 +177,7 @@ impl Caller<'_> {
 
 /// The token a request presents, the way Consul looks for it.
 pub fn presented(headers: &axum::http::HeaderMap, query: Option<&str>) -> Option<String> {
-    let from_query = crate::simulator::server::query_pairs(query)
+    let from_query = crate::simulator::http::query_pairs(query)
         .into_iter()
         .find(|(k, v)| k == "token" && !v.is_empty())
         .map(|(_, v)| v);

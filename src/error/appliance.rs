@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
 
-/// An appliance error body (api.md §2.4), also the shape of `taskErrors[]` items.
+/// An appliance error body (docs/appliance-api.md §2.4), also the shape of `taskErrors[]` items.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {

@@ -1,4 +1,7 @@
 //! The one error type. Every error says where (file, line, column or zip entry) and what.
+pub mod appliance;
+
+pub use appliance::ApplianceError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -164,11 +167,36 @@ pub enum Error {
     /// Bad arguments or configuration: nothing was attempted.
     #[error("{0}")]
     Usage(String),
+    /// Talking to an appliance (or a Consul agent) failed: the HTTP status, the task's errors and
+    /// recommended actions, a timeout, TLS.
+    #[error(transparent)]
+    Appliance(#[from] ApplianceError),
     #[error("{0}")]
     Other(String),
 }
 
+/// Exit codes (README "Exit codes"): the one map from outcome to code.
+pub mod exit {
+    /// Success: nothing wrong found.
+    pub const OK: u8 = 0;
+    /// The command ran and found problems (lint findings, a failed plan, a failed deployment).
+    pub const PROBLEMS: u8 = 1;
+    /// The command could not do its work: bad input, an unreachable appliance, an error answer.
+    pub const UNUSABLE: u8 = 2;
+    /// A time bound ran out before the outcome was known.
+    pub const TIMEOUT: u8 = 3;
+}
+
 impl Error {
+    /// The process exit code this error ends a command with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Appliance(
+                ApplianceError::Timeout { .. } | ApplianceError::TaskTimeout { .. },
+            ) => exit::TIMEOUT,
+            _ => exit::UNUSABLE,
+        }
+    }
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
