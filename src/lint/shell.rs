@@ -4,6 +4,7 @@
 use super::target::{ScriptView, Target};
 use super::{ArtifactKind, Severity, Sink};
 use crate::bundle::{AttributeType, CustomAttribute};
+use crate::error::{Error, Result};
 use crate::guestfish::HereDoc;
 use crate::placeholder;
 use regex::Regex;
@@ -266,7 +267,7 @@ static MEMO: LazyLock<Mutex<HashMap<String, Vec<Comment>>>> = LazyLock::new(Defa
 fn fetch(
     items: &[(String, String)],
     cache_dir: Option<&Path>,
-) -> Result<HashMap<String, Vec<Comment>>, String> {
+) -> Result<HashMap<String, Vec<Comment>>> {
     let cache_path =
         |key: &str| cache_dir.map(|d| d.join("shellcheck").join(format!("{key}.json")));
     let mut results: HashMap<String, Vec<Comment>> = HashMap::new();
@@ -393,16 +394,16 @@ pub fn shellcheck(
 }
 
 /// Runs shellcheck over the bodies in at most two processes (2 cores), returns comments per key.
-fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Comment>)>, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Comment>)>> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for (key, text) in items {
         let path = dir.path().join(format!("{key}.sh"));
-        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         files.push((key.clone(), path));
     }
     let chunk = files.len().div_ceil(2).max(1);
-    let outputs: Vec<Result<Vec<Comment>, String>> = std::thread::scope(|scope| {
+    let outputs: Vec<Result<Vec<Comment>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
@@ -412,16 +413,16 @@ fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Commen
                         .args(["--norc", "-f", "json", "-e", "SC1091"])
                         .args(part.iter().map(|(_, p)| p))
                         .output()
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| Error::io("shellcheck", e))?;
                     // Exit 1 means "found something"; anything else without JSON is a failure.
                     serde_json::from_slice::<Vec<Comment>>(&out.stdout).map_err(|e| {
-                        format!(
+                        Error::other(format!(
                             "{e}: {}",
                             String::from_utf8_lossy(&out.stderr)
                                 .lines()
                                 .next()
                                 .unwrap_or("")
-                        )
+                        ))
                     })
                 })
             })
@@ -430,7 +431,7 @@ fn run_shellcheck(items: &[&(String, String)]) -> Result<Vec<(String, Vec<Commen
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("shellcheck thread panicked".into()))
+                    .unwrap_or_else(|_| Err(Error::other("shellcheck thread panicked")))
             })
             .collect()
     });
