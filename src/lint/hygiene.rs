@@ -4,7 +4,7 @@
 use super::target::Target;
 use super::{ArtifactKind, Origin, Sink};
 use crate::bundle::verify::{self, Severity as VerifySeverity};
-use crate::bundle::{ChecksumFlavour, EntryKind};
+use crate::bundle::{ChecksumFlavour, EntryKind, LoadedBundle};
 
 pub fn check(target: &Target, sink: &mut Sink) {
     let Some(loaded) = target.loaded else { return };
@@ -23,23 +23,7 @@ pub fn check(target: &Target, sink: &mut Sink) {
         )
     };
 
-    // What verify reports as errors, except the reference checks the structure rules own and the
-    // attribute names I3S023 owns.
-    for problem in verify::verify(loaded).problems {
-        if problem.severity == VerifySeverity::Error
-            && !matches!(
-                problem.area,
-                verify::Area::Reference | verify::Area::Attribute | verify::Area::Script
-            )
-        {
-            at_entry(
-                sink,
-                "I3S100",
-                &problem.entry,
-                format!("{}: {}", problem.entry, problem.message),
-            );
-        }
-    }
+    check_verify(loaded, &at_entry, sink);
 
     for sums in &loaded.checksum_files {
         let own = sums.flavour.file_name();
@@ -89,6 +73,36 @@ pub fn check(target: &Target, sink: &mut Sink) {
         }
     }
 
+    check_manifest(loaded, &at_entry, sink);
+    check_scripts(target, sink);
+}
+
+/// Reports a finding on a zip entry of the bundle being checked.
+type AtEntry<'a> = dyn Fn(&mut Sink, &str, &str, String) + 'a;
+
+fn check_verify(loaded: &LoadedBundle, at_entry: &AtEntry, sink: &mut Sink) {
+    // What verify reports as errors, except the reference checks the structure rules own and the
+    // attribute names I3S023 owns.
+    for problem in verify::verify(loaded).problems {
+        if problem.severity == VerifySeverity::Error
+            && !matches!(
+                problem.area,
+                verify::Area::Reference | verify::Area::Attribute | verify::Area::Script
+            )
+        {
+            at_entry(
+                sink,
+                "I3S100",
+                &problem.entry,
+                format!("{}: {}", problem.entry, problem.message),
+            );
+        }
+    }
+}
+
+/// I3S104 and I3S105 on MANIFEST.MF, the entries and the zip's name; I3S104 on JSON entries.
+fn check_manifest(loaded: &LoadedBundle, at_entry: &AtEntry, sink: &mut Sink) {
+    let zip = &loaded.path;
     let quirks = &loaded.manifest_quirks;
     if quirks.trailing_newline {
         at_entry(
@@ -142,7 +156,10 @@ pub fn check(target: &Target, sink: &mut Sink) {
             at_entry(sink, "I3S104", name, format!("{name} ends with a newline"));
         }
     }
+}
 
+/// I3S104 and I3S103 on plan scripts: a trailing newline, non-ASCII characters.
+fn check_scripts(target: &Target, sink: &mut Sink) {
     for view in &target.scripts {
         let content = &view.script.content;
         if content.ends_with('\n') {

@@ -176,6 +176,26 @@ pub fn check(target: &Target, sink: &mut Sink) {
     }
 }
 
+/// What the rules on one sequence of steps share: the plan's name, what its steps do and the
+/// units they write.
+struct Scope<'a, 'v> {
+    context: &'a str,
+    everywhere: &'a HashSet<String>,
+    effects: &'a Effects<'v>,
+    written: HashSet<&'a str>,
+}
+
+impl Scope<'_, '_> {
+    /// " (in build plan …)" when the finding is about a plan rather than the script alone.
+    fn in_plan(&self, view: &ScriptView) -> String {
+        if view.script.name == self.context {
+            String::new()
+        } else {
+            format!(" (in build plan {:?})", self.context)
+        }
+    }
+}
+
 fn check_steps(
     context: &str,
     steps: &[&ScriptView],
@@ -189,111 +209,136 @@ fn check_steps(
         .filter(|f| is_unit_path(&f.path))
         .filter_map(parse_unit)
         .collect();
-    let written: HashSet<&str> = units.iter().map(|u| u.name.as_str()).collect();
-    let in_plan = |view: &ScriptView| {
-        if view.script.name == context {
-            String::new()
-        } else {
-            format!(" (in build plan {context:?})")
-        }
+    let scope = Scope {
+        context,
+        everywhere,
+        effects: &effects,
+        written: units.iter().map(|u| u.name.as_str()).collect(),
     };
 
     for unit in &units {
-        let view = unit.write.view;
-        let script = &view.script.name;
-        let needed = match unit.name.rsplit('.').next() {
-            Some("service") => Some("Service"),
-            Some("timer") => Some("Timer"),
-            Some("socket") => Some("Socket"),
-            Some("mount") => Some("Mount"),
-            Some("path") => Some("Path"),
-            _ => None,
-        };
-        if let Some(section) = needed
-            && !unit.sections.iter().any(|s| s == section)
-        {
-            sink.at_script(
-                "I3S050",
-                view,
-                unit.write.at.line,
-                None,
-                format!(
-                    "plan script {script:?}: unit {} has no [{section}] section",
-                    unit.name
-                ),
-            );
-        }
+        check_section(unit, sink);
         for setting in &unit.settings {
             match (setting.section.as_str(), setting.key.as_str()) {
                 (
                     "Service",
                     "ExecStart" | "ExecStartPre" | "ExecStartPost" | "ExecStop" | "ExecReload",
-                ) => {
-                    let program = setting.value.trim_start_matches(['@', '-', ':', '+', '!']);
-                    let program = program
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .trim_matches('"');
-                    if !program.starts_with('/') || program.contains('@') {
-                        continue;
-                    }
-                    let message = match effects.file(program) {
-                        Some(_) if !effects.executable(program) => Some(format!(
-                            "{}= runs {program}, which the plan uploads but never makes executable (chmod 0755){}",
-                            setting.key,
-                            in_plan(view)
-                        )),
-                        Some(_) => None,
-                        None if is_local_path(program) => Some(format!(
-                            "{}= runs {program}, which no step of the plan writes{}",
-                            setting.key,
-                            in_plan(view)
-                        )),
-                        None => None,
-                    };
-                    if let Some(message) = message {
-                        sink.at_script(
-                            "I3S051",
-                            view,
-                            setting.line,
-                            None,
-                            format!("plan script {script:?}: unit {}: {message}", unit.name),
-                        );
-                    }
-                }
+                ) => check_exec(&scope, unit, setting, sink),
                 (
                     "Unit" | "Install",
                     key @ ("After" | "Before" | "Requires" | "Wants" | "BindsTo" | "PartOf"
                     | "Requisite" | "WantedBy" | "RequiredBy" | "OnFailure" | "Also"),
-                ) => {
-                    let ordering_only = matches!(key, "After" | "Before");
-                    for dependency in setting.value.split_whitespace() {
-                        let fine = !is_unit_name(dependency)
-                            || written.contains(dependency)
-                            || is_known_unit(dependency)
-                            || ordering_only && everywhere.contains(dependency);
-                        if !fine {
-                            let why = if everywhere.contains(dependency) {
-                                format!("no step of build plan {context:?} writes it")
-                            } else {
-                                "no plan script writes it and it is not a standard unit".to_string()
-                            };
-                            sink.at_script(
-                                "I3S052",
-                                view,
-                                setting.line,
-                                None,
-                                format!("plan script {script:?}: unit {}: {key}={dependency}, but {why}", unit.name),
-                            );
-                        }
-                    }
-                }
+                ) => check_dependencies(&scope, unit, setting, key, sink),
                 _ => {}
             }
         }
     }
+    check_links(&scope, sink);
+    check_never_enabled(&scope, &units, sink);
+}
 
+/// I3S050: a unit without the section its type needs.
+fn check_section(unit: &Unit, sink: &mut Sink) {
+    let view = unit.write.view;
+    let script = &view.script.name;
+    let needed = match unit.name.rsplit('.').next() {
+        Some("service") => Some("Service"),
+        Some("timer") => Some("Timer"),
+        Some("socket") => Some("Socket"),
+        Some("mount") => Some("Mount"),
+        Some("path") => Some("Path"),
+        _ => None,
+    };
+    if let Some(section) = needed
+        && !unit.sections.iter().any(|s| s == section)
+    {
+        sink.at_script(
+            "I3S050",
+            view,
+            unit.write.at.line,
+            None,
+            format!(
+                "plan script {script:?}: unit {} has no [{section}] section",
+                unit.name
+            ),
+        );
+    }
+}
+
+/// I3S051: an Exec*= program the plan does not write or never makes executable.
+fn check_exec(scope: &Scope, unit: &Unit, setting: &Setting, sink: &mut Sink) {
+    let view = unit.write.view;
+    let script = &view.script.name;
+    let effects = scope.effects;
+    let program = setting.value.trim_start_matches(['@', '-', ':', '+', '!']);
+    let program = program
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches('"');
+    if !program.starts_with('/') || program.contains('@') {
+        return;
+    }
+    let message = match effects.file(program) {
+        Some(_) if !effects.executable(program) => Some(format!(
+            "{}= runs {program}, which the plan uploads but never makes executable (chmod 0755){}",
+            setting.key,
+            scope.in_plan(view)
+        )),
+        Some(_) => None,
+        None if is_local_path(program) => Some(format!(
+            "{}= runs {program}, which no step of the plan writes{}",
+            setting.key,
+            scope.in_plan(view)
+        )),
+        None => None,
+    };
+    if let Some(message) = message {
+        sink.at_script(
+            "I3S051",
+            view,
+            setting.line,
+            None,
+            format!("plan script {script:?}: unit {}: {message}", unit.name),
+        );
+    }
+}
+
+/// I3S052: a dependency on a unit nothing writes and systemd does not ship.
+fn check_dependencies(scope: &Scope, unit: &Unit, setting: &Setting, key: &str, sink: &mut Sink) {
+    let view = unit.write.view;
+    let script = &view.script.name;
+    let context = scope.context;
+    let ordering_only = matches!(key, "After" | "Before");
+    for dependency in setting.value.split_whitespace() {
+        let fine = !is_unit_name(dependency)
+            || scope.written.contains(dependency)
+            || is_known_unit(dependency)
+            || ordering_only && scope.everywhere.contains(dependency);
+        if !fine {
+            let why = if scope.everywhere.contains(dependency) {
+                format!("no step of build plan {context:?} writes it")
+            } else {
+                "no plan script writes it and it is not a standard unit".to_string()
+            };
+            sink.at_script(
+                "I3S052",
+                view,
+                setting.line,
+                None,
+                format!(
+                    "plan script {script:?}: unit {}: {key}={dependency}, but {why}",
+                    unit.name
+                ),
+            );
+        }
+    }
+}
+
+/// I3S053 and I3S054: `.wants/` and `.requires/` links named unlike their target, or pointing
+/// to a unit nothing writes.
+fn check_links(scope: &Scope, sink: &mut Sink) {
+    let effects = scope.effects;
     for link in &effects.links {
         let view = link.view;
         let script = &view.script.name;
@@ -315,7 +360,7 @@ fn check_steps(
                 ),
             );
         }
-        let exists = written.contains(target_name) && effects.file(&link.target).is_some()
+        let exists = scope.written.contains(target_name) && effects.file(&link.target).is_some()
             || !link.target.starts_with("/etc/")
             || is_known_unit(target_name);
         if !exists {
@@ -328,16 +373,23 @@ fn check_steps(
                     "plan script {script:?}: link {} points to {}, which no step writes{}",
                     link.link,
                     link.target,
-                    in_plan(view)
+                    scope.in_plan(view)
                 ),
             );
         }
     }
+}
 
-    // I3S055: units nothing starts.
-    let mut referenced: HashSet<&str> = effects.links.iter().map(|l| basename(&l.target)).collect();
+/// I3S055: units nothing starts.
+fn check_never_enabled(scope: &Scope, units: &[Unit], sink: &mut Sink) {
+    let mut referenced: HashSet<&str> = scope
+        .effects
+        .links
+        .iter()
+        .map(|l| basename(&l.target))
+        .collect();
     let mut activated: Vec<String> = Vec::new();
-    for unit in &units {
+    for unit in units {
         for setting in &unit.settings {
             if matches!(
                 setting.key.as_str(),
@@ -355,7 +407,7 @@ fn check_steps(
         }
     }
     referenced.extend(activated.iter().map(String::as_str));
-    for unit in &units {
+    for unit in units {
         let startable = unit.name.ends_with(".service")
             || unit.name.ends_with(".timer")
             || unit.name.ends_with(".socket");
@@ -370,7 +422,7 @@ fn check_steps(
                     "plan script {:?}: unit {} is never enabled: no .wants/ link and no other unit wants it{}",
                     view.script.name,
                     unit.name,
-                    in_plan(view)
+                    scope.in_plan(view)
                 ),
             );
         }
