@@ -4,6 +4,7 @@
 use super::effects::{Effects, basename};
 use super::target::{ScriptView, Target};
 use super::{ArtifactKind, Sink};
+use crate::bundle::BuildPlan;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -35,9 +36,7 @@ fn is_marker(path: &str) -> bool {
 }
 
 /// A line of shell inside an uploaded file: (step, content line, text).
-fn shell_lines<'v>(
-    steps: &[&'v ScriptView<'v>],
-) -> Vec<(usize, &'v ScriptView<'v>, usize, &'v str)> {
+fn shell_lines<'v>(steps: &[&'v ScriptView<'v>]) -> Vec<ShellLine<'v>> {
     let mut lines = Vec::new();
     for (step, view) in steps.iter().enumerate() {
         for command in &view.parsed.commands {
@@ -59,88 +58,102 @@ pub fn check(target: &Target, sink: &mut Sink) {
         let steps: Vec<&ScriptView> = target.steps(plan).into_iter().flatten().collect();
         let lines = shell_lines(&steps);
         let effects = Effects::of(&steps);
-        let mut producers: Vec<(String, usize, usize)> = Vec::new();
-        for (step, _, line, text) in &lines {
-            for caps in FILE_WRITE.captures_iter(text) {
-                producers.push((caps[1].to_string(), *step, *line));
-            }
-        }
-        producers.extend(
-            effects
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.at.step, f.at.line)),
-        );
-        let earlier = |found: &[(String, usize, usize)], what: &str, step: usize, line: usize| {
-            found
-                .iter()
-                .any(|(p, s, l)| p == what && (*s < step || *s == step && *l < line))
-        };
+        check_markers(plan, &lines, &effects, sink);
+        check_containers(plan, &lines, sink);
+    }
+}
 
-        let mut reported = std::collections::HashSet::new();
-        for (step, view, line, text) in &lines {
-            for caps in MARKER_TEST.captures_iter(text) {
-                let path = &caps[1];
-                if !is_marker(path)
-                    || earlier(&producers, path, *step, *line)
-                    || !reported.insert(path.to_string())
-                {
-                    continue;
-                }
-                let column = caps.get(1).map(|m| text[..m.start()].chars().count() + 1);
-                let later = producers
-                    .iter()
-                    .find(|(p, s, _)| p == path && *s != *step)
-                    .map(|(_, s, _)| format!(" (step {} writes it, too late)", s + 1))
-                    .unwrap_or_default();
-                sink.at_script_as(
-                    "I3S060",
-                    view,
-                    ArtifactKind::BuildPlan,
-                    &plan.name,
-                    *line,
-                    column,
-                    path.chars().count(),
-                    format!(
-                        "build plan {:?}: step {} ({:?}) tests for marker {path}, but no earlier step writes it{later}",
-                        plan.name,
-                        step + 1,
-                        view.script.name
-                    ),
-                );
-            }
-        }
+/// A shell line of a plan's here-documents: step index, script, content line, text.
+type ShellLine<'v> = (usize, &'v ScriptView<'v>, usize, &'v str);
 
-        let mut started: Vec<(String, usize, usize)> = Vec::new();
-        for (step, _, line, text) in &lines {
-            for caps in DOCKER_NAME.captures_iter(text) {
-                started.push((caps[1].to_string(), *step, *line));
-            }
+/// Whether `found` (path or name, step, line) has `what` before the given step and line.
+fn earlier(found: &[(String, usize, usize)], what: &str, step: usize, line: usize) -> bool {
+    found
+        .iter()
+        .any(|(p, s, l)| p == what && (*s < step || *s == step && *l < line))
+}
+
+/// I3S060: a step tests for a marker file no earlier step writes.
+fn check_markers(plan: &BuildPlan, lines: &[ShellLine], effects: &Effects, sink: &mut Sink) {
+    let mut producers: Vec<(String, usize, usize)> = Vec::new();
+    for (step, _, line, text) in lines {
+        for caps in FILE_WRITE.captures_iter(text) {
+            producers.push((caps[1].to_string(), *step, *line));
         }
-        let mut reported = std::collections::HashSet::new();
-        for (step, view, line, text) in &lines {
-            for caps in DOCKER_EXEC.captures_iter(text) {
-                let name = &caps[2];
-                if earlier(&started, name, *step, *line) || !reported.insert(name.to_string()) {
-                    continue;
-                }
-                let column = caps.get(2).map(|m| text[..m.start()].chars().count() + 1);
-                sink.at_script_as(
-                    "I3S061",
-                    view,
-                    ArtifactKind::BuildPlan,
-                    &plan.name,
-                    *line,
-                    column,
-                    name.len(),
-                    format!(
-                        "build plan {:?}: step {} ({:?}) runs `docker exec {name}`, but no earlier step starts a container named {name}",
-                        plan.name,
-                        step + 1,
-                        view.script.name
-                    ),
-                );
+    }
+    producers.extend(
+        effects
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.at.step, f.at.line)),
+    );
+
+    let mut reported = std::collections::HashSet::new();
+    for (step, view, line, text) in lines {
+        for caps in MARKER_TEST.captures_iter(text) {
+            let path = &caps[1];
+            if !is_marker(path)
+                || earlier(&producers, path, *step, *line)
+                || !reported.insert(path.to_string())
+            {
+                continue;
             }
+            let column = caps.get(1).map(|m| text[..m.start()].chars().count() + 1);
+            let later = producers
+                .iter()
+                .find(|(p, s, _)| p == path && *s != *step)
+                .map(|(_, s, _)| format!(" (step {} writes it, too late)", s + 1))
+                .unwrap_or_default();
+            sink.at_script_as(
+                "I3S060",
+                view,
+                ArtifactKind::BuildPlan,
+                &plan.name,
+                *line,
+                column,
+                path.chars().count(),
+                format!(
+                    "build plan {:?}: step {} ({:?}) tests for marker {path}, but no earlier step writes it{later}",
+                    plan.name,
+                    step + 1,
+                    view.script.name
+                ),
+            );
+        }
+    }
+}
+
+/// I3S061: `docker exec` into a container no earlier step starts.
+fn check_containers(plan: &BuildPlan, lines: &[ShellLine], sink: &mut Sink) {
+    let mut started: Vec<(String, usize, usize)> = Vec::new();
+    for (step, _, line, text) in lines {
+        for caps in DOCKER_NAME.captures_iter(text) {
+            started.push((caps[1].to_string(), *step, *line));
+        }
+    }
+    let mut reported = std::collections::HashSet::new();
+    for (step, view, line, text) in lines {
+        for caps in DOCKER_EXEC.captures_iter(text) {
+            let name = &caps[2];
+            if earlier(&started, name, *step, *line) || !reported.insert(name.to_string()) {
+                continue;
+            }
+            let column = caps.get(2).map(|m| text[..m.start()].chars().count() + 1);
+            sink.at_script_as(
+                "I3S061",
+                view,
+                ArtifactKind::BuildPlan,
+                &plan.name,
+                *line,
+                column,
+                name.len(),
+                format!(
+                    "build plan {:?}: step {} ({:?}) runs `docker exec {name}`, but no earlier step starts a container named {name}",
+                    plan.name,
+                    step + 1,
+                    view.script.name
+                ),
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 //! unmounted, step references, serial numbers, unique names, capture plans, deployment plans.
 use super::target::{ScriptView, Target};
 use super::{ArtifactKind, Sink};
+use crate::bundle::BuildPlan;
 use crate::guestfish::commands::{self, Effect};
 use std::collections::HashMap;
 
@@ -27,121 +28,7 @@ pub fn unmounts_root(view: &ScriptView) -> bool {
 pub fn check(target: &Target, sink: &mut Sink) {
     let bundle = target.bundle;
     for (index, plan) in bundle.build_plans.iter().enumerate() {
-        let origin = target.build_plan_origin(index);
-        let name = plan.name.as_str();
-        let steps = target.steps(plan);
-        let at_plan = |sink: &mut Sink, id: &str, message: String| {
-            sink.at_artifact(id, ArtifactKind::BuildPlan, name, &origin, message)
-        };
-
-        for (i, (step, view)) in plan.steps.iter().zip(&steps).enumerate() {
-            match view {
-                None => at_plan(
-                    sink,
-                    "I3S004",
-                    format!(
-                        "build plan {name:?}: step {} ({:?}) points at {:?}, which is not a plan script in this bundle",
-                        i + 1,
-                        step.plan_script_name,
-                        step.plan_script_uri
-                    ),
-                ),
-                Some(view) if view.script.name != step.plan_script_name => at_plan(
-                    sink,
-                    "I3S010",
-                    format!(
-                        "build plan {name:?}: step {} is named {:?} but its URI points at plan script {:?}",
-                        i + 1,
-                        step.plan_script_name,
-                        view.script.name
-                    ),
-                ),
-                Some(_) => {}
-            }
-        }
-        let serials: Vec<&str> = plan
-            .steps
-            .iter()
-            .map(|s| s.serial_number.as_str())
-            .collect();
-        let expected: Vec<String> = (1..=serials.len()).map(|n| n.to_string()).collect();
-        if serials != expected {
-            at_plan(
-                sink,
-                "I3S005",
-                format!(
-                    "build plan {name:?}: step serial numbers are {serials:?}, expected {expected:?}"
-                ),
-            );
-        }
-        if plan.is_capture() && !plan.custom_attributes.is_empty() {
-            let names: Vec<&str> = plan
-                .custom_attributes
-                .iter()
-                .map(|a| a.name.as_str())
-                .collect();
-            at_plan(
-                sink,
-                "I3S007",
-                format!(
-                    "capture build plan {name:?} declares custom attributes {}",
-                    names.join(", ")
-                ),
-            );
-        }
-
-        let deploy_or_capture =
-            plan.is_capture() || plan.build_plan_type.eq_ignore_ascii_case("deploy");
-        if !deploy_or_capture || steps.is_empty() {
-            continue;
-        }
-        if let Some(Some(first)) = steps.first()
-            && !mounts_root(first)
-        {
-            let also = steps
-                .iter()
-                .position(|s| s.is_some_and(mounts_root))
-                .map(|p| {
-                    format!(
-                        "; the mount is step {} ({:?})",
-                        p + 1,
-                        plan.steps[p].plan_script_name
-                    )
-                })
-                .unwrap_or_default();
-            at_plan(
-                sink,
-                "I3S001",
-                format!(
-                    "build plan {name:?}: first step {:?} does not mount the root file system{also}",
-                    first.script.name
-                ),
-            );
-        }
-        if let Some(Some(last)) = steps.last()
-            && !unmounts_root(last)
-        {
-            let also = steps
-                .iter()
-                .position(|s| s.is_some_and(unmounts_root))
-                .map(|p| {
-                    format!(
-                        "; the umount is step {} ({:?})",
-                        p + 1,
-                        plan.steps[p].plan_script_name
-                    )
-                })
-                .unwrap_or_default();
-            at_plan(
-                sink,
-                "I3S002",
-                format!(
-                    "build plan {name:?}: last step {:?} does not unmount the root file system{also}",
-                    last.script.name
-                ),
-            );
-        }
-        image_touched_while_unmounted(name, &steps, sink);
+        check_build_plan(target, index, plan, sink);
     }
 
     duplicate_names(target, sink);
@@ -159,6 +46,139 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 ),
             );
         }
+    }
+}
+
+/// Reports a finding on the build plan being checked.
+type AtPlan<'a> = dyn Fn(&mut Sink, &str, String) + 'a;
+
+fn check_build_plan(target: &Target, index: usize, plan: &BuildPlan, sink: &mut Sink) {
+    let origin = target.build_plan_origin(index);
+    let name = plan.name.as_str();
+    let steps = target.steps(plan);
+    let at_plan = |sink: &mut Sink, id: &str, message: String| {
+        sink.at_artifact(id, ArtifactKind::BuildPlan, name, &origin, message)
+    };
+
+    for (i, (step, view)) in plan.steps.iter().zip(&steps).enumerate() {
+        match view {
+            None => at_plan(
+                sink,
+                "I3S004",
+                format!(
+                    "build plan {name:?}: step {} ({:?}) points at {:?}, which is not a plan script in this bundle",
+                    i + 1,
+                    step.plan_script_name,
+                    step.plan_script_uri
+                ),
+            ),
+            Some(view) if view.script.name != step.plan_script_name => at_plan(
+                sink,
+                "I3S010",
+                format!(
+                    "build plan {name:?}: step {} is named {:?} but its URI points at plan script {:?}",
+                    i + 1,
+                    step.plan_script_name,
+                    view.script.name
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+    let serials: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.serial_number.as_str())
+        .collect();
+    let expected: Vec<String> = (1..=serials.len()).map(|n| n.to_string()).collect();
+    if serials != expected {
+        at_plan(
+            sink,
+            "I3S005",
+            format!(
+                "build plan {name:?}: step serial numbers are {serials:?}, expected {expected:?}"
+            ),
+        );
+    }
+    if plan.is_capture() && !plan.custom_attributes.is_empty() {
+        let names: Vec<&str> = plan
+            .custom_attributes
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        at_plan(
+            sink,
+            "I3S007",
+            format!(
+                "capture build plan {name:?} declares custom attributes {}",
+                names.join(", ")
+            ),
+        );
+    }
+
+    let deploy_or_capture =
+        plan.is_capture() || plan.build_plan_type.eq_ignore_ascii_case("deploy");
+    if !deploy_or_capture || steps.is_empty() {
+        return;
+    }
+    check_mounts(name, plan, &steps, &at_plan, sink);
+    image_touched_while_unmounted(name, &steps, sink);
+}
+
+/// I3S001 and I3S002: a deploy or capture plan mounts the root file system first and unmounts
+/// it last.
+fn check_mounts(
+    name: &str,
+    plan: &BuildPlan,
+    steps: &[Option<&ScriptView>],
+    at_plan: &AtPlan,
+    sink: &mut Sink,
+) {
+    if let Some(Some(first)) = steps.first()
+        && !mounts_root(first)
+    {
+        let also = steps
+            .iter()
+            .position(|s| s.is_some_and(mounts_root))
+            .map(|p| {
+                format!(
+                    "; the mount is step {} ({:?})",
+                    p + 1,
+                    plan.steps[p].plan_script_name
+                )
+            })
+            .unwrap_or_default();
+        at_plan(
+            sink,
+            "I3S001",
+            format!(
+                "build plan {name:?}: first step {:?} does not mount the root file system{also}",
+                first.script.name
+            ),
+        );
+    }
+    if let Some(Some(last)) = steps.last()
+        && !unmounts_root(last)
+    {
+        let also = steps
+            .iter()
+            .position(|s| s.is_some_and(unmounts_root))
+            .map(|p| {
+                format!(
+                    "; the umount is step {} ({:?})",
+                    p + 1,
+                    plan.steps[p].plan_script_name
+                )
+            })
+            .unwrap_or_default();
+        at_plan(
+            sink,
+            "I3S002",
+            format!(
+                "build plan {name:?}: last step {:?} does not unmount the root file system{also}",
+                last.script.name
+            ),
+        );
     }
 }
 
