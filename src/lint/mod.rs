@@ -370,6 +370,39 @@ pub fn run(
     options: &LintOptions,
     cache: Option<&cache::Cache>,
 ) -> crate::Result<Report> {
+    let units = units_of(inputs)?;
+    // 1. Cache look-ups; load what the cache does not answer.
+    let looked_up = look_up(&units, options, cache)?;
+    // 2. One shellcheck run over everything not cached, then the rules per bundle.
+    let mut fresh = lint_loaded(&units, &looked_up, options);
+
+    let mut report = Report::default();
+    for (index, (cached, key)) in looked_up
+        .reports
+        .into_iter()
+        .zip(looked_up.keys)
+        .enumerate()
+    {
+        let one = match cached {
+            Some(hit) => hit,
+            None => {
+                let one = fresh[index].take().unwrap_or_else(|| Report {
+                    inputs: vec![unit_input(&units[index])],
+                    ..Default::default()
+                });
+                if let Some(c) = cache {
+                    c.put(&key, &one);
+                }
+                one
+            }
+        };
+        report.merge(one);
+    }
+    Ok(report)
+}
+
+/// What each input is: a project or bundle source, or bundle zips (a directory's, sorted).
+fn units_of(inputs: &[PathBuf]) -> crate::Result<Vec<Unit>> {
     let mut units = Vec::new();
     for input in inputs {
         let source_root = sources::bundle_source_root(input).filter(|_| input.is_file());
@@ -411,8 +444,22 @@ pub fn run(
             )));
         }
     }
+    Ok(units)
+}
 
-    // 1. Cache look-ups; load what the cache does not answer.
+/// The cache's answers and keys per unit, and the units it did not answer, loaded.
+struct LookedUp {
+    reports: Vec<Option<Report>>,
+    keys: Vec<String>,
+    loaded_zips: Vec<(usize, crate::bundle::LoadedBundle)>,
+    compiled: Vec<(usize, Vec<sources::CompiledSource>)>,
+}
+
+fn look_up(
+    units: &[Unit],
+    options: &LintOptions,
+    cache: Option<&cache::Cache>,
+) -> crate::Result<LookedUp> {
     let key_base = cache::options_key(options);
     let mut reports: Vec<Option<Report>> = Vec::new();
     let mut keys = Vec::new();
@@ -445,13 +492,26 @@ pub fn run(
         reports.push(hit);
         keys.push(key);
     }
+    Ok(LookedUp {
+        reports,
+        keys,
+        loaded_zips,
+        compiled,
+    })
+}
 
-    // 2. One shellcheck run over everything not cached, then the rules per bundle.
+/// Reports of the loaded units (`None` for those the cache answered).
+fn lint_loaded(units: &[Unit], looked_up: &LookedUp, options: &LintOptions) -> Vec<Option<Report>> {
+    let LookedUp {
+        loaded_zips,
+        compiled,
+        ..
+    } = looked_up;
     let mut targets: Vec<(usize, Target)> = loaded_zips
         .iter()
         .map(|(i, l)| (*i, Target::from_zip(l)))
         .collect();
-    for (index, bundles) in &compiled {
+    for (index, bundles) in compiled {
         targets.extend(bundles.iter().map(|b| (*index, b.target())));
     }
     if options.shellcheck {
@@ -471,25 +531,7 @@ pub fn run(
             report.inputs = vec![input.clone()];
         }
     }
-
-    let mut report = Report::default();
-    for (index, (cached, key)) in reports.into_iter().zip(keys).enumerate() {
-        let one = match cached {
-            Some(hit) => hit,
-            None => {
-                let one = fresh[index].take().unwrap_or_else(|| Report {
-                    inputs: vec![unit_input(&units[index])],
-                    ..Default::default()
-                });
-                if let Some(c) = cache {
-                    c.put(&key, &one);
-                }
-                one
-            }
-        };
-        report.merge(one);
-    }
-    Ok(report)
+    fresh
 }
 
 fn unit_input(unit: &Unit) -> PathBuf {
