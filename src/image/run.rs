@@ -11,7 +11,7 @@
 //! - guestfish stops at the first failing command; its `*stdin*:N` (or the last progress marker
 //!   for errors without a line) is mapped back to the step and the step's line.
 use super::listing::{self, Change, Listing};
-use crate::bundle::{AttributeType, BuildPlan, Bundle, CustomAttribute};
+use crate::bundle::{AttributeType, BuildPlan, BuildStep, Bundle, CustomAttribute, PlanScript};
 use crate::error::{Error, Location, Result};
 use crate::guestfish::driver::{self, DiskFormat, Drive, Script};
 use crate::guestfish::substitute::{self, Refusal};
@@ -90,6 +90,55 @@ pub fn prepare(
         .iter()
         .map(|a| (a.name.as_str(), a))
         .collect();
+    check_values(&declared, values)?;
+    let lookup = |key: &str| -> Option<String> {
+        values.get(key).cloned().or_else(|| {
+            declared
+                .get(key)
+                .and_then(|a| a.default_value())
+                .map(str::to_string)
+        })
+    };
+    let mut steps = Vec::new();
+    let mut refused = Refused::default();
+    for (step, script) in bundle.steps_of(plan) {
+        let script = script.ok_or_else(|| {
+            Error::at(
+                Location::file(bundle_path),
+                format!(
+                    "build plan {plan_name:?} step {} points at {:?}, which is not in the bundle",
+                    step.serial_number, step.plan_script_uri
+                ),
+            )
+        })?;
+        steps.push(prepare_step(
+            bundle_path,
+            step,
+            script,
+            &lookup,
+            &mut refused,
+        )?);
+    }
+    refused.check(plan_name, host)?;
+    let secrets = plan
+        .custom_attributes
+        .iter()
+        .filter(|a| a.attribute_type.is_secret())
+        .filter_map(|a| lookup(&a.name))
+        .filter(|v| !v.is_empty())
+        .collect();
+    Ok(PreparedPlan {
+        name: plan.name.clone(),
+        capture: plan.is_capture(),
+        root_device: steps.iter().find_map(|s| root_mount(&s.content)),
+        steps,
+        changes_tar: None,
+        secrets,
+    })
+}
+
+/// Values the plan's declared attributes do not accept, or that span lines.
+fn check_values(declared: &BTreeMap<&str, &CustomAttribute>, values: &Values) -> Result<()> {
     for (key, value) in values {
         if value.contains('\n') || value.contains('\r') {
             return Err(Error::Usage(format!(
@@ -110,141 +159,130 @@ pub fn prepare(
             )));
         }
     }
-    let lookup = |key: &str| -> Option<String> {
-        values.get(key).cloned().or_else(|| {
-            declared
-                .get(key)
-                .and_then(|a| a.default_value())
-                .map(str::to_string)
-        })
-    };
-    let mut steps = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
-    let mut escapes: Vec<String> = Vec::new();
-    for (step, script) in bundle.steps_of(plan) {
-        let script = script.ok_or_else(|| {
-            Error::at(
-                Location::file(bundle_path),
-                format!(
-                    "build plan {plan_name:?} step {} points at {:?}, which is not in the bundle",
-                    step.serial_number, step.plan_script_uri
-                ),
-            )
-        })?;
-        let entry = format!("{}_planscript.json", script.id.to_ascii_lowercase());
-        let parsed = guestfish::parse(&script.content);
-        if let Some(problem) = parsed.problems.iter().find(|p| {
-            matches!(
-                p.kind,
-                ProblemKind::UnterminatedHereDoc { .. } | ProblemKind::CarriageReturn
-            )
-        }) {
-            let mut location = Location::entry(bundle_path, &entry).line(problem.line);
-            location.column = problem.column;
-            return Err(Error::at(
-                location,
-                format!(
-                    "step {} ({}): {}; nothing was run",
-                    step.serial_number, script.name, problem.message
-                ),
-            ));
+    Ok(())
+}
+
+/// What stops a plan from running, gathered over all its steps so one error lists them all:
+/// values missing for placeholders, and ways out of the image to the host.
+#[derive(Default)]
+struct Refused {
+    missing: Vec<String>,
+    escapes: Vec<String>,
+}
+
+impl Refused {
+    fn check(&self, plan_name: &str, host: HostAccess) -> Result<()> {
+        let Refused { missing, escapes } = self;
+        if host == HostAccess::Refuse && !escapes.is_empty() {
+            return Err(Error::Usage(format!(
+                "build plan {plan_name:?} reaches the machine running guestfish, outside the image; nothing was run:\n  {}\n  help: plan scripts change the image (`upload -<<END path`, `write`, `ln-s`, `rm-f`…); \
+                 if you wrote or trust this bundle, pass --allow-host-commands",
+                escapes.join("\n  ")
+            )));
         }
-        for escape in guestfish::host::host_escapes(&parsed) {
-            escapes.push(format!(
-                "{}: step {} ({}): `{}` {}",
-                Location::entry(bundle_path, &entry).line(escape.line),
-                step.serial_number,
-                script.name,
-                escape.construct,
-                escape.effect
-            ));
+        if !missing.is_empty() {
+            return Err(Error::Usage(format!(
+                "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs FILE, or --sample-attrs)",
+                missing.join("\n  ")
+            )));
         }
-        let content = match substitute::substitute(&script.content, &lookup) {
-            Ok(content) => content,
-            Err(Refusal::Missing(unresolved)) => {
-                for p in unresolved {
-                    missing.push(format!(
-                        "{}: @{}@ (step {} {})",
-                        Location::entry(bundle_path, &entry).at(p.line, p.column),
-                        p.key(),
-                        step.serial_number,
-                        script.name
-                    ));
-                }
-                script.content.clone()
-            }
-            Err(Refusal::Structure {
-                placeholders,
-                line,
-                change,
-            }) => {
-                return Err(structure_refusal(
-                    Location::entry(bundle_path, &entry),
-                    &format!("step {} ({})", step.serial_number, script.name),
-                    &placeholders,
-                    line,
-                    &change,
+        Ok(())
+    }
+}
+
+/// Checks and substitutes one step; missing values and host escapes go to `refused`.
+fn prepare_step(
+    bundle_path: &Path,
+    step: &BuildStep,
+    script: &PlanScript,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    refused: &mut Refused,
+) -> Result<PreparedStep> {
+    let entry = format!("{}_planscript.json", script.id.to_ascii_lowercase());
+    let parsed = guestfish::parse(&script.content);
+    if let Some(problem) = parsed.problems.iter().find(|p| {
+        matches!(
+            p.kind,
+            ProblemKind::UnterminatedHereDoc { .. } | ProblemKind::CarriageReturn
+        )
+    }) {
+        let mut location = Location::entry(bundle_path, &entry).line(problem.line);
+        location.column = problem.column;
+        return Err(Error::at(
+            location,
+            format!(
+                "step {} ({}): {}; nothing was run",
+                step.serial_number, script.name, problem.message
+            ),
+        ));
+    }
+    for escape in guestfish::host::host_escapes(&parsed) {
+        refused.escapes.push(format!(
+            "{}: step {} ({}): `{}` {}",
+            Location::entry(bundle_path, &entry).line(escape.line),
+            step.serial_number,
+            script.name,
+            escape.construct,
+            escape.effect
+        ));
+    }
+    let content = match substitute::substitute(&script.content, lookup) {
+        Ok(content) => content,
+        Err(Refusal::Missing(unresolved)) => {
+            for p in unresolved {
+                refused.missing.push(format!(
+                    "{}: @{}@ (step {} {})",
+                    Location::entry(bundle_path, &entry).at(p.line, p.column),
+                    p.key(),
+                    step.serial_number,
+                    script.name
                 ));
             }
-        };
-        let command_ends = parsed
-            .commands
-            .iter()
-            .map(|c| {
-                (
-                    c.heredoc
-                        .as_ref()
-                        .and_then(|h| h.end_line)
-                        .unwrap_or(c.line),
-                    c.line,
-                )
-            })
-            .collect();
-        let heredoc_lines = parsed
-            .commands
-            .iter()
-            .filter_map(|c| {
+            script.content.clone()
+        }
+        Err(Refusal::Structure {
+            placeholders,
+            line,
+            change,
+        }) => {
+            return Err(structure_refusal(
+                Location::entry(bundle_path, &entry),
+                &format!("step {} ({})", step.serial_number, script.name),
+                &placeholders,
+                line,
+                &change,
+            ));
+        }
+    };
+    let command_ends = parsed
+        .commands
+        .iter()
+        .map(|c| {
+            (
                 c.heredoc
                     .as_ref()
-                    .map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX)))
-            })
-            .collect();
-        steps.push(PreparedStep {
-            serial: step.serial_number.clone(),
-            name: script.name.clone(),
-            entry,
-            content,
-            command_ends,
-            heredoc_lines,
-        });
-    }
-    if host == HostAccess::Refuse && !escapes.is_empty() {
-        return Err(Error::Usage(format!(
-            "build plan {plan_name:?} reaches the machine running guestfish, outside the image; nothing was run:\n  {}\n  help: plan scripts change the image (`upload -<<END path`, `write`, `ln-s`, `rm-f`…); \
-             if you wrote or trust this bundle, pass --allow-host-commands",
-            escapes.join("\n  ")
-        )));
-    }
-    if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs FILE, or --sample-attrs)",
-            missing.join("\n  ")
-        )));
-    }
-    let secrets = plan
-        .custom_attributes
-        .iter()
-        .filter(|a| a.attribute_type.is_secret())
-        .filter_map(|a| lookup(&a.name))
-        .filter(|v| !v.is_empty())
+                    .and_then(|h| h.end_line)
+                    .unwrap_or(c.line),
+                c.line,
+            )
+        })
         .collect();
-    Ok(PreparedPlan {
-        name: plan.name.clone(),
-        capture: plan.is_capture(),
-        root_device: steps.iter().find_map(|s| root_mount(&s.content)),
-        steps,
-        changes_tar: None,
-        secrets,
+    let heredoc_lines = parsed
+        .commands
+        .iter()
+        .filter_map(|c| {
+            c.heredoc
+                .as_ref()
+                .map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX)))
+        })
+        .collect();
+    Ok(PreparedStep {
+        serial: step.serial_number.clone(),
+        name: script.name.clone(),
+        entry,
+        content,
+        command_ends,
+        heredoc_lines,
     })
 }
 
@@ -568,6 +606,58 @@ pub fn create_overlay(image: &Path, format: DiskFormat, overlay: &Path) -> Resul
     Ok(())
 }
 
+/// Where guestfish stopped: job (in the launch), step, line in the step when known, message.
+type Failure = (usize, usize, Option<usize>, String);
+
+/// What guestfish's stdout says: each step's output, the last marker passed (job, step, the
+/// line of the command that ended last) and the jobs that got to their end.
+struct Walk {
+    outputs: BTreeMap<(usize, usize), Vec<String>>,
+    last_mark: Option<(usize, usize, Option<usize>)>,
+    finished: Vec<usize>,
+}
+
+impl Walk {
+    /// Walks stdout: markers say where we are, everything else is step output.
+    fn of(stdout: &str) -> Walk {
+        let mut outputs: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
+        let mut last_mark: Option<(usize, usize, Option<usize>)> = None;
+        let mut finished: Vec<usize> = Vec::new();
+        for line in stdout.lines() {
+            if let Some(rest) = line.strip_prefix(MARK) {
+                let parts: Vec<usize> = rest
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|p| p.parse().ok())
+                    .collect();
+                match (rest.trim_start().chars().next(), parts.as_slice()) {
+                    (Some('B'), [j, s]) => last_mark = Some((*j, *s, None)),
+                    (Some('C'), [j, s, l]) => last_mark = Some((*j, *s, Some(*l))),
+                    (Some('E'), [j]) => finished.push(*j),
+                    _ => {}
+                }
+                continue;
+            }
+            if let Some((j, s, _)) = last_mark {
+                outputs.entry((j, s)).or_default().push(line.to_string());
+            }
+        }
+        Walk {
+            outputs,
+            last_mark,
+            finished,
+        }
+    }
+}
+
+/// What one launch left for the reports: guestfish's errors, the script, the walked stdout.
+#[derive(Clone, Copy)]
+struct Launched<'a> {
+    errors: &'a [driver::ErrorLine],
+    script: &'a Script<Origin>,
+    walk: &'a Walk,
+}
+
 struct Batch<'a> {
     /// The image each plan runs against (by plan index).
     images: &'a [PathBuf],
@@ -671,6 +761,36 @@ impl Batch<'_> {
     #[allow(clippy::type_complexity)]
     fn run(&self, keep: Option<&Path>) -> Result<(Vec<(usize, PlanReport)>, Vec<usize>, Duration)> {
         let script = self.build_script();
+        let outcome = self.launch(&script, keep)?;
+        let errors = driver::error_lines(&outcome.stderr);
+        let walk = Walk::of(&outcome.stdout);
+        let failure = if outcome.success {
+            None
+        } else {
+            Some(self.failure(&outcome, &errors, &script, &walk)?)
+        };
+
+        let launched = Launched {
+            errors: &errors,
+            script: &script,
+            walk: &walk,
+        };
+        let mut done = Vec::new();
+        let mut remaining = Vec::new();
+        for (j, &index) in self.jobs.iter().enumerate() {
+            let failed_here = failure.as_ref().filter(|f| f.0 == j);
+            if !walk.finished.contains(&j) && failed_here.is_none() {
+                remaining.push(index);
+                continue;
+            }
+            done.push((index, self.plan_report(j, failed_here, &launched)));
+        }
+        Ok((done, remaining, outcome.elapsed))
+    }
+
+    /// Runs guestfish on the script; with `keep`, saves the script and its output there
+    /// (secrets blanked).
+    fn launch(&self, script: &Script<Origin>, keep: Option<&Path>) -> Result<driver::Outcome> {
         if let Some(dir) = keep {
             let mut text = script.text();
             for &index in self.jobs {
@@ -701,153 +821,134 @@ impl Batch<'_> {
                 std::fs::write(&path, redacted).map_err(|e| Error::io(&path, e))?;
             }
         }
-        let errors = driver::error_lines(&outcome.stderr);
+        Ok(outcome)
+    }
 
-        // Walk stdout: markers say where we are, everything else is step output.
-        let mut outputs: BTreeMap<(usize, usize), Vec<String>> = BTreeMap::new();
-        let mut last_mark: Option<(usize, usize, Option<usize>)> = None;
-        let mut finished: Vec<usize> = Vec::new();
-        for line in outcome.stdout.lines() {
-            if let Some(rest) = line.strip_prefix(MARK) {
-                let parts: Vec<usize> = rest
-                    .split_whitespace()
-                    .skip(1)
-                    .filter_map(|p| p.parse().ok())
-                    .collect();
-                match (rest.trim_start().chars().next(), parts.as_slice()) {
-                    (Some('B'), [j, s]) => last_mark = Some((*j, *s, None)),
-                    (Some('C'), [j, s, l]) => last_mark = Some((*j, *s, Some(*l))),
-                    (Some('E'), [j]) => finished.push(*j),
-                    _ => {}
-                }
-                continue;
-            }
-            if let Some((j, s, _)) = last_mark {
-                outputs.entry((j, s)).or_default().push(line.to_string());
-            }
-        }
-
-        // The failure, if guestfish stopped: the error's line, else the command after the last marker.
-        let failure: Option<(usize, usize, Option<usize>, String)> = if outcome.success {
-            None
-        } else {
-            let fatal = errors
-                .iter()
-                .rev()
-                .find(|e| match e.line.and_then(|l| script.origin(l)) {
-                    Some(Origin::Step(j, s, line)) => !self.ignores_errors(*j, *s, *line),
-                    _ => true,
-                });
-            let message = fatal
-                .map(|e| e.message.clone())
-                .unwrap_or_else(|| format!("guestfish exited with {:?}", outcome.exit_code));
-            match fatal
-                .and_then(|e| e.line)
-                .and_then(|l| script.origin(l))
-                .copied()
-            {
-                Some(Origin::Step(j, s, line)) => Some((j, s, Some(line), message)),
-                Some(Origin::Runner) | Some(Origin::ReadBack(_)) if last_mark.is_none() => {
-                    return Err(Error::other(format!(
-                        "guestfish failed before the first step: {message}"
-                    )));
-                }
-                _ => match last_mark {
-                    Some((j, s, after)) if !finished.contains(&j) => {
-                        Some((j, s, self.next_command(j, s, after), message))
-                    }
-                    _ => {
-                        return Err(Error::other(format!(
-                            "guestfish failed outside the plan steps: {message}"
-                        )));
-                    }
-                },
-            }
-        };
-
-        let mut done = Vec::new();
-        let mut remaining = Vec::new();
-        for (j, &index) in self.jobs.iter().enumerate() {
-            let plan = &self.plans[index];
-            let failed_here = failure.as_ref().filter(|f| f.0 == j);
-            if !finished.contains(&j) && failed_here.is_none() {
-                remaining.push(index);
-                continue;
-            }
-            let steps = plan
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(s, step)| {
-                    let status = match failed_here {
-                        Some(f) if f.1 == s => StepStatus::Failed,
-                        Some(f) if s > f.1 => StepStatus::NotRun,
-                        _ => StepStatus::Ok,
-                    };
-                    let failing_line = failed_here.filter(|f| f.1 == s).and_then(|f| f.2);
-                    let ignored_errors = errors
-                        .iter()
-                        .filter_map(|e| match e.line.and_then(|l| script.origin(l)) {
-                            Some(&Origin::Step(ej, es, line))
-                                if ej == j && es == s && Some(line) != failing_line =>
-                            {
-                                Some(IgnoredError {
-                                    line,
-                                    message: self.redact(index, &e.message),
-                                })
-                            }
-                            _ => None,
-                        })
-                        .collect();
-                    StepReport {
-                        serial: step.serial.clone(),
-                        name: step.name.clone(),
-                        status,
-                        output: outputs
-                            .get(&(j, s))
-                            .map(|o| o.iter().map(|l| self.redact(index, l)).collect())
-                            .unwrap_or_default(),
-                        ignored_errors,
-                    }
-                })
-                .collect();
-            let failure = failed_here.map(|(_, s, line, message)| {
-                let step = &plan.steps[*s];
-                StepFailure {
-                    serial: step.serial.clone(),
-                    step_name: step.name.clone(),
-                    entry: step.entry.clone(),
-                    line: *line,
-                    command: line
-                        .and_then(|l| step.content.split('\n').nth(l - 1))
-                        .map(|c| self.redact(index, c.trim())),
-                    message: self.redact(index, message),
-                }
+    /// Where and why guestfish stopped (job, step, line, message): the error's line, else the
+    /// command after the last marker.
+    fn failure(
+        &self,
+        outcome: &driver::Outcome,
+        errors: &[driver::ErrorLine],
+        script: &Script<Origin>,
+        walk: &Walk,
+    ) -> Result<Failure> {
+        let last_mark = walk.last_mark;
+        let finished = &walk.finished;
+        let fatal = errors
+            .iter()
+            .rev()
+            .find(|e| match e.line.and_then(|l| script.origin(l)) {
+                Some(Origin::Step(j, s, line)) => !self.ignores_errors(*j, *s, *line),
+                _ => true,
             });
-            let (changes, readback_note) = if failure.is_some() {
-                (
-                    None,
-                    Some("the plan stopped, so the changes were not read back".to_string()),
-                )
-            } else {
-                self.changes(j, plan, &errors, &script)
-            };
-            done.push((
-                index,
-                PlanReport {
-                    plan: plan.name.clone(),
-                    capture: plan.capture,
-                    image: self.images[index].clone(),
-                    steps,
-                    failure,
-                    changes,
-                    readback_note,
-                    overlay: None,
-                    boot: None,
-                },
-            ));
+        let message = fatal
+            .map(|e| e.message.clone())
+            .unwrap_or_else(|| format!("guestfish exited with {:?}", outcome.exit_code));
+        match fatal
+            .and_then(|e| e.line)
+            .and_then(|l| script.origin(l))
+            .copied()
+        {
+            Some(Origin::Step(j, s, line)) => Ok((j, s, Some(line), message)),
+            Some(Origin::Runner) | Some(Origin::ReadBack(_)) if last_mark.is_none() => Err(
+                Error::other(format!("guestfish failed before the first step: {message}")),
+            ),
+            _ => match last_mark {
+                Some((j, s, after)) if !finished.contains(&j) => {
+                    Ok((j, s, self.next_command(j, s, after), message))
+                }
+                _ => Err(Error::other(format!(
+                    "guestfish failed outside the plan steps: {message}"
+                ))),
+            },
         }
-        Ok((done, remaining, outcome.elapsed))
+    }
+
+    /// The report of job `j`, which finished or failed in this launch.
+    fn plan_report(
+        &self,
+        j: usize,
+        failed_here: Option<&Failure>,
+        launched: &Launched,
+    ) -> PlanReport {
+        let index = self.jobs[j];
+        let plan = &self.plans[index];
+        let Launched {
+            errors,
+            script,
+            walk,
+        } = *launched;
+        let outputs = &walk.outputs;
+        let steps = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(s, step)| {
+                let status = match failed_here {
+                    Some(f) if f.1 == s => StepStatus::Failed,
+                    Some(f) if s > f.1 => StepStatus::NotRun,
+                    _ => StepStatus::Ok,
+                };
+                let failing_line = failed_here.filter(|f| f.1 == s).and_then(|f| f.2);
+                let ignored_errors = errors
+                    .iter()
+                    .filter_map(|e| match e.line.and_then(|l| script.origin(l)) {
+                        Some(&Origin::Step(ej, es, line))
+                            if ej == j && es == s && Some(line) != failing_line =>
+                        {
+                            Some(IgnoredError {
+                                line,
+                                message: self.redact(index, &e.message),
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                StepReport {
+                    serial: step.serial.clone(),
+                    name: step.name.clone(),
+                    status,
+                    output: outputs
+                        .get(&(j, s))
+                        .map(|o| o.iter().map(|l| self.redact(index, l)).collect())
+                        .unwrap_or_default(),
+                    ignored_errors,
+                }
+            })
+            .collect();
+        let failure = failed_here.map(|(_, s, line, message)| {
+            let step = &plan.steps[*s];
+            StepFailure {
+                serial: step.serial.clone(),
+                step_name: step.name.clone(),
+                entry: step.entry.clone(),
+                line: *line,
+                command: line
+                    .and_then(|l| step.content.split('\n').nth(l - 1))
+                    .map(|c| self.redact(index, c.trim())),
+                message: self.redact(index, message),
+            }
+        });
+        let (changes, readback_note) = if failure.is_some() {
+            (
+                None,
+                Some("the plan stopped, so the changes were not read back".to_string()),
+            )
+        } else {
+            self.changes(j, plan, errors, script)
+        };
+        PlanReport {
+            plan: plan.name.clone(),
+            capture: plan.capture,
+            image: self.images[index].clone(),
+            steps,
+            failure,
+            changes,
+            readback_note,
+            overlay: None,
+            boot: None,
+        }
     }
 
     fn ignores_errors(&self, j: usize, s: usize, line: usize) -> bool {
