@@ -2,9 +2,10 @@
 //! the artifacts it holds), download, rename, delete (docs/appliance-api.md §3).
 use super::Shared;
 use super::http::{accepted, error, file_body};
-use super::state::{
-    ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, PLAN_SCRIPTS, State,
-    bundle_listing, error_body,
+use super::state::{State, bundle_listing, error_body};
+use crate::appliance::api::{
+    ARTIFACT_BUNDLE_DOWNLOADS, ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES,
+    PLAN_SCRIPTS, category, member,
 };
 use crate::bundle::{Bundle, Payload, ReadOptions, read_bundle, verify::verify};
 use axum::extract::{FromRequest, Multipart, Request};
@@ -249,7 +250,7 @@ pub async fn upload(shared: &Arc<Shared>, request: Request) -> Response {
     let mut resource = json!({
         "type": "ArtifactsBundle", "name": name, "description": description,
         "artifactsbundleID": id, "readOnly": bundle.manifest.read_only, "importbundle": true, "recoverBundle": false,
-        "backupService": false, "checkSum": checksum, "size": size, "downloadURI": format!("{ARTIFACT_BUNDLES}/download/{id}"),
+        "backupService": false, "checkSum": checksum, "size": size, "downloadURI": member(ARTIFACT_BUNDLE_DOWNLOADS, &id),
         "lastBackUpDownload": null,
     });
     bundle_listing(resource.as_object_mut().expect("object"), &bundle);
@@ -273,7 +274,7 @@ pub async fn download(shared: &Arc<Shared>, id: &str) -> Response {
         }
         state.bundle_files.get(id).cloned().zip(
             state
-                .get(&format!("{ARTIFACT_BUNDLES}/{id}"))
+                .get(&member(ARTIFACT_BUNDLES, id))
                 .and_then(|b| b["name"].as_str().map(str::to_string)),
         )
     };
@@ -505,7 +506,7 @@ fn materialise(
         for (collection, list) in names {
             for name in list {
                 if state.by_name(collection, &name).is_some() {
-                    conflicts.push(format!("{} {name:?} already exists (import without forceImport needs a confirmation)", collection.trim_start_matches("/rest/")));
+                    conflicts.push(format!("{} {name:?} already exists (import without forceImport needs a confirmation)", category(collection)));
                 }
             }
         }

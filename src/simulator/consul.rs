@@ -31,6 +31,7 @@
 mod agent;
 pub mod tokens;
 
+use crate::appliance::api::{SERVER_HARDWARE, SERVER_PROFILES};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -769,7 +770,7 @@ fn server_state(appliance: &str, node: &str) -> Option<Server> {
         .read_json()
         .ok()?;
     let resources = &state["resources"];
-    let profiles = resources["/rest/server-profiles"]
+    let profiles = resources[SERVER_PROFILES]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -786,7 +787,7 @@ fn server_state(appliance: &str, node: &str) -> Option<Server> {
     }) else {
         return Some(Server::NoProfile);
     };
-    let hardware = resources["/rest/server-hardware"]
+    let hardware = resources[SERVER_HARDWARE]
         .as_array()?
         .iter()
         .find(|h| h["uri"] == profile["serverHardwareUri"])?;

@@ -4,7 +4,7 @@
 //! `checkSum` (sha256 of the upload) and `size`.
 use super::Shared;
 use super::http::{accepted, error, query_pairs};
-use super::state::GOLDEN_IMAGES;
+use crate::appliance::api::GOLDEN_IMAGES;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -12,7 +12,7 @@
 //! Like the rest of the simulator, a change is applied when its task is created; an injected task
 //! error (`task-error=N`) leaves everything unchanged.
 use super::Shared;
-use super::http::{accepted, error, json_response, query_pairs};
+use super::http::{accepted, error, json_response, query_pairs, target};
 use super::state::{self, State};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub use crate::appliance::api::{ENCLOSURES, SERVER_HARDWARE, SERVER_PROFILES};
+use crate::appliance::api::{POWER_STATE, SERVER_HARDWARE_TYPES, category, member};
 
 const POWER_CONTROLS: [&str; 4] = ["MomentaryPress", "PressAndHold", "ColdBoot", "Reset"];
 
@@ -35,64 +36,64 @@ pub async fn route(
     query: Option<&str>,
     request: Request,
 ) -> Response {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::GET, ["rest", "enclosures" | "server-hardware" | "server-profiles"]) => {
-            let state = shared.lock();
-            match state::query(state.list(path), &query_pairs(query), path) {
-                Ok(page) => json_response(StatusCode::OK, page),
-                Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
-            }
-        }
-        (
-            &Method::GET,
-            [
-                "rest",
-                "enclosures" | "server-hardware" | "server-profiles",
-                _,
-            ],
-        ) => match shared.lock().get(path) {
+    let (collection, below) = target(path);
+    let owned = OWNED.contains(&collection);
+    match (&method, collection, below.as_slice()) {
+        (&Method::GET, _, []) if owned => list(shared, path, query),
+        (&Method::GET, _, [_]) if owned => match shared.lock().get(path) {
             Some(v) => json_response(StatusCode::OK, v.clone()),
             None => not_found(path),
         },
-        (&Method::PUT, ["rest", "server-hardware", _, "powerState"]) => {
-            match read_json(request).await {
-                Ok(body) => {
-                    let hardware = path.trim_end_matches("/powerState");
-                    let mut state = shared.lock();
-                    let before = power_state(&state, hardware);
-                    let response = power(&mut state, hardware, &body);
-                    let after = power_state(&state, hardware);
-                    if let Some(machines) = shared.machines().filter(|_| before != after) {
-                        match after.as_str() {
-                            "On" => machines.power_on(&state, hardware),
-                            _ => machines.power_off(hardware),
-                        }
-                    }
-                    response
-                }
-                Err(response) => response,
-            }
-        }
-        (&Method::POST, ["rest", "server-profiles"]) => match read_json(request).await {
+        (&Method::PUT, SERVER_HARDWARE, [_, POWER_STATE]) => match read_json(request).await {
+            Ok(body) => power_request(shared, path, &body),
+            Err(response) => response,
+        },
+        (&Method::POST, SERVER_PROFILES, []) => match read_json(request).await {
             Ok(body) => create_profile(&mut shared.lock(), body),
             Err(response) => response,
         },
-        (&Method::DELETE, ["rest", "server-profiles", _]) => {
-            let mut state = shared.lock();
-            let hardware = state
-                .get(path)
-                .map(|p| text(p, "serverHardwareUri").to_string());
-            let response = delete_profile(&mut state, path);
-            if let (Some(machines), Some(hardware)) = (shared.machines(), hardware)
-                && state.get(path).is_none()
-            {
-                machines.profile_deleted(&hardware);
-            }
-            response
-        }
+        (&Method::DELETE, SERVER_PROFILES, [_]) => delete_profile_request(shared, path),
         _ => not_found(path),
     }
+}
+
+fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
+    let state = shared.lock();
+    match state::query(state.list(collection), &query_pairs(query), collection) {
+        Ok(page) => json_response(StatusCode::OK, page),
+        Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
+    }
+}
+
+/// `PUT {hardware}/powerState`; attached machines follow a change of power state.
+fn power_request(shared: &Shared, path: &str, body: &Value) -> Response {
+    let hardware = path.rsplit_once('/').map_or(path, |(hardware, _)| hardware);
+    let mut state = shared.lock();
+    let before = power_state(&state, hardware);
+    let response = power(&mut state, hardware, body);
+    let after = power_state(&state, hardware);
+    if let Some(machines) = shared.machines().filter(|_| before != after) {
+        match after.as_str() {
+            "On" => machines.power_on(&state, hardware),
+            _ => machines.power_off(hardware),
+        }
+    }
+    response
+}
+
+/// `DELETE {profile}`; attached machines learn that the profile is gone.
+fn delete_profile_request(shared: &Shared, path: &str) -> Response {
+    let mut state = shared.lock();
+    let hardware = state
+        .get(path)
+        .map(|p| text(p, "serverHardwareUri").to_string());
+    let response = delete_profile(&mut state, path);
+    if let (Some(machines), Some(hardware)) = (shared.machines(), hardware)
+        && state.get(path).is_none()
+    {
+        machines.profile_deleted(&hardware);
+    }
+    response
 }
 
 fn power_state(state: &State, hardware: &str) -> String {
@@ -288,7 +289,7 @@ fn create_profile(state: &mut State, mut body: Value) -> Response {
     }
     if let Some(object) = body.as_object_mut() {
         object.remove("uri");
-        object.insert("category".into(), json!("server-profiles"));
+        object.insert("category".into(), json!(category(SERVER_PROFILES)));
         object.insert(
             "serverHardwareTypeUri".into(),
             hardware
@@ -362,12 +363,12 @@ pub fn lab_seed(enclosures: &[&str], bays: u32, empty: &[(&str, u32)]) -> Value 
             let occupied = !empty.contains(&(*frame, bay));
             let name = format!("{frame}, bay {bay}");
             let id = name_id(&name);
-            let device_uri = occupied.then(|| format!("{SERVER_HARDWARE}/{id}"));
+            let device_uri = occupied.then(|| member(SERVER_HARDWARE, &id));
             device_bays.push(json!({"bayNumber": bay, "devicePresence": if occupied { "Present" } else { "Absent" }, "deviceUri": device_uri}));
             if occupied {
                 hardware.push(json!({"id": id, "type": "server-hardware-12", "name": name, "powerState": "Off", "serverProfileUri": null,
-                    "state": "NoProfileApplied", "locationUri": format!("{ENCLOSURES}/{frame_id}"), "position": bay,
-                    "serverHardwareTypeUri": "/rest/server-hardware-types/SY480-Gen10", "model": "Synergy 480 Gen10"}));
+                    "state": "NoProfileApplied", "locationUri": member(ENCLOSURES, &frame_id), "position": bay,
+                    "serverHardwareTypeUri": member(SERVER_HARDWARE_TYPES, "SY480-Gen10"), "model": "Synergy 480 Gen10"}));
             }
         }
         frames.push(json!({"id": frame_id, "type": "EnclosureV8", "name": frame, "deviceBayCount": bays, "deviceBays": device_bays}));

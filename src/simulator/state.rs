@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use crate::appliance::api::{
+use crate::appliance::api::{
     ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS,
-    PLAN_SCRIPTS, SERVER_PROFILE_TEMPLATES,
+    PLAN_SCRIPTS, REST_PREFIX, SERVER_PROFILE_TEMPLATES, TASKS, category, member,
 };
 
 /// Collections stored as such, with their `category` and default `type`.
@@ -212,7 +212,7 @@ impl State {
         hangs: bool,
     ) -> Value {
         let id = uuid::Uuid::new_v4().to_string().to_uppercase();
-        let uri = format!("/rest/tasks/{id}");
+        let uri = member(TASKS, &id);
         let errors = if fails && errors.is_empty() {
             vec![error_body(
                 "TASK_FAILED",
@@ -231,7 +231,7 @@ impl State {
             "percentComplete": 0, "computedPercentComplete": 0, "completedSteps": 0, "totalSteps": 0,
             "expectedDuration": 5, "created": Self::now(), "modified": Self::now(), "eTag": etag,
             "hidden": false, "userInitiated": true, "parentTaskUri": null, "associatedTaskUri": null, "stateReason": null,
-            "associatedResource": {"associationType": "MANAGED_BY", "resourceCategory": collection_of(resource_uri).unwrap_or_default().trim_start_matches("/rest/"),
+            "associatedResource": {"associationType": "MANAGED_BY", "resourceCategory": category(collection_of(resource_uri).unwrap_or_default()),
                                    "resourceName": resource_name, "resourceUri": resource_uri},
             "progressUpdates": [], "taskErrors": errors, "taskOutput": [], "data": null,
         });
@@ -330,13 +330,15 @@ impl State {
     /// Adds resources from `{"<collection path>": [objects]}` (tests, `POST /sim/seed`, state
     /// files).
     pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>, String> {
-        let object = seed
-            .as_object()
-            .ok_or("the seed must be an object {\"/rest/<collection>\": [...]}")?;
+        let object = seed.as_object().ok_or_else(|| {
+            format!("the seed must be an object {{\"{REST_PREFIX}<collection>\": [...]}}")
+        })?;
         let mut created = Vec::new();
         for (collection, members) in object {
-            if !collection.starts_with("/rest/") {
-                return Err(format!("{collection:?} is not a /rest/ collection path"));
+            if !collection.starts_with(REST_PREFIX) {
+                return Err(format!(
+                    "{collection:?} is not a {REST_PREFIX} collection path"
+                ));
             }
             for member in members
                 .as_array()
@@ -363,7 +365,7 @@ impl State {
 pub fn collection_of(uri: &str) -> Option<&str> {
     let uri = uri.split('?').next()?;
     let index = uri.rfind('/')?;
-    (index > "/rest".len()).then(|| &uri[..index])
+    (index >= REST_PREFIX.len()).then(|| &uri[..index])
 }
 
 /// The appliance's error body (docs/appliance-api.md §2.4).
@@ -439,7 +441,7 @@ pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Resu
     let next = (end < total).then(|| page_uri(end));
     let prev = (start > 0 && count > 0).then(|| page_uri(start.saturating_sub(count as usize)));
     Ok(
-        json!({"type": "Collection", "uri": page_uri(start), "category": path.trim_start_matches("/rest/"), "start": start, "count": page.len(),
+        json!({"type": "Collection", "uri": page_uri(start), "category": category(path), "start": start, "count": page.len(),
               "total": total, "nextPageUri": next, "prevPageUri": prev, "members": page}),
     )
 }
@@ -549,11 +551,18 @@ mod tests {
     #[test]
     fn filters_exact_and_matches() {
         assert_eq!(
-            names(&query(&members(), &p(&[("filter", "\"name='alpha'\"")]), "/rest/x").unwrap()),
+            names(
+                &query(
+                    &members(),
+                    &p(&[("filter", "\"name='alpha'\"")]),
+                    PLAN_SCRIPTS
+                )
+                .unwrap()
+            ),
             ["alpha"]
         );
         assert_eq!(
-            names(&query(&members(), &p(&[("filter", "name=alpha")]), "/rest/x").unwrap()),
+            names(&query(&members(), &p(&[("filter", "name=alpha")]), PLAN_SCRIPTS).unwrap()),
             ["alpha"]
         );
         assert_eq!(
@@ -561,7 +570,7 @@ mod tests {
                 &query(
                     &members(),
                     &p(&[("filter", "name matches 'ALPHA%'"), ("sort", "name:desc")]),
-                    "/rest/x"
+                    PLAN_SCRIPTS
                 )
                 .unwrap()
             ),
@@ -573,22 +582,30 @@ mod tests {
         let page = query(
             &members(),
             &p(&[("start", "1"), ("count", "2"), ("sort", "name:asc")]),
-            "/rest/x",
+            PLAN_SCRIPTS,
         )
         .unwrap();
         // Upper case sorts first, as byte order does.
         assert_eq!(names(&page), ["alpha", "alphabet"]);
         assert_eq!(page["total"], 4);
-        assert_eq!(page["nextPageUri"], "/rest/x?start=3&count=2&sort=name:asc");
-        let last = query(&members(), &p(&[("start", "3"), ("count", "2")]), "/rest/x").unwrap();
+        assert_eq!(
+            page["nextPageUri"],
+            format!("{PLAN_SCRIPTS}?start=3&count=2&sort=name:asc")
+        );
+        let last = query(
+            &members(),
+            &p(&[("start", "3"), ("count", "2")]),
+            PLAN_SCRIPTS,
+        )
+        .unwrap();
         assert!(last["nextPageUri"].is_null());
     }
     #[test]
     fn collection_of_uri() {
         assert_eq!(
-            collection_of("/rest/plan-scripts/abc"),
-            Some("/rest/plan-scripts")
+            collection_of(&member(PLAN_SCRIPTS, "abc")),
+            Some(PLAN_SCRIPTS)
         );
-        assert_eq!(collection_of("/rest/plan-scripts"), None);
+        assert_eq!(collection_of(PLAN_SCRIPTS), None);
     }
 }
