@@ -64,7 +64,7 @@ pub async fn handle(
         ),
         (Method::POST, "/sim/seed") => match state.seed(&body) {
             Ok(created) => json_response(StatusCode::CREATED, json!({"created": created})),
-            Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &message, ""),
+            Err(e) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &e.to_string(), ""),
         },
         (Method::GET, "/sim/faults") => json_response(
             StatusCode::OK,

@@ -334,7 +334,7 @@ impl Listener {
         let addr = listener.local_addr().map_err(refuse)?;
         let router = axum::Router::new().fallback(handle).with_state(ctx(addr));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -342,7 +342,7 @@ impl Listener {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
+                    let _ = ready_tx.send(Err(e));
                     return;
                 }
             };
@@ -350,7 +350,7 @@ impl Listener {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
@@ -364,7 +364,7 @@ impl Listener {
         });
         let started = ready_rx
             .recv()
-            .unwrap_or_else(|_| Err("its thread ended before listening".into()));
+            .unwrap_or_else(|_| Err(std::io::Error::other("its thread ended before listening")));
         started.map_err(|e| crate::Error::Usage(format!("Consul stand-in on {addr}: {e}")))?;
         Ok((
             addr,
@@ -403,7 +403,7 @@ pub struct ConsulStandIn {
 
 impl ConsulStandIn {
     /// Listens on `listen` (port 0: any free port) with one management token.
-    pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
+    pub fn start(listen: SocketAddr, token: &str) -> crate::Result<ConsulStandIn> {
         Self::start_auto(listen, token, None)
     }
 
@@ -412,8 +412,8 @@ impl ConsulStandIn {
         listen: SocketAddr,
         token: &str,
         auto: Option<AutoBoot>,
-    ) -> Result<ConsulStandIn, String> {
-        Self::start_with(listen, AclTokens::management(token), auto).map_err(|e| e.to_string())
+    ) -> crate::Result<ConsulStandIn> {
+        Self::start_with(listen, AclTokens::management(token), auto)
     }
 
     /// Listens on `listen` with these tokens (see [`AclTokens::load`]).

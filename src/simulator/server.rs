@@ -298,7 +298,12 @@ fn is_stored(shared: &Shared, collection: &str) -> bool {
 fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
     match state::query(members, &query_pairs(query), path) {
         Ok(page) => json_response(StatusCode::OK, page),
-        Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILTER",
+            &e.to_string(),
+            "",
+        ),
     }
 }
 

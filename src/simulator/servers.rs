@@ -61,7 +61,12 @@ fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
     let state = shared.lock();
     match state::query(state.list(collection), &query_pairs(query), collection) {
         Ok(page) => json_response(StatusCode::OK, page),
-        Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILTER",
+            &e.to_string(),
+            "",
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The simulated appliances' data: resources as JSON objects per collection, sessions, tasks.
 //! Held behind one mutex; no lock is held across an await.
 use super::faults::{Faults, Rng};
+use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -315,41 +316,46 @@ impl State {
         json!({ "resources": self.resources, "bundleFiles": self.bundle_files })
     }
 
-    pub fn restore(&mut self, snapshot: &Value) -> Result<(), String> {
+    /// Takes back what [`snapshot`](Self::snapshot) kept; errors name the part that is wrong.
+    pub fn restore(&mut self, snapshot: &Value) -> Result<()> {
         let resources: BTreeMap<String, Vec<Value>> =
             serde_json::from_value(snapshot.get("resources").cloned().unwrap_or(json!({})))
-                .map_err(|e| format!("resources: {e}"))?;
+                .map_err(|e| Error::Usage(format!("resources: {e}")))?;
         self.resources.extend(resources);
         let files: BTreeMap<String, PathBuf> =
             serde_json::from_value(snapshot.get("bundleFiles").cloned().unwrap_or(json!({})))
-                .map_err(|e| format!("bundleFiles: {e}"))?;
+                .map_err(|e| Error::Usage(format!("bundleFiles: {e}")))?;
         self.bundle_files.extend(files);
         Ok(())
     }
 
     /// Adds resources from `{"<collection path>": [objects]}` (tests, `POST /sim/seed`, state
     /// files).
-    pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>, String> {
+    pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>> {
         let object = seed.as_object().ok_or_else(|| {
-            format!("the seed must be an object {{\"{REST_PREFIX}<collection>\": [...]}}")
+            Error::Usage(format!(
+                "the seed must be an object {{\"{REST_PREFIX}<collection>\": [...]}}"
+            ))
         })?;
         let mut created = Vec::new();
         for (collection, members) in object {
             if !collection.starts_with(REST_PREFIX) {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "{collection:?} is not a {REST_PREFIX} collection path"
-                ));
+                )));
             }
             for member in members
                 .as_array()
-                .ok_or_else(|| format!("{collection}: expected an array"))?
+                .ok_or_else(|| Error::Usage(format!("{collection}: expected an array")))?
             {
                 let mut member = member.clone();
-                let member_object = member
-                    .as_object_mut()
-                    .ok_or_else(|| format!("{collection}: members must be objects"))?;
+                let member_object = member.as_object_mut().ok_or_else(|| {
+                    Error::Usage(format!("{collection}: members must be objects"))
+                })?;
                 if member_object.get("name").and_then(Value::as_str).is_none() {
-                    return Err(format!("{collection}: every member needs a name"));
+                    return Err(Error::Usage(format!(
+                        "{collection}: every member needs a name"
+                    )));
                 }
                 let id = member_object
                     .remove("id")
@@ -377,7 +383,7 @@ pub fn error_body(code: &str, message: &str, details: &str, actions: &[&str]) ->
 /// Filter, sort and page a collection (docs/appliance-api.md §2.5): `name='X'` (with or without
 /// surrounding double quotes, any field), `name matches 'X%'`, `sort=name:asc|desc`, `start`,
 /// `count`.
-pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Result<Value, String> {
+pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Result<Value> {
     let mut selected: Vec<&Value> = members.iter().collect();
     for (key, value) in params {
         if key == "filter" {
@@ -401,13 +407,13 @@ pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Resu
             selected.reverse();
         }
     }
-    let number = |name: &str, default: i64| -> Result<i64, String> {
+    let number = |name: &str, default: i64| -> Result<i64> {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| {
                 v.parse::<i64>()
-                    .map_err(|_| format!("{name}={v:?} is not a number"))
+                    .map_err(|_| Error::Usage(format!("{name}={v:?} is not a number")))
             })
             .unwrap_or(Ok(default))
     };
@@ -464,7 +470,7 @@ enum Filter {
 }
 
 impl Filter {
-    fn parse(text: &str) -> Result<Filter, String> {
+    fn parse(text: &str) -> Result<Filter> {
         let text = text.trim().trim_matches('"').trim();
         let unquote = |v: &str| v.trim().trim_matches('\'').to_string();
         if let Some((field, value)) = text.split_once(" matches ") {
@@ -472,7 +478,7 @@ impl Filter {
             let re = regex::RegexBuilder::new(&format!("^{pattern}$"))
                 .case_insensitive(true)
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Usage(e.to_string()))?;
             return Ok(Filter::Matches(field.trim().to_string(), re));
         }
         if let Some((field, value)) = text.split_once('=') {
@@ -481,9 +487,9 @@ impl Filter {
                 unquote(value),
             ));
         }
-        Err(format!(
+        Err(Error::Usage(format!(
             "unsupported filter {text:?} (supported: name='X', name matches 'X%')"
-        ))
+        )))
     }
     fn matches(&self, member: &Value) -> bool {
         let text = |field: &str| {

@@ -140,8 +140,8 @@ fn agent_self(data: &mut Data, call: &Call<'_>) -> Response {
     reply(StatusCode::OK, body, None)
 }
 
-/// A check definition from a registration body: (check, whether it is valid or why not).
-fn check_from(definition: &Value, id: String, name: String) -> Result<Check, String> {
+/// A check definition from a registration body, or Consul's 400 saying why it is not valid.
+fn check_from(definition: &Value, id: String, name: String) -> Result<Check, Response> {
     let ttl = text_field(definition, "TTL");
     let kind = if !ttl.is_empty() {
         "ttl"
@@ -150,25 +150,30 @@ fn check_from(definition: &Value, id: String, name: String) -> Result<Check, Str
     } else if field(definition, "TCP").is_some() {
         "tcp"
     } else {
-        return Err(
-            "Invalid check: TTL must be > 0 for TTL checks (the stand-in serves TTL, HTTP and TCP checks)"
-                .into(),
-        );
+        return Err(bad_request(
+            "Invalid check: TTL must be > 0 for TTL checks (the stand-in serves TTL, HTTP and TCP checks)",
+        ));
     };
     let mut check = Check::new(&id, &name, "critical", kind);
     if kind == "ttl" {
         let ttl = humantime::parse_duration(&ttl)
             .ok()
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("Invalid check: TTL {ttl:?} is not a positive duration"))?;
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "Invalid check: TTL {ttl:?} is not a positive duration"
+                ))
+            })?;
         check.ttl = Some(ttl);
     } else if text_field(definition, "Interval").is_empty() {
-        return Err("Invalid check: Interval must be > 0 for HTTP and TCP checks".into());
+        return Err(bad_request(
+            "Invalid check: Interval must be > 0 for HTTP and TCP checks",
+        ));
     }
     let status = text_field(definition, "Status");
     if !status.is_empty() {
         if !matches!(status.as_str(), "passing" | "warning" | "critical") {
-            return Err(format!("Invalid check status: {status:?}"));
+            return Err(bad_request(format!("Invalid check status: {status:?}")));
         }
         check.status = status;
     }
@@ -222,7 +227,7 @@ fn service_register(data: &mut Data, call: &Call<'_>) -> Response {
             .unwrap_or_else(|| format!("Service '{name}' check"));
         match check_from(definition, check_id, check_name) {
             Ok(check) => checks.push(check),
-            Err(reason) => return bad_request(reason),
+            Err(bad) => return bad,
         }
     }
     let node = call.node;
@@ -307,7 +312,7 @@ fn check_register(data: &mut Data, call: &Call<'_>) -> Response {
         .unwrap_or_else(|| name.clone());
     let mut check = match check_from(&body, id, name) {
         Ok(check) => check,
-        Err(reason) => return bad_request(reason),
+        Err(bad) => return bad,
     };
     let service_id = text_field(&body, "ServiceID");
     let service = match service_id.as_str() {
