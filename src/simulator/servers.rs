@@ -183,115 +183,20 @@ fn power(state: &mut State, hardware_uri: &str, body: &Value) -> Response {
 }
 
 fn create_profile(state: &mut State, mut body: Value) -> Response {
-    if !body.is_object() {
-        return bad_request(
-            "INVALID_RESOURCE",
-            "The request body must be a JSON object.",
-        );
-    }
-    let name = text(&body, "name").to_string();
-    if name.is_empty() {
-        return bad_request("INVALID_RESOURCE", "The name field is required.");
-    }
-    if !text(&body, "type").starts_with("ServerProfile")
-        || text(&body, "type").starts_with("ServerProfileTemplate")
-    {
-        return bad_request(
-            "INVALID_RESOURCE",
-            &format!(
-                "The \"type\" field content, {:?}, included in this request is invalid.",
-                text(&body, "type")
-            ),
-        );
-    }
-    if state.by_name(SERVER_PROFILES, &name).is_some() {
-        return error(
-            StatusCode::CONFLICT,
-            "DUPLICATE_NAME",
-            &format!("A server profile named {name:?} already exists."),
-            "",
-        );
-    }
-    let hardware_uri = text(&body, "serverHardwareUri").to_string();
-    let Some(hardware) = state
-        .get(&hardware_uri)
-        .filter(|_| hardware_uri.starts_with(SERVER_HARDWARE))
-        .cloned()
-    else {
-        return bad_request(
-            "INVALID_SERVER_HARDWARE",
-            &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."),
-        );
+    let checked = check_profile(state, &body).and_then(|name| {
+        let hardware = free_hardware(state, &body)?;
+        check_deployment(state, &body)?;
+        Ok((name, hardware))
+    });
+    let (name, hardware) = match checked {
+        Ok(checked) => checked,
+        Err(response) => return response,
     };
-    if let Some(other) = hardware
-        .get("serverProfileUri")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-    {
-        return error(
-            StatusCode::CONFLICT,
-            "SERVER_HARDWARE_IN_USE",
-            &format!(
-                "{} already has the server profile {other}.",
-                text(&hardware, "name")
-            ),
-            "",
-        );
-    }
-    if text(&hardware, "powerState") != "Off" {
-        return bad_request(
-            "SERVER_HARDWARE_POWERED_ON",
-            &format!(
-                "{} must be powered off to apply a server profile.",
-                text(&hardware, "name")
-            ),
-        );
-    }
-    let template_uri = text(&body, "serverProfileTemplateUri").to_string();
-    if !template_uri.is_empty() && state.get(&template_uri).is_none() {
-        return bad_request(
-            "INVALID_TEMPLATE",
-            &format!("serverProfileTemplateUri {template_uri:?} does not exist."),
-        );
-    }
-    if let Some(plan) = body
-        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
-    {
-        return bad_request(
-            "INVALID_OS_DEPLOYMENT_PLAN",
-            &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."),
-        );
-    }
-    for attribute in body
-        .pointer("/osDeploymentSettings/osCustomAttributes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if attribute
-            .get("name")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-            || !attribute.get("value").is_some_and(Value::is_string)
-        {
-            // Name only: the value may be a secret.
-            let name = attribute
-                .get("name")
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            return bad_request(
-                "INVALID_CUSTOM_ATTRIBUTE",
-                &format!("osCustomAttributes item {name} needs a name and a string value."),
-            );
-        }
-    }
     let fails = state.next_task_fails("Create");
     if fails {
         return accepted(state.task("Create", "", &name, true, vec![], false));
     }
+    let hardware_uri = text(&body, "serverHardwareUri").to_string();
     if let Some(object) = body.as_object_mut() {
         object.remove("uri");
         object.insert("category".into(), json!(category(SERVER_PROFILES)));
@@ -322,6 +227,130 @@ fn create_profile(state: &mut State, mut body: Value) -> Response {
         ],
     );
     accepted(state.task("Create", &uri, &name, false, vec![], false))
+}
+
+/// A profile request is an object with a new name and a server profile `type`; returns the name.
+fn check_profile(state: &State, body: &Value) -> Result<String, Response> {
+    if !body.is_object() {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            "The request body must be a JSON object.",
+        ));
+    }
+    let name = text(body, "name").to_string();
+    if name.is_empty() {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            "The name field is required.",
+        ));
+    }
+    if !text(body, "type").starts_with("ServerProfile")
+        || text(body, "type").starts_with("ServerProfileTemplate")
+    {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            &format!(
+                "The \"type\" field content, {:?}, included in this request is invalid.",
+                text(body, "type")
+            ),
+        ));
+    }
+    if state.by_name(SERVER_PROFILES, &name).is_some() {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A server profile named {name:?} already exists."),
+            "",
+        ));
+    }
+    Ok(name)
+}
+
+/// The server hardware the profile names, which must exist, have no profile and be off.
+fn free_hardware(state: &State, body: &Value) -> Result<Value, Response> {
+    let hardware_uri = text(body, "serverHardwareUri");
+    let Some(hardware) = state
+        .get(hardware_uri)
+        .filter(|_| hardware_uri.starts_with(SERVER_HARDWARE))
+        .cloned()
+    else {
+        return Err(bad_request(
+            "INVALID_SERVER_HARDWARE",
+            &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."),
+        ));
+    };
+    if let Some(other) = hardware
+        .get("serverProfileUri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "SERVER_HARDWARE_IN_USE",
+            &format!(
+                "{} already has the server profile {other}.",
+                text(&hardware, "name")
+            ),
+            "",
+        ));
+    }
+    if text(&hardware, "powerState") != "Off" {
+        return Err(bad_request(
+            "SERVER_HARDWARE_POWERED_ON",
+            &format!(
+                "{} must be powered off to apply a server profile.",
+                text(&hardware, "name")
+            ),
+        ));
+    }
+    Ok(hardware)
+}
+
+/// The template and OS deployment plan the profile names exist, and its custom attributes
+/// have names and string values.
+fn check_deployment(state: &State, body: &Value) -> Result<(), Response> {
+    let template_uri = text(body, "serverProfileTemplateUri");
+    if !template_uri.is_empty() && state.get(template_uri).is_none() {
+        return Err(bad_request(
+            "INVALID_TEMPLATE",
+            &format!("serverProfileTemplateUri {template_uri:?} does not exist."),
+        ));
+    }
+    if let Some(plan) = body
+        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
+    {
+        return Err(bad_request(
+            "INVALID_OS_DEPLOYMENT_PLAN",
+            &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."),
+        ));
+    }
+    for attribute in body
+        .pointer("/osDeploymentSettings/osCustomAttributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if attribute
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            || !attribute.get("value").is_some_and(Value::is_string)
+        {
+            // Name only: the value may be a secret.
+            let name = attribute
+                .get("name")
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(bad_request(
+                "INVALID_CUSTOM_ATTRIBUTE",
+                &format!("osCustomAttributes item {name} needs a name and a string value."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn delete_profile(state: &mut State, uri: &str) -> Response {
