@@ -1,11 +1,13 @@
 //! Request dispatch: authentication, counters, fault injection, then one handler per resource.
 use super::Shared;
+use super::bundles;
+use super::golden_images;
 use super::http::{
     accepted, api_version, error, is_multipart, json_response, not_found, query_pairs, read_json,
     target,
 };
+use super::servers;
 use super::state::{self, State};
-use super::{bundles, golden_images, servers};
 use crate::appliance::api::{
     ARTIFACT_BUNDLE_DOWNLOADS, ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES,
     LOGIN_SESSIONS, NEW_PROFILE, OS_DEPLOYMENT_PLANS, OS_DEPLOYMENT_PLANS_AS_SDK, PLAN_SCRIPTS,
