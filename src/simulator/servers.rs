@@ -12,7 +12,7 @@
 //! Like the rest of the simulator, a change is applied when its task is created; an injected task
 //! error (`task-error=N`) leaves everything unchanged.
 use super::Shared;
-use super::http::{accepted, error, json_response, query_pairs, target};
+use super::http::{accepted, error, json_response, not_found, query_pairs, target};
 use super::state::{self, State};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -106,15 +106,6 @@ fn power_state(state: &State, hardware: &str) -> String {
         .get(hardware)
         .map(|h| text(h, "powerState").to_string())
         .unwrap_or_default()
-}
-
-fn not_found(path: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "RESOURCE_NOT_FOUND",
-        &format!("The resource {path} was not found."),
-        "",
-    )
 }
 
 fn bad_request(code: &str, message: &str) -> Response {
