@@ -31,6 +31,16 @@ pub const OS_DEPLOYMENT_PLANS_AS_SDK: &str = "/rest/os-deployment-plans/";
 /// Every collection prefix starts with this; a resource's category is its path without it.
 pub const REST_PREFIX: &str = "/rest/";
 
+// Names the simulator serves beyond the collections above.
+/// `GET`: how long a session lives unused (the Go SDK's session check).
+pub const SESSIONS_IDLE_TIMEOUT: &str = "/rest/sessions/idle-timeout";
+/// `GET {ARTIFACT_BUNDLE_DOWNLOADS}/{id}`: a bundle's zip (its `downloadURI`).
+pub const ARTIFACT_BUNDLE_DOWNLOADS: &str = "/rest/artifact-bundles/download";
+/// `PUT {server hardware}/{POWER_STATE}`: power a server on or off (a task).
+pub const POWER_STATE: &str = "powerState";
+/// `GET {server profile template}/{NEW_PROFILE}`: the skeleton of a profile made from it.
+pub const NEW_PROFILE: &str = "new-profile";
+
 /// `/rest/plan-scripts/abc` → `plan-scripts`; the category a collection's resources carry.
 pub fn category(collection: &str) -> &str {
     collection.trim_start_matches(REST_PREFIX)

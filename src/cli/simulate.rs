@@ -140,7 +140,7 @@ pub fn run(mut args: Args) -> crate::Result<ExitCode> {
     if args.root == Path::new(".") && (args.demo || !args.boot_images.is_empty()) {
         args.root = super::project::find_from_cwd()?;
     }
-    let faults = Faults::parse(&args.faults).map_err(crate::Error::Usage)?;
+    let faults = Faults::parse(&args.faults)?;
     let consul_listen = args
         .consul_listen
         .or_else(|| args.demo.then(|| NODE_AGENT.parse().expect("address")));
@@ -183,7 +183,7 @@ pub fn run(mut args: Args) -> crate::Result<ExitCode> {
         password: std::env::var("I3S_SIM_PASSWORD").unwrap_or_else(|_| "simulator".into()),
         ..SimConfig::default()
     };
-    let simulator = Simulator::start(config).map_err(crate::Error::Usage)?;
+    let simulator = Simulator::start(config)?;
     if let Some(seed) = &seed {
         simulator.seed(seed)?;
     }

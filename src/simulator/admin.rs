@@ -9,6 +9,7 @@
 use super::Shared;
 use super::faults::{Faults, Rng};
 use super::http::{error, json_response};
+use super::state::State;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -21,24 +22,9 @@ pub async fn handle(
     path: &str,
     request: Request,
 ) -> Response {
-    let body = if method == Method::POST || method == Method::PUT {
-        match axum::body::to_bytes(request.into_body(), 16 << 20)
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        {
-            Some(v) => v,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_JSON",
-                    "The body must be JSON.",
-                    "",
-                );
-            }
-        }
-    } else {
-        Value::Null
+    let body = match read_body(&method, request).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     let mut state = shared.lock();
     let response = match (method, path) {
@@ -64,28 +50,13 @@ pub async fn handle(
         ),
         (Method::POST, "/sim/seed") => match state.seed(&body) {
             Ok(created) => json_response(StatusCode::CREATED, json!({"created": created})),
-            Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &message, ""),
+            Err(e) => error(StatusCode::BAD_REQUEST, "INVALID_SEED", &e.to_string(), ""),
         },
         (Method::GET, "/sim/faults") => json_response(
             StatusCode::OK,
             serde_json::to_value(&state.faults).expect("serialisable"),
         ),
-        (Method::PUT, "/sim/faults") => match serde_json::from_value::<Faults>(body) {
-            Ok(faults) => {
-                state.rng = Rng::new(faults.seed);
-                state.faults = faults;
-                json_response(
-                    StatusCode::OK,
-                    serde_json::to_value(&state.faults).expect("serialisable"),
-                )
-            }
-            Err(e) => error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_FAULTS",
-                &e.to_string(),
-                "",
-            ),
-        },
+        (Method::PUT, "/sim/faults") => set_faults(&mut state, body),
         _ => error(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",
@@ -98,4 +69,43 @@ pub async fn handle(
         shared.persist();
     }
     response
+}
+
+/// The JSON body of a `POST` or `PUT` (`null` for other methods).
+async fn read_body(method: &Method, request: Request) -> Result<Value, Response> {
+    if method != Method::POST && method != Method::PUT {
+        return Ok(Value::Null);
+    }
+    axum::body::to_bytes(request.into_body(), 16 << 20)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                "The body must be JSON.",
+                "",
+            )
+        })
+}
+
+/// `PUT /sim/faults`: new settings, and the generator restarted from their seed.
+fn set_faults(state: &mut State, body: Value) -> Response {
+    match serde_json::from_value::<Faults>(body) {
+        Ok(faults) => {
+            state.rng = Rng::new(faults.seed);
+            state.faults = faults;
+            json_response(
+                StatusCode::OK,
+                serde_json::to_value(&state.faults).expect("serialisable"),
+            )
+        }
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FAULTS",
+            &e.to_string(),
+            "",
+        ),
+    }
 }

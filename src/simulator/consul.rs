@@ -31,6 +31,7 @@
 mod agent;
 pub mod tokens;
 
+use crate::appliance::api::{SERVER_HARDWARE, SERVER_PROFILES};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -333,7 +334,7 @@ impl Listener {
         let addr = listener.local_addr().map_err(refuse)?;
         let router = axum::Router::new().fallback(handle).with_state(ctx(addr));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -341,7 +342,7 @@ impl Listener {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
+                    let _ = ready_tx.send(Err(e));
                     return;
                 }
             };
@@ -349,7 +350,7 @@ impl Listener {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        let _ = ready_tx.send(Err(e));
                         return;
                     }
                 };
@@ -363,7 +364,7 @@ impl Listener {
         });
         let started = ready_rx
             .recv()
-            .unwrap_or_else(|_| Err("its thread ended before listening".into()));
+            .unwrap_or_else(|_| Err(std::io::Error::other("its thread ended before listening")));
         started.map_err(|e| crate::Error::Usage(format!("Consul stand-in on {addr}: {e}")))?;
         Ok((
             addr,
@@ -402,7 +403,7 @@ pub struct ConsulStandIn {
 
 impl ConsulStandIn {
     /// Listens on `listen` (port 0: any free port) with one management token.
-    pub fn start(listen: SocketAddr, token: &str) -> Result<ConsulStandIn, String> {
+    pub fn start(listen: SocketAddr, token: &str) -> crate::Result<ConsulStandIn> {
         Self::start_auto(listen, token, None)
     }
 
@@ -411,8 +412,8 @@ impl ConsulStandIn {
         listen: SocketAddr,
         token: &str,
         auto: Option<AutoBoot>,
-    ) -> Result<ConsulStandIn, String> {
-        Self::start_with(listen, AclTokens::management(token), auto).map_err(|e| e.to_string())
+    ) -> crate::Result<ConsulStandIn> {
+        Self::start_with(listen, AclTokens::management(token), auto)
     }
 
     /// Listens on `listen` with these tokens (see [`AclTokens::load`]).
@@ -769,7 +770,7 @@ fn server_state(appliance: &str, node: &str) -> Option<Server> {
         .read_json()
         .ok()?;
     let resources = &state["resources"];
-    let profiles = resources["/rest/server-profiles"]
+    let profiles = resources[SERVER_PROFILES]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -786,7 +787,7 @@ fn server_state(appliance: &str, node: &str) -> Option<Server> {
     }) else {
         return Some(Server::NoProfile);
     };
-    let hardware = resources["/rest/server-hardware"]
+    let hardware = resources[SERVER_HARDWARE]
         .as_array()?
         .iter()
         .find(|h| h["uri"] == profile["serverHardwareUri"])?;

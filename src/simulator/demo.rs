@@ -10,6 +10,9 @@
 //!   the plan (`Docker Debian 12`), with one deployment-network connection and no OS deployment
 //!   plan yet: `publish --profile-template "NAME=PLAN"` points it at the published plan.
 use super::servers::lab_seed;
+use crate::appliance::api::{
+    GOLDEN_IMAGES, SERVER_HARDWARE_TYPES, SERVER_PROFILE_TEMPLATES, member,
+};
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -32,12 +35,12 @@ pub fn seed(project: &Path) -> Result<Value> {
         .into_iter()
         .map(|name| {
             json!({"type": "ServerProfileTemplateV8", "name": name, "description": "seeded by i3s-bundle simulate --demo",
-                   "serverHardwareTypeUri": "/rest/server-hardware-types/SY480-Gen10",
+                   "serverHardwareTypeUri": member(SERVER_HARDWARE_TYPES, "SY480-Gen10"),
                    "connectionSettings": {"connections": [{"id": 3, "name": "Deployment Network A", "functionType": "Ethernet", "boot": {"priority": "Primary"}}]}})
         })
         .collect();
-    seed["/rest/golden-images"] = Value::Array(images);
-    seed["/rest/server-profile-templates"] = Value::Array(templates);
+    seed[GOLDEN_IMAGES] = Value::Array(images);
+    seed[SERVER_PROFILE_TEMPLATES] = Value::Array(templates);
     Ok(seed)
 }
 

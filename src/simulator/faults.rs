@@ -1,4 +1,5 @@
 //! Fault injection: `--faults "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=2s,etag-race=1,fail-download=1,drop-bundle-tag=1,seed=7"`.
+use crate::error::{Error, Result};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,7 +31,8 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn parse(spec: &str) -> Result<Faults, String> {
+    /// Parses `--faults`; a wrong item is a usage error naming it.
+    pub fn parse(spec: &str) -> Result<Faults> {
         let mut faults = Faults {
             seed: 1,
             ..Default::default()
@@ -38,11 +40,11 @@ impl Faults {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (key, value) = item
                 .split_once('=')
-                .ok_or_else(|| format!("fault {item:?}: expected key=value"))?;
+                .ok_or_else(|| Error::Usage(format!("fault {item:?}: expected key=value")))?;
             let count = || {
                 value
                     .parse::<u32>()
-                    .map_err(|_| format!("fault {key}: {value:?} is not a count"))
+                    .map_err(|_| Error::Usage(format!("fault {key}: {value:?} is not a count")))
             };
             match key.trim() {
                 "latency" => faults.latency_ms = duration_ms(value)?,
@@ -52,7 +54,9 @@ impl Faults {
                         .ok()
                         .filter(|f: &f64| (0.0..=1.0).contains(f))
                         .ok_or_else(|| {
-                            format!("fault 5xx: {value:?} is not a fraction between 0 and 1")
+                            Error::Usage(format!(
+                                "fault 5xx: {value:?} is not a fraction between 0 and 1"
+                            ))
                         })?
                 }
                 "task-error" => faults.task_errors = count()?,
@@ -63,14 +67,14 @@ impl Faults {
                 "fail-download" => faults.download_failures = count()?,
                 "drop-bundle-tag" => faults.drop_bundle_tag = count()? > 0,
                 "seed" => {
-                    faults.seed = value
-                        .parse()
-                        .map_err(|_| format!("fault seed: {value:?} is not a number"))?
+                    faults.seed = value.parse().map_err(|_| {
+                        Error::Usage(format!("fault seed: {value:?} is not a number"))
+                    })?
                 }
                 other => {
-                    return Err(format!(
+                    return Err(Error::Usage(format!(
                         "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, fail-download, drop-bundle-tag, seed)"
-                    ));
+                    )));
                 }
             }
         }
@@ -79,7 +83,7 @@ impl Faults {
 }
 
 /// `250ms`, `2s` or a bare number of milliseconds.
-fn duration_ms(text: &str) -> Result<u64, String> {
+fn duration_ms(text: &str) -> Result<u64> {
     let text = text.trim();
     let parsed = if let Some(ms) = text.strip_suffix("ms") {
         ms.trim().parse::<u64>().ok()
@@ -91,7 +95,7 @@ fn duration_ms(text: &str) -> Result<u64, String> {
     } else {
         text.parse::<u64>().ok()
     };
-    parsed.ok_or_else(|| format!("{text:?} is not a duration (e.g. 250ms, 2s)"))
+    parsed.ok_or_else(|| Error::Usage(format!("{text:?} is not a duration (e.g. 250ms, 2s)")))
 }
 
 /// A small deterministic generator (xorshift64*), so a seed reproduces a fault pattern.
@@ -134,7 +138,12 @@ mod tests {
         );
         assert!((f.error_5xx - 0.2).abs() < 1e-9);
         assert!(Faults::parse("5xx=2").is_err());
-        assert!(Faults::parse("bogus=1").unwrap_err().contains("known:"));
+        assert!(
+            Faults::parse("bogus=1")
+                .unwrap_err()
+                .to_string()
+                .contains("known:")
+        );
     }
     #[test]
     fn rng_is_a_fraction_and_deterministic() {

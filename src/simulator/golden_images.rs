@@ -3,13 +3,23 @@
 //! name/description also accepted as form fields. Streamed to disk; the stored resource carries
 //! `checkSum` (sha256 of the upload) and `size`.
 use super::Shared;
+use super::bundles::{multipart, next_field, store_field};
 use super::http::{accepted, error, query_pairs};
-use super::state::GOLDEN_IMAGES;
-use axum::extract::{FromRequest, Multipart, Request};
+use crate::appliance::api::GOLDEN_IMAGES;
+use axum::extract::{Multipart, Request};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+/// What an upload sent: the form fields (over the query's) and the stored payload.
+struct Form {
+    name: Option<String>,
+    description: Option<String>,
+    /// Where the payload went, its sha256 and size.
+    file: Option<(PathBuf, String, u64)>,
+}
 
 pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>) -> Response {
     let params = query_pairs(query);
@@ -19,47 +29,20 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
-    let mut name = param("name");
-    let mut description = param("description");
-    let mut multipart = match Multipart::from_request(request, &()).await {
-        Ok(m) => m,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_MULTIPART",
-                &format!("not a multipart body: {e}"),
-                "",
-            );
-        }
+    let form = Form {
+        name: param("name"),
+        description: param("description"),
+        file: None,
     };
-    let mut stored: Option<(std::path::PathBuf, String, u64)> = None;
-    loop {
-        let mut field = match super::bundles::next_field(&mut multipart).await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(response) => return response,
-        };
-        match field.name().unwrap_or_default() {
-            "name" => name = field.text().await.ok().or(name),
-            "description" => description = field.text().await.ok().or(description),
-            "file" => {
-                let path = shared
-                    .data_dir
-                    .join(format!("golden-{}.zip", uuid::Uuid::new_v4()));
-                match super::bundles::store_field(&mut field, &path, None).await {
-                    Ok((sha256, size)) => stored = Some((path, sha256, size)),
-                    Err(response) => {
-                        let _ = std::fs::remove_file(&path);
-                        return response;
-                    }
-                }
-            }
-            _ => {
-                let _ = field.bytes().await;
-            }
-        }
-    }
-    let Some((path, sha256, size)) = stored else {
+    let received = match multipart(request).await {
+        Ok(parts) => receive(shared, parts, form).await,
+        Err(response) => return response,
+    };
+    let form = match received {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let Some((path, sha256, size)) = form.file else {
         return error(
             StatusCode::BAD_REQUEST,
             "NO_FILE",
@@ -67,29 +50,13 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
             "",
         );
     };
-    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
-        let _ = std::fs::remove_file(&path);
-        return error(
-            StatusCode::BAD_REQUEST,
-            "NAME_REQUIRED",
-            "a golden image upload needs a name",
-            "",
-        );
+    let name = match checked(&path, form.name) {
+        Ok(name) => name,
+        Err(response) => {
+            let _ = std::fs::remove_file(&path);
+            return response;
+        }
     };
-    // The payload must be a zip (the appliance takes a zip holding the raw disk image).
-    let is_zip = std::fs::File::open(&path)
-        .ok()
-        .and_then(|mut f| crate::bundle::container::read_central_directory(&mut f, 16).ok())
-        .is_some_and(|entries| !entries.is_empty());
-    if !is_zip {
-        let _ = std::fs::remove_file(&path);
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_FILE_TYPE",
-            "a golden image upload must be a zip holding the disk image",
-            "",
-        );
-    }
     let mut state = shared.lock();
     if state.by_name(GOLDEN_IMAGES, &name).is_some() {
         let _ = std::fs::remove_file(&path);
@@ -107,7 +74,7 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
         let created = state.insert(
             GOLDEN_IMAGES,
             json!({
-                "type": "GoldenImage", "name": name, "description": description.unwrap_or_default(),
+                "type": "GoldenImage", "name": name, "description": form.description.unwrap_or_default(),
                 "imageCapture": false, "readOnly": false, "size": size, "checkSum": sha256,
                 "osVolumeURI": null, "buildPlanUri": null, "bundleName": null, "bundleURI": null,
             }),
@@ -117,4 +84,60 @@ pub async fn upload(shared: &Arc<Shared>, request: Request, query: Option<&str>)
     };
     let task = state.task("Create", &uri, &name, fails, vec![], false);
     accepted(task)
+}
+
+/// Reads the parts into `form`: `name`, `description`, and `file` streamed to the data directory.
+async fn receive(
+    shared: &Shared,
+    mut multipart: Multipart,
+    mut form: Form,
+) -> Result<Form, Response> {
+    while let Some(mut field) = next_field(&mut multipart).await? {
+        match field.name().unwrap_or_default() {
+            "name" => form.name = field.text().await.ok().or(form.name),
+            "description" => form.description = field.text().await.ok().or(form.description),
+            "file" => {
+                let path = shared
+                    .data_dir
+                    .join(format!("golden-{}.zip", uuid::Uuid::new_v4()));
+                match store_field(&mut field, &path, None).await {
+                    Ok((sha256, size)) => form.file = Some((path, sha256, size)),
+                    Err(response) => {
+                        let _ = std::fs::remove_file(&path);
+                        return Err(response);
+                    }
+                }
+            }
+            _ => {
+                let _ = field.bytes().await;
+            }
+        }
+    }
+    Ok(form)
+}
+
+/// The upload's name, once it has one and its payload is a zip (the appliance takes a zip
+/// holding the raw disk image).
+fn checked(path: &std::path::Path, name: Option<String>) -> Result<String, Response> {
+    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "NAME_REQUIRED",
+            "a golden image upload needs a name",
+            "",
+        ));
+    };
+    let is_zip = std::fs::File::open(path)
+        .ok()
+        .and_then(|mut f| crate::bundle::container::read_central_directory(&mut f, 16).ok())
+        .is_some_and(|entries| !entries.is_empty());
+    if !is_zip {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILE_TYPE",
+            "a golden image upload must be a zip holding the disk image",
+            "",
+        ));
+    }
+    Ok(name)
 }

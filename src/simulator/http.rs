@@ -2,6 +2,7 @@
 //! shape, `202 Accepted` with a task, query decoding, JSON bodies, streamed files. Kept apart
 //! from the router (server.rs) so the handlers it calls do not import it back.
 use super::state::{State, error_body};
+use crate::appliance::api::REST_PREFIX;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -62,6 +63,22 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("multipart/form-data"))
+}
+
+/// `/rest/x/a/b` → (`/rest/x`, `[a, b]`): the collection a path is under and the segments below
+/// it, as the routes match them; a path outside `/rest/` is under no collection (`""`).
+pub fn target(path: &str) -> (&str, Vec<&str>) {
+    let Some(inside) = path.strip_prefix(REST_PREFIX) else {
+        return ("", Vec::new());
+    };
+    let end = inside
+        .find('/')
+        .map_or(path.len(), |i| REST_PREFIX.len() + i);
+    let below = match &path[end..] {
+        "" => Vec::new(),
+        rest => rest.split('/').skip(1).collect(),
+    };
+    (&path[..end], below)
 }
 
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
@@ -146,4 +163,23 @@ pub async fn file_body(path: &std::path::Path) -> Result<Body, std::io::Error> {
         }
     });
     Ok(Body::from_stream(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appliance::api::{PLAN_SCRIPTS, SERVER_HARDWARE, VERSION, member};
+
+    #[test]
+    fn target_splits_the_collection_from_the_segments_below_it() {
+        assert_eq!(target(PLAN_SCRIPTS), (PLAN_SCRIPTS, vec![]));
+        assert_eq!(
+            target(&member(PLAN_SCRIPTS, "abc")),
+            (PLAN_SCRIPTS, vec!["abc"])
+        );
+        let power = format!("{}/powerState", member(SERVER_HARDWARE, "h1"));
+        assert_eq!(target(&power), (SERVER_HARDWARE, vec!["h1", "powerState"]));
+        assert_eq!(target(VERSION), (VERSION, vec![]));
+        assert_eq!(target("/sim/state"), ("", vec![]));
+    }
 }

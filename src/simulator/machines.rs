@@ -550,13 +550,14 @@ fn remove(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::appliance::api::{PLAN_SCRIPTS, member};
     use serde_json::json;
 
     #[test]
     fn values_come_from_the_profile_then_the_plan_then_samples() {
         let plan: BuildPlan = serde_json::from_value(json!({
             "type": "OeBuildPlanV5", "buildPlanid": "bp", "name": "P", "oeBuildPlanType": "deploy",
-            "buildStep": [{"serialNumber": "1", "planScriptName": "S", "planScriptUri": "/rest/plan-scripts/s1"}],
+            "buildStep": [{"serialNumber": "1", "planScriptName": "S", "planScriptUri": member(PLAN_SCRIPTS, "s1")}],
             "customAttributes": [
                 {"name": "HOST", "type": "fqdn", "value": "", "constraints": "{}"},
                 {"name": "VLAN", "type": "number", "value": "0", "constraints": "{}"},

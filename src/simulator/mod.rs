@@ -16,6 +16,7 @@ pub mod server;
 pub mod servers;
 pub mod state;
 
+use crate::error::{Error, Location, Result};
 pub use faults::Faults;
 use state::State;
 use std::net::SocketAddr;
@@ -106,55 +107,28 @@ pub struct Simulator {
 
 impl Simulator {
     /// Binds, starts serving on a background thread and returns once it listens.
-    pub fn start(config: SimConfig) -> Result<Simulator, String> {
-        let temp = match &config.data_dir {
-            Some(_) => None,
-            None => Some(tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?),
-        };
-        let data_dir = config
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| temp.as_ref().expect("temp").path().to_path_buf());
-        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-        let mut state = State::new(
-            config.current_version,
-            config.minimum_version,
-            config.user.clone(),
-            config.password.clone(),
-            config.faults.clone(),
-            config.task_polls,
-        );
-        if let Some(path) = &config.state_file
-            && path.exists()
-        {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-            state
-                .restore(&json)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
+    pub fn start(config: SimConfig) -> Result<Simulator> {
+        let (temp, data_dir) = data_directory(&config)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(state),
+            state: Mutex::new(initial_state(&config)?),
             data_dir: data_dir.clone(),
             state_file: config.state_file.clone(),
             machines: std::sync::OnceLock::new(),
         });
-        let kept = shared.clone();
-        let listener = std::net::TcpListener::bind(config.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let (tls, ca_cert) = if config.tls {
-            let ca_path = config
-                .ca_cert_out
-                .clone()
-                .unwrap_or_else(|| data_dir.join("ca.pem"));
-            let (cert, key) = make_certificate(&ca_path)?;
-            (Some((cert, key)), Some(ca_path))
-        } else {
-            (None, None)
+        let listen = config.listen;
+        let refused = |e: std::io::Error| Error::Usage(format!("cannot listen on {listen}: {e}"));
+        let listener = std::net::TcpListener::bind(listen).map_err(refused)?;
+        listener.set_nonblocking(true).map_err(refused)?;
+        let addr = listener.local_addr().map_err(refused)?;
+        let (tls, ca_cert) = match config.tls {
+            true => {
+                let ca_path = config
+                    .ca_cert_out
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("ca.pem"));
+                (Some(make_certificate(&ca_path)?), Some(ca_path))
+            }
+            false => (None, None),
         };
         let base_url = match &tls {
             Some(_) => format!("https://localhost:{}", addr.port()),
@@ -163,67 +137,14 @@ impl Simulator {
         let router = axum::Router::new()
             .fallback(server::dispatch)
             .layer(axum::extract::DefaultBodyLimit::disable())
-            .with_state(shared);
+            .with_state(shared.clone());
         let handle = axum_server::Handle::new();
-        let server_handle = handle.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let thread = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let service = router.into_make_service();
-                let result = match tls {
-                    Some((cert, key)) => {
-                        let _ = rustls::crypto::ring::default_provider().install_default();
-                        let config = match axum_server::tls_rustls::RustlsConfig::from_pem(
-                            cert, key,
-                        )
-                        .await
-                        {
-                            Ok(c) => c,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(format!("TLS configuration: {e}")));
-                                return;
-                            }
-                        };
-                        match axum_server::from_tcp_rustls(listener, config) {
-                            Ok(server) => {
-                                let _ = ready_tx.send(Ok(()));
-                                server.handle(server_handle).serve(service).await
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                    None => match axum_server::from_tcp(listener) {
-                        Ok(server) => {
-                            let _ = ready_tx.send(Ok(()));
-                            server.handle(server_handle).serve(service).await
-                        }
-                        Err(e) => Err(e),
-                    },
-                };
-                if let Err(e) = result {
-                    eprintln!("simulator stopped: {e}");
-                }
-            });
-        });
-        ready_rx
-            .recv()
-            .map_err(|_| "the simulator thread ended before listening".to_string())??;
+        let thread = serve(listener, router, tls, handle.clone())?;
         Ok(Simulator {
             addr,
             base_url,
             ca_cert,
-            shared: kept,
+            shared,
             handle,
             thread: Some(thread),
             _temp: temp,
@@ -241,7 +162,7 @@ impl Simulator {
     }
 
     /// Adds resources, as `POST /sim/seed` does.
-    pub fn seed(&self, seed: &serde_json::Value) -> crate::Result<()> {
+    pub fn seed(&self, seed: &serde_json::Value) -> Result<()> {
         self.shared
             .lock()
             .seed(seed)
@@ -295,11 +216,117 @@ impl Drop for Simulator {
     }
 }
 
+/// The data directory: `--data-dir`, or a temporary one (returned, to be removed at shutdown).
+fn data_directory(config: &SimConfig) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    let (temp, data_dir) = match &config.data_dir {
+        Some(dir) => (None, dir.clone()),
+        None => {
+            let temp = tempfile::tempdir()
+                .map_err(|e| Error::other(format!("temporary directory: {e}")))?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+    Ok((temp, data_dir))
+}
+
+/// A fresh state, with what `--state FILE` kept if that file exists.
+fn initial_state(config: &SimConfig) -> Result<State> {
+    let mut state = State::new(
+        config.current_version,
+        config.minimum_version,
+        config.user.clone(),
+        config.password.clone(),
+        config.faults.clone(),
+        config.task_polls,
+    );
+    if let Some(path) = &config.state_file
+        && path.exists()
+    {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::at(Location::file(path).at(e.line(), e.column()), e.to_string()))?;
+        state
+            .restore(&json)
+            .map_err(|e| Error::at(Location::file(path), e.to_string()))?;
+    }
+    Ok(state)
+}
+
+/// Serves `router` on `listener` (HTTPS with `tls`: certificate and key PEM) from a thread of
+/// its own; returns once it listens.
+fn serve(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    handle: axum_server::Handle<SocketAddr>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => runtime.block_on(serve_on(listener, router, tls, handle, ready_tx)),
+            Err(e) => {
+                let _ = ready_tx.send(Err(Error::other(e.to_string())));
+            }
+        }
+    });
+    ready_rx
+        .recv()
+        .map_err(|_| Error::other("the simulator thread ended before listening"))??;
+    Ok(thread)
+}
+
+/// The server's life on its runtime: says on `ready` when it listens (or why not), then serves
+/// until the handle shuts it down.
+async fn serve_on(
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    tls: Option<(Vec<u8>, Vec<u8>)>,
+    handle: axum_server::Handle<SocketAddr>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) {
+    let service = router.into_make_service();
+    let result = match tls {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = match axum_server::tls_rustls::RustlsConfig::from_pem(cert, key).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready.send(Err(Error::other(format!("TLS configuration: {e}"))));
+                    return;
+                }
+            };
+            match axum_server::from_tcp_rustls(listener, config) {
+                Ok(server) => {
+                    let _ = ready.send(Ok(()));
+                    server.handle(handle).serve(service).await
+                }
+                Err(e) => Err(e),
+            }
+        }
+        None => match axum_server::from_tcp(listener) {
+            Ok(server) => {
+                let _ = ready.send(Ok(()));
+                server.handle(handle).serve(service).await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("simulator stopped: {e}");
+    }
+}
+
 /// A CA (written to `ca_path` for clients' `--ca-cert`) and a server certificate it signs for
 /// `localhost` and `127.0.0.1`. Returns the server certificate and key as PEM.
-fn make_certificate(ca_path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
+fn make_certificate(ca_path: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let err = |e: rcgen::Error| format!("certificate: {e}");
+    let err = |e: rcgen::Error| Error::other(format!("certificate: {e}"));
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
     ca_params
         .distinguished_name
@@ -316,8 +343,8 @@ fn make_certificate(ca_path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
     let key = KeyPair::generate().map_err(err)?;
     let cert = params.signed_by(&key, &issuer).map_err(err)?;
     if let Some(dir) = ca_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    std::fs::write(ca_path, ca_cert.pem()).map_err(|e| format!("{}: {e}", ca_path.display()))?;
+    std::fs::write(ca_path, ca_cert.pem()).map_err(|e| Error::io(ca_path, e))?;
     Ok((cert.pem().into_bytes(), key.serialize_pem().into_bytes()))
 }

@@ -1,12 +1,17 @@
 //! Request dispatch: authentication, counters, fault injection, then one handler per resource.
 use super::Shared;
 use super::bundles;
+use super::golden_images;
 use super::http::{
     accepted, api_version, error, is_multipart, json_response, not_found, query_pairs, read_json,
+    target,
 };
-use super::state::{
-    self, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS, PLAN_SCRIPTS,
-    SERVER_PROFILE_TEMPLATES, State,
+use super::servers;
+use super::state::{self, State};
+use crate::appliance::api::{
+    ARTIFACT_BUNDLE_DOWNLOADS, ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES,
+    LOGIN_SESSIONS, NEW_PROFILE, OS_DEPLOYMENT_PLANS, OS_DEPLOYMENT_PLANS_AS_SDK, PLAN_SCRIPTS,
+    SERVER_PROFILE_TEMPLATES, SESSIONS_IDLE_TIMEOUT, TASKS, VERSION,
 };
 use crate::appliance::types;
 use axum::extract::Request;
@@ -104,151 +109,182 @@ async fn route(
     let path = normalise(raw_path);
     // Public endpoints.
     match (&method, path) {
-        (&Method::GET, "/rest/version") => {
-            let state = shared.lock();
-            return json_response(
-                StatusCode::OK,
-                json!({"currentVersion": state.current_version, "minimumVersion": state.minimum_version}),
-            );
-        }
-        (&Method::POST, "/rest/login-sessions") => return login(shared, request).await,
+        (&Method::GET, VERSION) => return version(shared),
+        (&Method::POST, LOGIN_SESSIONS) => return login(shared, request).await,
         _ => {}
     }
     // Everything else needs a session issued by the OneView side (shared by both hosts).
-    let session = request
-        .headers()
+    let session = match session(shared, request.headers()) {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    let (collection, below) = target(path);
+    // The route table stays one match: each arm is one call, read top down like the API.
+    match (&method, collection, below.as_slice()) {
+        (&Method::PUT, LOGIN_SESSIONS, []) => {
+            json_response(StatusCode::OK, json!({"sessionID": session}))
+        }
+        (&Method::DELETE, LOGIN_SESSIONS, []) => logout(shared, &session),
+        (&Method::GET, _, _) if path == SESSIONS_IDLE_TIMEOUT => {
+            json_response(StatusCode::OK, json!({"idleTimeout": 86_400_000}))
+        }
+        (&Method::GET, TASKS, [_]) => poll_task(shared, path),
+        // Artifact bundles.
+        (&Method::POST, ARTIFACT_BUNDLES, []) => bundles::upload(shared, request).await,
+        (&Method::POST, GOLDEN_IMAGES, []) if is_multipart(request.headers()) => {
+            golden_images::upload(shared, request, query).await
+        }
+        (&Method::GET, _, [.., id])
+            if state::collection_of(path) == Some(ARTIFACT_BUNDLE_DOWNLOADS) =>
+        {
+            bundles::download(shared, id).await
+        }
+        (&Method::PUT, ARTIFACT_BUNDLES, [_]) => put_bundle(shared, path, query, request).await,
+        (&Method::DELETE, ARTIFACT_BUNDLES, [_]) => bundles::delete(shared, path),
+        // OneView views.
+        (&Method::GET, OS_DEPLOYMENT_PLANS, []) => os_deployment_plans(shared, query),
+        (&Method::GET, OS_DEPLOYMENT_PLANS, [_]) => os_deployment_plan(shared, path),
+        (&Method::GET, SERVER_PROFILE_TEMPLATES, [_, NEW_PROFILE]) => new_profile(shared, path),
+        (&Method::PUT, SERVER_PROFILE_TEMPLATES, [_]) => put_template(shared, path, request).await,
+        // Generic collections.
+        (&Method::GET, _, []) if is_stored(shared, collection) => list(shared, path, query),
+        (&Method::GET, _, [_]) if is_stored(shared, collection) => get(shared, path),
+        (&Method::POST, _, []) if is_stored(shared, collection) => {
+            with_body(shared, request, |body, version| {
+                create(shared, path, body, version)
+            })
+            .await
+        }
+        (&Method::PUT, _, [_]) if is_stored(shared, collection) => {
+            with_body(shared, request, |body, version| {
+                update(shared, path, body, version)
+            })
+            .await
+        }
+        (&Method::DELETE, _, [_]) if is_stored(shared, collection) => delete(shared, path),
+        // Enclosures, server hardware and server profiles (deploy).
+        _ => servers::route(shared, method, path, query, request).await,
+    }
+}
+
+fn version(shared: &Shared) -> Response {
+    let state = shared.lock();
+    json_response(
+        StatusCode::OK,
+        json!({"currentVersion": state.current_version, "minimumVersion": state.minimum_version}),
+    )
+}
+
+/// The session the `auth` header names, if the OneView login issued it; else the 401 answer.
+fn session(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
+    let session = headers
         .get("auth")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let valid = session
-        .as_ref()
-        .is_some_and(|s| shared.lock().sessions.contains(s));
-    if !valid {
-        return error(
+    match session {
+        Some(session) if shared.lock().sessions.contains(&session) => Ok(session),
+        _ => Err(error(
             StatusCode::UNAUTHORIZED,
             "AUTHORIZATION",
             "Authentication failed: the session id in the auth header is missing or not valid.",
             "",
-        );
+        )),
     }
-    let session = session.expect("checked");
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::PUT, ["rest", "login-sessions"]) => {
-            json_response(StatusCode::OK, json!({"sessionID": session}))
+}
+
+fn logout(shared: &Shared, session: &str) -> Response {
+    shared.lock().sessions.remove(session);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn poll_task(shared: &Shared, uri: &str) -> Response {
+    match shared.lock().poll_task(uri) {
+        Some(task) => json_response(StatusCode::OK, task),
+        None => not_found(uri),
+    }
+}
+
+/// `PUT` on a bundle: an extract (`text/plain`, or `?extract=true`), else a rename (JSON body).
+async fn put_bundle(
+    shared: &Arc<Shared>,
+    uri: &str,
+    query: Option<&str>,
+    request: Request,
+) -> Response {
+    let text_plain = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/plain"));
+    let params = query_pairs(query);
+    let flag = |name: &str| {
+        params
+            .iter()
+            .any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"))
+    };
+    if text_plain || flag("extract") {
+        bundles::extract(shared, uri, flag("extract"), flag("forceImport")).await
+    } else {
+        match read_json(request).await {
+            Ok(body) => bundles::rename(shared, uri, &body),
+            Err(response) => response,
         }
-        (&Method::DELETE, ["rest", "login-sessions"]) => {
-            shared.lock().sessions.remove(&session);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (&Method::GET, ["rest", "sessions", "idle-timeout"]) => {
-            json_response(StatusCode::OK, json!({"idleTimeout": 86_400_000}))
-        }
-        (&Method::GET, ["rest", "tasks", _]) => match shared.lock().poll_task(path) {
-            Some(task) => json_response(StatusCode::OK, task),
-            None => not_found(path),
-        },
-        // Artifact bundles.
-        (&Method::POST, ["rest", "artifact-bundles"]) => bundles::upload(shared, request).await,
-        (&Method::POST, ["rest", "golden-images"]) if is_multipart(request.headers()) => {
-            super::golden_images::upload(shared, request, query).await
-        }
-        (&Method::GET, ["rest", "artifact-bundles", "download", id]) => {
-            bundles::download(shared, id).await
-        }
-        (&Method::PUT, ["rest", "artifact-bundles", _]) => {
-            let text_plain = request
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|c| c.starts_with("text/plain"));
-            let params = query_pairs(query);
-            let flag = |name: &str| {
-                params
-                    .iter()
-                    .any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"))
-            };
-            if text_plain || flag("extract") {
-                bundles::extract(shared, path, flag("extract"), flag("forceImport")).await
-            } else {
-                match read_json(request).await {
-                    Ok(body) => bundles::rename(shared, path, &body),
-                    Err(response) => response,
-                }
-            }
-        }
-        (&Method::DELETE, ["rest", "artifact-bundles", _]) => bundles::delete(shared, path),
-        // OneView views.
-        (&Method::GET, ["rest", "os-deployment-plans"]) => {
-            let state = shared.lock();
-            collection_response(&state.os_deployment_plans(), query, OS_DEPLOYMENT_PLANS)
-        }
-        (&Method::GET, ["rest", "os-deployment-plans", _]) => {
-            let state = shared.lock();
-            match state
-                .os_deployment_plans()
-                .into_iter()
-                .find(|v| v["uri"] == path)
-            {
-                Some(v) => json_response(StatusCode::OK, v),
-                None => not_found(path),
-            }
-        }
-        (&Method::GET, ["rest", "server-profile-templates", _, "new-profile"]) => {
-            let state = shared.lock();
-            let template_uri = path.trim_end_matches("/new-profile");
-            match state.get(template_uri) {
-                Some(t) => json_response(
-                    StatusCode::OK,
-                    json!({"type": "ServerProfileV12", "name": "", "serverProfileTemplateUri": template_uri, "serverHardwareUri": null,
-                           "osDeploymentSettings": t.get("osDeploymentSettings").cloned().unwrap_or(Value::Null)}),
-                ),
-                None => not_found(template_uri),
-            }
-        }
-        (&Method::PUT, ["rest", "server-profile-templates", _]) => {
-            let headers = request.headers().clone();
-            match read_json(request).await {
-                Ok(body) => put_template(shared, path, &headers, body),
-                Err(response) => response,
-            }
-        }
-        // Generic collections.
-        (&Method::GET, ["rest", _]) if is_stored(shared, path) => {
-            let state = shared.lock();
-            collection_response(state.list(path), query, path)
-        }
-        (&Method::GET, ["rest", _, _])
-            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
-        {
-            match shared.lock().get(path) {
-                Some(v) => json_response(StatusCode::OK, v.clone()),
-                None => not_found(path),
-            }
-        }
-        (&Method::POST, ["rest", _]) if is_stored(shared, path) => {
-            let version = api_version(request.headers(), &shared.lock());
-            match read_json(request).await {
-                Ok(body) => create(shared, path, body, version),
-                Err(response) => response,
-            }
-        }
-        (&Method::PUT, ["rest", _, _])
-            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
-        {
-            let version = api_version(request.headers(), &shared.lock());
-            match read_json(request).await {
-                Ok(body) => update(shared, path, body, version),
-                Err(response) => response,
-            }
-        }
-        (&Method::DELETE, ["rest", _, _])
-            if is_stored(shared, state::collection_of(path).unwrap_or_default()) =>
-        {
-            delete(shared, path)
-        }
-        // Enclosures, server hardware and server profiles (deploy).
-        _ => super::servers::route(shared, method, path, query, request).await,
+    }
+}
+
+fn os_deployment_plans(shared: &Shared, query: Option<&str>) -> Response {
+    let state = shared.lock();
+    collection_response(&state.os_deployment_plans(), query, OS_DEPLOYMENT_PLANS)
+}
+
+fn os_deployment_plan(shared: &Shared, uri: &str) -> Response {
+    let state = shared.lock();
+    match state
+        .os_deployment_plans()
+        .into_iter()
+        .find(|v| v["uri"] == uri)
+    {
+        Some(v) => json_response(StatusCode::OK, v),
+        None => not_found(uri),
+    }
+}
+
+/// `GET {template}/new-profile`: the skeleton of a server profile made from the template.
+fn new_profile(shared: &Shared, path: &str) -> Response {
+    let state = shared.lock();
+    let template_uri = path.rsplit_once('/').map_or(path, |(template, _)| template);
+    match state.get(template_uri) {
+        Some(t) => json_response(
+            StatusCode::OK,
+            json!({"type": "ServerProfileV12", "name": "", "serverProfileTemplateUri": template_uri, "serverHardwareUri": null,
+                   "osDeploymentSettings": t.get("osDeploymentSettings").cloned().unwrap_or(Value::Null)}),
+        ),
+        None => not_found(template_uri),
+    }
+}
+
+fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
+    let state = shared.lock();
+    collection_response(state.list(collection), query, collection)
+}
+
+fn get(shared: &Shared, uri: &str) -> Response {
+    match shared.lock().get(uri) {
+        Some(v) => json_response(StatusCode::OK, v.clone()),
+        None => not_found(uri),
+    }
+}
+
+/// Reads the JSON body and the API version the request asks for, then handles them.
+async fn with_body(
+    shared: &Shared,
+    request: Request,
+    handle: impl FnOnce(Value, u32) -> Response,
+) -> Response {
+    let version = api_version(request.headers(), &shared.lock());
+    match read_json(request).await {
+        Ok(body) => handle(body, version),
+        Err(response) => response,
     }
 }
 
@@ -256,7 +292,7 @@ async fn route(
 /// `/sim/seed` (so a later feature can add e.g. enclosures without new routes).
 /// Collections with behaviour of their own (`servers.rs`) are never served generically.
 fn is_stored(shared: &Shared, collection: &str) -> bool {
-    !super::servers::OWNED.contains(&collection)
+    !servers::OWNED.contains(&collection)
         && (state::STORED.iter().any(|(p, _, _)| *p == collection)
             || shared.lock().resources.contains_key(collection))
 }
@@ -264,7 +300,12 @@ fn is_stored(shared: &Shared, collection: &str) -> bool {
 fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
     match state::query(members, &query_pairs(query), path) {
         Ok(page) => json_response(StatusCode::OK, page),
-        Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILTER",
+            &e.to_string(),
+            "",
+        ),
     }
 }
 
@@ -476,27 +517,67 @@ fn delete(shared: &Arc<Shared>, uri: &str) -> Response {
 
 /// Server profile template PUT: eTag checked (412 unless `If-Match: *`), the OS deployment plan
 /// must be a OneView `/rest/os-deployment-plans/` URI, asynchronous answer.
-fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: Value) -> Response {
+async fn put_template(shared: &Arc<Shared>, uri: &str, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let mut body = match read_json(request).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     let mut state = shared.lock();
     if state.get(uri).is_none() {
         return not_found(uri);
     }
     if state.faults.etag_races > 0 {
-        // Another writer got there first.
         state.faults.etag_races -= 1;
-        let mut other = state.get(uri).cloned().expect("exists");
-        let description = format!(
-            "{} [changed by another writer]",
-            other
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        )
-        .trim()
-        .to_string();
-        other["description"] = json!(description);
-        state.replace(uri, other);
+        another_writer(&mut state, uri);
     }
+    if let Err(response) = check_etag(&state, uri, &headers, &body) {
+        return response;
+    }
+    if let Some(plan) = body
+        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_OS_DEPLOYMENT_PLAN",
+            &format!(
+                "osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan ({OS_DEPLOYMENT_PLANS_AS_SDK}...)."
+            ),
+            "",
+        );
+    }
+    let fails = state.next_task_fails("Update");
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    if !fails {
+        body.as_object_mut().map(|o| o.remove("eTag"));
+        state.replace(uri, body);
+    }
+    let task = state.task("Update", uri, &name, fails, vec![], false);
+    accepted(task)
+}
+
+/// The `etag-race` fault: another writer changes the template (a new eTag) first.
+fn another_writer(state: &mut State, uri: &str) {
+    let mut other = state.get(uri).cloned().expect("exists");
+    let description = format!(
+        "{} [changed by another writer]",
+        other
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    )
+    .trim()
+    .to_string();
+    other["description"] = json!(description);
+    state.replace(uri, other);
+}
+
+/// A PUT naming an eTag (`If-Match` or the body's) other than the current one is refused with
+/// 412, unless `If-Match: *`.
+fn check_etag(state: &State, uri: &str, headers: &HeaderMap, body: &Value) -> Result<(), Response> {
     let current_etag = state
         .get(uri)
         .and_then(|v| v["eTag"].as_str())
@@ -510,7 +591,7 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
     let wildcard = if_match.as_deref() == Some("*");
     let stale = |tag: &Option<String>| tag.as_ref().is_some_and(|t| *t != current_etag);
     if !wildcard && (stale(&if_match) || stale(&body_etag)) {
-        return error(
+        return Err(error(
             StatusCode::PRECONDITION_FAILED,
             "ETAG_MISMATCH",
             &format!(
@@ -518,29 +599,7 @@ fn put_template(shared: &Arc<Shared>, uri: &str, headers: &HeaderMap, mut body: 
                 if_match.or(body_etag).unwrap_or_default()
             ),
             "",
-        );
+        ));
     }
-    if let Some(plan) = body
-        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_OS_DEPLOYMENT_PLAN",
-            &format!(
-                "osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan (/rest/os-deployment-plans/...)."
-            ),
-            "",
-        );
-    }
-    let fails = state.next_task_fails("Update");
-    let name = body["name"].as_str().unwrap_or_default().to_string();
-    if !fails {
-        body.as_object_mut().map(|o| o.remove("eTag"));
-        state.replace(uri, body);
-    }
-    let task = state.task("Update", uri, &name, fails, vec![], false);
-    accepted(task)
+    Ok(())
 }

@@ -12,7 +12,7 @@
 //! Like the rest of the simulator, a change is applied when its task is created; an injected task
 //! error (`task-error=N`) leaves everything unchanged.
 use super::Shared;
-use super::http::{accepted, error, json_response, query_pairs};
+use super::http::{accepted, error, json_response, not_found, query_pairs, target};
 use super::state::{self, State};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub use crate::appliance::api::{ENCLOSURES, SERVER_HARDWARE, SERVER_PROFILES};
+use crate::appliance::api::{POWER_STATE, SERVER_HARDWARE_TYPES, category, member};
 
 const POWER_CONTROLS: [&str; 4] = ["MomentaryPress", "PressAndHold", "ColdBoot", "Reset"];
 
@@ -35,64 +36,69 @@ pub async fn route(
     query: Option<&str>,
     request: Request,
 ) -> Response {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (&method, segments.as_slice()) {
-        (&Method::GET, ["rest", "enclosures" | "server-hardware" | "server-profiles"]) => {
-            let state = shared.lock();
-            match state::query(state.list(path), &query_pairs(query), path) {
-                Ok(page) => json_response(StatusCode::OK, page),
-                Err(message) => error(StatusCode::BAD_REQUEST, "INVALID_FILTER", &message, ""),
-            }
-        }
-        (
-            &Method::GET,
-            [
-                "rest",
-                "enclosures" | "server-hardware" | "server-profiles",
-                _,
-            ],
-        ) => match shared.lock().get(path) {
+    let (collection, below) = target(path);
+    let owned = OWNED.contains(&collection);
+    match (&method, collection, below.as_slice()) {
+        (&Method::GET, _, []) if owned => list(shared, path, query),
+        (&Method::GET, _, [_]) if owned => match shared.lock().get(path) {
             Some(v) => json_response(StatusCode::OK, v.clone()),
             None => not_found(path),
         },
-        (&Method::PUT, ["rest", "server-hardware", _, "powerState"]) => {
-            match read_json(request).await {
-                Ok(body) => {
-                    let hardware = path.trim_end_matches("/powerState");
-                    let mut state = shared.lock();
-                    let before = power_state(&state, hardware);
-                    let response = power(&mut state, hardware, &body);
-                    let after = power_state(&state, hardware);
-                    if let Some(machines) = shared.machines().filter(|_| before != after) {
-                        match after.as_str() {
-                            "On" => machines.power_on(&state, hardware),
-                            _ => machines.power_off(hardware),
-                        }
-                    }
-                    response
-                }
-                Err(response) => response,
-            }
-        }
-        (&Method::POST, ["rest", "server-profiles"]) => match read_json(request).await {
+        (&Method::PUT, SERVER_HARDWARE, [_, POWER_STATE]) => match read_json(request).await {
+            Ok(body) => power_request(shared, path, &body),
+            Err(response) => response,
+        },
+        (&Method::POST, SERVER_PROFILES, []) => match read_json(request).await {
             Ok(body) => create_profile(&mut shared.lock(), body),
             Err(response) => response,
         },
-        (&Method::DELETE, ["rest", "server-profiles", _]) => {
-            let mut state = shared.lock();
-            let hardware = state
-                .get(path)
-                .map(|p| text(p, "serverHardwareUri").to_string());
-            let response = delete_profile(&mut state, path);
-            if let (Some(machines), Some(hardware)) = (shared.machines(), hardware)
-                && state.get(path).is_none()
-            {
-                machines.profile_deleted(&hardware);
-            }
-            response
-        }
+        (&Method::DELETE, SERVER_PROFILES, [_]) => delete_profile_request(shared, path),
         _ => not_found(path),
     }
+}
+
+fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
+    let state = shared.lock();
+    match state::query(state.list(collection), &query_pairs(query), collection) {
+        Ok(page) => json_response(StatusCode::OK, page),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILTER",
+            &e.to_string(),
+            "",
+        ),
+    }
+}
+
+/// `PUT {hardware}/powerState`; attached machines follow a change of power state.
+fn power_request(shared: &Shared, path: &str, body: &Value) -> Response {
+    let hardware = path.rsplit_once('/').map_or(path, |(hardware, _)| hardware);
+    let mut state = shared.lock();
+    let before = power_state(&state, hardware);
+    let response = power(&mut state, hardware, body);
+    let after = power_state(&state, hardware);
+    if let Some(machines) = shared.machines().filter(|_| before != after) {
+        match after.as_str() {
+            "On" => machines.power_on(&state, hardware),
+            _ => machines.power_off(hardware),
+        }
+    }
+    response
+}
+
+/// `DELETE {profile}`; attached machines learn that the profile is gone.
+fn delete_profile_request(shared: &Shared, path: &str) -> Response {
+    let mut state = shared.lock();
+    let hardware = state
+        .get(path)
+        .map(|p| text(p, "serverHardwareUri").to_string());
+    let response = delete_profile(&mut state, path);
+    if let (Some(machines), Some(hardware)) = (shared.machines(), hardware)
+        && state.get(path).is_none()
+    {
+        machines.profile_deleted(&hardware);
+    }
+    response
 }
 
 fn power_state(state: &State, hardware: &str) -> String {
@@ -100,15 +106,6 @@ fn power_state(state: &State, hardware: &str) -> String {
         .get(hardware)
         .map(|h| text(h, "powerState").to_string())
         .unwrap_or_default()
-}
-
-fn not_found(path: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "RESOURCE_NOT_FOUND",
-        &format!("The resource {path} was not found."),
-        "",
-    )
 }
 
 fn bad_request(code: &str, message: &str) -> Response {
@@ -177,118 +174,23 @@ fn power(state: &mut State, hardware_uri: &str, body: &Value) -> Response {
 }
 
 fn create_profile(state: &mut State, mut body: Value) -> Response {
-    if !body.is_object() {
-        return bad_request(
-            "INVALID_RESOURCE",
-            "The request body must be a JSON object.",
-        );
-    }
-    let name = text(&body, "name").to_string();
-    if name.is_empty() {
-        return bad_request("INVALID_RESOURCE", "The name field is required.");
-    }
-    if !text(&body, "type").starts_with("ServerProfile")
-        || text(&body, "type").starts_with("ServerProfileTemplate")
-    {
-        return bad_request(
-            "INVALID_RESOURCE",
-            &format!(
-                "The \"type\" field content, {:?}, included in this request is invalid.",
-                text(&body, "type")
-            ),
-        );
-    }
-    if state.by_name(SERVER_PROFILES, &name).is_some() {
-        return error(
-            StatusCode::CONFLICT,
-            "DUPLICATE_NAME",
-            &format!("A server profile named {name:?} already exists."),
-            "",
-        );
-    }
-    let hardware_uri = text(&body, "serverHardwareUri").to_string();
-    let Some(hardware) = state
-        .get(&hardware_uri)
-        .filter(|_| hardware_uri.starts_with(SERVER_HARDWARE))
-        .cloned()
-    else {
-        return bad_request(
-            "INVALID_SERVER_HARDWARE",
-            &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."),
-        );
+    let checked = check_profile(state, &body).and_then(|name| {
+        let hardware = free_hardware(state, &body)?;
+        check_deployment(state, &body)?;
+        Ok((name, hardware))
+    });
+    let (name, hardware) = match checked {
+        Ok(checked) => checked,
+        Err(response) => return response,
     };
-    if let Some(other) = hardware
-        .get("serverProfileUri")
-        .and_then(Value::as_str)
-        .filter(|u| !u.is_empty())
-    {
-        return error(
-            StatusCode::CONFLICT,
-            "SERVER_HARDWARE_IN_USE",
-            &format!(
-                "{} already has the server profile {other}.",
-                text(&hardware, "name")
-            ),
-            "",
-        );
-    }
-    if text(&hardware, "powerState") != "Off" {
-        return bad_request(
-            "SERVER_HARDWARE_POWERED_ON",
-            &format!(
-                "{} must be powered off to apply a server profile.",
-                text(&hardware, "name")
-            ),
-        );
-    }
-    let template_uri = text(&body, "serverProfileTemplateUri").to_string();
-    if !template_uri.is_empty() && state.get(&template_uri).is_none() {
-        return bad_request(
-            "INVALID_TEMPLATE",
-            &format!("serverProfileTemplateUri {template_uri:?} does not exist."),
-        );
-    }
-    if let Some(plan) = body
-        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
-    {
-        return bad_request(
-            "INVALID_OS_DEPLOYMENT_PLAN",
-            &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."),
-        );
-    }
-    for attribute in body
-        .pointer("/osDeploymentSettings/osCustomAttributes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if attribute
-            .get("name")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-            || !attribute.get("value").is_some_and(Value::is_string)
-        {
-            // Name only: the value may be a secret.
-            let name = attribute
-                .get("name")
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            return bad_request(
-                "INVALID_CUSTOM_ATTRIBUTE",
-                &format!("osCustomAttributes item {name} needs a name and a string value."),
-            );
-        }
-    }
     let fails = state.next_task_fails("Create");
     if fails {
         return accepted(state.task("Create", "", &name, true, vec![], false));
     }
+    let hardware_uri = text(&body, "serverHardwareUri").to_string();
     if let Some(object) = body.as_object_mut() {
         object.remove("uri");
-        object.insert("category".into(), json!("server-profiles"));
+        object.insert("category".into(), json!(category(SERVER_PROFILES)));
         object.insert(
             "serverHardwareTypeUri".into(),
             hardware
@@ -316,6 +218,130 @@ fn create_profile(state: &mut State, mut body: Value) -> Response {
         ],
     );
     accepted(state.task("Create", &uri, &name, false, vec![], false))
+}
+
+/// A profile request is an object with a new name and a server profile `type`; returns the name.
+fn check_profile(state: &State, body: &Value) -> Result<String, Response> {
+    if !body.is_object() {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            "The request body must be a JSON object.",
+        ));
+    }
+    let name = text(body, "name").to_string();
+    if name.is_empty() {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            "The name field is required.",
+        ));
+    }
+    if !text(body, "type").starts_with("ServerProfile")
+        || text(body, "type").starts_with("ServerProfileTemplate")
+    {
+        return Err(bad_request(
+            "INVALID_RESOURCE",
+            &format!(
+                "The \"type\" field content, {:?}, included in this request is invalid.",
+                text(body, "type")
+            ),
+        ));
+    }
+    if state.by_name(SERVER_PROFILES, &name).is_some() {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "DUPLICATE_NAME",
+            &format!("A server profile named {name:?} already exists."),
+            "",
+        ));
+    }
+    Ok(name)
+}
+
+/// The server hardware the profile names, which must exist, have no profile and be off.
+fn free_hardware(state: &State, body: &Value) -> Result<Value, Response> {
+    let hardware_uri = text(body, "serverHardwareUri");
+    let Some(hardware) = state
+        .get(hardware_uri)
+        .filter(|_| hardware_uri.starts_with(SERVER_HARDWARE))
+        .cloned()
+    else {
+        return Err(bad_request(
+            "INVALID_SERVER_HARDWARE",
+            &format!("serverHardwareUri {hardware_uri:?} does not refer to server hardware."),
+        ));
+    };
+    if let Some(other) = hardware
+        .get("serverProfileUri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+    {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "SERVER_HARDWARE_IN_USE",
+            &format!(
+                "{} already has the server profile {other}.",
+                text(&hardware, "name")
+            ),
+            "",
+        ));
+    }
+    if text(&hardware, "powerState") != "Off" {
+        return Err(bad_request(
+            "SERVER_HARDWARE_POWERED_ON",
+            &format!(
+                "{} must be powered off to apply a server profile.",
+                text(&hardware, "name")
+            ),
+        ));
+    }
+    Ok(hardware)
+}
+
+/// The template and OS deployment plan the profile names exist, and its custom attributes
+/// have names and string values.
+fn check_deployment(state: &State, body: &Value) -> Result<(), Response> {
+    let template_uri = text(body, "serverProfileTemplateUri");
+    if !template_uri.is_empty() && state.get(template_uri).is_none() {
+        return Err(bad_request(
+            "INVALID_TEMPLATE",
+            &format!("serverProfileTemplateUri {template_uri:?} does not exist."),
+        ));
+    }
+    if let Some(plan) = body
+        .pointer("/osDeploymentSettings/osDeploymentPlanUri")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        && !state.os_deployment_plans().iter().any(|o| o["uri"] == plan)
+    {
+        return Err(bad_request(
+            "INVALID_OS_DEPLOYMENT_PLAN",
+            &format!("osDeploymentPlanUri {plan:?} is not a OneView OS deployment plan."),
+        ));
+    }
+    for attribute in body
+        .pointer("/osDeploymentSettings/osCustomAttributes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if attribute
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            || !attribute.get("value").is_some_and(Value::is_string)
+        {
+            // Name only: the value may be a secret.
+            let name = attribute
+                .get("name")
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            return Err(bad_request(
+                "INVALID_CUSTOM_ATTRIBUTE",
+                &format!("osCustomAttributes item {name} needs a name and a string value."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn delete_profile(state: &mut State, uri: &str) -> Response {
@@ -362,12 +388,12 @@ pub fn lab_seed(enclosures: &[&str], bays: u32, empty: &[(&str, u32)]) -> Value 
             let occupied = !empty.contains(&(*frame, bay));
             let name = format!("{frame}, bay {bay}");
             let id = name_id(&name);
-            let device_uri = occupied.then(|| format!("{SERVER_HARDWARE}/{id}"));
+            let device_uri = occupied.then(|| member(SERVER_HARDWARE, &id));
             device_bays.push(json!({"bayNumber": bay, "devicePresence": if occupied { "Present" } else { "Absent" }, "deviceUri": device_uri}));
             if occupied {
                 hardware.push(json!({"id": id, "type": "server-hardware-12", "name": name, "powerState": "Off", "serverProfileUri": null,
-                    "state": "NoProfileApplied", "locationUri": format!("{ENCLOSURES}/{frame_id}"), "position": bay,
-                    "serverHardwareTypeUri": "/rest/server-hardware-types/SY480-Gen10", "model": "Synergy 480 Gen10"}));
+                    "state": "NoProfileApplied", "locationUri": member(ENCLOSURES, &frame_id), "position": bay,
+                    "serverHardwareTypeUri": member(SERVER_HARDWARE_TYPES, "SY480-Gen10"), "model": "Synergy 480 Gen10"}));
             }
         }
         frames.push(json!({"id": frame_id, "type": "EnclosureV8", "name": frame, "deviceBayCount": bays, "deviceBays": device_bays}));

@@ -1,14 +1,15 @@
 //! The simulated appliances' data: resources as JSON objects per collection, sessions, tasks.
 //! Held behind one mutex; no lock is held across an await.
 use super::faults::{Faults, Rng};
+use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use crate::appliance::api::{
+use crate::appliance::api::{
     ARTIFACT_BUNDLES, BUILD_PLANS, DEPLOYMENT_PLANS, GOLDEN_IMAGES, OS_DEPLOYMENT_PLANS,
-    PLAN_SCRIPTS, SERVER_PROFILE_TEMPLATES,
+    PLAN_SCRIPTS, REST_PREFIX, SERVER_PROFILE_TEMPLATES, TASKS, category, member,
 };
 
 /// Collections stored as such, with their `category` and default `type`.
@@ -212,7 +213,7 @@ impl State {
         hangs: bool,
     ) -> Value {
         let id = uuid::Uuid::new_v4().to_string().to_uppercase();
-        let uri = format!("/rest/tasks/{id}");
+        let uri = member(TASKS, &id);
         let errors = if fails && errors.is_empty() {
             vec![error_body(
                 "TASK_FAILED",
@@ -231,7 +232,7 @@ impl State {
             "percentComplete": 0, "computedPercentComplete": 0, "completedSteps": 0, "totalSteps": 0,
             "expectedDuration": 5, "created": Self::now(), "modified": Self::now(), "eTag": etag,
             "hidden": false, "userInitiated": true, "parentTaskUri": null, "associatedTaskUri": null, "stateReason": null,
-            "associatedResource": {"associationType": "MANAGED_BY", "resourceCategory": collection_of(resource_uri).unwrap_or_default().trim_start_matches("/rest/"),
+            "associatedResource": {"associationType": "MANAGED_BY", "resourceCategory": category(collection_of(resource_uri).unwrap_or_default()),
                                    "resourceName": resource_name, "resourceUri": resource_uri},
             "progressUpdates": [], "taskErrors": errors, "taskOutput": [], "data": null,
         });
@@ -315,39 +316,46 @@ impl State {
         json!({ "resources": self.resources, "bundleFiles": self.bundle_files })
     }
 
-    pub fn restore(&mut self, snapshot: &Value) -> Result<(), String> {
+    /// Takes back what [`snapshot`](Self::snapshot) kept; errors name the part that is wrong.
+    pub fn restore(&mut self, snapshot: &Value) -> Result<()> {
         let resources: BTreeMap<String, Vec<Value>> =
             serde_json::from_value(snapshot.get("resources").cloned().unwrap_or(json!({})))
-                .map_err(|e| format!("resources: {e}"))?;
+                .map_err(|e| Error::Usage(format!("resources: {e}")))?;
         self.resources.extend(resources);
         let files: BTreeMap<String, PathBuf> =
             serde_json::from_value(snapshot.get("bundleFiles").cloned().unwrap_or(json!({})))
-                .map_err(|e| format!("bundleFiles: {e}"))?;
+                .map_err(|e| Error::Usage(format!("bundleFiles: {e}")))?;
         self.bundle_files.extend(files);
         Ok(())
     }
 
     /// Adds resources from `{"<collection path>": [objects]}` (tests, `POST /sim/seed`, state
     /// files).
-    pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>, String> {
-        let object = seed
-            .as_object()
-            .ok_or("the seed must be an object {\"/rest/<collection>\": [...]}")?;
+    pub fn seed(&mut self, seed: &Value) -> Result<Vec<Value>> {
+        let object = seed.as_object().ok_or_else(|| {
+            Error::Usage(format!(
+                "the seed must be an object {{\"{REST_PREFIX}<collection>\": [...]}}"
+            ))
+        })?;
         let mut created = Vec::new();
         for (collection, members) in object {
-            if !collection.starts_with("/rest/") {
-                return Err(format!("{collection:?} is not a /rest/ collection path"));
+            if !collection.starts_with(REST_PREFIX) {
+                return Err(Error::Usage(format!(
+                    "{collection:?} is not a {REST_PREFIX} collection path"
+                )));
             }
             for member in members
                 .as_array()
-                .ok_or_else(|| format!("{collection}: expected an array"))?
+                .ok_or_else(|| Error::Usage(format!("{collection}: expected an array")))?
             {
                 let mut member = member.clone();
-                let member_object = member
-                    .as_object_mut()
-                    .ok_or_else(|| format!("{collection}: members must be objects"))?;
+                let member_object = member.as_object_mut().ok_or_else(|| {
+                    Error::Usage(format!("{collection}: members must be objects"))
+                })?;
                 if member_object.get("name").and_then(Value::as_str).is_none() {
-                    return Err(format!("{collection}: every member needs a name"));
+                    return Err(Error::Usage(format!(
+                        "{collection}: every member needs a name"
+                    )));
                 }
                 let id = member_object
                     .remove("id")
@@ -363,7 +371,7 @@ impl State {
 pub fn collection_of(uri: &str) -> Option<&str> {
     let uri = uri.split('?').next()?;
     let index = uri.rfind('/')?;
-    (index > "/rest".len()).then(|| &uri[..index])
+    (index >= REST_PREFIX.len()).then(|| &uri[..index])
 }
 
 /// The appliance's error body (docs/appliance-api.md §2.4).
@@ -375,7 +383,7 @@ pub fn error_body(code: &str, message: &str, details: &str, actions: &[&str]) ->
 /// Filter, sort and page a collection (docs/appliance-api.md §2.5): `name='X'` (with or without
 /// surrounding double quotes, any field), `name matches 'X%'`, `sort=name:asc|desc`, `start`,
 /// `count`.
-pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Result<Value, String> {
+pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Result<Value> {
     let mut selected: Vec<&Value> = members.iter().collect();
     for (key, value) in params {
         if key == "filter" {
@@ -399,13 +407,13 @@ pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Resu
             selected.reverse();
         }
     }
-    let number = |name: &str, default: i64| -> Result<i64, String> {
+    let number = |name: &str, default: i64| -> Result<i64> {
         params
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| {
                 v.parse::<i64>()
-                    .map_err(|_| format!("{name}={v:?} is not a number"))
+                    .map_err(|_| Error::Usage(format!("{name}={v:?} is not a number")))
             })
             .unwrap_or(Ok(default))
     };
@@ -439,7 +447,7 @@ pub fn query(members: &[Value], params: &[(String, String)], path: &str) -> Resu
     let next = (end < total).then(|| page_uri(end));
     let prev = (start > 0 && count > 0).then(|| page_uri(start.saturating_sub(count as usize)));
     Ok(
-        json!({"type": "Collection", "uri": page_uri(start), "category": path.trim_start_matches("/rest/"), "start": start, "count": page.len(),
+        json!({"type": "Collection", "uri": page_uri(start), "category": category(path), "start": start, "count": page.len(),
               "total": total, "nextPageUri": next, "prevPageUri": prev, "members": page}),
     )
 }
@@ -462,7 +470,7 @@ enum Filter {
 }
 
 impl Filter {
-    fn parse(text: &str) -> Result<Filter, String> {
+    fn parse(text: &str) -> Result<Filter> {
         let text = text.trim().trim_matches('"').trim();
         let unquote = |v: &str| v.trim().trim_matches('\'').to_string();
         if let Some((field, value)) = text.split_once(" matches ") {
@@ -470,7 +478,7 @@ impl Filter {
             let re = regex::RegexBuilder::new(&format!("^{pattern}$"))
                 .case_insensitive(true)
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Error::Usage(e.to_string()))?;
             return Ok(Filter::Matches(field.trim().to_string(), re));
         }
         if let Some((field, value)) = text.split_once('=') {
@@ -479,9 +487,9 @@ impl Filter {
                 unquote(value),
             ));
         }
-        Err(format!(
+        Err(Error::Usage(format!(
             "unsupported filter {text:?} (supported: name='X', name matches 'X%')"
-        ))
+        )))
     }
     fn matches(&self, member: &Value) -> bool {
         let text = |field: &str| {
@@ -549,11 +557,18 @@ mod tests {
     #[test]
     fn filters_exact_and_matches() {
         assert_eq!(
-            names(&query(&members(), &p(&[("filter", "\"name='alpha'\"")]), "/rest/x").unwrap()),
+            names(
+                &query(
+                    &members(),
+                    &p(&[("filter", "\"name='alpha'\"")]),
+                    PLAN_SCRIPTS
+                )
+                .unwrap()
+            ),
             ["alpha"]
         );
         assert_eq!(
-            names(&query(&members(), &p(&[("filter", "name=alpha")]), "/rest/x").unwrap()),
+            names(&query(&members(), &p(&[("filter", "name=alpha")]), PLAN_SCRIPTS).unwrap()),
             ["alpha"]
         );
         assert_eq!(
@@ -561,7 +576,7 @@ mod tests {
                 &query(
                     &members(),
                     &p(&[("filter", "name matches 'ALPHA%'"), ("sort", "name:desc")]),
-                    "/rest/x"
+                    PLAN_SCRIPTS
                 )
                 .unwrap()
             ),
@@ -573,22 +588,30 @@ mod tests {
         let page = query(
             &members(),
             &p(&[("start", "1"), ("count", "2"), ("sort", "name:asc")]),
-            "/rest/x",
+            PLAN_SCRIPTS,
         )
         .unwrap();
         // Upper case sorts first, as byte order does.
         assert_eq!(names(&page), ["alpha", "alphabet"]);
         assert_eq!(page["total"], 4);
-        assert_eq!(page["nextPageUri"], "/rest/x?start=3&count=2&sort=name:asc");
-        let last = query(&members(), &p(&[("start", "3"), ("count", "2")]), "/rest/x").unwrap();
+        assert_eq!(
+            page["nextPageUri"],
+            format!("{PLAN_SCRIPTS}?start=3&count=2&sort=name:asc")
+        );
+        let last = query(
+            &members(),
+            &p(&[("start", "3"), ("count", "2")]),
+            PLAN_SCRIPTS,
+        )
+        .unwrap();
         assert!(last["nextPageUri"].is_null());
     }
     #[test]
     fn collection_of_uri() {
         assert_eq!(
-            collection_of("/rest/plan-scripts/abc"),
-            Some("/rest/plan-scripts")
+            collection_of(&member(PLAN_SCRIPTS, "abc")),
+            Some(PLAN_SCRIPTS)
         );
-        assert_eq!(collection_of("/rest/plan-scripts"), None);
+        assert_eq!(collection_of(PLAN_SCRIPTS), None);
     }
 }

@@ -140,8 +140,8 @@ fn agent_self(data: &mut Data, call: &Call<'_>) -> Response {
     reply(StatusCode::OK, body, None)
 }
 
-/// A check definition from a registration body: (check, whether it is valid or why not).
-fn check_from(definition: &Value, id: String, name: String) -> Result<Check, String> {
+/// A check definition from a registration body, or Consul's 400 saying why it is not valid.
+fn check_from(definition: &Value, id: String, name: String) -> Result<Check, Response> {
     let ttl = text_field(definition, "TTL");
     let kind = if !ttl.is_empty() {
         "ttl"
@@ -150,25 +150,30 @@ fn check_from(definition: &Value, id: String, name: String) -> Result<Check, Str
     } else if field(definition, "TCP").is_some() {
         "tcp"
     } else {
-        return Err(
-            "Invalid check: TTL must be > 0 for TTL checks (the stand-in serves TTL, HTTP and TCP checks)"
-                .into(),
-        );
+        return Err(bad_request(
+            "Invalid check: TTL must be > 0 for TTL checks (the stand-in serves TTL, HTTP and TCP checks)",
+        ));
     };
     let mut check = Check::new(&id, &name, "critical", kind);
     if kind == "ttl" {
         let ttl = humantime::parse_duration(&ttl)
             .ok()
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("Invalid check: TTL {ttl:?} is not a positive duration"))?;
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "Invalid check: TTL {ttl:?} is not a positive duration"
+                ))
+            })?;
         check.ttl = Some(ttl);
     } else if text_field(definition, "Interval").is_empty() {
-        return Err("Invalid check: Interval must be > 0 for HTTP and TCP checks".into());
+        return Err(bad_request(
+            "Invalid check: Interval must be > 0 for HTTP and TCP checks",
+        ));
     }
     let status = text_field(definition, "Status");
     if !status.is_empty() {
         if !matches!(status.as_str(), "passing" | "warning" | "critical") {
-            return Err(format!("Invalid check status: {status:?}"));
+            return Err(bad_request(format!("Invalid check status: {status:?}")));
         }
         check.status = status;
     }
@@ -199,32 +204,10 @@ fn service_register(data: &mut Data, call: &Call<'_>) -> Response {
                 .collect()
         })
         .unwrap_or_default();
-    let mut definitions: Vec<Value> = field(&body, "Checks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(single) = field(&body, "Check").filter(|c| c.is_object()) {
-        definitions.insert(0, single.clone());
-    }
-    let count = definitions.len();
-    let mut checks = Vec::new();
-    for (i, definition) in definitions.iter().enumerate() {
-        // Consul's defaults: ID "service:<id>[:<n>]", name "Service '<name>' check".
-        let check_id = Some(text_field(definition, "CheckID"))
-            .filter(|c| !c.is_empty())
-            .or_else(|| Some(text_field(definition, "ID")).filter(|c| !c.is_empty()))
-            .unwrap_or_else(|| match count {
-                1 => format!("service:{id}"),
-                _ => format!("service:{id}:{}", i + 1),
-            });
-        let check_name = Some(text_field(definition, "Name"))
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("Service '{name}' check"));
-        match check_from(definition, check_id, check_name) {
-            Ok(check) => checks.push(check),
-            Err(reason) => return bad_request(reason),
-        }
-    }
+    let checks = match service_checks(&body, &id, &name) {
+        Ok(checks) => checks,
+        Err(bad) => return bad,
+    };
     let node = call.node;
     let mut services = vec![name.clone()];
     if let Some(old) = data.nodes.get(node).and_then(|n| n.services.get(&id)) {
@@ -261,6 +244,34 @@ fn service_register(data: &mut Data, call: &Call<'_>) -> Response {
     }
     data.next_index();
     done()
+}
+
+/// The checks a service definition carries (`Check`, then `Checks`), with Consul's defaults:
+/// ID `service:<id>[:<n>]`, name `Service '<name>' check`.
+fn service_checks(body: &Value, id: &str, name: &str) -> Result<Vec<Check>, Response> {
+    let mut definitions: Vec<Value> = field(body, "Checks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(single) = field(body, "Check").filter(|c| c.is_object()) {
+        definitions.insert(0, single.clone());
+    }
+    let count = definitions.len();
+    let mut checks = Vec::new();
+    for (i, definition) in definitions.iter().enumerate() {
+        let check_id = Some(text_field(definition, "CheckID"))
+            .filter(|c| !c.is_empty())
+            .or_else(|| Some(text_field(definition, "ID")).filter(|c| !c.is_empty()))
+            .unwrap_or_else(|| match count {
+                1 => format!("service:{id}"),
+                _ => format!("service:{id}:{}", i + 1),
+            });
+        let check_name = Some(text_field(definition, "Name"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("Service '{name}' check"));
+        checks.push(check_from(definition, check_id, check_name)?);
+    }
+    Ok(checks)
 }
 
 /// `PUT /v1/agent/service/deregister/:service_id`: the service and its checks.
@@ -307,7 +318,7 @@ fn check_register(data: &mut Data, call: &Call<'_>) -> Response {
         .unwrap_or_else(|| name.clone());
     let mut check = match check_from(&body, id, name) {
         Ok(check) => check,
-        Err(reason) => return bad_request(reason),
+        Err(bad) => return bad,
     };
     let service_id = text_field(&body, "ServiceID");
     let service = match service_id.as_str() {
@@ -438,66 +449,78 @@ fn kv(data: &mut Data, call: &Call<'_>) -> Response {
         return refused;
     }
     match call.method {
-        "GET" => {
-            let Some(entry) = data.kv.get(&key) else {
-                let mut missing = StatusCode::NOT_FOUND.into_response();
-                if let Ok(index) = HeaderValue::from_str(&data.index.to_string()) {
-                    missing.headers_mut().insert("X-Consul-Index", index);
-                }
-                return missing;
-            };
-            if param("raw").is_some() {
-                let mut raw = (StatusCode::OK, entry.value.clone()).into_response();
-                raw.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                return raw;
-            }
-            let body = json!([{"LockIndex": 0, "Key": key, "Flags": entry.flags,
-                               "Value": base64(&entry.value), "CreateIndex": entry.create_index,
-                               "ModifyIndex": entry.modify_index}]);
-            reply(StatusCode::OK, body, Some(entry.modify_index))
-        }
-        "PUT" => {
-            if call.body.len() > KV_MAX_VALUE {
-                return text(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "Request body({} bytes) too large, max size: {KV_MAX_VALUE} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
-                        call.body.len()
-                    ),
-                );
-            }
-            let current = data.kv.get(&key).map(|e| e.modify_index);
-            if let Some(cas) = param("cas") {
-                let Ok(cas) = cas.parse::<u64>() else {
-                    return bad_request("Invalid cas index");
-                };
-                if current.unwrap_or(0) != cas {
-                    return reply(StatusCode::OK, json!(false), None);
-                }
-            }
-            let flags = param("flags").and_then(|f| f.parse().ok()).unwrap_or(0);
-            let index = data.next_index();
-            let create_index = data.kv.get(&key).map_or(index, |e| e.create_index);
-            data.kv.insert(
-                key,
-                Entry {
-                    value: call.body.to_vec(),
-                    flags,
-                    create_index,
-                    modify_index: index,
-                },
-            );
-            reply(StatusCode::OK, json!(true), None)
-        }
+        "GET" => kv_get(data, &key, param("raw").is_some()),
+        "PUT" => kv_put(data, key, call.body, param("cas"), param("flags")),
         _ => {
             data.next_index();
             data.kv.remove(&key);
             reply(StatusCode::OK, json!(true), None)
         }
     }
+}
+
+/// `GET /v1/kv/:key`: the entry as JSON, or its bare value (`raw`); 404 when absent.
+fn kv_get(data: &Data, key: &str, raw: bool) -> Response {
+    let Some(entry) = data.kv.get(key) else {
+        let mut missing = StatusCode::NOT_FOUND.into_response();
+        if let Ok(index) = HeaderValue::from_str(&data.index.to_string()) {
+            missing.headers_mut().insert("X-Consul-Index", index);
+        }
+        return missing;
+    };
+    if raw {
+        let mut raw = (StatusCode::OK, entry.value.clone()).into_response();
+        raw.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        return raw;
+    }
+    let body = json!([{"LockIndex": 0, "Key": key, "Flags": entry.flags,
+                       "Value": base64(&entry.value), "CreateIndex": entry.create_index,
+                       "ModifyIndex": entry.modify_index}]);
+    reply(StatusCode::OK, body, Some(entry.modify_index))
+}
+
+/// `PUT /v1/kv/:key`: `true`, or `false` when a `cas` index does not match the entry's.
+fn kv_put(
+    data: &mut Data,
+    key: String,
+    value: &[u8],
+    cas: Option<&str>,
+    flags: Option<&str>,
+) -> Response {
+    if value.len() > KV_MAX_VALUE {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "Request body({} bytes) too large, max size: {KV_MAX_VALUE} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
+                value.len()
+            ),
+        );
+    }
+    let current = data.kv.get(&key).map(|e| e.modify_index);
+    if let Some(cas) = cas {
+        let Ok(cas) = cas.parse::<u64>() else {
+            return bad_request("Invalid cas index");
+        };
+        if current.unwrap_or(0) != cas {
+            return reply(StatusCode::OK, json!(false), None);
+        }
+    }
+    let flags = flags.and_then(|f| f.parse().ok()).unwrap_or(0);
+    let index = data.next_index();
+    let create_index = data.kv.get(&key).map_or(index, |e| e.create_index);
+    data.kv.insert(
+        key,
+        Entry {
+            value: value.to_vec(),
+            flags,
+            create_index,
+            modify_index: index,
+        },
+    );
+    reply(StatusCode::OK, json!(true), None)
 }
 
 /// Decodes `%XX` in a path segment (no `+`: that is a query-string convention).
