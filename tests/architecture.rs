@@ -63,7 +63,8 @@ fn code(text: &str) -> String {
         .join("\n")
 }
 
-/// Every module path (`crate::…`, `super::…`) a file's code names, resolved to a known module.
+/// Every module path (`crate::…`, `super::…`) a file's code names, resolved to a known module;
+/// grouped imports (`use super::{a, b::c}`) name each of their items.
 fn imports(path: &[String], text: &str, modules: &BTreeSet<Vec<String>>) -> BTreeSet<Vec<String>> {
     let mut found = BTreeSet::new();
     let code = code(text);
@@ -77,35 +78,74 @@ fn imports(path: &[String], text: &str, modules: &BTreeSet<Vec<String>>) -> BTre
         if !at_word_start || !(rest.starts_with("crate::") || rest.starts_with("super::")) {
             continue;
         }
-        let segments: Vec<&str> = rest
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .next()
-            .unwrap_or_default()
-            .split("::")
-            .filter(|s| !s.is_empty())
-            .collect();
-        let (mut base, names) = match segments.first() {
-            Some(&"crate") => (Vec::new(), &segments[1..]),
-            _ => {
-                let supers = segments.iter().take_while(|s| **s == "super").count();
-                (
-                    path[..path.len().saturating_sub(supers)].to_vec(),
-                    &segments[supers..],
-                )
+        for named in expand(rest) {
+            if let Some(target) = resolve(path, &named, modules) {
+                found.insert(target);
             }
-        };
-        let mut best = None;
-        for name in names {
-            base.push(name.to_string());
-            if modules.contains(&base) {
-                best = Some(base.clone());
-            }
-        }
-        if let Some(target) = best {
-            found.insert(target);
         }
     }
     found
+}
+
+/// The paths a `crate::…`/`super::…` path at the start of `text` names: one, or one per item of
+/// a brace group (nested groups too; `self` names the group's own path).
+fn expand(text: &str) -> Vec<String> {
+    let prefix_len = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(text.len());
+    let prefix = &text[..prefix_len];
+    if !(prefix.ends_with("::") && text[prefix_len..].starts_with('{')) {
+        return vec![prefix.to_string()];
+    }
+    let group = &text[prefix_len + 1..];
+    let (mut depth, mut item_start, mut items) = (0usize, 0usize, Vec::new());
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[item_start..i]);
+                break;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[item_start..i]);
+                item_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let mut paths = Vec::new();
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        if item == "self" || item.starts_with("self ") {
+            paths.push(prefix.trim_end_matches(':').to_string());
+        } else {
+            paths.extend(expand(&format!("{prefix}{item}")));
+        }
+    }
+    paths
+}
+
+/// The deepest known module a path names, from the importing file's module `path`.
+fn resolve(path: &[String], named: &str, modules: &BTreeSet<Vec<String>>) -> Option<Vec<String>> {
+    let segments: Vec<&str> = named.split("::").filter(|s| !s.is_empty()).collect();
+    let (mut base, names) = match segments.first() {
+        Some(&"crate") => (Vec::new(), &segments[1..]),
+        _ => {
+            let supers = segments.iter().take_while(|s| **s == "super").count();
+            (
+                path[..path.len().saturating_sub(supers)].to_vec(),
+                &segments[supers..],
+            )
+        }
+    };
+    let mut best = None;
+    for name in names {
+        base.push(name.to_string());
+        if modules.contains(&base) {
+            best = Some(base.clone());
+        }
+    }
+    best
 }
 
 struct Graph {
@@ -273,6 +313,21 @@ fn the_parser_resolves_crate_and_super_paths() {
     let found = imports(
         &x,
         "use super::y::Thing;\n// crate::b in a comment\nfn f() { crate::b::g(); }\n#[cfg(test)]\nmod t { use crate::a; }",
+        &modules,
+    );
+    assert_eq!(
+        found,
+        [
+            vec!["a".to_string(), "y".to_string()],
+            vec!["b".to_string()]
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Grouped, nested, `self` and renamed items each count.
+    let found = imports(
+        &x,
+        "use crate::{b::{self as bee}, a::{y::{Thing, Other}}};",
         &modules,
     );
     assert_eq!(
