@@ -8,7 +8,7 @@
 //! debootstrap runs once per CI cache (from deb.debian.org, or `$I3S_DEBIAN_MIRROR`). Needs root, systemd-nspawn (systemd-container),
 //! debootstrap and guestfish; under CI=true they are required, elsewhere the test is skipped
 //! loudly.
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

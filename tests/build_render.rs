@@ -1,6 +1,6 @@
 //! `render`: one plan script as text, with placeholders substituted, and as the files its
 //! `upload` here-documents place in the image — checked against what guestfish really uploads.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use i3s_bundle::bundle::{ReadOptions, read_bundle};

@@ -5,7 +5,7 @@
 //! command, or branches on `os.id` / `os.display_name`; every fact a template reads is documented in
 //! `docs/adding-an-os.md` and present in every profile; a fact value a template does not implement
 //! yet fails the render naming the fact.
-mod content_support;
+use crate::content_support;
 
 use content_support::{profile, root};
 use i3s_bundle::render::template::{Renderer, TemplateStore};

@@ -3,7 +3,7 @@
 //! appliance under TCG keeps one core busy; CI has two), the fake images are made once per run
 //! (two launches side by side, three OSes each) and so are the broken copies of them (one
 //! launch), which two tests share.
-mod common;
+use crate::common;
 use common::*;
 use i3s_bundle::bundle::{
     self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript, ReadOptions,
