@@ -105,6 +105,7 @@ fn compare(plan: &Plan, local: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
     if !common::require_tool("guestfish") {
         return;

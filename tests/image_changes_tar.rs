@@ -34,6 +34,7 @@ fn inventory(tree: &Path) -> BTreeMap<String, String> {
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn golden_tree_plus_the_changes_tar_is_the_plans_result() {
     if !common::require_tool("guestfish") {
         return;

@@ -3,7 +3,7 @@
 //!
 //! `cargo test` runs the fast set. Tests that launch guestfish, boot a system or build an image
 //! are marked `#[ignore = "slow: …"]`; the full set runs with
-//! `cargo test --test integration -- --include-ignored` (CI does, README's test command too).
+X
 
 mod common;
 mod content_support;

@@ -38,6 +38,7 @@ fn copy_project(to: &Path) {
 }
 
 #[test]
+#[ignore = "slow: waits for a simulated deploy, ~20 s (cargo test -- --include-ignored)"]
 fn the_readme_tour_deploys_a_node_that_reports_ready() {
     let _ports = common::default_ports();
     let block = tour_block();
