@@ -1,7 +1,7 @@
 //! A newcomer's connection mistakes (issue 18, point 3) over real HTTP on loopback: each is named
 //! with what to do, at once when a repeat cannot help; a refused connection is retried, and every
 //! retry shows on stderr as it happens. Exit code 2 as before: nothing was sent.
-mod publish_support;
+use crate::publish_support;
 use publish_support::{PASSWORD, sim_config, start};
 use std::io::BufRead;
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,6 @@
 //! A bundle source that names a golden image payload builds a bundle carrying the golden image
 //! JSON and the payload (streamed), and its deployment plan names the image inside the bundle.
-mod common;
+use crate::common;
 use assert_cmd::Command;
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `import` → `build` round trip of each reference bundle: every artifact, step, attribute and
 //! content comes back equal (each JSON entry equal as JSON), and the manifest too.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use i3s_bundle::bundle::{ReadOptions, read_bundle, verify::verify};

@@ -1,6 +1,6 @@
 //! `i3s-bundle build` on projects made inside the tests: outputs pass verify/unzip/zipfile,
 //! byte-identical across directories/TZ/umask/time, make-style rebuilds, located errors.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use i3s_bundle::bundle::{ReadOptions, read_bundle, verify::verify};

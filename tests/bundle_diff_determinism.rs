@@ -1,5 +1,5 @@
 //! `diff` on the real bundle history, and byte-identical writes whatever the environment.
-mod common;
+use crate::common;
 use assert_cmd::Command;
 use common::*;
 use i3s_bundle::bundle::diff::{ChangeKind, diff};
@@ -190,7 +190,7 @@ fn writes_are_byte_identical_across_tz_umask_directory_and_time() {
         let status = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "umask {umask}; exec \"$0\" --exact determinism_child_writer --test-threads 1 -q"
+                "umask {umask}; exec \"$0\" --exact bundle_diff_determinism::determinism_child_writer --test-threads 1 -q"
             ))
             .arg(&exe)
             .env("TZ", tz)

@@ -1,5 +1,5 @@
 //! Every rejection of the reader, each with a small zip crafted here, and `verify`'s exit codes.
-mod common;
+use crate::common;
 use assert_cmd::Command;
 use common::*;
 use i3s_bundle::bundle::container::ZipWriter;

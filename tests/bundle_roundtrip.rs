@@ -1,5 +1,5 @@
 //! Read → write → read of the real reference bundles.
-mod common;
+use crate::common;
 use common::*;
 use i3s_bundle::bundle::{ReadOptions, read_bundle, verify::verify, write_bundle};
 

@@ -1,7 +1,7 @@
 //! Every variant the spec lists reads, and writes back byte for byte: SHA-1 flavour, `etag` next
 //! to `eTag`, deployment plans with names in their `*URI` fields, golden images with a payload,
 //! unknown keys, arbitrary key order, missing optional keys, constraints with odd spacing.
-mod common;
+use crate::common;
 use common::*;
 use i3s_bundle::bundle::container::ZipWriter;
 use i3s_bundle::bundle::{

@@ -1,8 +1,8 @@
 //! The repository's own bundles build with the real pipeline, pass `verify`, `unzip -t` and
 //! Python's zipfile, and carry what the issue asks: one deployment plan per deploy build plan
 //! naming the OS profile's golden image, typed and described attributes, no secret defaults.
-mod common;
-mod content_support;
+use crate::common;
+use crate::content_support;
 use content_support::*;
 
 use i3s_bundle::build::{BuildOptions, build};

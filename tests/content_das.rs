@@ -1,7 +1,7 @@
 //! The DAS claim ledger, run for real: the `das_*` functions of the rendered Docker CE and
 //! OpenStack scripts against a fake /dev/mapper. Docker CE takes the first disk, OpenStack the
 //! next ones, nothing is claimed twice, and a consumer refuses to run before das-cleanup.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::process::Command;

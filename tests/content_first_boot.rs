@@ -2,7 +2,7 @@
 //! content (bash fragments under stubs, fake sysfs, loopback HTTP) or checks it against what the
 //! upstream documentation says a node needs (Consul ACLs and ports, kubeadm ports, package
 //! archives). Every test here failed on the content before the fix.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,8 +3,8 @@
 //! (`lvm-set-filter` shows LVM one disk at a time: two OSes may share a VG name), with typed sample
 //! values substituted as the appliance would. After each plan the test copies the image's files
 //! out and checks that they are exactly what the plan's uploads, chmods and links describe.
-mod common;
-mod content_support;
+use crate::common;
+use crate::content_support;
 use content_support::*;
 
 use std::io::Write;
@@ -105,6 +105,7 @@ fn compare(plan: &Plan, local: &Path) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn every_plan_runs_in_guestfish_and_writes_exactly_its_uploads() {
     if !common::require_tool("guestfish") {
         return;

@@ -1,7 +1,7 @@
 //! The rendered network-bond.sh, run for real with bash against a fake /sys/class/net: it writes
 //! the ifcfg files of an active-backup bond with DHCP or static addressing, on bond0 or on a
 //! bond0.<VLAN_ID> sub-interface, and restarts the network service.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! One test per defect the 2018-06-09 reference bundles shipped (docs/reference-bundles.md §3, §8).
 //! Each check is a function applied twice: to the repository's bundles (must pass) and to the
 //! reference behaviour (must fail), so every test demonstrably would have caught the bug.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::collections::BTreeSet;

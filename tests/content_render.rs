@@ -1,6 +1,6 @@
 //! The attribute registry and the rendered content agree: every registry entry is used, secrets
 //! only ever land in root-only files, downloads are pinned and the lab's constants are gone.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::collections::BTreeSet;

@@ -3,8 +3,8 @@
 //! server, which checks the token and password arrived intact, while a `ps`-style snapshot of the
 //! curl command line never shows them. (The readiness logic of node-status.sh is tested in
 //! content_first_boot.rs.)
-mod common;
-mod content_support;
+use crate::common;
+use crate::content_support;
 use content_support::*;
 
 use std::io::{BufRead, BufReader, Read, Write};

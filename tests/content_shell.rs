@@ -1,7 +1,7 @@
 //! Shell quality of everything the plan scripts upload: every bash script passes shellcheck at
 //! severity warning once its placeholders hold typed sample values, and every systemd unit is
 //! well formed and wired to files and units the same build plan writes.
-mod content_support;
+use crate::content_support;
 use content_support::*;
 
 use std::collections::BTreeSet;

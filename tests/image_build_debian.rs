@@ -6,7 +6,7 @@
 //! systemd. Slow (minutes): one build, one tree-only rebuild (beside the launches that break and
 //! check copies), three deploy-plan runs and four boots. Under CI=true it must run;
 //! elsewhere it skips loudly without mmdebstrap, guestfish, the archive or root.
-mod common;
+use crate::common;
 
 use common::require_tool;
 use i3s_bundle::guestfish::driver::{self, DiskFormat};
@@ -85,7 +85,9 @@ fn only_in(a: &[String], b: &[String], limit: usize) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "slow: builds a Debian image and boots it (cargo test -- --include-ignored)"]
 fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_packages_and_files() {
+    let _ports = common::default_ports();
     let ready = require_tool("mmdebstrap")
         && require_tool("guestfish")
         && require_tool("qemu-img")

@@ -3,7 +3,7 @@
 //! result: same entries, types, modes, owners, sizes, link targets and file contents. On the
 //! Debian fake with the Debian deploy plan: one launch runs the plan, one exports the fake, one
 //! the result. Under CI=true it must run; elsewhere it skips loudly without guestfish or root.
-mod common;
+use crate::common;
 
 use i3s_bundle::guestfish::driver::DiskFormat;
 use i3s_bundle::image::listing::ChangeKind;
@@ -34,6 +34,7 @@ fn inventory(tree: &Path) -> BTreeMap<String, String> {
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn golden_tree_plus_the_changes_tar_is_the_plans_result() {
     if !common::require_tool("guestfish") {
         return;

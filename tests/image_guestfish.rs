@@ -3,7 +3,7 @@
 //! appliance under TCG keeps one core busy; CI has two), the fake images are made once per run
 //! (two launches side by side, three OSes each) and so are the broken copies of them (one
 //! launch), which two tests share.
-mod common;
+use crate::common;
 use common::*;
 use i3s_bundle::bundle::{
     self, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Manifest, PlanScript, ReadOptions,
@@ -355,6 +355,7 @@ fn broken() -> &'static Broken {
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn fake_then_check_passes_and_each_broken_requirement_fails_the_right_check() {
     if !have_guestfish() {
         return;
@@ -637,6 +638,7 @@ fn repository_bundles(out: &Path) -> Vec<(PathBuf, String)> {
 const SWAPPED_MOUNT: &str = "2018-03-15-HudsonAlpha_Docker_CentOS7.4";
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn every_build_plan_of_the_repository_and_the_reference_bundles_runs_against_its_os_fake() {
     if !have_guestfish() {
         return;
@@ -955,6 +957,7 @@ fn small_bundle(dir: &Path, scripts: &[(&str, &str)], plans: &[(&str, &[&str])])
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
     if !have_guestfish() {
         return;
@@ -1076,6 +1079,7 @@ fn an_unterminated_here_document_and_a_missing_value_stop_before_anything_runs()
 }
 
 #[test]
+#[ignore = "slow: guestfish (cargo test -- --include-ignored)"]
 fn an_image_missing_a_path_the_plans_need_fails_check_bundle_and_run_all_reports_every_plan() {
     if !have_guestfish() {
         return;

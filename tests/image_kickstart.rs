@@ -1,6 +1,6 @@
 //! The golden images' kickstart files: valid for their OS version according to `ksvalidator`
 //! (pykickstart), and consistent with the OS profile and the image requirements.
-mod common;
+use crate::common;
 use common::require_tool;
 use i3s_bundle::image::OsDefinition;
 use std::path::Path;

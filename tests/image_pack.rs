@@ -1,6 +1,6 @@
 //! Golden image payloads: a zip holding exactly the raw disk image, readable by Python's zipfile
 //! and `unzip -t`; qcow2 input is converted to raw.
-mod common;
+use crate::common;
 use common::*;
 use sha2::{Digest, Sha256};
 

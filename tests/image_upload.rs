@@ -1,6 +1,6 @@
 //! `golden-image upload` over real HTTP on loopback against the simulator: streamed multipart,
 //! idempotent by name and content hash.
-mod publish_support;
+use crate::publish_support;
 use publish_support::*;
 use serde_json::Value;
 

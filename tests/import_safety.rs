@@ -1,7 +1,7 @@
 //! `import` of hostile bundles (issue #19, items 2–4): names that would rewrite the registry are
 //! refused, uuids that differ only in case are a problem `verify` names and `import` refuses, file
 //! names are safe on every file system, and a failed import leaves the project as it was.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use i3s_bundle::bundle::container::ZipWriter;

@@ -1,7 +1,7 @@
 //! `i3s-bundle lint` end to end: formats (SARIF validated against the official 2.1.0 schema),
 //! exit codes, --deny, --explain, config allow lists, the result cache, a missing shellcheck,
 //! and linting the project's own sources through the build pipeline.
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use common::{CENTOS_2018_06, FEDORA_2018_06, fixture};
@@ -398,7 +398,7 @@ fn docs_list_every_rule() {
     }
     assert_eq!(
         text, expected,
-        "docs/lint.md is out of date: I3S_UPDATE_DOCS=1 cargo test --test lint_cli docs"
+        "docs/lint.md is out of date: I3S_UPDATE_DOCS=1 cargo test lint_cli::docs"
     );
 }
 

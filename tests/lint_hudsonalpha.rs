@@ -1,7 +1,7 @@
 //! Acceptance: lint reports every defect the reference lab shipped in its 2018-06-09 bundles
 //! (docs/reference-bundles.md §5, §8), by rule id and artifact name, and nothing
 //! structural on the bundle where those defects were not yet present.
-mod common;
+use crate::common;
 
 use common::{CENTOS_2018_03, CENTOS_2018_06, FEDORA_2018_06, fixture};
 use i3s_bundle::lint::{self, Finding, LintOptions};

@@ -1,5 +1,5 @@
 //! Every lint rule with a failing and a passing example. `every_rule_has_a_case` keeps it so.
-mod common;
+use crate::common;
 
 use i3s_bundle::bundle::{
     AttributeType, BuildPlan, BuildStep, Bundle, ChecksumFlavour, Constraints, CustomAttribute,

@@ -2,7 +2,7 @@
 //! simulator cannot — it stops reading an upload half-way, or accepts and never answers — must
 //! be given up on within the configured window with a clear error; a cleartext login needs
 //! `--insecure` and says so loudly.
-mod publish_support;
+use crate::publish_support;
 use publish_support::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,5 +1,5 @@
 //! Acceptance of `i3s-bundle publish` over real HTTP on loopback against the simulator.
-mod publish_support;
+use crate::publish_support;
 use publish_support::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -985,8 +985,7 @@ fn the_repository_bundles_publish_into_an_empty_simulator_and_settle() {
     assert_eq!(canonical_state(&sim), state);
 }
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 /// The progress bar (bytes, rate, ETA) shows on a terminal only: not with --json, not under CI.
 /// A terminal is provided by util-linux `script`.

@@ -1,7 +1,7 @@
 //! Publish's report shows what changes (issue 18, point 6): a changed plan script as a unified
 //! diff, and a deployment plan that is already as wanted once names are resolved to URIs is
 //! reported unchanged and not written (the simulator counts the requests).
-mod publish_support;
+use crate::publish_support;
 use publish_support::*;
 use serde_json::Value;
 

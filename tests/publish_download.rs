@@ -1,6 +1,6 @@
 //! When publish downloads a bundle to compare it (issue #19 item 7): only when the appliance does
 //! not say enough by itself, and retried like every other GET.
-mod publish_support;
+use crate::publish_support;
 use i3s_bundle::simulator::{Faults, SimConfig};
 use publish_support::*;
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! The human publish report keeps artifact names as the appliance knows them (issue #19 item 14).
-mod publish_support;
+use crate::publish_support;
 use publish_support::*;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! README's "Try it without hardware" block, run as written (bash, in a copy of the project, the
 //! tool built by this test run on PATH): build → simulate --demo → publish → deploy must end with
 //! the node reported ready. The block uses the simulator's default ports (8443, Consul 8500).
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +38,9 @@ fn copy_project(to: &Path) {
 }
 
 #[test]
+#[ignore = "slow: waits for a simulated deploy, ~20 s (cargo test -- --include-ignored)"]
 fn the_readme_tour_deploys_a_node_that_reports_ready() {
+    let _ports = common::default_ports();
     let block = tour_block();
     assert!(
         block.contains("simulate --demo") && block.contains("deploy deployments/debian-01.toml"),

@@ -1,7 +1,7 @@
 //! Every sample use case the repository ships (`deployments/*.toml`) is valid against the bundle
 //! that defines its template's deployment plan: in the `simulate --demo` lab, with that bundle
 //! built from `bundles-src/` and published wiring the template, `deploy --dry-run` passes.
-mod common;
+use crate::common;
 
 use i3s_bundle::simulator::consul::ConsulStandIn;
 use i3s_bundle::simulator::{SimConfig, Simulator, demo};

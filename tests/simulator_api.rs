@@ -1,6 +1,6 @@
 //! The simulator on its own, over real HTTP on loopback: the appliance behaviour publish (and
 //! later deploy) rely on, checked request by request.
-mod publish_support;
+use crate::publish_support;
 use i3s_bundle::bundle::{
     BuildPlan, Bundle, ChecksumFlavour, DeploymentPlan, Manifest, write_bundle,
 };

@@ -62,3 +62,10 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Tests that listen on the simulator's default ports (8443, Consul 8500) hold this while they
+/// run: in one test binary they would otherwise run at the same time and take each other's port.
+pub fn default_ports() -> std::sync::MutexGuard<'static, ()> {
+    static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
