@@ -2,8 +2,8 @@
 //! helpers they share (`common`, `content_support`, `publish_support`).
 //!
 //! `cargo test` runs the fast set. Tests that launch guestfish, boot a system or build an image
-//! are marked `#[ignore = "slow: …"]`; the full set runs with
-X
+//! are marked `#[ignore = "slow: …"]`; `cargo test --all-targets -- --include-ignored` runs
+//! everything (README's test command, what CI runs).
 
 mod common;
 mod content_support;

@@ -67,5 +67,7 @@ pub fn output_text(output: &std::process::Output) -> String {
 /// run: in one test binary they would otherwise run at the same time and take each other's port.
 pub fn default_ports() -> std::sync::MutexGuard<'static, ()> {
     static PORTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    PORTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    PORTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
