@@ -265,8 +265,11 @@ fn prepare_step(
     })
 }
 
+/// Pairs of 1-based script lines.
+type LinePairs = Vec<(usize, usize)>;
+
 /// Where each command ends (last line, first line) and which lines are here-document lines.
-fn line_maps(parsed: &guestfish::Script) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn line_maps(parsed: &guestfish::Script) -> (LinePairs, LinePairs) {
     let command_ends = parsed
         .commands
         .iter()
