@@ -755,41 +755,7 @@ fn judge(
         // Not exercised only when the stand-in (or mask) held: a declared unit whose own work
         // ran is judged like any other, and so is a stand-in that failed.
         let stood_in = get("LoadState") == "masked" || get("DropInPaths").contains(STAND_IN);
-        let status = if get("LoadState") == "masked" {
-            UnitStatus::NotExercised {
-                reason: skip.get(unit).cloned().unwrap_or_default(),
-            }
-        } else if get("LoadState") != "loaded" {
-            UnitStatus::Failed {
-                result: format!("unit not loaded ({})", get("LoadState")),
-            }
-        } else if get("ActiveState") == "failed" || !matches!(get("Result"), "success" | "") {
-            UnitStatus::Failed {
-                result: get("Result").to_string(),
-            }
-        } else if matches!(
-            get("ActiveState"),
-            "activating" | "deactivating" | "reloading"
-        ) {
-            UnitStatus::Unfinished {
-                state: format!("{} ({})", get("ActiveState"), get("SubState")),
-            }
-        } else if get("ActiveState") == "active" && get("SubState") == "running" {
-            UnitStatus::Running
-        } else if get("ActiveState") == "active" || (ran && exit_status == Some(0)) {
-            UnitStatus::Succeeded
-        } else if get("ConditionTimestampMonotonic")
-            .parse::<u64>()
-            .unwrap_or(0)
-            > 0
-            && get("ConditionResult") == "no"
-        {
-            UnitStatus::ConditionFailed
-        } else {
-            UnitStatus::NotRun {
-                because: String::new(),
-            }
-        };
+        let status = shown_status(props, ran, exit_status, skip.get(unit));
         let status = match (skip.get(unit), status) {
             (Some(reason), UnitStatus::Succeeded | UnitStatus::ConditionFailed) if stood_in => {
                 UnitStatus::NotExercised {
@@ -827,6 +793,51 @@ fn judge(
     }
     explain_not_run(&mut reports, skip, shown);
     reports
+}
+
+/// A unit's status from its `systemctl show` properties, before stand-ins are accounted for.
+fn shown_status(
+    props: &BTreeMap<String, String>,
+    ran: bool,
+    exit_status: Option<i32>,
+    skip_reason: Option<&String>,
+) -> UnitStatus {
+    let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
+    if get("LoadState") == "masked" {
+        UnitStatus::NotExercised {
+            reason: skip_reason.cloned().unwrap_or_default(),
+        }
+    } else if get("LoadState") != "loaded" {
+        UnitStatus::Failed {
+            result: format!("unit not loaded ({})", get("LoadState")),
+        }
+    } else if get("ActiveState") == "failed" || !matches!(get("Result"), "success" | "") {
+        UnitStatus::Failed {
+            result: get("Result").to_string(),
+        }
+    } else if matches!(
+        get("ActiveState"),
+        "activating" | "deactivating" | "reloading"
+    ) {
+        UnitStatus::Unfinished {
+            state: format!("{} ({})", get("ActiveState"), get("SubState")),
+        }
+    } else if get("ActiveState") == "active" && get("SubState") == "running" {
+        UnitStatus::Running
+    } else if get("ActiveState") == "active" || (ran && exit_status == Some(0)) {
+        UnitStatus::Succeeded
+    } else if get("ConditionTimestampMonotonic")
+        .parse::<u64>()
+        .unwrap_or(0)
+        > 0
+        && get("ConditionResult") == "no"
+    {
+        UnitStatus::ConditionFailed
+    } else {
+        UnitStatus::NotRun {
+            because: String::new(),
+        }
+    }
 }
 
 /// The units a unit cannot do without (`Requires=`, `Requisite=`, `BindsTo=`).
