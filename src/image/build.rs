@@ -561,11 +561,7 @@ pub fn seconds(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn debian12() -> OsDefinition {
-        OsDefinition::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images/debian12"))
-            .unwrap()
-    }
+    use crate::image::os::debian12;
 
     #[test]
     fn the_disk_script_lays_out_the_profile_and_installs_grub_to_the_disk() {
