@@ -392,61 +392,10 @@ pub fn boot_tree(
             kept: None,
         });
     }
-    let system = tree.join("etc/systemd/system");
-    for unit in skip.keys() {
-        stand_in(&system, unit)?;
-    }
-    // The previous boot's results (a reboot) must not be taken for this one's.
-    for file in ["units", "journal.json", "console.log"] {
-        let _ = std::fs::remove_file(out.join(file));
-    }
-    install_collector(tree, units)?;
-    // journald keeps the journal on disk when /var/log/journal exists (journald.conf(5),
-    // Storage=auto): what a timed-out boot is judged by.
-    let journal_dir = tree.join("var/log/journal");
-    std::fs::create_dir_all(&journal_dir).map_err(|e| Error::io(&journal_dir, e))?;
+    let journal_dir = prepare_tree(tree, out, units, skip)?;
     let console = out.join("console.log");
-    let console_file = std::fs::File::create(&console).map_err(|e| Error::io(&console, e))?;
-    let console_err = console_file
-        .try_clone()
-        .map_err(|e| Error::io(&console, e))?;
-    let mut command = nspawn_command(tree, out, &options.nspawn_args);
-    command
-        .stdin(Stdio::null())
-        .stdout(console_file)
-        .stderr(console_err);
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let started_at = SystemTime::now();
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::other(format!("cannot start systemd-nspawn: {e}")))?;
-    let mut deadline = started + options.timeout;
-    let mut timed_out_at: Option<SystemTime> = None;
-    let stopped = || {
-        options
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::SeqCst))
-    };
-    let mut powered_off = false;
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| Error::other(format!("systemd-nspawn: {e}")))?
-        {
-            break status;
-        }
-        let now = Instant::now();
-        if timed_out_at.is_none() && (now >= deadline || stopped()) {
-            powered_off = now < deadline;
-            deadline = now;
-            timed_out_at = Some(SystemTime::now());
-            signal(child.id(), libc::SIGTERM);
-        } else if timed_out_at.is_some() && now >= deadline + GRACE {
-            signal(child.id(), libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (child, started_at) = spawn(tree, out, &console, options)?;
+    let (status, timed_out_at, powered_off) = wait(child, started, options)?;
     // The container's own journal, read after it stopped: journald writes everything the units
     // logged before it stops at power-off (the collector's dump may miss lines journald had not
     // read yet: systemd/systemd#32539). The collector's dump is the fallback.
@@ -485,6 +434,93 @@ pub fn boot_tree(
     };
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Readies the tree for a boot: stand-ins for the skipped units, the collector, a persistent
+/// journal; removes the previous boot's results. Returns the journal's directory.
+fn prepare_tree(
+    tree: &Path,
+    out: &Path,
+    units: &[String],
+    skip: &BTreeMap<String, String>,
+) -> Result<PathBuf> {
+    let system = tree.join("etc/systemd/system");
+    for unit in skip.keys() {
+        stand_in(&system, unit)?;
+    }
+    // The previous boot's results (a reboot) must not be taken for this one's.
+    for file in ["units", "journal.json", "console.log"] {
+        let _ = std::fs::remove_file(out.join(file));
+    }
+    install_collector(tree, units)?;
+    // journald keeps the journal on disk when /var/log/journal exists (journald.conf(5),
+    // Storage=auto): what a timed-out boot is judged by.
+    let journal_dir = tree.join("var/log/journal");
+    std::fs::create_dir_all(&journal_dir).map_err(|e| Error::io(&journal_dir, e))?;
+    Ok(journal_dir)
+}
+
+/// Starts systemd-nspawn on the tree in its own process group, its console going to `console`;
+/// the child and when it started.
+fn spawn(
+    tree: &Path,
+    out: &Path,
+    console: &Path,
+    options: &BootOptions,
+) -> Result<(std::process::Child, SystemTime)> {
+    let console_file = std::fs::File::create(console).map_err(|e| Error::io(console, e))?;
+    let console_err = console_file
+        .try_clone()
+        .map_err(|e| Error::io(console, e))?;
+    let mut command = nspawn_command(tree, out, &options.nspawn_args);
+    command
+        .stdin(Stdio::null())
+        .stdout(console_file)
+        .stderr(console_err);
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let started_at = SystemTime::now();
+    let child = command
+        .spawn()
+        .map_err(|e| Error::other(format!("cannot start systemd-nspawn: {e}")))?;
+    Ok((child, started_at))
+}
+
+/// Waits for the container to stop: at the deadline (or when told to stop) it gets SIGTERM,
+/// then SIGKILL after a grace period. Returns its status, when it was timed out (or stopped),
+/// and whether it was stopped before the deadline (powered off).
+fn wait(
+    mut child: std::process::Child,
+    started: Instant,
+    options: &BootOptions,
+) -> Result<(std::process::ExitStatus, Option<SystemTime>, bool)> {
+    let mut deadline = started + options.timeout;
+    let mut timed_out_at: Option<SystemTime> = None;
+    let stopped = || {
+        options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+    };
+    let mut powered_off = false;
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::other(format!("systemd-nspawn: {e}")))?
+        {
+            break status;
+        }
+        let now = Instant::now();
+        if timed_out_at.is_none() && (now >= deadline || stopped()) {
+            powered_off = now < deadline;
+            deadline = now;
+            timed_out_at = Some(SystemTime::now());
+            signal(child.id(), libc::SIGTERM);
+        } else if timed_out_at.is_some() && now >= deadline + GRACE {
+            signal(child.id(), libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Ok((status, timed_out_at, powered_off))
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -719,41 +755,7 @@ fn judge(
         // Not exercised only when the stand-in (or mask) held: a declared unit whose own work
         // ran is judged like any other, and so is a stand-in that failed.
         let stood_in = get("LoadState") == "masked" || get("DropInPaths").contains(STAND_IN);
-        let status = if get("LoadState") == "masked" {
-            UnitStatus::NotExercised {
-                reason: skip.get(unit).cloned().unwrap_or_default(),
-            }
-        } else if get("LoadState") != "loaded" {
-            UnitStatus::Failed {
-                result: format!("unit not loaded ({})", get("LoadState")),
-            }
-        } else if get("ActiveState") == "failed" || !matches!(get("Result"), "success" | "") {
-            UnitStatus::Failed {
-                result: get("Result").to_string(),
-            }
-        } else if matches!(
-            get("ActiveState"),
-            "activating" | "deactivating" | "reloading"
-        ) {
-            UnitStatus::Unfinished {
-                state: format!("{} ({})", get("ActiveState"), get("SubState")),
-            }
-        } else if get("ActiveState") == "active" && get("SubState") == "running" {
-            UnitStatus::Running
-        } else if get("ActiveState") == "active" || (ran && exit_status == Some(0)) {
-            UnitStatus::Succeeded
-        } else if get("ConditionTimestampMonotonic")
-            .parse::<u64>()
-            .unwrap_or(0)
-            > 0
-            && get("ConditionResult") == "no"
-        {
-            UnitStatus::ConditionFailed
-        } else {
-            UnitStatus::NotRun {
-                because: String::new(),
-            }
-        };
+        let status = shown_status(props, ran, exit_status, skip.get(unit));
         let status = match (skip.get(unit), status) {
             (Some(reason), UnitStatus::Succeeded | UnitStatus::ConditionFailed) if stood_in => {
                 UnitStatus::NotExercised {
@@ -791,6 +793,51 @@ fn judge(
     }
     explain_not_run(&mut reports, skip, shown);
     reports
+}
+
+/// A unit's status from its `systemctl show` properties, before stand-ins are accounted for.
+fn shown_status(
+    props: &BTreeMap<String, String>,
+    ran: bool,
+    exit_status: Option<i32>,
+    skip_reason: Option<&String>,
+) -> UnitStatus {
+    let get = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
+    if get("LoadState") == "masked" {
+        UnitStatus::NotExercised {
+            reason: skip_reason.cloned().unwrap_or_default(),
+        }
+    } else if get("LoadState") != "loaded" {
+        UnitStatus::Failed {
+            result: format!("unit not loaded ({})", get("LoadState")),
+        }
+    } else if get("ActiveState") == "failed" || !matches!(get("Result"), "success" | "") {
+        UnitStatus::Failed {
+            result: get("Result").to_string(),
+        }
+    } else if matches!(
+        get("ActiveState"),
+        "activating" | "deactivating" | "reloading"
+    ) {
+        UnitStatus::Unfinished {
+            state: format!("{} ({})", get("ActiveState"), get("SubState")),
+        }
+    } else if get("ActiveState") == "active" && get("SubState") == "running" {
+        UnitStatus::Running
+    } else if get("ActiveState") == "active" || (ran && exit_status == Some(0)) {
+        UnitStatus::Succeeded
+    } else if get("ConditionTimestampMonotonic")
+        .parse::<u64>()
+        .unwrap_or(0)
+        > 0
+        && get("ConditionResult") == "no"
+    {
+        UnitStatus::ConditionFailed
+    } else {
+        UnitStatus::NotRun {
+            because: String::new(),
+        }
+    }
 }
 
 /// The units a unit cannot do without (`Requires=`, `Requisite=`, `BindsTo=`).

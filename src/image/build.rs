@@ -72,15 +72,7 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     let recipe = LoadedRecipe::load(os)?;
     let size = super::fake::parse_size(&recipe.recipe.disk.size)?;
     let out = &options.out;
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let (name, parent) = name_and_parent(out)?;
     if let Some(cache) = &options.cache {
         std::fs::create_dir_all(cache).map_err(|e| Error::io(cache, e))?;
     }
@@ -92,41 +84,23 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
         .map_err(|e| Error::io(&parent, e))?;
     let mirror = recipe.mirror(options.mirror.as_deref());
 
-    progress(
-        Phase::Bootstrap,
-        &format!(
-            "mmdebstrap: {} {} packages ({} variant) from {mirror}",
-            recipe.recipe.suite,
-            recipe.recipe.packages.len(),
-            recipe.recipe.variant
-        ),
-    );
-    let bootstrap_started = Instant::now();
-    let tar = stage.path().join("root.tar");
-    bootstrap(
+    let (tar, bootstrap_seconds) = bootstrap_phase(
         &recipe,
         &mirror,
         options.cache.as_deref(),
         stage.path(),
-        &tar,
+        progress,
     )?;
-    let bootstrap_seconds = bootstrap_started.elapsed().as_secs_f64();
 
     progress(Phase::Manifest, "manifest: hashing the tree");
-    let packages_path = stage.path().join("packages.txt");
-    let packages_text =
-        std::fs::read_to_string(&packages_path).map_err(|e| Error::io(&packages_path, e))?;
+    let packages_text = read_packages(stage.path())?;
     let mut packages: Vec<&str> = packages_text.lines().filter(|l| !l.is_empty()).collect();
     packages.sort_unstable();
     let listing = list_tar(&tar)?;
     let manifest = sibling(out, "manifest");
     let files = sibling(out, "files");
     let manifest_text = manifest_toml(os, &recipe, &mirror, &packages, &listing);
-    let format = if out.extension().is_some_and(|e| e == "qcow2") {
-        DiskFormat::Qcow2
-    } else {
-        DiskFormat::Raw
-    };
+    let format = disk_format(out);
     // The disk, next to the output until it is complete (none with --manifest-only).
     let disk = match options.manifest_only {
         true => None,
@@ -149,11 +123,7 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     write_atomically(&files, &listing.lines.join("\n"))?;
     write_atomically(&manifest, &manifest_text)?;
     let (image_bytes, guestfish_seconds) = match disk {
-        Some((temp, seconds)) => {
-            std::fs::rename(&temp, out).map_err(|e| Error::io(out, e))?;
-            let bytes = std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len();
-            (bytes, seconds)
-        }
+        Some((temp, seconds)) => (move_into_place(&temp, out)?, seconds),
         None => (0, 0.0),
     };
     Ok(BuildReport {
@@ -171,6 +141,66 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
         guestfish_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The bootstrap phase: mmdebstrap writes the root tarball into the stage; its path and the
+/// seconds it took.
+fn bootstrap_phase(
+    recipe: &LoadedRecipe,
+    mirror: &str,
+    cache: Option<&Path>,
+    stage: &Path,
+    progress: &dyn Fn(Phase, &str),
+) -> Result<(PathBuf, f64)> {
+    progress(
+        Phase::Bootstrap,
+        &format!(
+            "mmdebstrap: {} {} packages ({} variant) from {mirror}",
+            recipe.recipe.suite,
+            recipe.recipe.packages.len(),
+            recipe.recipe.variant
+        ),
+    );
+    let bootstrap_started = Instant::now();
+    let tar = stage.join("root.tar");
+    bootstrap(recipe, mirror, cache, stage, &tar)?;
+    let bootstrap_seconds = bootstrap_started.elapsed().as_secs_f64();
+    Ok((tar, bootstrap_seconds))
+}
+
+/// qcow2 when the output is named `*.qcow2`, else raw.
+fn disk_format(out: &Path) -> DiskFormat {
+    if out.extension().is_some_and(|e| e == "qcow2") {
+        DiskFormat::Qcow2
+    } else {
+        DiskFormat::Raw
+    }
+}
+
+/// The output's file name and its directory (`.` for a bare name).
+fn name_and_parent(out: &Path) -> Result<(String, PathBuf)> {
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Usage(format!("{}: not a file name", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((name, parent))
+}
+
+/// The package list the bootstrap wrote into the stage.
+fn read_packages(stage: &Path) -> Result<String> {
+    let packages_path = stage.join("packages.txt");
+    std::fs::read_to_string(&packages_path).map_err(|e| Error::io(&packages_path, e))
+}
+
+/// Renames the finished disk to the output; its size in bytes.
+fn move_into_place(temp: &Path, out: &Path) -> Result<u64> {
+    std::fs::rename(temp, out).map_err(|e| Error::io(out, e))?;
+    Ok(std::fs::metadata(out).map_err(|e| Error::io(out, e))?.len())
 }
 
 /// Runs the disk script (it writes `temp`; removed again on failure); the launch's seconds.
@@ -531,11 +561,7 @@ pub fn seconds(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn debian12() -> OsDefinition {
-        OsDefinition::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images/debian12"))
-            .unwrap()
-    }
+    use crate::image::os::debian12;
 
     #[test]
     fn the_disk_script_lays_out_the_profile_and_installs_grub_to_the_disk() {

@@ -89,6 +89,36 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
         .prefix("i3s-check-")
         .tempdir()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let drives = drives_of(jobs)?;
+    let script = read_back_script(jobs, work.path());
+    let outcome = driver::run_script(&drives, &script.text())?;
+    let errors = driver::error_lines(&outcome.stderr);
+    if !outcome.success {
+        return Err(Error::other(format!(
+            "guestfish could not read the image(s): {}",
+            driver::error_summary(&outcome.stderr)
+        )));
+    }
+    let mut reports = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let facts = facts_of(i, job, work.path(), &errors, &script);
+        let results = job
+            .requirements()
+            .iter()
+            .map(|r| evaluate(r, &facts, &job.os.profile.root_lv, &job.os.profile.vg))
+            .collect();
+        reports.push(CheckReport {
+            image: job.image.clone(),
+            os: job.os.profile.id.clone(),
+            captured: job.captured,
+            results,
+        });
+    }
+    Ok(reports)
+}
+
+/// The images, read-only; an image that is not a file is a usage error.
+fn drives_of(jobs: &[CheckJob<'_>]) -> Result<Vec<Drive>> {
     let mut drives = Vec::new();
     for job in jobs {
         if !job.image.is_file() {
@@ -103,9 +133,20 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
             read_only: true,
         });
     }
+    Ok(drives)
+}
+
+/// Where job `i`'s read-back `name` goes in the work directory.
+fn local_file(work: &Path, i: usize, name: &str) -> PathBuf {
+    work.join(format!("{i}-{name}"))
+}
+
+/// One guestfish script reading back every image: LVs, VGs, the root LV's file system type,
+/// its listing and the files the requirements need.
+fn read_back_script(jobs: &[CheckJob<'_>], work: &Path) -> Script<Origin> {
     let mut script = Script::new();
     script.line("run", Origin::Setup);
-    let file_local = |i: usize, name: &str| work.path().join(format!("{i}-{name}"));
+    let file_local = |i: usize, name: &str| local_file(work, i, name);
     for (i, job) in jobs.iter().enumerate() {
         let root = &job.os.profile.root_lv;
         if jobs.len() > 1 {
@@ -152,63 +193,53 @@ pub fn check_many(jobs: &[CheckJob<'_>]) -> Result<Vec<CheckReport>> {
         }
         script.line("-umount-all", Origin::Setup);
     }
-    let outcome = driver::run_script(&drives, &script.text())?;
-    let errors = driver::error_lines(&outcome.stderr);
-    if !outcome.success {
-        return Err(Error::other(format!(
-            "guestfish could not read the image(s): {}",
-            driver::error_summary(&outcome.stderr)
-        )));
-    }
+    script
+}
+
+/// What the read-back says about job `i`'s image.
+fn facts_of(
+    i: usize,
+    job: &CheckJob<'_>,
+    work: &Path,
+    errors: &[driver::ErrorLine],
+    script: &Script<Origin>,
+) -> ImageFacts {
+    let file_local = |i: usize, name: &str| local_file(work, i, name);
     let read =
         |i: usize, name: &str| std::fs::read_to_string(file_local(i, name)).unwrap_or_default();
-    let mut reports = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let mount_error = errors
-            .iter()
-            .find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::Mount(i)))
-            .map(|e| e.message.clone());
-        let mut facts = ImageFacts {
-            lvs: read(i, "lvs")
-                .lines()
-                .map(str::to_string)
-                .filter(|l| !l.is_empty())
-                .collect(),
-            vgs: read(i, "vgs")
-                .lines()
-                .map(str::to_string)
-                .filter(|l| !l.is_empty())
-                .collect(),
-            root_fs: Some(read(i, "vfs").trim().to_string()).filter(|s| !s.is_empty()),
-            listing: Listing::parse(&read(i, "listing")),
-            mount_error,
-            ..Default::default()
-        };
-        if facts.mount_error.is_none() && facts.listing.is_empty() {
-            facts.mount_error = Some("the root file system could not be listed".to_string());
-        }
-        for (n, path) in needed_files(job).iter().enumerate() {
-            // A failed download may leave an empty local file: trust the listing for existence.
-            if facts.listing.get(path).is_none() {
-                continue;
-            }
-            if let Ok(bytes) = std::fs::read(file_local(i, &format!("file{n}"))) {
-                facts.files.insert(path.clone(), bytes);
-            }
-        }
-        let results = job
-            .requirements()
-            .iter()
-            .map(|r| evaluate(r, &facts, &job.os.profile.root_lv, &job.os.profile.vg))
-            .collect();
-        reports.push(CheckReport {
-            image: job.image.clone(),
-            os: job.os.profile.id.clone(),
-            captured: job.captured,
-            results,
-        });
+    let mount_error = errors
+        .iter()
+        .find(|e| e.line.and_then(|l| script.origin(l)) == Some(&Origin::Mount(i)))
+        .map(|e| e.message.clone());
+    let mut facts = ImageFacts {
+        lvs: read(i, "lvs")
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect(),
+        vgs: read(i, "vgs")
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect(),
+        root_fs: Some(read(i, "vfs").trim().to_string()).filter(|s| !s.is_empty()),
+        listing: Listing::parse(&read(i, "listing")),
+        mount_error,
+        ..Default::default()
+    };
+    if facts.mount_error.is_none() && facts.listing.is_empty() {
+        facts.mount_error = Some("the root file system could not be listed".to_string());
     }
-    Ok(reports)
+    for (n, path) in needed_files(job).iter().enumerate() {
+        // A failed download may leave an empty local file: trust the listing for existence.
+        if facts.listing.get(path).is_none() {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(file_local(i, &format!("file{n}"))) {
+            facts.files.insert(path.clone(), bytes);
+        }
+    }
+    facts
 }
 
 fn needed_files(job: &CheckJob<'_>) -> Vec<String> {

@@ -161,6 +161,13 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// The repository's Debian 12 definition, for tests.
+#[cfg(test)]
+pub(crate) fn debian12() -> OsDefinition {
+    OsDefinition::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images/debian12"))
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,12 +166,7 @@ impl LoadedRecipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn debian12() -> OsDefinition {
-        OsDefinition::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("golden-images/debian12"))
-            .unwrap()
-    }
+    use crate::image::os::debian12;
 
     #[test]
     fn the_debian12_recipe_loads_and_names_what_a_bootable_image_needs() {

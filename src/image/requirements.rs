@@ -172,12 +172,6 @@ fn list(items: &[String]) -> String {
 }
 
 fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, String) {
-    let unmounted = || {
-        facts
-            .mount_error
-            .clone()
-            .map(|e| format!("root LV not mounted: {e}"))
-    };
     match test {
         Test::RootLv => {
             let ok = facts.lvs.iter().any(|l| l == root_lv) && facts.vgs.iter().any(|v| v == vg);
@@ -194,146 +188,163 @@ fn run_test(test: &Test, facts: &ImageFacts, root_lv: &str, vg: &str) -> (bool, 
             Some(found) => (found == fs_type, format!("{root_lv} is {found}")),
             None => (false, format!("{root_lv}: no file system found")),
         },
-        Test::Exists { path, file_type } => {
-            if let Some(e) = unmounted() {
-                return (false, e);
-            }
-            // The link itself when a symlink is asked for, else what a process would open
-            // (symlinks followed: `/etc/init.d/x` is `/etc/rc.d/init.d/x` on CentOS).
-            let entry = match facts.listing.get(path) {
-                Some(e)
-                    if e.file_type == FileType::Symlink
-                        && file_type.as_deref() != Some("symlink") =>
-                {
-                    facts.listing.resolve(path)
-                }
-                Some(e) => Some(e),
-                None => facts.listing.resolve(path),
-            };
-            match entry {
-                None => (false, format!("{path} does not exist")),
-                Some(entry) => {
-                    let ok = file_type
-                        .as_deref()
-                        .is_none_or(|t| t == entry.file_type.as_str());
-                    (ok, format!("{path} is a {}", entry.file_type.as_str()))
-                }
-            }
+        Test::Exists { path, file_type } => exists(facts, path, file_type.as_deref()),
+        Test::Absent { pattern, except } => absent(facts, pattern, except),
+        Test::Contains { path, regex } => contains(facts, path, regex),
+        Test::Enabled { unit } => enabled(facts, unit, true),
+        Test::Disabled { unit } => enabled(facts, unit, false),
+        Test::Empty { pattern } => empty(facts, pattern),
+        Test::PasswordSet { user } => password_set(facts, user),
+        Test::Selinux { mode } => selinux(facts, mode),
+    }
+}
+
+/// Why the root LV's files are unknown, when it could not be mounted.
+fn unmounted(facts: &ImageFacts) -> Option<String> {
+    facts
+        .mount_error
+        .clone()
+        .map(|e| format!("root LV not mounted: {e}"))
+}
+
+fn exists(facts: &ImageFacts, path: &str, file_type: Option<&str>) -> (bool, String) {
+    if let Some(e) = unmounted(facts) {
+        return (false, e);
+    }
+    // The link itself when a symlink is asked for, else what a process would open
+    // (symlinks followed: `/etc/init.d/x` is `/etc/rc.d/init.d/x` on CentOS).
+    let entry = match facts.listing.get(path) {
+        Some(e) if e.file_type == FileType::Symlink && file_type != Some("symlink") => {
+            facts.listing.resolve(path)
         }
-        Test::Absent { pattern, except } => {
-            if let Some(e) = unmounted() {
-                return (false, e);
-            }
-            let found: Vec<String> = facts
-                .listing
-                .matching(pattern)
-                .filter(|e| !except.iter().any(|x| glob_match(x, &e.path)))
-                .map(|e| e.path.clone())
-                .collect();
-            (
-                found.is_empty(),
-                if found.is_empty() {
-                    format!("nothing matches {pattern}")
-                } else {
-                    format!("found {}", found.join(", "))
-                },
-            )
+        Some(e) => Some(e),
+        None => facts.listing.resolve(path),
+    };
+    match entry {
+        None => (false, format!("{path} does not exist")),
+        Some(entry) => {
+            let ok = file_type.is_none_or(|t| t == entry.file_type.as_str());
+            (ok, format!("{path} is a {}", entry.file_type.as_str()))
         }
-        Test::Contains { path, regex } => {
-            let Some(bytes) = facts.files.get(path) else {
-                return (
-                    false,
-                    unmounted().unwrap_or_else(|| format!("{path} does not exist")),
-                );
-            };
-            let text = String::from_utf8_lossy(bytes);
-            match regex::RegexBuilder::new(regex).multi_line(true).build() {
-                Err(e) => (false, format!("bad regex {regex:?}: {e}")),
-                Ok(re) => match re.find(&text) {
-                    Some(m) => (true, format!("{path}: {}", first_line(m.as_str()))),
-                    None => (false, format!("{path} has no line matching {regex}")),
-                },
-            }
+    }
+}
+
+fn absent(facts: &ImageFacts, pattern: &str, except: &[String]) -> (bool, String) {
+    if let Some(e) = unmounted(facts) {
+        return (false, e);
+    }
+    let found: Vec<String> = facts
+        .listing
+        .matching(pattern)
+        .filter(|e| !except.iter().any(|x| glob_match(x, &e.path)))
+        .map(|e| e.path.clone())
+        .collect();
+    (
+        found.is_empty(),
+        if found.is_empty() {
+            format!("nothing matches {pattern}")
+        } else {
+            format!("found {}", found.join(", "))
+        },
+    )
+}
+
+fn contains(facts: &ImageFacts, path: &str, regex: &str) -> (bool, String) {
+    let Some(bytes) = facts.files.get(path) else {
+        return (
+            false,
+            unmounted(facts).unwrap_or_else(|| format!("{path} does not exist")),
+        );
+    };
+    let text = String::from_utf8_lossy(bytes);
+    match regex::RegexBuilder::new(regex).multi_line(true).build() {
+        Err(e) => (false, format!("bad regex {regex:?}: {e}")),
+        Ok(re) => match re.find(&text) {
+            Some(m) => (true, format!("{path}: {}", first_line(m.as_str()))),
+            None => (false, format!("{path} has no line matching {regex}")),
+        },
+    }
+}
+
+/// `Enabled` (`want` true) or `Disabled`: whether `.wants/` links start the unit.
+fn enabled(facts: &ImageFacts, unit: &str, want: bool) -> (bool, String) {
+    if let Some(e) = unmounted(facts) {
+        return (false, e);
+    }
+    let links = enable_links(&facts.listing, unit);
+    let enabled = !links.is_empty();
+    let found = if enabled {
+        format!("enabled by {}", links.join(", "))
+    } else {
+        format!("{unit} not enabled")
+    };
+    (enabled == want, found)
+}
+
+fn empty(facts: &ImageFacts, pattern: &str) -> (bool, String) {
+    if let Some(e) = unmounted(facts) {
+        return (false, e);
+    }
+    let non_empty: Vec<String> = facts
+        .listing
+        .matching(pattern)
+        .filter(|e| e.file_type == FileType::File && e.size > 0)
+        .map(|e| format!("{} ({} bytes)", e.path, e.size))
+        .collect();
+    (
+        non_empty.is_empty(),
+        if non_empty.is_empty() {
+            format!("{pattern}: empty or absent")
+        } else {
+            non_empty.join(", ")
+        },
+    )
+}
+
+fn password_set(facts: &ImageFacts, user: &str) -> (bool, String) {
+    let Some(bytes) = facts.files.get("/etc/shadow") else {
+        return (
+            false,
+            unmounted(facts).unwrap_or_else(|| "/etc/shadow does not exist".to_string()),
+        );
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let field = text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{user}:"))
+            .map(|rest| rest.split(':').next().unwrap_or(""))
+    });
+    match field {
+        None => (false, format!("no {user} entry in /etc/shadow")),
+        Some(hash) if hash.starts_with('$') => (true, format!("{user} has a password hash")),
+        Some(hash) if hash.starts_with('!') => (false, format!("{user} is locked")),
+        Some("") => (false, format!("{user} has an empty password")),
+        Some(_) => (false, format!("{user} has no password")),
+    }
+}
+
+fn selinux(facts: &ImageFacts, mode: &SelinuxMode) -> (bool, String) {
+    let wanted = match mode {
+        SelinuxMode::Enforcing => "enforcing",
+        SelinuxMode::Permissive => "permissive",
+        SelinuxMode::Disabled => "disabled",
+    };
+    let Some(bytes) = facts.files.get(SELINUX_CONFIG) else {
+        if let Some(e) = unmounted(facts) {
+            return (false, e);
         }
-        Test::Enabled { unit } | Test::Disabled { unit } => {
-            if let Some(e) = unmounted() {
-                return (false, e);
-            }
-            let links = enable_links(&facts.listing, unit);
-            let enabled = !links.is_empty();
-            let found = if enabled {
-                format!("enabled by {}", links.join(", "))
-            } else {
-                format!("{unit} not enabled")
-            };
-            (enabled == matches!(test, Test::Enabled { .. }), found)
-        }
-        Test::Empty { pattern } => {
-            if let Some(e) = unmounted() {
-                return (false, e);
-            }
-            let non_empty: Vec<String> = facts
-                .listing
-                .matching(pattern)
-                .filter(|e| e.file_type == FileType::File && e.size > 0)
-                .map(|e| format!("{} ({} bytes)", e.path, e.size))
-                .collect();
-            (
-                non_empty.is_empty(),
-                if non_empty.is_empty() {
-                    format!("{pattern}: empty or absent")
-                } else {
-                    non_empty.join(", ")
-                },
-            )
-        }
-        Test::PasswordSet { user } => {
-            let Some(bytes) = facts.files.get("/etc/shadow") else {
-                return (
-                    false,
-                    unmounted().unwrap_or_else(|| "/etc/shadow does not exist".to_string()),
-                );
-            };
-            let text = String::from_utf8_lossy(bytes);
-            let field = text.lines().find_map(|l| {
-                l.strip_prefix(&format!("{user}:"))
-                    .map(|rest| rest.split(':').next().unwrap_or(""))
-            });
-            match field {
-                None => (false, format!("no {user} entry in /etc/shadow")),
-                Some(hash) if hash.starts_with('$') => {
-                    (true, format!("{user} has a password hash"))
-                }
-                Some(hash) if hash.starts_with('!') => (false, format!("{user} is locked")),
-                Some("") => (false, format!("{user} has an empty password")),
-                Some(_) => (false, format!("{user} has no password")),
-            }
-        }
-        Test::Selinux { mode } => {
-            let wanted = match mode {
-                SelinuxMode::Enforcing => "enforcing",
-                SelinuxMode::Permissive => "permissive",
-                SelinuxMode::Disabled => "disabled",
-            };
-            let Some(bytes) = facts.files.get(SELINUX_CONFIG) else {
-                if let Some(e) = unmounted() {
-                    return (false, e);
-                }
-                // Without the config no policy is loaded at boot: SELinux is off.
-                return (
-                    *mode == SelinuxMode::Disabled,
-                    format!("{SELINUX_CONFIG} does not exist (SELinux disabled)"),
-                );
-            };
-            let text = String::from_utf8_lossy(bytes);
-            match selinux_setting(&text) {
-                Some(found) => (
-                    found == wanted,
-                    format!("SELINUX={found} in {SELINUX_CONFIG}"),
-                ),
-                None => (false, format!("{SELINUX_CONFIG} sets no SELINUX=")),
-            }
-        }
+        // Without the config no policy is loaded at boot: SELinux is off.
+        return (
+            *mode == SelinuxMode::Disabled,
+            format!("{SELINUX_CONFIG} does not exist (SELinux disabled)"),
+        );
+    };
+    let text = String::from_utf8_lossy(bytes);
+    match selinux_setting(&text) {
+        Some(found) => (
+            found == wanted,
+            format!("SELINUX={found} in {SELINUX_CONFIG}"),
+        ),
+        None => (false, format!("{SELINUX_CONFIG} sets no SELINUX=")),
     }
 }
 

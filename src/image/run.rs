@@ -254,6 +254,22 @@ fn prepare_step(
             ));
         }
     };
+    let (command_ends, heredoc_lines) = line_maps(&parsed);
+    Ok(PreparedStep {
+        serial: step.serial_number.clone(),
+        name: script.name.clone(),
+        entry,
+        content,
+        command_ends,
+        heredoc_lines,
+    })
+}
+
+/// Pairs of 1-based script lines.
+type LinePairs = Vec<(usize, usize)>;
+
+/// Where each command ends (last line, first line) and which lines are here-document lines.
+fn line_maps(parsed: &guestfish::Script) -> (LinePairs, LinePairs) {
     let command_ends = parsed
         .commands
         .iter()
@@ -276,14 +292,7 @@ fn prepare_step(
                 .map(|h| (h.body_line, h.end_line.unwrap_or(usize::MAX)))
         })
         .collect();
-    Ok(PreparedStep {
-        serial: step.serial_number.clone(),
-        name: script.name.clone(),
-        entry,
-        content,
-        command_ends,
-        heredoc_lines,
-    })
+    (command_ends, heredoc_lines)
 }
 
 /// The error for attribute values that would change a plan script's structure. Values are never
@@ -874,14 +883,58 @@ impl Batch<'_> {
     ) -> PlanReport {
         let index = self.jobs[j];
         let plan = &self.plans[index];
+        let Launched { errors, script, .. } = *launched;
+        let steps = self.step_reports(j, failed_here, launched);
+        let failure = failed_here.map(|(_, s, line, message)| {
+            let step = &plan.steps[*s];
+            StepFailure {
+                serial: step.serial.clone(),
+                step_name: step.name.clone(),
+                entry: step.entry.clone(),
+                line: *line,
+                command: line
+                    .and_then(|l| step.content.split('\n').nth(l - 1))
+                    .map(|c| self.redact(index, c.trim())),
+                message: self.redact(index, message),
+            }
+        });
+        let (changes, readback_note) = if failure.is_some() {
+            (
+                None,
+                Some("the plan stopped, so the changes were not read back".to_string()),
+            )
+        } else {
+            self.changes(j, plan, errors, script)
+        };
+        PlanReport {
+            plan: plan.name.clone(),
+            capture: plan.capture,
+            image: self.images[index].clone(),
+            steps,
+            failure,
+            changes,
+            readback_note,
+            overlay: None,
+            boot: None,
+        }
+    }
+
+    /// How each step of job `j` went, with its output and the errors it ignored.
+    fn step_reports(
+        &self,
+        j: usize,
+        failed_here: Option<&Failure>,
+        launched: &Launched,
+    ) -> Vec<StepReport> {
+        let index = self.jobs[j];
+        let plan = &self.plans[index];
         let Launched {
             errors,
             script,
             walk,
         } = *launched;
         let outputs = &walk.outputs;
-        let steps = plan
-            .steps
+        plan.steps
             .iter()
             .enumerate()
             .map(|(s, step)| {
@@ -916,39 +969,7 @@ impl Batch<'_> {
                     ignored_errors,
                 }
             })
-            .collect();
-        let failure = failed_here.map(|(_, s, line, message)| {
-            let step = &plan.steps[*s];
-            StepFailure {
-                serial: step.serial.clone(),
-                step_name: step.name.clone(),
-                entry: step.entry.clone(),
-                line: *line,
-                command: line
-                    .and_then(|l| step.content.split('\n').nth(l - 1))
-                    .map(|c| self.redact(index, c.trim())),
-                message: self.redact(index, message),
-            }
-        });
-        let (changes, readback_note) = if failure.is_some() {
-            (
-                None,
-                Some("the plan stopped, so the changes were not read back".to_string()),
-            )
-        } else {
-            self.changes(j, plan, errors, script)
-        };
-        PlanReport {
-            plan: plan.name.clone(),
-            capture: plan.capture,
-            image: self.images[index].clone(),
-            steps,
-            failure,
-            changes,
-            readback_note,
-            overlay: None,
-            boot: None,
-        }
+            .collect()
     }
 
     fn ignores_errors(&self, j: usize, s: usize, line: usize) -> bool {

@@ -16,6 +16,22 @@ struct Use<'v> {
     default: Option<String>,
 }
 
+impl Use<'_> {
+    /// A finding on build plan `plan` pointing at this use.
+    fn report(&self, sink: &mut Sink, id: &str, plan: &str, message: String) {
+        sink.at_script_as(
+            id,
+            self.view,
+            ArtifactKind::BuildPlan,
+            plan,
+            self.line,
+            Some(self.column),
+            self.width,
+            message,
+        );
+    }
+}
+
 pub fn check(target: &Target, sink: &mut Sink) {
     for (index, plan) in target.bundle.build_plans.iter().enumerate() {
         check_build_plan(target, index, plan, sink);
@@ -40,14 +56,10 @@ fn check_build_plan(target: &Target, index: usize, plan: &BuildPlan, sink: &mut 
         .collect();
     for (used, first) in &uses {
         if !declared.contains_key(used.as_str()) {
-            sink.at_script_as(
+            first.report(
+                sink,
                 "I3S020",
-                first.view,
-                ArtifactKind::BuildPlan,
                 name,
-                first.line,
-                Some(first.column),
-                first.width,
                 format!(
                     "build plan {name:?}: @{used}@ (used by step {} {:?}) is not declared as a custom attribute",
                     first.step + 1,
@@ -73,14 +85,10 @@ fn check_build_plan(target: &Target, index: usize, plan: &BuildPlan, sink: &mut 
             && let Some(default) = &first.default
             && default != value
         {
-            sink.at_script_as(
+            first.report(
+                sink,
                 "I3S022",
-                first.view,
-                ArtifactKind::BuildPlan,
                 name,
-                first.line,
-                Some(first.column),
-                first.width,
                 format!(
                     "build plan {name:?}: placeholder default {default:?} differs from attribute {:?}'s value {value:?}",
                     attribute.name

@@ -137,17 +137,7 @@ fn check_mounts(
     if let Some(Some(first)) = steps.first()
         && !mounts_root(first)
     {
-        let also = steps
-            .iter()
-            .position(|s| s.is_some_and(mounts_root))
-            .map(|p| {
-                format!(
-                    "; the mount is step {} ({:?})",
-                    p + 1,
-                    plan.steps[p].plan_script_name
-                )
-            })
-            .unwrap_or_default();
+        let also = step_doing(plan, steps, mounts_root, "mount");
         at_plan(
             sink,
             "I3S001",
@@ -160,17 +150,7 @@ fn check_mounts(
     if let Some(Some(last)) = steps.last()
         && !unmounts_root(last)
     {
-        let also = steps
-            .iter()
-            .position(|s| s.is_some_and(unmounts_root))
-            .map(|p| {
-                format!(
-                    "; the umount is step {} ({:?})",
-                    p + 1,
-                    plan.steps[p].plan_script_name
-                )
-            })
-            .unwrap_or_default();
+        let also = step_doing(plan, steps, unmounts_root, "umount");
         at_plan(
             sink,
             "I3S002",
@@ -180,6 +160,26 @@ fn check_mounts(
             ),
         );
     }
+}
+
+/// "; the mount is step N (name)" for the first step that does `what` (empty when none does).
+fn step_doing(
+    plan: &BuildPlan,
+    steps: &[Option<&ScriptView>],
+    does: fn(&ScriptView) -> bool,
+    what: &str,
+) -> String {
+    steps
+        .iter()
+        .position(|s| s.is_some_and(does))
+        .map(|p| {
+            format!(
+                "; the {what} is step {} ({:?})",
+                p + 1,
+                plan.steps[p].plan_script_name
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// I3S003: the first command that reads or writes the image while nothing is mounted.
