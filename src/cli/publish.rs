@@ -56,7 +56,7 @@ impl ConnectionArgs {
             insecure: self.insecure,
         };
         let env = std::env::vars().collect();
-        let settings = settings::load(&overrides, &env).map_err(crate::Error::Usage)?;
+        let settings = settings::load(&overrides, &env)?;
         if self.insecure {
             for base in settings.cleartext() {
                 eprintln!(
@@ -91,7 +91,10 @@ impl ConnectionArgs {
     pub fn connect(&self) -> crate::Result<Client> {
         let settings = self.settings()?;
         Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| {
-            crate::Error::Usage(format!("cannot log in to {}: {e}", settings.oneview.base))
+            crate::Error::Login {
+                base: settings.oneview.base.clone(),
+                source: Box::new(e),
+            }
         })
     }
 }

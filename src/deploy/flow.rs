@@ -498,10 +498,10 @@ fn check(
             client.log,
         ) {
             Ok(consul_client) => consul = Some(consul_client),
-            Err(message) => problems.push(Problem::new(
+            Err(e) => problems.push(Problem::new(
                 "consul.ca_cert",
                 Some(use_case.consul.line),
-                message,
+                e.to_string(),
             )),
         }
         if let (Some(consul), false) = (&consul, node.is_empty()) {

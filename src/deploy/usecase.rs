@@ -269,10 +269,10 @@ pub fn load(
                 } else {
                     file.clone()
                 };
-                match read_secret_file(&file) {
+                match crate::appliance::secret::read_file(&file) {
                     Ok(value) => value,
-                    Err(message) => {
-                        problem(&key, line, message);
+                    Err(e) => {
+                        problem(&key, line, e.to_string());
                         continue;
                     }
                 }
@@ -307,8 +307,8 @@ pub fn load(
             format!("http://{}", address.trim().trim_end_matches('/'))
         }
         Ok(endpoint) => endpoint.base,
-        Err(message) => {
-            problem("consul.address", consul_line, message);
+        Err(e) => {
+            problem("consul.address", consul_line, e.to_string());
             String::new()
         }
     };
@@ -360,32 +360,6 @@ pub fn load(
         },
         problems,
     ))
-}
-
-/// A secret file: its content without the trailing newline; refused when others may read it.
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "{}: readable by group or others (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            ));
-        }
-    }
-    let value = text.trim_end_matches(['\n', '\r']).to_string();
-    if value.is_empty() {
-        return Err(format!("{}: the file is empty", path.display()));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
