@@ -268,15 +268,12 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
                 &|sent| bar.set_position(sent),
             );
             bar.finish_and_clear();
-            let report = match result {
-                Ok(report) => report,
-                // Logged in, then refused or failed on the appliance (README: exit 1).
-                Err(e @ crate::Error::Other(_)) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(super::EXIT_PROBLEMS));
-                }
-                Err(e) => return Err(e),
-            };
+            // Logged in, then refused or failed on the appliance (README: exit 1); a bad
+            // argument stays one.
+            let report = result.map_err(|e| match e {
+                e @ crate::Error::Usage(_) => e,
+                e => e.failed(),
+            })?;
             if json {
                 super::print_json(&report)?;
             } else {

@@ -95,20 +95,23 @@ pub struct Args {
 }
 
 /// `NODE=ADDR` of --consul-agent, on loopback only.
-fn parse_agent(text: &str) -> Result<(String, SocketAddr), String> {
-    let (node, addr) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?}: expected NODE=ADDR, e.g. node01=127.0.0.2:8500"))?;
+fn parse_agent(text: &str) -> crate::Result<(String, SocketAddr)> {
+    let usage = crate::Error::Usage;
+    let (node, addr) = text.split_once('=').ok_or_else(|| {
+        usage(format!(
+            "{text:?}: expected NODE=ADDR, e.g. node01=127.0.0.2:8500"
+        ))
+    })?;
     let addr: SocketAddr = addr
         .parse()
-        .map_err(|e| format!("{addr:?}: not an address with a port ({e})"))?;
+        .map_err(|e| usage(format!("{addr:?}: not an address with a port ({e})")))?;
     if node.is_empty() || node.contains('/') {
-        return Err(format!("{node:?}: expected a node name (no '/')"));
+        return Err(usage(format!("{node:?}: expected a node name (no '/')")));
     }
     if !addr.ip().is_loopback() {
-        return Err(format!(
+        return Err(usage(format!(
             "{addr}: the stand-in agent listens on loopback addresses only (127.0.0.0/8, ::1)"
-        ));
+        )));
     }
     Ok((node.to_string(), addr))
 }

@@ -333,7 +333,7 @@ fn check(
                 }
                 skeleton_uri = Some(format!("{}/new-profile", text(&template, "uri")));
             }
-            Err(message) => problems.push(problem("template", message)),
+            Err(e) => problems.push(problem("template", e.to_string())),
         }
         if let (Some(wanted), Some(plan)) = (&use_case.deployment_plan, &osdp)
             && text(plan, "name") != wanted
@@ -354,7 +354,7 @@ fn check(
             plan_name,
         ) {
             Ok(plan) => osdp = Some(plan),
-            Err(message) => problems.push(problem("deployment_plan", message)),
+            Err(e) => problems.push(problem("deployment_plan", e.to_string())),
         }
     }
 
@@ -363,8 +363,8 @@ fn check(
     let plan_attributes = match &osdp {
         Some(plan) => match oneview::plan_attributes(client, plan) {
             Ok(list) => Some(list),
-            Err(message) => {
-                problems.push(problem("deployment_plan", message));
+            Err(e) => {
+                problems.push(problem("deployment_plan", e.to_string()));
                 None
             }
         },
@@ -408,11 +408,11 @@ fn check(
     // The server and the profiles already there.
     let hardware = match &use_case.server {
         Server::Bay { enclosure, bay } => oneview::hardware_in_bay(client, enclosure, *bay)
-            .map_err(|m| problems.push(problem("server", m)))
+            .map_err(|e| problems.push(problem("server", e.to_string())))
             .ok(),
         Server::Hardware(name) => {
             oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
-                .map_err(|m| problems.push(problem("server.hardware", m)))
+                .map_err(|e| problems.push(problem("server.hardware", e.to_string())))
                 .ok()
         }
         Server::Invalid => None,
@@ -433,7 +433,7 @@ fn check(
                     }
                 }
             }
-            Err(message) => problems.push(problem("profile", message)),
+            Err(e) => problems.push(problem("profile", e.to_string())),
         }
     }
     if let Some(h) = &hardware {
@@ -597,7 +597,7 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
     const FIND: &str = "find-profile";
     let found = match oneview::profiles_named(client, &use_case.profile) {
         Ok(found) => found,
-        Err(e) => return run.fail(FIND, e),
+        Err(e) => return run.fail(FIND, e.to_string()),
     };
     let Some(profile) = found.into_iter().next() else {
         run.phase(
@@ -620,7 +620,9 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
         Server::Hardware(name) => {
             oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
         }
-        Server::Invalid => Err("the use case names no usable server".into()),
+        Server::Invalid => Err(crate::Error::Usage(
+            "the use case names no usable server".into(),
+        )),
     };
     let hardware = match expected {
         Ok(h) if text(&h, "uri") == hardware_uri => h,

@@ -177,6 +177,14 @@ pub enum Error {
     /// Logging in failed: nothing was attempted, so it is unusable (exit 2) even after a timeout.
     #[error("cannot log in to {base}: {source}")]
     Login { base: String, source: Box<Error> },
+    /// The command's work failed — on its input (a source error in `build`) or on the appliance
+    /// after logging in (`pull`, `golden-image upload`): an outcome, exit 1 (README), whatever the
+    /// cause. `after` is a line said after the error ("nothing was written").
+    #[error("{source}{}", after.as_ref().map(|a| format!("\n{a}")).unwrap_or_default())]
+    Failed {
+        source: Box<Error>,
+        after: Option<String>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -216,6 +224,7 @@ impl Error {
                 ApplianceError::Timeout { .. } | ApplianceError::TaskTimeout { .. },
             ) => exit::TIMEOUT,
             Error::Context { source, .. } => source.exit_code(),
+            Error::Failed { .. } => exit::PROBLEMS,
             _ => exit::UNUSABLE,
         }
     }
@@ -247,6 +256,13 @@ impl Error {
     pub fn bundle(location: Location, problem: BundleProblem) -> Self {
         Error::Bundle { location, problem }
     }
+    /// See [`Error::Failed`].
+    pub fn failed(self) -> Self {
+        Error::Failed {
+            source: Box::new(self),
+            after: None,
+        }
+    }
     pub fn other(message: impl Into<String>) -> Self {
         Error::Other(message.into())
     }
@@ -255,7 +271,9 @@ impl Error {
     pub fn appliance(&self) -> Option<&ApplianceError> {
         match self {
             Error::Appliance(e) => Some(e),
-            Error::Context { source, .. } | Error::Login { source, .. } => source.appliance(),
+            Error::Context { source, .. }
+            | Error::Login { source, .. }
+            | Error::Failed { source, .. } => source.appliance(),
             _ => None,
         }
     }

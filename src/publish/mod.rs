@@ -15,7 +15,9 @@ pub mod template;
 
 use crate::appliance::client::{Client, Host};
 use crate::appliance::error::ApplianceError;
+use crate::appliance::lookup;
 use crate::appliance::types;
+use crate::error::{Context, Error, Result};
 use compare::{attribute_changes, field_changes};
 use inventory::{ARTIFACT_BUNDLES, DEPLOYMENT_PLANS, Inventory, by_name, uri_of};
 pub use report::{Action, Change, Kind, ObjectReport, Outcome, Report};
@@ -52,7 +54,8 @@ pub fn publish(client: &Client, sources: &[BundleSource], options: &PublishOptio
         }
     });
     if let Err(error) = result {
-        report.fail(error);
+        // The report carries what users read; the error's parts are in its words.
+        report.fail(error.to_string());
     }
     report.finish();
     report
@@ -103,9 +106,9 @@ impl Run<'_> {
         self.report.objects.len() - 1
     }
 
-    fn plan(&mut self, sources: &[BundleSource]) -> Result<Vec<BundlePlan>, String> {
+    fn plan(&mut self, sources: &[BundleSource]) -> Result<Vec<BundlePlan>> {
         let client = self.client;
-        let inventory = Inventory::load(client).map_err(|e| e.to_string())?;
+        let inventory = Inventory::load(client)?;
         self.inventory = inventory.clone();
         let mut plans = Vec::new();
         for source in sources {
@@ -120,9 +123,9 @@ impl Run<'_> {
             });
             let existing = by_name(&inventory.deployment_plans, plan_name, "deployment plan")?;
             if !known && existing.is_none() {
-                return Err(format!(
+                return Err(Error::Usage(format!(
                     "--profile-template {template_name}={plan_name}: no deployment plan {plan_name:?} in the bundles nor on the appliance"
-                ));
+                )));
             }
             let plan_uri = existing.and_then(uri_of);
             let attributes = desired_attributes_for(sources, plan_name)
@@ -134,8 +137,7 @@ impl Run<'_> {
                 plan_name,
                 plan_uri.as_deref(),
                 &attributes,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             self.report.warnings.extend(planned.warnings.clone());
             let action = if planned.changes.is_empty() {
                 Action::Unchanged
@@ -153,16 +155,14 @@ impl Run<'_> {
         Ok(plans)
     }
 
-    fn plan_bundle(
-        &mut self,
-        source: &BundleSource,
-        inventory: &Inventory,
-    ) -> Result<BundlePlan, String> {
-        let client = self.client;
-        let found = client
-            .list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(&source.name))
-            .map_err(|e| e.to_string())?;
-        let existing = by_name(&found, &source.name, "artifact bundle")?.cloned();
+    fn plan_bundle(&mut self, source: &BundleSource, inventory: &Inventory) -> Result<BundlePlan> {
+        let existing = lookup::named(
+            self.client,
+            Host::ImageStreamer,
+            ARTIFACT_BUNDLES,
+            "artifact bundle",
+            &source.name,
+        )?;
         let (action, note) = match &existing {
             None => (Action::Upload, None),
             Some(bundle) => match self.same_content(bundle, source, inventory)? {
@@ -175,12 +175,14 @@ impl Run<'_> {
                     ),
                 ),
                 false => {
-                    return Err(format!(
-                        "{}: a bundle named {:?} exists on the appliance ({}) with other content; \
-                         build a new version, or pass --replace to delete and upload it again",
-                        source.path.display(),
-                        source.name,
-                        existing.as_ref().and_then(uri_of).unwrap_or_default()
+                    return Err(Error::at(
+                        crate::error::Location::file(&source.path),
+                        format!(
+                            "a bundle named {:?} exists on the appliance ({}) with other content; \
+                             build a new version, or pass --replace to delete and upload it again",
+                            source.name,
+                            existing.as_ref().and_then(uri_of).unwrap_or_default()
+                        ),
                     ));
                 }
             },
@@ -285,7 +287,7 @@ impl Run<'_> {
             .deployment_plans
             .iter()
             .try_fold(false, |any, p| {
-                Ok::<_, String>(
+                Ok::<_, Error>(
                     any || by_name(&inventory.deployment_plans, &p.name, "deployment plan")?
                         .is_none(),
                 )
@@ -360,7 +362,7 @@ impl Run<'_> {
         bundle: &Value,
         source: &BundleSource,
         inventory: &Inventory,
-    ) -> Result<bool, String> {
+    ) -> Result<bool> {
         let reason = match sameness::decide(bundle, source, inventory) {
             sameness::Verdict::Same(by) => {
                 self.client.log.at(1, || {
@@ -394,12 +396,11 @@ impl Run<'_> {
             .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
         let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
         self.client
-            .download(Host::ImageStreamer, &path, &mut hasher)
-            .map_err(|e| e.to_string())?;
+            .download(Host::ImageStreamer, &path, &mut hasher)?;
         Ok(hex::encode(sha2::Digest::finalize(hasher.0)) == source.sha256)
     }
 
-    fn apply(&mut self, sources: &[BundleSource], plans: &[BundlePlan]) -> Result<(), String> {
+    fn apply(&mut self, sources: &[BundleSource], plans: &[BundlePlan]) -> Result<()> {
         let client = self.client;
         for (source, plan) in sources.iter().zip(plans) {
             let mut bundle_uri = plan.existing_uri.clone();
@@ -407,18 +408,22 @@ impl Run<'_> {
                 let uri = bundle_uri.clone().expect("replace has an existing bundle");
                 client
                     .write(Method::DELETE, Host::ImageStreamer, &uri, None)
-                    .map_err(|e| format!("deleting bundle {:?} ({uri}): {e}", source.name))?;
+                    .context(|| format!("deleting bundle {:?} ({uri})", source.name))?;
             }
             if matches!(plan.action, Action::Upload | Action::Replace) {
                 let bundle = self
                     .upload(source)
-                    .map_err(|e| format!("uploading {}: {e}", source.path.display()))?;
+                    .context(|| format!("uploading {}", source.path.display()))?;
                 bundle_uri = uri_of(&bundle);
                 self.report.objects[plan.bundle_row].uri = bundle_uri.clone();
             }
             self.report.objects[plan.bundle_row].applied = true;
-            let bundle_uri = bundle_uri
-                .ok_or_else(|| format!("bundle {:?}: the appliance gave no uri", source.name))?;
+            let bundle_uri = bundle_uri.ok_or_else(|| {
+                ApplianceError::Protocol(format!(
+                    "bundle {:?}: the appliance gave no uri",
+                    source.name
+                ))
+            })?;
 
             let inventory = if let Some(row) = plan.extract_row {
                 let path = format!("{bundle_uri}?extract=true&forceImport=true");
@@ -434,13 +439,13 @@ impl Run<'_> {
                         true,
                     )
                     .and_then(|answer| client.finish(Host::ImageStreamer, answer))
-                    .map_err(|e| format!("extracting bundle {:?}: {e}", source.name))?;
+                    .context(|| format!("extracting bundle {:?}", source.name))?;
                 client.log.at(1, || {
                     format!("  extracted: {}", uri_of(&answer).unwrap_or_default())
                 });
                 self.report.objects[row].uri = Some(bundle_uri.clone());
                 self.report.objects[row].applied = true;
-                let inventory = Inventory::load(client).map_err(|e| e.to_string())?;
+                let inventory = Inventory::load(client)?;
                 self.check_extracted(source, &inventory, &plan.artifact_rows)?;
                 self.inventory = inventory.clone();
                 inventory
@@ -454,7 +459,7 @@ impl Run<'_> {
             for (plan_def, row) in source.bundle.deployment_plans.iter().zip(&plan.plan_rows) {
                 let (uri, written) = self
                     .apply_plan(source, &plan_def.name, &inventory)
-                    .map_err(|e| format!("deployment plan {:?}: {e}", plan_def.name))?;
+                    .context(|| format!("deployment plan {:?}", plan_def.name))?;
                 // Show the URIs that were still pending (created by the extract) when planning.
                 if let Ok(applied) = desired_plan(source, &plan_def.name, &inventory, false) {
                     for change in &mut self.report.objects[*row].changes {
@@ -489,20 +494,27 @@ impl Run<'_> {
                 self.report.objects[row].applied = true;
                 continue;
             }
-            let dps = client
-                .list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(plan_name))
-                .map_err(|e| e.to_string())?;
-            let dp = by_name(&dps, plan_name, "deployment plan")?
-                .ok_or_else(|| format!("deployment plan {plan_name:?} is missing after publish"))?;
-            let attributes = attributes_of(dp);
+            let dp = lookup::named(
+                client,
+                Host::ImageStreamer,
+                DEPLOYMENT_PLANS,
+                "deployment plan",
+                plan_name,
+            )?
+            .ok_or_else(|| {
+                Error::other(format!(
+                    "deployment plan {plan_name:?} is missing after publish"
+                ))
+            })?;
+            let attributes = attributes_of(&dp);
             let outcome = template::apply(
                 client,
                 template_name,
                 plan_name,
-                uri_of(dp).as_deref(),
+                uri_of(&dp).as_deref(),
                 &attributes,
             )
-            .map_err(|e| format!("profile template {template_name:?}: {e}"))?;
+            .context(|| format!("profile template {template_name:?}"))?;
             let object = &mut self.report.objects[row];
             object.applied = true;
             if outcome.written {
@@ -622,7 +634,7 @@ impl Run<'_> {
         source: &BundleSource,
         inventory: &Inventory,
         rows: &[usize],
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let mut missing = Vec::new();
         for row in rows {
             let object = &self.report.objects[*row];
@@ -650,11 +662,11 @@ impl Run<'_> {
         if missing.is_empty() {
             Ok(())
         } else {
-            Err(format!(
+            Err(Error::other(format!(
                 "the extract of bundle {:?} finished, but these artifacts are missing: {}",
                 source.name,
                 missing.join(", ")
-            ))
+            )))
         }
     }
 
@@ -666,25 +678,22 @@ impl Run<'_> {
         source: &BundleSource,
         name: &str,
         inventory: &Inventory,
-    ) -> Result<(String, Vec<Change>), String> {
+    ) -> Result<(String, Vec<Change>)> {
         let client = self.client;
         let desired = desired_plan(source, name, inventory, false)?;
         let current = by_name(&inventory.deployment_plans, name, "deployment plan")?.cloned();
         match current {
             Some(current) => {
-                let uri = uri_of(&current).ok_or("the appliance gave no uri")?;
+                let uri = uri_of(&current).ok_or_else(no_uri)?;
                 let written = desired.changes_from(&current);
                 if written.is_empty() {
                     return Ok((uri, written));
                 }
                 let body = desired.full_resource(&current, client.api_version);
                 // A full-resource PUT is idempotent: safe to repeat after a lost answer.
-                let answer = client
-                    .request(Method::PUT, Host::ImageStreamer, &uri, Some(&body), true)
-                    .map_err(|e| e.to_string())?;
-                client
-                    .finish(Host::ImageStreamer, answer)
-                    .map_err(|e| e.to_string())?;
+                let answer =
+                    client.request(Method::PUT, Host::ImageStreamer, &uri, Some(&body), true)?;
+                client.finish(Host::ImageStreamer, answer)?;
                 Ok((uri, written))
             }
             None => {
@@ -701,22 +710,26 @@ impl Run<'_> {
                 ) {
                     Ok(created) => uri_of(&created)
                         .map(|uri| (uri, written))
-                        .ok_or_else(|| "the appliance gave no uri".to_string()),
+                        .ok_or_else(|| no_uri().into()),
                     Err(e) => {
                         // The answer may be lost after the plan was created: look before failing.
-                        let found = client
-                            .list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(name))
-                            .map_err(|e| e.to_string())?;
+                        let found =
+                            client.list(Host::ImageStreamer, DEPLOYMENT_PLANS, Some(name))?;
                         found
                             .first()
                             .and_then(uri_of)
                             .map(|uri| (uri, written))
-                            .ok_or_else(|| e.to_string())
+                            .ok_or_else(|| e.into())
                     }
                 }
             }
         }
     }
+}
+
+/// An answer that should have named the resource it created or changed.
+fn no_uri() -> ApplianceError {
+    ApplianceError::Protocol("the appliance gave no uri".into())
 }
 
 /// What the extract of `bundle` resets on a deployment plan, set again after it.
@@ -830,13 +843,13 @@ fn desired_plan(
     name: &str,
     inventory: &Inventory,
     extract_pending: bool,
-) -> Result<DesiredPlan, String> {
+) -> Result<DesiredPlan> {
     let plan = source
         .bundle
         .deployment_plans
         .iter()
         .find(|p| p.name == name)
-        .ok_or_else(|| format!("{name:?} is not in {}", source.path.display()))?;
+        .ok_or_else(|| Error::other(format!("{name:?} is not in {}", source.path.display())))?;
     // A name resolves to the URI of the object of that name on the appliance, even when the
     // pending extract carries it: forceImport replaces an object of an existing name in place
     // (the simulator keeps its URI). Comparing a pending marker instead made every plan look
@@ -851,11 +864,11 @@ fn desired_plan(
             pending(&format!("build plan {:?}", plan.build_plan))
         }
         None => {
-            return Err(format!(
+            return Err(Error::other(format!(
                 "deployment plan {name:?} uses build plan {:?}, which is neither in {} nor on the appliance",
                 plan.build_plan,
                 source.path.display()
-            ));
+            )));
         }
     };
     let image = source.golden_images.get(name).cloned().flatten();
@@ -867,7 +880,7 @@ fn desired_plan(
                 Some(uri) => json!(uri),
                 None if carried && extract_pending => pending(&format!("golden image {image:?}")),
                 None => {
-                    return Err(format!(
+                    return Err(Error::other(format!(
                         "deployment plan {name:?} attaches golden image {image:?} (from {}), but no golden image of that name is on the appliance \
                          and the bundle does not carry it; upload the image first (i3s-bundle golden-image upload) or fix the name",
                         source
@@ -875,7 +888,7 @@ fn desired_plan(
                             .get(name)
                             .map(String::as_str)
                             .unwrap_or("the bundle")
-                    ));
+                    )));
                 }
             }
         }
