@@ -8,6 +8,7 @@ use super::{BundlePlan, Run, attributes_of, sameness, template};
 use crate::appliance::client::Host;
 use crate::appliance::lookup;
 use crate::appliance::types;
+use crate::bundle::BuildPlan;
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 
@@ -67,6 +68,51 @@ impl Run<'_> {
     }
 
     fn plan_bundle(&mut self, source: &BundleSource, inventory: &Inventory) -> Result<BundlePlan> {
+        let (existing, action, bundle_row) = self.plan_upload(source, inventory)?;
+        let (artifact_rows, missing_or_different) = self.plan_artifacts(source, inventory)?;
+        let missing_plan = source
+            .bundle
+            .deployment_plans
+            .iter()
+            .try_fold(false, |any, p| {
+                Ok::<_, Error>(
+                    any || by_name(&inventory.deployment_plans, &p.name, "deployment plan")?
+                        .is_none(),
+                )
+            })?;
+        let extract = action != Action::Unchanged || missing_or_different || missing_plan;
+        let extract_row = extract.then(|| {
+            let row = self.row(
+                Kind::ArtifactBundle,
+                &source.name,
+                Action::Extract,
+                existing.as_ref().and_then(uri_of),
+                vec![],
+            );
+            self.report.objects[row].note = Some(
+                "PUT ?extract=true&forceImport=true: creates or replaces the bundle's artifacts"
+                    .into(),
+            );
+            row
+        });
+
+        let plan_rows = self.plan_deployment_plans(source, inventory, extract)?;
+        Ok(BundlePlan {
+            action,
+            existing_uri: existing.as_ref().and_then(uri_of),
+            bundle_row,
+            extract_row,
+            artifact_rows,
+            plan_rows,
+        })
+    }
+
+    /// The bundle itself: upload it, leave it (same content), or replace it (--replace).
+    fn plan_upload(
+        &mut self,
+        source: &BundleSource,
+        inventory: &Inventory,
+    ) -> Result<(Option<Value>, Action, usize)> {
         let existing = lookup::named(
             self.client,
             Host::ImageStreamer,
@@ -107,7 +153,16 @@ impl Run<'_> {
         );
         self.report.objects[bundle_row].note = note;
 
-        // The artifacts the extract creates: missing or different ones make an extract necessary.
+        Ok((existing, action, bundle_row))
+    }
+
+    /// The artifacts the extract creates, and whether any is missing or different.
+    fn plan_artifacts(
+        &mut self,
+        source: &BundleSource,
+        inventory: &Inventory,
+    ) -> Result<(Vec<usize>, bool)> {
+        // Missing or different ones make an extract necessary.
         let mut artifact_rows = Vec::new();
         let mut missing_or_different = false;
         for script in &source.bundle.plan_scripts {
@@ -148,40 +203,7 @@ impl Run<'_> {
             let current = by_name(&inventory.build_plans, &plan.name, "build plan")?;
             let changes = match current {
                 None => vec![],
-                Some(c) => {
-                    let steps = |v: &Value| -> Vec<Value> {
-                        v.get("buildStep")
-                            .and_then(Value::as_array)
-                            .map(|s| {
-                                s.iter()
-                                    .map(|s| {
-                                        s.get("planScriptName").cloned().unwrap_or(Value::Null)
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    };
-                    let wanted: Vec<Value> = plan
-                        .steps
-                        .iter()
-                        .map(|s| json!(s.plan_script_name))
-                        .collect();
-                    let mut changes = Vec::new();
-                    if steps(c) != wanted {
-                        changes.push(Change {
-                            field: "buildStep".into(),
-                            from: Value::Array(steps(c)),
-                            to: Value::Array(wanted),
-                        });
-                    }
-                    let attrs: Vec<Value> = plan
-                        .custom_attributes
-                        .iter()
-                        .map(|a| serde_json::to_value(a).expect("serialisable"))
-                        .collect();
-                    changes.extend(attribute_changes(&attributes_of(c), &attrs));
-                    changes
-                }
+                Some(c) => build_plan_changes(c, plan),
             };
             let action = artifact_action(current.is_some(), &changes);
             missing_or_different |= action.is_change();
@@ -193,32 +215,16 @@ impl Run<'_> {
                 changes,
             ));
         }
-        let missing_plan = source
-            .bundle
-            .deployment_plans
-            .iter()
-            .try_fold(false, |any, p| {
-                Ok::<_, Error>(
-                    any || by_name(&inventory.deployment_plans, &p.name, "deployment plan")?
-                        .is_none(),
-                )
-            })?;
-        let extract = action != Action::Unchanged || missing_or_different || missing_plan;
-        let extract_row = extract.then(|| {
-            let row = self.row(
-                Kind::ArtifactBundle,
-                &source.name,
-                Action::Extract,
-                existing.as_ref().and_then(uri_of),
-                vec![],
-            );
-            self.report.objects[row].note = Some(
-                "PUT ?extract=true&forceImport=true: creates or replaces the bundle's artifacts"
-                    .into(),
-            );
-            row
-        });
+        Ok((artifact_rows, missing_or_different))
+    }
 
+    /// The deployment plans: created, updated or unchanged, after the extract.
+    fn plan_deployment_plans(
+        &mut self,
+        source: &BundleSource,
+        inventory: &Inventory,
+        extract: bool,
+    ) -> Result<Vec<usize>> {
         let mut plan_rows = Vec::new();
         for plan in &source.bundle.deployment_plans {
             let current = by_name(&inventory.deployment_plans, &plan.name, "deployment plan")?;
@@ -256,14 +262,7 @@ impl Run<'_> {
             self.report.objects[row].note = reset;
             plan_rows.push(row);
         }
-        Ok(BundlePlan {
-            action,
-            existing_uri: existing.as_ref().and_then(uri_of),
-            bundle_row,
-            extract_row,
-            artifact_rows,
-            plan_rows,
-        })
+        Ok(plan_rows)
     }
 
     /// Same content: decided from what the appliance says (see `sameness`), else by downloading
@@ -313,6 +312,41 @@ impl Run<'_> {
 }
 
 /// What the extract of `bundle` resets on a deployment plan, set again after it.
+/// What differs between a build plan on the appliance and the bundle's: its steps (by plan
+/// script name) and its attributes.
+fn build_plan_changes(current: &Value, plan: &BuildPlan) -> Vec<Change> {
+    let steps = |v: &Value| -> Vec<Value> {
+        v.get("buildStep")
+            .and_then(Value::as_array)
+            .map(|s| {
+                s.iter()
+                    .map(|s| s.get("planScriptName").cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let wanted: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|s| json!(s.plan_script_name))
+        .collect();
+    let mut changes = Vec::new();
+    if steps(current) != wanted {
+        changes.push(Change {
+            field: "buildStep".into(),
+            from: Value::Array(steps(current)),
+            to: Value::Array(wanted),
+        });
+    }
+    let attrs: Vec<Value> = plan
+        .custom_attributes
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("serialisable"))
+        .collect();
+    changes.extend(attribute_changes(&attributes_of(current), &attrs));
+    changes
+}
+
 pub(super) fn extract_resets(bundle: &str, fields: &[&str]) -> String {
     format!(
         "the extract of {bundle} replaces this plan with the zip's, whose {} is not the one wanted: set again after it",
