@@ -16,85 +16,117 @@ use ureq::http::Method;
 
 impl Run<'_> {
     pub(super) fn apply(&mut self, sources: &[BundleSource], plans: &[BundlePlan]) -> Result<()> {
-        let client = self.client;
         for (source, plan) in sources.iter().zip(plans) {
-            let mut bundle_uri = plan.existing_uri.clone();
-            if plan.action == Action::Replace {
-                let uri = bundle_uri.clone().expect("replace has an existing bundle");
-                client
-                    .write(Method::DELETE, Host::ImageStreamer, &uri, None)
-                    .context(|| format!("deleting bundle {:?} ({uri})", source.name))?;
-            }
-            if matches!(plan.action, Action::Upload | Action::Replace) {
-                let bundle = self
-                    .upload(source)
-                    .context(|| format!("uploading {}", source.path.display()))?;
-                bundle_uri = uri_of(&bundle);
-                self.report.objects[plan.bundle_row].uri = bundle_uri.clone();
-            }
-            self.report.objects[plan.bundle_row].applied = true;
-            let bundle_uri = bundle_uri.ok_or_else(|| {
+            let bundle_uri = self.apply_upload(source, plan)?;
+            let inventory = self.apply_extract(source, plan, &bundle_uri)?;
+            self.apply_deployment_plans(source, plan, &inventory)?;
+        }
+        self.apply_templates()
+    }
+
+    /// The bundle: deleted first (--replace) and uploaded, or left; returns its URI.
+    fn apply_upload(&mut self, source: &BundleSource, plan: &BundlePlan) -> Result<String> {
+        let client = self.client;
+        let mut bundle_uri = plan.existing_uri.clone();
+        if plan.action == Action::Replace {
+            let uri = bundle_uri.clone().expect("replace has an existing bundle");
+            client
+                .write(Method::DELETE, Host::ImageStreamer, &uri, None)
+                .context(|| format!("deleting bundle {:?} ({uri})", source.name))?;
+        }
+        if matches!(plan.action, Action::Upload | Action::Replace) {
+            let bundle = self
+                .upload(source)
+                .context(|| format!("uploading {}", source.path.display()))?;
+            bundle_uri = uri_of(&bundle);
+            self.report.objects[plan.bundle_row].uri = bundle_uri.clone();
+        }
+        self.report.objects[plan.bundle_row].applied = true;
+        bundle_uri
+            .ok_or_else(|| {
                 ApplianceError::Protocol(format!(
                     "bundle {:?}: the appliance gave no uri",
                     source.name
                 ))
-            })?;
+            })
+            .map_err(Error::from)
+    }
 
-            let inventory = if let Some(row) = plan.extract_row {
-                let path = format!("{bundle_uri}?extract=true&forceImport=true");
-                // Extract with forceImport replaces what it creates, so repeating it is harmless.
-                let answer = client
-                    .request_raw(
-                        Method::PUT,
-                        Host::ImageStreamer,
-                        &path,
-                        b"",
-                        Some("text/plain;charset=UTF-8"),
-                        &[],
-                        true,
-                    )
-                    .and_then(|answer| client.finish(Host::ImageStreamer, answer))
-                    .context(|| format!("extracting bundle {:?}", source.name))?;
-                client.log.at(1, || {
-                    format!("  extracted: {}", uri_of(&answer).unwrap_or_default())
-                });
-                self.report.objects[row].uri = Some(bundle_uri.clone());
-                self.report.objects[row].applied = true;
-                let inventory = Inventory::load(client)?;
-                self.check_extracted(source, &inventory, &plan.artifact_rows)?;
-                self.inventory = inventory.clone();
-                inventory
-            } else {
-                for row in &plan.artifact_rows {
-                    self.report.objects[*row].applied = true;
-                }
-                self.inventory.clone()
-            };
+    /// The extract (when planned), then the listing that the deployment plans resolve against.
+    fn apply_extract(
+        &mut self,
+        source: &BundleSource,
+        plan: &BundlePlan,
+        bundle_uri: &str,
+    ) -> Result<Inventory> {
+        let client = self.client;
+        if let Some(row) = plan.extract_row {
+            let path = format!("{bundle_uri}?extract=true&forceImport=true");
+            // Extract with forceImport replaces what it creates, so repeating it is harmless.
+            let answer = client
+                .request_raw(
+                    Method::PUT,
+                    Host::ImageStreamer,
+                    &path,
+                    b"",
+                    Some("text/plain;charset=UTF-8"),
+                    &[],
+                    true,
+                )
+                .and_then(|answer| client.finish(Host::ImageStreamer, answer))
+                .context(|| format!("extracting bundle {:?}", source.name))?;
+            client.log.at(1, || {
+                format!("  extracted: {}", uri_of(&answer).unwrap_or_default())
+            });
+            self.report.objects[row].uri = Some(bundle_uri.to_string());
+            self.report.objects[row].applied = true;
+            let inventory = Inventory::load(client)?;
+            self.check_extracted(source, &inventory, &plan.artifact_rows)?;
+            self.inventory = inventory.clone();
+            Ok(inventory)
+        } else {
+            for row in &plan.artifact_rows {
+                self.report.objects[*row].applied = true;
+            }
+            Ok(self.inventory.clone())
+        }
+    }
 
-            for (plan_def, row) in source.bundle.deployment_plans.iter().zip(&plan.plan_rows) {
-                let (uri, written) = self
-                    .apply_plan(source, &plan_def.name, &inventory)
-                    .context(|| format!("deployment plan {:?}", plan_def.name))?;
-                // Show the URIs that were still pending (created by the extract) when planning.
-                if let Ok(applied) = desired_plan(source, &plan_def.name, &inventory, false) {
-                    for change in &mut self.report.objects[*row].changes {
-                        if let Some((_, value)) =
-                            applied.fields.iter().find(|(f, _)| *f == change.field)
-                        {
-                            change.to = value.clone();
-                        }
+    /// Each deployment plan of the bundle made as wanted.
+    fn apply_deployment_plans(
+        &mut self,
+        source: &BundleSource,
+        plan: &BundlePlan,
+        inventory: &Inventory,
+    ) -> Result<()> {
+        for (plan_def, row) in source.bundle.deployment_plans.iter().zip(&plan.plan_rows) {
+            let (uri, written) = self
+                .apply_plan(source, &plan_def.name, inventory)
+                .context(|| format!("deployment plan {:?}", plan_def.name))?;
+            // Show the URIs that were still pending (created by the extract) when planning.
+            if let Ok(applied) = desired_plan(source, &plan_def.name, inventory, false) {
+                for change in &mut self.report.objects[*row].changes {
+                    if let Some((_, value)) =
+                        applied.fields.iter().find(|(f, _)| *f == change.field)
+                    {
+                        change.to = value.clone();
                     }
                 }
-                let object = &mut self.report.objects[*row];
-                object
-                    .changes
-                    .retain(|c| !compare::same(Some(&c.from), Some(&c.to)));
-                settle_plan_row(object, &source.name, &written);
-                object.uri = Some(uri);
-                object.applied = true;
             }
+            let object = &mut self.report.objects[*row];
+            object
+                .changes
+                .retain(|c| !compare::same(Some(&c.from), Some(&c.to)));
+            settle_plan_row(object, &source.name, &written);
+            object.uri = Some(uri);
+            object.applied = true;
         }
-        // Templates last: they point at deployment plans that now exist.
+        Ok(())
+    }
+
+    /// Templates last: they point at deployment plans that now exist.
+    fn apply_templates(&mut self) -> Result<()> {
+        let client = self.client;
         let rows: Vec<usize> = (0..self.report.objects.len())
             .filter(|i| self.report.objects[*i].kind == Kind::ServerProfileTemplate)
             .collect();
