@@ -86,32 +86,26 @@ const TASK_FAILURE: [&str; 4] = ["Error", "Terminated", "Killed", "Interrupted"]
 
 impl Client {
     /// Builds the HTTP agent (TLS as configured) without talking to anyone yet.
-    pub fn new(settings: &Settings, timing: Timing, log: Log) -> Result<Client> {
+    pub fn new(settings: &Settings, timing: Timing, log: Log) -> crate::Result<Client> {
         let tls = match &settings.tls {
-            TlsMode::Verified => super::trust::verified(None),
-            TlsMode::CaCert(path) => super::trust::verified(Some(path)),
-            TlsMode::Insecure => Ok(ureq::tls::TlsConfig::builder()
-                .disable_verification(true)
-                .build()),
-        }
-        .map_err(ApplianceError::Io)?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .max_redirects(0)
+            TlsMode::Verified => super::trust::verified(None)?,
+            TlsMode::CaCert(path) => super::trust::verified(Some(path))?,
+            TlsMode::Insecure => super::trust::unverified(),
+        };
+        let agent = super::trust::agent(tls, |config| {
             // Every phase has a bound; none is an overall limit on a transfer's length, which
             // depends on its size: a multi-gigabyte upload or download runs as long as it moves.
-            .timeout_connect(Some(timing.connect_timeout))
-            .timeout_recv_response(Some(timing.read_timeout))
-            .timeout_per_read(Some(timing.read_timeout))
-            // A blocked send that times out after moving some bytes returns that partial count,
-            // and only the next one fails (EAGAIN; socket(7), SO_SNDTIMEO): a stall costs two
-            // write timeouts, so each is half the window.
-            .timeout_per_write(Some(timing.stall_timeout / 2))
-            .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
-            .build();
+            config
+                .timeout_connect(Some(timing.connect_timeout))
+                .timeout_recv_response(Some(timing.read_timeout))
+                .timeout_per_read(Some(timing.read_timeout))
+                // A blocked send that times out after moving some bytes returns that partial
+                // count, and only the next one fails (EAGAIN; socket(7), SO_SNDTIMEO): a stall
+                // costs two write timeouts, so each is half the window.
+                .timeout_per_write(Some(timing.stall_timeout / 2))
+        });
         Ok(Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent,
             oneview: settings.oneview.base.clone(),
             image_streamer: settings.image_streamer.base.clone(),
             api_version: settings.api_version.unwrap_or(0),
@@ -123,7 +117,7 @@ impl Client {
     }
 
     /// Checks both appliances answer, settles the API version and logs in to OneView.
-    pub fn connect(settings: &Settings, timing: Timing, log: Log) -> Result<Client> {
+    pub fn connect(settings: &Settings, timing: Timing, log: Log) -> crate::Result<Client> {
         let mut client = Client::new(settings, timing, log)?;
         let version = client.get(Host::OneView, super::api::VERSION)?;
         let current = version
@@ -141,7 +135,8 @@ impl Client {
                 return Err(ApplianceError::Protocol(format!(
                     "API version {wanted} is not supported by {} (minimum {minimum}, current {current}); set ONEVIEWSDK_API_VERSION",
                     client.oneview
-                )));
+                ))
+                .into());
             }
         };
         client.get(Host::ImageStreamer, super::api::VERSION).map_err(|e| match e {

@@ -164,18 +164,13 @@ fn untrusted(authority: &str, tls: &TlsMode, why: &str) -> String {
 /// no credentials and no session, so neither cleartext nor an unchecked certificate exposes
 /// anything.
 fn answers(base: &str, timeout: Duration) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .disable_verification(true)
-                .build(),
-        )
-        .timeout_global(Some(timeout))
-        .build()
-        .into();
-    agent.get(format!("{base}/rest/version")).call().is_ok()
+    let agent = super::trust::agent(super::trust::unverified(), |config| {
+        config.timeout_global(Some(timeout))
+    });
+    agent
+        .get(format!("{base}{}", super::api::VERSION))
+        .call()
+        .is_ok()
 }
 
 #[cfg(test)]

@@ -106,11 +106,14 @@ pub fn upload_checked(
     if name.trim().is_empty() {
         return Err(Error::Usage("--name must not be empty".to_string()));
     }
-    let appliance = |e: crate::appliance::ApplianceError| Error::other(e.to_string());
-    let existing = client
-        .list(Host::ImageStreamer, COLLECTION, Some(name))
-        .map_err(appliance)?;
-    if let Some(image) = existing.first() {
+    let existing = super::lookup::named(
+        client,
+        Host::ImageStreamer,
+        COLLECTION,
+        "golden image",
+        name,
+    )?;
+    if let Some(image) = &existing {
         let uri = image
             .get("uri")
             .and_then(Value::as_str)
@@ -140,19 +143,15 @@ pub fn upload_checked(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "golden-image.zip".into());
-    let answer = client
-        .upload(
-            Host::ImageStreamer,
-            &path,
-            file,
-            &file_name,
-            &[("name", name), ("description", &description)],
-            progress,
-        )
-        .map_err(appliance)?;
-    let created = client
-        .finish(Host::ImageStreamer, answer)
-        .map_err(appliance)?;
+    let answer = client.upload(
+        Host::ImageStreamer,
+        &path,
+        file,
+        &file_name,
+        &[("name", name), ("description", &description)],
+        progress,
+    )?;
+    let created = client.finish(Host::ImageStreamer, answer)?;
     let uri = created
         .get("uri")
         .and_then(Value::as_str)

@@ -6,6 +6,7 @@ pub mod client;
 pub mod diagnose;
 pub mod golden_image;
 pub mod log;
+pub mod lookup;
 pub mod oneview;
 pub mod secret;
 pub mod settings;

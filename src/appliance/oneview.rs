@@ -3,6 +3,7 @@
 //! switching the power (writes, each a task that is waited for).
 use super::{ApplianceError, Client, Host};
 use crate::bundle::CustomAttribute;
+use crate::error::{Context, Error, Result};
 use serde_json::{Value, json};
 use ureq::http::Method;
 
@@ -15,25 +16,14 @@ pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Exactly one resource of that name, or a message saying what was found.
-pub fn one_by_name(
-    client: &Client,
-    collection: &str,
-    what: &str,
-    name: &str,
-) -> Result<Value, String> {
-    let found = client
-        .list(Host::OneView, collection, Some(name))
-        .map_err(|e| e.to_string())?;
-    match found.len() {
-        0 => Err(format!("OneView has no {what} named {name:?}")),
-        1 => Ok(found.into_iter().next().expect("one")),
-        n => Err(format!("OneView has {n} {what}s named {name:?}")),
-    }
+/// Exactly one resource of that name on OneView, or an error saying what was found.
+pub fn one_by_name(client: &Client, collection: &str, what: &str, name: &str) -> Result<Value> {
+    super::lookup::named(client, Host::OneView, collection, what, name)?
+        .ok_or_else(|| Error::Usage(format!("OneView has no {what} named {name:?}")))
 }
 
 /// The server hardware in bay `bay` of enclosure `enclosure`: an empty bay is an error naming it.
-pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Value, String> {
+pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Value> {
     let frame = one_by_name(client, ENCLOSURES, "enclosure", enclosure)?;
     let bays = frame
         .get("deviceBays")
@@ -51,34 +41,35 @@ pub fn hardware_in_bay(client: &Client, enclosure: &str, bay: u32) -> Result<Val
                 .flatten()
         });
     let Some(slot) = slot else {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "enclosure {enclosure:?} has no bay {bay} (it has {} device bays)",
             bays.len()
-        ));
+        )));
     };
     let uri = text(slot, "deviceUri");
     if uri.is_empty() {
-        return Err(format!(
+        return Err(Error::Usage(format!(
             "bay {bay} of enclosure {enclosure:?} is empty: no server hardware in it"
-        ));
+        )));
     }
     client
         .get(Host::OneView, uri)
-        .map_err(|e| format!("bay {bay} of enclosure {enclosure:?}: {e}"))
+        .context(|| format!("bay {bay} of enclosure {enclosure:?}"))
 }
 
 /// The deployment plan behind a OneView OS deployment plan: its published custom attributes,
 /// read from the Image Streamer (`nativePlanUri`), falling back to OneView's
 /// `additionalParameters`.
-pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttribute>, String> {
+pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttribute>> {
     let native = text(osdp, "nativePlanUri");
     if !native.is_empty() {
         let plan = client
             .get(Host::ImageStreamer, native)
-            .map_err(|e| format!("deployment plan {native}: {e}"))?;
+            .context(|| format!("deployment plan {native}"))?;
         let attributes = plan.get("customAttributes").cloned().unwrap_or(json!([]));
-        return serde_json::from_value(attributes)
-            .map_err(|e| format!("deployment plan {native}: custom attributes: {e}"));
+        return serde_json::from_value(attributes).map_err(|e| {
+            Error::other(format!("deployment plan {native}: custom attributes: {e}"))
+        });
     }
     // OneView spells the same data with `ca` prefixes (docs/appliance-api.md §8.1).
     let parameters = osdp
@@ -94,10 +85,10 @@ pub fn plan_attributes(client: &Client, osdp: &Value) -> Result<Vec<CustomAttrib
         })
         .collect();
     serde_json::from_value(Value::Array(converted)).map_err(|e| {
-        format!(
+        Error::other(format!(
             "OS deployment plan {:?}: additionalParameters: {e}",
             text(osdp, "name")
-        )
+        ))
     })
 }
 
@@ -167,8 +158,6 @@ pub fn delete_profile(client: &Client, profile_uri: &str) -> Result<(), Applianc
 }
 
 /// The profiles named `name` (exact match).
-pub fn profiles_named(client: &Client, name: &str) -> Result<Vec<Value>, String> {
-    client
-        .list(Host::OneView, SERVER_PROFILES, Some(name))
-        .map_err(|e| e.to_string())
+pub fn profiles_named(client: &Client, name: &str) -> Result<Vec<Value>, ApplianceError> {
+    client.list(Host::OneView, SERVER_PROFILES, Some(name))
 }

@@ -1,5 +1,8 @@
-//! A secret string (password, session id): never printed, never in Debug output.
+//! A secret string (password, session id): never printed, never in Debug output; and the one
+//! check that a file holding one is not readable by others.
+use crate::error::{Error, Location, Result};
 use std::fmt;
+use std::path::Path;
 
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
@@ -27,6 +30,48 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// A file holding a secret must be private to its owner: refused when group or others may read
+/// it. `holds` names the secret in the message ("a password"), or is empty.
+pub fn refuse_if_shared(path: &Path, holds: &str) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            let holds = if holds.is_empty() {
+                String::new()
+            } else {
+                format!("holds {holds} but is ")
+            };
+            return Err(Error::at(
+                Location::file(path),
+                format!(
+                    "{holds}readable by group or others (mode {:o}); run `chmod 600 {}`",
+                    mode & 0o777,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, holds);
+    Ok(())
+}
+
+/// A secret file: its content without the trailing newline; refused when others may read it.
+pub fn read_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    refuse_if_shared(path, "")?;
+    let value = text.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        return Err(Error::at(Location::file(path), "the file is empty"));
+    }
+    Ok(value)
 }
 
 /// Custom attribute names whose values are secret in this process. Profiles carry

@@ -1,6 +1,7 @@
 //! Connection settings, kept the way HPE tool users already keep them: `ONEVIEWSDK_*` environment
 //! variables or a python-hpOneView style `config.json`. The password never comes from arguments.
 use super::secret::Secret;
+use crate::error::{Context, Error, Location, Result};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// `host`, `host:port`, `[v6]:port` or a URL; https unless `http://` is written.
-    pub fn parse(text: &str) -> Result<Endpoint, String> {
+    pub fn parse(text: &str) -> Result<Endpoint> {
         let text = text.trim();
+        let usage = |message: String| Err(Error::Usage(message));
         if text.is_empty() {
-            return Err("the address is empty".into());
+            return usage("the address is empty".into());
         }
         let (scheme, rest) = match text.split_once("://") {
             Some((s, rest))
@@ -25,7 +27,7 @@ impl Endpoint {
                 (s.to_ascii_lowercase(), rest)
             }
             Some((s, _)) => {
-                return Err(format!(
+                return usage(format!(
                     "{text:?}: unsupported scheme {s:?} (use https:// or http://)"
                 ));
             }
@@ -36,7 +38,7 @@ impl Endpoint {
             || authority.contains(char::is_whitespace)
             || authority.contains('@')
         {
-            return Err(format!("{text:?} is not a host, host:port or URL"));
+            return usage(format!("{text:?} is not a host, host:port or URL"));
         }
         let port = if authority.starts_with('[') {
             authority.split_once("]:").map(|(_, port)| port)
@@ -46,7 +48,7 @@ impl Endpoint {
         if let Some(port) = port
             && port.parse::<u16>().is_err()
         {
-            return Err(format!("{text:?}: port {port:?} is not a number"));
+            return usage(format!("{text:?}: port {port:?} is not a number"));
         }
         Ok(Endpoint {
             base: format!("{scheme}://{authority}"),
@@ -103,10 +105,8 @@ pub struct SettingsOverrides {
 }
 
 /// Reads `--config` (if given) and the `ONEVIEWSDK_*` variables of `env`; variables win.
-pub fn load(
-    overrides: &SettingsOverrides,
-    env: &HashMap<String, String>,
-) -> Result<Settings, String> {
+pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Result<Settings> {
+    let usage = Error::Usage;
     let mut ip = None;
     let mut streamer_ip = None;
     let mut user_name = None;
@@ -134,7 +134,7 @@ pub fn load(
         api_version = Some(
             v.trim()
                 .parse::<u32>()
-                .map_err(|_| format!("ONEVIEWSDK_API_VERSION={v:?} is not a number"))?,
+                .map_err(|_| usage(format!("ONEVIEWSDK_API_VERSION={v:?} is not a number")))?,
         );
     }
     ca_cert = var("ONEVIEWSDK_SSL_CERTIFICATE")
@@ -142,14 +142,14 @@ pub fn load(
         .or(ca_cert);
 
     let from = "set ONEVIEWSDK_IP or \"ip\" in --config";
-    let oneview = Endpoint::parse(&ip.ok_or_else(|| format!("no OneView address: {from}"))?)
-        .map_err(|e| format!("OneView address: {e}"))?;
+    let oneview = Endpoint::parse(&ip.ok_or_else(|| usage(format!("no OneView address: {from}")))?)
+        .context(|| "OneView address".into())?;
     let image_streamer = Endpoint::parse(&streamer_ip.ok_or_else(|| {
-        "no Image Streamer address: set ONEVIEWSDK_IMAGE_STREAMER_IP or \"image_streamer_ip\" in --config \
+        usage("no Image Streamer address: set ONEVIEWSDK_IMAGE_STREAMER_IP or \"image_streamer_ip\" in --config \
          (it is not the OneView address; see Settings > Image Streamer in OneView)"
-            .to_string()
+            .to_string())
     })?)
-    .map_err(|e| format!("Image Streamer address: {e}"))?;
+    .context(|| "Image Streamer address".into())?;
     // The login sends the password, and every request the session token: over http both cross
     // the network readable by anyone on the path. Only an explicit --insecure allows that.
     if !overrides.insecure
@@ -157,21 +157,25 @@ pub fn load(
             .into_iter()
             .find(|(_, e)| !e.is_https())
     {
-        return Err(format!(
+        return Err(usage(format!(
             "the {what} address {} is plain http: the password and session token would cross the \
              network unencrypted; use https:// (the default when no scheme is written), or pass \
              --insecure to accept that (labs and simulators only)",
             endpoint.base
-        ));
+        )));
     }
-    let user_name = user_name
-        .ok_or("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config")?;
-    let password = password.ok_or("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)")?;
+    let user_name = user_name.ok_or_else(|| {
+        usage("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config".into())
+    })?;
+    let password = password.ok_or_else(|| usage("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)".into()))?;
     let tls = match (overrides.insecure, overrides.ca_cert.clone().or(ca_cert)) {
         (true, _) => TlsMode::Insecure,
         (false, Some(path)) => {
             if !path.is_file() {
-                return Err(format!("{}: CA certificate file not found", path.display()));
+                return Err(Error::at(
+                    Location::file(path),
+                    "CA certificate file not found",
+                ));
             }
             TlsMode::CaCert(path)
         }
@@ -201,14 +205,12 @@ struct ConfigFile {
 }
 
 impl ConfigFile {
-    fn read(path: &Path) -> Result<ConfigFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    fn read(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let json: Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{}:{}:{}: not valid JSON: {e}",
-                path.display(),
-                e.line(),
-                e.column()
+            Error::at(
+                Location::file(path).at(e.line(), e.column()),
+                format!("not valid JSON: {e}"),
             )
         })?;
         let text_of = |v: Option<&Value>| {
@@ -219,22 +221,24 @@ impl ConfigFile {
         let credentials = json.get("credentials");
         let password = text_of(credentials.and_then(|c| c.get("password"))).map(Secret::new);
         if password.is_some() {
-            refuse_if_shared(path)?;
+            super::secret::refuse_if_shared(path, "a password")?;
         }
-        let api_version =
-            match json.get("api_version") {
-                None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
-                Some(Value::String(s)) => Some(s.parse().map_err(|_| {
-                    format!("{}: api_version {s:?} is not a number", path.display())
-                })?),
-                Some(other) => {
-                    return Err(format!(
-                        "{}: api_version {other} is not a number",
-                        path.display()
-                    ));
-                }
-            };
+        let api_version = match json.get("api_version") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
+            Some(Value::String(s)) => Some(s.parse().map_err(|_| {
+                Error::at(
+                    Location::file(path),
+                    format!("api_version {s:?} is not a number"),
+                )
+            })?),
+            Some(other) => {
+                return Err(Error::at(
+                    Location::file(path),
+                    format!("api_version {other} is not a number"),
+                ));
+            }
+        };
         let relative_to_config = |p: String| {
             let p = PathBuf::from(p);
             if p.is_relative() {
@@ -253,28 +257,6 @@ impl ConfigFile {
             auth_login_domain: text_of(credentials.and_then(|c| c.get("authLoginDomain"))),
         })
     }
-}
-
-#[cfg(unix)]
-fn refuse_if_shared(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{}: holds a password but is readable by group or others (mode {:o}); run `chmod 600 {}`",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        ));
-    }
-    Ok(())
-}
-#[cfg(not(unix))]
-fn refuse_if_shared(_: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]
@@ -347,7 +329,9 @@ mod tests {
             ("ONEVIEWSDK_USERNAME", "admin"),
             ("ONEVIEWSDK_PASSWORD", "pw-never-shown"),
         ]);
-        let e = load(&SettingsOverrides::default(), &vars).unwrap_err();
+        let e = load(&SettingsOverrides::default(), &vars)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("OneView address http://ov.lab is plain http")
                 && e.contains("--insecure")
@@ -370,7 +354,8 @@ mod tests {
             &SettingsOverrides::default(),
             &env(&[("ONEVIEWSDK_IP", "ov")]),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("ONEVIEWSDK_IMAGE_STREAMER_IP"), "{e}");
     }
 
@@ -390,7 +375,7 @@ mod tests {
             config: Some(path.clone()),
             ..Default::default()
         };
-        let e = load(&overrides, &HashMap::new()).unwrap_err();
+        let e = load(&overrides, &HashMap::new()).unwrap_err().to_string();
         assert!(e.contains("chmod 600") && !e.contains("secret-pw"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let s = load(&overrides, &HashMap::new()).unwrap();

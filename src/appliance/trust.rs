@@ -9,16 +9,39 @@
 //! `SSL_CERT_FILE` / `SSL_CERT_DIR` when either is set, as OpenSSL does
 //! (rustls-native-certs 0.8 `load_native_certs`; rustls-platform-verifier 0.7
 //! src/verification/others.rs).
+use crate::error::{Error, Location, Result};
 use std::path::Path;
+use ureq::config::ConfigBuilder;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::typestate::AgentScope;
+
+/// The one place an HTTP agent is built (appliances, Consul, the diagnosis probe): `tls` as
+/// given, statuses as answers (not errors), no redirects, our user agent; `bounds` adds the
+/// caller's time limits.
+pub fn agent(
+    tls: TlsConfig,
+    bounds: impl FnOnce(ConfigBuilder<AgentScope>) -> ConfigBuilder<AgentScope>,
+) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .tls_config(tls)
+        .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")));
+    ureq::Agent::new_with_config(bounds(config).build())
+}
+
+/// No certificate check (--insecure, and the probe that only asks whether anything answers).
+pub fn unverified() -> TlsConfig {
+    TlsConfig::builder().disable_verification(true).build()
+}
 
 /// Verified TLS: the platform's trust store, or with `ca_cert` only the CA(s) in that PEM file.
 /// Errors name the file.
-pub fn verified(ca_cert: Option<&Path>) -> Result<TlsConfig, String> {
+pub fn verified(ca_cert: Option<&Path>) -> Result<TlsConfig> {
     let roots = match ca_cert {
         None => RootCerts::PlatformVerifier,
         Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
                 .filter_map(|item| match item {
                     Ok(PemItem::Certificate(c)) => Some(c),
@@ -26,9 +49,9 @@ pub fn verified(ca_cert: Option<&Path>) -> Result<TlsConfig, String> {
                 })
                 .collect();
             if certs.is_empty() {
-                return Err(format!(
-                    "{}: no PEM certificate in the file",
-                    path.display()
+                return Err(Error::at(
+                    Location::file(path),
+                    "no PEM certificate in the file",
                 ));
             }
             RootCerts::new_with_certs(&certs)

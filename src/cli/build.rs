@@ -31,15 +31,14 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         force: args.force,
         archive: args.archive,
     };
-    let report = match build(&options) {
-        Ok(report) => report,
-        Err(crate::Error::Usage(message)) => return Err(crate::Error::Usage(message)),
-        Err(error) => {
-            eprintln!("error: {error}");
-            eprintln!("nothing was written; earlier outputs are unchanged");
-            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
-        }
-    };
+    // A source error is the build's outcome (exit 1); a bad argument stays one (exit 2).
+    let report = build(&options).map_err(|error| match error {
+        error @ crate::Error::Usage(_) => error,
+        error => crate::Error::Failed {
+            source: Box::new(error),
+            after: Some("nothing was written; earlier outputs are unchanged".into()),
+        },
+    })?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

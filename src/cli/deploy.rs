@@ -92,7 +92,9 @@ pub fn undeploy(args: UndeployArgs) -> crate::Result<ExitCode> {
         .iter()
         .find(|p| p.key == "profile" || p.key.starts_with("server"))
     {
-        return Err(crate::Error::Usage(format!("{}: {p}", args.file.display())));
+        let mut place = crate::error::Location::file(&args.file);
+        place.line = p.line;
+        return Err(crate::Error::at(place, format!("{}: {}", p.key, p.message)));
     }
     let client = args.connection.connect()?;
     let mut events = |e: &Event| {

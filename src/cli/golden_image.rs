@@ -134,44 +134,7 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             bundles,
             repo,
             json,
-        } => {
-            let os = OsDefinition::find(&os, repo.as_deref())?;
-            let mut loaded = Vec::new();
-            for path in &bundles {
-                loaded.push(crate::bundle::read_bundle(path, &Default::default())?.bundle);
-            }
-            let refs: Vec<&crate::bundle::Bundle> = loaded.iter().collect();
-            let needs: Vec<_> = image::needs::bundle_needs(&refs)
-                .iter()
-                .map(image::needs::Need::requirement)
-                .collect();
-            let report = image::check(&image, &os, captured, &needs)?;
-            if json {
-                super::print_json(&report)?;
-            } else {
-                for r in &report.results {
-                    println!(
-                        "{} {:<28} {} — found: {}",
-                        if r.passed { "PASS" } else { "FAIL" },
-                        r.id,
-                        r.description,
-                        r.found
-                    );
-                }
-                let failed = report.results.iter().filter(|r| !r.passed).count();
-                eprintln!(
-                    "{}: {} of {} checks pass",
-                    image.display(),
-                    report.results.len() - failed,
-                    report.results.len()
-                );
-            }
-            Ok(if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(super::EXIT_PROBLEMS)
-            })
-        }
+        } => check(image, os, captured, bundles, repo, json),
         Command::Build {
             os,
             out,
@@ -180,32 +143,7 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             manifest_only,
             repo,
             json,
-        } => {
-            let os = OsDefinition::find(&os, repo.as_deref())?;
-            let report = build_with_progress(&os, out, mirror, cache, manifest_only)?;
-            if json {
-                super::print_json(&report)?;
-            } else if manifest_only {
-                println!(
-                    "{}: {} tree of {} packages, no disk (--manifest-only); files {}",
-                    report.manifest.display(),
-                    os.profile.id,
-                    report.packages,
-                    report.files.display()
-                );
-            } else {
-                println!(
-                    "{}: {} {} image, {} bytes, {} packages (manifest {})",
-                    report.image.display(),
-                    os.profile.id,
-                    report.format.as_str(),
-                    report.image_bytes,
-                    report.packages,
-                    report.manifest.display()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => build(os, out, mirror, cache, manifest_only, repo, json),
         Command::Fake {
             os,
             out,
@@ -250,50 +188,137 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             description,
             connection,
             json,
-        } => {
-            let digest = crate::appliance::golden_image::payload_digest(&file)?;
-            let size = digest.1;
-            let client = connection.connect()?;
-            let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                indicatif::ProgressBar::new(size)
-            } else {
-                indicatif::ProgressBar::hidden()
-            };
-            let result = crate::appliance::golden_image::upload_checked(
-                &client,
-                &file,
-                digest,
-                &name,
-                description.as_deref(),
-                &|sent| bar.set_position(sent),
-            );
-            bar.finish_and_clear();
-            let report = match result {
-                Ok(report) => report,
-                // Logged in, then refused or failed on the appliance (README: exit 1).
-                Err(e @ crate::Error::Other(_)) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(super::EXIT_PROBLEMS));
-                }
-                Err(e) => return Err(e),
-            };
-            if json {
-                super::print_json(&report)?;
-            } else {
-                let action = match report.action {
-                    crate::appliance::golden_image::UploadAction::Created => "uploaded",
-                    crate::appliance::golden_image::UploadAction::Unchanged => {
-                        "already there, unchanged"
-                    }
-                };
-                println!(
-                    "{name}: {action} ({}, {} bytes, sha256 {})",
-                    report.uri, report.size, report.sha256
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => upload(file, name, description, connection, json),
     }
+}
+
+/// `golden-image check`: every requirement, PASS or FAIL.
+fn check(
+    image: PathBuf,
+    os: String,
+    captured: bool,
+    bundles: Vec<PathBuf>,
+    repo: Option<PathBuf>,
+    json: bool,
+) -> crate::Result<ExitCode> {
+    let os = OsDefinition::find(&os, repo.as_deref())?;
+    let mut loaded = Vec::new();
+    for path in &bundles {
+        loaded.push(crate::bundle::read_bundle(path, &Default::default())?.bundle);
+    }
+    let refs: Vec<&crate::bundle::Bundle> = loaded.iter().collect();
+    let needs: Vec<_> = image::needs::bundle_needs(&refs)
+        .iter()
+        .map(image::needs::Need::requirement)
+        .collect();
+    let report = image::check(&image, &os, captured, &needs)?;
+    if json {
+        super::print_json(&report)?;
+    } else {
+        for r in &report.results {
+            println!(
+                "{} {:<28} {} — found: {}",
+                if r.passed { "PASS" } else { "FAIL" },
+                r.id,
+                r.description,
+                r.found
+            );
+        }
+        let failed = report.results.iter().filter(|r| !r.passed).count();
+        eprintln!(
+            "{}: {} of {} checks pass",
+            image.display(),
+            report.results.len() - failed,
+            report.results.len()
+        );
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_PROBLEMS)
+    })
+}
+
+/// `golden-image build`: the image (or only its manifest) and what it holds.
+fn build(
+    os: String,
+    out: PathBuf,
+    mirror: Option<String>,
+    cache: Option<PathBuf>,
+    manifest_only: bool,
+    repo: Option<PathBuf>,
+    json: bool,
+) -> crate::Result<ExitCode> {
+    let os = OsDefinition::find(&os, repo.as_deref())?;
+    let report = build_with_progress(&os, out, mirror, cache, manifest_only)?;
+    if json {
+        super::print_json(&report)?;
+    } else if manifest_only {
+        println!(
+            "{}: {} tree of {} packages, no disk (--manifest-only); files {}",
+            report.manifest.display(),
+            os.profile.id,
+            report.packages,
+            report.files.display()
+        );
+    } else {
+        println!(
+            "{}: {} {} image, {} bytes, {} packages (manifest {})",
+            report.image.display(),
+            os.profile.id,
+            report.format.as_str(),
+            report.image_bytes,
+            report.packages,
+            report.manifest.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `golden-image upload`: the payload, unless the same one is there already.
+fn upload(
+    file: PathBuf,
+    name: String,
+    description: Option<String>,
+    connection: super::publish::ConnectionArgs,
+    json: bool,
+) -> crate::Result<ExitCode> {
+    let digest = crate::appliance::golden_image::payload_digest(&file)?;
+    let size = digest.1;
+    let client = connection.connect()?;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(size)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let result = crate::appliance::golden_image::upload_checked(
+        &client,
+        &file,
+        digest,
+        &name,
+        description.as_deref(),
+        &|sent| bar.set_position(sent),
+    );
+    bar.finish_and_clear();
+    // Logged in, then refused or failed on the appliance (README: exit 1); a bad
+    // argument stays one.
+    let report = result.map_err(|e| match e {
+        e @ crate::Error::Usage(_) => e,
+        e => e.failed(),
+    })?;
+    if json {
+        super::print_json(&report)?;
+    } else {
+        let action = match report.action {
+            crate::appliance::golden_image::UploadAction::Created => "uploaded",
+            crate::appliance::golden_image::UploadAction::Unchanged => "already there, unchanged",
+        };
+        println!(
+            "{name}: {action} ({}, {} bytes, sha256 {})",
+            report.uri, report.size, report.sha256
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the build with one progress line per phase on stderr (a spinner while it runs when stderr

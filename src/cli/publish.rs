@@ -56,7 +56,7 @@ impl ConnectionArgs {
             insecure: self.insecure,
         };
         let env = std::env::vars().collect();
-        let settings = settings::load(&overrides, &env).map_err(crate::Error::Usage)?;
+        let settings = settings::load(&overrides, &env)?;
         if self.insecure {
             for base in settings.cleartext() {
                 eprintln!(
@@ -91,7 +91,10 @@ impl ConnectionArgs {
     pub fn connect(&self) -> crate::Result<Client> {
         let settings = self.settings()?;
         Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| {
-            crate::Error::Usage(format!("cannot log in to {}: {e}", settings.oneview.base))
+            crate::Error::Login {
+                base: settings.oneview.base.clone(),
+                source: Box::new(e),
+            }
         })
     }
 }
@@ -129,25 +132,33 @@ pub struct Args {
 /// A duration flag: `90s`, `500ms`, `30m`, `1h 30m` (humantime's syntax), or a bare number of
 /// seconds (what `--task-timeout` always took). Zero is refused: it would mean "no bound" to the
 /// HTTP client, or give up at once.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> crate::Result<Duration> {
     let text = text.trim();
+    let usage = crate::Error::Usage;
     let parsed = match text.parse::<f64>() {
-        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}")),
-        Err(_) => humantime::parse_duration(text)
-            .map_err(|e| format!("{text:?} is not a duration (e.g. 90s, 500ms, 30m, 1h): {e}")),
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| usage(format!("{text:?}: {e}"))),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            usage(format!(
+                "{text:?} is not a duration (e.g. 90s, 500ms, 30m, 1h): {e}"
+            ))
+        }),
     }?;
     if parsed.is_zero() {
-        return Err(format!("{text:?}: a duration must be more than zero"));
+        return Err(usage(format!(
+            "{text:?}: a duration must be more than zero"
+        )));
     }
     Ok(parsed)
 }
 
-fn pair(text: &str) -> Result<(String, String), String> {
+fn pair(text: &str) -> crate::Result<(String, String)> {
     match text.split_once('=') {
         Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
             Ok((a.trim().to_string(), b.trim().to_string()))
         }
-        _ => Err(format!("{text:?}: expected NAME=VALUE")),
+        _ => Err(crate::Error::Usage(format!(
+            "{text:?}: expected NAME=VALUE"
+        ))),
     }
 }
 
@@ -174,7 +185,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         .iter()
         .map(|p| publish::source::load(p, &args.golden_images))
         .collect::<crate::Result<Vec<_>>>()?;
-    publish::source::check_overlaps(&sources).map_err(crate::Error::Usage)?;
+    publish::source::check_overlaps(&sources)?;
     for (plan, _) in &args.golden_images {
         if !sources
             .iter()

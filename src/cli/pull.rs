@@ -22,22 +22,22 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
     let client = args.connection.connect()?;
-    match crate::publish::pull::pull(&client, &args.name, &out) {
-        Ok(report) if args.json => println!(
+    // Logged in: a pull that fails from here is a failed outcome (README: exit 1).
+    let report =
+        crate::publish::pull::pull(&client, &args.name, &out).map_err(crate::Error::failed)?;
+    if args.json {
+        println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
-        ),
-        Ok(report) => println!(
+        );
+    } else {
+        println!(
             "pulled {} ({} bytes) from {} into {}",
             report.name,
             report.bytes,
             report.uri,
             report.path.display()
-        ),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
-        }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

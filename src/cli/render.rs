@@ -57,14 +57,12 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         values.insert(name.to_string(), value.to_string());
     }
     let root = args.root.resolve()?;
-    let rendered = match render_plan_script(&root, &args.bundle, &args.plan_script) {
-        Ok(r) => r,
-        Err(crate::Error::Usage(m)) => return Err(crate::Error::Usage(m)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(super::EXIT_PROBLEMS));
-        }
-    };
+    // A source error is an outcome (exit 1); bad arguments stay usage errors (exit 2).
+    let rendered =
+        render_plan_script(&root, &args.bundle, &args.plan_script).map_err(|e| match e {
+            e @ crate::Error::Usage(_) => e,
+            e => e.failed(),
+        })?;
     let content = if values.is_empty() && args.format == Format::Text {
         rendered.script().content.clone()
     } else {

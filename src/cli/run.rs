@@ -138,11 +138,17 @@ fn values(args: &Args) -> crate::Result<Values> {
         let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
         let table: serde_json::Map<String, serde_json::Value> =
             if path.extension().is_some_and(|e| e == "json") {
-                serde_json::from_str(&text)
-                    .map_err(|e| crate::Error::Usage(format!("{}: {e}", path.display())))?
+                serde_json::from_str(&text).map_err(|e| {
+                    crate::Error::at(crate::error::Location::file(path), e.to_string())
+                })?
             } else {
                 toml::from_str(&text).map_err(|e| {
-                    crate::Error::Usage(format!("{}: {}", path.display(), e.message()))
+                    let mut place = crate::error::Location::file(path);
+                    if let Some(span) = e.span() {
+                        let (line, column) = crate::error::line_column(&text, span.start);
+                        place = place.at(line, column);
+                    }
+                    crate::Error::at(place, e.message())
                 })?
             };
         for (key, value) in table {

@@ -95,20 +95,23 @@ pub struct Args {
 }
 
 /// `NODE=ADDR` of --consul-agent, on loopback only.
-fn parse_agent(text: &str) -> Result<(String, SocketAddr), String> {
-    let (node, addr) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?}: expected NODE=ADDR, e.g. node01=127.0.0.2:8500"))?;
+fn parse_agent(text: &str) -> crate::Result<(String, SocketAddr)> {
+    let usage = crate::Error::Usage;
+    let (node, addr) = text.split_once('=').ok_or_else(|| {
+        usage(format!(
+            "{text:?}: expected NODE=ADDR, e.g. node01=127.0.0.2:8500"
+        ))
+    })?;
     let addr: SocketAddr = addr
         .parse()
-        .map_err(|e| format!("{addr:?}: not an address with a port ({e})"))?;
+        .map_err(|e| usage(format!("{addr:?}: not an address with a port ({e})")))?;
     if node.is_empty() || node.contains('/') {
-        return Err(format!("{node:?}: expected a node name (no '/')"));
+        return Err(usage(format!("{node:?}: expected a node name (no '/')")));
     }
     if !addr.ip().is_loopback() {
-        return Err(format!(
+        return Err(usage(format!(
             "{addr}: the stand-in agent listens on loopback addresses only (127.0.0.0/8, ::1)"
-        ));
+        )));
     }
     Ok((node.to_string(), addr))
 }
@@ -187,12 +190,48 @@ pub fn run(mut args: Args) -> crate::Result<ExitCode> {
     if let Some(seed) = &seed {
         simulator.seed(seed)?;
     }
-    let mut consul = match (consul_listen, tokens) {
+    let (mut consul, agents) = start_consul(
+        &args.consul_agent,
+        args.consul_boot_reads,
+        consul_listen,
+        tokens,
+        machines.is_none(),
+        &simulator,
+    )?;
+    if let (Some(settings), Some(consul)) = (machines, consul.as_mut()) {
+        attach_machines(&simulator, settings, consul)?;
+    }
+    announce(
+        &simulator,
+        &args.root,
+        seed.is_some(),
+        consul.as_ref(),
+        &agents,
+    )?;
+    simulator.wait();
+    drop(consul);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A node agent of --consul-agent: the node's name and the agent's URL.
+type NodeAgent = (String, String);
+
+/// The Consul stand-in (when asked for) and the node agents of --consul-agent, with their URLs.
+/// `auto_boot`: no real machines boot, so simulated servers report first boot by themselves.
+fn start_consul(
+    agent_nodes: &[(String, SocketAddr)],
+    boot_reads: u32,
+    listen: Option<SocketAddr>,
+    tokens: Option<crate::simulator::consul::AclTokens>,
+    auto_boot: bool,
+    simulator: &Simulator,
+) -> crate::Result<(Option<ConsulStandIn>, Vec<NodeAgent>)> {
+    let mut consul = match (listen, tokens) {
         (Some(listen), Some(tokens)) => {
             // Simulated servers that really boot report through their agent; nothing fakes them.
-            let auto = machines.is_none().then(|| AutoBoot {
+            let auto = auto_boot.then(|| AutoBoot {
                 appliance: simulator.base_url.clone(),
-                boot_reads: args.consul_boot_reads,
+                boot_reads,
             });
             Some(ConsulStandIn::start_with(listen, tokens, auto)?)
         }
@@ -200,28 +239,46 @@ pub fn run(mut args: Args) -> crate::Result<ExitCode> {
     };
     let mut agents = Vec::new();
     if let Some(consul) = consul.as_mut() {
-        for (node, listen) in &args.consul_agent {
+        for (node, listen) in agent_nodes {
             agents.push((node.clone(), consul.add_agent(*listen, node)?));
         }
     }
-    if let (Some(settings), Some(consul)) = (machines, consul.as_mut()) {
-        let node_agent: SocketAddr = NODE_AGENT.parse().expect("address");
-        let agent = match consul.agent(node_agent) {
-            Some(agent) => agent,
-            None => {
-                consul.add_agent(node_agent, "unbooted")?;
-                consul.agent(node_agent).expect("just added")
-            }
-        };
-        let work = simulator.data_dir().join("machines");
-        std::fs::create_dir_all(&work).map_err(|e| crate::Error::io(&work, e))?;
-        simulator.attach_machines(Machines::new(MachineConfig {
-            images: settings.images,
-            boot: settings.boot,
-            agent,
-            work,
-        }));
-    }
+    Ok((consul, agents))
+}
+
+/// --boot-image: simulated servers that really boot, reporting through the node agent.
+fn attach_machines(
+    simulator: &Simulator,
+    settings: MachineSettings,
+    consul: &mut ConsulStandIn,
+) -> crate::Result<()> {
+    let node_agent: SocketAddr = NODE_AGENT.parse().expect("address");
+    let agent = match consul.agent(node_agent) {
+        Some(agent) => agent,
+        None => {
+            consul.add_agent(node_agent, "unbooted")?;
+            consul.agent(node_agent).expect("just added")
+        }
+    };
+    let work = simulator.data_dir().join("machines");
+    std::fs::create_dir_all(&work).map_err(|e| crate::Error::io(&work, e))?;
+    simulator.attach_machines(Machines::new(MachineConfig {
+        images: settings.images,
+        boot: settings.boot,
+        agent,
+        work,
+    }));
+    Ok(())
+}
+
+/// What is listening where, on stdout: the first lines a test or a user reads.
+fn announce(
+    simulator: &Simulator,
+    root: &Path,
+    demo_lab: bool,
+    consul: Option<&ConsulStandIn>,
+    agents: &[NodeAgent],
+) -> crate::Result<()> {
     // Written without panicking when the reader has gone (a test keeps only the first line).
     use std::io::Write;
     let mut out = std::io::stdout();
@@ -238,32 +295,30 @@ pub fn run(mut args: Args) -> crate::Result<ExitCode> {
         "test hooks: GET {0}/sim/requests, POST {0}/sim/seed, PUT {0}/sim/faults, GET {0}/sim/machines",
         simulator.base_url
     );
-    if seed.is_some() {
+    if demo_lab {
         let _ = writeln!(
             out,
             "demo lab: enclosure {} with {} server bays, golden image stand-ins: {}",
             demo::ENCLOSURE,
             demo::BAYS,
-            demo::golden_image_names(&args.root)?
+            demo::golden_image_names(root)?
                 .into_iter()
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
-    if let Some(consul) = &consul {
+    if let Some(consul) = consul {
         let _ = writeln!(
             out,
             "consul stand-in listening on {} (CONSUL_HTTP_ADDR)",
             consul.base_url
         );
     }
-    for (node, url) in &agents {
+    for (node, url) in agents {
         let _ = writeln!(out, "consul agent of node {node} listening on {url}");
     }
     let _ = out.flush();
-    simulator.wait();
-    drop(consul);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// What `--boot-image` and its options make of the servers.

@@ -61,11 +61,47 @@ pub fn resolve(
     template_values: &[(String, String)],
     given: &[Given],
 ) -> Result<Vec<OsAttribute>, Vec<Problem>> {
+    let mut problems = check_given(plan_name, plan, given);
+    let mut out = Vec::new();
+    for attribute in plan {
+        let name = attribute.name.as_str();
+        let given = given.iter().find(|g| g.name == name);
+        let key = given
+            .map(key_of)
+            .unwrap_or_else(|| format!("attributes.{name}"));
+        let line = given.map(|g| g.line);
+        if attribute.attribute_type == AttributeType::Nic {
+            resolve_nic(
+                attribute,
+                given,
+                template_values,
+                (&key, line),
+                &mut out,
+                &mut problems,
+            );
+            continue;
+        }
+        match resolve_value(attribute, given, template_values, &key, line) {
+            Ok(resolved) => out.push(resolved),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn key_of(g: &Given) -> String {
+    format!("{}.{}", g.table, g.name)
+}
+
+/// Every given name must be an attribute of the plan, and a password attribute's value a secret.
+fn check_given(plan_name: &str, plan: &[CustomAttribute], given: &[Given]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let known: BTreeMap<&str, &CustomAttribute> =
         plan.iter().map(|a| (a.name.as_str(), a)).collect();
-    let key_of = |g: &Given| format!("{}.{}", g.table, g.name);
-
     for g in given {
         match known.get(g.name.as_str()) {
             None => problems.push(Problem::new(
@@ -82,109 +118,120 @@ pub fn resolve(
         }
     }
 
-    let mut out = Vec::new();
-    for attribute in plan {
-        let name = attribute.name.as_str();
-        let given = given.iter().find(|g| g.name == name);
-        let key = given
-            .map(key_of)
-            .unwrap_or_else(|| format!("attributes.{name}"));
-        let line = given.map(|g| g.line);
-        if attribute.attribute_type == AttributeType::Nic {
-            match given.map(|g| &g.value) {
-                Some(GivenValue::Nic(fields)) => match check_nic(attribute, fields) {
-                    Ok(()) => out.extend(fields.iter().map(|(f, v)| OsAttribute { name: format!("{name}.{f}"), value: v.clone(), secret: false })),
-                    Err(messages) => problems.extend(messages.into_iter().map(|m| Problem::new(&key, line, m))),
-                },
-                Some(_) => problems.push(Problem::new(&key, line, format!("{name} is a NIC attribute: give a table of its fields, e.g. {name} = {{ connectionid = \"3\", constraint = \"dhcp\" }}"))),
-                None => {
-                    let prefix = format!("{name}.");
-                    let from_template: Vec<OsAttribute> = template_values
-                        .iter()
-                        .filter(|(n, _)| n.starts_with(&prefix))
-                        .map(|(n, v)| OsAttribute { name: n.clone(), value: v.clone(), secret: false })
-                        .collect();
-                    if from_template.is_empty() {
-                        problems.push(Problem::new(&key, None, format!("missing: NIC attribute {name} is set neither by the template nor here; give {name} = {{ connectionid = \"…\", constraint = \"dhcp\" }}")));
-                    }
-                    out.extend(from_template);
-                }
-            }
-            continue;
-        }
-        let secret = attribute.attribute_type.is_secret()
-            || matches!(given.map(|g| &g.value), Some(GivenValue::Secret(_)));
-        let (value, origin) = match given.map(|g| &g.value) {
-            Some(GivenValue::Text(t)) => (Some(t.clone()), "value"),
-            Some(GivenValue::Secret(s)) => (Some(s.expose().to_string()), "value"),
-            Some(GivenValue::Nic(_)) => {
-                problems.push(Problem::new(
-                    &key,
-                    line,
-                    format!(
-                        "{name} is of type {}, not a NIC: give a single value",
-                        attribute.attribute_type
-                    ),
-                ));
-                continue;
-            }
-            None => match template_values
+    problems
+}
+
+/// A NIC attribute: the given table of fields, else the template's `NAME.field` entries.
+fn resolve_nic(
+    attribute: &CustomAttribute,
+    given: Option<&Given>,
+    template_values: &[(String, String)],
+    (key, line): (&str, Option<usize>),
+    out: &mut Vec<OsAttribute>,
+    problems: &mut Vec<Problem>,
+) {
+    let name = attribute.name.as_str();
+    match given.map(|g| &g.value) {
+        Some(GivenValue::Nic(fields)) => match check_nic(attribute, fields) {
+            Ok(()) => out.extend(fields.iter().map(|(f, v)| OsAttribute { name: format!("{name}.{f}"), value: v.clone(), secret: false })),
+            Err(messages) => problems.extend(messages.into_iter().map(|m| Problem::new(key, line, m))),
+        },
+        Some(_) => problems.push(Problem::new(key, line, format!("{name} is a NIC attribute: give a table of its fields, e.g. {name} = {{ connectionid = \"3\", constraint = \"dhcp\" }}"))),
+        None => {
+            let prefix = format!("{name}.");
+            let from_template: Vec<OsAttribute> = template_values
                 .iter()
-                .find(|(n, v)| n == name && !v.is_empty())
-            {
-                Some((_, v)) => (Some(v.clone()), "template value"),
-                None => (
-                    attribute.default_value().map(str::to_string),
-                    "plan default",
-                ),
-            },
-        };
-        let Some(value) = value else {
-            let how = if attribute.attribute_type.is_secret() {
-                format!(
-                    "give it as [secrets] {name} = {{ env = \"VARIABLE\" }} or {{ file = \"PATH\" }}"
-                )
-            } else {
-                format!("set {name} in [attributes]")
-            };
-            problems.push(Problem::new(&key, None, format!("missing: {name} ({}) is required — the deployment plan gives no default; {how}", attribute.attribute_type)));
-            continue;
-        };
-        if let Err(message) = check_value(&attribute.attribute_type, &attribute.constraints, &value)
-        {
-            // A secret's value must not reach the message, whatever the check said.
-            let message = if secret && !value.is_empty() {
-                message.replace(&value, "***")
-            } else {
-                message
-            };
-            let origin = if origin == "value" {
-                String::new()
-            } else {
-                format!(" ({origin})")
-            };
-            problems.push(Problem::new(
-                &key,
+                .filter(|(n, _)| n.starts_with(&prefix))
+                .map(|(n, v)| OsAttribute { name: n.clone(), value: v.clone(), secret: false })
+                .collect();
+            if from_template.is_empty() {
+                problems.push(Problem::new(key, None, format!("missing: NIC attribute {name} is set neither by the template nor here; give {name} = {{ connectionid = \"…\", constraint = \"dhcp\" }}")));
+            }
+            out.extend(from_template);
+        }
+    }
+}
+
+/// Any other attribute: the given value, else the template's, else the plan's default; checked
+/// against its type and constraints.
+fn resolve_value(
+    attribute: &CustomAttribute,
+    given: Option<&Given>,
+    template_values: &[(String, String)],
+    key: &str,
+    line: Option<usize>,
+) -> Result<OsAttribute, Problem> {
+    let name = attribute.name.as_str();
+    let secret = attribute.attribute_type.is_secret()
+        || matches!(given.map(|g| &g.value), Some(GivenValue::Secret(_)));
+    let (value, origin) = match given.map(|g| &g.value) {
+        Some(GivenValue::Text(t)) => (Some(t.clone()), "value"),
+        Some(GivenValue::Secret(s)) => (Some(s.expose().to_string()), "value"),
+        Some(GivenValue::Nic(_)) => {
+            return Err(Problem::new(
+                key,
                 line,
                 format!(
-                    "{message}{origin}; {name} is of type {}{}",
-                    attribute.attribute_type,
-                    help(attribute)
+                    "{name} is of type {}, not a NIC: give a single value",
+                    attribute.attribute_type
                 ),
             ));
-            continue;
         }
-        out.push(OsAttribute {
-            name: name.to_string(),
-            value,
-            secret,
-        });
+        None => match template_values
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+        {
+            Some((_, v)) => (Some(v.clone()), "template value"),
+            None => (
+                attribute.default_value().map(str::to_string),
+                "plan default",
+            ),
+        },
+    };
+    let Some(value) = value else {
+        let how = if attribute.attribute_type.is_secret() {
+            format!(
+                "give it as [secrets] {name} = {{ env = \"VARIABLE\" }} or {{ file = \"PATH\" }}"
+            )
+        } else {
+            format!("set {name} in [attributes]")
+        };
+        return Err(Problem::new(
+            key,
+            None,
+            format!(
+                "missing: {name} ({}) is required — the deployment plan gives no default; {how}",
+                attribute.attribute_type
+            ),
+        ));
+    };
+    if let Err(message) = check_value(&attribute.attribute_type, &attribute.constraints, &value) {
+        // A secret's value must not reach the message, whatever the check said.
+        let message = if secret && !value.is_empty() {
+            message.replace(&value, "***")
+        } else {
+            message
+        };
+        let origin = if origin == "value" {
+            String::new()
+        } else {
+            format!(" ({origin})")
+        };
+        return Err(Problem::new(
+            key,
+            line,
+            format!(
+                "{message}{origin}; {name} is of type {}{}",
+                attribute.attribute_type,
+                help(attribute)
+            ),
+        ));
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    Ok(OsAttribute {
+        name: name.to_string(),
+        value,
+        secret,
+    })
 }
 
 fn names(plan: &[CustomAttribute]) -> String {

@@ -64,17 +64,12 @@ impl ConsulClient {
         timeout: Duration,
         ca_cert: Option<&Path>,
         log: Log,
-    ) -> Result<ConsulClient, String> {
+    ) -> crate::Result<ConsulClient> {
         let tls = crate::appliance::trust::verified(ca_cert)?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .tls_config(tls)
-            .timeout_global(Some(timeout))
-            .user_agent(concat!("i3s-bundle/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let agent =
+            crate::appliance::trust::agent(tls, |config| config.timeout_global(Some(timeout)));
         Ok(ConsulClient {
-            agent: ureq::Agent::new_with_config(config),
+            agent,
             base: base.trim_end_matches('/').to_string(),
             token,
             log,

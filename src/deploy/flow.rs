@@ -6,6 +6,7 @@ use super::usecase::{Server, UseCase};
 use super::{Outcome, Phase, Problem, Report};
 use crate::appliance::oneview::{self, text};
 use crate::appliance::{Client, Host};
+use crate::bundle::CustomAttribute;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -302,10 +303,55 @@ fn check(
     mut problems: Vec<Problem>,
     options: &DeployOptions,
 ) -> Result<Checked, Vec<Problem>> {
-    let problem = |key: &str, message: String| Problem::new(key, None, message);
+    let found = find_plan(client, use_case, &mut problems);
+    let (plan_attributes, skeleton) = read_plan(client, &found, &mut problems);
+    let resolved = resolve_attributes(use_case, &found, &plan_attributes, &skeleton, &mut problems);
+    let (hardware, old_profile) = find_server(client, use_case, options, &mut problems);
+    let (node, consul, stale_index) = first_consul_read(
+        client,
+        use_case,
+        options,
+        resolved.as_deref(),
+        &mut problems,
+    );
+    let osdp = found.osdp;
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (Some(hardware), Some(attributes), Some(consul), Some(osdp)) =
+        (hardware, resolved, consul, osdp)
+    else {
+        return Err(vec![Problem::new(
+            "use case",
+            None,
+            "incomplete (no template, plan, server or Consul settings)",
+        )]);
+    };
+    let body = profile_body(client, use_case, skeleton, &osdp, &hardware, &attributes);
+    Ok(Checked {
+        hardware,
+        old_profile,
+        body,
+        attributes,
+        node,
+        consul,
+        stale_index,
+    })
+}
 
-    // The template (its skeleton) and the deployment plan behind it.
-    let mut skeleton = None;
+/// What the use case deploys: the OS deployment plan, and the template's new-profile skeleton
+/// URI when it names a template.
+struct FoundPlan {
+    osdp: Option<Value>,
+    skeleton_uri: Option<String>,
+}
+
+fn problem(key: &str, message: String) -> Problem {
+    Problem::new(key, None, message)
+}
+
+/// The template (its skeleton) and the deployment plan behind it.
+fn find_plan(client: &Client, use_case: &UseCase, problems: &mut Vec<Problem>) -> FoundPlan {
     let mut skeleton_uri = None;
     let mut osdp = None;
     if let Some(template_name) = &use_case.template {
@@ -333,7 +379,7 @@ fn check(
                 }
                 skeleton_uri = Some(format!("{}/new-profile", text(&template, "uri")));
             }
-            Err(message) => problems.push(problem("template", message)),
+            Err(e) => problems.push(problem("template", e.to_string())),
         }
         if let (Some(wanted), Some(plan)) = (&use_case.deployment_plan, &osdp)
             && text(plan, "name") != wanted
@@ -354,17 +400,28 @@ fn check(
             plan_name,
         ) {
             Ok(plan) => osdp = Some(plan),
-            Err(message) => problems.push(problem("deployment_plan", message)),
+            Err(e) => problems.push(problem("deployment_plan", e.to_string())),
         }
     }
 
+    FoundPlan { osdp, skeleton_uri }
+}
+
+/// The plan's attributes and the template's skeleton.
+fn read_plan(
+    client: &Client,
+    found: &FoundPlan,
+    problems: &mut Vec<Problem>,
+) -> (Option<Vec<CustomAttribute>>, Option<Value>) {
+    let (osdp, skeleton_uri) = (&found.osdp, &found.skeleton_uri);
+    let mut skeleton = None;
     // The plan's attributes; its password attributes are marked secret before any profile (or
     // skeleton) carrying their values is read, so that verbose logs hide them.
     let plan_attributes = match &osdp {
         Some(plan) => match oneview::plan_attributes(client, plan) {
             Ok(list) => Some(list),
-            Err(message) => {
-                problems.push(problem("deployment_plan", message));
+            Err(e) => {
+                problems.push(problem("deployment_plan", e.to_string()));
                 None
             }
         },
@@ -387,7 +444,18 @@ fn check(
         }
     }
 
-    // The custom attributes.
+    (plan_attributes, skeleton)
+}
+
+/// The custom attributes: the use case's values, the template's, the plan's defaults.
+fn resolve_attributes(
+    use_case: &UseCase,
+    found: &FoundPlan,
+    plan_attributes: &Option<Vec<CustomAttribute>>,
+    skeleton: &Option<Value>,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<OsAttribute>> {
+    let osdp = &found.osdp;
     let mut resolved = None;
     if let (Some(plan), Some(plan_attributes)) = (&osdp, &plan_attributes) {
         let template_values = skeleton
@@ -405,14 +473,23 @@ fn check(
         }
     }
 
-    // The server and the profiles already there.
+    resolved
+}
+
+/// The server and the profiles already there.
+fn find_server(
+    client: &Client,
+    use_case: &UseCase,
+    options: &DeployOptions,
+    problems: &mut Vec<Problem>,
+) -> (Option<Value>, Option<Value>) {
     let hardware = match &use_case.server {
         Server::Bay { enclosure, bay } => oneview::hardware_in_bay(client, enclosure, *bay)
-            .map_err(|m| problems.push(problem("server", m)))
+            .map_err(|e| problems.push(problem("server", e.to_string())))
             .ok(),
         Server::Hardware(name) => {
             oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
-                .map_err(|m| problems.push(problem("server.hardware", m)))
+                .map_err(|e| problems.push(problem("server.hardware", e.to_string())))
                 .ok()
         }
         Server::Invalid => None,
@@ -433,7 +510,7 @@ fn check(
                     }
                 }
             }
-            Err(message) => problems.push(problem("profile", message)),
+            Err(e) => problems.push(problem("profile", e.to_string())),
         }
     }
     if let Some(h) = &hardware {
@@ -458,11 +535,21 @@ fn check(
         }
     }
 
-    // The Consul node and a first read: the address and token work, and what is there already.
+    (hardware, old_profile)
+}
+
+/// The Consul node and a first read: the address and token work, and what is there already.
+fn first_consul_read(
+    client: &Client,
+    use_case: &UseCase,
+    options: &DeployOptions,
+    resolved: Option<&[OsAttribute]>,
+    problems: &mut Vec<Problem>,
+) -> (String, Option<ConsulClient>, Option<u64>) {
     let mut node = String::new();
     let mut consul = None;
     let mut stale_index = None;
-    if let Some(list) = &resolved {
+    if let Some(list) = resolved {
         let lookup = |name: &str| {
             list.iter()
                 .find(|a| a.name == name && !a.secret)
@@ -498,10 +585,10 @@ fn check(
             client.log,
         ) {
             Ok(consul_client) => consul = Some(consul_client),
-            Err(message) => problems.push(Problem::new(
+            Err(e) => problems.push(Problem::new(
                 "consul.ca_cert",
                 Some(use_case.consul.line),
-                message,
+                e.to_string(),
             )),
         }
         if let (Some(consul), false) = (&consul, node.is_empty()) {
@@ -522,28 +609,7 @@ fn check(
         }
     }
 
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let (Some(hardware), Some(attributes), Some(consul), Some(osdp)) =
-        (hardware, resolved, consul, osdp)
-    else {
-        return Err(vec![Problem::new(
-            "use case",
-            None,
-            "incomplete (no template, plan, server or Consul settings)",
-        )]);
-    };
-    let body = profile_body(client, use_case, skeleton, &osdp, &hardware, &attributes);
-    Ok(Checked {
-        hardware,
-        old_profile,
-        body,
-        attributes,
-        node,
-        consul,
-        stale_index,
-    })
+    (node, consul, stale_index)
 }
 
 /// The profile to create: the template's new-profile skeleton (or a minimal profile for a bare
@@ -597,7 +663,7 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
     const FIND: &str = "find-profile";
     let found = match oneview::profiles_named(client, &use_case.profile) {
         Ok(found) => found,
-        Err(e) => return run.fail(FIND, e),
+        Err(e) => return run.fail(FIND, e.to_string()),
     };
     let Some(profile) = found.into_iter().next() else {
         run.phase(
@@ -620,7 +686,9 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
         Server::Hardware(name) => {
             oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
         }
-        Server::Invalid => Err("the use case names no usable server".into()),
+        Server::Invalid => Err(crate::Error::Usage(
+            "the use case names no usable server".into(),
+        )),
     };
     let hardware = match expected {
         Ok(h) if text(&h, "uri") == hardware_uri => h,

@@ -122,24 +122,23 @@ pub fn load(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> crate::Result<(UseCase, Vec<Problem>)> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
     let raw: Raw = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| line_of(s.start)).unwrap_or(1);
+        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
         crate::Error::at(
             crate::error::Location::file(path).line(line),
             e.message().to_string(),
         )
     })?;
-    let mut problems = Vec::new();
-    let mut problem = |key: &str, line: usize, message: String| {
-        problems.push(Problem::new(key, Some(line), message))
+    let mut found = Findings {
+        text: &text,
+        problems: Vec::new(),
     };
 
     let profile = raw.profile.get_ref().trim().to_string();
     if profile.is_empty() {
-        problem(
+        found.problem(
             "profile",
-            line_of(raw.profile.span().start),
+            found.line_of(raw.profile.span().start),
             "the profile name is empty".into(),
         );
     }
@@ -151,11 +150,58 @@ pub fn load(
     };
     let (template, deployment_plan) = (name_of(&raw.template), name_of(&raw.deployment_plan));
     if template.is_none() && deployment_plan.is_none() {
-        problem("template", 1, "name a server profile template (`template = \"…\"`) or a deployment plan (`deployment_plan = \"…\"`)".into());
+        found.problem("template", 1, "name a server profile template (`template = \"…\"`) or a deployment plan (`deployment_plan = \"…\"`)".into());
     }
 
-    let server_line = line_of(raw.server.span().start);
-    let server = match raw.server.into_inner() {
+    let server = read_server(raw.server, &mut found);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut attributes = read_attributes(&raw.attributes, &mut found);
+    attributes.extend(read_secrets(
+        &raw.secrets,
+        &raw.attributes,
+        base,
+        env,
+        &mut found,
+    ));
+    attributes.sort_by_key(|g| g.line);
+    let consul = read_consul(raw.consul, base, env, &mut found);
+    Ok((
+        UseCase {
+            path: path.to_path_buf(),
+            profile,
+            template,
+            deployment_plan,
+            server,
+            attributes,
+            consul,
+        },
+        found.problems,
+    ))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The problems found in a use case's values, each on the line it is on.
+struct Findings<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Findings<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        line_of(self.text, offset)
+    }
+    fn problem(&mut self, key: &str, line: usize, message: String) {
+        self.problems.push(Problem::new(key, Some(line), message));
+    }
+}
+
+/// `[server]`: an enclosure and bay, or a server hardware name.
+fn read_server(raw: Spanned<RawServer>, found: &mut Findings) -> Server {
+    let server_line = found.line_of(raw.span().start);
+    match raw.into_inner() {
         RawServer {
             hardware: Some(name),
             enclosure: None,
@@ -171,7 +217,7 @@ pub fn load(
                 bay,
             },
             _ => {
-                problem(
+                found.problem(
                     "server.bay",
                     server_line,
                     format!("bay {bay} is not a bay number (1, 2, …)"),
@@ -180,7 +226,7 @@ pub fn load(
             }
         },
         _ => {
-            problem(
+            found.problem(
                 "server",
                 server_line,
                 "give `enclosure` and `bay`, or `hardware` (the server hardware name), not both"
@@ -188,11 +234,17 @@ pub fn load(
             );
             Server::Invalid
         }
-    };
+    }
+}
 
+/// `[attributes]`: text values, or tables of NIC fields.
+fn read_attributes(
+    raw: &BTreeMap<String, Spanned<toml::Value>>,
+    found: &mut Findings,
+) -> Vec<Given> {
     let mut attributes = Vec::new();
-    for (name, value) in &raw.attributes {
-        let line = line_of(value.span().start);
+    for (name, value) in raw {
+        let line = found.line_of(value.span().start);
         let key = format!("attributes.{name}");
         let text_of = |v: &toml::Value| match v {
             toml::Value::String(s) => Some(s.clone()),
@@ -209,7 +261,7 @@ pub fn load(
                         Some(t) => {
                             nic.insert(field.clone(), t);
                         }
-                        None => problem(
+                        None => found.problem(
                             &format!("{key}.{field}"),
                             line,
                             "a NIC field takes a string or a number".into(),
@@ -221,7 +273,7 @@ pub fn load(
             other => match text_of(other) {
                 Some(t) => GivenValue::Text(t),
                 None => {
-                    problem(&key, line, "a value must be a string, a number or a boolean (or a table of NIC fields)".into());
+                    found.problem(&key, line, "a value must be a string, a number or a boolean (or a table of NIC fields)".into());
                     continue;
                 }
             },
@@ -233,12 +285,23 @@ pub fn load(
             line,
         });
     }
-    let base = path.parent().unwrap_or(Path::new("."));
-    for (name, secret) in &raw.secrets {
-        let line = line_of(secret.span().start);
+    attributes
+}
+
+/// `[secrets]`: each from an environment variable or a private file.
+fn read_secrets(
+    raw: &BTreeMap<String, Spanned<RawSecret>>,
+    plain: &BTreeMap<String, Spanned<toml::Value>>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    found: &mut Findings,
+) -> Vec<Given> {
+    let mut attributes = Vec::new();
+    for (name, secret) in raw {
+        let line = found.line_of(secret.span().start);
         let key = format!("secrets.{name}");
-        if raw.attributes.contains_key(name) {
-            problem(
+        if plain.contains_key(name) {
+            found.problem(
                 &key,
                 line,
                 format!("{name} is given in [attributes] too; give it once"),
@@ -252,7 +315,7 @@ pub fn load(
             } => match env(var).filter(|v| !v.is_empty()) {
                 Some(value) => value,
                 None => {
-                    problem(
+                    found.problem(
                         &key,
                         line,
                         format!("the environment variable {var} is not set"),
@@ -269,16 +332,16 @@ pub fn load(
                 } else {
                     file.clone()
                 };
-                match read_secret_file(&file) {
+                match crate::appliance::secret::read_file(&file) {
                     Ok(value) => value,
-                    Err(message) => {
-                        problem(&key, line, message);
+                    Err(e) => {
+                        found.problem(&key, line, e.to_string());
                         continue;
                     }
                 }
             }
             _ => {
-                problem(
+                found.problem(
                     &key,
                     line,
                     "give exactly one of `env = \"VARIABLE\"` or `file = \"PATH\"`".into(),
@@ -293,10 +356,18 @@ pub fn load(
             line,
         });
     }
-    attributes.sort_by_key(|g| g.line);
+    attributes
+}
 
-    let consul_line = line_of(raw.consul.span().start);
-    let raw_consul = raw.consul.into_inner();
+/// `[consul]`: where to read the node's first boot, as whom.
+fn read_consul(
+    raw: Spanned<RawConsul>,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    found: &mut Findings,
+) -> ConsulSection {
+    let consul_line = found.line_of(raw.span().start);
+    let raw_consul = raw.into_inner();
     let address = raw_consul
         .address
         .or_else(|| env(ADDRESS_ENV))
@@ -307,13 +378,13 @@ pub fn load(
             format!("http://{}", address.trim().trim_end_matches('/'))
         }
         Ok(endpoint) => endpoint.base,
-        Err(message) => {
-            problem("consul.address", consul_line, message);
+        Err(e) => {
+            found.problem("consul.address", consul_line, e.to_string());
             String::new()
         }
     };
     if raw_consul.node.trim().is_empty() {
-        problem(
+        found.problem(
             "consul.node",
             consul_line,
             "the Consul node name is empty (e.g. \"@SERVER_FQDN@\")".into(),
@@ -324,7 +395,7 @@ pub fn load(
         .unwrap_or_else(|| DEFAULT_TOKEN_ENV.into());
     let token = env(&token_env).filter(|t| !t.is_empty()).map(Secret::new);
     if token.is_none() {
-        problem(
+        found.problem(
             "consul.token_env",
             consul_line,
             format!("the environment variable {token_env} (the Consul ACL token) is not set"),
@@ -334,58 +405,20 @@ pub fn load(
         .ca_cert
         .map(|p| if p.is_relative() { base.join(p) } else { p });
     if let Some(path) = ca_cert.as_ref().filter(|p| !p.is_file()) {
-        problem(
+        found.problem(
             "consul.ca_cert",
             consul_line,
             format!("{}: CA certificate file not found", path.display()),
         );
     }
-    let consul = ConsulSection {
+    ConsulSection {
         address,
         node_template: raw_consul.node.trim().to_string(),
         token_env,
         token,
         ca_cert,
         line: consul_line,
-    };
-    Ok((
-        UseCase {
-            path: path.to_path_buf(),
-            profile,
-            template,
-            deployment_plan,
-            server,
-            attributes,
-            consul,
-        },
-        problems,
-    ))
-}
-
-/// A secret file: its content without the trailing newline; refused when others may read it.
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "{}: readable by group or others (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            ));
-        }
     }
-    let value = text.trim_end_matches(['\n', '\r']).to_string();
-    if value.is_empty() {
-        return Err(format!("{}: the file is empty", path.display()));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

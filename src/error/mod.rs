@@ -171,8 +171,37 @@ pub enum Error {
     /// recommended actions, a timeout, TLS.
     #[error(transparent)]
     Appliance(#[from] ApplianceError),
+    /// What was being done when `source` happened ("deleting bundle …", "deployment plan …").
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
+    /// Logging in failed: nothing was attempted, so it is unusable (exit 2) even after a timeout.
+    #[error("cannot log in to {base}: {source}")]
+    Login { base: String, source: Box<Error> },
+    /// The command's work failed — on its input (a source error in `build`) or on the appliance
+    /// after logging in (`pull`, `golden-image upload`): an outcome, exit 1 (README), whatever the
+    /// cause. `after` is a line said after the error ("nothing was written").
+    #[error("{source}{}", after.as_ref().map(|a| format!("\n{a}")).unwrap_or_default())]
+    Failed {
+        source: Box<Error>,
+        after: Option<String>,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+/// `result.context(|| format!("deleting bundle {name:?}"))`: says what was being done, keeping
+/// the error itself (an appliance's status, task errors, recommended actions) reachable.
+pub trait Context<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: context(),
+            source: Box::new(e.into()),
+        })
+    }
 }
 
 /// Exit codes (README "Exit codes"): the one map from outcome to code.
@@ -194,6 +223,8 @@ impl Error {
             Error::Appliance(
                 ApplianceError::Timeout { .. } | ApplianceError::TaskTimeout { .. },
             ) => exit::TIMEOUT,
+            Error::Context { source, .. } => source.exit_code(),
+            Error::Failed { .. } => exit::PROBLEMS,
             _ => exit::UNUSABLE,
         }
     }
@@ -225,8 +256,26 @@ impl Error {
     pub fn bundle(location: Location, problem: BundleProblem) -> Self {
         Error::Bundle { location, problem }
     }
+    /// See [`Error::Failed`].
+    pub fn failed(self) -> Self {
+        Error::Failed {
+            source: Box::new(self),
+            after: None,
+        }
+    }
     pub fn other(message: impl Into<String>) -> Self {
         Error::Other(message.into())
+    }
+    /// The appliance's answer behind this error (under any context), for callers that branch on
+    /// its status or task errors.
+    pub fn appliance(&self) -> Option<&ApplianceError> {
+        match self {
+            Error::Appliance(e) => Some(e),
+            Error::Context { source, .. }
+            | Error::Login { source, .. }
+            | Error::Failed { source, .. } => source.appliance(),
+            _ => None,
+        }
     }
     /// The bundle problem, for callers (and tests) that branch on it.
     pub fn bundle_problem(&self) -> Option<&BundleProblem> {

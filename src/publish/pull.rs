@@ -1,6 +1,7 @@
 //! `pull`: download a bundle by exact name, streamed to a temporary file renamed when complete.
-use super::inventory::{ARTIFACT_BUNDLES, by_name, uri_of};
+use super::inventory::{ARTIFACT_BUNDLES, uri_of};
 use crate::appliance::client::{Client, Host};
+use crate::error::{Error, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -12,27 +13,28 @@ pub struct PullReport {
     pub bytes: u64,
 }
 
-pub fn pull(client: &Client, name: &str, out: &Path) -> Result<PullReport, String> {
-    let found = client
-        .list(Host::ImageStreamer, ARTIFACT_BUNDLES, Some(name))
-        .map_err(|e| e.to_string())?;
-    let bundle = by_name(&found, name, "artifact bundle")?
-        .ok_or_else(|| format!("no artifact bundle named {name:?} on the appliance"))?;
-    let uri = uri_of(bundle).unwrap_or_default();
+pub fn pull(client: &Client, name: &str, out: &Path) -> Result<PullReport> {
+    let what = "artifact bundle";
+    let bundle =
+        crate::appliance::lookup::named(client, Host::ImageStreamer, ARTIFACT_BUNDLES, what, name)?
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no artifact bundle named {name:?} on the appliance"
+                ))
+            })?;
+    let uri = uri_of(&bundle).unwrap_or_default();
     let id = uri.rsplit('/').next().unwrap_or_default();
     let path = bundle
         .get("downloadURI")
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
-    let mut temp = crate::fs::TempFile::for_target(out).map_err(|e| e.to_string())?;
+    let mut temp = crate::fs::TempFile::for_target(out)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-    let bytes = client
-        .download(Host::ImageStreamer, &path, &mut writer)
-        .map_err(|e| e.to_string())?;
-    std::io::Write::flush(&mut writer).map_err(|e| format!("{}: {e}", out.display()))?;
+    let bytes = client.download(Host::ImageStreamer, &path, &mut writer)?;
+    std::io::Write::flush(&mut writer).map_err(|e| Error::io(out, e))?;
     drop(writer);
-    temp.persist(out).map_err(|e| e.to_string())?;
+    temp.persist(out)?;
     Ok(PullReport {
         name: name.to_string(),
         uri,

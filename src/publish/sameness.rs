@@ -17,6 +17,7 @@
 use super::compare::{attribute_changes, field_changes};
 use super::inventory::{Inventory, by_name};
 use super::source::{self, BundleSource};
+use crate::bundle::Bundle;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +68,15 @@ fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
 }
 
 fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) -> Verdict {
-    let ours = &source.bundle;
+    listing_differs(bundle, &source.bundle)
+        .or_else(|| image_differs(source, inventory))
+        .or_else(|| artifact_differs(&source.bundle, inventory))
+        .or_else(|| plan_listing_differs(bundle, &source.bundle))
+        .unwrap_or(Verdict::Same("its artifacts, which equal the bundle's"))
+}
+
+/// The names the appliance lists for the bundle, kind by kind, against the bundle's.
+fn listing_differs(bundle: &Value, ours: &Bundle) -> Option<Verdict> {
     let kinds = [
         (
             "plan scripts",
@@ -93,21 +102,26 @@ fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) ->
     for (what, theirs, ours) in &kinds {
         match theirs {
             None => {
-                return Verdict::Unknown(format!(
+                return Some(Verdict::Unknown(format!(
                     "the appliance does not list the bundle's {what}"
-                ));
+                )));
             }
             Some(theirs) if theirs != ours => {
-                return Verdict::Different(format!(
+                return Some(Verdict::Different(format!(
                     "it holds other {what} ({} instead of {})",
                     theirs.join(", "),
                     ours.join(", ")
-                ));
+                )));
             }
             Some(_) => {}
         }
     }
-    let unknown = |what: String| Verdict::Unknown(format!("{what} differs on the appliance"));
+    None
+}
+
+/// The golden images' checksums on the appliance against the payloads'.
+fn image_differs(source: &BundleSource, inventory: &Inventory) -> Option<Verdict> {
+    let ours = &source.bundle;
     for image in &ours.golden_images {
         let name = &image.image.name;
         let theirs = by_name(&inventory.golden_images, name, "golden image")
@@ -118,30 +132,35 @@ fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) ->
             .map(str::to_ascii_lowercase);
         match (theirs, source.payload_sha256.get(name)) {
             (Some(theirs), Some(ours)) if theirs == *ours => {}
-            (Some(_), Some(_)) => return unknown(format!("golden image {name:?}")),
+            (Some(_), Some(_)) => return Some(unknown(format!("golden image {name:?}"))),
             _ => {
-                return Verdict::Unknown(format!(
+                return Some(Verdict::Unknown(format!(
                     "golden image {name:?} has no checksum to compare on both sides"
-                ));
+                )));
             }
         }
     }
+    None
+}
+
+/// The plan scripts and build plans on the appliance against the bundle's.
+fn artifact_differs(ours: &Bundle, inventory: &Inventory) -> Option<Verdict> {
     for script in &ours.plan_scripts {
         let Ok(Some(current)) = by_name(&inventory.plan_scripts, &script.name, "plan script")
         else {
-            return unknown(format!("plan script {:?}", script.name));
+            return Some(unknown(format!("plan script {:?}", script.name)));
         };
         let wanted = [
             ("content", json!(script.content)),
             ("planType", json!(script.plan_type)),
         ];
         if !field_changes(current, &wanted).is_empty() {
-            return unknown(format!("plan script {:?}", script.name));
+            return Some(unknown(format!("plan script {:?}", script.name)));
         }
     }
     for plan in &ours.build_plans {
         let Ok(Some(current)) = by_name(&inventory.build_plans, &plan.name, "build plan") else {
-            return unknown(format!("build plan {:?}", plan.name));
+            return Some(unknown(format!("build plan {:?}", plan.name)));
         };
         let steps: Vec<Value> = current
             .get("buildStep")
@@ -165,9 +184,14 @@ fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) ->
         if steps != wanted
             || !attribute_changes(&super::attributes_of(current), &attributes).is_empty()
         {
-            return unknown(format!("build plan {:?}", plan.name));
+            return Some(unknown(format!("build plan {:?}", plan.name)));
         }
     }
+    None
+}
+
+/// The deployment plans' build plan and golden image as the bundle's listing names them.
+fn plan_listing_differs(bundle: &Value, ours: &Bundle) -> Option<Verdict> {
     let listed_plans = bundle
         .get("deploymentPlans")
         .and_then(Value::as_array)
@@ -187,8 +211,15 @@ fn by_artifacts(bundle: &Value, source: &BundleSource, inventory: &Inventory) ->
         if field("oebpName") != plan.build_plan
             || field("goldenImageName") != plan.golden_image_name().unwrap_or_default()
         {
-            return unknown(format!("the listing of deployment plan {:?}", plan.name));
+            return Some(unknown(format!(
+                "the listing of deployment plan {:?}",
+                plan.name
+            )));
         }
     }
-    Verdict::Same("its artifacts, which equal the bundle's")
+    None
+}
+
+fn unknown(what: String) -> Verdict {
+    Verdict::Unknown(format!("{what} differs on the appliance"))
 }

@@ -227,7 +227,7 @@ pub fn tagged_sha256(description: &str) -> Option<String> {
 
 /// Two bundles of one run defining the same artifact name differently would overwrite each other
 /// on every run (extract replaces by name) and never settle: refuse before any request.
-pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
+pub fn check_overlaps(sources: &[BundleSource]) -> Result<()> {
     let mut seen: std::collections::HashMap<(&str, String), (String, &Path)> =
         std::collections::HashMap::new();
     let mut problems = Vec::new();
@@ -275,9 +275,9 @@ pub fn check_overlaps(sources: &[BundleSource]) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!(
+        Err(Error::Usage(format!(
             "these bundles overwrite each other's artifacts (publish one of them):\n  {}",
             problems.join("\n  ")
-        ))
+        )))
     }
 }

@@ -4,6 +4,7 @@
 use super::report::Change;
 use crate::appliance::client::{Client, Host};
 use crate::appliance::error::ApplianceError;
+use crate::error::{Error, Result};
 use serde_json::{Value, json};
 use ureq::http::Method;
 
@@ -26,17 +27,15 @@ pub struct TemplateOutcome {
     pub changes: Vec<Change>,
 }
 
-fn find_template(client: &Client, name: &str) -> Result<Value, String> {
-    let found = client
-        .list(Host::OneView, TEMPLATES, Some(name))
-        .map_err(|e| e.to_string())?;
-    match found.len() {
-        0 => Err(format!(
-            "no server profile template named {name:?} on OneView"
-        )),
-        1 => Ok(found.into_iter().next().expect("one")),
-        n => Err(format!("{n} server profile templates are named {name:?}")),
-    }
+fn find_template(client: &Client, name: &str) -> Result<Value> {
+    let what = "server profile template";
+    crate::appliance::lookup::named(client, Host::OneView, TEMPLATES, what, name)?.ok_or_else(
+        || {
+            Error::Usage(format!(
+                "no server profile template named {name:?} on OneView"
+            ))
+        },
+    )
 }
 
 /// The OneView URI of a deployment plan: by exact name, preferring the one whose
@@ -45,10 +44,8 @@ fn find_os_deployment_plan(
     client: &Client,
     plan_name: &str,
     plan_uri: Option<&str>,
-) -> Result<Option<String>, String> {
-    let found = client
-        .list(Host::OneView, OS_DEPLOYMENT_PLANS, Some(plan_name))
-        .map_err(|e| e.to_string())?;
+) -> Result<Option<String>> {
+    let found = client.list(Host::OneView, OS_DEPLOYMENT_PLANS, Some(plan_name))?;
     let native = |v: &Value| {
         v.get("nativePlanUri")
             .and_then(Value::as_str)
@@ -80,7 +77,7 @@ pub fn plan(
     plan_name: &str,
     plan_uri: Option<&str>,
     attributes: &[Value],
-) -> Result<TemplatePlan, String> {
+) -> Result<TemplatePlan> {
     let template = find_template(client, template_name)?;
     let osdp = match plan_uri {
         Some(_) => find_os_deployment_plan(client, plan_name, plan_uri)?,
@@ -112,7 +109,7 @@ pub fn apply(
     plan_name: &str,
     plan_uri: Option<&str>,
     attributes: &[Value],
-) -> Result<TemplateOutcome, String> {
+) -> Result<TemplateOutcome> {
     let mut osdp = None;
     for attempt in 0..client.timing.attempts.max(1) {
         osdp = find_os_deployment_plan(client, plan_name, plan_uri)?;
@@ -123,10 +120,10 @@ pub fn apply(
         std::thread::sleep(client.timing.retry_base.saturating_mul(attempt + 1));
     }
     let osdp = osdp.ok_or_else(|| {
-        format!(
+        Error::other(format!(
             "OneView lists no os-deployment-plan for {plan_name:?} ({})",
             plan_uri.unwrap_or("?")
-        )
+        ))
     })?;
     let uri = find_template(client, template_name)?
         .get("uri")
@@ -138,7 +135,7 @@ pub fn apply(
     let mut written = false;
     let mut all_changes = Vec::new();
     loop {
-        let template = client.get(Host::OneView, &uri).map_err(|e| e.to_string())?;
+        let template = client.get(Host::OneView, &uri)?;
         let (settings, changes, _) = desired_settings(&template, json!(osdp), attributes);
         if changes.is_empty() {
             return Ok(TemplateOutcome {
@@ -180,10 +177,10 @@ pub fn apply(
             Err(ApplianceError::Http { status: 412, .. }) => {
                 races += 1;
                 if races >= MAX_RACES {
-                    return Err(format!(
+                    return Err(Error::other(format!(
                         "template {uri} was changed by another writer between read and write {races} times (eTag mismatch, 412); \
                          nothing was overwritten — run publish again"
-                    ));
+                    )));
                 }
                 client.log.at(1, || {
                     format!("  {uri}: eTag changed since it was read; reading it again")
@@ -192,11 +189,11 @@ pub fn apply(
             Err(e) if e.is_connection_error() || e.status().is_some_and(|s| s >= 500) => {
                 lost += 1;
                 if lost >= client.timing.attempts {
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
                 std::thread::sleep(client.timing.retry_base.saturating_mul(lost));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
