@@ -90,6 +90,28 @@ pub struct Constraints {
     original: Option<String>,
 }
 
+/// Why a constraints string does not decode; callers add the place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadConstraints {
+    NotAnObject { encoded: String },
+    InvalidJson { encoded: String, message: String },
+}
+
+impl fmt::Display for BadConstraints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadConstraints::NotAnObject { encoded } => {
+                write!(f, "constraints {encoded:?} is not a JSON object")
+            }
+            BadConstraints::InvalidJson { encoded, message } => {
+                write!(f, "constraints {encoded:?} is not valid JSON: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BadConstraints {}
+
 impl PartialEq for Constraints {
     fn eq(&self, other: &Self) -> bool {
         self.fields == other.fields
@@ -105,7 +127,7 @@ impl Constraints {
     }
 
     /// Decodes the string form. Anything that is not a JSON object is an error.
-    pub fn decode(encoded: &str) -> Result<Self, String> {
+    pub fn decode(encoded: &str) -> Result<Self, BadConstraints> {
         if encoded.trim().is_empty() {
             return Ok(Constraints {
                 fields: Map::new(),
@@ -117,8 +139,13 @@ impl Constraints {
                 fields,
                 original: Some(encoded.to_string()),
             }),
-            Ok(_) => Err(format!("constraints {encoded:?} is not a JSON object")),
-            Err(e) => Err(format!("constraints {encoded:?} is not valid JSON: {e}")),
+            Ok(_) => Err(BadConstraints::NotAnObject {
+                encoded: encoded.to_string(),
+            }),
+            Err(e) => Err(BadConstraints::InvalidJson {
+                encoded: encoded.to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -250,58 +277,139 @@ impl CustomAttribute {
     }
 
     /// Checks a value against the type and constraints, as the appliance UI would.
-    pub fn check_value(&self, value: &str) -> Result<(), String> {
+    pub fn check_value(&self, value: &str) -> Result<(), ValueProblem> {
         check_value(&self.attribute_type, &self.constraints, value)
     }
 }
+
+/// Why a value does not fit its attribute; callers add the place (file, line, attribute).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueProblem {
+    NotAnOption { value: String, options: Vec<String> },
+    NotANumber { value: String },
+    BelowMinimum { value: String, min: f64 },
+    AboveMaximum { value: String, max: f64 },
+    NotIpv4 { value: String },
+    NotHostname { value: String },
+    NotFqdn { value: String },
+    PasswordTooShort { min: f64 },
+    PasswordTooLong { max: f64 },
+    NoOptions,
+    PatternMismatch { value: String, pattern: String },
+}
+
+impl fmt::Display for ValueProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueProblem::NotAnOption { value, options } => {
+                write!(
+                    f,
+                    "{value:?} is not one of the options {}",
+                    options.join(", ")
+                )
+            }
+            ValueProblem::NotANumber { value } => write!(f, "{value:?} is not a number"),
+            ValueProblem::BelowMinimum { value, min } => {
+                write!(f, "{value} is below the minimum {min}")
+            }
+            ValueProblem::AboveMaximum { value, max } => {
+                write!(f, "{value} is above the maximum {max}")
+            }
+            ValueProblem::NotIpv4 { value } => write!(f, "{value:?} is not an IPv4 address"),
+            ValueProblem::NotHostname { value } => write!(f, "{value:?} is not a valid host name"),
+            ValueProblem::NotFqdn { value } => {
+                write!(f, "{value:?} is not a valid fully qualified domain name")
+            }
+            ValueProblem::PasswordTooShort { min } => {
+                write!(f, "the password is shorter than {min} characters")
+            }
+            ValueProblem::PasswordTooLong { max } => {
+                write!(f, "the password is longer than {max} characters")
+            }
+            ValueProblem::NoOptions => {
+                write!(f, "an option attribute needs a non-empty options list")
+            }
+            ValueProblem::PatternMismatch { value, pattern } => {
+                write!(f, "{value:?} does not match the pattern {pattern}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ValueProblem {}
 
 /// The one place that knows what a valid value of each attribute type is.
 pub fn check_value(
     attribute_type: &AttributeType,
     constraints: &Constraints,
     value: &str,
-) -> Result<(), String> {
+) -> Result<(), ValueProblem> {
+    let owned = || value.to_string();
     if let Some(options) = constraints.options()
         && !options.is_empty()
         && !options.iter().any(|o| o == value)
     {
-        return Err(format!(
-            "{value:?} is not one of the options {}",
-            options.join(", ")
-        ));
+        return Err(ValueProblem::NotAnOption {
+            value: owned(),
+            options,
+        });
     }
+    check_type(attribute_type, constraints, value)?;
+    if let Some(pattern) = constraints.regex()
+        && let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})$"))
+        && !re.is_match(value)
+    {
+        return Err(ValueProblem::PatternMismatch {
+            value: owned(),
+            pattern,
+        });
+    }
+    Ok(())
+}
+
+/// The type's own rule (number range, address syntax, password length).
+fn check_type(
+    attribute_type: &AttributeType,
+    constraints: &Constraints,
+    value: &str,
+) -> Result<(), ValueProblem> {
+    let owned = || value.to_string();
     match attribute_type {
         AttributeType::Number => {
             let n: f64 = value
                 .trim()
                 .parse()
-                .map_err(|_| format!("{value:?} is not a number"))?;
+                .map_err(|_| ValueProblem::NotANumber { value: owned() })?;
             if let Some(min) = constraints.number("minimum")
                 && n < min
             {
-                return Err(format!("{value} is below the minimum {min}"));
+                return Err(ValueProblem::BelowMinimum {
+                    value: owned(),
+                    min,
+                });
             }
             if let Some(max) = constraints.number("maximum")
                 && n > max
             {
-                return Err(format!("{value} is above the maximum {max}"));
+                return Err(ValueProblem::AboveMaximum {
+                    value: owned(),
+                    max,
+                });
             }
         }
         AttributeType::Ipv4 => {
             value
                 .parse::<std::net::Ipv4Addr>()
-                .map_err(|_| format!("{value:?} is not an IPv4 address"))?;
+                .map_err(|_| ValueProblem::NotIpv4 { value: owned() })?;
         }
         AttributeType::Hostname => {
             if !is_hostname_label_list(value, false) {
-                return Err(format!("{value:?} is not a valid host name"));
+                return Err(ValueProblem::NotHostname { value: owned() });
             }
         }
         AttributeType::Fqdn => {
             if !is_hostname_label_list(value, true) {
-                return Err(format!(
-                    "{value:?} is not a valid fully qualified domain name"
-                ));
+                return Err(ValueProblem::NotFqdn { value: owned() });
             }
         }
         AttributeType::Password => {
@@ -309,26 +417,20 @@ pub fn check_value(
             if let Some(min) = constraints.number("minlen")
                 && len < min
             {
-                return Err(format!("the password is shorter than {min} characters"));
+                return Err(ValueProblem::PasswordTooShort { min });
             }
             if let Some(max) = constraints.number("maxlen")
                 && len > max
             {
-                return Err(format!("the password is longer than {max} characters"));
+                return Err(ValueProblem::PasswordTooLong { max });
             }
         }
         AttributeType::Option => {
             if constraints.options().is_none_or(|o| o.is_empty()) {
-                return Err("an option attribute needs a non-empty options list".to_string());
+                return Err(ValueProblem::NoOptions);
             }
         }
         AttributeType::String | AttributeType::Nic | AttributeType::Other(_) => {}
-    }
-    if let Some(pattern) = constraints.regex()
-        && let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})$"))
-        && !re.is_match(value)
-    {
-        return Err(format!("{value:?} does not match the pattern {pattern}"));
     }
     Ok(())
 }

@@ -154,9 +154,9 @@ pub fn resolve(
         {
             // A secret's value must not reach the message, whatever the check said.
             let message = if secret && !value.is_empty() {
-                message.replace(&value, "***")
+                message.to_string().replace(&value, "***")
             } else {
-                message
+                message.to_string()
             };
             let origin = if origin == "value" {
                 String::new()

@@ -102,7 +102,7 @@ pub fn prepare(
             let shown = if attr.attribute_type.is_secret() {
                 "(secret)".to_string()
             } else {
-                problem
+                problem.to_string()
             };
             return Err(Error::Usage(format!(
                 "attribute {key} ({}): {shown}",
