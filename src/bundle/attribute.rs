@@ -276,9 +276,57 @@ impl CustomAttribute {
         self.value.as_deref().filter(|v| !v.is_empty())
     }
 
+    /// A valid value from the type and constraints (the first option, the minimum, a
+    /// documentation address): what `run --sample-attrs` and lint's shellcheck pass use.
+    pub fn sample_value(&self) -> String {
+        if let Some(first) = self
+            .constraints
+            .options()
+            .and_then(|o| o.into_iter().next())
+        {
+            return first;
+        }
+        let name = self.name.to_ascii_uppercase();
+        match &self.attribute_type {
+            AttributeType::Number => self
+                .constraints
+                .number("minimum")
+                .map_or("1".to_string(), |m| format!("{m}")),
+            AttributeType::Ipv4 => "192.0.2.10".to_string(),
+            AttributeType::Fqdn => "node1.example.org".to_string(),
+            AttributeType::Hostname => "node1".to_string(),
+            AttributeType::Password => "Sample-Passw0rd".to_string(),
+            AttributeType::Nic => SAMPLE_MAC.to_string(),
+            _ if name.ends_with("FQDN") => "node1.example.org".to_string(),
+            _ if name.ends_with("MASK") => "255.255.255.0".to_string(),
+            _ if name.ends_with("CIDR") => "192.0.2.0/24".to_string(),
+            _ if name.ends_with("_IP") || name.ends_with("_GW") || name.contains("POOL") => {
+                "192.0.2.10".to_string()
+            }
+            _ => "sample".to_string(),
+        }
+    }
+
     /// Checks a value against the type and constraints, as the appliance UI would.
     pub fn check_value(&self, value: &str) -> Result<(), ValueProblem> {
         check_value(&self.attribute_type, &self.constraints, value)
+    }
+}
+
+/// A documentation MAC address (RFC 7042) for NIC samples.
+const SAMPLE_MAC: &str = "00:00:5e:00:53:01";
+
+/// A sample for a NIC field placeholder (`@NIC1.ipaddress@`), from documentation ranges.
+pub fn sample_field_value(field: &str) -> &'static str {
+    match field {
+        "mac" => SAMPLE_MAC,
+        "ipaddress" | "ipv4address" => "192.0.2.10",
+        "netmask" | "subnetmask" => "255.255.255.0",
+        "gateway" => "192.0.2.1",
+        "dns" | "dns1" | "dns2" => "192.0.2.53",
+        "vlanid" => "0",
+        "domain" => "example.org",
+        _ => "sample",
     }
 }
 
@@ -450,4 +498,21 @@ fn is_hostname_label_list(value: &str, allow_dots: bool) -> bool {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_values_satisfy_their_types() {
+        for t in AttributeType::KNOWN
+            .iter()
+            .filter(|t| **t != AttributeType::Option)
+        {
+            let attr = CustomAttribute::new("X_FQDN", t.clone());
+            let value = attr.sample_value();
+            assert!(attr.check_value(&value).is_ok(), "{t}: {value}");
+        }
+    }
 }

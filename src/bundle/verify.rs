@@ -1,4 +1,5 @@
 //! `verify`: checksums, manifest and references of a bundle as read.
+use super::checksum::ChecksumFile;
 use super::read::LoadedBundle;
 use super::{EntryKind, PlanScript};
 use serde::Serialize;
@@ -49,6 +50,25 @@ impl VerifyReport {
     pub fn is_clean(&self) -> bool {
         self.errors().next().is_none()
     }
+}
+
+/// The checksum-order rule (a warning here, I3S105 in lint): the appliance writes one line per
+/// entry in zip order; a file listing every entry in another order was repacked by hand.
+pub fn lines_out_of_order(loaded: &LoadedBundle, sums: &ChecksumFile) -> bool {
+    let own = sums.flavour.file_name();
+    let zip_order: Vec<&str> = loaded
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Checksum)
+        .map(|e| e.name.as_str())
+        .collect();
+    let sum_order: Vec<&str> = sums
+        .lines
+        .iter()
+        .map(|l| l.entry.as_str())
+        .filter(|n| *n != own)
+        .collect();
+    zip_order.len() == sum_order.len() && zip_order != sum_order
 }
 
 pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
@@ -167,19 +187,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
                     _ => {}
                 }
             }
-            let zip_order: Vec<&str> = loaded
-                .entries
-                .iter()
-                .filter(|e| e.kind != EntryKind::Checksum)
-                .map(|e| e.name.as_str())
-                .collect();
-            let sum_order: Vec<&str> = sums
-                .lines
-                .iter()
-                .map(|l| l.entry.as_str())
-                .filter(|n| *n != own_name)
-                .collect();
-            if zip_order.len() == sum_order.len() && zip_order != sum_order {
+            if lines_out_of_order(loaded, sums) {
                 report(
                     Warning,
                     area,

@@ -3,8 +3,8 @@
 //! other deviations from the appliance's form.
 use super::target::Target;
 use super::{ArtifactKind, Origin, Sink};
+use crate::bundle::ChecksumFlavour;
 use crate::bundle::verify::{self, Severity as VerifySeverity};
-use crate::bundle::{ChecksumFlavour, EntryKind};
 
 pub fn check(target: &Target, sink: &mut Sink) {
     let Some(loaded) = target.loaded else { return };
@@ -67,19 +67,7 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 format!("{own}: does not end with a newline"),
             );
         }
-        let zip_order: Vec<&str> = loaded
-            .entries
-            .iter()
-            .filter(|e| e.kind != EntryKind::Checksum)
-            .map(|e| e.name.as_str())
-            .collect();
-        let sum_order: Vec<&str> = sums
-            .lines
-            .iter()
-            .map(|l| l.entry.as_str())
-            .filter(|n| *n != own)
-            .collect();
-        if zip_order.len() == sum_order.len() && zip_order != sum_order {
+        if verify::lines_out_of_order(loaded, sums) {
             at_entry(
                 sink,
                 "I3S105",
