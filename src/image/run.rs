@@ -227,7 +227,7 @@ pub fn prepare(
     }
     if !missing.is_empty() {
         return Err(Error::Usage(format!(
-            "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs FILE, or --sample-attrs)",
+            "build plan {plan_name:?} needs values for attributes without a default; nothing was run:\n  {}\n  help: pass --attr NAME=VALUE (or --attrs-file FILE, or --sample-attrs)",
             missing.join("\n  ")
         )));
     }
