@@ -10,11 +10,13 @@
 //! writer.
 pub mod archive;
 pub mod cache;
+pub mod compile;
 pub mod ids;
 pub mod model;
 pub mod naming;
 
-pub use model::{CompiledBundle, GoldenImageAttachment, Project, compile_bundle};
+pub use compile::compile_bundle;
+pub use model::{CompiledBundle, GoldenImageAttachment, Project};
 
 use crate::error::{Error, Result};
 use crate::source::{BundleFile, Layout, ProjectFile};
