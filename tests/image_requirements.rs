@@ -3,7 +3,7 @@
 //! derived by `image::needs`) and "a captured image passes" must mean "it carries no secret"
 //! (every `secret_paths` entry of the contracts of the templates the deploy plans use).
 //! Fast: no guestfish; tests/image_guestfish.rs checks the same requirements on images.
-use i3s_bundle::build::model::{CompiledBundle, Project, compile_bundle};
+use i3s_bundle::build::{CompiledBundle, Project, compile_bundle};
 use i3s_bundle::image::OsDefinition;
 use i3s_bundle::image::listing::glob_match;
 use i3s_bundle::image::needs::{Need, bundle_needs};

@@ -10,11 +10,13 @@
 //! writer.
 pub mod archive;
 pub mod cache;
+pub mod compile;
 pub mod ids;
 pub mod model;
 pub mod naming;
 
-pub use model::{CompiledBundle, GoldenImageAttachment, Project, compile_bundle};
+pub use compile::compile_bundle;
+pub use model::{CompiledBundle, GoldenImageAttachment, Project};
 
 use crate::error::{Error, Result};
 use crate::source::{BundleFile, Layout, ProjectFile};
@@ -148,6 +150,11 @@ fn display_path(layout: &Layout, path: &Path) -> PathBuf {
     layout.relative(path)
 }
 
+/// A bundle to build: (source, cache key, why it is stale).
+type Stale = (PathBuf, String, String);
+/// A compiled bundle with its cache key and why it was built.
+type Compiled = (CompiledBundle, String, String);
+
 /// Builds the bundles of a project. See the module docs.
 pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     let layout = Layout::new(&options.root);
@@ -171,32 +178,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         .iter()
         .map(|s| layout.relative(s).to_string_lossy().into_owned())
         .collect();
-    let freshness: Vec<Freshness> = if options.force {
-        keys.iter()
-            .map(|_| Freshness::Stale("--force".into()))
-            .collect()
-    } else {
-        let checked: std::collections::BTreeMap<String, Freshness> = cache
-            .bundles
-            .par_iter_mut()
-            .filter(|(key, _)| keys.contains(key))
-            .map(|(key, record)| {
-                (
-                    key.clone(),
-                    Cache::record_freshness(record, &options.root, &out, &time),
-                )
-            })
-            .collect();
-        keys.iter()
-            .map(|k| {
-                checked
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| Freshness::Stale("never built".into()))
-            })
-            .collect()
-    };
-    let mut stale: Vec<(PathBuf, String, String)> = Vec::new(); // (source, key, reason)
+    let freshness = check_freshness(options, &out, &time, &mut cache, &keys);
+    let mut stale: Vec<Stale> = Vec::new();
     for ((source, key), fresh) in sources.iter().zip(&keys).zip(freshness) {
         match fresh {
             Freshness::UpToDate { restat } => cache_dirty |= restat,
@@ -206,95 +189,25 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
 
     // 2. Compile every stale bundle before writing anything.
     let mut warnings = Vec::new();
-    let mut compiled: Vec<(CompiledBundle, String, String)> = Vec::new();
+    let mut compiled: Vec<Compiled> = Vec::new();
     if !stale.is_empty() {
         let mut project = Project::load(&options.root)?;
         project.time = time;
-        let results: Vec<Result<CompiledBundle>> = stale
-            .par_iter()
-            .map(|(source, _, _)| compile_bundle(&project, source))
-            .collect();
-        let mut errors = Vec::new();
-        for (result, (_, key, reason)) in results.into_iter().zip(&stale) {
-            match result {
-                Ok(c) => compiled.push((c, key.clone(), reason.clone())),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(Error::Other(errors.join("\n")));
-        }
-        let mut zips = BTreeSet::new();
-        for (c, key, _) in &compiled {
-            if !zips.insert(c.zip_name.clone()) {
-                return Err(Error::Other(format!(
-                    "{key}: another bundle also writes {}",
-                    c.zip_name
-                )));
-            }
-        }
+        compiled = compile_stale(&project, &stale)?;
         for (c, _, _) in &compiled {
             warnings.extend(c.warnings.iter().cloned());
         }
         // Registry entries no bundle uses (only meaningful when every bundle is known).
         if options.bundles.is_empty() {
-            let mut used: BTreeSet<String> = compiled
-                .iter()
-                .flat_map(|(c, _, _)| c.used_attributes.iter().cloned())
-                .collect();
-            let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
-            for (key, record) in &cache.bundles {
-                if keys.contains(key) && !rebuilt.contains(key.as_str()) {
-                    used.extend(record.used_attributes.iter().cloned());
-                }
-            }
-            for entry in project.registry.entries.values() {
-                if !used.contains(&entry.name) {
-                    warnings.push(format!(
-                        "{}:{}: attribute {} is used by no bundle",
-                        layout.relative(&project.registry.path).display(),
-                        entry.line,
-                        entry.name
-                    ));
-                }
-            }
+            warnings.extend(unused_attributes(
+                &layout, &project, &compiled, &cache, &keys,
+            ));
         }
     }
 
     // 3. Write (each zip atomically), depfiles, then the cache.
-    let written: Vec<Result<Record>> = compiled
-        .par_iter()
-        .map(|(c, _, _)| -> Result<Record> {
-            let path = out.join(&c.zip_name);
-            let report = crate::bundle::write_bundle(&c.bundle, &path)?;
-            let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-            let target = display_path(&layout, &path);
-            crate::fs::write_atomic(
-                &out.join(format!("{}.d", c.zip_name)),
-                cache::depfile_text(&target, &c.inputs).as_bytes(),
-            )?;
-            Ok(Record {
-                bundle: c.file.bundle.name.get_ref().clone(),
-                version: c.file.bundle.version.clone(),
-                zip_name: c.zip_name.clone(),
-                time_stamp: c.bundle.manifest.time_stamp.clone(),
-                time_source: c.time_source.clone(),
-                sha256: report.sha256,
-                size: report.size,
-                mtime_ns: crate::fs::mtime_ns(&meta),
-                inputs: c.inputs.clone(),
-                used_attributes: c.used_attributes.iter().cloned().collect(),
-                attachments: c.attachments.clone(),
-            })
-        })
-        .collect();
-    let mut reasons = std::collections::BTreeMap::new();
-    for ((_, key, reason), record) in compiled.iter().zip(written) {
-        let record = record?;
-        reasons.insert(key.clone(), reason.clone());
-        cache.bundles.insert(key.clone(), record);
-        cache_dirty = true;
-    }
+    let reasons = write_all(&layout, &out, &compiled, &mut cache)?;
+    cache_dirty |= !reasons.is_empty();
 
     // Forget bundles whose source is gone (their zips stay: a build never deletes outputs).
     if options.bundles.is_empty() {
@@ -303,31 +216,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         cache_dirty |= cache.bundles.len() != before;
     }
 
-    let mut bundles = Vec::new();
-    for source in &sources {
-        let key = layout.relative(source).to_string_lossy().into_owned();
-        let record = cache
-            .bundles
-            .get(&key)
-            .ok_or_else(|| Error::other(format!("{key}: no build record")))?;
-        bundles.push(BundleReport {
-            bundle: record.bundle.clone(),
-            version: record.version.clone(),
-            source: PathBuf::from(&key),
-            path: display_path(&layout, &out.join(&record.zip_name)),
-            sha256: record.sha256.clone(),
-            size: record.size,
-            status: if reasons.contains_key(&key) {
-                Status::Built
-            } else {
-                Status::UpToDate
-            },
-            reason: reasons.get(&key).cloned(),
-            time_stamp: record.time_stamp.clone(),
-            golden_images: record.attachments.clone(),
-        });
-    }
-
+    let bundles = bundle_reports(&layout, &out, &sources, &cache, &reasons)?;
     let archive = if options.archive {
         Some(build_archive(
             &layout,
@@ -349,6 +238,186 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         archive,
         warnings,
     })
+}
+
+/// Each bundle's freshness by its cache record (all stale with --force).
+fn check_freshness(
+    options: &BuildOptions,
+    out: &Path,
+    time: &naming::TimeEnvironment,
+    cache: &mut Cache,
+    keys: &[String],
+) -> Vec<Freshness> {
+    if options.force {
+        return keys
+            .iter()
+            .map(|_| Freshness::Stale("--force".into()))
+            .collect();
+    }
+    let checked: std::collections::BTreeMap<String, Freshness> = cache
+        .bundles
+        .par_iter_mut()
+        .filter(|(key, _)| keys.contains(key))
+        .map(|(key, record)| {
+            (
+                key.clone(),
+                Cache::record_freshness(record, &options.root, out, time),
+            )
+        })
+        .collect();
+    keys.iter()
+        .map(|k| {
+            checked
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| Freshness::Stale("never built".into()))
+        })
+        .collect()
+}
+
+/// Compiles the stale bundles in parallel; every error is reported, and two bundles may not
+/// write one zip.
+fn compile_stale(project: &Project, stale: &[Stale]) -> Result<Vec<Compiled>> {
+    let results: Vec<Result<CompiledBundle>> = stale
+        .par_iter()
+        .map(|(source, _, _)| compile_bundle(project, source))
+        .collect();
+    let mut compiled = Vec::new();
+    let mut errors = Vec::new();
+    for (result, (_, key, reason)) in results.into_iter().zip(stale) {
+        match result {
+            Ok(c) => compiled.push((c, key.clone(), reason.clone())),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Other(errors.join("\n")));
+    }
+    let mut zips = BTreeSet::new();
+    for (c, key, _) in &compiled {
+        if !zips.insert(c.zip_name.clone()) {
+            return Err(Error::Other(format!(
+                "{key}: another bundle also writes {}",
+                c.zip_name
+            )));
+        }
+    }
+    Ok(compiled)
+}
+
+/// Warnings for registry entries neither a rebuilt bundle nor an up-to-date one uses.
+fn unused_attributes(
+    layout: &Layout,
+    project: &Project,
+    compiled: &[Compiled],
+    cache: &Cache,
+    keys: &[String],
+) -> Vec<String> {
+    let mut used: BTreeSet<String> = compiled
+        .iter()
+        .flat_map(|(c, _, _)| c.used_attributes.iter().cloned())
+        .collect();
+    let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
+    for (key, record) in &cache.bundles {
+        if keys.contains(key) && !rebuilt.contains(key.as_str()) {
+            used.extend(record.used_attributes.iter().cloned());
+        }
+    }
+    project
+        .registry
+        .entries
+        .values()
+        .filter(|entry| !used.contains(&entry.name))
+        .map(|entry| {
+            format!(
+                "{}:{}: attribute {} is used by no bundle",
+                layout.relative(&project.registry.path).display(),
+                entry.line,
+                entry.name
+            )
+        })
+        .collect()
+}
+
+/// Writes every compiled bundle (in parallel) and records it in the cache; returns why each
+/// was built, by cache key.
+fn write_all(
+    layout: &Layout,
+    out: &Path,
+    compiled: &[Compiled],
+    cache: &mut Cache,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let written: Vec<Result<Record>> = compiled
+        .par_iter()
+        .map(|(c, _, _)| write_compiled(layout, out, c))
+        .collect();
+    let mut reasons = std::collections::BTreeMap::new();
+    for ((_, key, reason), record) in compiled.iter().zip(written) {
+        let record = record?;
+        reasons.insert(key.clone(), reason.clone());
+        cache.bundles.insert(key.clone(), record);
+    }
+    Ok(reasons)
+}
+
+/// Writes one zip (atomically) and its depfile; returns its cache record.
+fn write_compiled(layout: &Layout, out: &Path, c: &CompiledBundle) -> Result<Record> {
+    let path = out.join(&c.zip_name);
+    let report = crate::bundle::write_bundle(&c.bundle, &path)?;
+    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    let target = display_path(layout, &path);
+    crate::fs::write_atomic(
+        &out.join(format!("{}.d", c.zip_name)),
+        cache::depfile_text(&target, &c.inputs).as_bytes(),
+    )?;
+    Ok(Record {
+        bundle: c.file.bundle.name.get_ref().clone(),
+        version: c.file.bundle.version.clone(),
+        zip_name: c.zip_name.clone(),
+        time_stamp: c.bundle.manifest.time_stamp.clone(),
+        time_source: c.time_source.clone(),
+        sha256: report.sha256,
+        size: report.size,
+        mtime_ns: crate::fs::mtime_ns(&meta),
+        inputs: c.inputs.clone(),
+        used_attributes: c.used_attributes.iter().cloned().collect(),
+        attachments: c.attachments.clone(),
+    })
+}
+
+/// One report per selected source, from its cache record (built now or up to date).
+fn bundle_reports(
+    layout: &Layout,
+    out: &Path,
+    sources: &[PathBuf],
+    cache: &Cache,
+    reasons: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<BundleReport>> {
+    let mut bundles = Vec::new();
+    for source in sources {
+        let key = layout.relative(source).to_string_lossy().into_owned();
+        let record = cache
+            .bundles
+            .get(&key)
+            .ok_or_else(|| Error::other(format!("{key}: no build record")))?;
+        bundles.push(BundleReport {
+            bundle: record.bundle.clone(),
+            version: record.version.clone(),
+            source: PathBuf::from(&key),
+            path: display_path(layout, &out.join(&record.zip_name)),
+            sha256: record.sha256.clone(),
+            size: record.size,
+            status: if reasons.contains_key(&key) {
+                Status::Built
+            } else {
+                Status::UpToDate
+            },
+            reason: reasons.get(&key).cloned(),
+            time_stamp: record.time_stamp.clone(),
+            golden_images: record.attachments.clone(),
+        });
+    }
+    Ok(bundles)
 }
 
 fn build_archive(

@@ -90,6 +90,28 @@ pub struct Constraints {
     original: Option<String>,
 }
 
+/// Why a constraints string does not decode; callers add the place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadConstraints {
+    NotAnObject { encoded: String },
+    InvalidJson { encoded: String, message: String },
+}
+
+impl fmt::Display for BadConstraints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadConstraints::NotAnObject { encoded } => {
+                write!(f, "constraints {encoded:?} is not a JSON object")
+            }
+            BadConstraints::InvalidJson { encoded, message } => {
+                write!(f, "constraints {encoded:?} is not valid JSON: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BadConstraints {}
+
 impl PartialEq for Constraints {
     fn eq(&self, other: &Self) -> bool {
         self.fields == other.fields
@@ -105,7 +127,7 @@ impl Constraints {
     }
 
     /// Decodes the string form. Anything that is not a JSON object is an error.
-    pub fn decode(encoded: &str) -> Result<Self, String> {
+    pub fn decode(encoded: &str) -> Result<Self, BadConstraints> {
         if encoded.trim().is_empty() {
             return Ok(Constraints {
                 fields: Map::new(),
@@ -117,8 +139,13 @@ impl Constraints {
                 fields,
                 original: Some(encoded.to_string()),
             }),
-            Ok(_) => Err(format!("constraints {encoded:?} is not a JSON object")),
-            Err(e) => Err(format!("constraints {encoded:?} is not valid JSON: {e}")),
+            Ok(_) => Err(BadConstraints::NotAnObject {
+                encoded: encoded.to_string(),
+            }),
+            Err(e) => Err(BadConstraints::InvalidJson {
+                encoded: encoded.to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -249,59 +276,188 @@ impl CustomAttribute {
         self.value.as_deref().filter(|v| !v.is_empty())
     }
 
+    /// A valid value from the type and constraints (the first option, the minimum, a
+    /// documentation address): what `run --sample-attrs` and lint's shellcheck pass use.
+    pub fn sample_value(&self) -> String {
+        if let Some(first) = self
+            .constraints
+            .options()
+            .and_then(|o| o.into_iter().next())
+        {
+            return first;
+        }
+        let name = self.name.to_ascii_uppercase();
+        match &self.attribute_type {
+            AttributeType::Number => self
+                .constraints
+                .number("minimum")
+                .map_or("1".to_string(), |m| format!("{m}")),
+            AttributeType::Ipv4 => "192.0.2.10".to_string(),
+            AttributeType::Fqdn => "node1.example.org".to_string(),
+            AttributeType::Hostname => "node1".to_string(),
+            AttributeType::Password => "Sample-Passw0rd".to_string(),
+            AttributeType::Nic => SAMPLE_MAC.to_string(),
+            _ if name.ends_with("FQDN") => "node1.example.org".to_string(),
+            _ if name.ends_with("MASK") => "255.255.255.0".to_string(),
+            _ if name.ends_with("CIDR") => "192.0.2.0/24".to_string(),
+            _ if name.ends_with("_IP") || name.ends_with("_GW") || name.contains("POOL") => {
+                "192.0.2.10".to_string()
+            }
+            _ => "sample".to_string(),
+        }
+    }
+
     /// Checks a value against the type and constraints, as the appliance UI would.
-    pub fn check_value(&self, value: &str) -> Result<(), String> {
+    pub fn check_value(&self, value: &str) -> Result<(), ValueProblem> {
         check_value(&self.attribute_type, &self.constraints, value)
     }
 }
+
+/// A documentation MAC address (RFC 7042) for NIC samples.
+const SAMPLE_MAC: &str = "00:00:5e:00:53:01";
+
+/// A sample for a NIC field placeholder (`@NIC1.ipaddress@`), from documentation ranges.
+pub fn sample_field_value(field: &str) -> &'static str {
+    match field {
+        "mac" => SAMPLE_MAC,
+        "ipaddress" | "ipv4address" => "192.0.2.10",
+        "netmask" | "subnetmask" => "255.255.255.0",
+        "gateway" => "192.0.2.1",
+        "dns" | "dns1" | "dns2" => "192.0.2.53",
+        "vlanid" => "0",
+        "domain" => "example.org",
+        _ => "sample",
+    }
+}
+
+/// Why a value does not fit its attribute; callers add the place (file, line, attribute).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueProblem {
+    NotAnOption { value: String, options: Vec<String> },
+    NotANumber { value: String },
+    BelowMinimum { value: String, min: f64 },
+    AboveMaximum { value: String, max: f64 },
+    NotIpv4 { value: String },
+    NotHostname { value: String },
+    NotFqdn { value: String },
+    PasswordTooShort { min: f64 },
+    PasswordTooLong { max: f64 },
+    NoOptions,
+    PatternMismatch { value: String, pattern: String },
+}
+
+impl fmt::Display for ValueProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueProblem::NotAnOption { value, options } => {
+                write!(
+                    f,
+                    "{value:?} is not one of the options {}",
+                    options.join(", ")
+                )
+            }
+            ValueProblem::NotANumber { value } => write!(f, "{value:?} is not a number"),
+            ValueProblem::BelowMinimum { value, min } => {
+                write!(f, "{value} is below the minimum {min}")
+            }
+            ValueProblem::AboveMaximum { value, max } => {
+                write!(f, "{value} is above the maximum {max}")
+            }
+            ValueProblem::NotIpv4 { value } => write!(f, "{value:?} is not an IPv4 address"),
+            ValueProblem::NotHostname { value } => write!(f, "{value:?} is not a valid host name"),
+            ValueProblem::NotFqdn { value } => {
+                write!(f, "{value:?} is not a valid fully qualified domain name")
+            }
+            ValueProblem::PasswordTooShort { min } => {
+                write!(f, "the password is shorter than {min} characters")
+            }
+            ValueProblem::PasswordTooLong { max } => {
+                write!(f, "the password is longer than {max} characters")
+            }
+            ValueProblem::NoOptions => {
+                write!(f, "an option attribute needs a non-empty options list")
+            }
+            ValueProblem::PatternMismatch { value, pattern } => {
+                write!(f, "{value:?} does not match the pattern {pattern}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ValueProblem {}
 
 /// The one place that knows what a valid value of each attribute type is.
 pub fn check_value(
     attribute_type: &AttributeType,
     constraints: &Constraints,
     value: &str,
-) -> Result<(), String> {
+) -> Result<(), ValueProblem> {
+    let owned = || value.to_string();
     if let Some(options) = constraints.options()
         && !options.is_empty()
         && !options.iter().any(|o| o == value)
     {
-        return Err(format!(
-            "{value:?} is not one of the options {}",
-            options.join(", ")
-        ));
+        return Err(ValueProblem::NotAnOption {
+            value: owned(),
+            options,
+        });
     }
+    check_type(attribute_type, constraints, value)?;
+    if let Some(pattern) = constraints.regex()
+        && let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})$"))
+        && !re.is_match(value)
+    {
+        return Err(ValueProblem::PatternMismatch {
+            value: owned(),
+            pattern,
+        });
+    }
+    Ok(())
+}
+
+/// The type's own rule (number range, address syntax, password length).
+fn check_type(
+    attribute_type: &AttributeType,
+    constraints: &Constraints,
+    value: &str,
+) -> Result<(), ValueProblem> {
+    let owned = || value.to_string();
     match attribute_type {
         AttributeType::Number => {
             let n: f64 = value
                 .trim()
                 .parse()
-                .map_err(|_| format!("{value:?} is not a number"))?;
+                .map_err(|_| ValueProblem::NotANumber { value: owned() })?;
             if let Some(min) = constraints.number("minimum")
                 && n < min
             {
-                return Err(format!("{value} is below the minimum {min}"));
+                return Err(ValueProblem::BelowMinimum {
+                    value: owned(),
+                    min,
+                });
             }
             if let Some(max) = constraints.number("maximum")
                 && n > max
             {
-                return Err(format!("{value} is above the maximum {max}"));
+                return Err(ValueProblem::AboveMaximum {
+                    value: owned(),
+                    max,
+                });
             }
         }
         AttributeType::Ipv4 => {
             value
                 .parse::<std::net::Ipv4Addr>()
-                .map_err(|_| format!("{value:?} is not an IPv4 address"))?;
+                .map_err(|_| ValueProblem::NotIpv4 { value: owned() })?;
         }
         AttributeType::Hostname => {
             if !is_hostname_label_list(value, false) {
-                return Err(format!("{value:?} is not a valid host name"));
+                return Err(ValueProblem::NotHostname { value: owned() });
             }
         }
         AttributeType::Fqdn => {
             if !is_hostname_label_list(value, true) {
-                return Err(format!(
-                    "{value:?} is not a valid fully qualified domain name"
-                ));
+                return Err(ValueProblem::NotFqdn { value: owned() });
             }
         }
         AttributeType::Password => {
@@ -309,26 +465,20 @@ pub fn check_value(
             if let Some(min) = constraints.number("minlen")
                 && len < min
             {
-                return Err(format!("the password is shorter than {min} characters"));
+                return Err(ValueProblem::PasswordTooShort { min });
             }
             if let Some(max) = constraints.number("maxlen")
                 && len > max
             {
-                return Err(format!("the password is longer than {max} characters"));
+                return Err(ValueProblem::PasswordTooLong { max });
             }
         }
         AttributeType::Option => {
             if constraints.options().is_none_or(|o| o.is_empty()) {
-                return Err("an option attribute needs a non-empty options list".to_string());
+                return Err(ValueProblem::NoOptions);
             }
         }
         AttributeType::String | AttributeType::Nic | AttributeType::Other(_) => {}
-    }
-    if let Some(pattern) = constraints.regex()
-        && let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})$"))
-        && !re.is_match(value)
-    {
-        return Err(format!("{value:?} does not match the pattern {pattern}"));
     }
     Ok(())
 }
@@ -348,4 +498,21 @@ fn is_hostname_label_list(value: &str, allow_dots: bool) -> bool {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_values_satisfy_their_types() {
+        for t in AttributeType::KNOWN
+            .iter()
+            .filter(|t| **t != AttributeType::Option)
+        {
+            let attr = CustomAttribute::new("X_FQDN", t.clone());
+            let value = attr.sample_value();
+            assert!(attr.check_value(&value).is_ok(), "{t}: {value}");
+        }
+    }
 }

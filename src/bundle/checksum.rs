@@ -42,15 +42,29 @@ impl ChecksumFlavour {
     }
 }
 
+/// A checksum flavour name that is neither sha256 nor sha1 (lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFlavour(pub String);
+
+impl std::fmt::Display for UnknownFlavour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown checksum flavour {:?} (expected sha256 or sha1)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownFlavour {}
+
 impl std::str::FromStr for ChecksumFlavour {
-    type Err = String;
+    type Err = UnknownFlavour;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "sha1" => Ok(ChecksumFlavour::Sha1),
             "sha256" => Ok(ChecksumFlavour::Sha256),
-            other => Err(format!(
-                "unknown checksum flavour {other:?} (expected sha256 or sha1)"
-            )),
+            other => Err(UnknownFlavour(other.to_string())),
         }
     }
 }

@@ -104,66 +104,13 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(
     path: &Path,
     options: &ReadOptions,
 ) -> Result<LoadedBundle> {
-    let at = |entry: &str| Location::entry(path, entry);
-    let zip_entries = container::read_central_directory(&mut reader, options.max_entries).map_err(
-        |e| match e {
-            ContainerError::NotAZip(reason) => {
-                Error::bundle(Location::file(path), BundleProblem::NotAZip(reason))
-            }
-            ContainerError::EntryName { index, reason } => Error::bundle(
-                at(&format!("#{}", index + 1)),
-                BundleProblem::Damaged(reason),
-            ),
-            ContainerError::Entry { entry, reason } => {
-                Error::bundle(at(&entry), BundleProblem::Damaged(reason))
-            }
-        },
-    )?;
-
-    let mut seen = HashSet::new();
-    for entry in &zip_entries {
-        if let Some(problem) = name_problem(&entry.name) {
-            return Err(Error::bundle(at(&entry.name), problem));
-        }
-        if !seen.insert(entry.name.as_str()) {
-            return Err(Error::bundle(at(&entry.name), BundleProblem::DuplicateName));
-        }
-    }
+    let zip_entries = checked_directory(&mut reader, path, options)?;
     let flavours: Vec<ChecksumFlavour> = zip_entries
         .iter()
         .filter_map(|e| ChecksumFlavour::from_file_name(&e.name))
         .collect();
     let flavour = flavours.first().copied();
-    // Exact capacities: grown by doubling, the artifact vectors of a bundle with 100,000 plan
-    // scripts held up to twice their size (and both copies while growing).
-    let count = |kind: EntryKind| {
-        zip_entries
-            .iter()
-            .filter(|e| EntryKind::of(&e.name) == kind)
-            .count()
-    };
-    let (scripts, build_plans, deployment_plans) = (
-        count(EntryKind::PlanScript),
-        count(EntryKind::BuildPlan),
-        count(EntryKind::DeploymentPlan),
-    );
-
-    let mut loaded = LoadedBundle {
-        path: path.to_path_buf(),
-        bundle: Bundle {
-            manifest: Manifest::new("", "", false, String::new()),
-            checksum: flavour.unwrap_or_default(),
-            plan_scripts: Vec::with_capacity(scripts),
-            golden_images: Vec::new(),
-            build_plans: Vec::with_capacity(build_plans),
-            deployment_plans: Vec::with_capacity(deployment_plans),
-        },
-        entries: Vec::with_capacity(zip_entries.len()),
-        checksum_files: Vec::new(),
-        manifest_quirks: ManifestQuirks::default(),
-        raw: Vec::with_capacity(zip_entries.len()),
-        warnings: Vec::new(),
-    };
+    let mut loaded = empty_loaded(path, &zip_entries, flavour);
     let mut manifest_seen = false;
     let mut pending_payloads = Vec::new();
 
@@ -175,55 +122,17 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(
             continue;
         }
         let bytes = read_small(&mut reader, &entry, options.max_entry_size, path)?;
-        let digest = flavour.map(|f| {
-            let mut h = f.hasher();
-            h.update(&bytes);
-            h.finish_hex()
-        });
+        let digest = flavour.map(|f| digest_of(f, &bytes));
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             Error::bundle(
-                at(&entry.name),
+                Location::entry(path, &entry.name),
                 BundleProblem::InvalidUtf8 {
                     offset: e.valid_up_to(),
                 },
             )
         })?;
-        match kind {
-            EntryKind::Manifest => {
-                let (manifest, quirks) = Manifest::parse(text);
-                loaded.bundle.manifest = manifest;
-                loaded.manifest_quirks = quirks;
-                manifest_seen = true;
-            }
-            EntryKind::Checksum => {
-                let f = ChecksumFlavour::from_file_name(&entry.name).unwrap_or_default();
-                loaded.checksum_files.push(ChecksumFile::parse(f, text));
-            }
-            EntryKind::PlanScript => {
-                let script: super::PlanScript = parse_artifact(path, &entry.name, kind, text)?;
-                check_identity(path, &entry.name, kind, &script.kind, &script.id)?;
-                loaded.bundle.plan_scripts.push(script);
-            }
-            EntryKind::GoldenImage => {
-                let image: super::GoldenImage = parse_artifact(path, &entry.name, kind, text)?;
-                check_identity(path, &entry.name, kind, &image.kind, &image.id)?;
-                loaded.bundle.golden_images.push(GoldenImageEntry {
-                    image,
-                    payload: None,
-                });
-            }
-            EntryKind::BuildPlan => {
-                let plan: super::BuildPlan = parse_artifact(path, &entry.name, kind, text)?;
-                check_identity(path, &entry.name, kind, &plan.kind, &plan.id)?;
-                loaded.bundle.build_plans.push(plan);
-            }
-            EntryKind::DeploymentPlan => {
-                let plan: super::DeploymentPlan = parse_artifact(path, &entry.name, kind, text)?;
-                check_identity(path, &entry.name, kind, &plan.kind, &plan.id)?;
-                loaded.bundle.deployment_plans.push(plan);
-            }
-            EntryKind::Unknown | EntryKind::GoldenImagePayload => unreachable!("handled above"),
-        }
+        manifest_seen |= kind == EntryKind::Manifest;
+        add_artifact(&mut loaded, path, &entry.name, kind, text)?;
         loaded.raw.push((entry.name.clone(), bytes));
         loaded.entries.push(EntryRecord {
             name: entry.name.clone(),
@@ -240,66 +149,9 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(
             BundleProblem::MissingManifest,
         ));
     }
-
     for entry in pending_payloads {
-        let image = loaded
-            .bundle
-            .golden_images
-            .iter_mut()
-            .find(|g| g.image.name == entry.name);
-        let (kind, digest) = match image {
-            Some(image) => {
-                if entry.size > options.max_payload_size {
-                    return Err(Error::bundle(
-                        at(&entry.name),
-                        BundleProblem::TooLarge {
-                            size: entry.size,
-                            limit: options.max_payload_size,
-                            declared: true,
-                        },
-                    ));
-                }
-                image.payload = Some(Payload::ZipEntry {
-                    zip: path.to_path_buf(),
-                    entry: entry.name.clone(),
-                    size: entry.size,
-                });
-                let digest = match flavour {
-                    Some(f) if options.hash_payloads => Some(hash_streaming(
-                        &mut reader,
-                        &entry,
-                        options.max_payload_size,
-                        f,
-                        path,
-                    )?),
-                    _ => None,
-                };
-                (EntryKind::GoldenImagePayload, digest)
-            }
-            None => {
-                let bytes = read_small(&mut reader, &entry, options.max_entry_size, path)?;
-                loaded.warnings.push(format!(
-                    "{}: unknown entry {} ({} bytes)",
-                    path.display(),
-                    entry.name,
-                    bytes.len()
-                ));
-                let digest = flavour.map(|f| {
-                    let mut h = f.hasher();
-                    h.update(&bytes);
-                    h.finish_hex()
-                });
-                (EntryKind::Unknown, digest)
-            }
-        };
-        loaded.entries.push(EntryRecord {
-            name: entry.name.clone(),
-            kind,
-            size: entry.size,
-            compressed_size: entry.compressed_size,
-            digest,
-            zip: entry,
-        });
+        let record = payload_or_stray(&mut loaded, &mut reader, entry, flavour, options)?;
+        loaded.entries.push(record);
     }
     // Keep zip order for reporting.
     loaded.entries.sort_by_key(|e| e.zip.local_header_offset);
@@ -310,6 +162,187 @@ pub fn read_bundle_from<R: Read + std::io::Seek>(
         ));
     }
     Ok(loaded)
+}
+
+/// The central directory, with every entry name safe and unique.
+fn checked_directory<R: Read + std::io::Seek>(
+    reader: &mut R,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<Vec<ZipEntry>> {
+    let at = |entry: &str| Location::entry(path, entry);
+    let zip_entries =
+        container::read_central_directory(reader, options.max_entries).map_err(|e| match e {
+            ContainerError::NotAZip(reason) => {
+                Error::bundle(Location::file(path), BundleProblem::NotAZip(reason))
+            }
+            ContainerError::EntryName { index, reason } => Error::bundle(
+                at(&format!("#{}", index + 1)),
+                BundleProblem::Damaged(reason),
+            ),
+            ContainerError::Entry { entry, reason } => {
+                Error::bundle(at(&entry), BundleProblem::Damaged(reason))
+            }
+        })?;
+    let mut seen = HashSet::new();
+    for entry in &zip_entries {
+        if let Some(problem) = name_problem(&entry.name) {
+            return Err(Error::bundle(at(&entry.name), problem));
+        }
+        if !seen.insert(entry.name.as_str()) {
+            return Err(Error::bundle(at(&entry.name), BundleProblem::DuplicateName));
+        }
+    }
+    Ok(zip_entries)
+}
+
+/// An empty bundle sized for the directory's entries.
+fn empty_loaded(
+    path: &Path,
+    zip_entries: &[ZipEntry],
+    flavour: Option<ChecksumFlavour>,
+) -> LoadedBundle {
+    // Exact capacities: grown by doubling, the artifact vectors of a bundle with 100,000 plan
+    // scripts held up to twice their size (and both copies while growing).
+    let count = |kind: EntryKind| {
+        zip_entries
+            .iter()
+            .filter(|e| EntryKind::of(&e.name) == kind)
+            .count()
+    };
+    LoadedBundle {
+        path: path.to_path_buf(),
+        bundle: Bundle {
+            manifest: Manifest::new("", "", false, String::new()),
+            checksum: flavour.unwrap_or_default(),
+            plan_scripts: Vec::with_capacity(count(EntryKind::PlanScript)),
+            golden_images: Vec::new(),
+            build_plans: Vec::with_capacity(count(EntryKind::BuildPlan)),
+            deployment_plans: Vec::with_capacity(count(EntryKind::DeploymentPlan)),
+        },
+        entries: Vec::with_capacity(zip_entries.len()),
+        checksum_files: Vec::new(),
+        manifest_quirks: ManifestQuirks::default(),
+        raw: Vec::with_capacity(zip_entries.len()),
+        warnings: Vec::new(),
+    }
+}
+
+fn digest_of(flavour: ChecksumFlavour, bytes: &[u8]) -> String {
+    let mut h = flavour.hasher();
+    h.update(bytes);
+    h.finish_hex()
+}
+
+/// Parses one known entry (manifest, checksum file, artifact JSON) into `loaded`.
+fn add_artifact(
+    loaded: &mut LoadedBundle,
+    path: &Path,
+    name: &str,
+    kind: EntryKind,
+    text: &str,
+) -> Result<()> {
+    match kind {
+        EntryKind::Manifest => {
+            let (manifest, quirks) = Manifest::parse(text);
+            loaded.bundle.manifest = manifest;
+            loaded.manifest_quirks = quirks;
+        }
+        EntryKind::Checksum => {
+            let f = ChecksumFlavour::from_file_name(name).unwrap_or_default();
+            loaded.checksum_files.push(ChecksumFile::parse(f, text));
+        }
+        EntryKind::PlanScript => {
+            let script: super::PlanScript = parse_artifact(path, name, kind, text)?;
+            check_identity(path, name, kind, &script.kind, &script.id)?;
+            loaded.bundle.plan_scripts.push(script);
+        }
+        EntryKind::GoldenImage => {
+            let image: super::GoldenImage = parse_artifact(path, name, kind, text)?;
+            check_identity(path, name, kind, &image.kind, &image.id)?;
+            loaded.bundle.golden_images.push(GoldenImageEntry {
+                image,
+                payload: None,
+            });
+        }
+        EntryKind::BuildPlan => {
+            let plan: super::BuildPlan = parse_artifact(path, name, kind, text)?;
+            check_identity(path, name, kind, &plan.kind, &plan.id)?;
+            loaded.bundle.build_plans.push(plan);
+        }
+        EntryKind::DeploymentPlan => {
+            let plan: super::DeploymentPlan = parse_artifact(path, name, kind, text)?;
+            check_identity(path, name, kind, &plan.kind, &plan.id)?;
+            loaded.bundle.deployment_plans.push(plan);
+        }
+        EntryKind::Unknown | EntryKind::GoldenImagePayload => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// An entry no name rule knows: a golden image's payload (streamed, never held), or a stray
+/// file (read within the entry limit, kept with a warning).
+fn payload_or_stray<R: Read + std::io::Seek>(
+    loaded: &mut LoadedBundle,
+    reader: &mut R,
+    entry: ZipEntry,
+    flavour: Option<ChecksumFlavour>,
+    options: &ReadOptions,
+) -> Result<EntryRecord> {
+    let path = loaded.path.clone();
+    let image = loaded
+        .bundle
+        .golden_images
+        .iter_mut()
+        .find(|g| g.image.name == entry.name);
+    let (kind, digest) = match image {
+        Some(image) => {
+            if entry.size > options.max_payload_size {
+                return Err(Error::bundle(
+                    Location::entry(&path, &entry.name),
+                    BundleProblem::TooLarge {
+                        size: entry.size,
+                        limit: options.max_payload_size,
+                        declared: true,
+                    },
+                ));
+            }
+            image.payload = Some(Payload::ZipEntry {
+                zip: path.clone(),
+                entry: entry.name.clone(),
+                size: entry.size,
+            });
+            let digest = match flavour {
+                Some(f) if options.hash_payloads => Some(hash_streaming(
+                    reader,
+                    &entry,
+                    options.max_payload_size,
+                    f,
+                    &path,
+                )?),
+                _ => None,
+            };
+            (EntryKind::GoldenImagePayload, digest)
+        }
+        None => {
+            let bytes = read_small(reader, &entry, options.max_entry_size, &path)?;
+            loaded.warnings.push(format!(
+                "{}: unknown entry {} ({} bytes)",
+                path.display(),
+                entry.name,
+                bytes.len()
+            ));
+            (EntryKind::Unknown, flavour.map(|f| digest_of(f, &bytes)))
+        }
+    };
+    Ok(EntryRecord {
+        name: entry.name.clone(),
+        kind,
+        size: entry.size,
+        compressed_size: entry.compressed_size,
+        digest,
+        zip: entry,
+    })
 }
 
 fn read_small<R: Read + std::io::Seek>(

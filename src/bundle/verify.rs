@@ -1,6 +1,7 @@
 //! `verify`: checksums, manifest and references of a bundle as read.
+use super::checksum::ChecksumFile;
 use super::read::LoadedBundle;
-use super::{EntryKind, PlanScript};
+use super::{BuildPlan, Bundle, EntryKind, PlanScript, ScriptIndex};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -51,162 +52,217 @@ impl VerifyReport {
     }
 }
 
-pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
-    let mut problems = Vec::new();
-    let mut area = Area::Checksum;
-    let mut report = |severity: Severity, area: Area, entry: &str, message: String| {
-        problems.push(Problem {
+/// The checksum-order rule (a warning here, I3S105 in lint): the appliance writes one line per
+/// entry in zip order; a file listing every entry in another order was repacked by hand.
+pub fn lines_out_of_order(loaded: &LoadedBundle, sums: &ChecksumFile) -> bool {
+    let own = sums.flavour.file_name();
+    let zip_order: Vec<&str> = loaded
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Checksum)
+        .map(|e| e.name.as_str())
+        .collect();
+    let sum_order: Vec<&str> = sums
+        .lines
+        .iter()
+        .map(|l| l.entry.as_str())
+        .filter(|n| *n != own)
+        .collect();
+    zip_order.len() == sum_order.len() && zip_order != sum_order
+}
+
+/// The problems found so far; each check reports in its own area.
+struct Found {
+    problems: Vec<Problem>,
+}
+
+impl Found {
+    fn report(&mut self, severity: Severity, area: Area, entry: &str, message: String) {
+        self.problems.push(Problem {
             severity,
             area,
             entry: entry.to_string(),
             message,
         })
-    };
-    use Severity::{Error, Warning};
+    }
+}
 
-    // Checksums.
-    match loaded.checksum_files.as_slice() {
-        [] => report(
+pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
+    let mut found = Found {
+        problems: Vec::new(),
+    };
+    check_checksums(loaded, &mut found);
+    check_manifest(loaded, &mut found);
+    check_references(&loaded.bundle, &mut found);
+    let mut problems = found.problems;
+    problems.extend(identity_problems(loaded));
+    for entry in loaded.unknown_entries() {
+        problems.push(Problem {
+            severity: Severity::Warning,
+            area: Area::Entry,
+            entry: entry.name.clone(),
+            message: "unknown entry (kept, not an artifact)".into(),
+        });
+    }
+    problems.extend(host_escapes(&loaded.bundle.plan_scripts));
+    VerifyReport {
+        path: loaded.path.clone(),
+        problems,
+    }
+}
+
+/// Checksums: exactly one checksum file, its lines well-formed, every entry listed and matching.
+fn check_checksums(loaded: &LoadedBundle, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Checksum;
+    let Some((sums, rest)) = loaded.checksum_files.split_first() else {
+        found.report(
             Error,
             area,
             "SHA256SUM.sha256sum",
             "no checksum file (SHA256SUM.sha256sum or SHA1SUM.sha1sum)".into(),
-        ),
-        [sums, rest @ ..] => {
-            for other in rest {
-                report(
-                    Error,
-                    area,
-                    other.flavour.file_name(),
-                    format!(
-                        "a second checksum file next to {}",
-                        sums.flavour.file_name()
-                    ),
-                );
-            }
-            let own_name = sums.flavour.file_name();
-            for (line, text) in &sums.malformed {
-                report(
-                    Error,
-                    area,
-                    own_name,
-                    format!(
-                        "line {line} is not <entry><TAB><{} hex digest>: {text:?}",
-                        sums.flavour
-                    ),
-                );
-            }
-            let in_zip: HashSet<&str> = loaded.entries.iter().map(|e| e.name.as_str()).collect();
-            let listed_digest: std::collections::HashMap<&str, &str> = sums
-                .lines
-                .iter()
-                .map(|l| (l.entry.as_str(), l.digest.as_str()))
-                .collect();
-            let mut listed = HashSet::new();
-            for line in &sums.lines {
-                if !listed.insert(line.entry.as_str()) {
-                    report(
-                        Error,
-                        area,
-                        own_name,
-                        format!("line {} lists {} a second time", line.line, line.entry),
-                    );
-                }
-                if line.entry == own_name {
-                    report(
-                        Warning,
-                        area,
-                        own_name,
-                        format!(
-                            "line {} lists the checksum file itself (tolerated: it can never match)",
-                            line.line
-                        ),
-                    );
-                } else if !in_zip.contains(line.entry.as_str()) {
-                    report(
-                        Error,
-                        area,
-                        &line.entry,
-                        format!(
-                            "listed in {own_name} (line {}) but missing from the zip",
-                            line.line
-                        ),
-                    );
-                }
-            }
-            for entry in loaded
-                .entries
-                .iter()
-                .filter(|e| e.kind != EntryKind::Checksum)
-            {
-                match (
-                    listed_digest.get(entry.name.as_str()).copied(),
-                    &entry.digest,
-                ) {
-                    (None, _) => report(
-                        Error,
-                        area,
-                        &entry.name,
-                        format!("not listed in {own_name}"),
-                    ),
-                    (Some(_), None) => report(
-                        Warning,
-                        area,
-                        &entry.name,
-                        "digest not computed (payload hashing was skipped)".into(),
-                    ),
-                    (Some(expected), Some(actual)) if expected != actual => report(
-                        Error,
-                        area,
-                        &entry.name,
-                        format!(
-                            "{} digest {actual} does not match {expected} in {own_name}",
-                            sums.flavour
-                        ),
-                    ),
-                    _ => {}
-                }
-            }
-            let zip_order: Vec<&str> = loaded
-                .entries
-                .iter()
-                .filter(|e| e.kind != EntryKind::Checksum)
-                .map(|e| e.name.as_str())
-                .collect();
-            let sum_order: Vec<&str> = sums
-                .lines
-                .iter()
-                .map(|l| l.entry.as_str())
-                .filter(|n| *n != own_name)
-                .collect();
-            if zip_order.len() == sum_order.len() && zip_order != sum_order {
-                report(
-                    Warning,
-                    area,
-                    own_name,
-                    "lines are not in zip entry order".into(),
-                );
-            }
-            if !sums.ends_with_newline && !sums.lines.is_empty() {
-                report(
-                    Warning,
-                    area,
-                    own_name,
-                    "does not end with a newline".into(),
-                );
-            }
+        );
+        return;
+    };
+    for other in rest {
+        found.report(
+            Error,
+            area,
+            other.flavour.file_name(),
+            format!(
+                "a second checksum file next to {}",
+                sums.flavour.file_name()
+            ),
+        );
+    }
+    let own_name = sums.flavour.file_name();
+    for (line, text) in &sums.malformed {
+        found.report(
+            Error,
+            area,
+            own_name,
+            format!(
+                "line {line} is not <entry><TAB><{} hex digest>: {text:?}",
+                sums.flavour
+            ),
+        );
+    }
+    check_checksum_lines(loaded, sums, found);
+    check_entry_digests(loaded, sums, found);
+    if lines_out_of_order(loaded, sums) {
+        found.report(
+            Warning,
+            area,
+            own_name,
+            "lines are not in zip entry order".into(),
+        );
+    }
+    if !sums.ends_with_newline && !sums.lines.is_empty() {
+        found.report(
+            Warning,
+            area,
+            own_name,
+            "does not end with a newline".into(),
+        );
+    }
+}
+
+/// Each checksum line: listed once, not the checksum file itself, an entry of the zip.
+fn check_checksum_lines(loaded: &LoadedBundle, sums: &ChecksumFile, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Checksum;
+    let own_name = sums.flavour.file_name();
+    let in_zip: HashSet<&str> = loaded.entries.iter().map(|e| e.name.as_str()).collect();
+    let mut listed = HashSet::new();
+    for line in &sums.lines {
+        if !listed.insert(line.entry.as_str()) {
+            found.report(
+                Error,
+                area,
+                own_name,
+                format!("line {} lists {} a second time", line.line, line.entry),
+            );
+        }
+        if line.entry == own_name {
+            found.report(
+                Warning,
+                area,
+                own_name,
+                format!(
+                    "line {} lists the checksum file itself (tolerated: it can never match)",
+                    line.line
+                ),
+            );
+        } else if !in_zip.contains(line.entry.as_str()) {
+            found.report(
+                Error,
+                area,
+                &line.entry,
+                format!(
+                    "listed in {own_name} (line {}) but missing from the zip",
+                    line.line
+                ),
+            );
         }
     }
+}
 
-    // Manifest.
-    area = Area::Manifest;
+/// Each entry but the checksum file: listed, and its digest matching.
+fn check_entry_digests(loaded: &LoadedBundle, sums: &ChecksumFile, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Checksum;
+    let own_name = sums.flavour.file_name();
+    let listed_digest: HashMap<&str, &str> = sums
+        .lines
+        .iter()
+        .map(|l| (l.entry.as_str(), l.digest.as_str()))
+        .collect();
+    for entry in loaded
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Checksum)
+    {
+        match (
+            listed_digest.get(entry.name.as_str()).copied(),
+            &entry.digest,
+        ) {
+            (None, _) => found.report(
+                Error,
+                area,
+                &entry.name,
+                format!("not listed in {own_name}"),
+            ),
+            (Some(_), None) => found.report(
+                Warning,
+                area,
+                &entry.name,
+                "digest not computed (payload hashing was skipped)".into(),
+            ),
+            (Some(expected), Some(actual)) if expected != actual => found.report(
+                Error,
+                area,
+                &entry.name,
+                format!(
+                    "{} digest {actual} does not match {expected} in {own_name}",
+                    sums.flavour
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The manifest: its five keys, well-formed values; tolerated deviations as warnings.
+fn check_manifest(loaded: &LoadedBundle, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Manifest;
     let quirks = &loaded.manifest_quirks;
     let manifest = "MANIFEST.MF";
     for key in &quirks.missing_keys {
-        report(Error, area, manifest, format!("has no {key:?} line"));
+        found.report(Error, area, manifest, format!("has no {key:?} line"));
     }
     if let Some(value) = &quirks.bad_read_only {
-        report(
+        found.report(
             Error,
             area,
             manifest,
@@ -214,7 +270,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
         );
     }
     if quirks.bad_time_stamp {
-        report(
+        found.report(
             Error,
             area,
             manifest,
@@ -225,7 +281,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
         );
     }
     if quirks.trailing_newline {
-        report(
+        found.report(
             Warning,
             area,
             manifest,
@@ -233,65 +289,30 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
         );
     }
     for key in &quirks.unknown_keys {
-        report(Warning, area, manifest, format!("unknown key {key:?}"));
+        found.report(Warning, area, manifest, format!("unknown key {key:?}"));
     }
     if quirks.out_of_order {
-        report(Warning, area, manifest, "keys are not in the order Artifact Name, Description, Read Only, Time Stamp, Artifact Type".into());
+        found.report(Warning, area, manifest, "keys are not in the order Artifact Name, Description, Read Only, Time Stamp, Artifact Type".into());
     }
+}
 
-    // References.
-    area = Area::Reference;
-    let bundle = &loaded.bundle;
-    let entry_of =
-        |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_else(|| id.to_string());
+fn entry_of(kind: EntryKind, id: &str) -> String {
+    kind.entry_name(id).unwrap_or_else(|| id.to_string())
+}
+
+/// References: build plan steps, deployment plans' build plans and golden images, payloads.
+fn check_references(bundle: &Bundle, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Reference;
     let scripts = bundle.script_index();
-    let build_plans: HashSet<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
     for plan in &bundle.build_plans {
-        let entry = entry_of(EntryKind::BuildPlan, &plan.id);
-        for (index, (step, script)) in scripts.steps_of(plan).enumerate() {
-            let expected = (index + 1).to_string();
-            if step.serial_number != expected {
-                report(
-                    Error,
-                    area,
-                    &entry,
-                    format!(
-                        "step {} has serialNumber {:?}, expected {expected:?}",
-                        index + 1,
-                        step.serial_number
-                    ),
-                );
-            }
-            match script {
-                None => report(
-                    Error,
-                    area,
-                    &entry,
-                    format!(
-                        "step {} ({}) points at {} which is not in the bundle",
-                        index + 1,
-                        step.plan_script_name,
-                        step.plan_script_uri
-                    ),
-                ),
-                Some(PlanScript { name, .. }) if *name != step.plan_script_name => report(
-                    Warning,
-                    area,
-                    &entry,
-                    format!(
-                        "step {} names {:?} but its URI points at plan script {name:?}",
-                        index + 1,
-                        step.plan_script_name
-                    ),
-                ),
-                Some(_) => {}
-            }
-        }
+        check_steps(&scripts, plan, found);
     }
+    let build_plans: HashSet<&str> = bundle.build_plans.iter().map(|p| p.name.as_str()).collect();
     for plan in &bundle.deployment_plans {
         let entry = entry_of(EntryKind::DeploymentPlan, &plan.id);
         if !build_plans.contains(plan.build_plan.as_str()) {
-            report(
+            found.report(
                 Error,
                 area,
                 &entry,
@@ -301,7 +322,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
         if let Some(image) = plan.golden_image_name()
             && bundle.golden_image_by_name(image).is_none()
         {
-            report(
+            found.report(
                 Warning,
                 area,
                 &entry,
@@ -314,7 +335,7 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
     for golden in &bundle.golden_images {
         if golden.payload.is_none() {
             let entry = entry_of(EntryKind::GoldenImage, &golden.image.id);
-            report(
+            found.report(
                 Warning,
                 area,
                 &entry,
@@ -322,30 +343,51 @@ pub fn verify(loaded: &LoadedBundle) -> VerifyReport {
             );
         }
     }
-    area = Area::Entry;
-    for problem in identity_problems(loaded) {
-        problems.push(problem);
-    }
-    let mut report = |severity: Severity, area: Area, entry: &str, message: String| {
-        problems.push(Problem {
-            severity,
-            area,
-            entry: entry.to_string(),
-            message,
-        })
-    };
-    for entry in loaded.unknown_entries() {
-        report(
-            Warning,
-            area,
-            &entry.name,
-            "unknown entry (kept, not an artifact)".into(),
-        );
-    }
-    problems.extend(host_escapes(&loaded.bundle.plan_scripts));
-    VerifyReport {
-        path: loaded.path.clone(),
-        problems,
+}
+
+/// A build plan's steps: numbered 1, 2, …, each pointing at a plan script of the bundle.
+fn check_steps(scripts: &ScriptIndex, plan: &BuildPlan, found: &mut Found) {
+    use Severity::{Error, Warning};
+    let area = Area::Reference;
+    let entry = entry_of(EntryKind::BuildPlan, &plan.id);
+    for (index, (step, script)) in scripts.steps_of(plan).enumerate() {
+        let expected = (index + 1).to_string();
+        if step.serial_number != expected {
+            found.report(
+                Error,
+                area,
+                &entry,
+                format!(
+                    "step {} has serialNumber {:?}, expected {expected:?}",
+                    index + 1,
+                    step.serial_number
+                ),
+            );
+        }
+        match script {
+            None => found.report(
+                Error,
+                area,
+                &entry,
+                format!(
+                    "step {} ({}) points at {} which is not in the bundle",
+                    index + 1,
+                    step.plan_script_name,
+                    step.plan_script_uri
+                ),
+            ),
+            Some(PlanScript { name, .. }) if *name != step.plan_script_name => found.report(
+                Warning,
+                area,
+                &entry,
+                format!(
+                    "step {} names {:?} but its URI points at plan script {name:?}",
+                    index + 1,
+                    step.plan_script_name
+                ),
+            ),
+            Some(_) => {}
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 use crate::build::render_plan_script;
 use crate::render::{extract_files, write_files};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,8 +20,9 @@ pub struct Args {
     /// Substitute a placeholder as the appliance would (repeatable).
     #[arg(long = "attr", value_name = "NAME=VALUE")]
     pub attrs: Vec<String>,
-    /// Read NAME=VALUE lines from a file (keeps secrets off the command line); `--attr` wins.
-    #[arg(long, value_name = "FILE")]
+    /// A file of attribute values (keeps secrets off the command line): NAME=VALUE lines, a JSON
+    /// object or a TOML table; `--attr` wins.
+    #[arg(long = "attrs-file", alias = "attrs", value_name = "FILE")]
     pub attrs_file: Option<PathBuf>,
     /// What to print: the rendered script, or the files it would upload.
     #[arg(long, value_enum, default_value = "text")]
@@ -35,27 +35,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
-    let mut values = BTreeMap::new();
-    if let Some(file) = &args.attrs_file {
-        let text = std::fs::read_to_string(file).map_err(|e| crate::Error::io(file, e))?;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            // Never echo the line: it may hold a secret.
-            let (name, value) = line.split_once('=').ok_or_else(|| {
-                crate::Error::Usage(format!("{}:{}: expected NAME=VALUE", file.display(), n + 1))
-            })?;
-            values.insert(name.trim().to_string(), value.to_string());
-        }
-    }
-    for pair in &args.attrs {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
-        values.insert(name.to_string(), value.to_string());
-    }
+    let values = crate::render::attribute_values(args.attrs_file.as_deref(), &args.attrs)?;
     let root = args.root.resolve()?;
     // A source error is an outcome (exit 1); bad arguments stay usage errors (exit 2).
     let rendered =

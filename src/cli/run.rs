@@ -30,8 +30,8 @@ pub struct Args {
     /// An attribute value, NAME=VALUE (nic fields as NIC1.ipaddress=...). Repeatable.
     #[arg(long = "attr", value_name = "NAME=VALUE")]
     pub attrs: Vec<String>,
-    /// A file of attribute values: JSON object or TOML table of NAME = "VALUE".
-    #[arg(long = "attrs", value_name = "FILE")]
+    /// A file of attribute values: JSON object, TOML table or NAME=VALUE lines; `--attr` wins.
+    #[arg(long = "attrs-file", alias = "attrs", value_name = "FILE")]
     pub attrs_file: Option<PathBuf>,
     /// Fill attributes without a value with plausible sample values.
     #[arg(long)]
@@ -133,39 +133,7 @@ fn plan_skips(
 }
 
 fn values(args: &Args) -> crate::Result<Values> {
-    let mut values = Values::new();
-    if let Some(path) = &args.attrs_file {
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-        let table: serde_json::Map<String, serde_json::Value> =
-            if path.extension().is_some_and(|e| e == "json") {
-                serde_json::from_str(&text).map_err(|e| {
-                    crate::Error::at(crate::error::Location::file(path), e.to_string())
-                })?
-            } else {
-                toml::from_str(&text).map_err(|e| {
-                    let mut place = crate::error::Location::file(path);
-                    if let Some(span) = e.span() {
-                        let (line, column) = crate::error::line_column(&text, span.start);
-                        place = place.at(line, column);
-                    }
-                    crate::Error::at(place, e.message())
-                })?
-            };
-        for (key, value) in table {
-            let value = match value {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            values.insert(key, value);
-        }
-    }
-    for pair in &args.attrs {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| crate::Error::Usage(format!("--attr {pair:?}: expected NAME=VALUE")))?;
-        values.insert(key.to_string(), value.to_string());
-    }
-    Ok(values)
+    crate::render::attribute_values(args.attrs_file.as_deref(), &args.attrs)
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {

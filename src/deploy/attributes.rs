@@ -208,9 +208,9 @@ fn resolve_value(
     if let Err(message) = check_value(&attribute.attribute_type, &attribute.constraints, &value) {
         // A secret's value must not reach the message, whatever the check said.
         let message = if secret && !value.is_empty() {
-            message.replace(&value, "***")
+            message.to_string().replace(&value, "***")
         } else {
-            message
+            message.to_string()
         };
         let origin = if origin == "value" {
             String::new()

@@ -136,28 +136,7 @@ pub enum ProblemKind {
 /// Parses a plan script. Never fails; see [`Script::problems`].
 pub fn parse(text: &str) -> Script {
     let mut script = Script::default();
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    let mut cr_lines = Vec::new();
-    for (i, line) in lines.iter_mut().enumerate() {
-        if let Some(stripped) = line.strip_suffix('\r') {
-            *line = stripped;
-            cr_lines.push(i + 1);
-        } else if line.contains('\r') {
-            cr_lines.push(i + 1);
-        }
-    }
-    if let Some(&first) = cr_lines.first() {
-        script.problems.push(ParseProblem {
-            line: first,
-            column: None,
-            kind: ProblemKind::CarriageReturn,
-            message: format!(
-                "carriage return (CRLF line ending) on {} line(s), first here: guestfish reads `cmd\\r` and fails",
-                cr_lines.len()
-            ),
-        });
-    }
-
+    let lines = split_lines(text, &mut script.problems);
     let mut index = 0;
     while index < lines.len() {
         let line_no = index + 1;
@@ -175,24 +154,8 @@ pub fn parse(text: &str) -> Script {
             }
             None => (false, trimmed, indent),
         };
-        // guestfish checks for `!` before and after the `-` flag (fish.c: `goto again`).
-        let local = [("<!", true), ("!", false)]
-            .into_iter()
-            .find_map(|(form, inline)| rest.strip_prefix(form).map(|c| (form, inline, c)));
-        if let Some((form, inline, shell)) = local {
-            let command = shell.trim().to_string();
-            script.commands.push(Command {
-                line: line_no,
-                ignore_errors,
-                name: form.to_string(),
-                args: Vec::new(),
-                heredoc: None,
-                host_shell: Some(if inline {
-                    HostShell::Inline { command }
-                } else {
-                    HostShell::Bang { command }
-                }),
-            });
+        if let Some(command) = local_command(rest, line_no, ignore_errors) {
+            script.commands.push(command);
             continue;
         }
         let (words, pipe) = split_words(rest, line_no, rest_offset, line, &mut script.problems);
@@ -207,94 +170,19 @@ pub fn parse(text: &str) -> Script {
             heredoc: None,
             host_shell: pipe.map(|command| HostShell::Pipe { command }),
         };
-
-        // Here-document start: `-<<TAG`, or the rejected spaced form `- <<TAG`.
-        let heredoc_start = args
-            .iter()
-            .position(|a| a.starts_with("-<<"))
-            .map(|i| (i, args[i][3..].to_string()));
-        let spaced = args
-            .windows(2)
-            .position(|w| w[0] == "-" && w[1].starts_with("<<"));
-        let (tag_index, tag) = match (heredoc_start, spaced) {
-            (Some(found), _) => found,
-            (None, Some(i)) => {
-                script.problems.push(ParseProblem {
-                    line: line_no,
-                    column: column_of(line, "- <<"),
-                    kind: ProblemKind::SpacedHereDoc,
-                    message:
-                        "`- <<` with a space: guestfish rejects it; write `-<<TAG` without a space"
-                            .into(),
-                });
-                (i + 1, args[i + 1][2..].to_string())
-            }
-            (None, None) => {
-                script.commands.push(command);
-                continue;
-            }
-        };
-        if tag.is_empty() {
-            script.problems.push(ParseProblem {
-                line: line_no,
-                column: column_of(line, "<<"),
-                kind: ProblemKind::EmptyHereDocTag,
-                message: "here-document without a tag: write `-<<END` with the tag attached".into(),
-            });
+        let Some((tag_index, tag)) = heredoc_tag(args, line, line_no, &mut script.problems) else {
             script.commands.push(command);
             continue;
-        }
-        let path = args.get(tag_index + 1).cloned().unwrap_or_default();
-        let body_start = index;
-        let mut end_line = None;
-        while index < lines.len() {
-            let body_line = lines[index];
-            index += 1;
-            if body_line == tag {
-                end_line = Some(index);
-                break;
-            }
-            if body_line.trim() == tag {
-                script.problems.push(ParseProblem {
-                    line: index,
-                    column: None,
-                    kind: ProblemKind::TerminatorNotAlone { tag: tag.clone() },
-                    message: format!(
-                        "`{}` looks like the terminator of the here-document opened on line {line_no} but has blanks around it, so it does not end it",
-                        tag
-                    ),
-                });
-            }
-            let body_trimmed = body_line.trim_start_matches([' ', '\t']);
-            let body_cmd = body_trimmed.strip_prefix('-').unwrap_or(body_trimmed);
-            if (body_cmd.starts_with("upload ") || body_cmd.starts_with("upload\t"))
-                && body_cmd.contains("<<")
-            {
-                script.problems.push(ParseProblem {
-                    line: index,
-                    column: column_of(body_line, "upload"),
-                    kind: ProblemKind::NestedHereDoc { tag: tag.clone() },
-                    message: format!(
-                        "`upload` with a here-document inside the here-document opened on line {line_no}: the outer body ends at the first `{tag}` line"
-                    ),
-                });
-            }
-        }
-        let body_end = match end_line {
-            Some(end) => end - 1,
-            None => {
-                script.problems.push(ParseProblem {
-                    line: line_no,
-                    column: column_of(line, "<<"),
-                    kind: ProblemKind::UnterminatedHereDoc { tag: tag.clone() },
-                    message: format!(
-                        "here-document `{tag}` is never closed: guestfish swallows everything after this line (\"end of input reached without finding '{tag}'\")"
-                    ),
-                });
-                lines.len()
-            }
         };
-        let body = lines[body_start.min(body_end)..body_end].join("\n");
+        let path = args.get(tag_index + 1).cloned().unwrap_or_default();
+        let (body, end_line) = heredoc_body(
+            &lines,
+            &mut index,
+            &tag,
+            line,
+            line_no,
+            &mut script.problems,
+        );
         command.heredoc = Some(HereDoc {
             tag,
             path,
@@ -305,6 +193,178 @@ pub fn parse(text: &str) -> Script {
         script.commands.push(command);
     }
     script
+}
+
+/// The lines without a trailing `\r`; any `\r` is one problem (at its first line).
+fn split_lines<'a>(text: &'a str, problems: &mut Vec<ParseProblem>) -> Vec<&'a str> {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let mut cr_lines = Vec::new();
+    for (i, line) in lines.iter_mut().enumerate() {
+        if let Some(stripped) = line.strip_suffix('\r') {
+            *line = stripped;
+            cr_lines.push(i + 1);
+        } else if line.contains('\r') {
+            cr_lines.push(i + 1);
+        }
+    }
+    if let Some(&first) = cr_lines.first() {
+        problems.push(ParseProblem {
+            line: first,
+            column: None,
+            kind: ProblemKind::CarriageReturn,
+            message: format!(
+                "carriage return (CRLF line ending) on {} line(s), first here: guestfish reads `cmd\\r` and fails",
+                cr_lines.len()
+            ),
+        });
+    }
+    lines
+}
+
+/// A `!cmd` or `<!cmd` line: run by the host's shell.
+fn local_command(rest: &str, line_no: usize, ignore_errors: bool) -> Option<Command> {
+    // guestfish checks for `!` before and after the `-` flag (fish.c: `goto again`).
+    let (form, inline, shell) = [("<!", true), ("!", false)]
+        .into_iter()
+        .find_map(|(form, inline)| rest.strip_prefix(form).map(|c| (form, inline, c)))?;
+    let command = shell.trim().to_string();
+    Some(Command {
+        line: line_no,
+        ignore_errors,
+        name: form.to_string(),
+        args: Vec::new(),
+        heredoc: None,
+        host_shell: Some(if inline {
+            HostShell::Inline { command }
+        } else {
+            HostShell::Bang { command }
+        }),
+    })
+}
+
+/// Here-document start: `-<<TAG`, or the rejected spaced form `- <<TAG` (a problem). Returns
+/// the index of the tag argument and the tag; `None` without one, or with an empty tag (a
+/// problem).
+fn heredoc_tag(
+    args: &[String],
+    line: &str,
+    line_no: usize,
+    problems: &mut Vec<ParseProblem>,
+) -> Option<(usize, String)> {
+    let heredoc_start = args
+        .iter()
+        .position(|a| a.starts_with("-<<"))
+        .map(|i| (i, args[i][3..].to_string()));
+    let spaced = args
+        .windows(2)
+        .position(|w| w[0] == "-" && w[1].starts_with("<<"));
+    let (tag_index, tag) = match (heredoc_start, spaced) {
+        (Some(found), _) => found,
+        (None, Some(i)) => {
+            problems.push(ParseProblem {
+                line: line_no,
+                column: column_of(line, "- <<"),
+                kind: ProblemKind::SpacedHereDoc,
+                message:
+                    "`- <<` with a space: guestfish rejects it; write `-<<TAG` without a space"
+                        .into(),
+            });
+            (i + 1, args[i + 1][2..].to_string())
+        }
+        (None, None) => return None,
+    };
+    if tag.is_empty() {
+        problems.push(ParseProblem {
+            line: line_no,
+            column: column_of(line, "<<"),
+            kind: ProblemKind::EmptyHereDocTag,
+            message: "here-document without a tag: write `-<<END` with the tag attached".into(),
+        });
+        return None;
+    }
+    Some((tag_index, tag))
+}
+
+/// Reads a here-document body from `lines[*index..]` up to the `tag` line, advancing `index`
+/// past it; returns the body and the terminator's line (`None`: never closed, a problem).
+fn heredoc_body(
+    lines: &[&str],
+    index: &mut usize,
+    tag: &str,
+    line: &str,
+    line_no: usize,
+    problems: &mut Vec<ParseProblem>,
+) -> (String, Option<usize>) {
+    let body_start = *index;
+    let mut end_line = None;
+    while *index < lines.len() {
+        let body_line = lines[*index];
+        *index += 1;
+        if body_line == tag {
+            end_line = Some(*index);
+            break;
+        }
+        body_line_problems(body_line, *index, tag, line_no, problems);
+    }
+    let body_end = match end_line {
+        Some(end) => end - 1,
+        None => {
+            problems.push(ParseProblem {
+                line: line_no,
+                column: column_of(line, "<<"),
+                kind: ProblemKind::UnterminatedHereDoc {
+                    tag: tag.to_string(),
+                },
+                message: format!(
+                    "here-document `{tag}` is never closed: guestfish swallows everything after this line (\"end of input reached without finding '{tag}'\")"
+                ),
+            });
+            lines.len()
+        }
+    };
+    (
+        lines[body_start.min(body_end)..body_end].join("\n"),
+        end_line,
+    )
+}
+
+/// A body line that looks like the terminator with blanks, or a nested `upload -<<`.
+fn body_line_problems(
+    body_line: &str,
+    body_line_no: usize,
+    tag: &str,
+    line_no: usize,
+    problems: &mut Vec<ParseProblem>,
+) {
+    if body_line.trim() == tag {
+        problems.push(ParseProblem {
+            line: body_line_no,
+            column: None,
+            kind: ProblemKind::TerminatorNotAlone {
+                tag: tag.to_string(),
+            },
+            message: format!(
+                "`{}` looks like the terminator of the here-document opened on line {line_no} but has blanks around it, so it does not end it",
+                tag
+            ),
+        });
+    }
+    let body_trimmed = body_line.trim_start_matches([' ', '\t']);
+    let body_cmd = body_trimmed.strip_prefix('-').unwrap_or(body_trimmed);
+    if (body_cmd.starts_with("upload ") || body_cmd.starts_with("upload\t"))
+        && body_cmd.contains("<<")
+    {
+        problems.push(ParseProblem {
+            line: body_line_no,
+            column: column_of(body_line, "upload"),
+            kind: ProblemKind::NestedHereDoc {
+                tag: tag.to_string(),
+            },
+            message: format!(
+                "`upload` with a here-document inside the here-document opened on line {line_no}: the outer body ends at the first `{tag}` line"
+            ),
+        });
+    }
 }
 
 fn column_of(line: &str, needle: &str) -> Option<usize> {

@@ -4,7 +4,7 @@
 use super::target::Target;
 use super::{ArtifactKind, Origin, Sink};
 use crate::bundle::verify::{self, Severity as VerifySeverity};
-use crate::bundle::{ChecksumFlavour, EntryKind, LoadedBundle};
+use crate::bundle::{ChecksumFlavour, LoadedBundle};
 
 pub fn check(target: &Target, sink: &mut Sink) {
     let Some(loaded) = target.loaded else { return };
@@ -51,19 +51,7 @@ pub fn check(target: &Target, sink: &mut Sink) {
                 format!("{own}: does not end with a newline"),
             );
         }
-        let zip_order: Vec<&str> = loaded
-            .entries
-            .iter()
-            .filter(|e| e.kind != EntryKind::Checksum)
-            .map(|e| e.name.as_str())
-            .collect();
-        let sum_order: Vec<&str> = sums
-            .lines
-            .iter()
-            .map(|l| l.entry.as_str())
-            .filter(|n| *n != own)
-            .collect();
-        if zip_order.len() == sum_order.len() && zip_order != sum_order {
+        if verify::lines_out_of_order(loaded, sums) {
             at_entry(
                 sink,
                 "I3S105",

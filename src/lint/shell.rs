@@ -3,7 +3,7 @@
 //! a literal newline inside a `sed` s-command, unterminated shell here-documents.
 use super::target::{ScriptView, Target};
 use super::{ArtifactKind, Severity, Sink};
-use crate::bundle::{AttributeType, CustomAttribute};
+use crate::bundle::CustomAttribute;
 use crate::error::{Error, Result};
 use crate::guestfish::HereDoc;
 use crate::placeholder;
@@ -154,24 +154,15 @@ fn shell_heredocs(view: &ScriptView, doc: &HereDoc, sink: &mut Sink) {
     }
 }
 
-/// A sample value of the attribute's type, so shellcheck sees realistic code.
+/// A sample value of the attribute's type (bundle::attribute owns the samples), so shellcheck
+/// sees realistic code.
 pub fn sample_value(
     attribute: Option<&CustomAttribute>,
     field: Option<&str>,
     default: Option<&str>,
 ) -> String {
     if let Some(field) = field {
-        return match field {
-            "ipaddress" => "192.0.2.10",
-            "netmask" => "255.255.255.0",
-            "gateway" => "192.0.2.1",
-            "dns1" | "dns2" => "192.0.2.53",
-            "mac" => "00:11:22:33:44:55",
-            "vlanid" => "0",
-            "domain" => "example.org",
-            _ => "sample",
-        }
-        .to_string();
+        return crate::bundle::attribute::sample_field_value(field).to_string();
     }
     if let Some(value) = attribute.and_then(|a| a.default_value()) {
         return value.to_string();
@@ -179,27 +170,7 @@ pub fn sample_value(
     if let Some(default) = default {
         return default.to_string();
     }
-    let Some(attribute) = attribute else {
-        return "sample".to_string();
-    };
-    if let Some(first) = attribute
-        .constraints
-        .options()
-        .and_then(|o| o.into_iter().next())
-    {
-        return first;
-    }
-    match attribute.attribute_type {
-        AttributeType::Ipv4 => "192.0.2.10".into(),
-        AttributeType::Fqdn => "node1.example.org".into(),
-        AttributeType::Hostname => "node1".into(),
-        AttributeType::Number => attribute
-            .constraints
-            .number("minimum")
-            .map_or("1".into(), |n| n.to_string()),
-        AttributeType::Password => "Sample-Passw0rd".into(),
-        _ => "sample".into(),
-    }
+    attribute.map_or_else(|| "sample".to_string(), CustomAttribute::sample_value)
 }
 
 /// The body with every placeholder replaced by a sample value.

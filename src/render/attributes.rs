@@ -221,7 +221,7 @@ pub fn apply_pin(
                 None => {}
                 Some(toml::Value::String(s)) => {
                     attribute.constraints =
-                        Constraints::decode(s).map_err(|e| Error::at(at.clone(), e))?;
+                        Constraints::decode(s).map_err(|e| Error::at(at.clone(), e.to_string()))?;
                 }
                 Some(toml::Value::Table(t)) => {
                     attribute.constraints = Constraints::new(constraints_from_table(t.clone()))

@@ -7,7 +7,9 @@
 pub mod attributes;
 pub mod files;
 pub mod template;
+pub mod values;
 
 pub use attributes::{Derivation, ScriptOrigin, StepUse, derive_attributes};
 pub use files::{FilesPlan, extract_files, write_files};
 pub use template::{FrontMatter, ParamSpec, RenderedTemplate, Renderer, TemplateStore};
+pub use values::attribute_values;

@@ -37,6 +37,56 @@ pub struct ParamSpec {
 }
 
 /// The front matter of a capability template.
+/// Why a step's params do not fit its template; the caller points at the step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamProblem {
+    Undeclared {
+        key: String,
+        declared: Vec<String>,
+    },
+    NotAChoice {
+        key: String,
+        value: toml::Value,
+        choices: Vec<toml::Value>,
+    },
+    NoDefault {
+        key: String,
+    },
+}
+
+impl std::fmt::Display for ParamProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamProblem::Undeclared { key, declared } => write!(
+                f,
+                "parameter `{key}` is not declared by the template (declared: {})",
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            ),
+            ParamProblem::NotAChoice {
+                key,
+                value,
+                choices,
+            } => {
+                let list: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
+                write!(
+                    f,
+                    "parameter `{key}` = {value} is not one of {}",
+                    list.join(", ")
+                )
+            }
+            ParamProblem::NoDefault { key } => {
+                write!(f, "parameter `{key}` has no default; the step must set it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParamProblem {}
+
 #[derive(Debug, Clone)]
 pub struct FrontMatter {
     /// Unrendered: `name` and `description` are rendered with the same context as the body.
@@ -346,28 +396,23 @@ impl Renderer {
     pub fn merge_params(
         fm: &FrontMatter,
         given: &toml::Table,
-    ) -> std::result::Result<toml::Table, String> {
+    ) -> std::result::Result<toml::Table, ParamProblem> {
         let mut merged = toml::Table::new();
         for (key, value) in given {
             let Some(spec) = fm.params.get(key) else {
-                let declared: Vec<&str> = fm.params.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "parameter `{key}` is not declared by the template (declared: {})",
-                    if declared.is_empty() {
-                        "none".to_string()
-                    } else {
-                        declared.join(", ")
-                    }
-                ));
+                return Err(ParamProblem::Undeclared {
+                    key: key.clone(),
+                    declared: fm.params.keys().cloned().collect(),
+                });
             };
             if let Some(choices) = &spec.choices
                 && !choices.contains(value)
             {
-                let list: Vec<String> = choices.iter().map(|c| c.to_string()).collect();
-                return Err(format!(
-                    "parameter `{key}` = {value} is not one of {}",
-                    list.join(", ")
-                ));
+                return Err(ParamProblem::NotAChoice {
+                    key: key.clone(),
+                    value: value.clone(),
+                    choices: choices.clone(),
+                });
             }
             merged.insert(key.clone(), value.clone());
         }
@@ -377,11 +422,7 @@ impl Renderer {
                     Some(default) => {
                         merged.insert(key.clone(), default.clone());
                     }
-                    None => {
-                        return Err(format!(
-                            "parameter `{key}` has no default; the step must set it"
-                        ));
-                    }
+                    None => return Err(ParamProblem::NoDefault { key: key.clone() }),
                 }
             }
         }

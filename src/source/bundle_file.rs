@@ -216,7 +216,9 @@ impl BundleFile {
             Some(c) => c
                 .get_ref()
                 .parse()
-                .map_err(|e: String| Error::at(self.at(c), e)),
+                .map_err(|e: crate::bundle::checksum::UnknownFlavour| {
+                    Error::at(self.at(c), e.to_string())
+                }),
         }
     }
 

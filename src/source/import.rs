@@ -14,7 +14,7 @@ use super::plan_script_file::PlainPlanScript;
 use super::registry::Registry;
 use super::{Layout, read_text};
 use crate::bundle::attribute::check_value;
-use crate::bundle::{AttributeType, CustomAttribute, ReadOptions, read_bundle};
+use crate::bundle::{AttributeType, Bundle, CustomAttribute, ReadOptions, read_bundle};
 use crate::error::{Error, Location, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -104,6 +104,12 @@ pub fn split_artifact_name(artifact_name: &str) -> (String, String) {
     }
 }
 
+/// A file import writes (path, text), all or nothing.
+type FileToWrite = (PathBuf, String);
+
+/// What the registry knows of each attribute: type, description, encoded constraints, default.
+type Registered = HashMap<String, (AttributeType, String, String, Option<String>)>;
+
 /// Imports `zip` into the project at `into` (created as needed). Refuses to overwrite an existing
 /// bundle TOML; reuses identical plan-script files; appends new registry entries.
 pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
@@ -114,22 +120,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             ..ReadOptions::default()
         },
     )?;
-    // What import cannot write faithfully is refused before anything is decided.
-    let problems = crate::bundle::verify::identity_problems(&loaded);
-    if let Some(first) = problems.first() {
-        let all: Vec<String> = problems
-            .iter()
-            .map(|p| format!("{}: {}", p.entry, p.message))
-            .collect();
-        return Err(Error::at(
-            Location::entry(zip, &first.entry),
-            format!(
-                "cannot import this bundle faithfully, nothing was written:\n  {}",
-                all.join("\n  ")
-            ),
-        )
-        .with_help("`i3s-bundle verify` lists every problem; fix the bundle, then import again"));
-    }
+    refuse_unfaithful(zip, &loaded)?;
     let bundle = &loaded.bundle;
     let layout = Layout::new(into);
     let mut report = ImportReport::default();
@@ -139,7 +130,6 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             .unwrap_or_default(),
     );
 
-    let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
     let bundle_path = layout.bundles_dir().join(format!(
         "{}.toml",
         file_stem(&bundle.manifest.artifact_name)
@@ -151,14 +141,127 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             existing.display()
         )));
     }
-
-    // Registry: the existing entries, then one new entry per attribute name not yet known.
     let registry_path = layout.registry();
     let existing = if registry_path.is_file() {
         Registry::load(&registry_path)?
     } else {
         Registry::default()
     };
+    let (registry_text, registered) =
+        registry_additions(bundle, &existing, &zip_label, &mut report)?;
+    let (stem_of_id, mut files_to_write) = plan_script_files(&layout, bundle, &mut report)?;
+    let toml = bundle_toml(bundle, &zip_label, &stem_of_id, &registered, &mut report)?;
+
+    // Write: plan scripts, registry, then the bundle file, all or nothing.
+    if !registry_text.is_empty() {
+        let mut text = if registry_path.is_file() {
+            read_text(&registry_path)?
+        } else {
+            "# The attribute registry: every custom attribute (docs/source-format.md).\n"
+                .to_string()
+        };
+        text.push_str(&registry_text);
+        files_to_write.push((registry_path.clone(), text));
+    }
+    files_to_write.push((bundle_path.clone(), toml));
+    commit(into, &files_to_write)?;
+    report.bundle_file = layout.relative(&bundle_path);
+    Ok(report)
+}
+
+/// What import cannot write faithfully is refused before anything is decided.
+fn refuse_unfaithful(zip: &Path, loaded: &crate::bundle::LoadedBundle) -> Result<()> {
+    let problems = crate::bundle::verify::identity_problems(loaded);
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    let all: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.entry, p.message))
+        .collect();
+    Err(Error::at(
+        Location::entry(zip, &first.entry),
+        format!(
+            "cannot import this bundle faithfully, nothing was written:\n  {}",
+            all.join("\n  ")
+        ),
+    )
+    .with_help("`i3s-bundle verify` lists every problem; fix the bundle, then import again"))
+}
+
+/// Registry: the existing entries, then one new entry per attribute name not yet known, and one
+/// per placeholder the scripts use that no build plan declares. Returns the text to append and
+/// what the registry then knows.
+fn registry_additions(
+    bundle: &Bundle,
+    existing: &Registry,
+    zip_label: &str,
+    report: &mut ImportReport,
+) -> Result<(String, Registered)> {
+    let (order, new_entries) = new_attributes(bundle, existing, zip_label)?;
+    // Placeholders the scripts use but no build plan declares still need a registry entry (the
+    // pinned lists keep the bundle as it was; `build` warns about the drift).
+    let mut undeclared: Vec<String> = Vec::new();
+    for script in &bundle.plan_scripts {
+        for used in crate::placeholder::used_names(&script.content).into_keys() {
+            if existing.get(&used).is_none()
+                && !new_entries.contains_key(&used)
+                && !undeclared.contains(&used)
+            {
+                undeclared.push(used);
+            }
+        }
+    }
+    let mut registry_text = String::new();
+    let mut registered: Registered = existing
+        .entries
+        .values()
+        .map(|e| {
+            (
+                e.name.clone(),
+                (
+                    e.attribute_type.clone(),
+                    e.description.clone(),
+                    e.constraints.encode(),
+                    e.default.clone(),
+                ),
+            )
+        })
+        .collect();
+    if !order.is_empty() || !undeclared.is_empty() {
+        let _ = writeln!(registry_text, "\n# Imported from {zip_label}");
+    }
+    for name in &order {
+        let entry = registry_entry(name, &new_entries[name], &mut registry_text, report);
+        registered.insert(name.clone(), entry);
+        report.registry_added.push(name.clone());
+    }
+    for name in &undeclared {
+        let _ = writeln!(
+            registry_text,
+            "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle."
+        );
+        let _ = writeln!(
+            registry_text,
+            "[{}]\ntype = \"string\"\ndescription = \"\"",
+            key(name)
+        );
+        registered.insert(
+            name.clone(),
+            (AttributeType::String, String::new(), "{}".to_string(), None),
+        );
+        report.registry_added.push(name.clone());
+        report.warnings.push(format!("@{name}@ is used by a plan script but declared by no build plan; registered as a string"));
+    }
+    Ok((registry_text, registered))
+}
+
+/// The bundle's attributes the registry does not know yet, in first-use order.
+fn new_attributes(
+    bundle: &Bundle,
+    existing: &Registry,
+    zip_label: &str,
+) -> Result<(Vec<String>, BTreeMap<String, CustomAttribute>)> {
     let mut new_entries: BTreeMap<String, CustomAttribute> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let all_attributes = bundle
@@ -183,107 +286,61 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             new_entries.insert(attribute.name.clone(), attribute.clone());
         }
     }
-    // Placeholders the scripts use but no build plan declares still need a registry entry (the
-    // pinned lists keep the bundle as it was; `build` warns about the drift).
-    let mut undeclared: Vec<String> = Vec::new();
-    for script in &bundle.plan_scripts {
-        for used in crate::placeholder::used_names(&script.content).into_keys() {
-            if existing.get(&used).is_none()
-                && !new_entries.contains_key(&used)
-                && !undeclared.contains(&used)
-            {
-                undeclared.push(used);
-            }
-        }
-    }
-    let mut registry_text = String::new();
-    let mut registered: HashMap<String, (AttributeType, String, String, Option<String>)> = existing
-        .entries
-        .values()
-        .map(|e| {
-            (
-                e.name.clone(),
-                (
-                    e.attribute_type.clone(),
-                    e.description.clone(),
-                    e.constraints.encode(),
-                    e.default.clone(),
-                ),
-            )
-        })
-        .collect();
-    if !order.is_empty() || !undeclared.is_empty() {
-        let _ = writeln!(registry_text, "\n# Imported from {zip_label}");
-    }
-    for name in &order {
-        let a = &new_entries[name];
-        let secret = a.attribute_type.is_secret();
-        let mut default = a.default_value().map(str::to_string).filter(|_| !secret);
-        if let Some(d) = &default
-            && check_value(&a.attribute_type, &a.constraints, d).is_err()
-        {
-            report.warnings.push(format!("{name}: default {d:?} is not valid for its type; kept as the build plan's pinned value only"));
-            default = None;
-        }
-        let constraints = a.constraints.encode();
-        let _ = writeln!(registry_text, "\n[{}]", key(name));
-        let _ = writeln!(registry_text, "type = {}", q(a.attribute_type.as_str()));
-        let _ = writeln!(
-            registry_text,
-            "description = {}",
-            q(a.description.as_deref().unwrap_or(""))
-        );
-        if constraints != "{}" && !constraints.is_empty() {
-            let _ = writeln!(registry_text, "constraints = {}", q(&constraints));
-        }
-        if let Some(d) = &default {
-            let _ = writeln!(registry_text, "default = {}", q(d));
-        }
-        registered.insert(
-            name.clone(),
-            (
-                a.attribute_type.clone(),
-                a.description.clone().unwrap_or_default(),
-                constraints,
-                default,
-            ),
-        );
-        report.registry_added.push(name.clone());
-    }
+    Ok((order, new_entries))
+}
 
-    for name in &undeclared {
-        let _ = writeln!(
-            registry_text,
-            "\n# Used as @{name}@ by a plan script but declared by no build plan of the bundle."
-        );
-        let _ = writeln!(
-            registry_text,
-            "[{}]\ntype = \"string\"\ndescription = \"\"",
-            key(name)
-        );
-        registered.insert(
-            name.clone(),
-            (AttributeType::String, String::new(), "{}".to_string(), None),
-        );
-        report.registry_added.push(name.clone());
-        report.warnings.push(format!("@{name}@ is used by a plan script but declared by no build plan; registered as a string"));
+/// Writes one registry entry for a declared attribute (a secret's default never); returns what
+/// the registry then knows of it.
+fn registry_entry(
+    name: &str,
+    a: &CustomAttribute,
+    registry_text: &mut String,
+    report: &mut ImportReport,
+) -> (AttributeType, String, String, Option<String>) {
+    let secret = a.attribute_type.is_secret();
+    let mut default = a.default_value().map(str::to_string).filter(|_| !secret);
+    if let Some(d) = &default
+        && check_value(&a.attribute_type, &a.constraints, d).is_err()
+    {
+        report.warnings.push(format!("{name}: default {d:?} is not valid for its type; kept as the build plan's pinned value only"));
+        default = None;
     }
+    let constraints = a.constraints.encode();
+    let _ = writeln!(registry_text, "\n[{}]", key(name));
+    let _ = writeln!(registry_text, "type = {}", q(a.attribute_type.as_str()));
+    let _ = writeln!(
+        registry_text,
+        "description = {}",
+        q(a.description.as_deref().unwrap_or(""))
+    );
+    if constraints != "{}" && !constraints.is_empty() {
+        let _ = writeln!(registry_text, "constraints = {}", q(&constraints));
+    }
+    if let Some(d) = &default {
+        let _ = writeln!(registry_text, "default = {}", q(d));
+    }
+    (
+        a.attribute_type.clone(),
+        a.description.clone().unwrap_or_default(),
+        constraints,
+        default,
+    )
+}
 
-    // Plan scripts: one file each, reusing an identical existing file.
+/// Plan scripts: one file each, reusing an identical existing file. Returns each script's file
+/// stem by lower-case id, and the files to write.
+fn plan_script_files(
+    layout: &Layout,
+    bundle: &Bundle,
+    report: &mut ImportReport,
+) -> Result<(HashMap<String, String>, Vec<FileToWrite>)> {
     let mut stem_of_id: HashMap<String, String> = HashMap::new();
-    let mut files_to_write: Vec<(PathBuf, String)> = Vec::new();
+    let mut files_to_write: Vec<FileToWrite> = Vec::new();
     // Stems compare case-insensitively (one file on macOS and Windows): a later script whose stem
     // differs only in case from a taken one, or from another file already there, gets `-2`, `-3`….
     let mut taken: HashSet<String> = HashSet::new();
     let on_disk = existing_files(&layout.plan_scripts_dir())?;
     for script in &bundle.plan_scripts {
-        let text = PlainPlanScript::render_file(
-            &script.name,
-            &script.plan_type,
-            script.description.as_deref().unwrap_or(""),
-            Some(&script.id),
-            &script.content,
-        );
         let base = file_stem(&script.name);
         let mut n = 1;
         let stem = loop {
@@ -303,17 +360,7 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
             }
             if let Some(existing) = on_disk.get(&file_name) {
                 let path = layout.plan_scripts_dir().join(existing);
-                let same = read_text(&path)
-                    .ok()
-                    .and_then(|t| PlainPlanScript::parse(&path, t).ok())
-                    .is_some_and(|old| {
-                        old.name == script.name
-                            && old.content == script.content
-                            && old.id.as_deref() == Some(script.id.as_str())
-                            && old.plan_type == script.plan_type
-                            && old.description == script.description.as_deref().unwrap_or("")
-                    });
-                if same {
+                if holds_script(&path, script) {
                     report.reused.push(layout.relative(&path));
                     break existing
                         .strip_suffix(&format!(".{}", Layout::PLAN_SCRIPT_EXTENSION))
@@ -324,15 +371,47 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
                 continue;
             }
             let path = layout.plan_script(&stem);
-            files_to_write.push((path.clone(), text.clone()));
+            let text = PlainPlanScript::render_file(
+                &script.name,
+                &script.plan_type,
+                script.description.as_deref().unwrap_or(""),
+                Some(&script.id),
+                &script.content,
+            );
+            files_to_write.push((path.clone(), text));
             report.plan_scripts.push(layout.relative(&path));
             break stem;
         };
         taken.insert(stem.to_ascii_lowercase());
         stem_of_id.insert(script.id.to_ascii_lowercase(), stem);
     }
+    Ok((stem_of_id, files_to_write))
+}
 
-    // The bundle TOML.
+/// Whether the plan-script file at `path` already holds `script` (name, content, id, type,
+/// description).
+fn holds_script(path: &Path, script: &crate::bundle::PlanScript) -> bool {
+    read_text(path)
+        .ok()
+        .and_then(|t| PlainPlanScript::parse(path, t).ok())
+        .is_some_and(|old| {
+            old.name == script.name
+                && old.content == script.content
+                && old.id.as_deref() == Some(script.id.as_str())
+                && old.plan_type == script.plan_type
+                && old.description == script.description.as_deref().unwrap_or("")
+        })
+}
+
+/// The bundle TOML: `[bundle]`, then each build plan and deployment plan.
+fn bundle_toml(
+    bundle: &Bundle,
+    zip_label: &str,
+    stem_of_id: &HashMap<String, String>,
+    registered: &Registered,
+    report: &mut ImportReport,
+) -> Result<String> {
+    let (name, version) = split_artifact_name(&bundle.manifest.artifact_name);
     let mut toml = String::new();
     let _ = writeln!(
         toml,
@@ -359,103 +438,108 @@ pub fn import_bundle(zip: &Path, into: &Path) -> Result<ImportReport> {
     }
     let _ = writeln!(toml, "]");
     for plan in &bundle.build_plans {
-        let _ = writeln!(toml, "\n[[build_plan]]");
-        let _ = writeln!(toml, "name = {}", q(&plan.name));
-        let _ = writeln!(
-            toml,
-            "type = {}",
-            q(if plan.build_plan_type.is_empty() {
-                "deploy"
-            } else {
-                &plan.build_plan_type
-            })
-        );
-        let _ = writeln!(
-            toml,
-            "description = {}",
-            q(plan.description.as_deref().unwrap_or(""))
-        );
-        let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
-        let _ = writeln!(toml, "steps = [");
-        for step in &plan.steps {
-            let stem = step.plan_script_id().and_then(|id| stem_of_id.get(&id.to_ascii_lowercase())).ok_or_else(|| {
-                Error::Other(format!("{zip_label}: build plan {:?} step {} points at {}, which the bundle does not carry", plan.name, step.serial_number, step.plan_script_uri))
-            })?;
-            let _ = writeln!(toml, "  {{ plan_script = {} }},", q(stem));
-        }
-        let _ = writeln!(toml, "]");
-        let _ = writeln!(toml, "attributes = [");
-        for a in &plan.custom_attributes {
-            let _ = writeln!(
-                toml,
-                "  {},",
-                pinned_attribute(a, &registered, &mut report.warnings)
-            );
-        }
-        let _ = writeln!(toml, "]");
+        build_plan_toml(&mut toml, plan, zip_label, stem_of_id, registered, report)?;
     }
     for plan in &bundle.deployment_plans {
-        let _ = writeln!(toml, "\n[[deployment_plan]]");
-        let _ = writeln!(toml, "name = {}", q(&plan.name));
-        let _ = writeln!(toml, "build_plan = {}", q(&plan.build_plan));
-        let _ = writeln!(
-            toml,
-            "description = {}",
-            q(plan.description.as_deref().unwrap_or(""))
-        );
-        let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
-        match plan.golden_image_name() {
-            Some(image) => {
-                let _ = writeln!(toml, "golden_image = {}", q(image));
-                report.warnings.push(format!("deployment plan {:?}: golden image {image:?} is not imported; `publish` attaches it by name", plan.name));
-            }
-            None => {
-                let _ = writeln!(toml, "golden_image = false");
-            }
-        }
-        for a in &plan.custom_attributes {
-            let _ = writeln!(toml, "[deployment_plan.attributes.{}]", key(&a.name));
-            if let Some(v) = &a.value {
-                let _ = writeln!(toml, "value = {}", q(v));
-            }
-            if let Some(v) = a.visible {
-                let _ = writeln!(toml, "visible = {v}");
-            }
-            if let Some(v) = a.editable {
-                let _ = writeln!(toml, "editable = {v}");
-            }
-            if let Some(id) = &a.id {
-                let _ = writeln!(toml, "id = {}", q(&id.to_ascii_lowercase()));
-            }
-        }
+        deployment_plan_toml(&mut toml, plan, report);
     }
     if bundle.golden_images.iter().any(|g| g.payload.is_some()) {
         report
             .warnings
             .push("the bundle carries golden image payloads; import does not extract them".into());
     }
+    Ok(toml)
+}
 
-    // Write: plan scripts, registry, then the bundle file, all or nothing.
-    if !registry_text.is_empty() {
-        let mut text = if registry_path.is_file() {
-            read_text(&registry_path)?
+fn build_plan_toml(
+    toml: &mut String,
+    plan: &crate::bundle::BuildPlan,
+    zip_label: &str,
+    stem_of_id: &HashMap<String, String>,
+    registered: &Registered,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let _ = writeln!(toml, "\n[[build_plan]]");
+    let _ = writeln!(toml, "name = {}", q(&plan.name));
+    let _ = writeln!(
+        toml,
+        "type = {}",
+        q(if plan.build_plan_type.is_empty() {
+            "deploy"
         } else {
-            "# The attribute registry: every custom attribute (docs/source-format.md).\n"
-                .to_string()
-        };
-        text.push_str(&registry_text);
-        files_to_write.push((registry_path.clone(), text));
+            &plan.build_plan_type
+        })
+    );
+    let _ = writeln!(
+        toml,
+        "description = {}",
+        q(plan.description.as_deref().unwrap_or(""))
+    );
+    let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
+    let _ = writeln!(toml, "steps = [");
+    for step in &plan.steps {
+        let stem = step.plan_script_id().and_then(|id| stem_of_id.get(&id.to_ascii_lowercase())).ok_or_else(|| {
+            Error::Other(format!("{zip_label}: build plan {:?} step {} points at {}, which the bundle does not carry", plan.name, step.serial_number, step.plan_script_uri))
+        })?;
+        let _ = writeln!(toml, "  {{ plan_script = {} }},", q(stem));
     }
-    files_to_write.push((bundle_path.clone(), toml));
-    commit(into, &files_to_write)?;
-    report.bundle_file = layout.relative(&bundle_path);
-    Ok(report)
+    let _ = writeln!(toml, "]");
+    let _ = writeln!(toml, "attributes = [");
+    for a in &plan.custom_attributes {
+        let _ = writeln!(
+            toml,
+            "  {},",
+            pinned_attribute(a, registered, &mut report.warnings)
+        );
+    }
+    let _ = writeln!(toml, "]");
+    Ok(())
+}
+
+fn deployment_plan_toml(
+    toml: &mut String,
+    plan: &crate::bundle::DeploymentPlan,
+    report: &mut ImportReport,
+) {
+    let _ = writeln!(toml, "\n[[deployment_plan]]");
+    let _ = writeln!(toml, "name = {}", q(&plan.name));
+    let _ = writeln!(toml, "build_plan = {}", q(&plan.build_plan));
+    let _ = writeln!(
+        toml,
+        "description = {}",
+        q(plan.description.as_deref().unwrap_or(""))
+    );
+    let _ = writeln!(toml, "id = {}", q(&plan.id.to_ascii_lowercase()));
+    match plan.golden_image_name() {
+        Some(image) => {
+            let _ = writeln!(toml, "golden_image = {}", q(image));
+            report.warnings.push(format!("deployment plan {:?}: golden image {image:?} is not imported; `publish` attaches it by name", plan.name));
+        }
+        None => {
+            let _ = writeln!(toml, "golden_image = false");
+        }
+    }
+    for a in &plan.custom_attributes {
+        let _ = writeln!(toml, "[deployment_plan.attributes.{}]", key(&a.name));
+        if let Some(v) = &a.value {
+            let _ = writeln!(toml, "value = {}", q(v));
+        }
+        if let Some(v) = a.visible {
+            let _ = writeln!(toml, "visible = {v}");
+        }
+        if let Some(v) = a.editable {
+            let _ = writeln!(toml, "editable = {v}");
+        }
+        if let Some(id) = &a.id {
+            let _ = writeln!(toml, "id = {}", q(&id.to_ascii_lowercase()));
+        }
+    }
 }
 
 /// `{ name = "X", value = "…" }` plus any field that differs from the registry entry.
 fn pinned_attribute(
     a: &CustomAttribute,
-    registered: &HashMap<String, (AttributeType, String, String, Option<String>)>,
+    registered: &Registered,
     warnings: &mut Vec<String>,
 ) -> String {
     let mut parts = vec![format!("name = {}", q(&a.name))];

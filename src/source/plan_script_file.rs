@@ -55,8 +55,7 @@ impl PlainPlanScript {
             let Some((key, value)) = header_line(bare) else {
                 break;
             };
-            let value = decode_value(value)
-                .map_err(|e| Error::at(Location::file(path).line(line_no), e))?;
+            let value = decode_value(value, || Location::file(path).line(line_no))?;
             if fields.iter().any(|(k, _, _)| *k == key) {
                 return Err(Error::at(
                     Location::file(path).line(line_no),
@@ -147,10 +146,14 @@ fn header_line(line: &str) -> Option<(&'static str, &str)> {
     Some((key, value.strip_prefix(' ').unwrap_or(value)))
 }
 
-fn decode_value(value: &str) -> std::result::Result<String, String> {
+fn decode_value(value: &str, at: impl Fn() -> Location) -> Result<String> {
     if value.starts_with('"') {
-        serde_json::from_str::<String>(value)
-            .map_err(|e| format!("header value {value} is not a JSON string: {e}"))
+        serde_json::from_str::<String>(value).map_err(|e| {
+            Error::at(
+                at(),
+                format!("header value {value} is not a JSON string: {e}"),
+            )
+        })
     } else {
         Ok(value.to_string())
     }
