@@ -120,9 +120,33 @@ pub fn deploy(
             return run.fail("validate", detail);
         }
     };
+    let (hardware_uri, hardware_name) = validated(&mut run, &checked);
+    if options.dry_run {
+        run.report.outcome = Outcome::Valid;
+        return run.report;
+    }
+
+    if let Some(old) = &checked.old_profile
+        && let Err(detail) = replace_old(client, &mut run, &checked, old, &hardware_uri)
+    {
+        return run.fail("replace", detail);
+    }
+    if let Err(detail) = create(client, &mut run, use_case, &checked) {
+        return run.fail("create-profile", detail);
+    }
+    if let Err(e) = oneview::set_power(client, &hardware_uri, true) {
+        return run.fail("power-on", format!("powering on {hardware_name:?}: {e}"));
+    }
+    run.phase("power-on", true, format!("{hardware_name:?} is powered on"));
+
+    wait_ready(run, &checked, options)
+}
+
+/// The validate phase passed: what the report says of it. Returns the server's URI and name.
+fn validated(run: &mut Run, checked: &Checked) -> (String, String) {
     let hardware_uri = text(&checked.hardware, "uri").to_string();
     let hardware_name = text(&checked.hardware, "name").to_string();
-    run.report.server_hardware_uri = Some(hardware_uri.clone());
+    run.report.server_hardware_uri = Some(text(&checked.hardware, "uri").to_string());
     run.report.consul_node = Some(checked.node.clone());
     run.report.profile_body = Some(display_body(&checked.body, &checked.attributes));
     let replacing = checked
@@ -139,33 +163,45 @@ pub fn deploy(
             checked.node
         ),
     );
-    if options.dry_run {
-        run.report.outcome = Outcome::Valid;
-        return run.report;
-    }
+    (hardware_uri, hardware_name)
+}
 
-    if let Some(old) = &checked.old_profile {
-        if text(&checked.hardware, "powerState") != "Off"
-            && let Err(e) = oneview::set_power(client, &hardware_uri, false)
-        {
-            return run.fail("replace", format!("powering off {hardware_name:?}: {e}"));
-        }
-        if let Err(e) = oneview::delete_profile(client, text(old, "uri")) {
-            return run.fail(
-                "replace",
-                format!("deleting the profile {:?}: {e}", text(old, "name")),
-            );
-        }
-        run.phase(
-            "replace",
-            true,
-            format!(
-                "powered off {hardware_name:?} and deleted the old profile {:?}",
-                text(old, "name")
-            ),
-        );
+/// --replace: the server off and the old profile deleted. `Err`: what failed.
+fn replace_old(
+    client: &Client,
+    run: &mut Run,
+    checked: &Checked,
+    old: &Value,
+    hardware_uri: &str,
+) -> Result<(), String> {
+    let hardware_name = text(&checked.hardware, "name");
+    if text(&checked.hardware, "powerState") != "Off"
+        && let Err(e) = oneview::set_power(client, hardware_uri, false)
+    {
+        return Err(format!("powering off {hardware_name:?}: {e}"));
     }
+    if let Err(e) = oneview::delete_profile(client, text(old, "uri")) {
+        return Err(format!("deleting the profile {:?}: {e}", text(old, "name")));
+    }
+    run.phase(
+        "replace",
+        true,
+        format!(
+            "powered off {hardware_name:?} and deleted the old profile {:?}",
+            text(old, "name")
+        ),
+    );
+    Ok(())
+}
 
+/// The profile created from the checked body. `Err`: what failed.
+fn create(
+    client: &Client,
+    run: &mut Run,
+    use_case: &UseCase,
+    checked: &Checked,
+) -> Result<(), String> {
+    let hardware_name = text(&checked.hardware, "name");
     let created = match oneview::create_profile(client, &checked.body) {
         Ok(created) => created,
         Err(e) => {
@@ -179,13 +215,10 @@ pub fn deploy(
             } else {
                 String::new()
             };
-            return run.fail(
-                "create-profile",
-                format!(
-                    "creating {:?} on {hardware_name:?}: {e}{hint}",
-                    use_case.profile
-                ),
-            );
+            return Err(format!(
+                "creating {:?} on {hardware_name:?}: {e}{hint}",
+                use_case.profile
+            ));
         }
     };
     let profile_uri = text(&created, "uri").to_string();
@@ -200,12 +233,7 @@ pub fn deploy(
         ),
     );
 
-    if let Err(e) = oneview::set_power(client, &hardware_uri, true) {
-        return run.fail("power-on", format!("powering on {hardware_name:?}: {e}"));
-    }
-    run.phase("power-on", true, format!("{hardware_name:?} is powered on"));
-
-    wait_ready(run, &checked, options)
+    Ok(())
 }
 
 /// The attributes the use case gives as `[secrets]`: hidden in verbose logs of profiles.

@@ -216,16 +216,34 @@ pub fn desired_settings(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let name_of = |v: &Value| {
-        v.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
     let template_name = template
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let (wanted, secrets, warnings) =
+        wanted_attributes(template_name, &current_attributes, attributes);
+    let changes = settings_changes(&current, &osdp_uri, &current_attributes, &wanted, &secrets);
+    let mut settings = current;
+    let object = settings.as_object_mut().expect("object");
+    object.insert("osDeploymentPlanUri".into(), osdp_uri);
+    object.insert("osCustomAttributes".into(), Value::Array(wanted));
+    (settings, changes, warnings)
+}
+
+fn name_of(v: &Value) -> String {
+    v.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The `osCustomAttributes` wanted, the names of the password ones, and warnings (a NIC
+/// attribute the template does not set).
+fn wanted_attributes(
+    template_name: &str,
+    current_attributes: &[Value],
+    attributes: &[Value],
+) -> (Vec<Value>, Vec<String>, Vec<String>) {
     let mut wanted = Vec::new();
     let mut secrets = Vec::new();
     let mut warnings = Vec::new();
@@ -261,12 +279,23 @@ pub fn desired_settings(
         };
         wanted.push(json!({ "name": name, "value": value }));
     }
+    (wanted, secrets, warnings)
+}
+
+/// What changes from the current settings to the wanted ones; secret values shown as `***`.
+fn settings_changes(
+    current: &Value,
+    osdp_uri: &Value,
+    current_attributes: &[Value],
+    wanted: &[Value],
+    secrets: &[String],
+) -> Vec<Change> {
     let mut changes = Vec::new();
     let current_uri = current
         .get("osDeploymentPlanUri")
         .cloned()
         .unwrap_or(Value::Null);
-    if current_uri != osdp_uri {
+    if current_uri != *osdp_uri {
         changes.push(Change {
             field: "osDeploymentSettings.osDeploymentPlanUri".into(),
             from: current_uri,
@@ -283,7 +312,7 @@ pub fn desired_settings(
             v.cloned().unwrap_or(Value::Null)
         }
     };
-    for want in &wanted {
+    for want in wanted {
         let name = name_of(want);
         let have = current_attributes
             .iter()
@@ -297,7 +326,7 @@ pub fn desired_settings(
             });
         }
     }
-    for have in &current_attributes {
+    for have in current_attributes {
         let name = name_of(have);
         if !wanted.iter().any(|w| name_of(w) == name) {
             changes.push(Change {
@@ -307,9 +336,5 @@ pub fn desired_settings(
             });
         }
     }
-    let mut settings = current;
-    let object = settings.as_object_mut().expect("object");
-    object.insert("osDeploymentPlanUri".into(), osdp_uri);
-    object.insert("osCustomAttributes".into(), Value::Array(wanted));
-    (settings, changes, warnings)
+    changes
 }
