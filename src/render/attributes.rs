@@ -4,7 +4,7 @@ use crate::bundle::{AttributeType, Constraints, CustomAttribute};
 use crate::error::{Error, Location, Result};
 use crate::placeholder::{Placeholder, scan};
 use crate::source::PinnedAttribute;
-use crate::source::registry::{Registry, constraints_from_table};
+use crate::source::registry::{Registry, RegistryEntry, constraints_from_table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -170,6 +170,65 @@ pub fn derive_attributes(plan: &str, steps: &[StepUse], registry: &Registry) -> 
     Ok(derivation)
 }
 
+/// One pinned attribute: the registry entry with the derived value, overridden by what the pin
+/// spells out (type, description, constraints, a value — never a secret's).
+fn pinned_attribute(
+    name: &str,
+    pin: &PinnedAttribute,
+    at: &Location,
+    entry: &RegistryEntry,
+    derived: &Derivation,
+) -> Result<CustomAttribute> {
+    let derived_value = derived
+        .attributes
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.value.clone());
+    let mut attribute = entry.to_attribute(derived_value.as_deref().or(entry.default.as_deref()));
+    let PinnedAttribute::Full {
+        value,
+        attribute_type,
+        description,
+        constraints,
+        ..
+    } = pin
+    else {
+        return Ok(attribute);
+    };
+    if let Some(t) = attribute_type {
+        attribute.attribute_type = t.parse().unwrap_or(AttributeType::String);
+    }
+    if let Some(d) = description {
+        attribute.description = Some(d.clone());
+    }
+    match constraints {
+        None => {}
+        Some(toml::Value::String(s)) => {
+            attribute.constraints =
+                Constraints::decode(s).map_err(|e| Error::at(at.clone(), e.to_string()))?;
+        }
+        Some(toml::Value::Table(t)) => {
+            attribute.constraints = Constraints::new(constraints_from_table(t.clone()))
+        }
+        Some(_) => {
+            return Err(Error::at(
+                at.clone(),
+                "constraints must be a table or its JSON string form",
+            ));
+        }
+    }
+    if let Some(v) = value {
+        if entry.secret && !v.is_empty() {
+            return Err(Error::at(
+                at.clone(),
+                format!("{name} is secret: a pinned value would ship in the bundle"),
+            ));
+        }
+        attribute.value = Some(v.clone());
+    }
+    Ok(attribute)
+}
+
 /// Applies a pinned attribute list: the pinned list wins, and drift from the placeholders the
 /// steps use is reported as warnings. `at` locates each pinned item in the bundle file.
 pub fn apply_pin(
@@ -196,54 +255,7 @@ pub fn apply_pin(
             )
             .with_help(format!("add [{name}] to {}", registry.path.display())));
         };
-        let derived_value = derived
-            .attributes
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.value.clone());
-        let mut attribute =
-            entry.to_attribute(derived_value.as_deref().or(entry.default.as_deref()));
-        if let PinnedAttribute::Full {
-            value,
-            attribute_type,
-            description,
-            constraints,
-            ..
-        } = pin
-        {
-            if let Some(t) = attribute_type {
-                attribute.attribute_type = t.parse().unwrap_or(AttributeType::String);
-            }
-            if let Some(d) = description {
-                attribute.description = Some(d.clone());
-            }
-            match constraints {
-                None => {}
-                Some(toml::Value::String(s)) => {
-                    attribute.constraints =
-                        Constraints::decode(s).map_err(|e| Error::at(at.clone(), e.to_string()))?;
-                }
-                Some(toml::Value::Table(t)) => {
-                    attribute.constraints = Constraints::new(constraints_from_table(t.clone()))
-                }
-                Some(_) => {
-                    return Err(Error::at(
-                        at.clone(),
-                        "constraints must be a table or its JSON string form",
-                    ));
-                }
-            }
-            if let Some(v) = value {
-                if entry.secret && !v.is_empty() {
-                    return Err(Error::at(
-                        at.clone(),
-                        format!("{name} is secret: a pinned value would ship in the bundle"),
-                    ));
-                }
-                attribute.value = Some(v.clone());
-            }
-        }
-        attributes.push(attribute);
+        attributes.push(pinned_attribute(name, pin, at, entry, derived)?);
     }
     let unpinned: Vec<&str> = derived
         .used

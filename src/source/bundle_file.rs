@@ -240,6 +240,12 @@ impl BundleFile {
             ));
         }
         self.checksum()?;
+        self.check_build_plans()?;
+        self.check_deployment_plans()
+    }
+
+    /// Build plans: unique names, a known type, well-formed steps, a uuid if pinned.
+    fn check_build_plans(&self) -> Result<()> {
         let mut seen = BTreeMap::new();
         for plan in &self.build_plans {
             if let Some(first) = seen.insert(plan.name.get_ref().clone(), plan.name.span()) {
@@ -282,6 +288,12 @@ impl BundleFile {
             }
             check_uuid(self, plan.id.as_ref())?;
         }
+        Ok(())
+    }
+
+    /// Deployment plans: unique names, their build plan in this bundle, a golden image setting
+    /// of the right type, a uuid if pinned.
+    fn check_deployment_plans(&self) -> Result<()> {
         let mut seen = BTreeMap::new();
         for plan in &self.deployment_plans {
             if seen.insert(plan.name.get_ref().clone(), ()).is_some() {

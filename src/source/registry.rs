@@ -82,77 +82,7 @@ impl Registry {
                 .unwrap_or_else(|| line_column(&text, spanned.span().start).0);
             let at = Location::file(path).line(line);
             let raw = spanned.into_inner();
-            if !crate::placeholder::is_valid_name(&name) {
-                return Err(Error::at(
-                    at,
-                    format!("{name:?} is not a valid attribute name (letters, digits, _)"),
-                ));
-            }
-            let attribute_type: AttributeType =
-                raw.attribute_type.parse().unwrap_or(AttributeType::String);
-            if let AttributeType::Other(other) = &attribute_type {
-                let known: Vec<&str> = AttributeType::KNOWN.iter().map(|t| t.as_str()).collect();
-                return Err(Error::at(
-                    at,
-                    format!(
-                        "[{name}]: unknown type {other:?} (expected one of {})",
-                        known.join(", ")
-                    ),
-                ));
-            }
-            let constraints = match raw.constraints {
-                None => Constraints::default(),
-                Some(toml::Value::String(encoded)) => Constraints::decode(&encoded)
-                    .map_err(|e| Error::at(at.clone(), format!("[{name}]: {e}")))?,
-                Some(toml::Value::Table(table)) => Constraints::new(constraints_from_table(table)),
-                Some(_) => {
-                    return Err(Error::at(
-                        at,
-                        format!("[{name}]: constraints must be a table or its JSON string form"),
-                    ));
-                }
-            };
-            let secret = raw.secret.unwrap_or(false) || attribute_type.is_secret();
-            if raw.secret == Some(false) && attribute_type.is_secret() {
-                return Err(Error::at(
-                    at,
-                    format!("[{name}]: a password attribute is always secret"),
-                ));
-            }
-            let default = raw.default.filter(|d| !d.is_empty());
-            if secret && default.is_some() {
-                return Err(Error::at(
-                    at,
-                    format!(
-                        "[{name}]: a secret attribute must not have a default (it would ship in the bundle)"
-                    ),
-                ));
-            }
-            if let Some(value) = &default
-                && let Err(problem) = check_value(&attribute_type, &constraints, value)
-            {
-                return Err(Error::at(at, format!("[{name}]: default {problem}")));
-            }
-            if attribute_type == AttributeType::Option
-                && constraints.options().is_none_or(|o| o.is_empty())
-            {
-                return Err(Error::at(
-                    at,
-                    format!("[{name}]: an option attribute needs constraints.options"),
-                ));
-            }
-            entries.insert(
-                name.clone(),
-                RegistryEntry {
-                    name,
-                    attribute_type,
-                    description: raw.description,
-                    default,
-                    constraints,
-                    secret,
-                    line,
-                },
-            );
+            entries.insert(name.clone(), entry(name, raw, at, line)?);
         }
         Ok(Registry {
             entries,
@@ -160,6 +90,77 @@ impl Registry {
             text,
         })
     }
+}
+
+/// One registry entry, checked: a valid name, a known type, constraints that decode, no secret
+/// default, a default its type accepts, options for an option attribute.
+fn entry(name: String, raw: RawEntry, at: Location, line: usize) -> Result<RegistryEntry> {
+    if !crate::placeholder::is_valid_name(&name) {
+        return Err(Error::at(
+            at,
+            format!("{name:?} is not a valid attribute name (letters, digits, _)"),
+        ));
+    }
+    let attribute_type: AttributeType = raw.attribute_type.parse().unwrap_or(AttributeType::String);
+    if let AttributeType::Other(other) = &attribute_type {
+        let known: Vec<&str> = AttributeType::KNOWN.iter().map(|t| t.as_str()).collect();
+        return Err(Error::at(
+            at,
+            format!(
+                "[{name}]: unknown type {other:?} (expected one of {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let constraints = match raw.constraints {
+        None => Constraints::default(),
+        Some(toml::Value::String(encoded)) => Constraints::decode(&encoded)
+            .map_err(|e| Error::at(at.clone(), format!("[{name}]: {e}")))?,
+        Some(toml::Value::Table(table)) => Constraints::new(constraints_from_table(table)),
+        Some(_) => {
+            return Err(Error::at(
+                at,
+                format!("[{name}]: constraints must be a table or its JSON string form"),
+            ));
+        }
+    };
+    let secret = raw.secret.unwrap_or(false) || attribute_type.is_secret();
+    if raw.secret == Some(false) && attribute_type.is_secret() {
+        return Err(Error::at(
+            at,
+            format!("[{name}]: a password attribute is always secret"),
+        ));
+    }
+    let default = raw.default.filter(|d| !d.is_empty());
+    if secret && default.is_some() {
+        return Err(Error::at(
+            at,
+            format!(
+                "[{name}]: a secret attribute must not have a default (it would ship in the bundle)"
+            ),
+        ));
+    }
+    if let Some(value) = &default
+        && let Err(problem) = check_value(&attribute_type, &constraints, value)
+    {
+        return Err(Error::at(at, format!("[{name}]: default {problem}")));
+    }
+    if attribute_type == AttributeType::Option && constraints.options().is_none_or(|o| o.is_empty())
+    {
+        return Err(Error::at(
+            at,
+            format!("[{name}]: an option attribute needs constraints.options"),
+        ));
+    }
+    Ok(RegistryEntry {
+        name,
+        attribute_type,
+        description: raw.description,
+        default,
+        constraints,
+        secret,
+        line,
+    })
 }
 
 /// The line of `[NAME]` in the registry text.
