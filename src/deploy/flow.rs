@@ -7,6 +7,7 @@ use super::{Outcome, Phase, Problem, Report};
 use crate::appliance::oneview::{self, text};
 use crate::appliance::{Client, Host};
 use crate::bundle::CustomAttribute;
+use crate::error::Context;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -129,10 +130,10 @@ pub fn deploy(
     if let Some(old) = &checked.old_profile
         && let Err(detail) = replace_old(client, &mut run, &checked, old, &hardware_uri)
     {
-        return run.fail("replace", detail);
+        return run.fail("replace", detail.to_string());
     }
     if let Err(detail) = create(client, &mut run, use_case, &checked) {
-        return run.fail("create-profile", detail);
+        return run.fail("create-profile", detail.to_string());
     }
     if let Err(e) = oneview::set_power(client, &hardware_uri, true) {
         return run.fail("power-on", format!("powering on {hardware_name:?}: {e}"));
@@ -173,16 +174,14 @@ fn replace_old(
     checked: &Checked,
     old: &Value,
     hardware_uri: &str,
-) -> Result<(), String> {
+) -> crate::Result<()> {
     let hardware_name = text(&checked.hardware, "name");
-    if text(&checked.hardware, "powerState") != "Off"
-        && let Err(e) = oneview::set_power(client, hardware_uri, false)
-    {
-        return Err(format!("powering off {hardware_name:?}: {e}"));
+    if text(&checked.hardware, "powerState") != "Off" {
+        oneview::set_power(client, hardware_uri, false)
+            .context(|| format!("powering off {hardware_name:?}"))?;
     }
-    if let Err(e) = oneview::delete_profile(client, text(old, "uri")) {
-        return Err(format!("deleting the profile {:?}: {e}", text(old, "name")));
-    }
+    oneview::delete_profile(client, text(old, "uri"))
+        .context(|| format!("deleting the profile {:?}", text(old, "name")))?;
     run.phase(
         "replace",
         true,
@@ -200,25 +199,27 @@ fn create(
     run: &mut Run,
     use_case: &UseCase,
     checked: &Checked,
-) -> Result<(), String> {
+) -> crate::Result<()> {
     let hardware_name = text(&checked.hardware, "name");
     let created = match oneview::create_profile(client, &checked.body) {
         Ok(created) => created,
         Err(e) => {
             // A POST is not repeated: a lost answer may hide a profile that was created.
             let lost = e.is_connection_error() || e.status().is_some_and(|s| s >= 500);
-            let hint = if lost {
-                format!(
-                    "\n  the answer was lost, so OneView may have created {:?} anyway: check it, then run again with --replace",
-                    use_case.profile
-                )
+            let failed = Err::<(), _>(e)
+                .context(|| format!("creating {:?} on {hardware_name:?}", use_case.profile))
+                .unwrap_err();
+            return Err(if lost {
+                crate::Error::Failed {
+                    source: Box::new(failed),
+                    after: Some(format!(
+                        "  the answer was lost, so OneView may have created {:?} anyway: check it, then run again with --replace",
+                        use_case.profile
+                    )),
+                }
             } else {
-                String::new()
-            };
-            return Err(format!(
-                "creating {:?} on {hardware_name:?}: {e}{hint}",
-                use_case.profile
-            ));
+                failed
+            });
         }
     };
     let profile_uri = text(&created, "uri").to_string();
