@@ -25,19 +25,12 @@ pub fn zip_file_name(file: &BundleFile) -> String {
 
 /// An artifact's name: `<prefix> - <name>` (plus ` - <version>` under the versioned policy).
 pub fn artifact_display_name(file: &BundleFile, name: &str) -> String {
-    let mut out = match file
-        .bundle
-        .artifact_prefix
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        Some(prefix) => format!("{prefix} - {name}"),
-        None => name.to_string(),
-    };
+    let out = identity_name(file, name);
     if file.bundle.artifact_names == ArtifactNames::Versioned && !file.bundle.version.is_empty() {
-        out = format!("{out} - {}", file.bundle.version);
+        format!("{out} - {}", file.bundle.version)
+    } else {
+        out
     }
-    out
 }
 
 /// The name an artifact's uuid derives from: the display name without any version suffix, so a

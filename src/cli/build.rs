@@ -43,10 +43,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        super::print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
     if report.up_to_date() {

@@ -20,10 +20,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         eprintln!("warning: {warning}");
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        super::print_json(&report)?;
     } else {
         println!("wrote {}", report.bundle_file.display());
         println!(

@@ -207,10 +207,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     let report = publish::publish(&client, &sources, &options);
     drop(client);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        super::print_json(&report)?;
     } else {
         print!("{}", report.render());
     }

@@ -26,10 +26,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     let report =
         crate::publish::pull::pull(&client, &args.name, &out).map_err(crate::Error::failed)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serialisable")
-        );
+        super::print_json(&report)?;
     } else {
         println!(
             "pulled {} ({} bytes) from {} into {}",
