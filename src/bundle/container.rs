@@ -504,6 +504,21 @@ pub struct ZipWriter<W: Write> {
 /// Entries at least this large get zip64 records (sizes cannot be known before streaming).
 const ZIP64_THRESHOLD: u64 = 0xF000_0000;
 
+/// The data descriptor after an entry's data: its CRC and sizes (64-bit for zip64 entries).
+fn data_descriptor(crc32: u32, compressed_size: u64, size: u64, zip64: bool) -> Vec<u8> {
+    let mut descriptor = Vec::with_capacity(24);
+    descriptor.extend_from_slice(&DATA_DESCRIPTOR_SIG.to_le_bytes());
+    descriptor.extend_from_slice(&crc32.to_le_bytes());
+    if zip64 {
+        descriptor.extend_from_slice(&compressed_size.to_le_bytes());
+        descriptor.extend_from_slice(&size.to_le_bytes());
+    } else {
+        descriptor.extend_from_slice(&(compressed_size as u32).to_le_bytes());
+        descriptor.extend_from_slice(&(size as u32).to_le_bytes());
+    }
+    descriptor
+}
+
 impl<W: Write> ZipWriter<W> {
     pub fn new(out: W, time_stamp: time::OffsetDateTime) -> Self {
         let (dos_date, dos_time) = dos_date_time(time_stamp);
@@ -551,6 +566,32 @@ impl<W: Write> ZipWriter<W> {
         let offset = self.out.written;
         let name_len = u16::try_from(name.len())
             .map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
+        let header = self.local_header(name, name_len, zip64);
+        self.out.write_all(&header)?;
+        let data_start = self.out.written;
+        let (crc32, size) = self.deflate_stream(data, observe)?;
+        let compressed_size = self.out.written - data_start;
+        if !zip64 && (size >= 0xFFFF_FFFF || compressed_size >= 0xFFFF_FFFF) {
+            return Err(io::Error::other(format!(
+                "{name}: {size} bytes need zip64 records, but no size hint was given before streaming"
+            )));
+        }
+        let descriptor = data_descriptor(crc32, compressed_size, size, zip64);
+        self.out.write_all(&descriptor)?;
+        self.entries.push(WrittenEntry {
+            name: name.to_string(),
+            crc32,
+            compressed_size,
+            size,
+            offset,
+            zip64,
+        });
+        Ok(size)
+    }
+
+    /// The local file header: sizes and CRC left zero (they follow in the data descriptor), a
+    /// zip64 extra field when the entry may need one.
+    fn local_header(&self, name: &str, name_len: u16, zip64: bool) -> Vec<u8> {
         let mut header = Vec::with_capacity(30 + name.len() + 20);
         header.extend_from_slice(&LOCAL_HEADER_SIG.to_le_bytes());
         header.extend_from_slice(&(if zip64 { 45u16 } else { 20u16 }).to_le_bytes());
@@ -567,70 +608,50 @@ impl<W: Write> ZipWriter<W> {
             header.extend_from_slice(&16u16.to_le_bytes());
             header.extend_from_slice(&[0u8; 16]);
         }
-        self.out.write_all(&header)?;
-        let data_start = self.out.written;
+        header
+    }
+
+    /// Deflates `data` into the output with a reused deflater for the level: the CRC and the
+    /// uncompressed size.
+    fn deflate_stream(
+        &mut self,
+        data: &mut dyn Read,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<(u32, u64)> {
         let mut crc = crc32fast::Hasher::new();
         let mut size = 0u64;
-        {
-            let level = self.level.level();
-            let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
-                Some(at) => at,
-                None => {
-                    // Raw Deflate (no zlib header), as zip entries hold it.
-                    let deflater = flate2::Compress::new(self.level, false);
-                    self.deflaters.push((level, deflater));
-                    self.deflaters.len() - 1
-                }
-            };
-            let deflater = &mut self.deflaters[at].1;
-            deflater.reset();
-            let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
-            loop {
-                let n = match data.read(buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                crc.update(&buf[..n]);
-                observe(&buf[..n]);
-                let mut input = &buf[..n];
-                while !input.is_empty() {
-                    let (consumed, _) =
-                        deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
-                    input = &input[consumed..];
-                }
-                size += n as u64;
+        let level = self.level.level();
+        let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
+            Some(at) => at,
+            None => {
+                // Raw Deflate (no zlib header), as zip entries hold it.
+                let deflater = flate2::Compress::new(self.level, false);
+                self.deflaters.push((level, deflater));
+                self.deflaters.len() - 1
             }
-            while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
+        };
+        let deflater = &mut self.deflaters[at].1;
+        deflater.reset();
+        let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
+        loop {
+            let n = match data.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            crc.update(&buf[..n]);
+            observe(&buf[..n]);
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                let (consumed, _) =
+                    deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
+                input = &input[consumed..];
+            }
+            size += n as u64;
         }
-        let compressed_size = self.out.written - data_start;
-        if !zip64 && (size >= 0xFFFF_FFFF || compressed_size >= 0xFFFF_FFFF) {
-            return Err(io::Error::other(format!(
-                "{name}: {size} bytes need zip64 records, but no size hint was given before streaming"
-            )));
-        }
-        let crc32 = crc.finalize();
-        let mut descriptor = Vec::with_capacity(24);
-        descriptor.extend_from_slice(&DATA_DESCRIPTOR_SIG.to_le_bytes());
-        descriptor.extend_from_slice(&crc32.to_le_bytes());
-        if zip64 {
-            descriptor.extend_from_slice(&compressed_size.to_le_bytes());
-            descriptor.extend_from_slice(&size.to_le_bytes());
-        } else {
-            descriptor.extend_from_slice(&(compressed_size as u32).to_le_bytes());
-            descriptor.extend_from_slice(&(size as u32).to_le_bytes());
-        }
-        self.out.write_all(&descriptor)?;
-        self.entries.push(WrittenEntry {
-            name: name.to_string(),
-            crc32,
-            compressed_size,
-            size,
-            offset,
-            zip64,
-        });
-        Ok(size)
+        while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
+        Ok((crc.finalize(), size))
     }
 
     /// Writes the central directory and end records; returns the inner writer.
