@@ -548,17 +548,7 @@ impl Client {
         let handle = std::fs::File::open(file).map_err(io)?;
         let size = handle.metadata().map_err(io)?.len();
         let boundary = format!("----i3s-bundle-{}", uuid::Uuid::new_v4().simple());
-        let mut head = String::new();
-        for (name, value) in fields {
-            head.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        let quoted = file_name.replace(['"', '\r', '\n'], "_");
-        head.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        ));
-        let tail = format!("\r\n--{boundary}--\r\n");
+        let (head, quoted, tail) = multipart_frame(&boundary, fields, file_name);
         let length = head.len() as u64 + size + tail.len() as u64;
         let mut body = ProgressReader {
             inner: std::io::Cursor::new(head.into_bytes())
@@ -601,6 +591,16 @@ impl Client {
             }
             Err(e) => return Err(self.no_answer("POST", &url, e)),
         };
+        self.upload_answer(response, url, started)
+    }
+
+    /// The upload's answer, logged with the time it took; an error status as an error.
+    fn upload_answer(
+        &self,
+        response: ureq::http::Response<ureq::Body>,
+        url: String,
+        started: Instant,
+    ) -> Result<Answer> {
         let answer = read_answer(response, &self.timing, &Method::POST, &url)?;
         self.log.at(1, || {
             format!(
@@ -754,6 +754,27 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.logout();
     }
+}
+
+/// The multipart body around the file: the form fields and the file part's header before it,
+/// the closing boundary after; and the file name as quoted in them.
+fn multipart_frame(
+    boundary: &str,
+    fields: &[(&str, &str)],
+    file_name: &str,
+) -> (String, String, String) {
+    let mut head = String::new();
+    for (name, value) in fields {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    let quoted = file_name.replace(['"', '\r', '\n'], "_");
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    (head, quoted, tail)
 }
 
 fn read_answer(
