@@ -298,26 +298,7 @@ impl Client {
         let mut failures = 0;
         let first_attempt = Instant::now();
         loop {
-            let mut builder = self.builder(method.clone(), &url, content_type);
-            for (name, value) in headers {
-                builder = builder.header(*name, *value);
-            }
-            let request = builder
-                .body(bytes.to_vec())
-                .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
-            self.log.at(1, || format!("→ {method} {url}"));
-            self.log.at(2, || {
-                format!(
-                    "  headers: X-API-Version: {}, auth: {}",
-                    self.api_version,
-                    if self.session.is_some() {
-                        "***"
-                    } else {
-                        "(none)"
-                    }
-                )
-            });
-            self.log.body("request", bytes);
+            let request = self.logged_request(&method, &url, bytes, content_type, headers)?;
             let started = Instant::now();
             let outcome = self.agent.run(request);
             let retry_reason = match outcome {
@@ -331,18 +312,7 @@ impl Client {
                     error.reason()
                 }
                 Ok(response) => {
-                    let answer = read_answer(response, &self.timing, &method, &url)?;
-                    self.log.at(1, || {
-                        format!(
-                            "← {} {method} {url} ({} ms)",
-                            answer.status,
-                            started.elapsed().as_millis()
-                        )
-                    });
-                    self.log.body(
-                        "response",
-                        &serde_json::to_vec(&answer.body).unwrap_or_default(),
-                    );
+                    let answer = self.logged_answer(response, &method, &url, started)?;
                     if answer.status < 400 {
                         return Ok(answer);
                     }
@@ -369,6 +339,61 @@ impl Client {
             );
             std::thread::sleep(delay);
         }
+    }
+
+    /// The request with its headers and body, logged as it goes out.
+    fn logged_request(
+        &self,
+        method: &Method,
+        url: &str,
+        bytes: &[u8],
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Request<Vec<u8>>> {
+        let mut builder = self.builder(method.clone(), url, content_type);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(bytes.to_vec())
+            .map_err(|e| ApplianceError::Protocol(format!("{url}: {e}")))?;
+        self.log.at(1, || format!("→ {method} {url}"));
+        self.log.at(2, || {
+            format!(
+                "  headers: X-API-Version: {}, auth: {}",
+                self.api_version,
+                if self.session.is_some() {
+                    "***"
+                } else {
+                    "(none)"
+                }
+            )
+        });
+        self.log.body("request", bytes);
+        Ok(request)
+    }
+
+    /// Reads the answer and logs it with the time it took.
+    fn logged_answer(
+        &self,
+        response: ureq::http::Response<ureq::Body>,
+        method: &Method,
+        url: &str,
+        started: Instant,
+    ) -> Result<Answer> {
+        let answer = read_answer(response, &self.timing, method, url)?;
+        self.log.at(1, || {
+            format!(
+                "← {} {method} {url} ({} ms)",
+                answer.status,
+                started.elapsed().as_millis()
+            )
+        });
+        self.log.body(
+            "response",
+            &serde_json::to_vec(&answer.body).unwrap_or_default(),
+        );
+        Ok(answer)
     }
 
     pub fn get(&self, host: Host, path: &str) -> Result<Value> {
@@ -523,17 +548,7 @@ impl Client {
         let handle = std::fs::File::open(file).map_err(io)?;
         let size = handle.metadata().map_err(io)?.len();
         let boundary = format!("----i3s-bundle-{}", uuid::Uuid::new_v4().simple());
-        let mut head = String::new();
-        for (name, value) in fields {
-            head.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            ));
-        }
-        let quoted = file_name.replace(['"', '\r', '\n'], "_");
-        head.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        ));
-        let tail = format!("\r\n--{boundary}--\r\n");
+        let (head, quoted, tail) = multipart_frame(&boundary, fields, file_name);
         let length = head.len() as u64 + size + tail.len() as u64;
         let mut body = ProgressReader {
             inner: std::io::Cursor::new(head.into_bytes())
@@ -576,6 +591,16 @@ impl Client {
             }
             Err(e) => return Err(self.no_answer("POST", &url, e)),
         };
+        self.upload_answer(response, url, started)
+    }
+
+    /// The upload's answer, logged with the time it took; an error status as an error.
+    fn upload_answer(
+        &self,
+        response: ureq::http::Response<ureq::Body>,
+        url: String,
+        started: Instant,
+    ) -> Result<Answer> {
         let answer = read_answer(response, &self.timing, &Method::POST, &url)?;
         self.log.at(1, || {
             format!(
@@ -729,6 +754,27 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.logout();
     }
+}
+
+/// The multipart body around the file: the form fields and the file part's header before it,
+/// the closing boundary after; and the file name as quoted in them.
+fn multipart_frame(
+    boundary: &str,
+    fields: &[(&str, &str)],
+    file_name: &str,
+) -> (String, String, String) {
+    let mut head = String::new();
+    for (name, value) in fields {
+        head.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    let quoted = file_name.replace(['"', '\r', '\n'], "_");
+    head.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{quoted}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = format!("\r\n--{boundary}--\r\n");
+    (head, quoted, tail)
 }
 
 fn read_answer(

@@ -38,61 +38,7 @@ pub fn diagnose(
         )));
     }
     if let Some(tls_error) = rustls_error(error) {
-        use rustls::{CertificateError as C, Error as E};
-        return match tls_error {
-            E::InvalidCertificate(C::UnknownIssuer) => Some(Diagnosis::Final(untrusted(
-                authority,
-                tls,
-                "unknown issuer",
-            ))),
-            // A CA of the issuer's name that did not sign it: another simulator's, an older one.
-            E::InvalidCertificate(C::BadSignature) => Some(Diagnosis::Final(untrusted(
-                authority,
-                tls,
-                "signed by another CA of the same name",
-            ))),
-            E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-                Some(Diagnosis::Final(format!(
-                    "the certificate of {authority} is not issued for {} ({tls_error}): write the \
-                     address by a name the certificate is issued for",
-                    host(authority)
-                )))
-            }
-            E::InvalidCertificate(
-                C::Expired
-                | C::ExpiredContext { .. }
-                | C::NotValidYet
-                | C::NotValidYetContext { .. },
-            ) => Some(Diagnosis::Final(format!(
-                "the certificate of {authority} is outside its validity period ({tls_error}): \
-                 renew it on the appliance, or check this machine's clock"
-            ))),
-            E::InvalidCertificate(_) => Some(Diagnosis::Final(format!(
-                "the certificate of {authority} is refused ({tls_error}): give the appliance a \
-                 valid certificate, or pass --ca-cert FILE with the CA that signed it"
-            ))),
-            // rustls-platform-verifier's words when the platform store holds no CA at all
-            // (src/verification/others.rs): a minimal container without ca-certificates.
-            E::General(message) if message.contains("No CA certificates") => {
-                Some(Diagnosis::Final(format!(
-                    "the certificate of {authority} cannot be checked: this machine's trust store \
-                     holds no CA certificate ({message}): install the ca-certificates package, \
-                     set SSL_CERT_FILE to a PEM bundle, or pass --ca-cert FILE"
-                )))
-            }
-            // The first bytes back are no TLS record: "HTTP/1.1 400 …" from a plain-HTTP server.
-            E::InvalidMessage(_) | E::PeerSentOversizedRecord if scheme == "https" => Some(
-                Diagnosis::Final(if answers(&format!("http://{authority}"), probe_timeout) {
-                    plain_http(authority, tls)
-                } else {
-                    format!(
-                        "{authority} does not speak TLS ({tls_error}) and does not answer plain \
-                             HTTP either: is it the appliance's address and port?"
-                    )
-                }),
-            ),
-            _ => None,
-        };
+        return diagnose_tls(tls_error, scheme, authority, tls, probe_timeout);
     }
     // An answer that is not HTTP (a TLS server's alert record) to a plain-http request.
     if scheme == "http"
@@ -105,6 +51,69 @@ pub fn diagnose(
         )));
     }
     None
+}
+
+/// Names the cause of a TLS failure: an untrusted, misnamed or expired certificate, an empty
+/// trust store, or an address that speaks plain HTTP.
+fn diagnose_tls(
+    tls_error: &rustls::Error,
+    scheme: &str,
+    authority: &str,
+    tls: &TlsMode,
+    probe_timeout: Duration,
+) -> Option<Diagnosis> {
+    use rustls::{CertificateError as C, Error as E};
+    match tls_error {
+        E::InvalidCertificate(C::UnknownIssuer) => Some(Diagnosis::Final(untrusted(
+            authority,
+            tls,
+            "unknown issuer",
+        ))),
+        // A CA of the issuer's name that did not sign it: another simulator's, an older one.
+        E::InvalidCertificate(C::BadSignature) => Some(Diagnosis::Final(untrusted(
+            authority,
+            tls,
+            "signed by another CA of the same name",
+        ))),
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            Some(Diagnosis::Final(format!(
+                "the certificate of {authority} is not issued for {} ({tls_error}): write the \
+                 address by a name the certificate is issued for",
+                host(authority)
+            )))
+        }
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => Some(Diagnosis::Final(format!(
+            "the certificate of {authority} is outside its validity period ({tls_error}): \
+             renew it on the appliance, or check this machine's clock"
+        ))),
+        E::InvalidCertificate(_) => Some(Diagnosis::Final(format!(
+            "the certificate of {authority} is refused ({tls_error}): give the appliance a \
+             valid certificate, or pass --ca-cert FILE with the CA that signed it"
+        ))),
+        // rustls-platform-verifier's words when the platform store holds no CA at all
+        // (src/verification/others.rs): a minimal container without ca-certificates.
+        E::General(message) if message.contains("No CA certificates") => {
+            Some(Diagnosis::Final(format!(
+                "the certificate of {authority} cannot be checked: this machine's trust store \
+                 holds no CA certificate ({message}): install the ca-certificates package, \
+                 set SSL_CERT_FILE to a PEM bundle, or pass --ca-cert FILE"
+            )))
+        }
+        // The first bytes back are no TLS record: "HTTP/1.1 400 …" from a plain-HTTP server.
+        E::InvalidMessage(_) | E::PeerSentOversizedRecord if scheme == "https" => Some(
+            Diagnosis::Final(if answers(&format!("http://{authority}"), probe_timeout) {
+                plain_http(authority, tls)
+            } else {
+                format!(
+                    "{authority} does not speak TLS ({tls_error}) and does not answer plain \
+                         HTTP either: is it the appliance's address and port?"
+                )
+            }),
+        ),
+        _ => None,
+    }
 }
 
 /// `https://host:port/path` → (`https`, `host:port`).

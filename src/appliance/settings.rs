@@ -107,40 +107,60 @@ pub struct SettingsOverrides {
 /// Reads `--config` (if given) and the `ONEVIEWSDK_*` variables of `env`; variables win.
 pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Result<Settings> {
     let usage = Error::Usage;
-    let mut ip = None;
-    let mut streamer_ip = None;
-    let mut user_name = None;
-    let mut password = None;
-    let mut domain = None;
-    let mut api_version = None;
-    let mut ca_cert = None;
-    if let Some(path) = &overrides.config {
-        let file = ConfigFile::read(path)?;
-        ip = file.ip;
-        streamer_ip = file.image_streamer_ip;
-        user_name = file.user_name;
-        password = file.password;
-        domain = file.auth_login_domain;
-        api_version = file.api_version;
-        ca_cert = file.ssl_certificate;
-    }
-    let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
-    ip = var("ONEVIEWSDK_IP").or(ip);
-    streamer_ip = var("ONEVIEWSDK_IMAGE_STREAMER_IP").or(streamer_ip);
-    user_name = var("ONEVIEWSDK_USERNAME").or(user_name);
-    password = var("ONEVIEWSDK_PASSWORD").map(Secret::new).or(password);
-    domain = var("ONEVIEWSDK_AUTH_LOGIN_DOMAIN").or(domain);
-    if let Some(v) = var("ONEVIEWSDK_API_VERSION") {
-        api_version = Some(
-            v.trim()
-                .parse::<u32>()
-                .map_err(|_| usage(format!("ONEVIEWSDK_API_VERSION={v:?} is not a number")))?,
-        );
-    }
-    ca_cert = var("ONEVIEWSDK_SSL_CERTIFICATE")
-        .map(PathBuf::from)
-        .or(ca_cert);
+    let given = given_values(overrides, env)?;
+    let (oneview, image_streamer) = endpoints(given.ip, given.image_streamer_ip, overrides)?;
+    let user_name = given.user_name.ok_or_else(|| {
+        usage("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config".into())
+    })?;
+    let password = given.password.ok_or_else(|| usage("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)".into()))?;
+    let tls = tls_mode(overrides, given.ssl_certificate)?;
+    Ok(Settings {
+        oneview,
+        image_streamer,
+        user_name,
+        password,
+        auth_login_domain: given.auth_login_domain.unwrap_or_default(),
+        api_version: given.api_version,
+        tls,
+    })
+}
 
+/// The values of `--config` (if given), each replaced by its `ONEVIEWSDK_*` variable when set.
+fn given_values(
+    overrides: &SettingsOverrides,
+    env: &HashMap<String, String>,
+) -> Result<ConfigFile> {
+    let mut given = match &overrides.config {
+        Some(path) => ConfigFile::read(path)?,
+        None => ConfigFile::default(),
+    };
+    let var = |name: &str| env.get(name).filter(|v| !v.is_empty()).cloned();
+    given.ip = var("ONEVIEWSDK_IP").or(given.ip);
+    given.image_streamer_ip = var("ONEVIEWSDK_IMAGE_STREAMER_IP").or(given.image_streamer_ip);
+    given.user_name = var("ONEVIEWSDK_USERNAME").or(given.user_name);
+    given.password = var("ONEVIEWSDK_PASSWORD")
+        .map(Secret::new)
+        .or(given.password);
+    given.auth_login_domain = var("ONEVIEWSDK_AUTH_LOGIN_DOMAIN").or(given.auth_login_domain);
+    if let Some(v) = var("ONEVIEWSDK_API_VERSION") {
+        given.api_version =
+            Some(v.trim().parse::<u32>().map_err(|_| {
+                Error::Usage(format!("ONEVIEWSDK_API_VERSION={v:?} is not a number"))
+            })?);
+    }
+    given.ssl_certificate = var("ONEVIEWSDK_SSL_CERTIFICATE")
+        .map(PathBuf::from)
+        .or(given.ssl_certificate);
+    Ok(given)
+}
+
+/// The OneView and Image Streamer addresses; plain http only with --insecure.
+fn endpoints(
+    ip: Option<String>,
+    streamer_ip: Option<String>,
+    overrides: &SettingsOverrides,
+) -> Result<(Endpoint, Endpoint)> {
+    let usage = Error::Usage;
     let from = "set ONEVIEWSDK_IP or \"ip\" in --config";
     let oneview = Endpoint::parse(&ip.ok_or_else(|| usage(format!("no OneView address: {from}")))?)
         .context(|| "OneView address".into())?;
@@ -164,32 +184,27 @@ pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Res
             endpoint.base
         )));
     }
-    let user_name = user_name.ok_or_else(|| {
-        usage("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config".into())
-    })?;
-    let password = password.ok_or_else(|| usage("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)".into()))?;
-    let tls = match (overrides.insecure, overrides.ca_cert.clone().or(ca_cert)) {
-        (true, _) => TlsMode::Insecure,
-        (false, Some(path)) => {
-            if !path.is_file() {
-                return Err(Error::at(
-                    Location::file(path),
-                    "CA certificate file not found",
-                ));
+    Ok((oneview, image_streamer))
+}
+
+/// How to check the appliance's certificate: not at all (--insecure), against a CA file
+/// (--ca-cert, else the configured one), or against this machine's trust store.
+fn tls_mode(overrides: &SettingsOverrides, ca_cert: Option<PathBuf>) -> Result<TlsMode> {
+    Ok(
+        match (overrides.insecure, overrides.ca_cert.clone().or(ca_cert)) {
+            (true, _) => TlsMode::Insecure,
+            (false, Some(path)) => {
+                if !path.is_file() {
+                    return Err(Error::at(
+                        Location::file(path),
+                        "CA certificate file not found",
+                    ));
+                }
+                TlsMode::CaCert(path)
             }
-            TlsMode::CaCert(path)
-        }
-        (false, None) => TlsMode::Verified,
-    };
-    Ok(Settings {
-        oneview,
-        image_streamer,
-        user_name,
-        password,
-        auth_login_domain: domain.unwrap_or_default(),
-        api_version,
-        tls,
-    })
+            (false, None) => TlsMode::Verified,
+        },
+    )
 }
 
 /// The python-hpOneView `config.json` keys we read.

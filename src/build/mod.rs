@@ -188,22 +188,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     }
 
     // 2. Compile every stale bundle before writing anything.
-    let mut warnings = Vec::new();
-    let mut compiled: Vec<Compiled> = Vec::new();
-    if !stale.is_empty() {
-        let mut project = Project::load(&options.root)?;
-        project.time = time;
-        compiled = compile_stale(&project, &stale)?;
-        for (c, _, _) in &compiled {
-            warnings.extend(c.warnings.iter().cloned());
-        }
-        // Registry entries no bundle uses (only meaningful when every bundle is known).
-        if options.bundles.is_empty() {
-            warnings.extend(unused_attributes(
-                &layout, &project, &compiled, &cache, &keys,
-            ));
-        }
-    }
+    let (compiled, warnings) = compile_all(options, &layout, time, &stale, &cache, &keys)?;
 
     // 3. Write (each zip atomically), depfiles, then the cache.
     let reasons = write_all(&layout, &out, &compiled, &mut cache)?;
@@ -238,6 +223,33 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         archive,
         warnings,
     })
+}
+
+/// Compiles the stale bundles (nothing when none is): the compiled bundles and their warnings,
+/// with the registry entries no bundle uses when every bundle is built.
+fn compile_all(
+    options: &BuildOptions,
+    layout: &Layout,
+    time: naming::TimeEnvironment,
+    stale: &[Stale],
+    cache: &Cache,
+    keys: &[String],
+) -> Result<(Vec<Compiled>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    if stale.is_empty() {
+        return Ok((Vec::new(), warnings));
+    }
+    let mut project = Project::load(&options.root)?;
+    project.time = time;
+    let compiled = compile_stale(&project, stale)?;
+    for (c, _, _) in &compiled {
+        warnings.extend(c.warnings.iter().cloned());
+    }
+    // Registry entries no bundle uses (only meaningful when every bundle is known).
+    if options.bundles.is_empty() {
+        warnings.extend(unused_attributes(layout, &project, &compiled, cache, keys));
+    }
+    Ok((compiled, warnings))
 }
 
 /// Each bundle's freshness by its cache record (all stale with --force).

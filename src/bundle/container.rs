@@ -78,44 +78,7 @@ pub fn read_central_directory<R: Read + Seek>(
 ) -> Result<Vec<ZipEntry>, ContainerError> {
     let io = |e: io::Error| not_zip(e.to_string());
     let file_len = reader.seek(SeekFrom::End(0)).map_err(io)?;
-    if file_len < 22 {
-        return Err(not_zip("the file is too short to be a zip archive"));
-    }
-    let tail_len = file_len.min(22 + 65_535 + 20);
-    reader
-        .seek(SeekFrom::Start(file_len - tail_len))
-        .map_err(io)?;
-    let mut tail = vec![0u8; tail_len as usize];
-    reader.read_exact(&mut tail).map_err(io)?;
-    let end_at = (0..=tail.len() - 22)
-        .rev()
-        .find(|&i| u32_at(&tail, i) == Some(END_SIG))
-        .ok_or_else(|| not_zip("no end-of-central-directory record"))?;
-    let end = &tail[end_at..];
-    let mut count = u64::from(u16_at(end, 10).unwrap_or(0));
-    let mut cd_size = u64::from(u32_at(end, 12).unwrap_or(0));
-    let mut cd_offset = u64::from(u32_at(end, 16).unwrap_or(0));
-    if (count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF) && end_at >= 20 {
-        let locator = &tail[end_at - 20..end_at];
-        if u32_at(locator, 0) == Some(ZIP64_LOCATOR_SIG) {
-            let zip64_end_offset = u64_at(locator, 8).unwrap_or(u64::MAX);
-            if zip64_end_offset
-                .checked_add(56)
-                .is_none_or(|e| e > file_len)
-            {
-                return Err(not_zip("zip64 end record points outside the file"));
-            }
-            reader.seek(SeekFrom::Start(zip64_end_offset)).map_err(io)?;
-            let mut record = [0u8; 56];
-            reader.read_exact(&mut record).map_err(io)?;
-            if u32_at(&record, 0) != Some(ZIP64_END_SIG) {
-                return Err(not_zip("bad zip64 end-of-central-directory record"));
-            }
-            count = u64_at(&record, 32).unwrap_or(0);
-            cd_size = u64_at(&record, 40).unwrap_or(0);
-            cd_offset = u64_at(&record, 48).unwrap_or(0);
-        }
-    }
+    let (count, cd_size, cd_offset) = find_directory(reader, file_len)?;
     if cd_offset.checked_add(cd_size).is_none_or(|e| e > file_len) {
         return Err(not_zip("the central directory lies outside the file"));
     }
@@ -136,53 +99,124 @@ pub fn read_central_directory<R: Read + Seek>(
     let mut entries = Vec::with_capacity(count as usize);
     let mut at = 0usize;
     for index in 0..count as usize {
-        let bad = |reason: &str| ContainerError::EntryName {
-            index,
-            reason: reason.to_string(),
-        };
-        if u32_at(&cd, at) != Some(CENTRAL_HEADER_SIG) {
-            return Err(not_zip(format!(
-                "central directory record #{} is damaged",
-                index + 1
-            )));
-        }
-        let header = cd
-            .get(at..at + 46)
-            .ok_or_else(|| bad("truncated central directory record"))?;
-        let name_len = usize::from(u16_at(header, 28).unwrap_or(0));
-        let extra_len = usize::from(u16_at(header, 30).unwrap_or(0));
-        let comment_len = usize::from(u16_at(header, 32).unwrap_or(0));
-        let name_bytes = cd
-            .get(at + 46..at + 46 + name_len)
-            .ok_or_else(|| bad("truncated entry name"))?;
-        let extra = cd
-            .get(at + 46 + name_len..at + 46 + name_len + extra_len)
-            .ok_or_else(|| bad("truncated extra field"))?;
-        let name = String::from_utf8(name_bytes.to_vec()).map_err(|_| {
-            bad(&format!(
-                "the entry name {:?} is not valid UTF-8",
-                String::from_utf8_lossy(name_bytes)
-            ))
-        })?;
-        let mut entry = ZipEntry {
-            name,
-            version_made_by: u16_at(header, 4).unwrap_or(0),
-            flags: u16_at(header, 8).unwrap_or(0),
-            method: u16_at(header, 10).unwrap_or(0),
-            dos_time: u16_at(header, 12).unwrap_or(0),
-            dos_date: u16_at(header, 14).unwrap_or(0),
-            crc32: u32_at(header, 16).unwrap_or(0),
-            compressed_size: u64::from(u32_at(header, 20).unwrap_or(0)),
-            size: u64::from(u32_at(header, 24).unwrap_or(0)),
-            external_attributes: u32_at(header, 38).unwrap_or(0),
-            local_header_offset: u64::from(u32_at(header, 42).unwrap_or(0)),
-            has_extra_fields: extra_len > 0,
-        };
-        apply_zip64_extra(&mut entry, extra);
+        let (entry, record_len) = parse_central_record(&cd, at, index)?;
         entries.push(entry);
-        at += 46 + name_len + extra_len + comment_len;
+        at += record_len;
     }
     Ok(entries)
+}
+
+/// Finds the end-of-central-directory record (and its zip64 form when the
+/// classic fields overflow): the entry count, directory size and offset.
+fn find_directory<R: Read + Seek>(
+    reader: &mut R,
+    file_len: u64,
+) -> Result<(u64, u64, u64), ContainerError> {
+    let io = |e: io::Error| not_zip(e.to_string());
+    if file_len < 22 {
+        return Err(not_zip("the file is too short to be a zip archive"));
+    }
+    let tail_len = file_len.min(22 + 65_535 + 20);
+    reader
+        .seek(SeekFrom::Start(file_len - tail_len))
+        .map_err(io)?;
+    let mut tail = vec![0u8; tail_len as usize];
+    reader.read_exact(&mut tail).map_err(io)?;
+    let end_at = (0..=tail.len() - 22)
+        .rev()
+        .find(|&i| u32_at(&tail, i) == Some(END_SIG))
+        .ok_or_else(|| not_zip("no end-of-central-directory record"))?;
+    let end = &tail[end_at..];
+    let count = u64::from(u16_at(end, 10).unwrap_or(0));
+    let cd_size = u64::from(u32_at(end, 12).unwrap_or(0));
+    let cd_offset = u64::from(u32_at(end, 16).unwrap_or(0));
+    if (count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF) && end_at >= 20 {
+        let locator = &tail[end_at - 20..end_at];
+        if u32_at(locator, 0) == Some(ZIP64_LOCATOR_SIG) {
+            return read_zip64_end(reader, locator, file_len);
+        }
+    }
+    Ok((count, cd_size, cd_offset))
+}
+
+/// Reads the zip64 end record the locator points at.
+fn read_zip64_end<R: Read + Seek>(
+    reader: &mut R,
+    locator: &[u8],
+    file_len: u64,
+) -> Result<(u64, u64, u64), ContainerError> {
+    let io = |e: io::Error| not_zip(e.to_string());
+    let zip64_end_offset = u64_at(locator, 8).unwrap_or(u64::MAX);
+    if zip64_end_offset
+        .checked_add(56)
+        .is_none_or(|e| e > file_len)
+    {
+        return Err(not_zip("zip64 end record points outside the file"));
+    }
+    reader.seek(SeekFrom::Start(zip64_end_offset)).map_err(io)?;
+    let mut record = [0u8; 56];
+    reader.read_exact(&mut record).map_err(io)?;
+    if u32_at(&record, 0) != Some(ZIP64_END_SIG) {
+        return Err(not_zip("bad zip64 end-of-central-directory record"));
+    }
+    Ok((
+        u64_at(&record, 32).unwrap_or(0),
+        u64_at(&record, 40).unwrap_or(0),
+        u64_at(&record, 48).unwrap_or(0),
+    ))
+}
+
+/// Parses the central directory record #`index` starting at `at`: the entry
+/// and the record's length.
+fn parse_central_record(
+    cd: &[u8],
+    at: usize,
+    index: usize,
+) -> Result<(ZipEntry, usize), ContainerError> {
+    let bad = |reason: &str| ContainerError::EntryName {
+        index,
+        reason: reason.to_string(),
+    };
+    if u32_at(cd, at) != Some(CENTRAL_HEADER_SIG) {
+        return Err(not_zip(format!(
+            "central directory record #{} is damaged",
+            index + 1
+        )));
+    }
+    let header = cd
+        .get(at..at + 46)
+        .ok_or_else(|| bad("truncated central directory record"))?;
+    let name_len = usize::from(u16_at(header, 28).unwrap_or(0));
+    let extra_len = usize::from(u16_at(header, 30).unwrap_or(0));
+    let comment_len = usize::from(u16_at(header, 32).unwrap_or(0));
+    let name_bytes = cd
+        .get(at + 46..at + 46 + name_len)
+        .ok_or_else(|| bad("truncated entry name"))?;
+    let extra = cd
+        .get(at + 46 + name_len..at + 46 + name_len + extra_len)
+        .ok_or_else(|| bad("truncated extra field"))?;
+    let name = String::from_utf8(name_bytes.to_vec()).map_err(|_| {
+        bad(&format!(
+            "the entry name {:?} is not valid UTF-8",
+            String::from_utf8_lossy(name_bytes)
+        ))
+    })?;
+    let mut entry = ZipEntry {
+        name,
+        version_made_by: u16_at(header, 4).unwrap_or(0),
+        flags: u16_at(header, 8).unwrap_or(0),
+        method: u16_at(header, 10).unwrap_or(0),
+        dos_time: u16_at(header, 12).unwrap_or(0),
+        dos_date: u16_at(header, 14).unwrap_or(0),
+        crc32: u32_at(header, 16).unwrap_or(0),
+        compressed_size: u64::from(u32_at(header, 20).unwrap_or(0)),
+        size: u64::from(u32_at(header, 24).unwrap_or(0)),
+        external_attributes: u32_at(header, 38).unwrap_or(0),
+        local_header_offset: u64::from(u32_at(header, 42).unwrap_or(0)),
+        has_extra_fields: extra_len > 0,
+    };
+    apply_zip64_extra(&mut entry, extra);
+    Ok((entry, 46 + name_len + extra_len + comment_len))
 }
 
 fn apply_zip64_extra(entry: &mut ZipEntry, mut extra: &[u8]) {
@@ -470,6 +504,21 @@ pub struct ZipWriter<W: Write> {
 /// Entries at least this large get zip64 records (sizes cannot be known before streaming).
 const ZIP64_THRESHOLD: u64 = 0xF000_0000;
 
+/// The data descriptor after an entry's data: its CRC and sizes (64-bit for zip64 entries).
+fn data_descriptor(crc32: u32, compressed_size: u64, size: u64, zip64: bool) -> Vec<u8> {
+    let mut descriptor = Vec::with_capacity(24);
+    descriptor.extend_from_slice(&DATA_DESCRIPTOR_SIG.to_le_bytes());
+    descriptor.extend_from_slice(&crc32.to_le_bytes());
+    if zip64 {
+        descriptor.extend_from_slice(&compressed_size.to_le_bytes());
+        descriptor.extend_from_slice(&size.to_le_bytes());
+    } else {
+        descriptor.extend_from_slice(&(compressed_size as u32).to_le_bytes());
+        descriptor.extend_from_slice(&(size as u32).to_le_bytes());
+    }
+    descriptor
+}
+
 impl<W: Write> ZipWriter<W> {
     pub fn new(out: W, time_stamp: time::OffsetDateTime) -> Self {
         let (dos_date, dos_time) = dos_date_time(time_stamp);
@@ -517,6 +566,32 @@ impl<W: Write> ZipWriter<W> {
         let offset = self.out.written;
         let name_len = u16::try_from(name.len())
             .map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
+        let header = self.local_header(name, name_len, zip64);
+        self.out.write_all(&header)?;
+        let data_start = self.out.written;
+        let (crc32, size) = self.deflate_stream(data, observe)?;
+        let compressed_size = self.out.written - data_start;
+        if !zip64 && (size >= 0xFFFF_FFFF || compressed_size >= 0xFFFF_FFFF) {
+            return Err(io::Error::other(format!(
+                "{name}: {size} bytes need zip64 records, but no size hint was given before streaming"
+            )));
+        }
+        let descriptor = data_descriptor(crc32, compressed_size, size, zip64);
+        self.out.write_all(&descriptor)?;
+        self.entries.push(WrittenEntry {
+            name: name.to_string(),
+            crc32,
+            compressed_size,
+            size,
+            offset,
+            zip64,
+        });
+        Ok(size)
+    }
+
+    /// The local file header: sizes and CRC left zero (they follow in the data descriptor), a
+    /// zip64 extra field when the entry may need one.
+    fn local_header(&self, name: &str, name_len: u16, zip64: bool) -> Vec<u8> {
         let mut header = Vec::with_capacity(30 + name.len() + 20);
         header.extend_from_slice(&LOCAL_HEADER_SIG.to_le_bytes());
         header.extend_from_slice(&(if zip64 { 45u16 } else { 20u16 }).to_le_bytes());
@@ -533,70 +608,50 @@ impl<W: Write> ZipWriter<W> {
             header.extend_from_slice(&16u16.to_le_bytes());
             header.extend_from_slice(&[0u8; 16]);
         }
-        self.out.write_all(&header)?;
-        let data_start = self.out.written;
+        header
+    }
+
+    /// Deflates `data` into the output with a reused deflater for the level: the CRC and the
+    /// uncompressed size.
+    fn deflate_stream(
+        &mut self,
+        data: &mut dyn Read,
+        observe: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<(u32, u64)> {
         let mut crc = crc32fast::Hasher::new();
         let mut size = 0u64;
-        {
-            let level = self.level.level();
-            let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
-                Some(at) => at,
-                None => {
-                    // Raw Deflate (no zlib header), as zip entries hold it.
-                    let deflater = flate2::Compress::new(self.level, false);
-                    self.deflaters.push((level, deflater));
-                    self.deflaters.len() - 1
-                }
-            };
-            let deflater = &mut self.deflaters[at].1;
-            deflater.reset();
-            let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
-            loop {
-                let n = match data.read(buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                crc.update(&buf[..n]);
-                observe(&buf[..n]);
-                let mut input = &buf[..n];
-                while !input.is_empty() {
-                    let (consumed, _) =
-                        deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
-                    input = &input[consumed..];
-                }
-                size += n as u64;
+        let level = self.level.level();
+        let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
+            Some(at) => at,
+            None => {
+                // Raw Deflate (no zlib header), as zip entries hold it.
+                let deflater = flate2::Compress::new(self.level, false);
+                self.deflaters.push((level, deflater));
+                self.deflaters.len() - 1
             }
-            while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
+        };
+        let deflater = &mut self.deflaters[at].1;
+        deflater.reset();
+        let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
+        loop {
+            let n = match data.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            crc.update(&buf[..n]);
+            observe(&buf[..n]);
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                let (consumed, _) =
+                    deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
+                input = &input[consumed..];
+            }
+            size += n as u64;
         }
-        let compressed_size = self.out.written - data_start;
-        if !zip64 && (size >= 0xFFFF_FFFF || compressed_size >= 0xFFFF_FFFF) {
-            return Err(io::Error::other(format!(
-                "{name}: {size} bytes need zip64 records, but no size hint was given before streaming"
-            )));
-        }
-        let crc32 = crc.finalize();
-        let mut descriptor = Vec::with_capacity(24);
-        descriptor.extend_from_slice(&DATA_DESCRIPTOR_SIG.to_le_bytes());
-        descriptor.extend_from_slice(&crc32.to_le_bytes());
-        if zip64 {
-            descriptor.extend_from_slice(&compressed_size.to_le_bytes());
-            descriptor.extend_from_slice(&size.to_le_bytes());
-        } else {
-            descriptor.extend_from_slice(&(compressed_size as u32).to_le_bytes());
-            descriptor.extend_from_slice(&(size as u32).to_le_bytes());
-        }
-        self.out.write_all(&descriptor)?;
-        self.entries.push(WrittenEntry {
-            name: name.to_string(),
-            crc32,
-            compressed_size,
-            size,
-            offset,
-            zip64,
-        });
-        Ok(size)
+        while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
+        Ok((crc.finalize(), size))
     }
 
     /// Writes the central directory and end records; returns the inner writer.

@@ -392,6 +392,45 @@ fn diff_artifacts<T: Artifact>(
     context: &Context,
 ) -> (Vec<ArtifactChange>, Vec<(usize, usize)>) {
     let mut changes = Vec::new();
+    let (old_partner, new_matched) = match_artifacts(old, new, context);
+    for (i, o) in old.iter().enumerate() {
+        match old_partner[i] {
+            None => changes.push(ArtifactChange {
+                change: ChangeKind::Removed,
+                name: o.name().to_string(),
+                old_name: None,
+                id: o.id().to_string(),
+                details: Vec::new(),
+                content_diff: None,
+            }),
+            Some(j) => changes.extend(paired_change(o, &new[j], context)),
+        }
+    }
+    for (_, n) in new.iter().enumerate().filter(|(j, _)| !new_matched[*j]) {
+        changes.push(ArtifactChange {
+            change: ChangeKind::Added,
+            name: n.name().to_string(),
+            old_name: None,
+            id: n.id().to_string(),
+            details: Vec::new(),
+            content_diff: None,
+        });
+    }
+    let pairs = old_partner
+        .iter()
+        .enumerate()
+        .filter_map(|(i, j)| j.map(|j| (i, j)))
+        .collect();
+    (changes, pairs)
+}
+
+/// Pairs old artifacts with new ones: by id, by name, by unversioned name, then by similarity.
+/// Returns each old artifact's partner and which new artifacts have one.
+fn match_artifacts<T: Artifact>(
+    old: &[T],
+    new: &[T],
+    context: &Context,
+) -> (Vec<Option<usize>>, Vec<bool>) {
     let mut new_matched = vec![false; new.len()];
     let mut old_partner: Vec<Option<usize>> = vec![None; old.len()];
     let mut pair = |same: &dyn Fn(&T, &T) -> bool| {
@@ -428,56 +467,28 @@ fn diff_artifacts<T: Artifact>(
             }
         }
     }
-    for (i, o) in old.iter().enumerate() {
-        match old_partner[i] {
-            None => changes.push(ArtifactChange {
-                change: ChangeKind::Removed,
-                name: o.name().to_string(),
-                old_name: None,
-                id: o.id().to_string(),
-                details: Vec::new(),
-                content_diff: None,
-            }),
-            Some(j) => {
-                let n = &new[j];
-                let (mut details, content_diff) = T::details(o, n, context);
-                if !n.id().eq_ignore_ascii_case(o.id()) {
-                    details.insert(0, format!("uuid: {} → {}", o.id(), n.id()));
-                }
-                let renamed = n.name() != o.name();
-                if renamed || !details.is_empty() {
-                    changes.push(ArtifactChange {
-                        change: if renamed {
-                            ChangeKind::Renamed
-                        } else {
-                            ChangeKind::Changed
-                        },
-                        name: n.name().to_string(),
-                        old_name: renamed.then(|| o.name().to_string()),
-                        id: n.id().to_string(),
-                        details,
-                        content_diff,
-                    });
-                }
-            }
-        }
+    (old_partner, new_matched)
+}
+
+/// The change between an old artifact and its new partner, if any (renamed or changed).
+fn paired_change<T: Artifact>(o: &T, n: &T, context: &Context) -> Option<ArtifactChange> {
+    let (mut details, content_diff) = T::details(o, n, context);
+    if !n.id().eq_ignore_ascii_case(o.id()) {
+        details.insert(0, format!("uuid: {} → {}", o.id(), n.id()));
     }
-    for (_, n) in new.iter().enumerate().filter(|(j, _)| !new_matched[*j]) {
-        changes.push(ArtifactChange {
-            change: ChangeKind::Added,
-            name: n.name().to_string(),
-            old_name: None,
-            id: n.id().to_string(),
-            details: Vec::new(),
-            content_diff: None,
-        });
-    }
-    let pairs = old_partner
-        .iter()
-        .enumerate()
-        .filter_map(|(i, j)| j.map(|j| (i, j)))
-        .collect();
-    (changes, pairs)
+    let renamed = n.name() != o.name();
+    (renamed || !details.is_empty()).then(|| ArtifactChange {
+        change: if renamed {
+            ChangeKind::Renamed
+        } else {
+            ChangeKind::Changed
+        },
+        name: n.name().to_string(),
+        old_name: renamed.then(|| o.name().to_string()),
+        id: n.id().to_string(),
+        details,
+        content_diff,
+    })
 }
 
 /// A name without a date-version prefix (`2018-03-15-`) or suffix (` - 2018-03-15`, `_2018-03-15`).

@@ -118,6 +118,68 @@ fn attribute_summary(a: &super::CustomAttribute) -> AttributeSummary {
     }
 }
 
+fn plan_script_summary(s: &super::PlanScript) -> PlanScriptSummary {
+    PlanScriptSummary {
+        id: s.id.clone(),
+        name: s.name.clone(),
+        plan_type: s.plan_type.clone(),
+        description: s.description.clone().unwrap_or_default(),
+        size: s.content.len(),
+        lines: s.content.lines().count(),
+        placeholders: crate::placeholder::used_names(&s.content)
+            .into_iter()
+            .map(|(name, default)| PlaceholderSummary { name, default })
+            .collect(),
+    }
+}
+
+fn build_plan_summary(scripts: &super::ScriptIndex, p: &super::BuildPlan) -> BuildPlanSummary {
+    BuildPlanSummary {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        build_plan_type: p.build_plan_type.clone(),
+        description: p.description.clone().unwrap_or_default(),
+        steps: scripts
+            .steps_of(p)
+            .map(|(step, script)| StepSummary {
+                serial: step.serial_number.clone(),
+                plan_script: step.plan_script_name.clone(),
+                plan_script_id: step.plan_script_id().map(str::to_string),
+                resolved: script.is_some(),
+            })
+            .collect(),
+        attributes: p.custom_attributes.iter().map(attribute_summary).collect(),
+    }
+}
+
+fn deployment_plan_summary(
+    build_plans: &std::collections::HashSet<&str>,
+    p: &super::DeploymentPlan,
+) -> DeploymentPlanSummary {
+    DeploymentPlanSummary {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone().unwrap_or_default(),
+        build_plan: p.build_plan.clone(),
+        build_plan_in_bundle: build_plans.contains(p.build_plan.as_str()),
+        golden_image: p.golden_image_name().map(str::to_string),
+        attributes: p.custom_attributes.iter().map(attribute_summary).collect(),
+    }
+}
+
+fn golden_image_summary(loaded: &LoadedBundle, g: &super::GoldenImageEntry) -> GoldenImageSummary {
+    GoldenImageSummary {
+        id: g.image.id.clone(),
+        name: g.image.name.clone(),
+        description: g.image.description.clone().unwrap_or_default(),
+        payload_size: loaded
+            .entries
+            .iter()
+            .find(|e| e.kind == EntryKind::GoldenImagePayload && e.name == g.image.name)
+            .map(|e| e.size),
+    }
+}
+
 pub fn inspect(loaded: &LoadedBundle) -> InspectReport {
     let bundle = &loaded.bundle;
     let scripts = bundle.script_index();
@@ -148,65 +210,22 @@ pub fn inspect(loaded: &LoadedBundle) -> InspectReport {
         plan_scripts: bundle
             .plan_scripts
             .iter()
-            .map(|s| PlanScriptSummary {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                plan_type: s.plan_type.clone(),
-                description: s.description.clone().unwrap_or_default(),
-                size: s.content.len(),
-                lines: s.content.lines().count(),
-                placeholders: crate::placeholder::used_names(&s.content)
-                    .into_iter()
-                    .map(|(name, default)| PlaceholderSummary { name, default })
-                    .collect(),
-            })
+            .map(plan_script_summary)
             .collect(),
         build_plans: bundle
             .build_plans
             .iter()
-            .map(|p| BuildPlanSummary {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                build_plan_type: p.build_plan_type.clone(),
-                description: p.description.clone().unwrap_or_default(),
-                steps: scripts
-                    .steps_of(p)
-                    .map(|(step, script)| StepSummary {
-                        serial: step.serial_number.clone(),
-                        plan_script: step.plan_script_name.clone(),
-                        plan_script_id: step.plan_script_id().map(str::to_string),
-                        resolved: script.is_some(),
-                    })
-                    .collect(),
-                attributes: p.custom_attributes.iter().map(attribute_summary).collect(),
-            })
+            .map(|p| build_plan_summary(&scripts, p))
             .collect(),
         deployment_plans: bundle
             .deployment_plans
             .iter()
-            .map(|p| DeploymentPlanSummary {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                description: p.description.clone().unwrap_or_default(),
-                build_plan: p.build_plan.clone(),
-                build_plan_in_bundle: build_plans.contains(p.build_plan.as_str()),
-                golden_image: p.golden_image_name().map(str::to_string),
-                attributes: p.custom_attributes.iter().map(attribute_summary).collect(),
-            })
+            .map(|p| deployment_plan_summary(&build_plans, p))
             .collect(),
         golden_images: bundle
             .golden_images
             .iter()
-            .map(|g| GoldenImageSummary {
-                id: g.image.id.clone(),
-                name: g.image.name.clone(),
-                description: g.image.description.clone().unwrap_or_default(),
-                payload_size: loaded
-                    .entries
-                    .iter()
-                    .find(|e| e.kind == EntryKind::GoldenImagePayload && e.name == g.image.name)
-                    .map(|e| e.size),
-            })
+            .map(|g| golden_image_summary(loaded, g))
             .collect(),
         unknown_entries: loaded.unknown_entries().map(|e| e.name.clone()).collect(),
         problems: verified.problems,
@@ -235,6 +254,38 @@ impl std::fmt::Display for InspectReport {
             "  checksums      {flavour}, {} ({} entries)",
             self.checksum.status, self.entries
         )?;
+        self.write_plans(f)?;
+        writeln!(f, "\ngolden images ({})", self.golden_images.len())?;
+        for g in &self.golden_images {
+            match g.payload_size {
+                Some(size) => writeln!(f, "  {}  payload {size} B", g.name)?,
+                None => writeln!(f, "  {}  (no payload)", g.name)?,
+            }
+        }
+        if !self.unknown_entries.is_empty() {
+            writeln!(f, "\nunknown entries: {}", self.unknown_entries.join(", "))?;
+        }
+        for p in &self.problems {
+            writeln!(
+                f,
+                "{}: {}: {}",
+                if p.severity == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                },
+                p.entry,
+                p.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl InspectReport {
+    /// The plan scripts with the placeholders they use, the build plans with their steps, and
+    /// the deployment plans, each with its attributes.
+    fn write_plans(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "\nplan scripts ({})", self.plan_scripts.len())?;
         for s in &self.plan_scripts {
             let names: Vec<String> = s
@@ -278,29 +329,6 @@ impl std::fmt::Display for InspectReport {
                 }
             )?;
             write_attributes(f, &p.attributes)?;
-        }
-        writeln!(f, "\ngolden images ({})", self.golden_images.len())?;
-        for g in &self.golden_images {
-            match g.payload_size {
-                Some(size) => writeln!(f, "  {}  payload {size} B", g.name)?,
-                None => writeln!(f, "  {}  (no payload)", g.name)?,
-            }
-        }
-        if !self.unknown_entries.is_empty() {
-            writeln!(f, "\nunknown entries: {}", self.unknown_entries.join(", "))?;
-        }
-        for p in &self.problems {
-            writeln!(
-                f,
-                "{}: {}: {}",
-                if p.severity == Severity::Error {
-                    "error"
-                } else {
-                    "warning"
-                },
-                p.entry,
-                p.message
-            )?;
         }
         Ok(())
     }

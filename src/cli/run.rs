@@ -1,7 +1,7 @@
 use crate::bundle::{Bundle, read_bundle};
 use crate::image::boot::{self, BootOptions, BootOutcome, BootReport, Bootable, UnitStatus};
 use crate::image::listing::{ChangeKind, FileType};
-use crate::image::run::{self, PlanReport, StepStatus, Values};
+use crate::image::run::{self, PlanReport, PreparedPlan, RunReport, StepStatus, Values};
 use crate::source::contract::{Contract, is_unit_name};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -154,6 +154,40 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
             "note: a bundle zip carries no contracts: only --boot-skip declares units the container cannot run"
         );
     }
+    let prepared = prepare_plans(&args, bundle, &given)?;
+    let jobs: Vec<_> = prepared.iter().map(|p| (args.image.as_path(), p)).collect();
+    let ran = run::run_jobs_kept(&jobs, args.keep.as_deref())?;
+    let mut report = ran.report;
+    if args.boot {
+        boot_ran(
+            &args,
+            bundle,
+            contracts.as_deref(),
+            &prepared,
+            &ran.overlays,
+            &mut report,
+            &extra_skips,
+        )?;
+    }
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        for plan in &report.plans {
+            print_plan(plan);
+        }
+        eprintln!(
+            "{} plan(s), {} launch(es), {:.1} s in guestfish",
+            report.plans.len(),
+            report.launches,
+            report.elapsed.as_secs_f64()
+        );
+    }
+    Ok(ExitCode::from(exit_code(&report.plans)))
+}
+
+/// Prepares each plan to run (all of the bundle's with --all), with sample values for the
+/// attributes not given when --sample-attrs asks for them.
+fn prepare_plans(args: &Args, bundle: &Bundle, given: &Values) -> crate::Result<Vec<PreparedPlan>> {
     let names: Vec<String> = match &args.build_plan {
         Some(name) => vec![name.clone()],
         None => bundle.build_plans.iter().map(|p| p.name.clone()).collect(),
@@ -178,58 +212,48 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         }
         prepared.push(run::prepare(&args.bundle, bundle, name, &values, host)?);
     }
-    let jobs: Vec<_> = prepared.iter().map(|p| (args.image.as_path(), p)).collect();
-    let ran = run::run_jobs_kept(&jobs, args.keep.as_deref())?;
-    let mut report = ran.report;
-    if args.boot {
-        let options = BootOptions {
-            timeout: args.boot_timeout,
-            skip: extra_skips.clone(),
-            nspawn_args: args.nspawn_args.clone(),
-            keep: args.keep.clone(),
-            stop: None,
-        };
-        // Deploy plans that ran through and mount a root: capture plans make images, not nodes.
-        let bootable: Vec<usize> = (0..report.plans.len())
-            .filter(|&i| {
-                let plan = &report.plans[i];
-                plan.succeeded() && !plan.capture && prepared[i].root_device.is_some()
-            })
-            .collect();
-        let items: Vec<Bootable> = bootable
-            .iter()
-            .map(|&i| Bootable {
-                plan: &report.plans[i].plan,
-                changes: report.plans[i].changes.as_deref(),
-                overlay: &ran.overlays[i],
-                root_device: prepared[i].root_device.as_deref().expect("filtered"),
-                skip: plan_skips(
-                    bundle,
-                    contracts.as_deref(),
-                    &prepared[i].name,
-                    &extra_skips,
-                ),
-            })
-            .collect();
-        let boots = boot::boot_plans(&items, &options)?;
-        for (i, boot) in bootable.into_iter().zip(boots) {
-            report.plans[i].boot = Some(boot);
-        }
+    Ok(prepared)
+}
+
+/// --boot: boots the deploy plans that ran through and records each boot in the report.
+fn boot_ran(
+    args: &Args,
+    bundle: &Bundle,
+    contracts: Option<&[Contract]>,
+    prepared: &[PreparedPlan],
+    overlays: &[PathBuf],
+    report: &mut RunReport,
+    extra_skips: &BTreeMap<String, String>,
+) -> crate::Result<()> {
+    let options = BootOptions {
+        timeout: args.boot_timeout,
+        skip: extra_skips.clone(),
+        nspawn_args: args.nspawn_args.clone(),
+        keep: args.keep.clone(),
+        stop: None,
+    };
+    // Deploy plans that ran through and mount a root: capture plans make images, not nodes.
+    let bootable: Vec<usize> = (0..report.plans.len())
+        .filter(|&i| {
+            let plan = &report.plans[i];
+            plan.succeeded() && !plan.capture && prepared[i].root_device.is_some()
+        })
+        .collect();
+    let items: Vec<Bootable> = bootable
+        .iter()
+        .map(|&i| Bootable {
+            plan: &report.plans[i].plan,
+            changes: report.plans[i].changes.as_deref(),
+            overlay: &overlays[i],
+            root_device: prepared[i].root_device.as_deref().expect("filtered"),
+            skip: plan_skips(bundle, contracts, &prepared[i].name, extra_skips),
+        })
+        .collect();
+    let boots = boot::boot_plans(&items, &options)?;
+    for (i, boot) in bootable.into_iter().zip(boots) {
+        report.plans[i].boot = Some(boot);
     }
-    if args.json {
-        super::print_json(&report)?;
-    } else {
-        for plan in &report.plans {
-            print_plan(plan);
-        }
-        eprintln!(
-            "{} plan(s), {} launch(es), {:.1} s in guestfish",
-            report.plans.len(),
-            report.launches,
-            report.elapsed.as_secs_f64()
-        );
-    }
-    Ok(ExitCode::from(exit_code(&report.plans)))
+    Ok(())
 }
 
 /// 1 a step failed; 3 a boot timed out; 1 a first-boot unit failed (or never finished, or never

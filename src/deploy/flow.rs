@@ -710,16 +710,7 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
     let hardware_uri = text(&profile, "serverHardwareUri").to_string();
     run.report.profile_uri = Some(profile_uri.clone());
     run.report.server_hardware_uri = Some(hardware_uri.clone()).filter(|u| !u.is_empty());
-    let expected = match &use_case.server {
-        Server::Bay { enclosure, bay } => oneview::hardware_in_bay(client, enclosure, *bay),
-        Server::Hardware(name) => {
-            oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
-        }
-        Server::Invalid => Err(crate::Error::Usage(
-            "the use case names no usable server".into(),
-        )),
-    };
-    let hardware = match expected {
+    let hardware = match named_hardware(client, use_case) {
         Ok(h) if text(&h, "uri") == hardware_uri => h,
         Ok(h) => {
             return run.fail(FIND, format!("the profile {:?} is on {hardware_uri}, not on {:?} as the use case says; nothing was changed", use_case.profile, text(&h, "name")));
@@ -735,9 +726,35 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
             use_case.profile
         ),
     );
+    power_off_and_delete(run, client, use_case, &hardware, &profile_uri)
+}
 
-    if text(&hardware, "powerState") != "Off" {
-        if let Err(e) = oneview::set_power(client, &hardware_uri, false) {
+/// The server hardware the use case names (by bay or by name).
+fn named_hardware(client: &Client, use_case: &UseCase) -> Result<Value, crate::Error> {
+    match &use_case.server {
+        Server::Bay { enclosure, bay } => oneview::hardware_in_bay(client, enclosure, *bay),
+        Server::Hardware(name) => {
+            oneview::one_by_name(client, oneview::SERVER_HARDWARE, "server hardware", name)
+        }
+        Server::Invalid => Err(crate::Error::Usage(
+            "the use case names no usable server".into(),
+        )),
+    }
+}
+
+/// The undeploy steps after the checks: power the server off, delete the profile, and confirm
+/// by name that it is gone.
+fn power_off_and_delete(
+    mut run: Run,
+    client: &Client,
+    use_case: &UseCase,
+    hardware: &Value,
+    profile_uri: &str,
+) -> Report {
+    let hardware_uri = text(hardware, "uri");
+    let hardware_name = text(hardware, "name");
+    if text(hardware, "powerState") != "Off" {
+        if let Err(e) = oneview::set_power(client, hardware_uri, false) {
             return run.fail("power-off", format!("powering off {hardware_name:?}: {e}"));
         }
         run.phase(
@@ -752,7 +769,7 @@ pub fn undeploy(client: &Client, use_case: &UseCase, events: &mut dyn FnMut(&Eve
             format!("{hardware_name:?} was already off"),
         );
     }
-    if let Err(e) = oneview::delete_profile(client, &profile_uri) {
+    if let Err(e) = oneview::delete_profile(client, profile_uri) {
         return run.fail(
             "delete-profile",
             format!("deleting {:?}: {e}", use_case.profile),

@@ -121,49 +121,17 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for o in &self.objects {
-            let state = match (o.action, o.applied, self.dry_run) {
-                (Action::Unchanged, _, _) => "",
-                (_, true, _) => "",
-                (_, false, true) => " (planned)",
-                (_, false, false) => " (NOT applied)",
-            };
-            let _ = writeln!(
-                out,
-                "{:<17} {:<10} {}{state}{}",
-                o.kind.label(),
-                format!("{:?}", o.action).to_lowercase(),
-                o.name,
-                o.uri
-                    .as_deref()
-                    .map(|u| format!("  {u}"))
-                    .unwrap_or_default()
-            );
-            for c in &o.changes {
-                match text_diff(c) {
-                    Some(diff) => {
-                        let _ = writeln!(out, "    {}:", c.field);
-                        for line in diff.lines() {
-                            let _ = writeln!(out, "      {line}");
-                        }
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "    {}: {} → {}",
-                            c.field,
-                            short(&c.from.to_string()),
-                            short(&c.to.to_string())
-                        );
-                    }
-                }
-            }
-            if let Some(note) = &o.note {
-                let _ = writeln!(out, "    note: {note}");
-            }
+            render_object(&mut out, o, self.dry_run);
         }
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
+        self.render_summary(&mut out);
+        out
+    }
+
+    /// The last lines: what changed, or what failed and what was applied before.
+    fn render_summary(&self, out: &mut String) {
         let count = |a: fn(Action) -> bool| self.objects.iter().filter(|o| a(o.action)).count();
         let changed = count(Action::is_change);
         let unchanged = count(|a| a == Action::Unchanged);
@@ -208,7 +176,49 @@ impl Report {
                 }
             }
         }
-        out
+    }
+}
+
+/// One object's line, its changes (long texts as diffs) and its note.
+fn render_object(out: &mut String, o: &ObjectReport, dry_run: bool) {
+    let state = match (o.action, o.applied, dry_run) {
+        (Action::Unchanged, _, _) => "",
+        (_, true, _) => "",
+        (_, false, true) => " (planned)",
+        (_, false, false) => " (NOT applied)",
+    };
+    let _ = writeln!(
+        out,
+        "{:<17} {:<10} {}{state}{}",
+        o.kind.label(),
+        format!("{:?}", o.action).to_lowercase(),
+        o.name,
+        o.uri
+            .as_deref()
+            .map(|u| format!("  {u}"))
+            .unwrap_or_default()
+    );
+    for c in &o.changes {
+        match text_diff(c) {
+            Some(diff) => {
+                let _ = writeln!(out, "    {}:", c.field);
+                for line in diff.lines() {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "    {}: {} → {}",
+                    c.field,
+                    short(&c.from.to_string()),
+                    short(&c.to.to_string())
+                );
+            }
+        }
+    }
+    if let Some(note) = &o.note {
+        let _ = writeln!(out, "    note: {note}");
     }
 }
 

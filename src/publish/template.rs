@@ -110,21 +110,7 @@ pub fn apply(
     plan_uri: Option<&str>,
     attributes: &[Value],
 ) -> Result<TemplateOutcome> {
-    let mut osdp = None;
-    for attempt in 0..client.timing.attempts.max(1) {
-        osdp = find_os_deployment_plan(client, plan_name, plan_uri)?;
-        if osdp.is_some() {
-            break;
-        }
-        // OneView mirrors Image Streamer plans asynchronously.
-        std::thread::sleep(client.timing.retry_base.saturating_mul(attempt + 1));
-    }
-    let osdp = osdp.ok_or_else(|| {
-        Error::other(format!(
-            "OneView lists no os-deployment-plan for {plan_name:?} ({})",
-            plan_uri.unwrap_or("?")
-        ))
-    })?;
+    let osdp = wait_for_os_deployment_plan(client, plan_name, plan_uri)?;
     let uri = find_template(client, template_name)?
         .get("uri")
         .and_then(Value::as_str)
@@ -143,32 +129,7 @@ pub fn apply(
                 changes: all_changes,
             });
         }
-        let etag = template
-            .get("eTag")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let mut body = template.clone();
-        body.as_object_mut()
-            .expect("templates are objects")
-            .insert("osDeploymentSettings".into(), settings);
-        let bytes = serde_json::to_vec(&body).expect("JSON");
-        let headers: Vec<(&str, &str)> = if etag.is_empty() {
-            vec![]
-        } else {
-            vec![("If-Match", etag.as_str())]
-        };
-        let result = client
-            .request_raw(
-                Method::PUT,
-                Host::OneView,
-                &uri,
-                &bytes,
-                Some("application/json"),
-                &headers,
-                false,
-            )
-            .and_then(|answer| client.finish(Host::OneView, answer));
+        let result = put_template(client, &uri, &template, settings);
         match result {
             Ok(_) => {
                 written = true;
@@ -196,6 +157,65 @@ pub fn apply(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The os-deployment-plan URI OneView lists for the plan, asking again while OneView has not
+/// mirrored it yet.
+fn wait_for_os_deployment_plan(
+    client: &Client,
+    plan_name: &str,
+    plan_uri: Option<&str>,
+) -> Result<String> {
+    let mut osdp = None;
+    for attempt in 0..client.timing.attempts.max(1) {
+        osdp = find_os_deployment_plan(client, plan_name, plan_uri)?;
+        if osdp.is_some() {
+            break;
+        }
+        // OneView mirrors Image Streamer plans asynchronously.
+        std::thread::sleep(client.timing.retry_base.saturating_mul(attempt + 1));
+    }
+    osdp.ok_or_else(|| {
+        Error::other(format!(
+            "OneView lists no os-deployment-plan for {plan_name:?} ({})",
+            plan_uri.unwrap_or("?")
+        ))
+    })
+}
+
+/// PUTs the template with the settings wanted, conditional on the eTag it was read with.
+fn put_template(
+    client: &Client,
+    uri: &str,
+    template: &Value,
+    settings: Value,
+) -> std::result::Result<Value, ApplianceError> {
+    let etag = template
+        .get("eTag")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut body = template.clone();
+    body.as_object_mut()
+        .expect("templates are objects")
+        .insert("osDeploymentSettings".into(), settings);
+    let bytes = serde_json::to_vec(&body).expect("JSON");
+    let headers: Vec<(&str, &str)> = if etag.is_empty() {
+        vec![]
+    } else {
+        vec![("If-Match", etag.as_str())]
+    };
+    client
+        .request_raw(
+            Method::PUT,
+            Host::OneView,
+            uri,
+            &bytes,
+            Some("application/json"),
+            &headers,
+            false,
+        )
+        .and_then(|answer| client.finish(Host::OneView, answer))
 }
 
 /// The template's `osDeploymentSettings` as wanted: the plan URI, and one entry per plan attribute
