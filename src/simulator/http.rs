@@ -1,7 +1,8 @@
 //! The HTTP helpers the simulator's handlers share: JSON and error responses in the appliance's
 //! shape, `202 Accepted` with a task, query decoding, JSON bodies, streamed files. Kept apart
 //! from the router (server.rs) so the handlers it calls do not import it back.
-use super::state::{State, error_body};
+use super::Shared;
+use super::state::{self, State, error_body};
 use crate::appliance::api::REST_PREFIX;
 use axum::body::Body;
 use axum::extract::Request;
@@ -163,6 +164,25 @@ pub async fn file_body(path: &std::path::Path) -> Result<Body, std::io::Error> {
         }
     });
     Ok(Body::from_stream(stream))
+}
+
+/// A stored collection, filtered, sorted and paged as the query asks.
+pub fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
+    let state = shared.lock();
+    collection_response(state.list(collection), query, collection)
+}
+
+/// Members as a collection page (docs/appliance-api.md §2.5); a bad filter is a 400.
+pub fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
+    match state::query(members, &query_pairs(query), path) {
+        Ok(page) => json_response(StatusCode::OK, page),
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FILTER",
+            &e.to_string(),
+            "",
+        ),
+    }
 }
 
 #[cfg(test)]

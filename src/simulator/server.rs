@@ -3,8 +3,8 @@ use super::Shared;
 use super::bundles;
 use super::golden_images;
 use super::http::{
-    accepted, api_version, error, is_multipart, json_response, not_found, query_pairs, read_json,
-    target,
+    accepted, api_version, collection_response, error, is_multipart, json_response, list,
+    not_found, query_pairs, read_json, target,
 };
 use super::servers;
 use super::state::{self, State};
@@ -263,11 +263,6 @@ fn new_profile(shared: &Shared, path: &str) -> Response {
     }
 }
 
-fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
-    let state = shared.lock();
-    collection_response(state.list(collection), query, collection)
-}
-
 fn get(shared: &Shared, uri: &str) -> Response {
     match shared.lock().get(uri) {
         Some(v) => json_response(StatusCode::OK, v.clone()),
@@ -295,18 +290,6 @@ fn is_stored(shared: &Shared, collection: &str) -> bool {
     !servers::OWNED.contains(&collection)
         && (state::STORED.iter().any(|(p, _, _)| *p == collection)
             || shared.lock().resources.contains_key(collection))
-}
-
-fn collection_response(members: &[Value], query: Option<&str>, path: &str) -> Response {
-    match state::query(members, &query_pairs(query), path) {
-        Ok(page) => json_response(StatusCode::OK, page),
-        Err(e) => error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_FILTER",
-            &e.to_string(),
-            "",
-        ),
-    }
 }
 
 async fn login(shared: &Arc<Shared>, request: Request) -> Response {

@@ -12,8 +12,8 @@
 //! Like the rest of the simulator, a change is applied when its task is created; an injected task
 //! error (`task-error=N`) leaves everything unchanged.
 use super::Shared;
-use super::http::{accepted, error, json_response, not_found, query_pairs, target};
-use super::state::{self, State};
+use super::http::{accepted, error, json_response, list, not_found, target};
+use super::state::State;
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -54,19 +54,6 @@ pub async fn route(
         },
         (&Method::DELETE, SERVER_PROFILES, [_]) => delete_profile_request(shared, path),
         _ => not_found(path),
-    }
-}
-
-fn list(shared: &Shared, collection: &str, query: Option<&str>) -> Response {
-    let state = shared.lock();
-    match state::query(state.list(collection), &query_pairs(query), collection) {
-        Ok(page) => json_response(StatusCode::OK, page),
-        Err(e) => error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_FILTER",
-            &e.to_string(),
-            "",
-        ),
     }
 }
 
