@@ -31,7 +31,7 @@ pub const OS_DEPLOYMENT_PLANS_AS_SDK: &str = "/rest/os-deployment-plans/";
 /// Every collection prefix starts with this; a resource's category is its path without it.
 pub const REST_PREFIX: &str = "/rest/";
 
-// Names the simulator serves beyond the collections above.
+// Names below and beside the collections, for the client and the simulator alike.
 /// `GET`: how long a session lives unused (the Go SDK's session check).
 pub const SESSIONS_IDLE_TIMEOUT: &str = "/rest/sessions/idle-timeout";
 /// `GET {ARTIFACT_BUNDLE_DOWNLOADS}/{id}`: a bundle's zip (its `downloadURI`).
@@ -51,9 +51,34 @@ pub fn member(collection: &str, id: &str) -> String {
     format!("{}/{id}", collection.trim_end_matches('/'))
 }
 
+/// Where a bundle's zip downloads from: its `downloadURI`, else the download path of its id
+/// (the last segment of its `uri`).
+pub fn bundle_download(bundle: &serde_json::Value) -> String {
+    let text = |key: &str| bundle.get(key).and_then(serde_json::Value::as_str);
+    match text("downloadURI") {
+        Some(uri) => uri.to_string(),
+        None => {
+            let id = text("uri").and_then(|u| u.rsplit('/').next());
+            member(ARTIFACT_BUNDLE_DOWNLOADS, id.unwrap_or_default())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_downloads_from_its_download_uri_else_from_its_id() {
+        let listed =
+            serde_json::json!({"uri": "/rest/artifact-bundles/ab12", "downloadURI": "/x/y"});
+        assert_eq!(bundle_download(&listed), "/x/y");
+        let bare = serde_json::json!({"uri": "/rest/artifact-bundles/ab12"});
+        assert_eq!(
+            bundle_download(&bare),
+            "/rest/artifact-bundles/download/ab12"
+        );
+    }
 
     #[test]
     fn the_bundle_format_refers_to_plan_scripts_by_this_collection() {

@@ -144,7 +144,7 @@ pub fn set_power(client: &Client, hardware_uri: &str, on: bool) -> Result<(), Ap
         .write(
             Method::PUT,
             Host::OneView,
-            &format!("{hardware_uri}/powerState"),
+            &format!("{hardware_uri}/{}", super::api::POWER_STATE),
             Some(&body),
         )
         .map(|_| ())

@@ -406,7 +406,11 @@ fn find_plan(client: &Client, use_case: &UseCase, problems: &mut Vec<Problem>) -
                         )),
                     }
                 }
-                skeleton_uri = Some(format!("{}/new-profile", text(&template, "uri")));
+                skeleton_uri = Some(format!(
+                    "{}/{}",
+                    text(&template, "uri"),
+                    crate::appliance::api::NEW_PROFILE
+                ));
             }
             Err(e) => problems.push(problem("template", e.to_string())),
         }

@@ -294,16 +294,7 @@ impl Run<'_> {
                 source.name
             )
         });
-        let id = bundle
-            .get("uri")
-            .and_then(Value::as_str)
-            .and_then(|u| u.rsplit('/').next())
-            .unwrap_or_default();
-        let path = bundle
-            .get("downloadURI")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
+        let path = crate::appliance::api::bundle_download(bundle);
         let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
         self.client
             .download(Host::ImageStreamer, &path, &mut hasher)?;

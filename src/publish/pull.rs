@@ -2,7 +2,6 @@
 use super::inventory::{ARTIFACT_BUNDLES, uri_of};
 use crate::appliance::client::{Client, Host};
 use crate::error::{Error, Result};
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,12 +22,7 @@ pub fn pull(client: &Client, name: &str, out: &Path) -> Result<PullReport> {
                 ))
             })?;
     let uri = uri_of(&bundle).unwrap_or_default();
-    let id = uri.rsplit('/').next().unwrap_or_default();
-    let path = bundle
-        .get("downloadURI")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{ARTIFACT_BUNDLES}/download/{id}"));
+    let path = crate::appliance::api::bundle_download(&bundle);
     let mut temp = crate::fs::TempFile::for_target(out)?;
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, temp.as_file_mut());
     let bytes = client.download(Host::ImageStreamer, &path, &mut writer)?;
