@@ -28,5 +28,7 @@ pub mod publish;
 pub mod render;
 pub mod simulator;
 pub mod source;
+pub mod terminal;
+pub mod units;
 
 pub use error::{Error, Result};

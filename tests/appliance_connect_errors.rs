@@ -128,7 +128,7 @@ fn a_refused_connection_is_said_at_the_first_failure_and_each_retry_shows() {
         .port();
     let address = format!("127.0.0.1:{port}");
     // Long waits between attempts: the first line must come while the command is still waiting.
-    let mut cmd = pull(&address, &["--attempts", "3", "--retry-delay", "1500"]);
+    let mut cmd = pull(&address, &["--attempts", "3", "--retry-delay", "1500ms"]);
     let started = Instant::now();
     let mut child = cmd
         .stdout(Stdio::null())

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// nothing of each other.
 const LAYERS: &[&[&str]] = &[
     &["error"],
-    &["fs", "placeholder"],
+    &["fs", "placeholder", "terminal", "units"],
     &["consul", "guestfish"],
     &["bundle"],
     &["source"],

@@ -268,3 +268,95 @@ fn collect_examples(command: &clap::Command, out: &mut Vec<String>) {
         collect_examples(sub, out);
     }
 }
+
+/// Every command, nested ones too, takes the global `-q` and `-v`.
+#[test]
+fn every_command_takes_quiet_and_verbose() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        // clap's generated `help` subcommands take no options.
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let path = format!("{path} {}", sub.get_name());
+            for (id, short) in [("quiet", 'q'), ("verbose", 'v')] {
+                let arg = sub.get_arguments().find(|a| a.get_id() == id);
+                if arg.and_then(|a| a.get_short()) != Some(short) {
+                    missing.push(format!("{path}: -{short}"));
+                }
+            }
+            walk(sub, &path, missing);
+        }
+    }
+    let mut cmd = i3s_bundle::cli::Cli::command();
+    cmd.build();
+    let mut missing = Vec::new();
+    walk(&cmd, "i3s-bundle", &mut missing);
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
+/// `-q` silences progress and notes on stderr, not the result; `-q -v` is refused.
+#[test]
+fn quiet_silences_progress_not_results() {
+    let project = project();
+    bin(project.path()).arg("build").assert().success();
+    let zip = project.path().join("dist/Example-CentOS7.4_2026.11.26.zip");
+    let loud = bin(project.path())
+        .arg("verify")
+        .arg(&zip)
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&loud.get_output().stderr).contains(": ok"));
+    let quiet = bin(project.path())
+        .args(["verify", "-q"])
+        .arg(&zip)
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&quiet.get_output().stderr), "");
+    let quiet = bin(project.path())
+        .args(["-q", "inspect"])
+        .arg(&zip)
+        .assert()
+        .success();
+    assert!(
+        !quiet.get_output().stdout.is_empty(),
+        "the result still prints"
+    );
+    bin(project.path())
+        .args(["verify", "-q", "-v"])
+        .arg(&zip)
+        .assert()
+        .code(2);
+}
+
+/// Sizes take units (one parser: parse-size, binary); a bad one says what is expected.
+#[test]
+fn sizes_take_units_and_bad_ones_say_what_is_expected() {
+    let project = project();
+    bin(project.path()).arg("build").assert().success();
+    let zip = project.path().join("dist/Example-CentOS7.4_2026.11.26.zip");
+    bin(project.path())
+        .args(["inspect", "--max-entry-size", "64MiB"])
+        .arg(&zip)
+        .assert()
+        .success();
+    let small = bin(project.path())
+        .args(["inspect", "--max-entry-size", "1K"])
+        .arg(&zip)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&small.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("limit of 1024") && stderr.contains("--max-entry-size"),
+        "{stderr}"
+    );
+    let bad = bin(project.path())
+        .args(["inspect", "--max-entry-size", "12X"])
+        .arg(&zip)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&bad.get_output().stderr).into_owned();
+    assert!(stderr.contains("e.g. 256M"), "{stderr}");
+    let help = bin(project.path())
+        .args(["inspect", "--help"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&help.get_output().stdout).contains("[default: 64MiB]"));
+}

@@ -169,7 +169,13 @@ impl Lab {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_i3s-bundle"));
         cmd.args(args)
-            .args(["--poll-interval", "10", "--retry-delay", "10", "--insecure"])
+            .args([
+                "--poll-interval",
+                "10ms",
+                "--retry-delay",
+                "10ms",
+                "--insecure",
+            ])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("ONEVIEWSDK_IP", &self.sim.base_url)
@@ -472,8 +478,9 @@ fn all_problems_are_listed_at_once_and_nothing_is_written() {
     let output = lab.run(&["deploy", file.to_str().unwrap(), "--json"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    crate::common::assert_schema("deploy", &report);
     assert_eq!(report["outcome"], "failed");
-    assert_eq!(report["failedPhase"], "validate");
+    assert_eq!(report["failed_phase"], "validate");
     let mut keys: Vec<&str> = report["problems"]
         .as_array()
         .unwrap()
@@ -596,8 +603,9 @@ fn a_failed_first_boot_unit_ends_with_exit_1_naming_it() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(waited);
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
-    assert_eq!(report["failedPhase"], "wait-ready");
-    assert_eq!(report["failedUnits"], json!(["docker-install.service"]));
+    crate::common::assert_schema("deploy", &report);
+    assert_eq!(report["failed_phase"], "wait-ready");
+    assert_eq!(report["failed_units"], json!(["docker-install.service"]));
     let last = report["phases"].as_array().unwrap().last().unwrap().clone();
     assert!(
         last["detail"]
@@ -680,18 +688,19 @@ fn dry_run_prints_the_profile_it_would_create() {
     let output = lab.run(&["deploy", file.to_str().unwrap(), "--dry-run", "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    crate::common::assert_schema("deploy", &report);
     assert_eq!(report["outcome"], "valid");
     let mut expected = expected_attributes();
     expected[6]["value"] = json!("***");
     assert_eq!(
-        report["profileBody"]["osDeploymentSettings"]["osCustomAttributes"],
+        report["profile_body"]["osDeploymentSettings"]["osCustomAttributes"],
         expected
     );
     assert_eq!(
-        report["profileBody"]["serverHardwareUri"],
+        report["profile_body"]["serverHardwareUri"],
         lab.hardware(3)["uri"]
     );
-    assert_eq!(report["profileBody"]["name"], "docker-03");
+    assert_eq!(report["profile_body"]["name"], "docker-03");
     assert!(lab.writes().is_empty());
     assert!(lab.profiles().is_empty());
 }
@@ -853,7 +862,7 @@ fn deploy_undeploy_deploy_against_the_simulate_command_with_its_consul_stand_in(
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_i3s-bundle"))
             .args(args)
-            .args(["--poll-interval", "10", "--insecure"])
+            .args(["--poll-interval", "10ms", "--insecure"])
             .env("ONEVIEWSDK_IP", &appliance)
             .env("ONEVIEWSDK_IMAGE_STREAMER_IP", &appliance)
             .env("ONEVIEWSDK_USERNAME", "administrator")
@@ -1050,6 +1059,7 @@ fn consul_signed_by_a_ca_in_the_system_trust_store_is_trusted() {
     let trusted = dry_run(&corporate_ca);
     assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
     let report: Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    crate::common::assert_schema("deploy", &report);
     assert_eq!(report["outcome"], "valid");
     assert!(
         lab.consul.health_reads(NODE) > 0,

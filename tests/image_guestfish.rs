@@ -1009,7 +1009,7 @@ fn a_failing_step_stops_the_plan_and_is_named_with_its_line() {
         "`!touch` under --allow-host-commands ran on the host"
     );
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("warning: --allow-host-commands"),
+        String::from_utf8_lossy(&output.stderr).contains("WARNING: --allow-host-commands"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -1146,6 +1146,7 @@ fn an_image_missing_a_path_the_plans_need_fails_check_bundle_and_run_all_reports
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    crate::common::assert_schema("run", &report);
     let loaded = read_bundle(&bundle, &ReadOptions::default()).unwrap();
     let names: Vec<&str> = report["plans"]
         .as_array()

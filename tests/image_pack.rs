@@ -51,6 +51,7 @@ fn pack_writes_one_raw_image_entry_that_python_reads_back() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    crate::common::assert_schema("golden-image-pack", &report);
     let digest = hex::encode(Sha256::digest(&data));
     assert_eq!(report["image_sha256"], digest.as_str());
     let listed = python_entries(&out);

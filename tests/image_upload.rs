@@ -44,6 +44,7 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     let output = run(&first);
     assert!(output.status.success(), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    crate::common::assert_schema("golden-image-upload", &report);
     assert_eq!(report["action"], "created");
     let digest = i3s_bundle::appliance::golden_image::payload_digest(&first)
         .unwrap()
@@ -68,6 +69,7 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     let again = run(&first);
     assert!(again.status.success(), "{}", text(&again));
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    crate::common::assert_schema("golden-image-upload", &report);
     assert_eq!(report["action"], "unchanged");
     assert!(
         writes(&sim).is_empty(),
@@ -81,6 +83,7 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     let again = run(&repacked);
     assert!(again.status.success(), "{}", text(&again));
     let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+    crate::common::assert_schema("golden-image-upload", &report);
     assert_eq!(
         report["action"], "unchanged",
         "a re-pack uploads as unchanged"

@@ -44,6 +44,7 @@ mod image_pack;
 mod image_requirements;
 mod image_upload;
 mod import_safety;
+mod json_reports;
 mod lint_cli;
 mod lint_hudsonalpha;
 mod lint_hygiene;

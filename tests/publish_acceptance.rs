@@ -8,8 +8,10 @@ const CENTOS: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
 const FEDORA: &str = "HudsonAlpha_Artifact_Bundle_Fedora27_2018-06-09.zip";
 
 fn report(output: &std::process::Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("JSON report ({e}):\n{}", text(output)))
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("JSON report ({e}):\n{}", text(output)));
+    crate::common::assert_schema("publish", &report);
+    report
 }
 
 fn names(sim: &i3s_bundle::simulator::Simulator, collection: &str) -> BTreeSet<String> {
@@ -187,7 +189,7 @@ fn dry_run_sends_no_write_and_shows_the_plan() {
     assert_eq!(writes(&sim), Vec::<String>::new());
     let r = report(&out);
     assert_eq!(
-        (r["dryRun"].clone(), r["changed"].clone()),
+        (r["dry_run"].clone(), r["changed"].clone()),
         (json!(true), json!(true))
     );
     let plan_a = r["objects"]
@@ -617,7 +619,7 @@ fn config_file_credentials_and_permissions() {
                 "--config",
                 config.to_str().unwrap(),
                 "--poll-interval",
-                "5",
+                "5ms",
                 "-vvv",
                 "--insecure",
             ])
@@ -1001,7 +1003,7 @@ fn upload_progress_shows_on_a_terminal_only() {
         seed_appliance(&sim);
         let exe = env!("CARGO_BIN_EXE_i3s-bundle");
         let command = format!(
-            "{exe} publish {} --poll-interval 5 --insecure {extra}",
+            "{exe} publish {} --poll-interval 5ms --insecure {extra}",
             bundle.display()
         );
         let mut cmd = std::process::Command::new("script");

@@ -68,6 +68,17 @@ fn without_the_content_tag_an_unchanged_republish_compares_artifacts_and_downloa
         requests(&sim)["counts"]
     );
     assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    // `pull --json` of what was published agrees with its schema.
+    let name = stored["name"].as_str().unwrap();
+    let out_zip = dir.path().join("pulled.zip");
+    let pulled = command(
+        &sim,
+        "pull",
+        &[name, "--json", "--out", out_zip.to_str().unwrap()],
+    );
+    assert!(pulled.status.success(), "{}", text(&pulled));
+    let report: Value = serde_json::from_slice(&pulled.stdout).unwrap();
+    crate::common::assert_schema("pull", &report);
     assert!(
         text(&again).contains("same content (its artifacts"),
         "{}",

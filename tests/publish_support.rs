@@ -204,8 +204,8 @@ pub fn command_with_env(
     cmd.arg(subcommand).args(args);
     // Fast timings unless the test sets its own.
     for (flag, value) in [
-        ("--poll-interval", "5"),
-        ("--retry-delay", "5"),
+        ("--poll-interval", "5ms"),
+        ("--retry-delay", "5ms"),
         ("--attempts", "6"),
         ("--task-timeout", "30"),
     ] {

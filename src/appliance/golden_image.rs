@@ -14,14 +14,14 @@ use std::path::Path;
 
 use super::api::GOLDEN_IMAGES as COLLECTION;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadAction {
     Created,
     Unchanged,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct UploadReport {
     pub name: String,
     pub action: UploadAction,

@@ -12,7 +12,7 @@ impl Log {
         Log { level }
     }
     pub fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        crate::terminal::warn(message);
     }
     pub fn at(&self, level: u8, message: impl FnOnce() -> String) {
         if self.level >= level {

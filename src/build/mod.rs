@@ -40,7 +40,7 @@ pub struct BuildOptions {
     pub archive: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Built,
@@ -48,7 +48,7 @@ pub enum Status {
 }
 
 /// One bundle in the build report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BundleReport {
     pub bundle: String,
     pub version: String,
@@ -67,7 +67,7 @@ pub struct BundleReport {
     pub golden_images: Vec<GoldenImageAttachment>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ArchiveReport {
     pub path: PathBuf,
     pub sha256: String,
@@ -75,7 +75,7 @@ pub struct ArchiveReport {
     pub status: Status,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BuildReport {
     pub tool: String,
     pub bundles: Vec<BundleReport>,
@@ -299,11 +299,16 @@ fn compile_stale(project: &Project, stale: &[Stale]) -> Result<Vec<Compiled>> {
     for (result, (_, key, reason)) in results.into_iter().zip(stale) {
         match result {
             Ok(c) => compiled.push((c, key.clone(), reason.clone())),
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(e),
         }
     }
+    // One error keeps its location (for `--json`); several are said together.
+    if errors.len() == 1 {
+        return Err(errors.remove(0));
+    }
     if !errors.is_empty() {
-        return Err(Error::Other(errors.join("\n")));
+        let all: Vec<String> = errors.iter().map(Error::to_string).collect();
+        return Err(Error::Other(all.join("\n")));
     }
     let mut zips = BTreeSet::new();
     for (c, key, _) in &compiled {

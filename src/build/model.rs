@@ -59,7 +59,9 @@ impl Input {
 
 /// A deployment plan's golden image that `publish` attaches on the appliance (the bundle itself
 /// names it only when it carries the image).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct GoldenImageAttachment {
     pub deployment_plan: String,
     pub golden_image: String,

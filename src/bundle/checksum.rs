@@ -3,7 +3,7 @@ use serde::Serialize;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChecksumFlavour {
     /// `SHA1SUM.sha1sum`, OneView 3.00 era appliances.

@@ -11,7 +11,7 @@ use super::{
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct BundleDiff {
     pub manifest: Vec<FieldChange>,
     pub plan_scripts: Vec<ArtifactChange>,
@@ -23,7 +23,7 @@ pub struct BundleDiff {
 }
 
 /// A zip entry only one bundle has, or whose content differs outside the modelled fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EntryChange {
     /// `added`, `removed` or `changed`.
     pub change: ChangeKind,
@@ -31,14 +31,14 @@ pub struct EntryChange {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldChange {
     pub field: String,
     pub old: String,
     pub new: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     Added,
@@ -47,7 +47,7 @@ pub enum ChangeKind {
     Changed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ArtifactChange {
     pub change: ChangeKind,
     /// The new name (the old one for removals).

@@ -4,7 +4,7 @@ use super::verify::{Area, Severity, verify};
 use super::{ChecksumFlavour, EntryKind};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InspectReport {
     pub path: String,
     pub manifest: super::Manifest,
@@ -18,7 +18,7 @@ pub struct InspectReport {
     pub problems: Vec<super::verify::Problem>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChecksumStatus {
     /// `sha256`, `sha1`, or null when the bundle has no checksum file.
     pub flavour: Option<ChecksumFlavour>,
@@ -27,7 +27,7 @@ pub struct ChecksumStatus {
     pub mismatched: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlanScriptSummary {
     pub id: String,
     pub name: String,
@@ -40,13 +40,13 @@ pub struct PlanScriptSummary {
     pub placeholders: Vec<PlaceholderSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlaceholderSummary {
     pub name: String,
     pub default: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BuildPlanSummary {
     pub id: String,
     pub name: String,
@@ -57,7 +57,7 @@ pub struct BuildPlanSummary {
     pub attributes: Vec<AttributeSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StepSummary {
     pub serial: String,
     pub plan_script: String,
@@ -66,7 +66,7 @@ pub struct StepSummary {
     pub resolved: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AttributeSummary {
     pub name: String,
     #[serde(rename = "type")]
@@ -81,7 +81,7 @@ pub struct AttributeSummary {
     pub editable: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeploymentPlanSummary {
     pub id: String,
     pub name: String,
@@ -92,7 +92,7 @@ pub struct DeploymentPlanSummary {
     pub attributes: Vec<AttributeSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GoldenImageSummary {
     pub id: String,
     pub name: String,

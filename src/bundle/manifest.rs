@@ -10,7 +10,7 @@ const KEYS: [&str; 5] = [
     "Artifact Type",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Manifest {
     pub artifact_name: String,
     pub description: String,

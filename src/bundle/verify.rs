@@ -5,7 +5,7 @@ use super::{BuildPlan, Bundle, EntryKind, PlanScript, ScriptIndex};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -13,7 +13,7 @@ pub enum Severity {
 }
 
 /// Which part of the format a problem is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Area {
     Checksum,
@@ -27,7 +27,7 @@ pub enum Area {
 }
 
 /// One problem: which entry, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     pub severity: Severity,
     pub area: Area,
@@ -35,7 +35,7 @@ pub struct Problem {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     pub path: std::path::PathBuf,
     pub problems: Vec<Problem>,

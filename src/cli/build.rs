@@ -40,7 +40,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         },
     })?;
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        crate::terminal::warn(warning);
     }
     if args.json {
         super::print_json(&report)?;

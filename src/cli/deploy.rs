@@ -1,4 +1,4 @@
-use super::publish::{ConnectionArgs, parse_duration};
+use super::publish::ConnectionArgs;
 use crate::deploy::flow::Event;
 use crate::deploy::{self, DeployOptions, Outcome, Report, usecase};
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// How long to wait for the node to report ready in Consul after power-on (e.g. 90s, 30m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::units::parse_duration)]
     pub wait: Duration,
     /// Print the report as JSON on stdout (instead of progress lines).
     #[arg(long)]
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     pub replace: bool,
     /// Interval between Consul reads while waiting (e.g. 5s, 200ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, hide = true)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::units::parse_duration, hide = true)]
     pub consul_poll: Duration,
     #[command(flatten)]
     pub connection: ConnectionArgs,
@@ -77,7 +77,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         poll: args.consul_poll,
     };
     let mut events = |e: &Event| {
-        if !args.json {
+        if !args.json && !crate::terminal::quiet() {
             print_event(e)
         }
     };
@@ -98,7 +98,7 @@ pub fn undeploy(args: UndeployArgs) -> crate::Result<ExitCode> {
     }
     let client = args.connection.connect()?;
     let mut events = |e: &Event| {
-        if !args.json {
+        if !args.json && !crate::terminal::quiet() {
             print_event(e)
         }
     };

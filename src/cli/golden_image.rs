@@ -77,9 +77,12 @@ pub enum Command {
         /// The image or payload file to write.
         #[arg(long)]
         out: PathBuf,
-        /// The disk size (K, M, G suffixes).
-        #[arg(long, default_value = "256M")]
-        size: String,
+        /// The disk size: 256M, 1G, 1.5GiB (K, M, G, T are powers of 1024), or bytes.
+        #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+        size: crate::units::Size,
+        /// Print what was written as JSON on stdout.
+        #[arg(long)]
+        json: bool,
         /// The project directory (holds golden-images/; default: the current directory or the
         /// nearest parent that is a project). `--repo` is an old spelling.
         #[arg(long = "root", short = 'C', alias = "repo", value_name = "DIR")]
@@ -125,6 +128,18 @@ pub enum Command {
     },
 }
 
+impl Command {
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Check { json, .. }
+            | Command::Build { json, .. }
+            | Command::Fake { json, .. }
+            | Command::Pack { json, .. }
+            | Command::Upload { json, .. } => *json,
+        }
+    }
+}
+
 pub fn run(command: Command) -> crate::Result<ExitCode> {
     match command {
         Command::Check {
@@ -149,16 +164,25 @@ pub fn run(command: Command) -> crate::Result<ExitCode> {
             out,
             size,
             repo,
+            json,
         } => {
             let os = OsDefinition::find(&os, repo.as_deref())?;
-            let size = image::fake::parse_size(&size)?;
-            let report = image::fake(&os, &out, size)?;
-            eprintln!(
-                "{}: fake {} image ({:.1} s)",
-                out.display(),
-                os.profile.id,
-                report.elapsed.as_secs_f64()
-            );
+            let report = image::fake(&os, &out, size.0)?;
+            if json {
+                super::print_json(&FakeReport {
+                    os: os.profile.id.clone(),
+                    images: report.images,
+                    size: size.0,
+                    elapsed_secs: report.elapsed.as_secs_f64(),
+                })?;
+            } else {
+                crate::terminal::note(format!(
+                    "{}: fake {} image ({:.1} s)",
+                    out.display(),
+                    os.profile.id,
+                    report.elapsed.as_secs_f64()
+                ));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Pack {
@@ -225,12 +249,12 @@ fn check(
             );
         }
         let failed = report.results.iter().filter(|r| !r.passed).count();
-        eprintln!(
+        crate::terminal::note(format!(
             "{}: {} of {} checks pass",
             image.display(),
             report.results.len() - failed,
             report.results.len()
-        );
+        ));
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
@@ -286,7 +310,7 @@ fn upload(
     let digest = crate::appliance::golden_image::payload_digest(&file)?;
     let size = digest.1;
     let client = connection.connect()?;
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    let bar = if crate::terminal::live_progress() {
         indicatif::ProgressBar::new(size)
     } else {
         indicatif::ProgressBar::hidden()
@@ -332,7 +356,7 @@ fn build_with_progress(
 ) -> crate::Result<image::build::BuildReport> {
     use std::cell::RefCell;
     use std::time::Instant;
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let terminal = crate::terminal::live_progress();
     let spinner = if terminal {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -344,10 +368,10 @@ fn build_with_progress(
     let finish = |current: &mut Option<(String, Instant)>| {
         if let Some((line, started)) = current.take() {
             spinner.suspend(|| {
-                eprintln!(
+                crate::terminal::note(format!(
                     "{line}: done ({})",
                     image::build::seconds(started.elapsed())
-                )
+                ))
             });
         }
     };
@@ -361,7 +385,7 @@ fn build_with_progress(
     let result = image::build::build(&options, &|_phase, line| {
         finish(&mut current.borrow_mut());
         if !terminal {
-            eprintln!("{line} ...");
+            crate::terminal::note(format!("{line} ..."));
         }
         spinner.set_message(line.to_string());
         *current.borrow_mut() = Some((line.to_string(), Instant::now()));
@@ -371,4 +395,14 @@ fn build_with_progress(
     }
     spinner.finish_and_clear();
     result
+}
+
+/// `golden-image fake --json`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct FakeReport {
+    pub os: String,
+    pub images: Vec<PathBuf>,
+    /// Bytes.
+    pub size: u64,
+    pub elapsed_secs: f64,
 }

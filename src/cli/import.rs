@@ -17,7 +17,7 @@ pub struct Args {
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let report = import_bundle(&args.bundle, &args.into)?;
     for warning in &report.warnings {
-        eprintln!("warning: {warning}");
+        crate::terminal::warn(warning);
     }
     if args.json {
         super::print_json(&report)?;

@@ -88,7 +88,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     }
     if format != Format::Human {
         for notice in &report.notices {
-            eprintln!("notice: {notice}");
+            crate::terminal::note(format!("notice: {notice}"));
         }
     }
     Ok(if report.count_at_least(deny.severity()) > 0 {

@@ -1,4 +1,6 @@
 //! One file per subcommand, each a few dozen lines: arguments, a library call, output.
+use crate::bundle::ReadOptions;
+use crate::units::Size;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -16,6 +18,7 @@ pub mod publish;
 pub mod pull;
 pub mod render;
 pub mod run;
+pub mod schema;
 pub mod simulate;
 pub mod verify;
 
@@ -30,6 +33,13 @@ pub use crate::error::exit::{
 #[derive(Debug, Parser)]
 #[command(name = "i3s-bundle", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("I3S_BUNDLE_COMMIT"), ")"), about, long_about)]
 pub struct Cli {
+    /// Quiet: only errors, the result asked for and security warnings; no progress or notes.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr: -v, -vv, -vvv (for an appliance: requests, headers, bodies;
+    /// secrets are always redacted).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -120,7 +130,43 @@ pub enum Command {
     Man(manual::ManArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON on stdout: then a failure is reported as a JSON
+    /// object there too (crate::error::ErrorReport), so a script always reads JSON.
+    pub fn wants_json(&self) -> bool {
+        match self {
+            Command::Inspect(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Diff(a) => a.json,
+            Command::Build(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Init(a) => a.json,
+            Command::Lint(a) => a.json || a.format == lint::Format::Json,
+            Command::Publish(a) => a.json,
+            Command::Pull(a) => a.json,
+            Command::GoldenImage(c) => c.wants_json(),
+            Command::Run(a) => a.json,
+            Command::Deploy(a) => a.json,
+            Command::Undeploy(a) => a.json,
+            Command::Render(_)
+            | Command::Simulate(_)
+            | Command::Completions(_)
+            | Command::Man(_) => false,
+        }
+    }
+}
+
+/// Prints a failure: `error: …` on stderr, and as JSON on stdout when JSON was asked for.
+pub fn report_error(error: &crate::Error, json: bool) {
+    eprintln!("error: {error}");
+    if json {
+        // Nothing better to do if stdout is gone too.
+        let _ = print_json(&error.report());
+    }
+}
+
 pub fn run(cli: Cli) -> crate::Result<ExitCode> {
+    crate::terminal::set_level(cli.quiet, cli.verbose);
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
@@ -145,19 +191,19 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
 /// Limits for reading bundle zips (zip-bomb protection).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadLimits {
-    /// Largest JSON, manifest or checksum entry, in bytes (declared or inflated).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::bundle::ReadOptions::default().max_entry_size)]
-    pub max_entry_size: u64,
-    /// Largest golden image payload, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::bundle::ReadOptions::default().max_payload_size)]
-    pub max_payload_size: u64,
+    /// Largest JSON, manifest or checksum entry (declared or inflated): 64MiB, 512K, or bytes.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ReadOptions::default().max_entry_size))]
+    pub max_entry_size: Size,
+    /// Largest golden image payload: 4TiB, 500G, or bytes.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(ReadOptions::default().max_payload_size))]
+    pub max_payload_size: Size,
 }
 
 impl ReadLimits {
-    pub fn options(&self) -> crate::bundle::ReadOptions {
-        crate::bundle::ReadOptions {
-            max_entry_size: self.max_entry_size,
-            max_payload_size: self.max_payload_size,
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            max_entry_size: self.max_entry_size.0,
+            max_payload_size: self.max_payload_size.0,
             ..Default::default()
         }
     }

@@ -1,6 +1,5 @@
 use crate::appliance::{Client, Settings, SettingsOverrides, Timing, log::Log, settings};
 use crate::publish::{self, Outcome, PublishOptions};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,29 +19,26 @@ pub struct ConnectionArgs {
     /// crosses the network unencrypted); prints a warning. Only for labs and simulators.
     #[arg(long)]
     pub insecure: bool,
-    /// More log lines on stderr: -v requests, -vv headers, -vvv bodies (secrets always redacted).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
     /// Overall limit for one appliance task (e.g. 90s, 30m, 1h; a bare number is seconds).
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::units::parse_duration)]
     pub task_timeout: Duration,
     /// Limit for opening a connection to an appliance (TCP and TLS handshake).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::parse_duration)]
     pub connect_timeout: Duration,
     /// Limit for an answer to start, and for each read of it (a long download goes on as long
     /// as data keeps coming). A server that accepts and never answers is given up on after this.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::units::parse_duration)]
     pub read_timeout: Duration,
     /// An upload the appliance takes no data of for this long is abandoned (exit 1), however
     /// long the whole upload takes.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::units::parse_duration)]
     pub stall_timeout: Duration,
-    /// First interval between task polls, in milliseconds (grows to 10 s).
-    #[arg(long, value_name = "MS", default_value_t = 1000, hide = true)]
-    pub poll_interval: u64,
-    /// First delay before repeating a failed safe request, in milliseconds (doubles).
-    #[arg(long, value_name = "MS", default_value_t = 500, hide = true)]
-    pub retry_delay: u64,
+    /// First interval between task polls (grows to 10 s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::units::parse_duration, hide = true)]
+    pub poll_interval: Duration,
+    /// First delay before repeating a failed safe request (doubles).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = crate::units::parse_duration, hide = true)]
+    pub retry_delay: Duration,
     /// Attempts for requests that are safe to repeat.
     #[arg(long, value_name = "N", default_value_t = 5, hide = true)]
     pub attempts: u32,
@@ -59,13 +55,13 @@ impl ConnectionArgs {
         let settings = settings::load(&overrides, &env)?;
         if self.insecure {
             for base in settings.cleartext() {
-                eprintln!(
-                    "WARNING: --insecure: {base} is plain http: the password and session token go over the network UNENCRYPTED"
-                );
+                crate::terminal::alert(format!(
+                    "--insecure: {base} is plain http: the password and session token go over the network UNENCRYPTED"
+                ));
             }
             if settings.oneview.is_https() || settings.image_streamer.is_https() {
-                eprintln!(
-                    "warning: --insecure: TLS certificates are NOT verified; anyone on the path can read the session and password"
+                crate::terminal::alert(
+                    "--insecure: TLS certificates are NOT verified; anyone on the path can read the session and password",
                 );
             }
         }
@@ -73,11 +69,11 @@ impl ConnectionArgs {
     }
 
     pub fn timing(&self) -> Timing {
-        let poll = Duration::from_millis(self.poll_interval.max(1));
+        let poll = self.poll_interval;
         Timing {
             attempts: self.attempts.max(1),
-            retry_base: Duration::from_millis(self.retry_delay),
-            retry_max: Duration::from_secs(10).max(Duration::from_millis(self.retry_delay)),
+            retry_base: self.retry_delay,
+            retry_max: Duration::from_secs(10).max(self.retry_delay),
             poll_initial: poll,
             poll_max: Duration::from_secs(10).max(poll),
             task_timeout: self.task_timeout,
@@ -90,11 +86,14 @@ impl ConnectionArgs {
     /// Logs in; a failure here means nothing was attempted (exit 2).
     pub fn connect(&self) -> crate::Result<Client> {
         let settings = self.settings()?;
-        Client::connect(&settings, self.timing(), Log::new(self.verbose)).map_err(|e| {
-            crate::Error::Login {
-                base: settings.oneview.base.clone(),
-                source: Box::new(e),
-            }
+        Client::connect(
+            &settings,
+            self.timing(),
+            Log::new(crate::terminal::level().max(0) as u8),
+        )
+        .map_err(|e| crate::Error::Login {
+            base: settings.oneview.base.clone(),
+            source: Box::new(e),
         })
     }
 }
@@ -127,28 +126,6 @@ pub struct Args {
     pub profile_templates: Vec<(String, String)>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
-}
-
-/// A duration flag: `90s`, `500ms`, `30m`, `1h 30m` (humantime's syntax), or a bare number of
-/// seconds (what `--task-timeout` always took). Zero is refused: it would mean "no bound" to the
-/// HTTP client, or give up at once.
-pub fn parse_duration(text: &str) -> crate::Result<Duration> {
-    let text = text.trim();
-    let usage = crate::Error::Usage;
-    let parsed = match text.parse::<f64>() {
-        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|e| usage(format!("{text:?}: {e}"))),
-        Err(_) => humantime::parse_duration(text).map_err(|e| {
-            usage(format!(
-                "{text:?} is not a duration (e.g. 90s, 500ms, 30m, 1h): {e}"
-            ))
-        }),
-    }?;
-    if parsed.is_zero() {
-        return Err(usage(format!(
-            "{text:?}: a duration must be more than zero"
-        )));
-    }
-    Ok(parsed)
 }
 
 fn pair(text: &str) -> crate::Result<(String, String)> {
@@ -197,12 +174,11 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         }
     }
     let client = args.connection.connect()?;
-    let in_ci = std::env::var_os("CI").is_some();
     let options = PublishOptions {
         dry_run: args.dry_run,
         replace: args.replace,
         profile_templates: args.profile_templates.clone(),
-        show_progress: !args.json && !in_ci && std::io::stderr().is_terminal(),
+        show_progress: !args.json && crate::terminal::live_progress(),
     };
     let report = publish::publish(&client, &sources, &options);
     drop(client);
@@ -215,22 +191,4 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed => ExitCode::from(super::EXIT_PROBLEMS),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("-3").is_err());
-    }
 }

@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(long)]
     pub boot: bool,
     /// The bound on each boot: 90s, 5m, 1h (humantime), or seconds.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::publish::parse_duration, requires = "boot")]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::units::parse_duration, requires = "boot")]
     pub boot_timeout: Duration,
     /// A unit the container cannot run, UNIT=REASON (adds to the contracts' `boot_skip`; the
     /// only way to declare them for a bundle zip). Repeatable.
@@ -143,15 +143,15 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         boot::check_environment()?;
         // systemd-nspawn(1): without user namespaces "this sandbox can easily be circumvented
         // from within the container"; they need cgroup delegation this host may not have.
-        eprintln!(
-            "warning: --boot runs the plan's first-boot units as root in a container that is no security boundary: boot only bundles you trust (with --nspawn-arg=--private-users=pick --nspawn-arg=--private-users-ownership=chown where the host supports user namespaces)"
+        crate::terminal::alert(
+            "--boot runs the plan's first-boot units as root in a container that is no security boundary: boot only bundles you trust (with --nspawn-arg=--private-users=pick --nspawn-arg=--private-users-ownership=chown where the host supports user namespaces)",
         );
     }
     let (bundle, contracts) = load(&args)?;
     let bundle = &bundle;
     if args.boot && contracts.is_none() {
-        eprintln!(
-            "note: a bundle zip carries no contracts: only --boot-skip declares units the container cannot run"
+        crate::terminal::note(
+            "note: a bundle zip carries no contracts: only --boot-skip declares units the container cannot run",
         );
     }
     let prepared = prepare_plans(&args, bundle, &given)?;
@@ -175,12 +175,12 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         for plan in &report.plans {
             print_plan(plan);
         }
-        eprintln!(
+        crate::terminal::note(format!(
             "{} plan(s), {} launch(es), {:.1} s in guestfish",
             report.plans.len(),
             report.launches,
             report.elapsed.as_secs_f64()
-        );
+        ));
     }
     Ok(ExitCode::from(exit_code(&report.plans)))
 }
@@ -193,8 +193,8 @@ fn prepare_plans(args: &Args, bundle: &Bundle, given: &Values) -> crate::Result<
         None => bundle.build_plans.iter().map(|p| p.name.clone()).collect(),
     };
     let host = if args.allow_host_commands {
-        eprintln!(
-            "warning: --allow-host-commands: the plans may run commands and read or write files on this machine"
+        crate::terminal::alert(
+            "--allow-host-commands: the plans may run commands and read or write files on this machine",
         );
         run::HostAccess::Allow
     } else {

@@ -86,7 +86,7 @@ pub struct Args {
     #[arg(long = "boot-image", value_name = "NAME=FILE")]
     pub boot_images: Vec<String>,
     /// The bound on each boot of a simulated server: 90s, 5m (humantime), or seconds.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = super::publish::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::units::parse_duration)]
     pub boot_timeout: Duration,
     /// A unit the container cannot run, UNIT=REASON (adds to the boot_skip of the project's
     /// templates/ contracts): it gets a stand-in that writes its done-stamp. Repeatable.
@@ -351,8 +351,8 @@ fn machine_settings(args: &Args) -> crate::Result<MachineSettings> {
         })?;
         skip.insert(unit.to_string(), reason.to_string());
     }
-    eprintln!(
-        "warning: --boot-image runs the deployed nodes' first-boot units as root in containers that are no security boundary: boot only bundles you trust"
+    crate::terminal::alert(
+        "--boot-image runs the deployed nodes' first-boot units as root in containers that are no security boundary: boot only bundles you trust",
     );
     Ok(MachineSettings {
         images,

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
                 );
             }
             if report.is_clean() {
-                eprintln!("{}: ok", report.path.display());
+                crate::terminal::note(format!("{}: ok", report.path.display()));
             }
         }
     }

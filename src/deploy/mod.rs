@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// One thing wrong with a use case, naming its key (`attributes.VLAN_ID`, `server.bay`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     pub key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,7 @@ impl fmt::Display for Problem {
 }
 
 /// How a run ended; the CLI maps it to the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// deploy: the node reports ready (exit 0).
@@ -72,7 +72,7 @@ pub enum Outcome {
 }
 
 /// One finished phase.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Phase {
     pub name: &'static str,
     /// Seconds since the run started, when the phase ended.
@@ -82,8 +82,7 @@ pub struct Phase {
 }
 
 /// What a run did; printed as lines while it runs and as JSON with `--json`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub use_case: String,
     pub profile: String,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A place in the user's input.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct Location {
     pub file: PathBuf,
     /// A zip entry inside `file`, when the problem is inside a bundle.
@@ -189,6 +189,43 @@ pub enum Error {
     Other(String),
 }
 
+/// What a command asked for `--json` prints on stdout when it fails, instead of its report:
+/// `{"error": {"message", "kind", "exit_code", "location"?, "help"?}}` (docs/schemas/error.json).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorReport {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// The whole message, as printed on stderr after `error: `.
+    pub message: String,
+    /// io, bundle, input, usage, appliance, login, failed or other.
+    pub kind: &'static str,
+    pub exit_code: u8,
+    /// Where the problem is (file, zip entry, line, column), when it has a place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// What to do about it, when the error says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl ErrorReport {
+    /// A usage error found before any command ran (clap's: an unknown flag, a missing value).
+    pub fn usage(message: impl Into<String>) -> Self {
+        ErrorReport {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: "usage",
+                exit_code: exit::UNUSABLE,
+                location: None,
+                help: None,
+            },
+        }
+    }
+}
+
 /// `result.context(|| format!("deleting bundle {name:?}"))`: says what was being done, keeping
 /// the error itself (an appliance's status, task errors, recommended actions) reachable.
 pub trait Context<T> {
@@ -226,6 +263,44 @@ impl Error {
             Error::Context { source, .. } => source.exit_code(),
             Error::Failed { .. } => exit::PROBLEMS,
             _ => exit::UNUSABLE,
+        }
+    }
+    /// This error as `--json` prints it.
+    pub fn report(&self) -> ErrorReport {
+        let inner = self.innermost();
+        let (location, help) = match inner {
+            Error::At { location, help, .. } => (Some(location.clone()), help.clone()),
+            Error::Bundle { location, .. } => (Some(location.clone()), None),
+            Error::Io { path, .. } => (Some(Location::file(path)), None),
+            _ => (None, None),
+        };
+        let kind = match (self, inner) {
+            (Error::Login { .. }, _) => "login",
+            (_, Error::Io { .. }) => "io",
+            (_, Error::Bundle { .. }) => "bundle",
+            (_, Error::At { .. }) => "input",
+            (_, Error::Usage(_)) => "usage",
+            (_, Error::Appliance(_)) => "appliance",
+            (Error::Failed { .. }, _) => "failed",
+            _ => "other",
+        };
+        ErrorReport {
+            error: ErrorDetail {
+                message: self.to_string(),
+                kind,
+                exit_code: self.exit_code(),
+                location,
+                help,
+            },
+        }
+    }
+    /// Below the wrappers that only add words (what was being done, "nothing was written").
+    fn innermost(&self) -> &Error {
+        match self {
+            Error::Context { source, .. }
+            | Error::Login { source, .. }
+            | Error::Failed { source, .. } => source.innermost(),
+            other => other,
         }
     }
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {

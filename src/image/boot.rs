@@ -84,7 +84,7 @@ pub struct Bootable<'a> {
 }
 
 /// What became of one unit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum UnitStatus {
     /// Ran and ended with success (active/exited, or inactive after a clean exit).
@@ -111,7 +111,7 @@ pub enum UnitStatus {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UnitReport {
     pub unit: String,
     #[serde(flatten)]
@@ -127,7 +127,7 @@ pub struct UnitReport {
     pub journal: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootOutcome {
     /// The collector ran after every unit and powered the container off.
@@ -139,7 +139,7 @@ pub enum BootOutcome {
 }
 
 /// One boot of one plan's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BootReport {
     pub outcome: BootOutcome,
     pub units: Vec<UnitReport>,

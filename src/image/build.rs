@@ -48,7 +48,7 @@ pub enum Phase {
 }
 
 /// What a build did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct BuildReport {
     pub image: PathBuf,
     pub manifest: PathBuf,
@@ -70,7 +70,7 @@ pub fn build(options: &BuildOptions<'_>, progress: &dyn Fn(Phase, &str)) -> Resu
     let started = Instant::now();
     let os = options.os;
     let recipe = LoadedRecipe::load(os)?;
-    let size = super::fake::parse_size(&recipe.recipe.disk.size)?;
+    let size = crate::units::parse_size(&recipe.recipe.disk.size)?;
     let out = &options.out;
     let (name, parent) = name_and_parent(out)?;
     if let Some(cache) = &options.cache {

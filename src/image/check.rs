@@ -12,7 +12,7 @@ use crate::guestfish::driver::{self, DiskFormat, Drive, Script};
 use std::path::{Path, PathBuf};
 
 /// The result of checking one image.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CheckReport {
     pub image: PathBuf,
     pub os: String,

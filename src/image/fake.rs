@@ -26,32 +26,6 @@ pub struct FakeReport {
     pub elapsed: std::time::Duration,
 }
 
-/// Parses `256M`, `1G`, `512K` or plain bytes.
-pub fn parse_size(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| Error::Usage(format!("size {text:?}: expected e.g. 256M or 1G")))?;
-    let factor = match unit
-        .trim_end_matches(['i', 'B'])
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => {
-            return Err(Error::Usage(format!(
-                "size {text:?}: unknown unit {unit:?} (use K, M or G)"
-            )));
-        }
-    };
-    n.checked_mul(factor)
-        .ok_or_else(|| Error::Usage(format!("size {text:?} is too large")))
-}
-
 /// Tag for here-documents in the fake script; content lines equal to it are refused.
 const TAG: &str = "I3S_FAKE_EOF";
 
@@ -315,19 +289,4 @@ pub fn write_skeleton<O: Clone + Default>(
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("12X").is_err());
-        assert!(parse_size("M").is_err());
-    }
 }

@@ -53,7 +53,7 @@ pub fn changes_tar_commands(name: &str, local: &Path) -> Vec<String> {
 }
 
 /// What kind of file an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileType {
     File,
@@ -228,7 +228,7 @@ pub fn parse_hashes(text: &str) -> BTreeMap<String, String> {
 }
 
 /// Added, changed or removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     Added,
@@ -237,7 +237,7 @@ pub enum ChangeKind {
 }
 
 /// One difference between two listings.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Change {
     pub kind: ChangeKind,
     pub path: String,

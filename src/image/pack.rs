@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// What `pack` wrote.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PackReport {
     pub out: PathBuf,
     /// The entry name inside the payload zip.

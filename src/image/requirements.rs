@@ -6,7 +6,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// When a requirement applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Every image the plans run against (before and after capture).
@@ -141,7 +143,7 @@ pub struct ImageFacts {
 }
 
 /// The outcome of one requirement.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct CheckResult {
     pub id: String,
     pub description: String,

@@ -368,7 +368,7 @@ pub fn sample_values(bundle: &Bundle, plan: &BuildPlan) -> Values {
 }
 
 /// How one step went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Ok,
@@ -377,13 +377,13 @@ pub enum StepStatus {
 }
 
 /// An error guestfish printed for a `-` command and went on.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct IgnoredError {
     pub line: usize,
     pub message: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StepReport {
     pub serial: String,
     pub name: String,
@@ -393,7 +393,7 @@ pub struct StepReport {
 }
 
 /// Where and why a plan stopped.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct StepFailure {
     pub serial: String,
     pub step_name: String,
@@ -406,7 +406,7 @@ pub struct StepFailure {
 }
 
 /// What running one plan did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PlanReport {
     pub plan: String,
     pub capture: bool,
@@ -437,7 +437,7 @@ impl PlanReport {
 }
 
 /// All plans of one call, with how long the guestfish processes took.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct RunReport {
     pub plans: Vec<PlanReport>,
     pub launches: usize,

@@ -39,7 +39,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// How bad a finding is. Ordered: `Note < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Note,
@@ -58,7 +70,7 @@ impl fmt::Display for Severity {
 }
 
 /// The kind of artifact a finding is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactKind {
     PlanScript,
@@ -83,7 +95,9 @@ impl fmt::Display for ArtifactKind {
 
 /// Where a finding points: a file (a source file or a zip), optionally a zip entry, and a line
 /// and column — for zips, within the plan script's `content`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Place {
     pub file: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +128,7 @@ impl fmt::Display for Place {
 }
 
 /// One problem found.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// Stable rule id, e.g. `I3S031`.
     pub rule: String,

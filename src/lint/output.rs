@@ -64,32 +64,65 @@ pub fn summary(report: &Report) -> String {
     )
 }
 
-/// Machine-readable JSON: findings (with their rule's help), notices and counts.
-pub fn json(report: &Report) -> String {
-    let findings: Vec<serde_json::Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let mut value = serde_json::to_value(f).unwrap_or_default();
-            if let Some(object) = value.as_object_mut() {
-                object.insert(
-                    "rule_name".into(),
-                    rule(&f.rule).map_or("", |r| r.name).into(),
-                );
-                object.insert("help".into(), f.help().into());
-                object.insert("location".into(), f.place.to_string().into());
-            }
-            value
-        })
-        .collect();
+/// `lint --json`: findings (with their rule's help), notices and counts.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct LintJson<'a> {
+    /// Always "i3s-bundle lint".
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub inputs: &'a [std::path::PathBuf],
+    pub findings: Vec<FindingJson<'a>>,
+    pub notices: &'a [String],
+    pub summary: Summary,
+}
+
+/// A finding as `lint --json` prints it: the finding, its rule's name and help, and its place
+/// as one `file[!entry[ content]][:line[:column]]` string.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct FindingJson<'a> {
+    #[serde(flatten)]
+    pub finding: &'a Finding,
+    pub rule_name: &'static str,
+    pub help: &'static str,
+    pub location: String,
+}
+
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub notes: usize,
+    /// Findings dropped by allow lists.
+    pub allowed: usize,
+}
+
+pub fn json_report(report: &Report) -> LintJson<'_> {
     let count = |s: Severity| report.findings.iter().filter(|f| f.severity == s).count();
-    let doc = serde_json::json!({
-        "tool": "i3s-bundle lint",
-        "version": env!("CARGO_PKG_VERSION"),
-        "inputs": report.inputs,
-        "findings": findings,
-        "notices": report.notices,
-        "summary": {"errors": count(Severity::Error), "warnings": count(Severity::Warning), "notes": count(Severity::Note), "allowed": report.suppressed},
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    LintJson {
+        tool: "i3s-bundle lint",
+        version: env!("CARGO_PKG_VERSION"),
+        inputs: &report.inputs,
+        findings: report
+            .findings
+            .iter()
+            .map(|f| FindingJson {
+                finding: f,
+                rule_name: rule(&f.rule).map_or("", |r| r.name),
+                help: f.help(),
+                location: f.place.to_string(),
+            })
+            .collect(),
+        notices: &report.notices,
+        summary: Summary {
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            notes: count(Severity::Note),
+            allowed: report.suppressed,
+        },
+    }
+}
+
+/// Machine-readable JSON (see [`LintJson`]).
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(&json_report(report)).unwrap_or_default() + "\n"
 }

@@ -4,7 +4,7 @@ use crate::appliance::client::{Client, Host};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct PullReport {
     pub name: String,
     pub uri: String,

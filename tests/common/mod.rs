@@ -1,5 +1,5 @@
 #![allow(dead_code)]
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const CENTOS_2018_03: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-03-15.zip";
 pub const CENTOS_2018_06: &str = "HudsonAlpha_Artifact_Bundle_CentOS7.4_2018-06-09.zip";
@@ -70,4 +70,56 @@ pub fn default_ports() -> std::sync::MutexGuard<'static, ()> {
     PORTS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks a `--json` report against `docs/schemas/<name>.json` (generated from the Rust types by
+/// src/cli/schema.rs) with python3's `jsonschema` (draft 2020-12, what schemars writes).
+/// Without the validator: a loud skip on a developer's machine, a failure under CI=true.
+pub fn assert_schema(name: &str, report: &serde_json::Value) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/schemas")
+        .join(format!("{name}.json"));
+    assert!(schema.is_file(), "no schema {}", schema.display());
+    let script = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+doc = json.load(sys.stdin)
+errors = sorted(Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+for e in errors[:20]:
+    print('/'.join(map(str, e.path)) or '(root)', e.message)
+sys.exit(1 if errors else 0)
+"#;
+    let child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return skip_without_jsonschema();
+    };
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(report.to_string().as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") {
+        return skip_without_jsonschema();
+    }
+    assert!(
+        out.status.success(),
+        "the {name} report does not match docs/schemas/{name}.json:\n{}{stderr}\nreport: {report:#}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn skip_without_jsonschema() {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("python3 with jsonschema is required under CI (.ci/install-lint-deps installs it)");
+    }
+    eprintln!("\n*** SKIPPED schema check: python3 -m pip install jsonschema ***\n");
 }
