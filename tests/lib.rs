@@ -7,6 +7,7 @@
 
 mod common;
 mod content_support;
+mod fleet_support;
 mod publish_support;
 
 mod appliance_connect_errors;
@@ -57,3 +58,4 @@ mod publish_report_case;
 mod readme_tour;
 mod sample_use_cases;
 mod simulator_api;
+mod status_drift;

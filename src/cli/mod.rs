@@ -12,11 +12,13 @@ pub mod inspect;
 pub mod lint;
 pub mod manual;
 pub mod project;
+pub mod prune;
 pub mod publish;
 pub mod pull;
 pub mod render;
 pub mod run;
 pub mod simulate;
+pub mod status;
 pub mod verify;
 
 pub use crate::error::exit::{
@@ -79,6 +81,16 @@ pub enum Command {
         after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle publish dist/i3s-bundle-Debian12_*.zip --profile-template \"Docker Debian 12=i3s-bundle - Debian 12 - Docker Debian 12\"\n  i3s-bundle publish --config config.json --ca-cert appliance-ca.pem dist/*.zip --json"
     )]
     Publish(publish::Args),
+    /// Compare bundles with what the appliance holds: equal, changed, missing, extra. Exit 0 in sync, 1 drift.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle status                # every zip in dist/\n  i3s-bundle status dist/t_1.2.zip --json"
+    )]
+    Status(status::Args),
+    /// Delete published bundle versions beyond the newest N per bundle, and what only they brought.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle prune --keep 3 --dry-run\n  i3s-bundle prune --keep 2 --json"
+    )]
+    Prune(prune::Args),
     /// Download a bundle from the appliance.
     #[command(
         after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle pull i3s-bundle-Debian12_2026.12.01 --out pulled.zip"
@@ -132,6 +144,8 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Lint(args) => lint::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Pull(args) => pull::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::GoldenImage(command) => golden_image::run(command),
         Command::Run(args) => run::run(args),
