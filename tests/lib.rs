@@ -51,6 +51,7 @@ mod lint_hygiene;
 mod lint_rules;
 mod network_bounds;
 mod project_boundary;
+mod prune_versions;
 mod publish_acceptance;
 mod publish_change_report;
 mod publish_download;
