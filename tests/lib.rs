@@ -10,6 +10,7 @@ mod content_support;
 mod fleet_support;
 mod publish_support;
 
+mod ansible_fleet;
 mod appliance_connect_errors;
 mod architecture;
 mod boot_nspawn;
