@@ -264,6 +264,51 @@ fn the_example_playbook_publishes_to_a_fleet_of_three() {
     );
     let (recap, text) = fleet.playbook(&[]);
     assert_eq!(recap, hosts(0, 0), "{text}");
+    golden_image_uploads_once(&fleet);
+}
+
+/// The golden_image module, ad hoc on appliance1: uploaded, then unchanged.
+fn golden_image_uploads_once(fleet: &Fleet) {
+    let image = fleet.dir.path().join("disk.img");
+    std::fs::write(&image, vec![7u8; 1 << 20]).unwrap();
+    let payload = fleet.dir.path().join("disk.zip");
+    i3s_bundle::image::pack::pack(&image, "Fleet Golden Image", &payload).unwrap();
+    let module_args = format!(
+        "file={} name='Fleet Golden Image' binary={} hostname={url} image_streamer_hostname={url} insecure=true",
+        payload.display(),
+        env!("CARGO_BIN_EXE_i3s-bundle"),
+        url = fleet.appliances[0].url
+    );
+    let run = || {
+        let out = Command::new("ansible")
+            .args([
+                "all",
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "-m",
+                "hpe_i3s.bundle.golden_image",
+            ])
+            .args([
+                "-a",
+                &module_args,
+                "-e",
+                "ansible_python_interpreter={{ ansible_playbook_python }}",
+            ])
+            .env("ANSIBLE_COLLECTIONS_PATH", &fleet.collections)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ONEVIEWSDK_USERNAME", "administrator")
+            .env("ONEVIEWSDK_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = run();
+    assert!(first.contains("localhost | CHANGED"), "{first}");
+    let second = run();
+    assert!(second.contains("localhost | SUCCESS"), "{second}");
+    assert!(second.contains("\"changed\": false"), "{second}");
 }
 
 #[test]
@@ -324,3 +369,18 @@ fn ansible_test_sanity_passes() {
 
 /// Sanity tests skipped, each with why (also in ansible/README.md).
 const SKIPPED_SANITY: [&str; 0] = [];
+
+#[test]
+fn the_readme_shows_the_tested_playbook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let playbook = std::fs::read_to_string(root.join("ansible/playbooks/fleet.yml")).unwrap();
+    let section = readme
+        .split("## Many appliances")
+        .nth(1)
+        .expect("README has the section");
+    assert!(
+        section.contains(&format!("```yaml\n{playbook}```")),
+        "README's \"Many appliances\" playbook differs from ansible/playbooks/fleet.yml"
+    );
+}
