@@ -7,8 +7,10 @@
 
 mod common;
 mod content_support;
+mod fleet_support;
 mod publish_support;
 
+mod ansible_fleet;
 mod appliance_connect_errors;
 mod architecture;
 mod boot_nspawn;
@@ -51,6 +53,7 @@ mod lint_hygiene;
 mod lint_rules;
 mod network_bounds;
 mod project_boundary;
+mod prune_versions;
 mod publish_acceptance;
 mod publish_change_report;
 mod publish_download;
@@ -58,3 +61,4 @@ mod publish_report_case;
 mod readme_tour;
 mod sample_use_cases;
 mod simulator_api;
+mod status_drift;

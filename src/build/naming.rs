@@ -17,6 +17,46 @@ pub fn artifact_name(file: &BundleFile) -> String {
     }
 }
 
+/// The inverse of [`artifact_name`] for names found on an appliance: `("<name>", Some("<version>"))`
+/// when the part after the last `_` looks like a version (starts with a digit, or `v` and a
+/// digit), else `(whole name, None)`. A bundle's versions share the first part.
+pub fn split_versioned(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('_') {
+        Some((base, version))
+            if !base.is_empty()
+                && version
+                    .trim_start_matches(['v', 'V'])
+                    .starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            (base, Some(version))
+        }
+        _ => (name, None),
+    }
+}
+
+/// Orders versions as people read them: digit runs by value, the rest as text
+/// (`2026.9.1` < `2026.10.1`, `1.2` < `1.10`).
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(text: &str) -> Vec<(u8, u128, String)> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            let digit = c.is_ascii_digit();
+            let end = rest
+                .find(|c: char| c.is_ascii_digit() != digit)
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(end);
+            out.push(match digit {
+                true => (0, run.parse().unwrap_or(u128::MAX), String::new()),
+                false => (1, 0, run.to_string()),
+            });
+            rest = tail;
+        }
+        out
+    }
+    parts(a).cmp(&parts(b)).then_with(|| a.cmp(b))
+}
+
 /// The zip file name: the MANIFEST `Artifact Name` + `.zip` (the appliance names an uploaded
 /// bundle after its file name, so the two must agree).
 pub fn zip_file_name(file: &BundleFile) -> String {
@@ -169,6 +209,18 @@ pub fn time_stamp(file: &BundleFile, env: &TimeEnvironment) -> Result<(String, T
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn versioned_names_split_and_order() {
+        use super::{compare_versions, split_versioned};
+        assert_eq!(
+            split_versioned("i3s-bundle-CentOS7.4_2026.11.26"),
+            ("i3s-bundle-CentOS7.4", Some("2026.11.26"))
+        );
+        assert_eq!(split_versioned("my_bundle"), ("my_bundle", None));
+        assert_eq!(split_versioned("plain"), ("plain", None));
+        assert!(compare_versions("2026.9.1", "2026.10.1").is_lt());
+        assert!(compare_versions("1.10", "1.2").is_gt());
+    }
     use super::*;
 
     #[test]

@@ -14,12 +14,14 @@ pub mod inspect;
 pub mod lint;
 pub mod manual;
 pub mod project;
+pub mod prune;
 pub mod publish;
 pub mod pull;
 pub mod render;
 pub mod run;
 pub mod schema;
 pub mod simulate;
+pub mod status;
 pub mod verify;
 
 pub use crate::error::exit::{
@@ -89,6 +91,16 @@ pub enum Command {
         after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle publish dist/i3s-bundle-Debian12_*.zip --profile-template \"Docker Debian 12=i3s-bundle - Debian 12 - Docker Debian 12\"\n  i3s-bundle publish --config config.json --ca-cert appliance-ca.pem dist/*.zip --json"
     )]
     Publish(publish::Args),
+    /// Compare bundles with what the appliance holds: equal, changed, missing, extra. Exit 0 in sync, 1 drift.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle status                # every zip in dist/\n  i3s-bundle status dist/t_1.2.zip --json"
+    )]
+    Status(status::Args),
+    /// Delete published bundle versions beyond the newest N per bundle, and what only they brought.
+    #[command(
+        after_help = "Examples:\n  i3s-bundle prune --keep 3 --dry-run\n  i3s-bundle prune --keep 2 --json"
+    )]
+    Prune(prune::Args),
     /// Download a bundle from the appliance.
     #[command(
         after_help = "Examples:\n  # the appliance and credentials from ONEVIEWSDK_* (or --config FILE)\n  i3s-bundle pull i3s-bundle-Debian12_2026.12.01 --out pulled.zip"
@@ -143,6 +155,8 @@ impl Command {
             Command::Init(a) => a.json,
             Command::Lint(a) => a.json || a.format == lint::Format::Json,
             Command::Publish(a) => a.json,
+            Command::Status(a) => a.json,
+            Command::Prune(a) => a.json,
             Command::Pull(a) => a.json,
             Command::GoldenImage(c) => c.wants_json(),
             Command::Run(a) => a.json,
@@ -178,6 +192,8 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Lint(args) => lint::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Pull(args) => pull::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::GoldenImage(command) => golden_image::run(command),
         Command::Run(args) => run::run(args),

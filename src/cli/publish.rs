@@ -128,7 +128,24 @@ pub struct Args {
     pub connection: ConnectionArgs,
 }
 
-fn pair(text: &str) -> crate::Result<(String, String)> {
+/// Every bundle zip in `dist`, sorted (publish --all, status, the Ansible modules).
+pub fn zips_in(dist: &std::path::Path) -> crate::Result<Vec<PathBuf>> {
+    let mut zips: Vec<PathBuf> = std::fs::read_dir(dist)
+        .map_err(|e| crate::Error::io(dist, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("zip")))
+        .collect();
+    zips.sort();
+    if zips.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "{}: no bundle zips (run i3s-bundle build)",
+            dist.display()
+        )));
+    }
+    Ok(zips)
+}
+
+pub(super) fn pair(text: &str) -> crate::Result<(String, String)> {
     match text.split_once('=') {
         Some((a, b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
             Ok((a.trim().to_string(), b.trim().to_string()))
@@ -141,19 +158,7 @@ fn pair(text: &str) -> crate::Result<(String, String)> {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let paths = if args.all {
-        let mut zips: Vec<PathBuf> = std::fs::read_dir(&args.dist)
-            .map_err(|e| crate::Error::io(&args.dist, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("zip")))
-            .collect();
-        zips.sort();
-        if zips.is_empty() {
-            return Err(crate::Error::Usage(format!(
-                "{}: no bundle zips to publish (run i3s-bundle build)",
-                args.dist.display()
-            )));
-        }
-        zips
+        zips_in(&args.dist)?
     } else {
         args.bundles.clone()
     };

@@ -35,6 +35,8 @@ pub fn all() -> Vec<(&'static str, &'static str, Schema)> {
         ),
         one::<crate::publish::Report>("publish", "publish --json"),
         one::<crate::publish::pull::PullReport>("pull", "pull --json"),
+        one::<crate::publish::status::StatusReport>("status", "status --json"),
+        one::<crate::publish::prune::PruneReport>("prune", "prune --json"),
         one::<crate::deploy::Report>("deploy", "deploy --json, undeploy --json"),
         one::<crate::error::ErrorReport>("error", "any command given --json, when it fails"),
     ]

@@ -247,6 +247,9 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// The command ran and found problems (lint findings, a failed plan, a failed deployment).
     pub const PROBLEMS: u8 = 1;
+    /// `status`: the appliance differs from the bundles (drift). The same code as findings: drift
+    /// is what `status` finds, as lint finds problems and diff differences.
+    pub const DRIFT: u8 = PROBLEMS;
     /// The command could not do its work: bad input, an unreachable appliance, an error answer.
     pub const UNUSABLE: u8 = 2;
     /// A time bound ran out before the outcome was known.

@@ -10,10 +10,12 @@ mod apply;
 pub mod compare;
 pub mod inventory;
 mod plan;
+pub mod prune;
 pub mod pull;
 pub mod report;
 pub mod sameness;
 pub mod source;
+pub mod status;
 pub mod template;
 
 use crate::appliance::client::Client;

@@ -8,7 +8,7 @@ use super::{BundlePlan, Run, attributes_of, sameness, template};
 use crate::appliance::client::Host;
 use crate::appliance::lookup;
 use crate::appliance::types;
-use crate::bundle::BuildPlan;
+use crate::bundle::{BuildPlan, PlanScript};
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 
@@ -169,13 +169,7 @@ impl Run<'_> {
             let current = by_name(&inventory.plan_scripts, &script.name, "plan script")?;
             let changes = match current {
                 None => vec![],
-                Some(c) => field_changes(
-                    c,
-                    &[
-                        ("content", json!(script.content)),
-                        ("planType", json!(script.plan_type)),
-                    ],
-                ),
+                Some(c) => plan_script_changes(c, script),
             };
             let action = artifact_action(current.is_some(), &changes);
             missing_or_different |= action.is_change();
@@ -302,10 +296,20 @@ impl Run<'_> {
     }
 }
 
-/// What the extract of `bundle` resets on a deployment plan, set again after it.
+/// What differs between a plan script on the appliance and the bundle's: content and type.
+pub(super) fn plan_script_changes(current: &Value, script: &PlanScript) -> Vec<Change> {
+    field_changes(
+        current,
+        &[
+            ("content", json!(script.content)),
+            ("planType", json!(script.plan_type)),
+        ],
+    )
+}
+
 /// What differs between a build plan on the appliance and the bundle's: its steps (by plan
 /// script name) and its attributes.
-fn build_plan_changes(current: &Value, plan: &BuildPlan) -> Vec<Change> {
+pub(super) fn build_plan_changes(current: &Value, plan: &BuildPlan) -> Vec<Change> {
     let steps = |v: &Value| -> Vec<Value> {
         v.get("buildStep")
             .and_then(Value::as_array)

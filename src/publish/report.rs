@@ -223,7 +223,7 @@ fn render_object(out: &mut String, o: &ObjectReport, dry_run: bool) {
 
 /// A text too long for one line (a plan script's content) as a unified diff, appliance side
 /// first: both values cut to their first 120 characters would often look the same.
-fn text_diff(change: &Change) -> Option<String> {
+pub(super) fn text_diff(change: &Change) -> Option<String> {
     let (from, to) = (change.from.as_str()?, change.to.as_str()?);
     let long = |s: &str| s.contains('\n') || s.chars().count() > SHORT;
     if !long(from) && !long(to) {

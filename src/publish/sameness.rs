@@ -16,6 +16,7 @@
 //!    else leaves the question open).
 use super::compare::{attribute_changes, field_changes};
 use super::inventory::{Inventory, by_name};
+use super::report::Kind;
 use super::source::{self, BundleSource};
 use crate::bundle::Bundle;
 use serde_json::{Value, json};
@@ -61,6 +62,20 @@ fn listed(bundle: &Value, keys: &[&str], field: &str) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// The names of the artifacts of `kind` an artifact bundle on the appliance lists (what its zip
+/// brought, docs/appliance-api.md §3.1), sorted; `None` when the appliance does not list them.
+/// Also what `status` calls extra and `prune` removes with a version.
+pub fn listed_names(bundle: &Value, kind: Kind) -> Option<Vec<String>> {
+    let (keys, field): (&[&str], &str) = match kind {
+        Kind::PlanScript => (&["planScripts"], "planScriptName"),
+        Kind::BuildPlan => (&["buildPlans"], "buildPlanName"),
+        Kind::DeploymentPlan => (&["deploymentPlans"], "deploymentplanName"),
+        Kind::GoldenImage => (&["goldenimage", "goldenImages"], "goldenimageName"),
+        Kind::ArtifactBundle | Kind::ServerProfileTemplate => return None,
+    };
+    listed(bundle, keys, field)
+}
+
 fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut names: Vec<String> = names.cloned().collect();
     names.sort();
@@ -80,22 +95,22 @@ fn listing_differs(bundle: &Value, ours: &Bundle) -> Option<Verdict> {
     let kinds = [
         (
             "plan scripts",
-            listed(bundle, &["planScripts"], "planScriptName"),
+            listed_names(bundle, Kind::PlanScript),
             sorted(ours.plan_scripts.iter().map(|p| &p.name)),
         ),
         (
             "build plans",
-            listed(bundle, &["buildPlans"], "buildPlanName"),
+            listed_names(bundle, Kind::BuildPlan),
             sorted(ours.build_plans.iter().map(|p| &p.name)),
         ),
         (
             "deployment plans",
-            listed(bundle, &["deploymentPlans"], "deploymentplanName"),
+            listed_names(bundle, Kind::DeploymentPlan),
             sorted(ours.deployment_plans.iter().map(|p| &p.name)),
         ),
         (
             "golden images",
-            listed(bundle, &["goldenimage", "goldenImages"], "goldenimageName"),
+            listed_names(bundle, Kind::GoldenImage),
             sorted(ours.golden_images.iter().map(|g| &g.image.name)),
         ),
     ];

@@ -1,4 +1,4 @@
-//! Fault injection: `--faults "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=2s,etag-race=1,fail-download=1,drop-bundle-tag=1,seed=7"`.
+//! Fault injection: `--faults "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=2s,etag-race=1,fail-download=1,drop-bundle-tag=1,reset-delete=3,seed=7"`.
 use crate::error::{Error, Result};
 use std::time::Duration;
 
@@ -27,6 +27,9 @@ pub struct Faults {
     /// publish's `[i3s-bundle sha256:…]` tag is lost), and carry no content checksum (`checkSum`
     /// "0", as in the SDK examples): whether a real appliance keeps either is unconfirmed.
     pub drop_bundle_tag: bool,
+    /// The Nth `DELETE` from now (1 = the next) is carried out, then its connection is reset
+    /// without an answer: a client interrupted midway, not knowing the delete happened. Once.
+    pub reset_delete: u32,
     pub seed: u64,
 }
 
@@ -66,6 +69,7 @@ impl Faults {
                 "etag-race" => faults.etag_races = count()?,
                 "fail-download" => faults.download_failures = count()?,
                 "drop-bundle-tag" => faults.drop_bundle_tag = count()? > 0,
+                "reset-delete" => faults.reset_delete = count()?,
                 "seed" => {
                     faults.seed = value.parse().map_err(|_| {
                         Error::Usage(format!("fault seed: {value:?} is not a number"))
@@ -73,7 +77,7 @@ impl Faults {
                 }
                 other => {
                     return Err(Error::Usage(format!(
-                        "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, fail-download, drop-bundle-tag, seed)"
+                        "unknown fault {other:?} (known: latency, 5xx, task-error, task-error-on, reset-upload, slow-tasks, etag-race, fail-download, drop-bundle-tag, reset-delete, seed)"
                     )));
                 }
             }
@@ -123,8 +127,15 @@ mod tests {
             "latency=20ms,5xx=0.2,task-error=1,reset-upload=1,slow-tasks=1.5s,etag-race=2,seed=9",
         )
         .unwrap();
-        let more = Faults::parse("fail-download=2,drop-bundle-tag=1").unwrap();
-        assert_eq!((more.download_failures, more.drop_bundle_tag), (2, true));
+        let more = Faults::parse("fail-download=2,drop-bundle-tag=1,reset-delete=3").unwrap();
+        assert_eq!(
+            (
+                more.download_failures,
+                more.drop_bundle_tag,
+                more.reset_delete
+            ),
+            (2, true, 3)
+        );
         assert_eq!(
             (
                 f.latency_ms,

@@ -61,18 +61,39 @@ pub async fn dispatch(
         }
     };
     let status = response.status().as_u16();
-    {
+    let reset = {
         let mut state = shared.lock();
         let full = match &query {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
         };
         state.log.push((method.to_string(), full, status));
-    }
+        method == Method::DELETE && reset_this_delete(&mut state)
+    };
     if method != Method::GET {
         shared.persist();
     }
+    if reset {
+        // Done, then the connection drops without an answer (the reset-delete fault); a
+        // handler that unwinds is how the simulator cuts a connection (see bundles::upload).
+        std::panic::resume_unwind(Box::new("simulated connection reset"));
+    }
     response
+}
+
+/// Counts a DELETE down towards the reset-delete fault; true for the one to cut.
+fn reset_this_delete(state: &mut State) -> bool {
+    match state.faults.reset_delete {
+        0 => false,
+        1 => {
+            state.faults.reset_delete = 0;
+            true
+        }
+        _ => {
+            state.faults.reset_delete -= 1;
+            false
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
