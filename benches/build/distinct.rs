@@ -107,7 +107,10 @@ pub fn generate(root: &Path, templates: usize) {
 }
 
 /// Runs `binary build -C root --out out [--force]` and reaps it with `wait4` for its rusage.
-#[allow(clippy::zombie_processes, reason = "reaped by libc::wait4, which also gives its rusage")]
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by libc::wait4, which also gives its rusage"
+)]
 pub fn run_build(binary: &Path, root: &Path, out: &Path, force: bool) -> Run {
     let mut command = Command::new(binary);
     command
