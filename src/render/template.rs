@@ -588,3 +588,44 @@ fn table_value(table: &toml::Table) -> Value {
             .collect::<BTreeMap<String, Value>>(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every render names what it read, whether the shared piece was compiled before it (once per
+    /// build, by `compile_shared`) or not, and nothing another render read.
+    #[test]
+    fn each_render_records_its_own_includes_compiled_once_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(templates.join("_lib")).unwrap();
+        let front = "{#-\nname = \"x\"\nplan_type = \"general\"\n-#}\n";
+        std::fs::write(
+            templates.join("_lib/m.j2"),
+            "{% macro hi() %}hi{% endmacro %}",
+        )
+        .unwrap();
+        std::fs::write(templates.join("_inc.j2"), "included").unwrap();
+        let a = format!("{front}{{% import \"_lib/m.j2\" as m %}}{{{{ m.hi() }}}}");
+        std::fs::write(templates.join("a.j2"), a).unwrap();
+        std::fs::write(
+            templates.join("b.j2"),
+            format!("{front}{{% include \"_inc.j2\" %}}"),
+        )
+        .unwrap();
+        let renderer = Renderer::new(TemplateStore::new(&templates));
+        renderer.compile_shared();
+        let names = |template: &str| -> Vec<String> {
+            let scoped = renderer.scoped();
+            let r = scoped
+                .render(template, None, &toml::Table::new(), ("b", "1"))
+                .unwrap();
+            r.sources.iter().map(|s| s.name.clone()).collect()
+        };
+        for _ in 0..2 {
+            assert_eq!(names("a.j2"), ["a.j2", "_lib/m.j2"]);
+            assert_eq!(names("b.j2"), ["b.j2", "_inc.j2"]);
+        }
+    }
+}
