@@ -6,6 +6,17 @@
 //!    placeholders each, 1,000 scripts per bundle): clean build, no-op build, and `zip -X -r` of
 //!    the same rendered entries (one zip per bundle) as the yardstick. Targets: clean ≤ 1.5× zip,
 //!    no-op < 50 ms at 10,000, growth linear or better.
+//! 3. Issue #14's shape (`build/distinct.rs`): `init` plus 1,000 and 10,000 distinct templates
+//!    importing shared macros, N/10 build plans of 10 steps over 10 bundles, the release binary
+//!    as a child process: clean `build --force` against `zip -X -r`, peak RSS, growth, one
+//!    template changed, no-op. Targets: 10k clean ≤ 1.2× zip, growth ≤ 11×, peak RSS ≤ 128 MiB,
+//!    one changed ≤ 5 % of clean, no-op ≤ 20 ms; the repository's own bundles clean ≤ 50 ms.
+//!
+//! `I3S_BENCH_SHAPE=distinct` (or `scripts`) runs only that shape; `I3S_BENCH_BIN=path` measures
+//! another binary in shape 3 (a baseline build, say).
+#[path = "build/distinct.rs"]
+mod distinct;
+
 use i3s_bundle::build::{BuildOptions, build};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,7 +124,7 @@ fn timed_build(root: &Path, out: &Path, clean: bool) -> Duration {
 }
 
 /// `zip -X -r` of the same rendered entries, one zip per bundle (as `build` writes them).
-fn zip_yardstick(out: &Path, work: &Path) -> Option<Duration> {
+pub(crate) fn zip_yardstick(out: &Path, work: &Path) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut zips: Vec<_> = std::fs::read_dir(out)
         .ok()?
@@ -193,6 +204,35 @@ fn main() {
 
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this too: then a quick smoke run.
     let full = std::env::args().any(|a| a == "--bench");
+    let shape = std::env::var("I3S_BENCH_SHAPE").unwrap_or_default();
+    if shape != "distinct" {
+        generated_scripts(full);
+    }
+    if shape != "scripts" {
+        distinct_templates(full);
+    }
+}
+
+/// Shape 3: many distinct templates, the binary as a child process.
+fn distinct_templates(full: bool) {
+    let binary = distinct::binary();
+    println!("distinct templates, measuring {}", binary.display());
+    let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[100] };
+    let mut rows = Vec::new();
+    for &templates in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_path = match std::env::var_os("I3S_BENCH_KEEP") {
+            Some(keep) => std::path::PathBuf::from(keep).join(format!("distinct-{templates}")),
+            None => dir.path().to_path_buf(),
+        };
+        let runs = if full { 5 } else { 1 };
+        rows.push(distinct::measure(&binary, &dir_path, templates, runs));
+    }
+    distinct::print(&rows);
+}
+
+/// Shape 2: one template rendered many times plus plain scripts, in process.
+fn generated_scripts(full: bool) {
     let sizes: &[usize] = if full { &[1_000, 10_000] } else { &[100] };
     let mut rows = Vec::new();
     for &scripts in sizes {

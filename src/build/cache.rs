@@ -27,8 +27,9 @@ const CACHE_FORMAT: u32 = 1;
 /// changed tool rebuilds everything, and the same binary, wherever it is copied, rebuilds nothing.
 /// A commit + dirty flag would miss a second edit of an already dirty tree. Hashed once per run
 /// by `build` (a 208 MB debug binary with debug info: 0.6 s by sha256sum; a release one far less).
+/// A cache whose [`Cache::tool_stat`] is the running executable's lends its identity instead
+/// (see [`ExeStat`]).
 pub fn tool_version() -> String {
-    static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     IDENTITY
         .get_or_init(|| {
             let build = std::env::current_exe()
@@ -43,6 +44,42 @@ pub fn tool_version() -> String {
             )
         })
         .clone()
+}
+
+static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The running executable's file identity and stat. When it equals the one a cache recorded with
+/// its tool identity, that identity is this tool's, and the executable is not hashed again (20 MB
+/// of release binary: most of a no-op build). A rebuilt or replaced binary has another mtime and
+/// ctime (ctime cannot be set back) or inode: the inputs' rule, stat first and hash on change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExeStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl ExeStat {
+    #[cfg(unix)]
+    pub fn current() -> Option<ExeStat> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(std::env::current_exe().ok()?).ok()?;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        Some(ExeStat {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn current() -> Option<ExeStat> {
+        None
+    }
 }
 
 /// What one bundle source last produced.
@@ -74,6 +111,9 @@ pub struct ArchiveRecord {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cache {
     pub tool: String,
+    /// The executable that computed `tool` (absent in caches of older builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_stat: Option<ExeStat>,
     /// Keyed by the bundle source path relative to the project root.
     pub bundles: BTreeMap<String, Record>,
     pub archive: Option<ArchiveRecord>,
@@ -97,9 +137,18 @@ impl Cache {
         let Ok(bytes) = std::fs::read(&path) else {
             return Cache::default();
         };
-        match serde_json::from_slice::<Cache>(&bytes) {
-            Ok(cache) if cache.tool == tool_version() => cache,
-            _ => Cache::default(),
+        let Ok(cache) = serde_json::from_slice::<Cache>(&bytes) else {
+            return Cache::default();
+        };
+        if let Some(recorded) = &cache.tool_stat
+            && ExeStat::current().as_ref() == Some(recorded)
+        {
+            IDENTITY.get_or_init(|| cache.tool.clone());
+        }
+        if cache.tool == tool_version() {
+            cache
+        } else {
+            Cache::default()
         }
     }
 
@@ -107,6 +156,7 @@ impl Cache {
     pub fn save(&self, out: &Path) -> Result<()> {
         let mut copy = self.clone();
         copy.tool = tool_version();
+        copy.tool_stat = ExeStat::current();
         let bytes = serde_json::to_vec(&copy)
             .map_err(|e| Error::other(format!("serializing the build cache: {e}")))?;
         write_atomic(&Self::path(out), &bytes)

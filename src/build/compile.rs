@@ -11,12 +11,14 @@ use crate::bundle::{
 };
 use crate::error::{Error, Location, Result};
 use crate::render::attributes::apply_pin;
+use crate::render::template::TemplateSource;
 use crate::render::{Renderer, ScriptOrigin, StepUse, derive_attributes};
 use crate::source::bundle_file::{DeploymentPlanSource, StepSource};
 use crate::source::{BundleFile, Layout, OsProfile, PlainPlanScript, template_file_name};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a step points at, before rendering. Same template + same params = one plan script.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,6 +43,8 @@ struct RenderedScript {
     origin: ScriptOrigin,
     plain_input: Option<Input>,
     contract: crate::source::contract::Contract,
+    /// What a template's render read (itself first); empty for plain plan scripts.
+    template_sources: Vec<Arc<TemplateSource>>,
 }
 
 /// Step 1's answer: the distinct plan scripts, and each build plan's steps as indices into them.
@@ -72,10 +76,9 @@ type Ids = HashMap<String, String>;
 pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
     let layout = &project.layout;
     let (file, mut inputs, profile) = load_source(project, path)?;
-    let renderer = Renderer::new(project.templates.clone());
     let needed = needed_scripts(project, &file)?;
-    let mut rendered = render_scripts(project, &file, profile.as_ref(), &renderer, &needed.specs)?;
-    record_sources(layout, &renderer, &mut rendered, &mut inputs);
+    let mut rendered = render_scripts(project, &file, profile.as_ref(), &needed.specs)?;
+    record_sources(layout, &mut rendered, &mut inputs);
     for script in &rendered {
         reject_host_escapes(script)?;
     }
@@ -246,46 +249,81 @@ fn step_spec(project: &Project, source: &StepSource, at: Location) -> Result<Scr
     })
 }
 
-/// 2. Render them (in parallel: this is where big bundles spend their time).
+/// 2. Render them (in parallel: this is where big bundles spend their time). The specs of one
+///    template render with one scoped copy of the build's renderer: the template compiles once for
+///    the bundle and is dropped when its specs are done, so a thread holds one compiled capability
+///    template at a time. Results (and the error reported) follow the specs' order.
 fn render_scripts(
     project: &Project,
     file: &BundleFile,
     profile: Option<&OsProfile>,
-    renderer: &Renderer,
     specs: &[ScriptSpec],
 ) -> Result<Vec<RenderedScript>> {
-    let layout = &project.layout;
-    let bundle_name = file.bundle.name.get_ref().as_str();
-    let version = file.bundle.version.as_str();
-    specs
-        .par_iter()
-        .map(|spec| -> Result<RenderedScript> {
-            match &spec.key {
-                ScriptKey::Template { file: name, .. } => {
-                    let r = renderer.render(
-                        name,
-                        profile.map(|p| &p.values),
-                        &spec.params,
-                        (bundle_name, version),
-                    )?;
-                    Ok(RenderedScript {
-                        short_name: r.name,
-                        plan_type: r.plan_type,
-                        description: r.description,
-                        content: r.content,
-                        contract: r.contract,
-                        pinned_id: None,
-                        origin: ScriptOrigin::Template {
-                            file: layout.relative(&project.templates.path_of(name)),
-                            sources: Vec::new(),
-                        },
-                        plain_input: None,
-                    })
-                }
-                ScriptKey::Plain(stem) => render_plain(layout, stem),
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<&str, usize> = HashMap::new();
+    for (index, spec) in specs.iter().enumerate() {
+        match &spec.key {
+            ScriptKey::Template { file: name, .. } => {
+                let group = *group_of.entry(name).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[group].push(index);
             }
+            ScriptKey::Plain(_) => groups.push(vec![index]),
+        }
+    }
+    let mut results: Vec<(usize, Result<RenderedScript>)> = groups
+        .par_iter()
+        .flat_map_iter(|group| {
+            let renderer = project.renderer.scoped();
+            group
+                .iter()
+                .map(|&i| (i, render_spec(project, file, profile, &renderer, &specs[i])))
+                .collect::<Vec<_>>()
         })
-        .collect()
+        .collect();
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+fn render_spec(
+    project: &Project,
+    file: &BundleFile,
+    profile: Option<&OsProfile>,
+    renderer: &Renderer,
+    spec: &ScriptSpec,
+) -> Result<RenderedScript> {
+    let layout = &project.layout;
+    let ScriptKey::Template { file: name, .. } = &spec.key else {
+        let ScriptKey::Plain(stem) = &spec.key else {
+            unreachable!("a spec is a template or a plain plan script")
+        };
+        return render_plain(layout, stem);
+    };
+    let r = renderer.render(
+        name,
+        profile.map(|p| &p.values),
+        &spec.params,
+        (
+            file.bundle.name.get_ref().as_str(),
+            file.bundle.version.as_str(),
+        ),
+    )?;
+    Ok(RenderedScript {
+        short_name: r.name,
+        plan_type: r.plan_type,
+        description: r.description,
+        content: r.content,
+        contract: r.contract,
+        template_sources: r.sources,
+        pinned_id: None,
+        origin: ScriptOrigin::Template {
+            file: layout.relative(&project.templates.path_of(name)),
+            sources: Vec::new(),
+        },
+        plain_input: None,
+    })
 }
 
 fn render_plain(layout: &Layout, stem: &str) -> Result<RenderedScript> {
@@ -299,6 +337,7 @@ fn render_plain(layout: &Layout, stem: &str) -> Result<RenderedScript> {
         description: script.description,
         content: script.content,
         contract: Default::default(),
+        template_sources: Vec::new(),
         pinned_id: script.id,
         origin: ScriptOrigin::Plain {
             file: layout.relative(&path),
@@ -307,32 +346,33 @@ fn render_plain(layout: &Layout, stem: &str) -> Result<RenderedScript> {
     })
 }
 
-/// Template origins list the template, then every shared piece this bundle loaded; every file
-/// rendering read becomes an input (sorted, once each).
-fn record_sources(
-    layout: &Layout,
-    renderer: &Renderer,
-    rendered: &mut [RenderedScript],
-    inputs: &mut Vec<Input>,
-) {
-    let loaded = renderer.loaded();
+/// Template origins list the template, then what its render included or imported; every file
+/// rendering read becomes an input (sorted, once each). Linear in the scripts: each script looks
+/// at its own sources only, and each file's relative path is made once.
+fn record_sources(layout: &Layout, rendered: &mut [RenderedScript], inputs: &mut Vec<Input>) {
+    let mut relative: HashMap<String, PathBuf> = HashMap::new();
+    let mut read: BTreeMap<PathBuf, Arc<TemplateSource>> = BTreeMap::new();
     for script in rendered.iter_mut() {
-        if let ScriptOrigin::Template {
-            file: tfile,
-            sources,
-        } = &mut script.origin
-        {
-            let own = loaded.iter().filter(|s| layout.relative(&s.path) == *tfile);
-            let shared = loaded.iter().filter(|s| layout.relative(&s.path) != *tfile);
-            *sources = own
-                .chain(shared)
-                .map(|s| (layout.relative(&s.path), s.text.clone()))
-                .collect();
-        }
+        let ScriptOrigin::Template { sources, .. } = &mut script.origin else {
+            continue;
+        };
+        *sources = script
+            .template_sources
+            .iter()
+            .map(|source| {
+                let path = relative
+                    .entry(source.name.clone())
+                    .or_insert_with(|| layout.relative(&source.path))
+                    .clone();
+                read.entry(path.clone()).or_insert_with(|| source.clone());
+                (path, source.text.clone())
+            })
+            .collect();
+        script.template_sources = Vec::new();
     }
-    for source in &loaded {
+    for (path, source) in read {
         inputs.push(Input {
-            path: layout.relative(&source.path),
+            path,
             sha256: source.sha256.clone(),
             size: source.size,
             mtime_ns: source.mtime_ns,

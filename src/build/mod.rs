@@ -5,9 +5,11 @@
 //! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
 //! - [`archive`]: the deterministic release tar.gz.
 //!
-//! A build renders and validates every bundle that needs it before writing any: an error leaves
-//! every earlier output (and the cache) as it was. Each zip is written atomically by the core
-//! writer.
+//! A build renders and validates every bundle that needs it before replacing any output: an error
+//! leaves every earlier output (and the cache) as it was. Bundles compile in parallel; each is
+//! written to a temporary file next to its zip as soon as it is compiled and then dropped, so
+//! memory follows the largest bundle, not the project; the temporary files are renamed over the
+//! zips only once every bundle has compiled.
 pub mod archive;
 pub mod cache;
 pub mod compile;
@@ -23,7 +25,7 @@ use crate::source::{BundleFile, Layout, ProjectFile};
 use cache::{ArchiveRecord, Cache, Freshness, Record};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -152,8 +154,16 @@ fn display_path(layout: &Layout, path: &Path) -> PathBuf {
 
 /// A bundle to build: (source, cache key, why it is stale).
 type Stale = (PathBuf, String, String);
-/// A compiled bundle with its cache key and why it was built.
-type Compiled = (CompiledBundle, String, String);
+
+/// A bundle compiled and written to a temporary file next to its zip, not yet renamed over it.
+struct Staged {
+    key: String,
+    reason: String,
+    temp: crate::fs::TempFile,
+    /// Complete but for the zip's mtime, known once it is renamed.
+    record: Record,
+    warnings: Vec<String>,
+}
 
 /// Builds the bundles of a project. See the module docs.
 pub fn build(options: &BuildOptions) -> Result<BuildReport> {
@@ -187,17 +197,18 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
         }
     }
 
-    // 2. Compile every stale bundle before writing anything.
-    let (compiled, warnings) = compile_all(options, &layout, time, &stale, &cache, &keys)?;
+    // 2. Compile every stale bundle, each written to its temporary file, before replacing any.
+    let (staged, warnings) = compile_all(options, &layout, &out, time, &stale, &cache, &keys)?;
 
-    // 3. Write (each zip atomically), depfiles, then the cache.
-    let reasons = write_all(&layout, &out, &compiled, &mut cache)?;
+    // 3. Rename the zips into place, write depfiles, then the cache.
+    let reasons = persist_all(&layout, &out, staged, &mut cache)?;
     cache_dirty |= !reasons.is_empty();
 
     // Forget bundles whose source is gone (their zips stay: a build never deletes outputs).
     if options.bundles.is_empty() {
         let before = cache.bundles.len();
-        cache.bundles.retain(|key, _| keys.contains(key));
+        let wanted: HashSet<&String> = keys.iter().collect();
+        cache.bundles.retain(|key, _| wanted.contains(key));
         cache_dirty |= cache.bundles.len() != before;
     }
 
@@ -225,31 +236,32 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     })
 }
 
-/// Compiles the stale bundles (nothing when none is): the compiled bundles and their warnings,
-/// with the registry entries no bundle uses when every bundle is built.
+/// Compiles and stages the stale bundles (nothing when none is): the staged bundles and their
+/// warnings, with the registry entries no bundle uses when every bundle is built.
 fn compile_all(
     options: &BuildOptions,
     layout: &Layout,
+    out: &Path,
     time: naming::TimeEnvironment,
     stale: &[Stale],
     cache: &Cache,
     keys: &[String],
-) -> Result<(Vec<Compiled>, Vec<String>)> {
+) -> Result<(Vec<Staged>, Vec<String>)> {
     let mut warnings = Vec::new();
     if stale.is_empty() {
         return Ok((Vec::new(), warnings));
     }
     let mut project = Project::load(&options.root)?;
     project.time = time;
-    let compiled = compile_stale(&project, stale)?;
-    for (c, _, _) in &compiled {
-        warnings.extend(c.warnings.iter().cloned());
+    let staged = compile_stale(&project, out, stale)?;
+    for s in &staged {
+        warnings.extend(s.warnings.iter().cloned());
     }
     // Registry entries no bundle uses (only meaningful when every bundle is known).
     if options.bundles.is_empty() {
-        warnings.extend(unused_attributes(layout, &project, &compiled, cache, keys));
+        warnings.extend(unused_attributes(layout, &project, &staged, cache, keys));
     }
-    Ok((compiled, warnings))
+    Ok((staged, warnings))
 }
 
 /// Each bundle's freshness by its cache record (all stale with --force).
@@ -266,10 +278,11 @@ fn check_freshness(
             .map(|_| Freshness::Stale("--force".into()))
             .collect();
     }
+    let wanted: HashSet<&String> = keys.iter().collect();
     let checked: std::collections::BTreeMap<String, Freshness> = cache
         .bundles
         .par_iter_mut()
-        .filter(|(key, _)| keys.contains(key))
+        .filter(|(key, _)| wanted.contains(key))
         .map(|(key, record)| {
             (
                 key.clone(),
@@ -287,18 +300,21 @@ fn check_freshness(
         .collect()
 }
 
-/// Compiles the stale bundles in parallel; every error is reported, and two bundles may not
-/// write one zip.
-fn compile_stale(project: &Project, stale: &[Stale]) -> Result<Vec<Compiled>> {
-    let results: Vec<Result<CompiledBundle>> = stale
+/// Compiles and stages the stale bundles in parallel; every error is reported, and two bundles
+/// may not write one zip. On an error the staged temporary files are removed (dropped).
+fn compile_stale(project: &Project, out: &Path, stale: &[Stale]) -> Result<Vec<Staged>> {
+    let results: Vec<Result<Staged>> = stale
         .par_iter()
-        .map(|(source, _, _)| compile_bundle(project, source))
+        .map(|(source, key, reason)| {
+            let compiled = compile_bundle(project, source)?;
+            write_compiled(out, compiled, key, reason)
+        })
         .collect();
-    let mut compiled = Vec::new();
+    let mut staged = Vec::new();
     let mut errors = Vec::new();
-    for (result, (_, key, reason)) in results.into_iter().zip(stale) {
+    for result in results {
         match result {
-            Ok(c) => compiled.push((c, key.clone(), reason.clone())),
+            Ok(s) => staged.push(s),
             Err(e) => errors.push(e),
         }
     }
@@ -311,32 +327,33 @@ fn compile_stale(project: &Project, stale: &[Stale]) -> Result<Vec<Compiled>> {
         return Err(Error::Other(all.join("\n")));
     }
     let mut zips = BTreeSet::new();
-    for (c, key, _) in &compiled {
-        if !zips.insert(c.zip_name.clone()) {
+    for s in &staged {
+        if !zips.insert(s.record.zip_name.clone()) {
             return Err(Error::Other(format!(
-                "{key}: another bundle also writes {}",
-                c.zip_name
+                "{}: another bundle also writes {}",
+                s.key, s.record.zip_name
             )));
         }
     }
-    Ok(compiled)
+    Ok(staged)
 }
 
 /// Warnings for registry entries neither a rebuilt bundle nor an up-to-date one uses.
 fn unused_attributes(
     layout: &Layout,
     project: &Project,
-    compiled: &[Compiled],
+    staged: &[Staged],
     cache: &Cache,
     keys: &[String],
 ) -> Vec<String> {
-    let mut used: BTreeSet<String> = compiled
+    let mut used: BTreeSet<String> = staged
         .iter()
-        .flat_map(|(c, _, _)| c.used_attributes.iter().cloned())
+        .flat_map(|s| s.record.used_attributes.iter().cloned())
         .collect();
-    let rebuilt: BTreeSet<&str> = compiled.iter().map(|(_, k, _)| k.as_str()).collect();
+    let rebuilt: BTreeSet<&str> = staged.iter().map(|s| s.key.as_str()).collect();
+    let wanted: HashSet<&String> = keys.iter().collect();
     for (key, record) in &cache.bundles {
-        if keys.contains(key) && !rebuilt.contains(key.as_str()) {
+        if wanted.contains(key) && !rebuilt.contains(key.as_str()) {
             used.extend(record.used_attributes.iter().cloned());
         }
     }
@@ -356,49 +373,75 @@ fn unused_attributes(
         .collect()
 }
 
-/// Writes every compiled bundle (in parallel) and records it in the cache; returns why each
-/// was built, by cache key.
-fn write_all(
+/// Renames every staged zip over its target (in parallel), writes its depfile and records it in
+/// the cache; returns why each was built, by cache key.
+fn persist_all(
     layout: &Layout,
     out: &Path,
-    compiled: &[Compiled],
+    staged: Vec<Staged>,
     cache: &mut Cache,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let written: Vec<Result<Record>> = compiled
-        .par_iter()
-        .map(|(c, _, _)| write_compiled(layout, out, c))
+    let written: Vec<Result<(String, String, Record)>> = staged
+        .into_par_iter()
+        .map(|s| {
+            let record = persist(layout, out, s.temp, s.record)?;
+            Ok((s.key, s.reason, record))
+        })
         .collect();
     let mut reasons = std::collections::BTreeMap::new();
-    for ((_, key, reason), record) in compiled.iter().zip(written) {
-        let record = record?;
-        reasons.insert(key.clone(), reason.clone());
-        cache.bundles.insert(key.clone(), record);
+    for result in written {
+        let (key, reason, record) = result?;
+        reasons.insert(key.clone(), reason);
+        cache.bundles.insert(key, record);
     }
     Ok(reasons)
 }
 
-/// Writes one zip (atomically) and its depfile; returns its cache record.
-fn write_compiled(layout: &Layout, out: &Path, c: &CompiledBundle) -> Result<Record> {
+/// Writes one compiled bundle's zip to its temporary file next to `<out>/<zip>` (renamed by
+/// [`persist`]) and drops the bundle; returns what the cache will record.
+fn write_compiled(out: &Path, c: CompiledBundle, key: &str, reason: &str) -> Result<Staged> {
     let path = out.join(&c.zip_name);
-    let report = crate::bundle::write_bundle(&c.bundle, &path)?;
-    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
-    let target = display_path(layout, &path);
-    crate::fs::write_atomic(
-        &out.join(format!("{}.d", c.zip_name)),
-        cache::depfile_text(&target, &c.inputs).as_bytes(),
-    )?;
-    Ok(Record {
+    let (temp, report) = crate::bundle::write::write_bundle_unpersisted(&c.bundle, &path)?;
+    let record = Record {
         bundle: c.file.bundle.name.get_ref().clone(),
         version: c.file.bundle.version.clone(),
-        zip_name: c.zip_name.clone(),
         time_stamp: c.bundle.manifest.time_stamp.clone(),
         time_source: c.time_source.clone(),
         sha256: report.sha256,
         size: report.size,
-        mtime_ns: crate::fs::mtime_ns(&meta),
-        inputs: c.inputs.clone(),
+        mtime_ns: 0,
         used_attributes: c.used_attributes.iter().cloned().collect(),
-        attachments: c.attachments.clone(),
+        zip_name: c.zip_name,
+        inputs: c.inputs,
+        attachments: c.attachments,
+    };
+    Ok(Staged {
+        key: key.to_string(),
+        reason: reason.to_string(),
+        temp,
+        record,
+        warnings: c.warnings,
+    })
+}
+
+/// Renames a staged zip over its target and writes its depfile; returns its cache record.
+fn persist(
+    layout: &Layout,
+    out: &Path,
+    temp: crate::fs::TempFile,
+    record: Record,
+) -> Result<Record> {
+    let path = out.join(&record.zip_name);
+    temp.persist(&path)?;
+    let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+    let target = display_path(layout, &path);
+    crate::fs::write_atomic(
+        &out.join(format!("{}.d", record.zip_name)),
+        cache::depfile_text(&target, &record.inputs).as_bytes(),
+    )?;
+    Ok(Record {
+        mtime_ns: crate::fs::mtime_ns(&meta),
+        ..record
     })
 }
 

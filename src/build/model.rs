@@ -3,7 +3,7 @@
 use super::naming::{TimeEnvironment, TimeSource};
 use crate::bundle::Bundle;
 use crate::error::Result;
-use crate::render::{ScriptOrigin, TemplateStore};
+use crate::render::{Renderer, ScriptOrigin, TemplateStore};
 use crate::source::{BundleFile, Layout, Registry};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -15,6 +15,8 @@ pub struct Project {
     pub layout: Layout,
     pub registry: Registry,
     pub templates: Arc<TemplateStore>,
+    /// Shared pieces compiled once per build; bundles render with copies of it.
+    pub renderer: Renderer,
     pub time: TimeEnvironment,
 }
 
@@ -26,7 +28,10 @@ impl Project {
         }
         let registry = Registry::load(&layout.registry())?;
         let templates = TemplateStore::new(layout.templates_dir());
+        let renderer = Renderer::new(templates.clone());
+        renderer.compile_shared();
         Ok(Project {
+            renderer,
             time: TimeEnvironment::from_env(root),
             layout,
             registry,

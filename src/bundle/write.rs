@@ -22,6 +22,19 @@ pub struct WriteReport {
 /// Writes `bundle` to `path` atomically: a temporary file in the same directory, renamed over
 /// the target only when complete, so an error never leaves a partial zip nor destroys the old one.
 pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
+    let (temp, report) = write_bundle_unpersisted(bundle, path)?;
+    temp.persist(path)?;
+    Ok(report)
+}
+
+/// [`write_bundle`] up to the rename: the complete zip in a temporary file next to `path` (0644,
+/// synced), removed if dropped, renamed over `path` by [`crate::fs::TempFile::persist`]. A build
+/// writes each bundle as soon as it is compiled (and drops it) yet replaces no output until every
+/// bundle has compiled.
+pub fn write_bundle_unpersisted(
+    bundle: &Bundle,
+    path: &Path,
+) -> Result<(crate::fs::TempFile, WriteReport)> {
     let temp = crate::fs::TempFile::for_target(path)?;
     let file = temp
         .as_file()
@@ -47,14 +60,14 @@ pub fn write_bundle(bundle: &Bundle, path: &Path) -> Result<WriteReport> {
         .sync_all()
         .map_err(|e| Error::io(temp.path(), e))?;
     crate::fs::set_mode_644(temp.path())?;
-    temp.persist(path)?;
     use sha2::Digest;
-    Ok(WriteReport {
+    let report = WriteReport {
         path: path.to_path_buf(),
         size,
         sha256: hex::encode(hasher.finalize()),
         entries,
-    })
+    };
+    Ok((temp, report))
 }
 
 struct HashingWriter<W> {

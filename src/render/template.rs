@@ -1,11 +1,17 @@
 //! Templates: `templates/<capability>.j2` with a TOML front matter inside a minijinja comment.
 //!
-//! One [`TemplateStore`] per build reads each file once (sources are shared between threads); one
-//! [`Renderer`] per bundle owns a minijinja environment whose loader records every template it
-//! loads, so the bundle's exact template dependencies (includes, imports, macros) are known.
+//! One [`TemplateStore`] per build reads each file once (sources are shared between threads). One
+//! [`Renderer`] per build compiles the shared pieces (`_`-prefixed files: macros, includes) once;
+//! a build renders each capability template with [`Renderer::scoped`], a copy sharing those
+//! compiled pieces whose own compiled template is dropped once that template's plan scripts are
+//! rendered (memory follows what is being rendered, not the project). Every render records the templates it includes or imports (minijinja's path-join
+//! callback runs on each include/import, cached or not), so each plan script's exact template
+//! dependencies are known without comparing it against every template loaded.
 use crate::error::{Error, Location, Result, line_column};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,6 +31,8 @@ pub struct TemplateSource {
 #[derive(Debug)]
 pub struct TemplateStore {
     dir: PathBuf,
+    /// The project root's layout: one symlink-resolution cache for every template read.
+    layout: Option<crate::source::Layout>,
     sources: Mutex<HashMap<String, Option<Arc<TemplateSource>>>>,
     front_matters: Mutex<HashMap<String, Arc<FrontMatter>>>,
 }
@@ -119,12 +127,17 @@ pub struct RenderedTemplate {
     pub description: String,
     pub content: String,
     pub contract: crate::source::contract::Contract,
+    /// The files this render read: the template itself, then what it included or imported
+    /// (directly or not), by name.
+    pub sources: Vec<Arc<TemplateSource>>,
 }
 
 impl TemplateStore {
     pub fn new(dir: impl Into<PathBuf>) -> Arc<Self> {
+        let dir: PathBuf = dir.into();
         Arc::new(TemplateStore {
-            dir: dir.into(),
+            layout: dir.parent().map(crate::source::Layout::new),
+            dir,
             sources: Mutex::new(HashMap::new()),
             front_matters: Mutex::new(HashMap::new()),
         })
@@ -132,6 +145,25 @@ impl TemplateStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The names of the shared pieces under the templates directory (`*.j2` files whose name or
+    /// a directory above starts with `_`), sorted.
+    pub fn shared_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = walkdir::WalkDir::new(&self.dir)
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                let relative = e.path().strip_prefix(&self.dir).ok()?.to_str()?;
+                let name = relative.replace(std::path::MAIN_SEPARATOR, "/");
+                let shared = name.split('/').any(|part| part.starts_with('_'));
+                (shared && name.ends_with(".j2")).then_some(name)
+            })
+            .collect();
+        names.sort();
+        names
     }
 
     /// The file of a template name (`mount.j2`, `_lib/systemd.j2`).
@@ -157,8 +189,8 @@ impl TemplateStore {
         let loaded = match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => {
                 // templates/ lives in the project root; nothing outside it is read (issue #19).
-                if let Some(root) = self.dir.parent() {
-                    crate::source::Layout::new(root).check_inside([&path])?;
+                if let Some(layout) = &self.layout {
+                    layout.check_inside([&path])?;
                 }
                 let text = crate::source::read_text(&path)?;
                 let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
@@ -321,11 +353,37 @@ pub fn parse_front_matter(path: &Path, text: &str) -> Result<FrontMatter> {
 /// Separates a template name from a front-matter field in loader names (never in a file name).
 const FIELD_SEPARATOR: char = '#';
 
-/// A bundle's minijinja environment. Records the templates it loads.
+thread_local! {
+    /// The templates the render running on this thread included or imported (see
+    /// [`Renderer::render`]); `None` outside a render.
+    static INCLUDED: RefCell<Option<BTreeSet<String>>> = const { RefCell::new(None) };
+}
+
+/// Ends a render's recording even when the render fails.
+struct Recording;
+
+impl Recording {
+    fn start() -> Recording {
+        INCLUDED.with(|r| *r.borrow_mut() = Some(BTreeSet::new()));
+        Recording
+    }
+
+    fn names(&self) -> BTreeSet<String> {
+        INCLUDED.with(|r| r.borrow_mut().take().unwrap_or_default())
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        INCLUDED.with(|r| *r.borrow_mut() = None);
+    }
+}
+
+/// A minijinja environment over a [`TemplateStore`]: one per build ([`Renderer::new`]), copied
+/// per capability template rendered ([`Renderer::scoped`]).
 pub struct Renderer {
     env: Environment<'static>,
     store: Arc<TemplateStore>,
-    loaded: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Renderer {
@@ -344,8 +402,17 @@ impl Renderer {
                 ))
             },
         );
-        let loaded = Arc::new(Mutex::new(BTreeSet::new()));
-        let (loader_store, loader_loaded) = (store.clone(), loaded.clone());
+        // Runs on every include/import/extends, cached template or not (minijinja 3.1
+        // `State::get_template` → `Environment::join_template_path`): the render's dependencies.
+        env.set_path_join_callback(|name, _parent| {
+            INCLUDED.with(|r| {
+                if let Some(names) = r.borrow_mut().as_mut() {
+                    names.insert(name.to_string());
+                }
+            });
+            Cow::Borrowed(name)
+        });
+        let loader_store = store.clone();
         env.set_loader(move |name| {
             // `<template>#name` / `#description`: a front-matter field compiled once per bundle.
             if let Some((template, field)) = name.split_once(FIELD_SEPARATOR) {
@@ -361,33 +428,36 @@ impl Renderer {
             let source = loader_store.source(name).map_err(|e| {
                 minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
             })?;
-            Ok(source.map(|s| {
-                loader_loaded
-                    .lock()
-                    .expect("loaded set")
-                    .insert(name.to_string());
-                s.text.to_string()
-            }))
+            Ok(source.map(|s| s.text.to_string()))
         });
-        Renderer { env, store, loaded }
+        Renderer { env, store }
+    }
+
+    /// Compiles every shared piece once, for all bundles. One that does not compile is left to
+    /// the bundle that uses it, which reports the error at its file and line.
+    pub fn compile_shared(&self) {
+        for name in self.store.shared_names() {
+            let _ = self.env.get_template(&name);
+        }
+    }
+
+    /// A copy sharing what this renderer compiled; what the copy compiles is dropped with it.
+    pub fn scoped(&self) -> Renderer {
+        Renderer {
+            env: self.env.clone(),
+            store: self.store.clone(),
+        }
     }
 
     pub fn store(&self) -> &Arc<TemplateStore> {
         &self.store
     }
 
-    /// Every template this environment has loaded so far (capabilities and shared pieces).
-    pub fn loaded(&self) -> Vec<Arc<TemplateSource>> {
-        let names: Vec<String> = self
-            .loaded
-            .lock()
-            .expect("loaded set")
-            .iter()
-            .cloned()
-            .collect();
-        names
-            .iter()
-            .filter_map(|n| self.store.source(n).ok().flatten())
+    /// The template `template` first, then the existing files `included` names.
+    fn sources_of(&self, template: &str, included: BTreeSet<String>) -> Vec<Arc<TemplateSource>> {
+        std::iter::once(template.to_string())
+            .chain(included.into_iter().filter(|n| n != template))
+            .filter_map(|n| self.store.source(&n).ok().flatten())
             .collect()
     }
 
@@ -451,6 +521,7 @@ impl Renderer {
             ])),
         );
         let context = Value::from(context);
+        let recording = Recording::start();
         let compiled = self
             .env
             .get_template(template)
@@ -458,6 +529,8 @@ impl Renderer {
         let body = compiled
             .render(&context)
             .map_err(|e| self.store.error(&e))?;
+        let sources = self.sources_of(template, recording.names());
+        drop(recording);
         let path = self.store.path_of(template);
         let field = |label: &str, text: &str| -> Result<String> {
             if !text.contains(['{', '%']) {
@@ -489,6 +562,7 @@ impl Renderer {
             description: field("description", &fm.description)?,
             content: body.trim_end_matches('\n').to_string(),
             contract: fm.contract.clone(),
+            sources,
         })
     }
 }
@@ -513,4 +587,45 @@ fn table_value(table: &toml::Table) -> Value {
             .map(|(k, v)| (k.clone(), toml_value(v)))
             .collect::<BTreeMap<String, Value>>(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every render names what it read, whether the shared piece was compiled before it (once per
+    /// build, by `compile_shared`) or not, and nothing another render read.
+    #[test]
+    fn each_render_records_its_own_includes_compiled_once_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir_all(templates.join("_lib")).unwrap();
+        let front = "{#-\nname = \"x\"\nplan_type = \"general\"\n-#}\n";
+        std::fs::write(
+            templates.join("_lib/m.j2"),
+            "{% macro hi() %}hi{% endmacro %}",
+        )
+        .unwrap();
+        std::fs::write(templates.join("_inc.j2"), "included").unwrap();
+        let a = format!("{front}{{% import \"_lib/m.j2\" as m %}}{{{{ m.hi() }}}}");
+        std::fs::write(templates.join("a.j2"), a).unwrap();
+        std::fs::write(
+            templates.join("b.j2"),
+            format!("{front}{{% include \"_inc.j2\" %}}"),
+        )
+        .unwrap();
+        let renderer = Renderer::new(TemplateStore::new(&templates));
+        renderer.compile_shared();
+        let names = |template: &str| -> Vec<String> {
+            let scoped = renderer.scoped();
+            let r = scoped
+                .render(template, None, &toml::Table::new(), ("b", "1"))
+                .unwrap();
+            r.sources.iter().map(|s| s.name.clone()).collect()
+        };
+        for _ in 0..2 {
+            assert_eq!(names("a.j2"), ["a.j2", "_lib/m.j2"]);
+            assert_eq!(names("b.j2"), ["b.j2", "_inc.j2"]);
+        }
+    }
 }
