@@ -3,7 +3,7 @@
 //! - [`model`]: one `bundles-src/*.toml` → a [`crate::bundle::Bundle`] (render, derive, ids).
 //! - [`ids`]: stable UUIDv5 identity. [`naming`]: version, names, Time Stamp.
 //! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
-//! - [`archive`]: the deterministic release tar.gz.
+//! - [`archive`]: the deterministic release tar.gz. [`sidecar`]: `X.publish.json` next to each zip.
 //!
 //! A build renders and validates every bundle that needs it before writing any: an error leaves
 //! every earlier output (and the cache) as it was. Each zip is written atomically by the core
@@ -14,6 +14,7 @@ pub mod compile;
 pub mod ids;
 pub mod model;
 pub mod naming;
+pub mod sidecar;
 
 pub use compile::compile_bundle;
 pub use model::{CompiledBundle, GoldenImageAttachment, Project};
@@ -376,6 +377,7 @@ fn write_all(
 fn write_compiled(layout: &Layout, out: &Path, c: &CompiledBundle) -> Result<Record> {
     let path = out.join(&c.zip_name);
     let report = crate::bundle::write_bundle(&c.bundle, &path)?;
+    sidecar::write(&path, &report.sha256, &c.attachments)?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
     let target = display_path(layout, &path);
     crate::fs::write_atomic(
