@@ -16,6 +16,7 @@ pub mod publish;
 pub mod pull;
 pub mod render;
 pub mod run;
+#[cfg(feature = "simulator")]
 pub mod simulate;
 pub mod verify;
 
@@ -88,6 +89,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  I3S_SIM_CONSUL_TOKEN=demo-token i3s-bundle simulate --demo\n  i3s-bundle simulate --listen 127.0.0.1:8443 --tls --ca-cert-out ca.pem --state sim.json\n  i3s-bundle simulate --demo --boot-image debian12=d12.qcow2 --consul-tokens tokens --consul-policies templates/consul-policies"
     )]
+    #[cfg(feature = "simulator")]
     Simulate(simulate::Args),
     /// Golden images: check, fake, pack, upload.
     #[command(
@@ -132,6 +134,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Lint(args) => lint::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Pull(args) => pull::run(args),
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate::run(args),
         Command::GoldenImage(command) => golden_image::run(command),
         Command::Run(args) => run::run(args),
