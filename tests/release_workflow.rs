@@ -308,8 +308,46 @@ fn copy_project(from: &Path, to: &Path) {
     }
 }
 
+impl Runner {
+    /// A runner whose secrets reach `appliance` (a TLS simulator) as the repository's would.
+    fn new(temp: &Path, appliance: &i3s_bundle::simulator::Simulator) -> Runner {
+        let ca = std::fs::read_to_string(appliance.ca_cert.as_ref().unwrap()).unwrap();
+        let runner = Runner {
+            artifacts: temp.join("artifacts"),
+            runner_temp: temp.join("runner-temp"),
+            summary: temp.join("summary.md"),
+            lint_cache: temp.join("lint-cache"),
+            secrets: BTreeMap::from([
+                ("ONEVIEWSDK_IP", appliance.base_url.clone()),
+                ("ONEVIEWSDK_IMAGE_STREAMER_IP", appliance.base_url.clone()),
+                ("ONEVIEWSDK_USERNAME", "administrator".to_string()),
+                ("ONEVIEWSDK_PASSWORD", PASSWORD.to_string()),
+                ("APPLIANCE_CA_CERT", ca),
+            ]),
+        };
+        std::fs::create_dir_all(&runner.runner_temp).unwrap();
+        runner
+    }
+}
+
+/// Deployment plan → golden image, from `build --json`'s report.
+fn attachments(report: &Value) -> BTreeMap<String, String> {
+    report["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["golden_images"].as_array().unwrap().clone())
+        .map(|a| {
+            (
+                a["deployment_plan"].as_str().unwrap().to_string(),
+                a["golden_image"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
-#[ignore = "slow: builds, lints and publishes every bundle of the repository twice (~30 s)"]
+#[ignore = "slow: builds, lints and publishes every bundle of the repository twice (~50 s)"]
 fn the_release_workflow_builds_lints_rehearses_and_publishes_what_the_artifacts_carry() {
     if !tools_present() {
         return;
@@ -322,23 +360,7 @@ fn the_release_workflow_builds_lints_rehearses_and_publishes_what_the_artifacts_
         password: PASSWORD.into(),
         ..SimConfig::default()
     });
-    let runner = Runner {
-        artifacts: temp.path().join("artifacts"),
-        runner_temp: temp.path().join("runner-temp"),
-        summary: temp.path().join("summary.md"),
-        lint_cache: temp.path().join("lint-cache"),
-        secrets: BTreeMap::from([
-            ("ONEVIEWSDK_IP", appliance.base_url.clone()),
-            ("ONEVIEWSDK_IMAGE_STREAMER_IP", appliance.base_url.clone()),
-            ("ONEVIEWSDK_USERNAME", "administrator".to_string()),
-            ("ONEVIEWSDK_PASSWORD", PASSWORD.to_string()),
-            (
-                "APPLIANCE_CA_CERT",
-                std::fs::read_to_string(appliance.ca_cert.as_ref().unwrap()).unwrap(),
-            ),
-        ]),
-    };
-    std::fs::create_dir_all(&runner.runner_temp).unwrap();
+    let runner = Runner::new(temp.path(), &appliance);
 
     // The build job (pull requests and tags): build, lint, rehearsal, second publish unchanged.
     let build = temp.path().join("build-job");
@@ -352,18 +374,7 @@ fn the_release_workflow_builds_lints_rehearses_and_publishes_what_the_artifacts_
     // The golden images the build says each plan attaches (its report, not the artifact).
     let report: Value =
         serde_json::from_slice(&std::fs::read(build.join("build-report.json")).unwrap()).unwrap();
-    let attachments: BTreeMap<String, String> = report["bundles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|b| b["golden_images"].as_array().unwrap().clone())
-        .map(|a| {
-            (
-                a["deployment_plan"].as_str().unwrap().to_string(),
-                a["golden_image"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let attachments = attachments(&report);
     assert!(!attachments.is_empty());
     let images: std::collections::BTreeSet<&String> = attachments.values().collect();
     let seed: Vec<Value> = images
