@@ -26,6 +26,8 @@ pub mod lint;
 pub mod placeholder;
 pub mod publish;
 pub mod render;
+/// Behind the default-on `simulator` cargo feature (it brings the axum/tokio server stack).
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod source;
 pub mod terminal;

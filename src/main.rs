@@ -9,7 +9,11 @@ fn main() -> ExitCode {
     };
     // A server must outlive whoever read its first lines (a test, `| head -1`); every other
     // command ends quietly when its output pipe closes.
-    if !matches!(cli.command, i3s_bundle::cli::Command::Simulate(_)) {
+    #[cfg(feature = "simulator")]
+    let server = matches!(cli.command, i3s_bundle::cli::Command::Simulate(_));
+    #[cfg(not(feature = "simulator"))]
+    let server = false;
+    if !server {
         restore_default_sigpipe();
     }
     let json = cli.command.wants_json();

@@ -295,61 +295,56 @@ fn a_missing_golden_image_is_named_already_in_the_dry_run() {
     assert!(text(&out).contains("No Such Image"), "{}", text(&out));
 }
 
+/// Whether the dry run plans `goldenImageURI` of plan A to a golden image.
+fn plans_golden_image(r: &Value) -> bool {
+    let plan_a = r["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == PLAN_A)
+        .unwrap();
+    plan_a["changes"].as_array().unwrap().iter().any(|c| {
+        c["field"] == "goldenImageURI"
+            && c["to"]
+                .as_str()
+                .unwrap()
+                .starts_with("/rest/golden-images/")
+    })
+}
+
 #[test]
-fn the_golden_image_can_come_from_the_build_record() {
+fn the_golden_image_comes_from_the_sidecar_build_writes_not_the_hidden_cache() {
     let sim = start(sim_config());
     seed_appliance(&sim);
     let dir = tempfile::tempdir().unwrap();
     let bundle = test_bundle(dir.path(), "1.0", "node1");
-    std::fs::remove_file(bundle.with_extension("publish.json")).unwrap();
     let sha = i3s_bundle::publish::source::file_sha256(&bundle).unwrap();
-    // The shape `i3s-bundle build` keeps in dist/.i3s-bundle-cache.json.
-    let record = |sha: &str| {
-        json!({"tool": "i3s-bundle", "bundles": {"bundles-src/t.toml": {"zip_name": "t-bundle_1.0.zip", "sha256": sha,
-            "attachments": [{"deployment_plan": PLAN_A, "golden_image": GOLDEN_IMAGE}]}}})
-    };
-    let cache = dir.path().join(".i3s-bundle-cache.json");
-    std::fs::write(&cache, record(&sha).to_string()).unwrap();
-    let out = publish(&sim, &[bundle.to_str().unwrap(), "--dry-run", "--json"]);
+    let attachments = [i3s_bundle::build::GoldenImageAttachment {
+        deployment_plan: PLAN_A.into(),
+        golden_image: GOLDEN_IMAGE.into(),
+    }];
+    // The sidecar `i3s-bundle build` writes, tied to this zip's hash.
+    i3s_bundle::build::sidecar::write(&bundle, &sha, &attachments).unwrap();
+    let args = [bundle.to_str().unwrap(), "--dry-run", "--json"];
+    let out = publish(&sim, &args);
     assert!(out.status.success(), "{}", text(&out));
-    let r = report(&out);
-    let plan_a = r["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == PLAN_A)
-        .unwrap();
+    assert!(plans_golden_image(&report(&out)));
+    // The hidden build cache alone (a CI artifact copy drops the sidecar's neighbours, never
+    // the sidecar) is not read: no golden image is planned from it.
+    std::fs::remove_file(bundle.with_extension("publish.json")).unwrap();
+    let cache = json!({"tool": "i3s-bundle", "bundles": {"bundles-src/t.toml": {"zip_name": "t-bundle_1.0.zip",
+        "sha256": sha, "attachments": [{"deployment_plan": PLAN_A, "golden_image": GOLDEN_IMAGE}]}}});
+    std::fs::write(dir.path().join(".i3s-bundle-cache.json"), cache.to_string()).unwrap();
+    assert!(!plans_golden_image(&report(&publish(&sim, &args))));
+    // A sidecar written for another build of that file name is refused (like an unreadable
+    // one: the run cannot start), naming it.
+    i3s_bundle::build::sidecar::write(&bundle, &"0".repeat(64), &attachments).unwrap();
+    let out = publish(&sim, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        plan_a["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["field"] == "goldenImageURI"
-                && c["to"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("/rest/golden-images/")),
-        "{plan_a}"
-    );
-    // A record of another build of that file name is not believed.
-    std::fs::write(&cache, record(&"0".repeat(64)).to_string()).unwrap();
-    let r = report(&publish(
-        &sim,
-        &[bundle.to_str().unwrap(), "--dry-run", "--json"],
-    ));
-    let plan_a = r["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["name"] == PLAN_A)
-        .unwrap();
-    assert!(
-        !plan_a["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["field"] == "goldenImageURI"),
-        "{plan_a}"
+        text(&out).contains("publish.json") && text(&out).contains("another build"),
+        "{}",
+        text(&out)
     );
 }
 
@@ -882,20 +877,16 @@ fn the_repository_bundles_publish_into_an_empty_simulator_and_settle() {
         .map(|p| p.display().to_string())
         .collect();
     assert!(!zips.is_empty());
-    // The golden images the build left for publish to attach (its record per zip).
-    let cache: Value =
-        serde_json::from_slice(&std::fs::read(dist.path().join(".i3s-bundle-cache.json")).unwrap())
-            .unwrap();
-    let attachments: Vec<(String, String)> = cache["bundles"]
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|r| r["attachments"].as_array().unwrap().clone())
-        .map(|a| {
-            (
-                a["deployment_plan"].as_str().unwrap().to_string(),
-                a["golden_image"].as_str().unwrap().to_string(),
-            )
+    // The golden images the build left for publish to attach (the sidecar next to each zip).
+    let attachments: Vec<(String, String)> = zips
+        .iter()
+        .flat_map(|zip| {
+            let sidecar = std::path::Path::new(zip).with_extension("publish.json");
+            let value: Value = serde_json::from_slice(&std::fs::read(sidecar).unwrap()).unwrap();
+            let plans = value["deploymentPlans"].as_object().unwrap().clone();
+            plans.into_iter().map(|(plan, settings)| {
+                (plan, settings["goldenImage"].as_str().unwrap().to_string())
+            })
         })
         .collect();
     assert!(!attachments.is_empty());

@@ -74,6 +74,8 @@ pub struct Client {
     image_streamer: String,
     pub api_version: u32,
     session: Option<Secret>,
+    /// The session is the user's (ONEVIEWSDK_SESSIONID): used, never logged out.
+    borrowed_session: bool,
     /// How certificates are checked: named in what a TLS failure tells the user to do.
     tls: TlsMode,
     pub timing: Timing,
@@ -92,9 +94,19 @@ impl Client {
             TlsMode::CaCert(path) => super::trust::verified(Some(path))?,
             TlsMode::Insecure => super::trust::unverified(),
         };
+        let proxy = settings
+            .proxy
+            .as_deref()
+            .map(super::trust::proxy)
+            .transpose()?;
         let agent = super::trust::agent(tls, |config| {
             // Every phase has a bound; none is an overall limit on a transfer's length, which
             // depends on its size: a multi-gigabyte upload or download runs as long as it moves.
+            // No proxy setting: ureq's own default (HTTPS_PROXY, ALL_PROXY, NO_PROXY) stays.
+            let config = match proxy {
+                Some(proxy) => config.proxy(Some(proxy)),
+                None => config,
+            };
             config
                 .timeout_connect(Some(timing.connect_timeout))
                 .timeout_recv_response(Some(timing.read_timeout))
@@ -110,6 +122,7 @@ impl Client {
             image_streamer: settings.image_streamer.base.clone(),
             api_version: settings.api_version.unwrap_or(0),
             session: None,
+            borrowed_session: false,
             tls: settings.tls.clone(),
             timing,
             log,
@@ -150,6 +163,23 @@ impl Client {
             },
             other => other,
         })?;
+        if let Some(session) = &settings.session_id {
+            // The SDK's ONEVIEWSDK_SESSIONID: the user's session instead of a login, checked
+            // (and kept alive) with a PUT as the SDK's `login` does (connection.py).
+            client.session = Some(session.clone());
+            client.borrowed_session = true;
+            let put = Method::PUT;
+            client
+                .request(put, Host::OneView, super::api::LOGIN_SESSIONS, None, true)
+                .map_err(|e| {
+                    ApplianceError::Protocol(format!(
+                        "the session of ONEVIEWSDK_SESSIONID (or credentials.sessionID) was not \
+                         accepted ({e}): log in again for a new one, or unset it to log in with \
+                         the user name and password"
+                    ))
+                })?;
+            return Ok(client);
+        }
         let body = json!({
             "userName": settings.user_name,
             "password": settings.password.expose(),
@@ -177,7 +207,7 @@ impl Client {
 
     /// Ends the session; failures only warn (the session times out anyway).
     pub fn logout(&mut self) {
-        if self.session.is_some() {
+        if self.session.is_some() && !self.borrowed_session {
             if let Err(e) = self.request(
                 Method::DELETE,
                 Host::OneView,
@@ -732,7 +762,7 @@ fn transport_error(timing: &Timing, method: &str, url: &str, e: ureq::Error) -> 
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => timeout(
             "the connection",
             timing.connect_timeout,
-            "--connect-timeout",
+            "--connect-timeout or ONEVIEWSDK_CONNECTION_TIMEOUT",
         ),
         ureq::Error::Timeout(
             ureq::Timeout::PerWrite | ureq::Timeout::SendRequest | ureq::Timeout::SendBody,
@@ -741,7 +771,11 @@ fn transport_error(timing: &Timing, method: &str, url: &str, e: ureq::Error) -> 
             timing.stall_timeout,
             "--stall-timeout",
         ),
-        ureq::Error::Timeout(_) => timeout("the answer", timing.read_timeout, "--read-timeout"),
+        ureq::Error::Timeout(_) => timeout(
+            "the answer",
+            timing.read_timeout,
+            "--read-timeout or ONEVIEWSDK_CONNECTION_TIMEOUT",
+        ),
         other => ApplianceError::Connect {
             method: method.to_string(),
             url: url.to_string(),

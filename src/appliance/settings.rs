@@ -1,5 +1,15 @@
 //! Connection settings, kept the way HPE tool users already keep them: `ONEVIEWSDK_*` environment
 //! variables or a python-hpOneView style `config.json`. The password never comes from arguments.
+//!
+//! The variables and keys are the SDK's (HewlettPackard/oneview-python a16c337,
+//! hpeOneView/oneview_client.py `from_environment_variables` and `__init__`, connection.py):
+//! `ONEVIEWSDK_PROXY` / `"proxy"` (`host:port`, an HTTP CONNECT proxy: `set_proxy` splits on the
+//! colon, `get_connection` tunnels with `set_tunnel`), `ONEVIEWSDK_CONNECTION_TIMEOUT` /
+//! `"timeout"` (seconds, the socket timeout of connecting and of each read) and
+//! `ONEVIEWSDK_SESSIONID` / `credentials.sessionID` (an existing session used instead of a login;
+//! user name and password may then be left out). Where we differ on purpose: TLS is verified
+//! (the SDK trusts every certificate unless given `ssl_certificate`), a proxy may also be written
+//! `http://host:port`, and a borrowed session is not logged out at the end.
 use super::secret::Secret;
 use crate::error::{Context, Error, Location, Result};
 use serde_json::Value;
@@ -94,6 +104,12 @@ pub struct Settings {
     /// `None`: use the appliance's `currentVersion`.
     pub api_version: Option<u32>,
     pub tls: TlsMode,
+    /// An HTTP CONNECT proxy for every appliance request, as `http://host:port`.
+    pub proxy: Option<String>,
+    /// The SDK's one socket timeout: bounds connecting and each read unless a flag says otherwise.
+    pub connection_timeout: Option<std::time::Duration>,
+    /// An existing session (`auth` token) used instead of logging in; never logged out by us.
+    pub session_id: Option<Secret>,
 }
 
 /// What the command line adds to the settings.
@@ -109,10 +125,24 @@ pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Res
     let usage = Error::Usage;
     let given = given_values(overrides, env)?;
     let (oneview, image_streamer) = endpoints(given.ip, given.image_streamer_ip, overrides)?;
-    let user_name = given.user_name.ok_or_else(|| {
-        usage("no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config".into())
-    })?;
-    let password = given.password.ok_or_else(|| usage("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)".into()))?;
+    // With a session to use, nobody logs in: user name and password are not needed.
+    let borrowed = given.session_id.is_some();
+    let user_name = match given.user_name {
+        Some(name) => name,
+        None if borrowed => String::new(),
+        None => {
+            return Err(usage(
+                "no user name: set ONEVIEWSDK_USERNAME or credentials.userName in --config \
+                 (or ONEVIEWSDK_SESSIONID to use an existing session)"
+                    .into(),
+            ));
+        }
+    };
+    let password = match given.password {
+        Some(password) => password,
+        None if borrowed => Secret::new(String::new()),
+        None => return Err(usage("no password: set ONEVIEWSDK_PASSWORD or credentials.password in --config (never on the command line)".into())),
+    };
     let tls = tls_mode(overrides, given.ssl_certificate)?;
     Ok(Settings {
         oneview,
@@ -122,7 +152,44 @@ pub fn load(overrides: &SettingsOverrides, env: &HashMap<String, String>) -> Res
         auth_login_domain: given.auth_login_domain.unwrap_or_default(),
         api_version: given.api_version,
         tls,
+        proxy: given.proxy,
+        connection_timeout: given.timeout,
+        session_id: given.session_id,
     })
+}
+
+/// `host:port` (the SDK's form) or `http://host:port` → `http://host:port`; `from` names the
+/// setting in errors.
+fn proxy_url(text: &str, from: &str) -> Result<String> {
+    let text = text.trim();
+    let authority = text
+        .strip_prefix("http://")
+        .unwrap_or(text)
+        .trim_end_matches('/');
+    let valid = authority.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok()
+    });
+    if !valid || authority.contains('@') {
+        return Err(Error::Usage(format!(
+            "{from}={text:?} is not a proxy address: write host:port (as the HPE SDK does) or \
+             http://host:port"
+        )));
+    }
+    Ok(format!("http://{authority}"))
+}
+
+/// The SDK's timeout: seconds, a whole or decimal number (`http.client`'s socket timeout).
+fn timeout_seconds(text: &str, from: &str) -> Result<std::time::Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{from}={text:?} is not a number of seconds above 0"
+            ))
+        })
 }
 
 /// The values of `--config` (if given), each replaced by its `ONEVIEWSDK_*` variable when set.
@@ -151,6 +218,15 @@ fn given_values(
     given.ssl_certificate = var("ONEVIEWSDK_SSL_CERTIFICATE")
         .map(PathBuf::from)
         .or(given.ssl_certificate);
+    if let Some(v) = var("ONEVIEWSDK_PROXY") {
+        given.proxy = Some(proxy_url(&v, "ONEVIEWSDK_PROXY")?);
+    }
+    if let Some(v) = var("ONEVIEWSDK_CONNECTION_TIMEOUT") {
+        given.timeout = Some(timeout_seconds(&v, "ONEVIEWSDK_CONNECTION_TIMEOUT")?);
+    }
+    given.session_id = var("ONEVIEWSDK_SESSIONID")
+        .map(Secret::new)
+        .or(given.session_id);
     Ok(given)
 }
 
@@ -217,6 +293,9 @@ struct ConfigFile {
     user_name: Option<String>,
     password: Option<Secret>,
     auth_login_domain: Option<String>,
+    proxy: Option<String>,
+    timeout: Option<std::time::Duration>,
+    session_id: Option<Secret>,
 }
 
 impl ConfigFile {
@@ -238,6 +317,22 @@ impl ConfigFile {
         if password.is_some() {
             super::secret::refuse_if_shared(path, "a password")?;
         }
+        let session_id = text_of(credentials.and_then(|c| c.get("sessionID"))).map(Secret::new);
+        if session_id.is_some() {
+            super::secret::refuse_if_shared(path, "a session id")?;
+        }
+        let at = |key: &str| format!("{}: \"{key}\"", path.display());
+        let proxy = match text_of(json.get("proxy")) {
+            Some(p) => Some(proxy_url(&p, &at("proxy"))?),
+            None => None,
+        };
+        // The SDK passes "timeout" through as given: a number, or a string from its env form.
+        let timeout = match json.get("timeout") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(timeout_seconds(s, &at("timeout"))?),
+            Some(other) => Some(timeout_seconds(&other.to_string(), &at("timeout"))?),
+        };
         let api_version = match json.get("api_version") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => n.as_u64().map(|n| n as u32),
@@ -270,6 +365,9 @@ impl ConfigFile {
             user_name: text_of(credentials.and_then(|c| c.get("userName"))),
             password,
             auth_login_domain: text_of(credentials.and_then(|c| c.get("authLoginDomain"))),
+            proxy,
+            timeout,
+            session_id,
         })
     }
 }

@@ -59,3 +59,9 @@ pub fn verified(ca_cert: Option<&Path>) -> Result<TlsConfig> {
     };
     Ok(TlsConfig::builder().root_certs(roots).build())
 }
+
+/// The proxy every appliance request goes through (`http://host:port`, see `settings`): ureq
+/// tunnels each connection with HTTP CONNECT, as the SDK's `set_tunnel` does.
+pub fn proxy(url: &str) -> Result<ureq::Proxy> {
+    ureq::Proxy::new(url).map_err(|e| Error::Usage(format!("proxy {url}: {e}")))
+}

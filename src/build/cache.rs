@@ -254,6 +254,10 @@ impl Cache {
                 _ => return Freshness::Stale(format!("{} was modified", record.zip_name)),
             }
         }
+        if !super::sidecar::is_current(&output, &record.sha256, &record.attachments) {
+            let sidecar = super::sidecar::path(Path::new(&record.zip_name));
+            return Freshness::Stale(format!("{} is missing or was modified", sidecar.display()));
+        }
         Freshness::UpToDate { restat }
     }
 }

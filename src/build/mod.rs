@@ -3,7 +3,7 @@
 //! - [`model`]: one `bundles-src/*.toml` → a [`crate::bundle::Bundle`] (render, derive, ids).
 //! - [`ids`]: stable UUIDv5 identity. [`naming`]: version, names, Time Stamp.
 //! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
-//! - [`archive`]: the deterministic release tar.gz.
+//! - [`archive`]: the deterministic release tar.gz. [`sidecar`]: `X.publish.json` next to each zip.
 //!
 //! A build renders and validates every bundle that needs it before replacing any output: an error
 //! leaves every earlier output (and the cache) as it was. Bundles compile in parallel; each is
@@ -16,6 +16,7 @@ pub mod compile;
 pub mod ids;
 pub mod model;
 pub mod naming;
+pub mod sidecar;
 
 pub use compile::compile_bundle;
 pub use model::{CompiledBundle, GoldenImageAttachment, Project};
@@ -424,7 +425,8 @@ fn write_compiled(out: &Path, c: CompiledBundle, key: &str, reason: &str) -> Res
     })
 }
 
-/// Renames a staged zip over its target and writes its depfile; returns its cache record.
+/// Renames a staged zip over its target and writes its sidecar and depfile; returns its cache
+/// record.
 fn persist(
     layout: &Layout,
     out: &Path,
@@ -433,6 +435,7 @@ fn persist(
 ) -> Result<Record> {
     let path = out.join(&record.zip_name);
     temp.persist(&path)?;
+    sidecar::write(&path, &record.sha256, &record.attachments)?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
     let target = display_path(layout, &path);
     crate::fs::write_atomic(

@@ -20,6 +20,7 @@ pub mod pull;
 pub mod render;
 pub mod run;
 pub mod schema;
+#[cfg(feature = "simulator")]
 pub mod simulate;
 pub mod status;
 pub mod verify;
@@ -110,6 +111,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  I3S_SIM_CONSUL_TOKEN=demo-token i3s-bundle simulate --demo\n  i3s-bundle simulate --listen 127.0.0.1:8443 --tls --ca-cert-out ca.pem --state sim.json\n  i3s-bundle simulate --demo --boot-image debian12=d12.qcow2 --consul-tokens tokens --consul-policies templates/consul-policies"
     )]
+    #[cfg(feature = "simulator")]
     Simulate(simulate::Args),
     /// Golden images: check, fake, pack, upload.
     #[command(
@@ -162,10 +164,9 @@ impl Command {
             Command::Run(a) => a.json,
             Command::Deploy(a) => a.json,
             Command::Undeploy(a) => a.json,
-            Command::Render(_)
-            | Command::Simulate(_)
-            | Command::Completions(_)
-            | Command::Man(_) => false,
+            #[cfg(feature = "simulator")]
+            Command::Simulate(_) => false,
+            Command::Render(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }
@@ -194,6 +195,7 @@ pub fn run(cli: Cli) -> crate::Result<ExitCode> {
         Command::Pull(args) => pull::run(args),
         Command::Status(args) => status::run(args),
         Command::Prune(args) => prune::run(args),
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => simulate::run(args),
         Command::GoldenImage(command) => golden_image::run(command),
         Command::Run(args) => run::run(args),

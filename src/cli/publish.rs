@@ -8,7 +8,8 @@ use std::time::Duration;
 /// The password comes from ONEVIEWSDK_PASSWORD or the config file, never from an argument.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectionArgs {
-    /// python-hpOneView style config.json (ip, image_streamer_ip, api_version, credentials);
+    /// python-hpOneView style config.json (ip, image_streamer_ip, api_version, ssl_certificate,
+    /// proxy, timeout, credentials);
     /// ONEVIEWSDK_* environment variables override its values.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -22,13 +23,15 @@ pub struct ConnectionArgs {
     /// Overall limit for one appliance task (e.g. 90s, 30m, 1h; a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::units::parse_duration)]
     pub task_timeout: Duration,
-    /// Limit for opening a connection to an appliance (TCP and TLS handshake).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::parse_duration)]
-    pub connect_timeout: Duration,
+    /// Limit for opening a connection to an appliance (TCP and TLS handshake) [default: the
+    /// HPE SDK's ONEVIEWSDK_CONNECTION_TIMEOUT or config "timeout" (seconds), else 30s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub connect_timeout: Option<Duration>,
     /// Limit for an answer to start, and for each read of it (a long download goes on as long
-    /// as data keeps coming). A server that accepts and never answers is given up on after this.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::units::parse_duration)]
-    pub read_timeout: Duration,
+    /// as data keeps coming). A server that accepts and never answers is given up on after this
+    /// [default: ONEVIEWSDK_CONNECTION_TIMEOUT or config "timeout", else 2m].
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub read_timeout: Option<Duration>,
     /// An upload the appliance takes no data of for this long is abandoned (exit 1), however
     /// long the whole upload takes.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::units::parse_duration)]
@@ -68,7 +71,9 @@ impl ConnectionArgs {
         Ok(settings)
     }
 
-    pub fn timing(&self) -> Timing {
+    /// The time bounds: a flag, else the SDK's one connection timeout of `settings`, else ours.
+    pub fn timing(&self, settings: &Settings) -> Timing {
+        let sdk = settings.connection_timeout;
         let poll = self.poll_interval;
         Timing {
             attempts: self.attempts.max(1),
@@ -77,8 +82,14 @@ impl ConnectionArgs {
             poll_initial: poll,
             poll_max: Duration::from_secs(10).max(poll),
             task_timeout: self.task_timeout,
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.read_timeout,
+            connect_timeout: self
+                .connect_timeout
+                .or(sdk)
+                .unwrap_or(Duration::from_secs(30)),
+            read_timeout: self
+                .read_timeout
+                .or(sdk)
+                .unwrap_or(Duration::from_secs(120)),
             stall_timeout: self.stall_timeout,
         }
     }
@@ -88,7 +99,7 @@ impl ConnectionArgs {
         let settings = self.settings()?;
         Client::connect(
             &settings,
-            self.timing(),
+            self.timing(&settings),
             Log::new(crate::terminal::level().max(0) as u8),
         )
         .map_err(|e| crate::Error::Login {

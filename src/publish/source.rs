@@ -51,17 +51,16 @@ pub fn payload_sha256(loaded: &LoadedBundle) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The sidecar a build writes next to `X.zip`: `X.publish.json`, holding what the zip cannot say
-/// (the golden image a deployment plan attaches when the bundle does not carry it):
-/// `{"deploymentPlans": {"<plan name>": {"goldenImage": "<image name>"}}}`.
+/// The sidecar a build writes next to `X.zip`: `X.publish.json` (see [`crate::build::sidecar`]).
 pub fn sidecar_path(zip: &Path) -> PathBuf {
-    zip.with_extension("publish.json")
+    crate::build::sidecar::path(zip)
 }
 
 /// Reads and verifies a bundle zip and works out the golden images its plans attach: an explicit
-/// `--golden-image PLAN=IMAGE` wins over the sidecar `X.publish.json`, which wins over the build
-/// cache's record of this very zip, which wins over the zip's own `goldenImageURI` (a name inside
-/// bundles).
+/// `--golden-image PLAN=IMAGE` wins over the sidecar `X.publish.json` (which `build` writes next to
+/// every zip), which wins over the zip's own `goldenImageURI` (a name inside bundles). The hidden
+/// build cache is not read: CI artifact actions drop hidden files, and publish must plan the same
+/// from a copy of `dist/`.
 pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> {
     let loaded = read_bundle(path, &ReadOptions::default())?;
     let report = verify(&loaded);
@@ -87,19 +86,8 @@ pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> 
         })
         .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
     let sha256 = file_sha256(path)?;
-    let mut sidecar = read_build_record(path, &sha256);
-    let sidecar_origin = if sidecar.is_empty() {
-        sidecar_path(path)
-    } else {
-        path.with_file_name(BUILD_CACHE)
-    };
-    let explicit_sidecar = read_sidecar(&sidecar_path(path))?;
-    let sidecar_origin = if explicit_sidecar.is_empty() {
-        sidecar_origin
-    } else {
-        sidecar_path(path)
-    };
-    sidecar.extend(explicit_sidecar);
+    let sidecar = read_sidecar(&sidecar_path(path), &sha256)?;
+    let sidecar_origin = sidecar_path(path).display().to_string();
     let mut golden_images = BTreeMap::new();
     let mut golden_image_origin = BTreeMap::new();
     for plan in &loaded.bundle.deployment_plans {
@@ -107,7 +95,7 @@ pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> 
             if let Some((_, image)) = explicit.iter().find(|(p, _)| *p == plan.name) {
                 (Some(image.clone()), "--golden-image".to_string())
             } else if let Some(image) = sidecar.get(&plan.name) {
-                (image.clone(), sidecar_origin.display().to_string())
+                (image.clone(), sidecar_origin.clone())
             } else {
                 (
                     plan.golden_image_name().map(str::to_string),
@@ -128,48 +116,9 @@ pub fn load(path: &Path, explicit: &[(String, String)]) -> Result<BundleSource> 
     })
 }
 
-/// The build's cache next to the zips (`i3s-bundle build`, branch `build`): its record for this
-/// zip — same file name, same SHA-256 — lists the golden images the build left for publish.
-pub const BUILD_CACHE: &str = ".i3s-bundle-cache.json";
-
-fn read_build_record(zip: &Path, sha256: &str) -> BTreeMap<String, Option<String>> {
-    let Ok(bytes) = std::fs::read(zip.with_file_name(BUILD_CACHE)) else {
-        return BTreeMap::new();
-    };
-    let Ok(cache) = serde_json::from_slice::<Value>(&bytes) else {
-        return BTreeMap::new();
-    };
-    let file_name = zip.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let record = cache
-        .get("bundles")
-        .and_then(Value::as_object)
-        .and_then(|records| {
-            records.values().find(|r| {
-                r.get("zip_name").and_then(Value::as_str) == Some(file_name)
-                    && r.get("sha256").and_then(Value::as_str) == Some(sha256)
-            })
-        });
-    record
-        .and_then(|r| r.get("attachments"))
-        .and_then(Value::as_array)
-        .map(|attachments| {
-            attachments
-                .iter()
-                .filter_map(|a| {
-                    let plan = a.get("deployment_plan")?.as_str()?.to_string();
-                    Some((
-                        plan,
-                        a.get("golden_image")
-                            .and_then(Value::as_str)
-                            .map(str::to_string),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn read_sidecar(path: &Path) -> Result<BTreeMap<String, Option<String>>> {
+/// The sidecar's plan → golden image map (empty when there is none). A sidecar recording another
+/// zip's hash (`"sha256"`, written by `build`) is refused: it belongs to another build.
+fn read_sidecar(path: &Path, zip_sha256: &str) -> Result<BTreeMap<String, Option<String>>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -181,6 +130,17 @@ fn read_sidecar(path: &Path) -> Result<BTreeMap<String, Option<String>>> {
             format!("not valid JSON: {e}"),
         )
     })?;
+    if let Some(recorded) = json.get("sha256").and_then(Value::as_str)
+        && !recorded.eq_ignore_ascii_case(zip_sha256)
+    {
+        return Err(Error::at(
+            crate::error::Location::file(path),
+            format!(
+                "written for another build of the zip (sha256 {recorded}, the zip has \
+                 {zip_sha256}); run `i3s-bundle build` again, or delete the sidecar"
+            ),
+        ));
+    }
     let mut out = BTreeMap::new();
     if let Some(plans) = json.get("deploymentPlans").and_then(Value::as_object) {
         for (plan, settings) in plans {
