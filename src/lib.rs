@@ -26,6 +26,7 @@ pub mod lint;
 pub mod placeholder;
 pub mod publish;
 pub mod render;
+pub mod report;
 pub mod simulator;
 pub mod source;
 
