@@ -55,5 +55,6 @@ mod publish_change_report;
 mod publish_download;
 mod publish_report_case;
 mod readme_tour;
+mod report_html;
 mod sample_use_cases;
 mod simulator_api;
