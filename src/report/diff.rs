@@ -4,7 +4,7 @@
 use super::Input;
 use super::page::{
     DeploymentView, FindingView, PlanView, RuleView, deployment_views, finding_view, graph_view,
-    plan_graph, plan_view, rules_of,
+    plan_graph, plan_view, rules_of, tidy,
 };
 use crate::bundle::diff::BundleDiff;
 use crate::bundle::diff::{ArtifactChange, ChangeKind, EntryChange, FieldChange};
@@ -76,9 +76,14 @@ fn label(change: ChangeKind) -> &'static str {
 /// Everything the page template shows; `old` makes it a diff page.
 pub fn page_data<'a>(input: &'a Input, old: Option<(&Input, &BundleDiff)>) -> PageData<'a> {
     let report = input.report;
-    let mut build_plans: Vec<PlanView> = (0..report.build_plans.len())
-        .map(|i| plan_view(input, i))
-        .collect();
+    // Plans are independent: highlighting and graph layout run in parallel.
+    let mut build_plans: Vec<PlanView> = {
+        use rayon::prelude::*;
+        (0..report.build_plans.len())
+            .into_par_iter()
+            .map(|i| plan_view(input, i))
+            .collect()
+    };
     let mut deployment_plans = deployment_views(input);
     let mut golden_images: Vec<GoldenView> = report
         .golden_images
@@ -195,16 +200,23 @@ fn mark_plans(
             .position(|p| p.name == old_name);
         for step in &mut plan.steps {
             step.diff_anchor = script_diff(&step.script);
+            // The step's script under its old name, when the diff says it was renamed.
+            let was = diff
+                .plan_scripts
+                .iter()
+                .find(|c| c.name == step.script && c.change != ChangeKind::Removed)
+                .and_then(|c| c.old_name.clone());
             let before = old_index.is_some_and(|o| {
                 old.report.build_plans[o]
                     .steps
                     .iter()
-                    .any(|s| s.plan_script == step.script)
+                    .any(|s| s.plan_script == step.script || was.as_deref() == Some(&s.plan_script))
             });
-            step.change = match (before, step.diff_anchor.is_some()) {
-                (false, _) => Some("added"),
-                (true, true) => Some("changed"),
-                (true, false) => None,
+            step.change = match (before, was.is_some(), step.diff_anchor.is_some()) {
+                (false, ..) => Some("added"),
+                (true, _, true) => Some("changed"),
+                (true, true, false) => Some("renamed"),
+                (true, false, false) => None,
             };
         }
         mark_attributes(
@@ -216,7 +228,7 @@ fn mark_plans(
             let before = old_index.map(|o| plan_graph(old, o)).unwrap_or_default();
             if !now.is_empty() || !before.is_empty() {
                 let id = format!("g-{}", plan.anchor);
-                plan.graph = Some(graph_view(&id, &now, Some(&before)));
+                plan.graph = Some(graph_view(&id, &now, Some(&before), tidy(new)));
             }
         }
     }

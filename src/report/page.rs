@@ -166,6 +166,10 @@ pub fn plan_graph(input: &Input, index: usize) -> BootGraph {
     first_boot_graph(&steps)
 }
 
+/// Up to this many build plans, first-boot graphs get layout's crossing reduction (see
+/// [`super::svg::draw`]); a bundle of thousands of plans is drawn without it, in time.
+pub const TIDY_PLANS: usize = 200;
+
 /// One build plan's view (no change marks: [`super::diff`] adds them).
 pub fn plan_view(input: &Input, index: usize) -> PlanView {
     let plan = &input.target.bundle.build_plans[index];
@@ -206,7 +210,8 @@ pub fn plan_view(input: &Input, index: usize) -> PlanView {
         .collect();
     let graph = plan_graph(input, index);
     PlanView {
-        graph: (!graph.is_empty()).then(|| graph_view(&format!("g-{anchor}"), &graph, None)),
+        graph: (!graph.is_empty())
+            .then(|| graph_view(&format!("g-{anchor}"), &graph, None, tidy(input))),
         anchor,
         name: plan.name.clone(),
         plan_type: plan.build_plan_type.clone(),
@@ -240,8 +245,13 @@ fn uses(step: &StepView, name: &str) -> bool {
     })
 }
 
+/// Whether this bundle's graphs get crossing reduction.
+pub fn tidy(input: &Input) -> bool {
+    input.report.build_plans.len() <= TIDY_PLANS
+}
+
 /// The graph drawn, with change marks against `old` when given (a diff page draws the union).
-pub fn graph_view(id: &str, graph: &BootGraph, old: Option<&BootGraph>) -> GraphView {
+pub fn graph_view(id: &str, graph: &BootGraph, old: Option<&BootGraph>, tidy: bool) -> GraphView {
     let mut union = graph.clone();
     if let Some(old) = old {
         for unit in &old.units {
@@ -292,7 +302,7 @@ pub fn graph_view(id: &str, graph: &BootGraph, old: Option<&BootGraph>) -> Graph
         id: id.to_string(),
         units,
         edges,
-        drawing: draw(&union),
+        drawing: draw(&union, tidy),
     }
 }
 
