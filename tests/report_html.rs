@@ -539,3 +539,22 @@ fn pages_open_in_chromium_offline_without_javascript_valid_and_accessible() {
         .unwrap();
     assert!(out.status.success(), "{}", common::output_text(&out));
 }
+
+#[test]
+fn readme_shows_a_small_screenshot_of_each_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for image in ["docs/img/report-inspect.png", "docs/img/report-diff.png"] {
+        assert!(
+            readme.contains(&format!("]({image})")),
+            "README shows {image}"
+        );
+        let png = std::fs::read(root.join(image)).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{image} is a PNG");
+        assert!(
+            png.len() <= 150 * 1024,
+            "{image}: {} bytes, keep it under 150 KiB",
+            png.len()
+        );
+    }
+}
