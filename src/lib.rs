@@ -26,6 +26,7 @@ pub mod lint;
 pub mod placeholder;
 pub mod publish;
 pub mod render;
+pub mod report;
 /// Behind the default-on `simulator` cargo feature (it brings the axum/tokio server stack).
 #[cfg(feature = "simulator")]
 pub mod simulator;

@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["build"],
     &["lint"],
     &["image"],
+    &["report"],
     &["appliance"],
     &["publish"],
     &["deploy"],

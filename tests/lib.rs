@@ -62,6 +62,7 @@ mod publish_download;
 mod publish_report_case;
 mod readme_tour;
 mod release_workflow;
+mod report_html;
 mod sample_use_cases;
 mod simulator_api;
 mod status_drift;

@@ -7,6 +7,8 @@ pub enum Format {
     Human,
     Json,
     Sarif,
+    /// Compact Markdown (one collapsible block per artifact) for a PR comment or CI job summary.
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,10 +55,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     }
     let config = match &args.config {
         Some(path) => Config::load(path)?,
-        None if PathBuf::from(lint::config::FILE_NAME).is_file() => {
-            Config::load(lint::config::FILE_NAME.as_ref())?
-        }
-        None => Config::default(),
+        None => config_from_cwd()?,
     };
     let deny = args.deny.or(config.deny).unwrap_or_default();
     let cache = (!args.no_cache)
@@ -81,6 +80,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         Format::Human => lint::output::human(&report),
         Format::Json => lint::output::json(&report),
         Format::Sarif => lint::sarif::sarif(&report),
+        Format::Markdown => crate::report::lint_markdown(&report)?,
     };
     match &args.output {
         Some(path) => std::fs::write(path, &text).map_err(|e| crate::Error::io(path, e))?,
@@ -96,4 +96,13 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The allow lists of ./i3s-lint.toml when it exists, else none.
+pub(crate) fn config_from_cwd() -> crate::Result<Config> {
+    if PathBuf::from(lint::config::FILE_NAME).is_file() {
+        Config::load(lint::config::FILE_NAME.as_ref())
+    } else {
+        Ok(Config::default())
+    }
 }

@@ -84,7 +84,7 @@ const KNOWN_UNITS: &[&str] = &[
     "libvirtd.service",
 ];
 
-fn is_unit_path(path: &str) -> bool {
+pub fn is_unit_path(path: &str) -> bool {
     UNIT_DIRS
         .iter()
         .any(|d| path.strip_prefix(d).is_some_and(|rest| !rest.contains('/')))
