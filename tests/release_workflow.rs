@@ -421,6 +421,7 @@ fn the_release_workflow_builds_lints_rehearses_and_publishes_what_the_artifacts_
     assert!(
         summary.contains("## Bundles")
             && summary.contains("## Publish")
+            && summary.contains("### Lint:")
             && summary.contains("Rehearsal: a second publish changed nothing"),
         "{summary}"
     );
