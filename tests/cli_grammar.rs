@@ -360,3 +360,44 @@ fn sizes_take_units_and_bad_ones_say_what_is_expected() {
         .success();
     assert!(String::from_utf8_lossy(&help.get_output().stdout).contains("[default: 64MiB]"));
 }
+
+/// `lint` reads the project's i3s-lint.toml from a subdirectory too, and `import` writes into
+/// the project holding the current directory (`-C`; `--into` still works).
+#[test]
+fn lint_config_and_import_find_the_project_from_a_subdirectory() {
+    let project = project();
+    let sub = project.path().join("templates/_lib");
+    std::fs::write(project.path().join("i3s-lint.toml"), "deny = [\n").unwrap();
+    let out = bin(&sub).arg("lint").assert().code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("i3s-lint.toml"), "{stderr}");
+    std::fs::remove_file(project.path().join("i3s-lint.toml")).unwrap();
+
+    let zip = crate::common::fixture(crate::common::FEDORA_2018_06);
+    let out = bin(&sub)
+        .arg("import")
+        .arg(&zip)
+        .arg("--json")
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let written = Path::new(report["bundle_file"].as_str().unwrap());
+    let written = if written.is_absolute() {
+        written.to_path_buf()
+    } else {
+        sub.join(written)
+    };
+    assert!(
+        written.starts_with(project.path()) && !sub.join("bundles-src").exists(),
+        "{report:#}"
+    );
+    assert!(
+        project
+            .path()
+            .join("bundles-src")
+            .read_dir()
+            .unwrap()
+            .count()
+            > 1
+    );
+}

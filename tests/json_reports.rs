@@ -201,3 +201,57 @@ fn errors_are_json_objects_under_json() {
     assert_schema("error", &error);
     assert_eq!(error["error"]["location"]["line"], 1, "{error:#}");
 }
+
+/// Every property name anywhere in a schema.
+fn property_names(name: &str) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(schemas_dir().join(format!("{name}.json"))).unwrap();
+    let mut found = Vec::new();
+    keys(&serde_json::from_str(&text).unwrap(), "", &mut found);
+    found
+        .into_iter()
+        .map(|k| k.rsplit('.').next().unwrap().to_string())
+        .collect()
+}
+
+/// The README's text from `start` to the next heading or fenced block end.
+fn readme_part(start: &str, end: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let from = readme
+        .find(start)
+        .unwrap_or_else(|| panic!("README has no {start:?}"));
+    let rest = &readme[from + start.len()..];
+    rest[..rest.find(end).unwrap_or(rest.len())].to_string()
+}
+
+/// The keys the README names for a report (`"key":`, `key?,` …) are the schema's keys.
+fn assert_readme_keys(text: &str, schema: &str) {
+    let key = regex::Regex::new(r#"(?:^|[{\s,\["])([a-zA-Z][a-zA-Z0-9_]*)"?\??[:,}\]]"#).unwrap();
+    let known = property_names(schema);
+    let named: Vec<String> = key.captures_iter(text).map(|c| c[1].to_string()).collect();
+    assert!(named.len() >= 2, "no keys found in {text}");
+    let unknown: Vec<&String> = named.iter().filter(|k| !known.contains(*k)).collect();
+    assert!(
+        unknown.is_empty(),
+        "README names keys docs/schemas/{schema}.json does not have: {unknown:?}\n{text}"
+    );
+}
+
+/// No JSON report disagrees with the README: its `inspect --json` example validates, and the keys
+/// it lists for verify, diff and deploy are the reports' keys.
+#[test]
+fn the_readme_agrees_with_the_schemas() {
+    let example = readme_part("### `inspect --json`", "```\n`");
+    let example = example.split("```json\n").nth(1).expect("a json block");
+    let example: Value = serde_json::from_str(example).expect("README's inspect example is JSON");
+    assert_schema("inspect", &example);
+    assert_readme_keys(
+        &readme_part("`verify --json` prints", "`diff --json`"),
+        "verify",
+    );
+    assert_readme_keys(&readme_part("`diff --json` prints", "\n\n"), "diff");
+    assert_readme_keys(
+        &readme_part("`--json` prints `{use_case", "(docs/"),
+        "deploy",
+    );
+}

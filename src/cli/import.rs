@@ -6,16 +6,22 @@ use std::process::ExitCode;
 pub struct Args {
     /// The exported bundle zip.
     pub bundle: PathBuf,
-    /// The project to import into (created as needed).
-    #[arg(long, default_value = ".")]
-    pub into: PathBuf,
+    /// The project to import into (created as needed). Default: the project holding the
+    /// current directory (its nearest parent holding bundles-src/), else the current directory.
+    /// `--into` is an old spelling.
+    #[arg(long = "root", short = 'C', alias = "into", value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
-    let report = import_bundle(&args.bundle, &args.into)?;
+    let into = match &args.root {
+        Some(dir) => dir.clone(),
+        None => super::project::find_from_cwd().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let report = import_bundle(&args.bundle, &into)?;
     for warning in &report.warnings {
         crate::terminal::warn(warning);
     }

@@ -98,11 +98,18 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     })
 }
 
-/// The allow lists of ./i3s-lint.toml when it exists, else none.
+/// The allow lists of the project's i3s-lint.toml (the project found from here upwards, as
+/// `build` finds it), else of ./i3s-lint.toml, else none.
 pub(crate) fn config_from_cwd() -> crate::Result<Config> {
-    if PathBuf::from(lint::config::FILE_NAME).is_file() {
-        Config::load(lint::config::FILE_NAME.as_ref())
-    } else {
-        Ok(Config::default())
+    let project = super::project::find_from_cwd().ok();
+    let candidates = project
+        .iter()
+        .map(|root| root.join(lint::config::FILE_NAME))
+        .chain([PathBuf::from(lint::config::FILE_NAME)]);
+    for path in candidates {
+        if path.is_file() {
+            return Config::load(&path);
+        }
     }
+    Ok(Config::default())
 }

@@ -75,7 +75,9 @@ pub enum Command {
     )]
     Render(render::Args),
     /// Turn an exported bundle zip into source (bundle TOML, plan scripts, registry entries).
-    #[command(after_help = "Examples:\n  i3s-bundle import exported.zip --into .")]
+    #[command(
+        after_help = "Examples:\n  i3s-bundle import exported.zip          # into the project holding the current directory\n  i3s-bundle import exported.zip -C ~/bundles"
+    )]
     Import(import::Args),
     /// Create a new repository skeleton with one working example bundle.
     #[command(
