@@ -1,4 +1,4 @@
-//! The module layering README's Architecture section describes, checked from the source: no module
+//! The module layering docs/architecture.md describes, checked from the source: no module
 //! imports one above it, and no files import each other in a cycle.
 //!
 //! Imports are read from `crate::…` and `super::…` paths in the code (comments and `#[cfg(test)]`
@@ -31,7 +31,7 @@ fn rank(module: &str) -> usize {
         .iter()
         .position(|layer| layer.contains(&module))
         .unwrap_or_else(|| {
-            panic!("src/{module}: add it to LAYERS here and to README's Architecture table")
+            panic!("src/{module}: add it to LAYERS here and to the table in docs/architecture.md")
         })
 }
 
@@ -268,13 +268,14 @@ fn no_files_import_each_other_in_a_cycle() {
 }
 
 #[test]
-fn readme_architecture_lists_the_layers_top_down() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme
-        .split("## Architecture")
+fn docs_architecture_lists_the_layers_top_down() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
+    let section = doc
+        .split("# Architecture")
         .nth(1)
-        .expect("README has an Architecture section");
+        .expect("docs/architecture.md has an Architecture section");
     let section = section.split("\n## ").next().unwrap();
     let listed: Vec<String> = section
         .lines()
@@ -295,7 +296,7 @@ fn readme_architecture_lists_the_layers_top_down() {
         .collect();
     assert_eq!(
         listed, expected,
-        "README's Architecture table: one row per module, top layer first"
+        "docs/architecture.md's table: one row per module, top layer first"
     );
 }
 
@@ -343,5 +344,47 @@ fn the_parser_resolves_crate_and_super_paths() {
     assert!(
         graph().edges.values().map(BTreeSet::len).sum::<usize>() > 100,
         "the real graph has edges"
+    );
+}
+
+/// Every page in docs/ is reachable from README.md by links, and every relative link in README.md
+/// and docs/ points at a file or directory that exists.
+#[test]
+fn every_docs_page_is_reachable_from_the_readme_and_links_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").unwrap();
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![root.join("README.md")];
+    let mut broken = Vec::new();
+    while let Some(page) = queue.pop() {
+        if !seen.insert(page.clone()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&page).unwrap();
+        for captures in link.captures_iter(&text) {
+            let target = &captures[1];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let path = page.parent().unwrap().join(target);
+            if !path.exists() {
+                broken.push(format!("{}: {target}", page.display()));
+            } else if path.extension().is_some_and(|e| e == "md") {
+                queue.push(path.canonicalize().unwrap());
+            }
+        }
+    }
+    let seen: BTreeSet<PathBuf> = seen.iter().map(|p| p.canonicalize().unwrap()).collect();
+    let unreachable: Vec<String> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| !seen.contains(&p.canonicalize().unwrap()))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    assert!(
+        unreachable.is_empty(),
+        "docs pages no link from README.md reaches: {unreachable:#?}"
     );
 }

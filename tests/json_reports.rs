@@ -213,14 +213,13 @@ fn property_names(name: &str) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// The README's text from `start` to the next heading or fenced block end.
-fn readme_part(start: &str, end: &str) -> String {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let from = readme
+/// A docs page's text from `start` to `end`.
+fn doc_part(page: &str, start: &str, end: &str) -> String {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(page)).unwrap();
+    let from = doc
         .find(start)
-        .unwrap_or_else(|| panic!("README has no {start:?}"));
-    let rest = &readme[from + start.len()..];
+        .unwrap_or_else(|| panic!("{page} has no {start:?}"));
+    let rest = &doc[from + start.len()..];
     rest[..rest.find(end).unwrap_or(rest.len())].to_string()
 }
 
@@ -233,25 +232,32 @@ fn assert_readme_keys(text: &str, schema: &str) {
     let unknown: Vec<&String> = named.iter().filter(|k| !known.contains(*k)).collect();
     assert!(
         unknown.is_empty(),
-        "README names keys docs/schemas/{schema}.json does not have: {unknown:?}\n{text}"
+        "the docs name keys docs/schemas/{schema}.json does not have: {unknown:?}\n{text}"
     );
 }
 
-/// No JSON report disagrees with the README: its `inspect --json` example validates, and the keys
-/// it lists for verify, diff and deploy are the reports' keys.
+/// No JSON report disagrees with the docs: the `inspect --json` example validates, and the keys
+/// listed for verify, diff and deploy are the reports' keys.
 #[test]
-fn the_readme_agrees_with_the_schemas() {
-    let example = readme_part("### `inspect --json`", "```\n`");
+fn the_docs_agree_with_the_schemas() {
+    let example = doc_part("docs/commands.md", "## `inspect --json`", "```\n`");
     let example = example.split("```json\n").nth(1).expect("a json block");
-    let example: Value = serde_json::from_str(example).expect("README's inspect example is JSON");
+    let example: Value = serde_json::from_str(example).expect("the inspect example is JSON");
     assert_schema("inspect", &example);
     assert_readme_keys(
-        &readme_part("`verify --json` prints", "`diff --json`"),
+        &doc_part(
+            "docs/commands.md",
+            "`verify --json` prints",
+            "`diff --json`",
+        ),
         "verify",
     );
-    assert_readme_keys(&readme_part("`diff --json` prints", "\n\n"), "diff");
     assert_readme_keys(
-        &readme_part("`--json` prints `{use_case", "(docs/"),
+        &doc_part("docs/commands.md", "`diff --json` prints", "\n\n"),
+        "diff",
+    );
+    assert_readme_keys(
+        &doc_part("docs/deploy.md", "`--json` prints `{use_case", "([schemas"),
         "deploy",
     );
 }
