@@ -401,3 +401,24 @@ fn lint_config_and_import_find_the_project_from_a_subdirectory() {
             > 1
     );
 }
+
+/// `publish --all` and `status` take dist/ of the project holding the current directory: from a
+/// subdirectory they get as far as the appliance settings (none here), not "dist: no such file".
+#[test]
+fn publish_and_status_find_the_projects_dist_from_a_subdirectory() {
+    let project = project();
+    bin(project.path()).arg("build").assert().success();
+    let sub = project.path().join("templates");
+    for args in [&["publish", "--all", "--dry-run"][..], &["status"][..]] {
+        let out = bin(&sub)
+            .args(args)
+            .env_remove("ONEVIEWSDK_IP")
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("ONEVIEWSDK_IP") && !stderr.contains("dist"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

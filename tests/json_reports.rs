@@ -261,3 +261,18 @@ fn the_docs_agree_with_the_schemas() {
         "deploy",
     );
 }
+
+/// The error example in docs/json-reports.md is an error report.
+#[test]
+fn the_error_example_in_the_docs_is_an_error_report() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-reports.md"))
+            .unwrap();
+    let block = doc
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a json block");
+    let example: Value = serde_json::from_str(block).expect("the example is JSON");
+    assert_schema("error", &example);
+}

@@ -117,9 +117,10 @@ pub struct Args {
     /// Publish every zip in --dist.
     #[arg(long, conflicts_with = "bundles")]
     pub all: bool,
-    /// Where the built bundle zips are (for --all).
-    #[arg(long, value_name = "DIR", default_value = "dist")]
-    pub dist: PathBuf,
+    /// Where the built bundle zips are (for --all). Default: dist/ of the project holding the
+    /// current directory (found as `build` finds it), else ./dist.
+    #[arg(long, value_name = "DIR")]
+    pub dist: Option<PathBuf>,
     /// Show the full plan (create / update with a field diff / unchanged); write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -137,6 +138,16 @@ pub struct Args {
     pub profile_templates: Vec<(String, String)>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// `--dist` as given, else `dist/` of the project holding the current directory, else `./dist`.
+pub fn dist_dir(given: Option<&std::path::Path>) -> PathBuf {
+    match given {
+        Some(dir) => dir.to_path_buf(),
+        None => super::project::find_from_cwd()
+            .map(|root| root.join("dist"))
+            .unwrap_or_else(|_| PathBuf::from("dist")),
+    }
 }
 
 /// Every bundle zip in `dist`, sorted (publish --all, status, the Ansible modules).
@@ -169,7 +180,7 @@ pub(super) fn pair(text: &str) -> crate::Result<(String, String)> {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let paths = if args.all {
-        zips_in(&args.dist)?
+        zips_in(&dist_dir(args.dist.as_deref()))?
     } else {
         args.bundles.clone()
     };

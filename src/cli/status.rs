@@ -12,9 +12,10 @@ pub struct Args {
     /// Bundle zips to compare (default: every zip in --dist).
     #[arg(value_name = "BUNDLE.zip")]
     pub bundles: Vec<PathBuf>,
-    /// Where the built bundle zips are (when none are given).
-    #[arg(long, value_name = "DIR", default_value = "dist")]
-    pub dist: PathBuf,
+    /// Where the built bundle zips are (when none are given). Default: dist/ of the project
+    /// holding the current directory, else ./dist.
+    #[arg(long, value_name = "DIR")]
+    pub dist: Option<PathBuf>,
     /// Attach golden image IMAGE to deployment plan PLAN, as given to publish.
     #[arg(long = "golden-image", value_name = "PLAN=IMAGE", value_parser = super::publish::pair)]
     pub golden_images: Vec<(String, String)>,
@@ -27,7 +28,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> crate::Result<ExitCode> {
     let paths = match args.bundles.is_empty() {
-        true => super::publish::zips_in(&args.dist)?,
+        true => super::publish::zips_in(&super::publish::dist_dir(args.dist.as_deref()))?,
         false => args.bundles.clone(),
     };
     let sources = paths
