@@ -143,7 +143,9 @@ pub enum BootOutcome {
 pub struct BootReport {
     pub outcome: BootOutcome,
     pub units: Vec<UnitReport>,
+    /// Seconds.
     #[serde(serialize_with = "secs")]
+    #[schemars(with = "f64")]
     pub elapsed: Duration,
     /// The kept tree and output (with `--keep`).
     #[serde(skip_serializing_if = "Option::is_none")]

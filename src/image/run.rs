@@ -441,7 +441,9 @@ impl PlanReport {
 pub struct RunReport {
     pub plans: Vec<PlanReport>,
     pub launches: usize,
+    /// Seconds.
     #[serde(serialize_with = "secs")]
+    #[schemars(with = "f64")]
     pub elapsed: Duration,
 }
 
