@@ -199,7 +199,7 @@ fn no_module_imports_one_above_it() {
     }
     assert!(
         wrong.is_empty(),
-        "imports against the layering (README, Architecture):\n{}",
+        "imports against the layering (docs/architecture.md):\n{}",
         wrong.join("\n")
     );
 }

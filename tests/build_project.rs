@@ -612,7 +612,7 @@ fn derived_attributes_are_typed_from_the_registry_and_unused_entries_warn() {
     );
 }
 
-/// The depfiles let `make` decide as `build` does (README: `-include dist/*.zip.d`).
+/// The depfiles let `make` decide as `build` does (docs/building.md: `-include dist/*.zip.d`).
 #[test]
 fn make_with_the_depfiles_rebuilds_when_an_input_changes() {
     if !common::require_tool("make") {

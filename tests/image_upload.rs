@@ -95,7 +95,7 @@ fn upload_creates_once_then_changes_nothing_and_refuses_other_content_under_the_
     assert_eq!(
         refused.status.code(),
         Some(1),
-        "a refusal exits 1 (README): {}",
+        "a refusal exits 1 (docs/commands.md): {}",
         text(&refused)
     );
     assert!(

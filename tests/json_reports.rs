@@ -223,8 +223,8 @@ fn doc_part(page: &str, start: &str, end: &str) -> String {
     rest[..rest.find(end).unwrap_or(rest.len())].to_string()
 }
 
-/// The keys the README names for a report (`"key":`, `key?,` …) are the schema's keys.
-fn assert_readme_keys(text: &str, schema: &str) {
+/// The keys the docs name for a report (`"key":`, `key?,` …) are the schema's keys.
+fn assert_doc_keys(text: &str, schema: &str) {
     let key = regex::Regex::new(r#"(?:^|[{\s,\["])([a-zA-Z][a-zA-Z0-9_]*)"?\??[:,}\]]"#).unwrap();
     let known = property_names(schema);
     let named: Vec<String> = key.captures_iter(text).map(|c| c[1].to_string()).collect();
@@ -244,7 +244,7 @@ fn the_docs_agree_with_the_schemas() {
     let example = example.split("```json\n").nth(1).expect("a json block");
     let example: Value = serde_json::from_str(example).expect("the inspect example is JSON");
     assert_schema("inspect", &example);
-    assert_readme_keys(
+    assert_doc_keys(
         &doc_part(
             "docs/commands.md",
             "`verify --json` prints",
@@ -252,11 +252,11 @@ fn the_docs_agree_with_the_schemas() {
         ),
         "verify",
     );
-    assert_readme_keys(
+    assert_doc_keys(
         &doc_part("docs/commands.md", "`diff --json` prints", "\n\n"),
         "diff",
     );
-    assert_readme_keys(
+    assert_doc_keys(
         &doc_part("docs/deploy.md", "`--json` prints `{use_case", "([schemas"),
         "deploy",
     );

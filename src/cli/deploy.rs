@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The use-case file (deployments/<name>.toml; format in README.md).
+    /// The use-case file (deployments/<name>.toml; format in docs/deploy.md).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Check everything and print the profile that would be created; change nothing.

@@ -324,7 +324,7 @@ fn upload(
         &|sent| bar.set_position(sent),
     );
     bar.finish_and_clear();
-    // Logged in, then refused or failed on the appliance (README: exit 1); a bad
+    // Logged in, then refused or failed on the appliance (docs/commands.md: exit 1); a bad
     // argument stays one.
     let report = result.map_err(|e| match e {
         e @ crate::Error::Usage(_) => e,

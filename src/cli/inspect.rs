@@ -10,7 +10,7 @@ use std::process::ExitCode;
 pub struct Args {
     /// The bundle zip, a bundle source (bundles-src/NAME.toml), or NAME of one in this project.
     pub bundle: PathBuf,
-    /// Print the report as JSON (shape documented in README.md, "inspect --json").
+    /// Print the report as JSON (docs/json-reports.md; its schema is docs/schemas/inspect.json).
     #[arg(long, conflicts_with = "html")]
     pub json: bool,
     /// Write a self-contained HTML page (no network, no JavaScript needed) to this file: plans,

@@ -22,7 +22,7 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.zip", args.name)));
     let client = args.connection.connect()?;
-    // Logged in: a pull that fails from here is a failed outcome (README: exit 1).
+    // Logged in: a pull that fails from here is a failed outcome (docs/commands.md: exit 1).
     let report =
         crate::publish::pull::pull(&client, &args.name, &out).map_err(crate::Error::failed)?;
     if args.json {

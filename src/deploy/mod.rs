@@ -1,6 +1,6 @@
 //! `deploy` / `undeploy`: provision a server from a use-case file and wait until it is really up.
 //!
-//! - [`usecase`]: the `deployments/<name>.toml` files (format in README.md).
+//! - [`usecase`]: the `deployments/<name>.toml` files (format in docs/deploy.md).
 //! - [`attributes`]: the profile's custom attributes, checked against the deployment plan as
 //!   published.
 //! - [`consul`]: the Consul client and the readiness contract of the content templates.

@@ -1,5 +1,5 @@
 //! Use-case files (`deployments/<name>.toml`): which server gets which profile from which template,
-//! with which custom attribute values. The format is documented in README.md ("Deploying a server").
+//! with which custom attribute values. The format is documented in docs/deploy.md.
 //!
 //! Reading is two-staged: a file that is not TOML of the right shape is refused at once (nothing to
 //! check against); everything else — a missing server, a secret whose variable is unset, … — becomes

@@ -178,7 +178,7 @@ pub enum Error {
     #[error("cannot log in to {base}: {source}")]
     Login { base: String, source: Box<Error> },
     /// The command's work failed — on its input (a source error in `build`) or on the appliance
-    /// after logging in (`pull`, `golden-image upload`): an outcome, exit 1 (README), whatever the
+    /// after logging in (`pull`, `golden-image upload`): an outcome, exit 1 (docs/commands.md), whatever the
     /// cause. `after` is a line said after the error ("nothing was written").
     #[error("{source}{}", after.as_ref().map(|a| format!("\n{a}")).unwrap_or_default())]
     Failed {
@@ -241,7 +241,7 @@ impl<T, E: Into<Error>> Context<T> for std::result::Result<T, E> {
     }
 }
 
-/// Exit codes (README "Exit codes"): the one map from outcome to code.
+/// Exit codes (docs/commands.md, per command): the one map from outcome to code.
 pub mod exit {
     /// Success: nothing wrong found.
     pub const OK: u8 = 0;
