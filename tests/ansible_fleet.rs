@@ -202,6 +202,7 @@ fn hosts(changed: u32, failed: u32) -> BTreeMap<String, (u32, u32)> {
 #[test]
 #[ignore = "slow: seven ansible-playbook runs against three simulate processes (~1 min)"]
 fn the_example_playbook_publishes_to_a_fleet_of_three() {
+    let _heavy = crate::common::heavy();
     if !have("ansible-playbook") {
         return;
     }
@@ -342,6 +343,7 @@ fn ansible_doc_renders_every_module() {
 #[test]
 #[ignore = "slow: ansible-test sanity builds its virtual environments (minutes)"]
 fn ansible_test_sanity_passes() {
+    let _heavy = crate::common::heavy();
     if !have("ansible-test") {
         return;
     }

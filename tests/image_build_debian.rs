@@ -87,6 +87,7 @@ fn only_in(a: &[String], b: &[String], limit: usize) -> Vec<String> {
 #[test]
 #[ignore = "slow: builds a Debian image and boots it (cargo test -- --include-ignored)"]
 fn build_debian12_check_passes_broken_copies_fail_and_a_rebuild_has_the_same_packages_and_files() {
+    let _heavy = crate::common::heavy();
     let _ports = common::default_ports();
     let ready = require_tool("mmdebstrap")
         && require_tool("guestfish")

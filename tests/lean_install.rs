@@ -35,6 +35,7 @@ fn lean_binary() -> PathBuf {
 #[test]
 #[ignore = "slow: builds the binary without default features the first time (a minute or two)"]
 fn the_binary_without_the_simulator_builds_lints_and_publishes() {
+    let _heavy = crate::common::heavy();
     let lean = lean_binary();
     let run = |args: &[&str]| {
         let mut cmd = Command::new(&lean);

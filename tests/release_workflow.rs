@@ -349,6 +349,7 @@ fn attachments(report: &Value) -> BTreeMap<String, String> {
 #[test]
 #[ignore = "slow: builds, lints and publishes every bundle of the repository twice (~50 s)"]
 fn the_release_workflow_builds_lints_rehearses_and_publishes_what_the_artifacts_carry() {
+    let _heavy = crate::common::heavy();
     if !tools_present() {
         return;
     }

@@ -477,6 +477,7 @@ fn node_modules() -> Option<PathBuf> {
 #[test]
 #[ignore = "slow: builds the repository's bundles, opens ten pages in Chromium, runs axe-core and html-validate (~2 min)"]
 fn pages_open_in_chromium_offline_without_javascript_valid_and_accessible() {
+    let _heavy = crate::common::heavy();
     let Some(modules) = node_modules() else {
         return;
     };

@@ -72,6 +72,17 @@ pub fn default_ports() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Tests that load the machine hard (a second cargo build, Chromium, ansible-test's virtual
+/// environments, the whole release workflow) and the golden image build take turns: under such
+/// load grub-install in the build's TCG guestfish appliance has failed ("embedding is not
+/// possible, but this is required for cross-disk install") in two CI runs.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Checks a `--json` report against `docs/schemas/<name>.json` (generated from the Rust types by
 /// src/cli/schema.rs) with python3's `jsonschema` (draft 2020-12, what schemars writes).
 /// Without the validator: a loud skip on a developer's machine, a failure under CI=true.
