@@ -1,6 +1,6 @@
 //! `prune`: delete old published bundle versions and what only they brought.
 use super::publish::ConnectionArgs;
-use crate::publish::{Outcome, prune};
+use crate::publish::prune;
 use std::process::ExitCode;
 
 /// Deletes the artifact bundles `<name>_<version>` beyond the newest --keep versions of each
@@ -27,13 +27,5 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     let client = args.connection.connect()?;
     let report = prune::prune(&client, args.keep as usize, args.dry_run);
     drop(client);
-    if args.json {
-        super::print_json(&report)?;
-    } else {
-        print!("{}", report.render());
-    }
-    Ok(match report.outcome {
-        Outcome::Done => ExitCode::SUCCESS,
-        Outcome::Failed => ExitCode::from(super::EXIT_PROBLEMS),
-    })
+    super::publish::finish(&report, args.json, report.render(), report.outcome)
 }

@@ -209,12 +209,23 @@ pub fn run(args: Args) -> crate::Result<ExitCode> {
     };
     let report = publish::publish(&client, &sources, &options);
     drop(client);
-    if args.json {
-        super::print_json(&report)?;
+    finish(&report, args.json, report.render(), report.outcome)
+}
+
+/// Prints a report (JSON, or its text) and turns its outcome into the exit code; publish and
+/// prune share it.
+pub(super) fn finish<T: serde::Serialize>(
+    report: &T,
+    json: bool,
+    text: String,
+    outcome: Outcome,
+) -> crate::Result<ExitCode> {
+    if json {
+        super::print_json(report)?;
     } else {
-        print!("{}", report.render());
+        print!("{text}");
     }
-    Ok(match report.outcome {
+    Ok(match outcome {
         Outcome::Done => ExitCode::SUCCESS,
         Outcome::Failed => ExitCode::from(super::EXIT_PROBLEMS),
     })
