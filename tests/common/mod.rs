@@ -73,13 +73,23 @@ pub fn default_ports() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Tests that load the machine hard (a second cargo build, Chromium, ansible-test's virtual
-/// environments, the whole release workflow) and the golden image build take turns: under such
-/// load grub-install in the build's TCG guestfish appliance has failed ("embedding is not
-/// possible, but this is required for cross-disk install") in two CI runs.
-pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// environments, the whole release workflow) share this lock (read); the golden image build
+/// holds it alone (write, [`quiet_machine`]) while it makes its disk: under such load
+/// grub-install in the build's TCG guestfish appliance has failed ("embedding is not possible,
+/// but this is required for cross-disk install") in two CI runs. The heavy tests do not wait for
+/// each other: serialising them left one test thread idle at the end of every CI run.
+static HEAVY: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub fn heavy() -> std::sync::RwLockReadGuard<'static, ()> {
     HEAVY
-        .lock()
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The golden image build's disk step: no heavy test runs beside it (see [`heavy`]).
+pub fn quiet_machine() -> std::sync::RwLockWriteGuard<'static, ()> {
+    HEAVY
+        .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
