@@ -48,6 +48,14 @@ pub fn tool_version() -> String {
 
 static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Takes `tool`, recorded with the executable stat `stat`, as this tool's identity when `stat`
+/// is the running executable's (see [`ExeStat`]).
+pub fn adopt_identity(stat: &ExeStat, tool: &str) {
+    if ExeStat::current().as_ref() == Some(stat) {
+        IDENTITY.get_or_init(|| tool.to_string());
+    }
+}
+
 /// The running executable's file identity and stat. When it equals the one a cache recorded with
 /// its tool identity, that identity is this tool's, and the executable is not hashed again (20 MB
 /// of release binary: most of a no-op build). A rebuilt or replaced binary has another mtime and
