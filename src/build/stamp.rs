@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 pub const STAMP_FILE: &str = ".i3s-bundle-stamp";
-const MAGIC: &str = "i3s-bundle stamp 1";
+const MAGIC: &str = "i3s-bundle stamp 2";
 
 /// What a build is asked, for the stamp to answer only the same question.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -70,25 +70,75 @@ fn check(out: &Path, question: &Question, time: &TimeEnvironment) -> Option<Vec<
     {
         return None;
     }
-    let files: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
-    let unchanged = files.par_chunks(256).all(|chunk| {
-        chunk.iter().all(|line| {
-            let mut parts = line.splitn(3, ' ');
-            let (Some(size), Some(mtime), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return false;
-            };
-            std::fs::metadata(path).is_ok_and(|m| {
-                size.parse::<u64>().ok() == Some(m.len())
-                    && mtime.parse::<u128>().ok() == Some(mtime_ns(&m))
-            })
-        })
-    });
-    if !unchanged {
+    // Pieces of at most 512 files of one directory, statted relative to it.
+    let mut pieces: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        match line.strip_prefix("D ") {
+            Some(dir) => pieces.push((dir, Vec::new())),
+            None => match pieces.last_mut() {
+                Some((dir, files)) if files.len() == 512 => {
+                    let dir = *dir;
+                    pieces.push((dir, vec![line]));
+                }
+                Some((_, files)) => files.push(line),
+                None => return None,
+            },
+        }
+    }
+    if !pieces.par_iter().all(|(dir, files)| unchanged(dir, files)) {
         return None;
     }
     cache::adopt_identity(&header.tool_stat, &header.tool);
     Some(header.bundles)
+}
+
+/// Whether every `<size> <mtime> <name>` line still describes `<dir>/<name>`.
+#[cfg(unix)]
+fn unchanged(dir: &str, lines: &[&str]) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    // fstatat relative to the open directory: no walk of the whole path per file.
+    let Ok(handle) = std::fs::File::open(dir) else {
+        return false;
+    };
+    lines.iter().all(|line| {
+        let Some((size, mtime, name)) = split_line(line) else {
+            return false;
+        };
+        let Ok(name) = std::ffi::CString::new(std::ffi::OsStr::new(name).as_bytes()) else {
+            return false;
+        };
+        // SAFETY: an all-zero stat is valid; fstatat fills it and reads only `name`.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatat(handle.as_raw_fd(), name.as_ptr(), &mut st, 0) } != 0 {
+            return false;
+        }
+        // As `crate::fs::mtime_ns` counts: nanoseconds since the epoch, 0 before it.
+        let ns = u128::try_from(st.st_mtime).map_or(0, |s| {
+            s * 1_000_000_000 + u128::try_from(st.st_mtime_nsec).unwrap_or(0)
+        });
+        u64::try_from(st.st_size).ok() == Some(size) && ns == mtime
+    })
+}
+
+#[cfg(not(unix))]
+fn unchanged(dir: &str, lines: &[&str]) -> bool {
+    lines.iter().all(|line| {
+        let Some((size, mtime, name)) = split_line(line) else {
+            return false;
+        };
+        std::fs::metadata(Path::new(dir).join(name))
+            .is_ok_and(|m| m.len() == size && mtime_ns(&m) == mtime)
+    })
+}
+
+fn split_line(line: &str) -> Option<(u64, u128, &str)> {
+    let mut parts = line.splitn(3, ' ');
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?,
+    ))
 }
 
 /// Writes the stamp of a build whose reports are `bundles` (all up to date from now on), from
@@ -113,10 +163,13 @@ pub fn write(
 
 fn text(out: &Path, question: Question, cache: &Cache, bundles: &[BundleReport]) -> Option<String> {
     let tool_stat = ExeStat::current()?;
-    let mut files = String::new();
+    // By directory: `D <dir>`, then `<size> <mtime> <name>` for each file in it.
+    let mut by_dir: std::collections::BTreeMap<String, String> = Default::default();
     let mut line = |path: &Path, size: u64, mtime: u128| {
-        let path = path.to_str().filter(|p| !p.contains('\n'))?;
-        files.push_str(&format!("{size} {mtime} {path}\n"));
+        let dir = path.parent()?.to_str().filter(|p| !p.contains('\n'))?;
+        let name = path.file_name()?.to_str().filter(|p| !p.contains('\n'))?;
+        let lines = by_dir.entry(dir.to_string()).or_default();
+        lines.push_str(&format!("{size} {mtime} {name}\n"));
         Some(())
     };
     let cache_path = Cache::path(out);
@@ -154,5 +207,9 @@ fn text(out: &Path, question: Question, cache: &Cache, bundles: &[BundleReport])
         bundles,
     };
     let header = serde_json::to_string(&header).ok()?;
-    Some(format!("{MAGIC}\n{header}\n{files}"))
+    let mut text = format!("{MAGIC}\n{header}\n");
+    for (dir, lines) in by_dir {
+        text.push_str(&format!("D {dir}\n{lines}"));
+    }
+    Some(text)
 }

@@ -2,8 +2,8 @@
 //! uncompressed bytes and their Deflate streams. An entry whose new bytes equal the old ones is
 //! copied compressed ([`super::container::ZipWriter::add_raw_entry`]) instead of compressed again;
 //! the writer is deterministic, so the zip's bytes are those of a clean build.
-use super::EntryKind;
 use super::container::{METHOD_DEFLATE, ZipEntry, open_entry, read_central_directory};
+use super::{ChecksumFile, ChecksumFlavour, EntryKind};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
@@ -25,6 +25,9 @@ struct OldEntry {
 pub struct PreviousZip {
     bytes: Vec<u8>,
     entries: HashMap<String, OldEntry>,
+    /// Its checksum file's digests, by entry name (a copied entry's digest is the same).
+    digests: HashMap<String, String>,
+    checksum_name: String,
 }
 
 impl PreviousZip {
@@ -41,7 +44,19 @@ impl PreviousZip {
         }
         let directory = read_central_directory(&mut Cursor::new(&bytes), usize::MAX).ok()?;
         let mut entries = HashMap::with_capacity(directory.len());
+        let (mut digests, mut checksum_name) = (HashMap::new(), String::new());
         for entry in &directory {
+            if let Some(flavour) = ChecksumFlavour::from_file_name(&entry.name) {
+                let text = String::from_utf8(old_entry(&bytes, entry)?.content).ok()?;
+                let file = ChecksumFile::parse(flavour, &text);
+                digests = file
+                    .lines
+                    .into_iter()
+                    .map(|l| (l.entry, l.digest))
+                    .collect();
+                checksum_name = entry.name.clone();
+                continue;
+            }
             let reusable = matches!(
                 EntryKind::of(&entry.name),
                 EntryKind::PlanScript | EntryKind::BuildPlan | EntryKind::DeploymentPlan
@@ -50,7 +65,12 @@ impl PreviousZip {
                 entries.insert(entry.name.clone(), old_entry(&bytes, entry)?);
             }
         }
-        Some(PreviousZip { bytes, entries })
+        Some(PreviousZip {
+            bytes,
+            entries,
+            digests,
+            checksum_name,
+        })
     }
 
     /// The uncompressed bytes of an artifact entry.
@@ -62,6 +82,14 @@ impl PreviousZip {
     pub fn reusable(&self, name: &str, bytes: &[u8]) -> Option<(&[u8], u32)> {
         let entry = self.entries.get(name)?;
         (entry.content == bytes).then(|| (&self.bytes[entry.data.clone()], entry.crc32))
+    }
+
+    /// The digest the previous zip's checksum file (of this flavour) gives entry `name`.
+    pub fn digest(&self, flavour: ChecksumFlavour, name: &str) -> Option<&str> {
+        if self.checksum_name != flavour.file_name() {
+            return None;
+        }
+        self.digests.get(name).map(String::as_str)
     }
 }
 

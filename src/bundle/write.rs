@@ -196,8 +196,14 @@ impl<W: Write> Entries<'_, W> {
             self.zip
                 .add_raw_entry(&name, compressed, crc32, bytes.len() as u64)
                 .map_err(|e| entry_error(&name, e))?;
-            hasher.update(bytes);
-            self.sums.push((name, hasher.finish_hex()));
+            let digest = match self.previous.and_then(|p| p.digest(self.flavour, &name)) {
+                Some(digest) => digest.to_string(),
+                None => {
+                    hasher.update(bytes);
+                    hasher.finish_hex()
+                }
+            };
+            self.sums.push((name, digest));
             return Ok(());
         }
         self.zip
