@@ -4,6 +4,7 @@
 //! - [`ids`]: stable UUIDv5 identity. [`naming`]: version, names, Time Stamp.
 //! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
 //! - [`archive`]: the deterministic release tar.gz. [`sidecar`]: `X.publish.json` next to each zip.
+//! - [`memo`]: what a rebuild reuses from the previous zip. [`stamp`]: the no-op fast path.
 //!
 //! A build renders and validates every bundle that needs it before replacing any output: an error
 //! leaves every earlier output (and the cache) as it was. Bundles compile in parallel; each is
