@@ -18,6 +18,7 @@ mod boot_nspawn;
 mod build_cache_lock;
 mod build_golden_image;
 mod build_import;
+mod build_incremental;
 mod build_project;
 mod build_render;
 mod bundle_diff_determinism;

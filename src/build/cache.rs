@@ -48,6 +48,14 @@ pub fn tool_version() -> String {
 
 static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Takes `tool`, recorded with the executable stat `stat`, as this tool's identity when `stat`
+/// is the running executable's (see [`ExeStat`]).
+pub fn adopt_identity(stat: &ExeStat, tool: &str) {
+    if ExeStat::current().as_ref() == Some(stat) {
+        IDENTITY.get_or_init(|| tool.to_string());
+    }
+}
+
 /// The running executable's file identity and stat. When it equals the one a cache recorded with
 /// its tool identity, that identity is this tool's, and the executable is not hashed again (20 MB
 /// of release binary: most of a no-op build). A rebuilt or replaced binary has another mtime and
@@ -117,6 +125,10 @@ pub struct Cache {
     /// Keyed by the bundle source path relative to the project root.
     pub bundles: BTreeMap<String, Record>,
     pub archive: Option<ArchiveRecord>,
+    /// The cache file as loaded (inode, size, mtime): unchanged at save time, nobody else saved
+    /// meanwhile and it need not be parsed again (a save renames a new file: a new inode).
+    #[serde(skip)]
+    pub loaded_stat: Option<FileStat>,
 }
 
 /// Why a bundle must be rebuilt (reported with `--json`, handy when it is unexpected).
@@ -134,12 +146,14 @@ impl Cache {
     /// The cache of `out`; an unreadable or foreign cache is treated as empty (rebuild all).
     pub fn load(out: &Path) -> Cache {
         let path = Self::path(out);
-        let Ok(bytes) = std::fs::read(&path) else {
+        // The stat of the very file read (opened once: a save meanwhile renames another in).
+        let Some((bytes, stat)) = read_with_stat(&path) else {
             return Cache::default();
         };
-        let Ok(cache) = serde_json::from_slice::<Cache>(&bytes) else {
+        let Ok(mut cache) = serde_json::from_slice::<Cache>(&bytes) else {
             return Cache::default();
         };
+        cache.loaded_stat = stat;
         if let Some(recorded) = &cache.tool_stat
             && ExeStat::current().as_ref() == Some(recorded)
         {
@@ -179,7 +193,13 @@ impl Cache {
             .open(&lock_path)
             .map_err(|e| Error::io(&lock_path, e))?;
         lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-        let mut merged = Cache::load(out);
+        let unchanged =
+            base.loaded_stat.is_some() && file_stat(&Self::path(out)) == base.loaded_stat;
+        let mut merged = if unchanged {
+            base.clone()
+        } else {
+            Cache::load(out)
+        };
         for (key, record) in &self.bundles {
             if base.bundles.get(key) != Some(record) {
                 merged.bundles.insert(key.clone(), record.clone());
@@ -260,6 +280,33 @@ impl Cache {
         }
         Freshness::UpToDate { restat }
     }
+}
+
+/// A file's inode, size and mtime.
+type FileStat = (u64, u64, u128);
+
+#[cfg(unix)]
+fn stat_of(meta: &std::fs::Metadata) -> Option<FileStat> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.ino(), meta.len(), mtime_ns(meta)))
+}
+
+#[cfg(not(unix))]
+fn stat_of(_: &std::fs::Metadata) -> Option<FileStat> {
+    None
+}
+
+fn file_stat(path: &Path) -> Option<FileStat> {
+    stat_of(&std::fs::metadata(path).ok()?)
+}
+
+fn read_with_stat(path: &Path) -> Option<(Vec<u8>, Option<FileStat>)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let stat = file.metadata().ok().and_then(|m| stat_of(&m));
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Some((bytes, stat))
 }
 
 /// A make-compatible depfile: `<target>: <input> <input> …` (spaces escaped), so a Makefile rule

@@ -2,12 +2,13 @@
 //! scripts the bundle needs, (2) render them, (3) plan script artifacts, (4) build plans,
 //! (4b) carried golden images, (5) deployment plans, (6) the manifest.
 use super::ids::{IdKind, artifact_id};
+use super::memo::{self, Memo, MemoScript, Reuse};
 use super::model::{CompiledBundle, GoldenImageAttachment, Input, Project, ScriptInfo};
 use super::naming::{self, TimeSource};
 use crate::bundle::attribute::check_value;
 use crate::bundle::{
-    BuildPlan, BuildStep, Bundle, CustomAttribute, DeploymentPlan, GoldenImage, GoldenImageEntry,
-    Manifest, Payload, PlanScript,
+    BuildPlan, BuildStep, Bundle, CustomAttribute, DeploymentPlan, EntryKind, GoldenImage,
+    GoldenImageEntry, Manifest, Payload, PlanScript,
 };
 use crate::error::{Error, Location, Result};
 use crate::render::attributes::apply_pin;
@@ -45,6 +46,8 @@ struct RenderedScript {
     contract: crate::source::contract::Contract,
     /// What a template's render read (itself first); empty for plain plan scripts.
     template_sources: Vec<Arc<TemplateSource>>,
+    /// Taken from the previous build, not rendered (checked then).
+    reused: bool,
 }
 
 /// Step 1's answer: the distinct plan scripts, and each build plan's steps as indices into them.
@@ -74,16 +77,35 @@ type Ids = HashMap<String, String>;
 
 /// Compiles one `bundles-src/*.toml`.
 pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> {
+    compile_bundle_reusing(project, path, None)
+}
+
+/// [`compile_bundle`], taking from `reuse` (the bundle's previous build) the plan scripts whose
+/// render would give the same (see [`super::memo`]).
+pub fn compile_bundle_reusing(
+    project: &Project,
+    path: &Path,
+    reuse: Option<&Reuse>,
+) -> Result<CompiledBundle> {
     let layout = &project.layout;
     let (file, mut inputs, profile) = load_source(project, path)?;
+    let context = memo::context(
+        file.bundle.name.get_ref(),
+        &file.bundle.version,
+        profile.as_ref().map(|p| (p.id.as_str(), p.text.as_str())),
+    );
+    let reuse = reuse.filter(|r| r.same_context(&context));
+    warm_templates(project, &file);
     let needed = needed_scripts(project, &file)?;
-    let mut rendered = render_scripts(project, &file, profile.as_ref(), &needed.specs)?;
+    let mut rendered = render_scripts(project, &file, profile.as_ref(), &needed.specs, reuse)?;
+    let memo_sources = memo_sources(&rendered);
     record_sources(layout, &mut rendered, &mut inputs);
-    for script in &rendered {
+    for script in rendered.iter().filter(|s| !s.reused) {
         reject_host_escapes(script)?;
     }
     let mut ids = Ids::new();
     let artifacts = plan_script_artifacts(&file, &needed.specs, &rendered, &mut ids)?;
+    let memo = memo_of(context, &needed.specs, &rendered, memo_sources, &artifacts);
     let mut built = build_plans(project, &file, &needed, &artifacts, &rendered, &mut ids)?;
     let golden_images = golden_images(layout, &file, &mut inputs)?;
     let mut deployment_plans = Vec::new();
@@ -135,7 +157,73 @@ pub fn compile_bundle(project: &Project, path: &Path) -> Result<CompiledBundle> 
         warnings: built.warnings,
         attachments,
         scripts: artifacts.scripts,
+        reused_scripts: rendered.iter().filter(|s| s.reused).count(),
+        memo,
     })
+}
+
+/// Reads the bundle's templates and parses their front matter on every core, for step 1 to find
+/// them read (a bundle of 1,000 templates, most taken from the previous build, spends its time
+/// here). Errors are left to step 1, which reports them at the step.
+fn warm_templates(project: &Project, file: &BundleFile) {
+    let names: BTreeSet<String> = file
+        .build_plans
+        .iter()
+        .flat_map(|plan| plan.steps.iter())
+        .filter_map(|step| step.get_ref().template.as_deref())
+        .map(template_file_name)
+        .filter(|name| !name.starts_with('_') && !name.contains("/_"))
+        .collect();
+    names.par_iter().for_each(|name| {
+        let _ = project.templates.front_matter(name);
+    });
+}
+
+/// What each render read, by template name and SHA-256 (before [`record_sources`] moves it).
+fn memo_sources(rendered: &[RenderedScript]) -> Vec<Vec<(String, String)>> {
+    rendered
+        .iter()
+        .map(|r| {
+            r.template_sources
+                .iter()
+                .map(|s| (s.name.clone(), s.sha256.clone()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The memo of this build's templated plan scripts (its zip's SHA-256 is filled in once written).
+fn memo_of(
+    context: String,
+    specs: &[ScriptSpec],
+    rendered: &[RenderedScript],
+    sources: Vec<Vec<(String, String)>>,
+    artifacts: &Artifacts,
+) -> Memo {
+    let mut scripts = Vec::new();
+    for (index, ((spec, script), sources)) in specs.iter().zip(rendered).zip(sources).enumerate() {
+        let ScriptKey::Template { file, params } = &spec.key else {
+            continue;
+        };
+        let artifact = &artifacts.plan_scripts[artifacts.artifact_of_spec[index]];
+        scripts.push(MemoScript {
+            template: file.clone(),
+            params: params.clone(),
+            sources,
+            short_name: script.short_name.clone(),
+            plan_type: script.plan_type.clone(),
+            description: script.description.clone(),
+            entry: EntryKind::PlanScript
+                .entry_name(&artifact.id)
+                .unwrap_or_default(),
+        });
+    }
+    Memo {
+        tool: super::cache::tool_version(),
+        zip_sha256: String::new(),
+        context,
+        scripts,
+    }
 }
 
 /// The bundle source, the inputs read so far (it, the registry, the OS profile) and the profile.
@@ -258,6 +346,7 @@ fn render_scripts(
     file: &BundleFile,
     profile: Option<&OsProfile>,
     specs: &[ScriptSpec],
+    reuse: Option<&Reuse>,
 ) -> Result<Vec<RenderedScript>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut group_of: HashMap<&str, usize> = HashMap::new();
@@ -279,7 +368,14 @@ fn render_scripts(
             let renderer = project.renderer.scoped();
             group
                 .iter()
-                .map(|&i| (i, render_spec(project, file, profile, &renderer, &specs[i])))
+                .map(|&i| {
+                    let reused = reuse.and_then(|r| reused_render(project, r, &specs[i]));
+                    let result = match reused {
+                        Some(script) => Ok(script),
+                        None => render_spec(project, file, profile, &renderer, &specs[i]),
+                    };
+                    (i, result)
+                })
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -317,9 +413,44 @@ fn render_spec(
         content: r.content,
         contract: r.contract,
         template_sources: r.sources,
+        reused: false,
         pinned_id: None,
         origin: ScriptOrigin::Template {
             file: layout.relative(&project.templates.path_of(name)),
+            sources: Vec::new(),
+        },
+        plain_input: None,
+    })
+}
+
+/// A templated plan script as its previous build rendered it, when every file that render read
+/// is unchanged (the context was checked by the caller).
+fn reused_render(project: &Project, reuse: &Reuse, spec: &ScriptSpec) -> Option<RenderedScript> {
+    let ScriptKey::Template { file: name, params } = &spec.key else {
+        return None;
+    };
+    let memo = reuse.script(name, params)?;
+    let mut sources = Vec::with_capacity(memo.sources.len());
+    for (source, sha256) in &memo.sources {
+        let read = project.templates.source(source).ok().flatten()?;
+        if &read.sha256 != sha256 {
+            return None;
+        }
+        sources.push(read);
+    }
+    let content = reuse.content(&memo.entry)?;
+    let contract = project.templates.front_matter(name).ok()?.contract.clone();
+    Some(RenderedScript {
+        short_name: memo.short_name.clone(),
+        plan_type: memo.plan_type.clone(),
+        description: memo.description.clone(),
+        content,
+        contract,
+        template_sources: sources,
+        reused: true,
+        pinned_id: None,
+        origin: ScriptOrigin::Template {
+            file: project.layout.relative(&project.templates.path_of(name)),
             sources: Vec::new(),
         },
         plain_input: None,
@@ -338,6 +469,7 @@ fn render_plain(layout: &Layout, stem: &str) -> Result<RenderedScript> {
         content: script.content,
         contract: Default::default(),
         template_sources: Vec::new(),
+        reused: false,
         pinned_id: script.id,
         origin: ScriptOrigin::Plain {
             file: layout.relative(&path),

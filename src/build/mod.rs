@@ -4,6 +4,7 @@
 //! - [`ids`]: stable UUIDv5 identity. [`naming`]: version, names, Time Stamp.
 //! - [`cache`]: what each output was built from; up-to-date checks; depfiles.
 //! - [`archive`]: the deterministic release tar.gz. [`sidecar`]: `X.publish.json` next to each zip.
+//! - [`memo`]: what a rebuild reuses from the previous zip. [`stamp`]: the no-op fast path.
 //!
 //! A build renders and validates every bundle that needs it before replacing any output: an error
 //! leaves every earlier output (and the cache) as it was. Bundles compile in parallel; each is
@@ -14,9 +15,11 @@ pub mod archive;
 pub mod cache;
 pub mod compile;
 pub mod ids;
+pub mod memo;
 pub mod model;
 pub mod naming;
 pub mod sidecar;
+pub mod stamp;
 
 pub use compile::compile_bundle;
 pub use model::{CompiledBundle, GoldenImageAttachment, Project};
@@ -25,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::source::{BundleFile, Layout, ProjectFile};
 use cache::{ArchiveRecord, Cache, Freshness, Record};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +46,7 @@ pub struct BuildOptions {
     pub archive: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Built,
@@ -51,7 +54,7 @@ pub enum Status {
 }
 
 /// One bundle in the build report.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BundleReport {
     pub bundle: String,
     pub version: String,
@@ -163,6 +166,7 @@ struct Staged {
     temp: crate::fs::TempFile,
     /// Complete but for the zip's mtime, known once it is renamed.
     record: Record,
+    memo: memo::Memo,
     warnings: Vec<String>,
 }
 
@@ -179,16 +183,23 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     // Temporary files of a killed earlier build, even when this one has nothing to write.
     crate::fs::sweep_stale(&out);
     let time = naming::TimeEnvironment::from_env(&options.root);
+    let keys: Vec<String> = sources
+        .iter()
+        .map(|s| layout.relative(s).to_string_lossy().into_owned())
+        .collect();
+    let question = stamp::Question::new(&options.root, &keys, &time)?;
+    if !options.force
+        && !options.archive
+        && let Some(report) = stamp::up_to_date(&out, &question, &time)
+    {
+        return Ok(report);
+    }
     let mut cache = Cache::load(&out);
     // What this run started from: only its own changes are merged into the cache at the end.
     let loaded_cache = cache.clone();
     let mut cache_dirty = false;
 
     // 1. Which bundles are stale (checked in parallel: a no-op build is mostly stat calls).
-    let keys: Vec<String> = sources
-        .iter()
-        .map(|s| layout.relative(s).to_string_lossy().into_owned())
-        .collect();
     let freshness = check_freshness(options, &out, &time, &mut cache, &keys);
     let mut stale: Vec<Stale> = Vec::new();
     for ((source, key), fresh) in sources.iter().zip(&keys).zip(freshness) {
@@ -229,6 +240,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport> {
     if cache_dirty {
         cache.save_merged(&loaded_cache, &out)?;
     }
+    if !options.archive {
+        stamp::write(&out, question, &cache, &bundles)?;
+    }
     Ok(BuildReport {
         tool: cache::tool_version(),
         bundles,
@@ -254,7 +268,17 @@ fn compile_all(
     }
     let mut project = Project::load(&options.root)?;
     project.time = time;
-    let staged = compile_stale(&project, out, stale)?;
+    // The previous builds to reuse (none with --force: a clean build).
+    let previous = |key: &str| {
+        let record = cache.bundles.get(key).filter(|_| !options.force)?;
+        memo::Reuse::load(
+            out,
+            &record.zip_name,
+            &record.sha256,
+            &cache::tool_version(),
+        )
+    };
+    let staged = compile_stale(&project, out, stale, &previous)?;
     for s in &staged {
         warnings.extend(s.warnings.iter().cloned());
     }
@@ -303,12 +327,18 @@ fn check_freshness(
 
 /// Compiles and stages the stale bundles in parallel; every error is reported, and two bundles
 /// may not write one zip. On an error the staged temporary files are removed (dropped).
-fn compile_stale(project: &Project, out: &Path, stale: &[Stale]) -> Result<Vec<Staged>> {
+fn compile_stale(
+    project: &Project,
+    out: &Path,
+    stale: &[Stale],
+    previous: &(dyn Fn(&str) -> Option<memo::Reuse> + Sync),
+) -> Result<Vec<Staged>> {
     let results: Vec<Result<Staged>> = stale
         .par_iter()
         .map(|(source, key, reason)| {
-            let compiled = compile_bundle(project, source)?;
-            write_compiled(out, compiled, key, reason)
+            let reuse = previous(key);
+            let compiled = compile::compile_bundle_reusing(project, source, reuse.as_ref())?;
+            write_compiled(out, compiled, key, reason, reuse.as_ref())
         })
         .collect();
     let mut staged = Vec::new();
@@ -385,7 +415,7 @@ fn persist_all(
     let written: Vec<Result<(String, String, Record)>> = staged
         .into_par_iter()
         .map(|s| {
-            let record = persist(layout, out, s.temp, s.record)?;
+            let record = persist(layout, out, s.temp, s.record, &s.memo)?;
             Ok((s.key, s.reason, record))
         })
         .collect();
@@ -400,9 +430,29 @@ fn persist_all(
 
 /// Writes one compiled bundle's zip to its temporary file next to `<out>/<zip>` (renamed by
 /// [`persist`]) and drops the bundle; returns what the cache will record.
-fn write_compiled(out: &Path, c: CompiledBundle, key: &str, reason: &str) -> Result<Staged> {
+fn write_compiled(
+    out: &Path,
+    c: CompiledBundle,
+    key: &str,
+    reason: &str,
+    reuse: Option<&memo::Reuse>,
+) -> Result<Staged> {
     let path = out.join(&c.zip_name);
-    let (temp, report) = crate::bundle::write::write_bundle_unpersisted(&c.bundle, &path)?;
+    let previous = reuse.map(memo::Reuse::previous);
+    let (temp, report) = crate::bundle::write::write_bundle_reusing(&c.bundle, &path, previous)?;
+    // Says how much an incremental rebuild did (a rebuild without a usable memo renders all).
+    let reason = match reuse {
+        Some(_) => format!(
+            "{reason} (incremental: {} of {} templated plan scripts rendered again)",
+            c.memo.scripts.len() - c.reused_scripts,
+            c.memo.scripts.len()
+        ),
+        None => reason.to_string(),
+    };
+    let memo = memo::Memo {
+        zip_sha256: report.sha256.clone(),
+        ..c.memo
+    };
     let record = Record {
         bundle: c.file.bundle.name.get_ref().clone(),
         version: c.file.bundle.version.clone(),
@@ -418,9 +468,10 @@ fn write_compiled(out: &Path, c: CompiledBundle, key: &str, reason: &str) -> Res
     };
     Ok(Staged {
         key: key.to_string(),
-        reason: reason.to_string(),
+        reason,
         temp,
         record,
+        memo,
         warnings: c.warnings,
     })
 }
@@ -432,10 +483,12 @@ fn persist(
     out: &Path,
     temp: crate::fs::TempFile,
     record: Record,
+    memo: &memo::Memo,
 ) -> Result<Record> {
     let path = out.join(&record.zip_name);
     temp.persist(&path)?;
     sidecar::write(&path, &record.sha256, &record.attachments)?;
+    memo.write(out, &record.zip_name)?;
     let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
     let target = display_path(layout, &path);
     crate::fs::write_atomic(

@@ -98,4 +98,8 @@ pub struct CompiledBundle {
     pub warnings: Vec<String>,
     pub attachments: Vec<GoldenImageAttachment>,
     pub scripts: Vec<ScriptInfo>,
+    /// What an incremental rebuild may reuse from this build (see [`super::memo`]).
+    pub memo: super::memo::Memo,
+    /// Plan scripts taken from the previous build instead of rendered.
+    pub reused_scripts: usize,
 }

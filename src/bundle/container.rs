@@ -589,6 +589,40 @@ impl<W: Write> ZipWriter<W> {
         Ok(size)
     }
 
+    /// Adds an entry whose Deflate stream was made earlier by [`ZipWriter::add_entry`] at this
+    /// writer's level from the same bytes (an incremental build copies it from the previous zip):
+    /// header and data descriptor are written as `add_entry` writes them, so the bytes equal a
+    /// fresh compression's.
+    pub fn add_raw_entry(
+        &mut self,
+        name: &str,
+        compressed: &[u8],
+        crc32: u32,
+        size: u64,
+    ) -> io::Result<()> {
+        let compressed_size = compressed.len() as u64;
+        if size >= ZIP64_THRESHOLD || compressed_size >= ZIP64_THRESHOLD {
+            return Err(io::Error::other(format!("{name}: too large to copy")));
+        }
+        let offset = self.out.written;
+        let name_len = u16::try_from(name.len())
+            .map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
+        let header = self.local_header(name, name_len, false);
+        self.out.write_all(&header)?;
+        self.out.write_all(compressed)?;
+        self.out
+            .write_all(&data_descriptor(crc32, compressed_size, size, false))?;
+        self.entries.push(WrittenEntry {
+            name: name.to_string(),
+            crc32,
+            compressed_size,
+            size,
+            offset,
+            zip64: false,
+        });
+        Ok(())
+    }
+
     /// The local file header: sizes and CRC left zero (they follow in the data descriptor), a
     /// zip64 extra field when the entry may need one.
     fn local_header(&self, name: &str, name_len: u16, zip64: bool) -> Vec<u8> {

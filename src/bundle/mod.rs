@@ -9,6 +9,7 @@ pub(crate) mod json_object;
 pub mod manifest;
 pub mod model;
 pub mod read;
+pub mod reuse;
 pub mod verify;
 pub mod write;
 

@@ -3,6 +3,7 @@
 use super::checksum::ChecksumFile;
 use super::container::ZipWriter;
 use super::manifest::{MANIFEST_ENTRY, parse_time_stamp};
+use super::reuse::PreviousZip;
 use super::{Bundle, EntryKind, Payload};
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -35,6 +36,16 @@ pub fn write_bundle_unpersisted(
     bundle: &Bundle,
     path: &Path,
 ) -> Result<(crate::fs::TempFile, WriteReport)> {
+    write_bundle_reusing(bundle, path, None)
+}
+
+/// [`write_bundle_unpersisted`], copying the Deflate stream of every artifact entry whose bytes
+/// equal the one in `previous` (the same bytes a fresh compression gives, in less time).
+pub fn write_bundle_reusing(
+    bundle: &Bundle,
+    path: &Path,
+    previous: Option<&PreviousZip>,
+) -> Result<(crate::fs::TempFile, WriteReport)> {
     let temp = crate::fs::TempFile::for_target(path)?;
     let file = temp
         .as_file()
@@ -45,7 +56,7 @@ pub fn write_bundle_unpersisted(
         hasher: sha2::Sha256::default(),
         size: 0,
     };
-    let (hashing, entries) = write_bundle_to(bundle, hashing)?;
+    let (hashing, entries) = write_entries(bundle, hashing, previous)?;
     let HashingWriter {
         inner,
         hasher,
@@ -96,6 +107,14 @@ pub fn artifact_json<T: Serialize>(artifact: &T) -> Result<Vec<u8>> {
 
 /// Streams the canonical zip into `out`; returns it with the number of entries.
 pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> {
+    write_entries(bundle, out, None)
+}
+
+fn write_entries<W: Write>(
+    bundle: &Bundle,
+    out: W,
+    previous: Option<&PreviousZip>,
+) -> Result<(W, usize)> {
     let stamp = &bundle.manifest.time_stamp;
     let time = parse_time_stamp(stamp)
         .ok_or_else(|| Error::other(format!("MANIFEST Time Stamp {stamp:?} is not an ISO-8601 UTC time such as 2018-06-09T15:09:48.084Z")))?;
@@ -103,6 +122,7 @@ pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> 
         zip: ZipWriter::new(out, time),
         flavour: bundle.checksum,
         sums: Vec::new(),
+        previous,
     };
     let name_of = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_default();
 
@@ -162,15 +182,30 @@ pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> 
 }
 
 /// The zip being written and the checksum lines collected so far, in entry order.
-struct Entries<W: Write> {
+struct Entries<'p, W: Write> {
     zip: ZipWriter<W>,
     flavour: super::ChecksumFlavour,
     sums: Vec<(String, String)>,
+    previous: Option<&'p PreviousZip>,
 }
 
-impl<W: Write> Entries<W> {
+impl<W: Write> Entries<'_, W> {
     fn add_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
         let mut hasher = self.flavour.hasher();
+        if let Some((compressed, crc32)) = self.previous.and_then(|p| p.reusable(&name, bytes)) {
+            self.zip
+                .add_raw_entry(&name, compressed, crc32, bytes.len() as u64)
+                .map_err(|e| entry_error(&name, e))?;
+            let digest = match self.previous.and_then(|p| p.digest(self.flavour, &name)) {
+                Some(digest) => digest.to_string(),
+                None => {
+                    hasher.update(bytes);
+                    hasher.finish_hex()
+                }
+            };
+            self.sums.push((name, digest));
+            return Ok(());
+        }
         self.zip
             .add_entry(
                 &name,
