@@ -117,6 +117,21 @@ fn phases(zip: &Path) {
     };
     let data = report::diff::page_data(&input, None);
     lap("page data (highlighting, graph layout)");
+    let graphs: usize = {
+        use rayon::prelude::*;
+        (0..data.build_plans.len())
+            .into_par_iter()
+            .map(|i| {
+                let graph = report::page::plan_graph(&input, i);
+                report::svg::draw(&graph, report::page::tidy(&input))
+                    .nodes
+                    .len()
+            })
+            .sum()
+    };
+    lap(&format!(
+        "  of which graphs and layout (again; {graphs} boxes)"
+    ));
     let page = report::render_page(&data).unwrap();
     lap("templates (plans in parallel, then the page)");
     drop(page);
