@@ -17,9 +17,13 @@ pub struct PageData<'a> {
     pub version: &'static str,
     pub report: &'a InspectReport,
     pub findings: Vec<FindingView>,
+    /// More findings than this and their table is folded (`<details>`).
+    pub fold_findings: usize,
     pub lint_summary: String,
     pub notices: &'a [String],
     pub rules: Vec<RuleView>,
+    /// Rendered on their own, in parallel (`super::render_page`).
+    #[serde(skip)]
     pub build_plans: Vec<PlanView>,
     pub deployment_plans: Vec<DeploymentView>,
     pub golden_images: Vec<GoldenView<'a>>,
@@ -115,6 +119,7 @@ pub fn page_data<'a>(input: &'a Input, old: Option<(&Input, &BundleDiff)>) -> Pa
         version: env!("CARGO_PKG_VERSION"),
         report,
         findings: input.lint.findings.iter().map(finding_view).collect(),
+        fold_findings: super::page::FOLD_FINDINGS,
         lint_summary: crate::lint::output::summary(input.lint),
         notices: &input.lint.notices,
         rules: rules_of(&input.lint.findings),

@@ -20,7 +20,8 @@ pub mod svg;
 use crate::bundle::inspect::InspectReport;
 use crate::error::{Error, Result};
 use crate::lint::target::Target;
-use minijinja::{AutoEscape, Environment};
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, context};
 use serde::Serialize;
 
 /// One bundle as the reports see it: its inspect report, its parsed scripts (the lint target)
@@ -32,6 +33,7 @@ pub struct Input<'a> {
 }
 
 const PAGE: &str = include_str!("page.html");
+const PLAN: &str = include_str!("plan.html");
 const MARKDOWN_DIFF: &str = include_str!("diff.md");
 const MARKDOWN_LINT: &str = include_str!("lint.md");
 
@@ -56,6 +58,7 @@ fn environment() -> Result<Environment<'static>> {
     env.add_filter("fence", markdown::fence);
     for (name, source) in [
         ("page.html", PAGE),
+        ("plan.html", PLAN),
         ("diff.md", MARKDOWN_DIFF),
         ("lint.md", MARKDOWN_LINT),
     ] {
@@ -72,10 +75,32 @@ fn render<T: Serialize>(template: &str, data: &T) -> Result<String> {
         .map_err(|e| Error::other(format!("rendering the {template} report: {e:#}")))
 }
 
+/// The page from its data: each build plan's article rendered on its own (plan.html, in
+/// parallel: a bundle of thousands of plans is most of its page), then the page around them.
+pub fn render_page(data: &diff::PageData) -> Result<String> {
+    use rayon::prelude::*;
+    let env = environment()?;
+    let fail = |e: minijinja::Error| Error::other(format!("rendering the HTML report: {e:#}"));
+    let plan = env.get_template("plan.html").map_err(fail)?;
+    let old_path = data.changes.as_ref().map(|c| c.old_path.as_str());
+    let plans: Vec<Value> = data
+        .build_plans
+        .par_iter()
+        .map(|p| {
+            plan.render(context! { plan => Serde(p), old_path })
+                .map(Value::from_safe_string)
+        })
+        .collect::<std::result::Result<_, _>>()
+        .map_err(fail)?;
+    env.get_template("page.html")
+        .and_then(|t| t.render(context! { plans, ..Value::from(Serde(data)) }))
+        .map_err(fail)
+}
+
 /// The page of one bundle: manifest, checksums, lint findings, build plans with their steps,
 /// scripts and attributes, deployment plans, golden images, first-boot graphs.
 pub fn inspect_html(input: &Input) -> Result<String> {
-    render("page.html", &diff::page_data(input, None))
+    render_page(&diff::page_data(input, None))
 }
 
 /// The page of the newer bundle with what changed since the older one marked, side-by-side
@@ -85,7 +110,7 @@ pub fn diff_html(
     new: &Input,
     changes: &crate::bundle::diff::BundleDiff,
 ) -> Result<String> {
-    render("page.html", &diff::page_data(new, Some((old, changes))))
+    render_page(&diff::page_data(new, Some((old, changes))))
 }
 
 /// `diff --format markdown`.

@@ -4,7 +4,7 @@
 //! `rule-{ID}`, `ps-diff-{N}`.
 use super::Input;
 use super::boot::{BootGraph, first_boot_graph};
-use super::script::{Block, blocks};
+use super::script::{Block, blocks, code_html};
 use super::svg::{Drawing, draw};
 use crate::bundle::inspect::AttributeSummary;
 use crate::lint::target::ScriptView;
@@ -53,10 +53,26 @@ pub struct StepView {
     pub script_type: String,
     pub description: String,
     pub resolved: bool,
-    pub blocks: Vec<Block>,
+    pub blocks: Vec<BlockView>,
+    /// The attributes its placeholders name.
+    #[serde(skip)]
+    pub uses: Vec<String>,
     pub change: Option<&'static str>,
     /// The anchor of the script's side-by-side diff (diff page, changed scripts).
     pub diff_anchor: Option<String>,
+}
+
+/// A script block as the page shows it: code, or the file a here-document writes; `html` is
+/// its lines' markup ([`code_html`]), written once here instead of a template loop per token.
+#[derive(Debug, Serialize)]
+pub struct BlockView {
+    /// `code` or `file`.
+    pub kind: &'static str,
+    pub path: Option<String>,
+    pub mode: Option<String>,
+    pub tag: Option<String>,
+    pub closed: bool,
+    pub html: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +82,8 @@ pub struct UnitView {
     pub step: Option<String>,
     pub readiness: bool,
     pub change: Option<&'static str>,
+    /// The edges it declares (indices into the graph's edges), for the text table.
+    pub declares: Vec<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -166,6 +184,11 @@ pub fn plan_graph(input: &Input, index: usize) -> BootGraph {
     first_boot_graph(&steps)
 }
 
+/// Up to this many lint findings, their table is open on the page; more are folded into a
+/// `<details>`: a browser lays out a visible table in full before the page has loaded (~0.5 ms a
+/// row on a loaded 2-core machine: seconds for the 10,000 findings of a large generated bundle).
+pub const FOLD_FINDINGS: usize = 200;
+
 /// Up to this many build plans, first-boot graphs get layout's crossing reduction (see
 /// [`super::svg::draw`]); a bundle of thousands of plans is drawn without it, in time.
 pub const TIDY_PLANS: usize = 200;
@@ -175,20 +198,28 @@ pub fn plan_view(input: &Input, index: usize) -> PlanView {
     let plan = &input.target.bundle.build_plans[index];
     let summary = &input.report.build_plans[index];
     let anchor = format!("bp{index}");
+    let known = |name: &str| summary.attributes.iter().any(|a| a.name == name);
     let steps: Vec<StepView> = plan_steps(input, index)
         .into_iter()
-        .map(|(serial, view)| StepView {
-            anchor: format!("{anchor}-step-{serial}"),
-            serial: serial.to_string(),
-            script: view.map_or_else(|| step_name(plan, serial), |v| v.script.name.clone()),
-            script_type: view.map(|v| v.script.plan_type.clone()).unwrap_or_default(),
-            description: view
-                .and_then(|v| v.script.description.clone())
-                .unwrap_or_default(),
-            resolved: view.is_some(),
-            blocks: view.map(blocks).unwrap_or_default(),
-            change: None,
-            diff_anchor: None,
+        .map(|(serial, view)| {
+            let parsed = view.map(blocks).unwrap_or_default();
+            StepView {
+                anchor: format!("{anchor}-step-{serial}"),
+                serial: serial.to_string(),
+                script: view.map_or_else(|| step_name(plan, serial), |v| v.script.name.clone()),
+                script_type: view.map(|v| v.script.plan_type.clone()).unwrap_or_default(),
+                description: view
+                    .and_then(|v| v.script.description.clone())
+                    .unwrap_or_default(),
+                resolved: view.is_some(),
+                uses: placeholders(&parsed),
+                blocks: parsed
+                    .iter()
+                    .map(|b| block_view(b, &anchor, known))
+                    .collect(),
+                change: None,
+                diff_anchor: None,
+            }
         })
         .collect();
     let attributes = summary
@@ -234,15 +265,46 @@ fn step_name(plan: &crate::bundle::BuildPlan, serial: &str) -> String {
 
 /// Whether a step's script names the attribute in a placeholder.
 fn uses(step: &StepView, name: &str) -> bool {
-    step.blocks.iter().any(|b| {
-        let lines = match b {
-            Block::Code { lines } | Block::File { lines, .. } => lines,
-        };
-        lines
-            .iter()
-            .flat_map(|l| &l.spans)
-            .any(|s| s.attribute.as_deref() == Some(name))
-    })
+    step.uses.iter().any(|u| u == name)
+}
+
+/// The attribute names a script's placeholders use, each once.
+fn placeholders(blocks: &[Block]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for span in blocks.iter().flat_map(Block::lines).flat_map(|l| &l.spans) {
+        if let Some(name) = span.attribute.as_ref().filter(|n| !names.contains(n)) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+fn block_view(block: &Block, plan: &str, known: impl Fn(&str) -> bool) -> BlockView {
+    let html = code_html(block.lines(), plan, known);
+    match block {
+        Block::Code { .. } => BlockView {
+            kind: "code",
+            path: None,
+            mode: None,
+            tag: None,
+            closed: true,
+            html,
+        },
+        Block::File {
+            path,
+            mode,
+            tag,
+            closed,
+            ..
+        } => BlockView {
+            kind: "file",
+            path: Some(path.clone()),
+            mode: mode.clone(),
+            tag: Some(tag.clone()),
+            closed: *closed,
+            html,
+        },
+    }
 }
 
 /// Whether this bundle's graphs get crossing reduction.
@@ -283,6 +345,9 @@ pub fn graph_view(id: &str, graph: &BootGraph, old: Option<&BootGraph>, tidy: bo
                 graph.unit(&u.name).is_some(),
                 old.is_some_and(|o| o.unit(&u.name).is_some()),
             ),
+            declares: (0..union.edges.len())
+                .filter(|&e| union.edges[e].from == u.name)
+                .collect(),
         })
         .collect();
     let edges = union

@@ -203,6 +203,10 @@ fn push(spans: &mut Vec<Span>, class: &'static str, text: &str) {
 /// `text` as spans of `class`, with each placeholder (`crate::placeholder`'s syntax) its own span.
 fn with_placeholders(class: &'static str, text: &str) -> Vec<Span> {
     let mut spans = Vec::new();
+    if !text.contains('@') {
+        push(&mut spans, class, text);
+        return spans;
+    }
     let mut at = 0;
     for p in crate::placeholder::scan(text) {
         push(&mut spans, class, &text[at..p.offset]);
@@ -218,6 +222,117 @@ fn with_placeholders(class: &'static str, text: &str) -> Vec<Span> {
     }
     push(&mut spans, class, &text[at..]);
     spans
+}
+
+impl Block {
+    pub fn lines(&self) -> &[Line] {
+        match self {
+            Block::Code { lines } | Block::File { lines, .. } => lines,
+        }
+    }
+}
+
+/// The page's class of a span: one or two letters, because a page of thousands of scripts
+/// repeats them for every token (page.html's style sheet spells them out).
+fn short_class(class: &str) -> &'static str {
+    match class {
+        "cmd" => "c",
+        "unknown" => "u",
+        "flag" => "f",
+        "str" => "s",
+        "heredoc" => "h",
+        "host" => "x",
+        "comment" => "m",
+        _ => "",
+    }
+}
+
+/// Lines as page markup: one `<pre>` whose line numbers are one attribute (`data-ln`, shown by the
+/// style sheet as a column beside the code, left out of copied text and of what a screen reader
+/// reads), not an element per line; a run of text with one role is one `<span>` (plain text
+/// none), and a placeholder links to its attribute row (`{plan}-attr-{NAME}`) when `known` says
+/// the plan has that attribute, else is marked as naming none. Escaped as the template escapes
+/// text (`&`, `<`, `>`, quotes).
+pub fn code_html(lines: &[Line], plan: &str, known: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(64 + lines.len() * 48);
+    out.push_str("<pre tabindex=\"0\"");
+    if !lines.is_empty() {
+        out.push_str(" data-ln=\"");
+        for (i, line) in lines.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&line.number.to_string());
+        }
+        out.push('"');
+    }
+    out.push_str("><code>");
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        line_html(&mut out, &line.spans, plan, &known);
+    }
+    out.push_str("</code></pre>");
+    out
+}
+
+fn line_html(out: &mut String, spans: &[Span], plan: &str, known: &impl Fn(&str) -> bool) {
+    let mut open: &str = "";
+    for span in spans {
+        let class = short_class(span.class);
+        if class != open && !open.is_empty() {
+            out.push_str("</span>");
+            open = "";
+        }
+        if let Some(name) = span.attribute.as_deref().filter(|_| span.class == "ph") {
+            if known(name) {
+                out.push_str("<a class=\"ph\" href=\"#");
+                escape(out, plan);
+                out.push_str("-attr-");
+                escape(out, name);
+                out.push_str("\">");
+                escape(out, &span.text);
+                out.push_str("</a>");
+            } else {
+                out.push_str("<mark class=\"ph\" title=\"no attribute ");
+                escape(out, name);
+                out.push_str(" in this build plan\">");
+                escape(out, &span.text);
+                out.push_str("</mark>");
+            }
+            continue;
+        }
+        if class != open {
+            out.push_str("<span class=\"");
+            out.push_str(class);
+            out.push_str("\">");
+            open = class;
+        }
+        escape(out, &span.text);
+    }
+    if !open.is_empty() {
+        out.push_str("</span>");
+    }
+}
+
+/// HTML escaping for text and quoted attribute values.
+pub fn escape(out: &mut String, text: &str) {
+    let mut at = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&text[at..i]);
+        out.push_str(entity);
+        at = i + 1;
+    }
+    out.push_str(&text[at..]);
 }
 
 #[cfg(test)]
@@ -290,6 +405,41 @@ mod tests {
                 .spans
                 .iter()
                 .any(|s| s.class == "ph" && s.attribute.as_deref() == Some("X"))
+        );
+    }
+
+    #[test]
+    fn markup_has_a_number_column_one_span_per_run_and_escapes_text() {
+        let blocks = view("-mount <x> /\n# a \"b\" & c\nfrobnicate \"q @X@\" '@Y@'\n");
+        let html = code_html(blocks[0].lines(), "bp3", |n| n == "X");
+        assert!(
+            html.starts_with("<pre tabindex=\"0\" data-ln=\"1\n2\n3\"><code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"f\">-</span><span class=\"c\">mount</span> &lt;x&gt; /\n"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"m\"># a &quot;b&quot; &amp; c</span>\n"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<span class=\"s\">&quot;q </span><a class=\"ph\" href=\"#bp3-attr-X\">@X@</a><span class=\"s\">&quot;</span>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<mark class=\"ph\" title=\"no attribute Y in this build plan\">@Y@</mark>"
+            ),
+            "{html}"
+        );
+        assert!(html.ends_with("</code></pre>"), "{html}");
+        assert_eq!(
+            code_html(&[], "bp0", |_| true),
+            "<pre tabindex=\"0\"><code></code></pre>"
         );
     }
 }

@@ -32,7 +32,7 @@ pub struct NodeBox {
     pub cy: f64,
 }
 
-/// An edge's path (SVG path data: numbers and the commands M, C, S only).
+/// An edge's path (SVG path data: whole numbers and the commands M, C, S only).
 #[derive(Debug, Clone, Serialize)]
 pub struct EdgePath {
     /// Index into the graph's edges.
@@ -138,8 +138,9 @@ fn tagged(properties: &Option<String>, tag: char) -> Option<usize> {
     properties.as_deref()?.strip_prefix(tag)?.parse().ok()
 }
 
+/// Whole pixels: a page of a thousand graphs carries every coordinate of every path.
 fn number(v: f64) -> String {
-    format!("{:.1}", v + MARGIN)
+    format!("{}", (v + MARGIN).round() as i64)
 }
 
 impl RenderBackend for Collector {
@@ -193,19 +194,20 @@ impl RenderBackend for Collector {
             self.grow(*p);
             self.grow(*c);
         }
-        // The same path data as layout's own SVG backend: `M p0 C c0, p1, c1 S p2, c2 …`.
-        let mut d = format!("M {} {} C", number(path[0].0.x), number(path[0].0.y));
+        // The same path data as layout's own SVG backend, `M p0 C c0, p1, c1 S p2, c2 …`, without
+        // the optional spaces.
+        let mut d = format!("M{} {}C", number(path[0].0.x), number(path[0].0.y));
         let mut points = vec![path[0].1, path[1].0, path[1].1];
         for (p, c) in &path[2..] {
             points.extend([*p, *c]);
         }
         for (i, p) in points.iter().enumerate() {
             if i == 3 || (i > 3 && i % 2 == 1) {
-                d.push_str(" S");
+                d.push('S');
             } else if i > 0 {
                 d.push(',');
             }
-            d.push_str(&format!(" {} {}", number(p.x), number(p.y)));
+            d.push_str(&format!("{} {}", number(p.x), number(p.y)));
         }
         self.drawing.edges.push(EdgePath { edge, d });
     }
@@ -260,6 +262,11 @@ mod tests {
         // Time flows down: multi-user.target is above a.service, a above b.
         let y = |i: usize| drawing.nodes[i].y;
         assert!(y(3) < y(0) && y(0) < y(1), "{drawing:?}");
-        assert!(drawing.edges.iter().all(|e| e.d.starts_with("M ")));
+        assert!(
+            drawing
+                .edges
+                .iter()
+                .all(|e| e.d.starts_with('M') && e.d.contains('C'))
+        );
     }
 }
