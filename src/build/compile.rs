@@ -273,13 +273,16 @@ fn render_scripts(
             ScriptKey::Plain(_) => groups.push(vec![index]),
         }
     }
+    // The profile as a template value once per bundle, not once per render.
+    let os = profile.map(|p| crate::render::template::table_value(&p.values));
+    let os = os.as_ref();
     let mut results: Vec<(usize, Result<RenderedScript>)> = groups
         .par_iter()
         .flat_map_iter(|group| {
             let renderer = project.renderer.scoped();
             group
                 .iter()
-                .map(|&i| (i, render_spec(project, file, profile, &renderer, &specs[i])))
+                .map(|&i| (i, render_spec(project, file, os, &renderer, &specs[i])))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -290,7 +293,7 @@ fn render_scripts(
 fn render_spec(
     project: &Project,
     file: &BundleFile,
-    profile: Option<&OsProfile>,
+    os: Option<&minijinja::Value>,
     renderer: &Renderer,
     spec: &ScriptSpec,
 ) -> Result<RenderedScript> {
@@ -301,9 +304,9 @@ fn render_spec(
         };
         return render_plain(layout, stem);
     };
-    let r = renderer.render(
+    let r = renderer.render_with(
         name,
-        profile.map(|p| &p.values),
+        os,
         &spec.params,
         (
             file.bundle.name.get_ref().as_str(),
