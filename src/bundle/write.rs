@@ -1,10 +1,11 @@
 //! Writes the canonical (appliance) form: entries in kind order, compact JSON, one timestamp,
 //! MANIFEST without final newline, checksum file last. Same model, same bytes.
 use super::checksum::ChecksumFile;
-use super::container::ZipWriter;
+use super::container::{DeflatedEntry, ZipWriter, deflate_entry};
 use super::manifest::{MANIFEST_ENTRY, parse_time_stamp};
 use super::{Bundle, EntryKind, Payload};
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -105,13 +106,19 @@ pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> 
         sums: Vec::new(),
     };
     let name_of = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_default();
+    // Serialized and deflated on every core first; written in order below.
+    let flavour = bundle.checksum;
+    let scripts = prepare(flavour, &bundle.plan_scripts, |s| {
+        name_of(EntryKind::PlanScript, &s.id)
+    })?;
+    let build_plans = prepare(flavour, &bundle.build_plans, |p| {
+        name_of(EntryKind::BuildPlan, &p.id)
+    })?;
+    let deployment_plans = prepare(flavour, &bundle.deployment_plans, |p| {
+        name_of(EntryKind::DeploymentPlan, &p.id)
+    })?;
 
-    for script in &bundle.plan_scripts {
-        zip.add_bytes(
-            name_of(EntryKind::PlanScript, &script.id),
-            &artifact_json(script)?,
-        )?;
-    }
+    zip.add_prepared(scripts)?;
     for golden in &bundle.golden_images {
         zip.add_bytes(
             name_of(EntryKind::GoldenImage, &golden.image.id),
@@ -126,18 +133,8 @@ pub fn write_bundle_to<W: Write>(bundle: &Bundle, out: W) -> Result<(W, usize)> 
                 .push((golden.image.name.clone(), hasher.finish_hex()));
         }
     }
-    for plan in &bundle.build_plans {
-        zip.add_bytes(
-            name_of(EntryKind::BuildPlan, &plan.id),
-            &artifact_json(plan)?,
-        )?;
-    }
-    for plan in &bundle.deployment_plans {
-        zip.add_bytes(
-            name_of(EntryKind::DeploymentPlan, &plan.id),
-            &artifact_json(plan)?,
-        )?;
-    }
+    zip.add_prepared(build_plans)?;
+    zip.add_prepared(deployment_plans)?;
     zip.add_bytes(
         MANIFEST_ENTRY.to_string(),
         bundle.manifest.render().as_bytes(),
@@ -168,7 +165,47 @@ struct Entries<W: Write> {
     sums: Vec<(String, String)>,
 }
 
+/// An artifact entry ready to write: its name, checksum line digest and deflated JSON.
+struct Prepared {
+    name: String,
+    digest: String,
+    entry: DeflatedEntry,
+}
+
+/// Serializes, hashes and deflates `artifacts` in parallel (rayon), in their order.
+fn prepare<T: Serialize + Sync>(
+    flavour: super::ChecksumFlavour,
+    artifacts: &[T],
+    name: impl Fn(&T) -> String + Sync,
+) -> Result<Vec<Prepared>> {
+    artifacts
+        .par_iter()
+        .map(|artifact| {
+            let name = name(artifact);
+            let json = artifact_json(artifact)?;
+            let mut hasher = flavour.hasher();
+            let entry = deflate_entry(&json, &mut |chunk| hasher.update(chunk))
+                .map_err(|e| entry_error(&name, e))?;
+            Ok(Prepared {
+                digest: hasher.finish_hex(),
+                name,
+                entry,
+            })
+        })
+        .collect()
+}
+
 impl<W: Write> Entries<W> {
+    fn add_prepared(&mut self, prepared: Vec<Prepared>) -> Result<()> {
+        for p in prepared {
+            self.zip
+                .add_deflated(&p.name, &p.entry)
+                .map_err(|e| entry_error(&p.name, e))?;
+            self.sums.push((p.name, p.digest));
+        }
+        Ok(())
+    }
+
     fn add_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
         let mut hasher = self.flavour.hasher();
         self.zip
