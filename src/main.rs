@@ -56,3 +56,11 @@ fn restore_default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// mimalloc instead of glibc malloc: a clean build makes millions of small, short-lived
+/// allocations (template values, JSON, strings) on both cores; malloc was a quarter of a
+/// 10,000-distinct-template build's profile. Its `no_thp` feature (Cargo.toml) keeps it from
+/// asking for transparent huge pages: zeroing 2 MiB pages on first touch cost 16 % of the build
+/// and raised its peak RSS from ~85 to ~125 MiB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

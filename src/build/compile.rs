@@ -362,6 +362,9 @@ fn render_scripts(
             ScriptKey::Plain(_) => groups.push(vec![index]),
         }
     }
+    // The profile as a template value once per bundle, not once per render.
+    let os = profile.map(|p| crate::render::template::table_value(&p.values));
+    let os = os.as_ref();
     let mut results: Vec<(usize, Result<RenderedScript>)> = groups
         .par_iter()
         .flat_map_iter(|group| {
@@ -372,7 +375,7 @@ fn render_scripts(
                     let reused = reuse.and_then(|r| reused_render(project, r, &specs[i]));
                     let result = match reused {
                         Some(script) => Ok(script),
-                        None => render_spec(project, file, profile, &renderer, &specs[i]),
+                        None => render_spec(project, file, os, &renderer, &specs[i]),
                     };
                     (i, result)
                 })
@@ -386,7 +389,7 @@ fn render_scripts(
 fn render_spec(
     project: &Project,
     file: &BundleFile,
-    profile: Option<&OsProfile>,
+    os: Option<&minijinja::Value>,
     renderer: &Renderer,
     spec: &ScriptSpec,
 ) -> Result<RenderedScript> {
@@ -397,9 +400,9 @@ fn render_spec(
         };
         return render_plain(layout, stem);
     };
-    let r = renderer.render(
+    let r = renderer.render_with(
         name,
-        profile.map(|p| &p.values),
+        os,
         &spec.params,
         (
             file.bundle.name.get_ref().as_str(),

@@ -477,6 +477,85 @@ fn deflate_into(
     Ok((consumed, status == flate2::Status::StreamEnd))
 }
 
+/// Streams `data` through a reset `deflater` into `out`, reading into and deflating from the
+/// two buffers: the CRC and the uncompressed size. Deflate's output depends on how its input is
+/// fed, so [`ZipWriter::add_entry`] and [`deflate_entry`] both feed it here, the same way.
+fn deflate_chunks(
+    deflater: &mut flate2::Compress,
+    data: &mut dyn Read,
+    (buf, out_buf): (&mut [u8], &mut [u8]),
+    out: &mut impl Write,
+    observe: &mut dyn FnMut(&[u8]),
+) -> io::Result<(u32, u64)> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut size = 0u64;
+    deflater.reset();
+    loop {
+        let n = match data.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        crc.update(&buf[..n]);
+        observe(&buf[..n]);
+        let mut input = &buf[..n];
+        while !input.is_empty() {
+            let (consumed, _) =
+                deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
+            input = &input[consumed..];
+        }
+        size += n as u64;
+    }
+    while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
+    Ok((crc.finalize(), size))
+}
+
+/// An entry's data deflated ahead of [`ZipWriter::add_compressed`] (on any thread).
+pub struct DeflatedEntry {
+    crc32: u32,
+    size: u64,
+    data: Vec<u8>,
+}
+
+impl DeflatedEntry {
+    /// The Deflate stream, the CRC-32 and the size of the data (for [`ZipWriter::add_compressed`]).
+    pub fn into_parts(self) -> (Vec<u8>, u32, u64) {
+        (self.data, self.crc32, self.size)
+    }
+}
+
+/// A deflater at the default level and its buffers, per thread (as [`ZipWriter`] keeps one).
+type Deflating = (flate2::Compress, Vec<u8>, Vec<u8>);
+
+thread_local! {
+    static DEFLATERS: std::cell::RefCell<Option<Deflating>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Deflates `bytes` as [`ZipWriter::add_entry`] at the default level would, with this thread's
+/// deflater: a bundle's entries compress on every core, then are written in order.
+pub fn deflate_entry(bytes: &[u8], observe: &mut dyn FnMut(&[u8])) -> io::Result<DeflatedEntry> {
+    DEFLATERS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let (deflater, buf, out_buf) = slot.get_or_insert_with(|| {
+            (
+                flate2::Compress::new(flate2::Compression::default(), false),
+                vec![0u8; 256 * 1024],
+                vec![0u8; 256 * 1024],
+            )
+        });
+        let mut data = Vec::new();
+        let (crc32, size) = deflate_chunks(
+            deflater,
+            &mut &bytes[..],
+            (buf, out_buf),
+            &mut data,
+            observe,
+        )?;
+        Ok(DeflatedEntry { crc32, size, data })
+    })
+}
+
 struct WrittenEntry {
     name: String,
     crc32: u32,
@@ -589,36 +668,35 @@ impl<W: Write> ZipWriter<W> {
         Ok(size)
     }
 
-    /// Adds an entry whose Deflate stream was made earlier by [`ZipWriter::add_entry`] at this
-    /// writer's level from the same bytes (an incremental build copies it from the previous zip):
-    /// header and data descriptor are written as `add_entry` writes them, so the bytes equal a
-    /// fresh compression's.
-    pub fn add_raw_entry(
+    /// Adds an entry whose Deflate stream is already made: by [`deflate_entry`] on any thread,
+    /// or copied from the previous zip by an incremental build (made there by this writer at
+    /// this level from the same bytes). Header and data descriptor are written as
+    /// [`ZipWriter::add_entry`] writes them for a size hint of `size`, so the bytes equal a fresh
+    /// compression's.
+    pub fn add_compressed(
         &mut self,
         name: &str,
         compressed: &[u8],
         crc32: u32,
         size: u64,
     ) -> io::Result<()> {
-        let compressed_size = compressed.len() as u64;
-        if size >= ZIP64_THRESHOLD || compressed_size >= ZIP64_THRESHOLD {
-            return Err(io::Error::other(format!("{name}: too large to copy")));
-        }
+        let zip64 = size >= ZIP64_THRESHOLD;
         let offset = self.out.written;
         let name_len = u16::try_from(name.len())
             .map_err(|_| io::Error::other(format!("entry name too long: {name}")))?;
-        let header = self.local_header(name, name_len, false);
+        let header = self.local_header(name, name_len, zip64);
         self.out.write_all(&header)?;
         self.out.write_all(compressed)?;
+        let compressed_size = compressed.len() as u64;
         self.out
-            .write_all(&data_descriptor(crc32, compressed_size, size, false))?;
+            .write_all(&data_descriptor(crc32, compressed_size, size, zip64))?;
         self.entries.push(WrittenEntry {
             name: name.to_string(),
             crc32,
             compressed_size,
             size,
             offset,
-            zip64: false,
+            zip64,
         });
         Ok(())
     }
@@ -652,8 +730,6 @@ impl<W: Write> ZipWriter<W> {
         data: &mut dyn Read,
         observe: &mut dyn FnMut(&[u8]),
     ) -> io::Result<(u32, u64)> {
-        let mut crc = crc32fast::Hasher::new();
-        let mut size = 0u64;
         let level = self.level.level();
         let at = match self.deflaters.iter().position(|(l, _)| *l == level) {
             Some(at) => at,
@@ -665,27 +741,8 @@ impl<W: Write> ZipWriter<W> {
             }
         };
         let deflater = &mut self.deflaters[at].1;
-        deflater.reset();
-        let (buf, out_buf, out) = (&mut self.read_buf, &mut self.out_buf, &mut self.out);
-        loop {
-            let n = match data.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            crc.update(&buf[..n]);
-            observe(&buf[..n]);
-            let mut input = &buf[..n];
-            while !input.is_empty() {
-                let (consumed, _) =
-                    deflate_into(deflater, input, out_buf, out, flate2::FlushCompress::None)?;
-                input = &input[consumed..];
-            }
-            size += n as u64;
-        }
-        while !deflate_into(deflater, &[], out_buf, out, flate2::FlushCompress::Finish)?.1 {}
-        Ok((crc.finalize(), size))
+        let buffers = (&mut self.read_buf[..], &mut self.out_buf[..]);
+        deflate_chunks(deflater, data, buffers, &mut self.out, observe)
     }
 
     /// Writes the central directory and end records; returns the inner writer.

@@ -1,6 +1,6 @@
 //! The previous build of a zip, for an incremental build to copy from: the artifact entries'
 //! uncompressed bytes and their Deflate streams. An entry whose new bytes equal the old ones is
-//! copied compressed ([`super::container::ZipWriter::add_raw_entry`]) instead of compressed again;
+//! copied compressed ([`super::container::ZipWriter::add_compressed`]) instead of compressed again;
 //! the writer is deterministic, so the zip's bytes are those of a clean build.
 use super::container::{METHOD_DEFLATE, ZipEntry, open_entry, read_central_directory};
 use super::{ChecksumFile, ChecksumFlavour, EntryKind};

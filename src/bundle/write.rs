@@ -1,12 +1,14 @@
 //! Writes the canonical (appliance) form: entries in kind order, compact JSON, one timestamp,
 //! MANIFEST without final newline, checksum file last. Same model, same bytes.
 use super::checksum::ChecksumFile;
-use super::container::ZipWriter;
+use super::container::{ZipWriter, deflate_entry};
 use super::manifest::{MANIFEST_ENTRY, parse_time_stamp};
 use super::reuse::PreviousZip;
 use super::{Bundle, EntryKind, Payload};
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -125,13 +127,19 @@ fn write_entries<W: Write>(
         previous,
     };
     let name_of = |kind: EntryKind, id: &str| kind.entry_name(id).unwrap_or_default();
+    // Serialized and deflated on every core first; written in order below.
+    let flavour = bundle.checksum;
+    let scripts = prepare(flavour, previous, &bundle.plan_scripts, |s| {
+        name_of(EntryKind::PlanScript, &s.id)
+    })?;
+    let build_plans = prepare(flavour, previous, &bundle.build_plans, |p| {
+        name_of(EntryKind::BuildPlan, &p.id)
+    })?;
+    let deployment_plans = prepare(flavour, previous, &bundle.deployment_plans, |p| {
+        name_of(EntryKind::DeploymentPlan, &p.id)
+    })?;
 
-    for script in &bundle.plan_scripts {
-        zip.add_bytes(
-            name_of(EntryKind::PlanScript, &script.id),
-            &artifact_json(script)?,
-        )?;
-    }
+    zip.add_prepared(scripts)?;
     for golden in &bundle.golden_images {
         zip.add_bytes(
             name_of(EntryKind::GoldenImage, &golden.image.id),
@@ -146,18 +154,8 @@ fn write_entries<W: Write>(
                 .push((golden.image.name.clone(), hasher.finish_hex()));
         }
     }
-    for plan in &bundle.build_plans {
-        zip.add_bytes(
-            name_of(EntryKind::BuildPlan, &plan.id),
-            &artifact_json(plan)?,
-        )?;
-    }
-    for plan in &bundle.deployment_plans {
-        zip.add_bytes(
-            name_of(EntryKind::DeploymentPlan, &plan.id),
-            &artifact_json(plan)?,
-        )?;
-    }
+    zip.add_prepared(build_plans)?;
+    zip.add_prepared(deployment_plans)?;
     zip.add_bytes(
         MANIFEST_ENTRY.to_string(),
         bundle.manifest.render().as_bytes(),
@@ -189,23 +187,90 @@ struct Entries<'p, W: Write> {
     previous: Option<&'p PreviousZip>,
 }
 
-impl<W: Write> Entries<'_, W> {
-    fn add_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
-        let mut hasher = self.flavour.hasher();
-        if let Some((compressed, crc32)) = self.previous.and_then(|p| p.reusable(&name, bytes)) {
-            self.zip
-                .add_raw_entry(&name, compressed, crc32, bytes.len() as u64)
-                .map_err(|e| entry_error(&name, e))?;
-            let digest = match self.previous.and_then(|p| p.digest(self.flavour, &name)) {
-                Some(digest) => digest.to_string(),
-                None => {
-                    hasher.update(bytes);
-                    hasher.finish_hex()
-                }
-            };
-            self.sums.push((name, digest));
-            return Ok(());
+/// An artifact entry ready to write: its name, checksum line digest and Deflate stream (made
+/// now, or copied from the previous zip when its bytes are unchanged).
+struct Prepared<'p> {
+    name: String,
+    digest: String,
+    compressed: Cow<'p, [u8]>,
+    crc32: u32,
+    size: u64,
+}
+
+/// Serializes, hashes and deflates `artifacts` in parallel (rayon), in their order.
+fn prepare<'p, T: Serialize + Sync>(
+    flavour: super::ChecksumFlavour,
+    previous: Option<&'p PreviousZip>,
+    artifacts: &[T],
+    name: impl Fn(&T) -> String + Sync,
+) -> Result<Vec<Prepared<'p>>> {
+    artifacts
+        .par_iter()
+        .map(|artifact| {
+            let name = name(artifact);
+            let json = artifact_json(artifact)?;
+            if let Some(reused) = previous.and_then(|p| reused(p, flavour, &name, &json)) {
+                return Ok(reused);
+            }
+            let mut hasher = flavour.hasher();
+            let (compressed, crc32, size) = deflate_entry(&json, &mut |chunk| hasher.update(chunk))
+                .map_err(|e| entry_error(&name, e))?
+                .into_parts();
+            Ok(Prepared {
+                digest: hasher.finish_hex(),
+                name,
+                compressed: Cow::Owned(compressed),
+                crc32,
+                size,
+            })
+        })
+        .collect()
+}
+
+/// The previous zip's entry `name` when it holds exactly `bytes`, with its checksum digest.
+fn reused<'p>(
+    previous: &'p PreviousZip,
+    flavour: super::ChecksumFlavour,
+    name: &str,
+    bytes: &[u8],
+) -> Option<Prepared<'p>> {
+    let (compressed, crc32) = previous.reusable(name, bytes)?;
+    let digest = match previous.digest(flavour, name) {
+        Some(digest) => digest.to_string(),
+        None => {
+            let mut hasher = flavour.hasher();
+            hasher.update(bytes);
+            hasher.finish_hex()
         }
+    };
+    Some(Prepared {
+        name: name.to_string(),
+        digest,
+        compressed: Cow::Borrowed(compressed),
+        crc32,
+        size: bytes.len() as u64,
+    })
+}
+
+impl<'p, W: Write> Entries<'p, W> {
+    fn add_prepared(&mut self, prepared: Vec<Prepared<'p>>) -> Result<()> {
+        for p in prepared {
+            self.zip
+                .add_compressed(&p.name, &p.compressed, p.crc32, p.size)
+                .map_err(|e| entry_error(&p.name, e))?;
+            self.sums.push((p.name, p.digest));
+        }
+        Ok(())
+    }
+
+    fn add_bytes(&mut self, name: String, bytes: &[u8]) -> Result<()> {
+        if let Some(reused) = self
+            .previous
+            .and_then(|p| reused(p, self.flavour, &name, bytes))
+        {
+            return self.add_prepared(vec![reused]);
+        }
+        let mut hasher = self.flavour.hasher();
         self.zip
             .add_entry(
                 &name,
