@@ -2,6 +2,7 @@
 //! scripts whose inputs changed and copies the other entries' compressed bytes from its previous
 //! zip, and the zip is byte for byte the one a clean build (`build --force`) writes. A previous
 //! zip edited or truncated by hand, or a missing memo, means a full rebuild, never a wrong zip.
+use crate::build_project::build_json;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -80,22 +81,6 @@ fn project(root: &Path) {
         );
         write(root, &format!("bundles-src/inc-{b}.toml"), &toml);
     }
-}
-
-fn build_json(root: &Path, args: &[&str]) -> Value {
-    let out = bin()
-        .current_dir(root)
-        .arg("build")
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Bundle name → (status, reason).

@@ -25,8 +25,8 @@ fn init(dir: &Path) {
     bin().arg("init").arg(dir).assert().success();
 }
 
-/// Runs `build --json` in `root` with extra args; returns the report.
-fn build_json(root: &Path, args: &[&str]) -> Value {
+/// Runs `build --json` in `root` with extra args; returns the report (build_incremental too).
+pub fn build_json(root: &Path, args: &[&str]) -> Value {
     let out = bin()
         .current_dir(root)
         .arg("build")
