@@ -2,24 +2,11 @@
 //! scripts whose inputs changed and copies the other entries' compressed bytes from its previous
 //! zip, and the zip is byte for byte the one a clean build (`build --force`) writes. A previous
 //! zip edited or truncated by hand, or a missing memo, means a full rebuild, never a wrong zip.
-use crate::build_project::build_json;
-use assert_cmd::Command;
+use crate::build_project::{bin, build_json, write};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-
-fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("i3s-bundle").unwrap();
-    cmd.env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
-fn write(root: &Path, relative: &str, text: &str) {
-    let path = root.join(relative);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
 
 const TEMPLATES: usize = 24;
 

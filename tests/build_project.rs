@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-fn bin() -> Command {
+/// The tool without SOURCE_DATE_EPOCH (build_incremental too).
+pub fn bin() -> Command {
     let mut cmd = Command::cargo_bin("i3s-bundle").unwrap();
     cmd.env_remove("SOURCE_DATE_EPOCH");
     cmd
 }
 
-fn write(root: &Path, relative: &str, text: &str) {
+pub fn write(root: &Path, relative: &str, text: &str) {
     let path = root.join(relative);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();

@@ -655,16 +655,7 @@ impl<W: Write> ZipWriter<W> {
                 "{name}: {size} bytes need zip64 records, but no size hint was given before streaming"
             )));
         }
-        let descriptor = data_descriptor(crc32, compressed_size, size, zip64);
-        self.out.write_all(&descriptor)?;
-        self.entries.push(WrittenEntry {
-            name: name.to_string(),
-            crc32,
-            compressed_size,
-            size,
-            offset,
-            zip64,
-        });
+        self.finish_entry(name, crc32, compressed_size, size, offset, zip64)?;
         Ok(size)
     }
 
@@ -688,6 +679,19 @@ impl<W: Write> ZipWriter<W> {
         self.out.write_all(&header)?;
         self.out.write_all(compressed)?;
         let compressed_size = compressed.len() as u64;
+        self.finish_entry(name, crc32, compressed_size, size, offset, zip64)
+    }
+
+    /// Writes an entry's data descriptor and records it for the central directory.
+    fn finish_entry(
+        &mut self,
+        name: &str,
+        crc32: u32,
+        compressed_size: u64,
+        size: u64,
+        offset: u64,
+        zip64: bool,
+    ) -> io::Result<()> {
         self.out
             .write_all(&data_descriptor(crc32, compressed_size, size, zip64))?;
         self.entries.push(WrittenEntry {
