@@ -559,3 +559,62 @@ fn readme_shows_a_small_screenshot_of_each_report() {
         );
     }
 }
+
+/// A bundle of `n` plan scripts in no build plan, with CRLF line ends.
+fn bundle_with_findings(n: usize, zip: &Path) {
+    use i3s_bundle::bundle::{Manifest, PlanScript, write_bundle};
+    let scripts = (0..n)
+        .map(|i| {
+            PlanScript::new(
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("fold{i}").as_bytes())
+                    .to_string(),
+                format!("unused {i}"),
+                "in no build plan".into(),
+                "deploy",
+                "mount /dev/cl/root /\r\numount /\r\n".into(),
+            )
+        })
+        .collect();
+    let bundle = Bundle {
+        manifest: Manifest::new(
+            &format!("fold-{n}"),
+            "findings",
+            false,
+            "2026-12-02T00:00:00.000Z".into(),
+        ),
+        checksum: Default::default(),
+        plan_scripts: scripts,
+        golden_images: vec![],
+        build_plans: vec![],
+        deployment_plans: vec![],
+    };
+    write_bundle(&bundle, zip).unwrap();
+}
+
+/// docs/commands.md: past FOLD_FINDINGS findings the lint table is folded into a `<details>`
+/// (a browser lays out a 10,000-row table before the page has loaded); up to it, it stays open.
+#[test]
+fn a_long_findings_table_is_folded_and_a_short_one_is_not() {
+    use i3s_bundle::report::page::FOLD_FINDINGS;
+    let dir = tempfile::tempdir().unwrap();
+    // Each such script has two findings (I3S011 and I3S035): FOLD_FINDINGS rows, then two more.
+    for (n, folded) in [(FOLD_FINDINGS / 2, false), (FOLD_FINDINGS / 2 + 1, true)] {
+        let zip = dir.path().join(format!("fold-{n}.zip"));
+        bundle_with_findings(n, &zip);
+        let page = inspect_page(&zip, &dir.path().join(format!("fold-{n}.html")));
+        let html = std::fs::read_to_string(&page.html).unwrap();
+        let lint = slice(&html, "<section id=\"lint\"", "</section>");
+        let rows = lint.matches("<tr><td class=\"sev-").count();
+        assert_eq!(
+            rows,
+            2 * n,
+            "two findings a script: {}",
+            &lint[..lint.len().min(800)]
+        );
+        assert_eq!(
+            lint.contains("<details class=\"findings\">"),
+            folded,
+            "{rows} findings: folded should be {folded}"
+        );
+    }
+}
